@@ -1,0 +1,1 @@
+"""Helpers shared by the example app's function modules (not functions themselves)."""

@@ -1,0 +1,72 @@
+"""Who is calling: the signed-in user, and the ownership checks every task-scoped function makes.
+
+A token from the built-in issuer (`auth:signUp`, `auth:signIn`) has the users `_id`
+as its subject. A user who signed in through an external issuer is found by
+`externalId`, the identity's `tokenIdentifier`, once `auth:upsertUser` recorded it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import app_error
+
+Doc = dict[str, Any]
+
+
+async def find_user(ctx: Any) -> Doc | None:
+    """The caller's users row, or None when signed out or not yet a user of this app."""
+    identity = await ctx.auth.get_user_identity()
+    if identity is None:
+        return None
+    user_id = ctx.db.normalize_id("users", identity["subject"])
+    if user_id is not None:
+        return await ctx.db.get(user_id)
+    token_identifier = identity["tokenIdentifier"]
+    return await (ctx.db.query("users")
+                  .with_index("by_external_id", lambda q: q.eq("externalId", token_identifier))
+                  .unique())
+
+
+async def require_user(ctx: Any) -> Doc:
+    """The caller's users row; `Unauthenticated` when there is none."""
+    user = await find_user(ctx)
+    if user is None:
+        raise app_error("Unauthenticated",
+                        "this function needs a signed-in user: sign in with auth:signIn first")
+    return user
+
+
+def ensure_self(user: Doc, user_id: str | None, where: str) -> None:
+    """A `userId` argument, where the original API had one, may only name the caller."""
+    if user_id is not None and user_id != user["_id"]:
+        raise app_error("Forbidden",
+                        f"{where}: userId {user_id} is not the signed-in user {user['_id']}",
+                        userId=user_id)
+
+
+def ensure_owner(user: Doc, doc: Doc, what: str) -> None:
+    """`Forbidden` unless `doc.userId` is the caller."""
+    if doc["userId"] != user["_id"]:
+        raise app_error("Forbidden", f"{what} {doc['_id']} belongs to another user",
+                        id=doc["_id"])
+
+
+async def require_task(ctx: Any, task_id: str) -> tuple[Doc, Doc]:
+    """The caller and their task; `NotFound` or `Forbidden` otherwise."""
+    user = await require_user(ctx)
+    task = await ctx.db.get(task_id)
+    if task is None:
+        raise app_error("NotFound", f"task {task_id} does not exist", id=task_id)
+    ensure_owner(user, task, "task")
+    return user, task
+
+
+async def require_message(ctx: Any, message_id: str) -> tuple[Doc, Doc, Doc]:
+    """The caller, the task and the message, checked through the message's task."""
+    message = await ctx.db.get(message_id)
+    if message is None:
+        await require_user(ctx)
+        raise app_error("NotFound", f"message {message_id} does not exist", id=message_id)
+    user, task = await require_task(ctx, message["taskId"])
+    return user, task, message

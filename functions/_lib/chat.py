@@ -1,0 +1,59 @@
+"""Chat messages: the per-task sequence, inserting and deleting messages."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .authz import Doc
+
+# The llmModel of a message when neither the caller nor the task names one.
+DEFAULT_LLM_MODEL: Final = "unspecified"
+
+
+async def next_sequence(ctx: Any, task_id: str) -> float:
+    """One past the task's last sequence (1 for the first message).
+
+    The read of the last entry is in the transaction's read set, so two concurrent
+    appends conflict and one is re-run: sequences stay unique and gap-free.
+    """
+    last = await (ctx.db.query("chatMessages")
+                  .with_index("by_task_sequence", lambda q: q.eq("taskId", task_id))
+                  .order("desc")
+                  .first())
+    return 1.0 if last is None else last["sequence"] + 1
+
+
+async def insert_message(ctx: Any, task: Doc, content: str, role: str, llm_model: str | None,
+                         metadata: Doc | None = None) -> Doc:
+    """Append a message at the next sequence; returns `{messageId, sequence}`."""
+    sequence = await next_sequence(ctx, task["_id"])
+    document: Doc = {
+        "taskId": task["_id"],
+        "content": content,
+        "role": role,
+        "llmModel": llm_model or task.get("mainModel") or DEFAULT_LLM_MODEL,
+        "sequence": sequence,
+        "createdAt": ctx.now(),
+    }
+    if metadata is not None:
+        document["metadata"] = metadata
+    message_id = await ctx.db.insert("chatMessages", document)
+    return {"messageId": message_id, "sequence": sequence}
+
+
+async def messages_after(ctx: Any, task_id: str, sequence: float) -> list[Doc]:
+    """The task's messages with a sequence above `sequence`."""
+    return await (ctx.db.query("chatMessages")
+                  .with_index("by_task_sequence",
+                              lambda q: q.eq("taskId", task_id).gt("sequence", sequence))
+                  .collect())
+
+
+async def delete_message(ctx: Any, message: Doc) -> None:
+    """Delete a message and its pull-request snapshot."""
+    snapshot = await (ctx.db.query("pullRequestSnapshots")
+                      .with_index("by_message", lambda q: q.eq("messageId", message["_id"]))
+                      .unique())
+    if snapshot is not None:
+        await ctx.db.delete(snapshot["_id"])
+    await ctx.db.delete(message["_id"])

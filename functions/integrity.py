@@ -1,0 +1,37 @@
+"""Operator checks of the data: row counts and rows whose parent row is gone.
+
+Internal queries that read whole tables: meant for development data and tests,
+not for a large deployment (a query may read at most 32,000 documents).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from reactor import internal_query
+
+from ._lib.authz import Doc
+
+TABLES: Final = ("users", "sessions", "accounts", "verification", "userSettings", "tasks",
+                 "taskSessions", "chatMessages", "pullRequestSnapshots", "todos", "memories",
+                 "repositoryIndex", "codebaseUnderstanding")
+# (table, field) pairs that must name an existing row; the deletes cascade along them.
+FOREIGN_KEYS: Final = (("sessions", "userId"), ("accounts", "userId"),
+                       ("userSettings", "userId"), ("tasks", "userId"),
+                       ("taskSessions", "taskId"), ("chatMessages", "taskId"),
+                       ("pullRequestSnapshots", "messageId"), ("todos", "taskId"),
+                       ("memories", "taskId"), ("memories", "userId"),
+                       ("codebaseUnderstanding", "userId"))
+
+
+@internal_query(args={})
+async def report(ctx: Any) -> Doc:
+    """`{counts: {table: rows}, orphans: [{table, field, id, missing}]}`."""
+    rows = {table: await ctx.db.query(table).collect() for table in TABLES}
+    live = {row["_id"] for table_rows in rows.values() for row in table_rows}
+    orphans = [{"table": table, "field": field, "id": row["_id"], "missing": row[field]}
+               for table, field in FOREIGN_KEYS
+               for row in rows[table]
+               if row[field] not in live]
+    return {"counts": {table: len(table_rows) for table, table_rows in rows.items()},
+            "orphans": orphans}

@@ -1,0 +1,115 @@
+"""Chat: append and list messages in sequence order, edit a user message, stream an answer.
+
+A streamed answer is an ordinary message that grows: `startAssistant` creates it
+with `metadata.isStreaming`, each `appendParts` adds a batch of parts, `finish`
+seals it. Subscribers of `messages:byTask` see every batch as a normal update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reactor import mutation, query, v
+
+from ..schema import finish_reason, message_metadata, message_part, message_role
+from ..schema import usage as token_usage
+from ._lib.authz import Doc, require_message, require_task
+from ._lib.chat import delete_message, insert_message, messages_after
+from ._lib.errors import app_error
+from ._lib.fields import present
+from ._lib.lifecycle import on_agent_finish, on_agent_start, on_user_message
+from ._lib.parts import joined_text, last_error, merge_parts
+
+appended = v.object({"messageId": v.id("chatMessages"), "sequence": v.number()})
+
+
+@mutation(args={"taskId": v.id("tasks"), "content": v.string(), "role": message_role,
+                "llmModel": v.optional(v.string()), "metadata": v.optional(message_metadata)},
+          returns=appended)
+async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str | None,
+                 metadata: Doc | None) -> Doc:
+    """Add a message at the task's next sequence; a USER message sets the task running."""
+    _, task = await require_task(ctx, taskId)
+    if role == "USER":
+        await on_user_message(ctx, task)
+    return await insert_message(ctx, task, content, role, llmModel, metadata)
+
+
+@query(args={"taskId": v.id("tasks")})
+async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+    """The task's messages in sequence order."""
+    await require_task(ctx, taskId)
+    return await (ctx.db.query("chatMessages")
+                  .with_index("by_task_sequence", lambda q: q.eq("taskId", taskId))
+                  .collect())
+
+
+@mutation(args={"messageId": v.id("chatMessages"), "content": v.string(),
+                "llmModel": v.optional(v.string())})
+async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None) -> None:
+    """Rewrite a user message and drop every later message: the conversation resumes there."""
+    _, task, message = await require_message(ctx, messageId)
+    if message["role"] != "USER":
+        raise app_error("NotEditable",
+                        f"message {messageId} is a {message['role']} message; only USER"
+                        " messages can be edited", role=message["role"])
+    for later in await messages_after(ctx, task["_id"], message["sequence"]):
+        await delete_message(ctx, later)
+    await ctx.db.patch(messageId, present({"content": content, "llmModel": llmModel,
+                                           "editedAt": ctx.now()}))
+    await on_user_message(ctx, task)
+
+
+@mutation(args={"messageId": v.id("chatMessages"), "stackedTaskId": v.id("tasks")})
+async def linkStackedTask(ctx: Any, messageId: str, stackedTaskId: str) -> None:
+    """Link a message to the child task stacked on it (both the caller's)."""
+    _, task, _ = await require_message(ctx, messageId)
+    if stackedTaskId == task["_id"]:
+        raise app_error("InvalidArgument", "stackedTaskId: a task cannot be stacked on itself",
+                        field="stackedTaskId")
+    await require_task(ctx, stackedTaskId)
+    await ctx.db.patch(messageId, {"stackedTaskId": stackedTaskId})
+
+
+@mutation(args={"taskId": v.id("tasks"), "llmModel": v.string()}, returns=appended)
+async def startAssistant(ctx: Any, taskId: str, llmModel: str) -> Doc:
+    """Create the streaming assistant message; the task is RUNNING from here."""
+    _, task = await require_task(ctx, taskId)
+    await on_agent_start(ctx, task)
+    return await insert_message(ctx, task, "", "ASSISTANT", llmModel,
+                                {"isStreaming": True, "parts": []})
+
+
+async def streaming_message(ctx: Any, message_id: str) -> tuple[Doc, Doc]:
+    """The task and message, which must still be streaming."""
+    _, task, message = await require_message(ctx, message_id)
+    if not message.get("metadata", {}).get("isStreaming"):
+        raise app_error("NotStreaming", f"message {message_id} is not being streamed",
+                        id=message_id)
+    return task, message
+
+
+@mutation(args={"messageId": v.id("chatMessages"), "parts": v.array(message_part)})
+async def appendParts(ctx: Any, messageId: str, parts: list[Doc]) -> None:
+    """Add a batch of parts; text deltas join the text part before them, content follows."""
+    _, message = await streaming_message(ctx, messageId)
+    metadata = message["metadata"]
+    merged = merge_parts(metadata.get("parts", []), parts)
+    await ctx.db.patch(messageId, {"content": joined_text(merged),
+                                   "metadata": {**metadata, "parts": merged}})
+
+
+@mutation(args={"messageId": v.id("chatMessages"), "finishReason": finish_reason,
+                "usage": v.optional(token_usage)})
+async def finish(ctx: Any, messageId: str, finishReason: str, usage: Doc | None) -> None:
+    """Seal the answer; the run ends COMPLETED (FAILED for finishReason "error")."""
+    task, message = await streaming_message(ctx, messageId)
+    parts = message["metadata"].get("parts", [])
+    metadata = present({**message["metadata"], "isStreaming": False,
+                        "finishReason": finishReason, "usage": usage})
+    await ctx.db.patch(messageId, {"content": joined_text(parts), "metadata": metadata,
+                                   "finishReason": finishReason, **(usage or {})})
+    error = None
+    if finishReason == "error":
+        error = last_error(parts) or "the agent stopped with an error"
+    await on_agent_finish(ctx, task, error)

@@ -1,0 +1,84 @@
+"""The agent's todo list per task: `write` is the `todo_write` tool, `byTask` the live list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reactor import mutation, query, v
+
+from ..schema import TODO_STATUSES
+from ._lib.authz import Doc, require_task
+from ._lib.errors import app_error
+
+todo_input = v.object({"id": v.string(), "content": v.string(), "status": v.string()})
+
+
+def normalized_status(raw: str, position: int) -> str:
+    """The agent writes statuses in any case ("in_progress"); stored upper-case."""
+    status = raw.strip().upper()
+    if status not in TODO_STATUSES:
+        raise app_error("InvalidTodoStatus",
+                        f"todos[{position}].status: expected one of"
+                        f" {', '.join(TODO_STATUSES)} (any case), got {raw!r}",
+                        index=position, status=raw, expected=list(TODO_STATUSES))
+    return status
+
+
+def check_unique_ids(todos: list[Doc]) -> None:
+    seen: set[str] = set()
+    for position, todo in enumerate(todos):
+        if todo["id"] in seen:
+            raise app_error("InvalidArgument",
+                            f"todos[{position}].id: {todo['id']!r} appears twice in the list",
+                            field=f"todos[{position}].id")
+        seen.add(todo["id"])
+
+
+async def task_todos(ctx: Any, task_id: str) -> list[Doc]:
+    return await (ctx.db.query("todos")
+                  .with_index("by_task_sequence", lambda q: q.eq("taskId", task_id))
+                  .collect())
+
+
+async def todo_by_id(ctx: Any, task_id: str, todo_id: str) -> Doc | None:
+    return await (ctx.db.query("todos")
+                  .with_index("by_task_todo_id",
+                              lambda q: q.eq("taskId", task_id).eq("todoId", todo_id))
+                  .unique())
+
+
+@mutation(args={"taskId": v.id("tasks"), "merge": v.boolean(), "todos": v.array(todo_input)},
+          returns=v.object({"total": v.number(), "completed": v.number()}))
+async def write(ctx: Any, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
+    """Replace the list (merge=false) or upsert by todo id; sequence = position in `todos`.
+
+    Returns how many todos the task now has and how many of them are COMPLETED.
+    """
+    await require_task(ctx, taskId)
+    statuses = [normalized_status(todo["status"], n) for n, todo in enumerate(todos)]
+    check_unique_ids(todos)
+    if not merge:
+        for row in await task_todos(ctx, taskId):
+            await ctx.db.delete(row["_id"])
+    now = ctx.now()
+    for position, (todo, status) in enumerate(zip(todos, statuses, strict=True)):
+        fields = {"content": todo["content"], "status": status, "sequence": position,
+                  "updatedAt": now}
+        row = await todo_by_id(ctx, taskId, todo["id"]) if merge else None
+        if row is None:
+            await ctx.db.insert("todos", {**fields, "taskId": taskId, "todoId": todo["id"],
+                                          "createdAt": now})
+        else:
+            await ctx.db.patch(row["_id"], fields)
+    completed = await (ctx.db.query("todos")
+                       .with_index("by_task_status",
+                                   lambda q: q.eq("taskId", taskId).eq("status", "COMPLETED"))
+                       .collect())
+    return {"total": len(await task_todos(ctx, taskId)), "completed": len(completed)}
+
+
+@query(args={"taskId": v.id("tasks")})
+async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+    """The task's todos in sequence order."""
+    await require_task(ctx, taskId)
+    return await task_todos(ctx, taskId)

@@ -1,0 +1,87 @@
+"""`reactor`: dev, serve, run, admin-key — a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from reactor.errors import ReactorError
+
+
+def _app_arguments(parser: argparse.ArgumentParser, *, positional: bool) -> None:
+    if positional:
+        parser.add_argument("app_dir", nargs="?", default=".", type=Path,
+                            help="the app directory (schema.py, functions/); default: .")
+    else:
+        parser.add_argument("--app", dest="app_dir", default=Path("."), type=Path,
+                            help="the app directory; default: .")
+    parser.add_argument("--data", dest="data_dir", type=Path, default=None,
+                        help="the data directory; default: APP_DIR/.reactor")
+
+
+def _server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3210)
+    parser.add_argument("--durability", choices=["full", "normal"], default="full",
+                        help="full: fsync every commit batch (default); normal: faster, a"
+                             " power loss may drop the last commits (never corrupts)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reactor",
+                                     description="A self-hosted reactive document database.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="serve the app and reload it when files change")
+    _app_arguments(dev, positional=True)
+    _server_arguments(dev)
+
+    serve = commands.add_parser("serve", help="serve the app")
+    _app_arguments(serve, positional=True)
+    _server_arguments(serve)
+
+    run = commands.add_parser("run", help="run one function and print its result as JSON")
+    run.add_argument("path", help='function path, e.g. "tasks:list"')
+    run.add_argument("args", nargs="?", default="{}", help="arguments as a JSON object")
+    _app_arguments(run, positional=False)
+    run.add_argument("--url", default=None, help="call a running server instead")
+    run.add_argument("--admin-key", default=None,
+                     help="admin key for --url (default: read from the data directory)")
+
+    admin = commands.add_parser("admin-key", help="print the deployment's admin key")
+    _app_arguments(admin, positional=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = _dispatch(arguments)
+    except ReactorError as error:
+        sys.stderr.write(f"error [{error.code}]: {error.message}\n")
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _dispatch(arguments: argparse.Namespace) -> int:
+    from reactor.cli import commands
+
+    match arguments.command:
+        case "dev" | "serve":
+            from reactor.cli.serve import serve
+
+            asyncio.run(serve(arguments.app_dir, arguments.data_dir, arguments.host,
+                              arguments.port, dev=arguments.command == "dev",
+                              durability=arguments.durability))
+            return 0
+        case "run":
+            return commands.run(arguments)
+        case "admin-key":
+            return commands.admin_key(arguments)
+    return 2

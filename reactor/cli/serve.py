@@ -1,0 +1,62 @@
+"""`reactor serve` and `reactor dev`: run the server, and in dev mode reload on change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from reactor.runtime import Engine, FunctionKind, Outcome
+from reactor.runtime.auth import AdminKey
+from reactor.server.app import ReactorServer
+from reactor.server.config import ServerConfig
+
+logger = logging.getLogger("reactor.cli")
+
+
+def print_call(kind: FunctionKind, outcome: Outcome) -> None:
+    """One terminal line per function call, then its log lines."""
+    status = "ok" if outcome.ok else f"failed: {outcome.error.message if outcome.error else ''}"
+    sys.stderr.write(f"[{kind.value}] {outcome.path} {outcome.duration_s * 1000:.1f} ms"
+                     f" {status}\n")
+    for line in outcome.log_lines:
+        sys.stderr.write(f"    {line}\n")
+
+
+async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
+                dev: bool, durability: str) -> None:
+    engine = Engine(app_dir, data_dir, durability=durability)
+    server = ReactorServer(engine, ServerConfig())
+    if dev:
+        engine.add_call_listener(print_call)
+    config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
+                            ws_max_size=server.config.max_message_bytes, lifespan="on",
+                            ws_ping_interval=None)
+    runner = uvicorn.Server(config)
+    watcher: asyncio.Task[None] | None = None
+    if dev:
+        from reactor.cli.reload import watch_and_reload
+
+        watcher = asyncio.create_task(watch_and_reload(server))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, lambda: setattr(runner, "should_exit", True))
+    started = asyncio.create_task(runner.serve())
+    while not runner.started and not started.done():
+        await asyncio.sleep(0.02)
+    if runner.started:
+        AdminKey.load_or_create(engine.data_dir)
+        sys.stderr.write(f"Reactor {'dev server' if dev else 'server'} listening on"
+                         f" http://{host}:{port}\n  app: {engine.app_dir}\n"
+                         f"  data: {engine.data_dir}\n")
+    try:
+        await started
+    finally:
+        if watcher is not None:
+            watcher.cancel()

@@ -1,0 +1,86 @@
+"""Function decorators: what kind a function is, who may call it, how its args are checked."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactor.errors import SchemaError
+from reactor.values import ObjectValidator, Validator, v
+
+
+class FunctionKind(enum.Enum):
+    QUERY = "query"
+    MUTATION = "mutation"
+    ACTION = "action"
+
+
+class Visibility(enum.Enum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(eq=False)
+class FunctionDefinition:
+    """A registered function; `path` is set when `functions/` is loaded."""
+
+    kind: FunctionKind
+    visibility: Visibility
+    handler: Handler
+    args: ObjectValidator | None
+    returns: Validator | None
+    path: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling the decorated object directly runs the bare handler (handy in helpers)."""
+        return await self.handler(*args, **kwargs)
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility is Visibility.PUBLIC
+
+
+def _args_validator(args: Mapping[str, Validator] | Validator | None,
+                    name: str) -> ObjectValidator | None:
+    if args is None:
+        return None
+    if isinstance(args, ObjectValidator):
+        return args
+    if isinstance(args, Mapping):
+        return v.object(dict(args))
+    raise SchemaError(f"{name}: args= must be a dict of validators or v.object(...),"
+                      f" got {type(args).__name__}")
+
+
+def _make(kind: FunctionKind, visibility: Visibility) -> Callable[..., Any]:
+    def decorator(handler: Handler | None = None, *,
+                  args: Mapping[str, Validator] | Validator | None = None,
+                  returns: Validator | None = None) -> Any:
+        def wrap(fn: Handler) -> FunctionDefinition:
+            name = getattr(fn, "__qualname__", repr(fn))
+            if not inspect.iscoroutinefunction(fn):
+                raise SchemaError(f"{name}: a {kind.value} handler must be `async def`")
+            if returns is not None and not isinstance(returns, Validator):
+                raise SchemaError(f"{name}: returns= must be a validator")
+            return FunctionDefinition(kind, visibility, fn, _args_validator(args, name), returns)
+
+        if handler is not None:
+            return wrap(handler)
+        return wrap
+
+    return decorator
+
+
+query = _make(FunctionKind.QUERY, Visibility.PUBLIC)
+mutation = _make(FunctionKind.MUTATION, Visibility.PUBLIC)
+action = _make(FunctionKind.ACTION, Visibility.PUBLIC)
+internal_query = _make(FunctionKind.QUERY, Visibility.INTERNAL)
+internal_mutation = _make(FunctionKind.MUTATION, Visibility.INTERNAL)
+internal_action = _make(FunctionKind.ACTION, Visibility.INTERNAL)

@@ -1,0 +1,126 @@
+"""Loading an app: `schema.py`, `auth_config.py` and every module under `functions/`.
+
+Each load imports the app under a fresh package name, so a new version can be
+loaded beside the running one and swapped in only if it imports cleanly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reactor.errors import ReactorError
+from reactor.runtime.functions import FunctionDefinition
+from reactor.schema import SchemaDefinition
+
+_generation = itertools.count(1)
+
+
+class AppLoadError(ReactorError):
+    code = "AppLoadError"
+
+
+@dataclass
+class App:
+    """One loaded version of an app."""
+
+    directory: Path
+    package: str
+    schema: SchemaDefinition | None
+    functions: dict[str, FunctionDefinition]
+    modules: dict[str, types.ModuleType] = field(default_factory=dict)
+
+    def module(self, name: str) -> types.ModuleType | None:
+        return self.modules.get(name)
+
+
+def describe_exception(error: BaseException, directory: Path) -> str:
+    """`file:line: Type: message`, pointing at the deepest frame inside the app."""
+    frames = traceback.extract_tb(error.__traceback__)
+    location = ""
+    for frame in frames:
+        try:
+            Path(frame.filename).resolve().relative_to(directory.resolve())
+        except ValueError:
+            continue
+        location = f"{frame.filename}:{frame.lineno}: "
+    if isinstance(error, SyntaxError) and error.filename:
+        location = f"{error.filename}:{error.lineno}: "
+    return f"{location}{type(error).__name__}: {error}"
+
+
+def _new_package(directory: Path) -> str:
+    name = f"_reactor_app_{next(_generation)}"
+    package = types.ModuleType(name)
+    package.__path__ = [str(directory)]
+    package.__package__ = name
+    sys.modules[name] = package
+    return name
+
+
+def _import(package: str, relative: str, directory: Path) -> types.ModuleType:
+    try:
+        return importlib.import_module(f"{package}.{relative}")
+    except ReactorError as error:
+        raise AppLoadError(f"{relative}: {error.message}", code=error.code) from error
+    except Exception as error:
+        raise AppLoadError(describe_exception(error, directory)) from error
+
+
+def function_modules(directory: Path) -> list[str]:
+    """Module paths under `functions/` (`"folder/file"`), skipping `_private` ones."""
+    root = directory / "functions"
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).with_suffix("")
+        if any(part.startswith(("_", ".")) for part in relative.parts):
+            continue
+        found.append(relative.as_posix())
+    return found
+
+
+def load_app(directory: Path) -> App:
+    """Import a fresh copy of the app; raises `AppLoadError` naming file and line."""
+    directory = directory.resolve()
+    package = _new_package(directory)
+    schema: SchemaDefinition | None = None
+    modules: dict[str, types.ModuleType] = {}
+    if (directory / "schema.py").exists():
+        module = _import(package, "schema", directory)
+        schema = getattr(module, "schema", None)
+        if not isinstance(schema, SchemaDefinition):
+            raise AppLoadError(f"{directory / 'schema.py'}: expected a module-level"
+                               " `schema = define_schema({...})`")
+    functions: dict[str, FunctionDefinition] = {}
+    for module_path in function_modules(directory):
+        module = _import(package, "functions." + module_path.replace("/", "."), directory)
+        modules[module_path] = module
+        for name, value in vars(module).items():
+            if isinstance(value, FunctionDefinition) and not name.startswith("_"):
+                if value.handler.__module__ != module.__name__:
+                    continue  # imported from another module: registered there
+                path = module_path if name == "default" else f"{module_path}:{name}"
+                value.path = path
+                functions[path] = value
+    return App(directory, package, schema, functions, modules)
+
+
+def unload_app(app: App) -> None:
+    """Forget an old version's modules (its function objects stay usable while referenced)."""
+    prefix = app.package + "."
+    for name in [n for n in sys.modules if n == app.package or n.startswith(prefix)]:
+        del sys.modules[name]
+
+
+def module_attribute(app: App, module_path: str, name: str) -> Any:
+    module = app.modules.get(module_path)
+    return None if module is None else getattr(module, name, None)

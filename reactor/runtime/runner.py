@@ -1,0 +1,191 @@
+"""Running one query or mutation: args, ctx, limits, logs, retries, returns, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reactor.errors import AppError, ConflictError, LimitExceededError, ReactorError
+from reactor.runtime import logs
+from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
+from reactor.runtime.functions import FunctionDefinition
+from reactor.runtime.outcome import FunctionError, Outcome
+from reactor.runtime.system.mutation_outcomes import MutationJournal
+from reactor.transactions import Database, Transaction
+from reactor.values import MISSING, canonicalize, dumps
+
+logger = logging.getLogger("reactor.runtime")
+
+# Conflicting mutations are re-run this many times before the caller sees an error.
+MAX_ATTEMPTS = 12
+USER_TIME_LIMIT_S = 1.0
+
+
+class ArgsValidationError(ReactorError):
+    code = "ArgsValidation"
+
+
+class ReturnsValidationError(ReactorError):
+    code = "ReturnsValidation"
+
+
+def prepare_args(fn: FunctionDefinition, args: Any) -> dict[str, Any]:
+    """Validate and canonicalize call arguments; absent optional args become None."""
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ArgsValidationError(f"args: expected an object, got {type(args).__name__}")
+    if fn.args is None:
+        return canonicalize(args, "args")  # type: ignore[return-value]
+    try:
+        checked: dict[str, Any] = fn.args.validate(args, "args")  # type: ignore[assignment]
+    except ReactorError as error:
+        raise ArgsValidationError(error.message) from None
+    for name in fn.args.fields:
+        checked.setdefault(name, None)
+    return checked
+
+
+def check_returns(fn: FunctionDefinition, value: Any) -> Any:
+    if value is MISSING:
+        value = None
+    try:
+        if fn.returns is not None:
+            return fn.returns.validate(value, "returns")
+        return canonicalize(value, "return value")
+    except ReactorError as error:
+        raise ReturnsValidationError(error.message) from None
+
+
+def execution_seed(path: str, args: dict[str, Any], ts: int) -> int:
+    """Same query, same args, same snapshot: same random numbers on every re-run."""
+    digest = hashlib.blake2b(path.encode() + dumps(args) + ts.to_bytes(8, "little"),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def to_function_error(path: str, error: BaseException) -> FunctionError:
+    """What the caller may see of an exception: code and message, never a traceback."""
+    if isinstance(error, FunctionError):
+        return error
+    if isinstance(error, AppError):
+        return FunctionError(str(error), code="AppError", data=error.data, is_app_error=True)
+    if isinstance(error, ReactorError):
+        return FunctionError(f"{path}: {error.message}", code=error.code)
+    logger.error("uncaught error in %s", path, exc_info=error)
+    return FunctionError(f"{path}: Uncaught {type(error).__name__}: {error}",
+                         code="UncaughtError")
+
+
+def _check_handler_args(fn: FunctionDefinition, args: dict[str, Any]) -> None:
+    """Turn a handler/args mismatch into a clear error instead of a TypeError deep inside."""
+    signature = inspect.signature(fn.handler)
+    try:
+        signature.bind(None, **args)
+    except TypeError as error:
+        raise ArgsValidationError(f"args do not fit the handler's parameters: {error}") from None
+
+
+class Runner:
+    """Executes queries and mutations against the database."""
+
+    def __init__(self, database: Database, issuer: BuiltinIssuer | None,
+                 resolve: Callable[[str], FunctionDefinition],
+                 user_time_limit_s: float = USER_TIME_LIMIT_S) -> None:
+        self.database = database
+        self.issuer = issuer
+        self.resolve = resolve
+        self.user_time_limit_s = user_time_limit_s
+
+    async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
+                    args: dict[str, Any]) -> Any:
+        _check_handler_args(fn, args)
+        started = time.perf_counter()
+
+        def check_budget() -> None:
+            used = time.perf_counter() - started - txn.db_seconds
+            if used > self.user_time_limit_s:
+                raise LimitExceededError(
+                    f"function ran for {used:.2f} s of its own code; the limit is"
+                    f" {self.user_time_limit_s:g} s (move slow work into an action)",
+                    code="UserTimeExceeded")
+
+        txn.check_budget = check_budget
+        value = await fn.handler(ctx, **args)
+        check_budget()
+        return check_returns(fn, value)
+
+    async def query(self, fn: FunctionDefinition, args: Any, identity: dict[str, Any] | None,
+                    ts: int | None = None) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome(fn.path)
+        with logs.capture() as sink:
+            txn: Transaction | None = None
+            try:
+                checked = prepare_args(fn, args)
+                txn = self.database.begin(read_only=True, ts=ts)
+                ctx = QueryCtx(txn, identity, execution_seed(fn.path, checked, txn.begin_ts),
+                               wall_clock_ms(), self.issuer)
+                outcome.value = await self._call(fn, ctx, txn, checked)
+                outcome.ts = txn.begin_ts
+            except Exception as error:
+                outcome.error = to_function_error(fn.path, error)
+            finally:
+                if txn is not None:
+                    outcome.read_set = txn.read_set
+                    txn.close()
+        outcome.log_lines = sink.lines
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    async def mutation(self, fn: FunctionDefinition, args: Any,
+                       identity: dict[str, Any] | None,
+                       journal: MutationJournal | None = None) -> Outcome:
+        """Run and commit; re-run on conflict with jittered backoff, up to MAX_ATTEMPTS."""
+        started = time.perf_counter()
+        outcome = Outcome(fn.path)
+        try:
+            checked = prepare_args(fn, args)
+        except Exception as error:
+            outcome.error = to_function_error(fn.path, error)
+            return outcome
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            outcome = Outcome(fn.path, attempts=attempt)
+            with logs.capture() as sink:
+                txn = self.database.begin()
+                try:
+                    seed = int.from_bytes(os.urandom(8), "little")
+                    ctx = MutationCtx(txn, identity, seed, wall_clock_ms(), self.issuer,
+                                      self.resolve)
+                    stored = None if journal is None else await journal.lookup(txn)
+                    if stored is not None:
+                        outcome.value = stored["value"]
+                        outcome.ts = self.database.latest_ts
+                        break
+                    outcome.value = await self._call(fn, ctx, txn, checked)
+                    if journal is not None:
+                        await journal.record(txn, outcome.value)
+                    outcome.ts = await self.database.commit(txn)
+                except ConflictError as error:
+                    if attempt < MAX_ATTEMPTS:
+                        txn.close()
+                        await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
+                        continue
+                    outcome.error = to_function_error(fn.path, error)
+                except Exception as error:
+                    outcome.error = to_function_error(fn.path, error)
+                finally:
+                    txn.close()
+            outcome.log_lines = sink.lines
+            break
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+

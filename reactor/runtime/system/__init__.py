@@ -1,0 +1,21 @@
+"""System tables: one small model module per table, named with a leading underscore."""
+
+from reactor.runtime.system.mutation_outcomes import (
+    MUTATION_OUTCOMES,
+    MutationJournal,
+    mutation_outcomes_table,
+)
+from reactor.runtime.system.scheduled_functions import (
+    SCHEDULED_FUNCTIONS,
+    scheduled_functions_table,
+)
+from reactor.schema import TableDefinition
+
+
+def system_tables() -> dict[str, TableDefinition]:
+    """Every system table, keyed by name, for the catalog."""
+    return {SCHEDULED_FUNCTIONS: scheduled_functions_table(),
+            MUTATION_OUTCOMES: mutation_outcomes_table()}
+
+
+__all__ = ["MUTATION_OUTCOMES", "SCHEDULED_FUNCTIONS", "MutationJournal", "system_tables"]

@@ -1,0 +1,122 @@
+"""The HTTP API that `ConvexHttpClient` calls: query, mutation, action, query_ts, query_at_ts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from reactor.errors import ReactorError
+from reactor.runtime import Engine, FunctionKind
+from reactor.runtime.auth import AuthenticationError
+from reactor.server import protocol as p
+from reactor.server.config import ServerConfig
+from reactor.server.identity import Authenticator, Caller
+from reactor.server.outgoing import error_data_json, value_json
+from reactor.values import from_wire
+
+logger = logging.getLogger("reactor.http")
+
+
+class BadRequest(ReactorError):
+    code = "BadRequest"
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def _raw_json(parts: list[bytes]) -> Response:
+    return Response(b"".join(parts), media_type="application/json")
+
+
+class HttpApi:
+    """Handlers for `/api/*`; they parse, authenticate and hand over to the engine."""
+
+    def __init__(self, engine: Engine, authenticator: Callable[[], Authenticator],
+                 config: ServerConfig) -> None:
+        self.engine = engine
+        self.authenticator = authenticator
+        self.config = config
+
+    async def _caller(self, request: Request) -> Caller:
+        return await self.authenticator().from_header(request.headers.get("authorization"))
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        if len(body) > self.config.max_message_bytes:
+            raise BadRequest(f"request body of {len(body)} bytes exceeds the limit of"
+                             f" {self.config.max_message_bytes} bytes")
+        try:
+            parsed = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError as error:
+            raise BadRequest(f"request body is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise BadRequest("request body must be a JSON object")
+        return parsed
+
+    async def _run(self, request: Request, kind: FunctionKind | None,
+                   at_ts: bool = False) -> Response:
+        """Call `path`; `kind=None` (admin only) runs whatever kind the function is."""
+        try:
+            body = await self._body(request)
+            path = body.get("path")
+            if not isinstance(path, str):
+                raise BadRequest('missing "path": expected "module:function"')
+            fmt = body.get("format", "convex_encoded_json")
+            if fmt not in ("convex_encoded_json", "json"):
+                raise BadRequest(f'unsupported format {fmt!r}: use "convex_encoded_json"')
+            raw_args = body.get("args", [{}])
+            if not isinstance(raw_args, list | dict):
+                raise BadRequest('"args" must be [ {...} ] or an object')
+            args = from_wire(p.unwrap_args(raw_args), "args")
+            ts = None
+            if at_ts:
+                if not isinstance(body.get("ts"), str):
+                    raise BadRequest('missing "ts": expected an encoded timestamp')
+                ts = p.decode_ts(body["ts"])
+            caller = await self._caller(request)
+            if kind is None:
+                if not caller.admin:
+                    raise AuthenticationError("/api/run needs the admin key")
+                kind = self.engine.resolve(path).kind
+        except AuthenticationError as error:
+            return _error(401, error.code, error.message)
+        except ReactorError as error:
+            return _error(400, error.code, error.message)
+        outcome = await self.engine.call(kind, path, args, caller.identity,
+                                         admin=caller.admin, ts=ts)
+        lines = orjson.dumps(outcome.log_lines)
+        if outcome.ok:
+            return _raw_json([b'{"status":"success","value":', value_json(outcome.value),
+                              b',"logLines":', lines, b"}"])
+        error = outcome.error
+        assert error is not None
+        parts = [b'{"status":"error","errorMessage":', orjson.dumps(error.message),
+                 b',"logLines":', lines]
+        if error.is_app_error:
+            parts += [b',"errorData":', error_data_json(error.data)]
+        parts.append(b"}")
+        return _raw_json(parts)
+
+    async def query(self, request: Request) -> Response:
+        return await self._run(request, FunctionKind.QUERY)
+
+    async def query_at_ts(self, request: Request) -> Response:
+        return await self._run(request, FunctionKind.QUERY, at_ts=True)
+
+    async def mutation(self, request: Request) -> Response:
+        return await self._run(request, FunctionKind.MUTATION)
+
+    async def action(self, request: Request) -> Response:
+        return await self._run(request, FunctionKind.ACTION)
+
+    async def run(self, request: Request) -> Response:
+        return await self._run(request, None)
+
+    async def query_ts(self, request: Request) -> Response:
+        return JSONResponse({"ts": p.encode_ts(self.engine.database.latest_ts)})

@@ -1,0 +1,50 @@
+"""Building outgoing message parts from results, reusing their shared encodings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from reactor.runtime import Outcome
+from reactor.server import protocol as p
+from reactor.subscriptions import QueryEntry
+from reactor.values import canonicalize, dumps
+
+
+def value_json(value: Any) -> bytes:
+    """Convex JSON of a function result (already canonical: validated on return)."""
+    return dumps(value)
+
+
+def error_data_json(data: Any) -> bytes:
+    """AppError data as convex JSON; data that is not a value degrades to its text."""
+    try:
+        return dumps(canonicalize(data, "errorData"))
+    except Exception:
+        return dumps(str(data))
+
+
+def failure_fields(outcome: Outcome) -> dict[str, Any]:
+    """`result`, `logLines` and (for application errors) `errorData` of a failed response."""
+    error = outcome.error
+    assert error is not None
+    fields: dict[str, Any] = {"result": error.message, "logLines": outcome.log_lines}
+    if error.is_app_error:
+        fields["errorData"] = msgspec.Raw(error_data_json(error.data))
+    return fields
+
+
+def query_modification(query_id: int, entry: QueryEntry, journal: str | None
+                       ) -> p.QueryUpdated | p.QueryFailed:
+    """QueryUpdated or QueryFailed from the entry's shared result (encoded once)."""
+    result = entry.result
+    assert result is not None
+    if result.ok:
+        return p.QueryUpdated(queryId=query_id, value=msgspec.Raw(result.encoded),
+                              logLines=result.log_lines, journal=journal)
+    failed = p.QueryFailed(queryId=query_id, errorMessage=result.error_message or "",
+                           logLines=result.log_lines, journal=journal)
+    if result.error_data is not None:
+        failed.errorData = msgspec.Raw(result.error_data)
+    return failed

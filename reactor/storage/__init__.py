@@ -1,0 +1,21 @@
+"""Layer 3: the storage interface and its SQLite implementation."""
+
+from reactor.storage.base import (
+    CommitRecord,
+    DocumentWrite,
+    IndexEntry,
+    IndexWrite,
+    Order,
+    Storage,
+)
+from reactor.storage.sqlite import SqliteStorage
+
+__all__ = [
+    "CommitRecord",
+    "DocumentWrite",
+    "IndexEntry",
+    "IndexWrite",
+    "Order",
+    "SqliteStorage",
+    "Storage",
+]

@@ -1,0 +1,99 @@
+"""The storage interface: multi-version documents and index entries behind a Protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One live index entry found by a scan, with the document it points at."""
+
+    key: bytes
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """A new revision of a document; `value=None` is a deletion (a tombstone)."""
+
+    doc_id: str
+    table: str
+    value: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexWrite:
+    """A new revision of one index key; `deleted=True` removes the key from the index."""
+
+    index_id: str
+    key: bytes
+    doc_id: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """Everything one commit wrote, all at the commit timestamp `ts`."""
+
+    ts: int
+    documents: list[DocumentWrite]
+    index_writes: list[IndexWrite]
+
+
+class Storage(Protocol):
+    """Durable multi-version store; nothing above this layer speaks SQL.
+
+    Every revision carries the `ts` of the commit that wrote it. A read at snapshot
+    `ts` sees, for each document id or `(index_id, key)`, the newest revision with
+    revision ts <= `ts`; a tombstone there means absent. A live index entry yields
+    the revision of its document visible at the same snapshot. Commit timestamps
+    must increase from one `write` to the next.
+    """
+
+    async def open(self) -> None:
+        """Acquire the data directory and make the store ready for reads and writes."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and the data directory lock."""
+        ...
+
+    async def read_globals(self) -> dict[str, Any]:
+        """The JSON values last stored through `write(..., globals_)`, by name."""
+        ...
+
+    async def get_document(self, doc_id: str, ts: int) -> dict[str, Any] | None:
+        """The document as of snapshot `ts`, or None if absent or deleted then."""
+        ...
+
+    async def scan_index(
+        self, index_id: str, lo: bytes, hi: bytes | None, ts: int, order: Order, limit: int
+    ) -> list[IndexEntry]:
+        """At most `limit` live entries with `lo <= key < hi` at snapshot `ts`, in key order.
+
+        `hi=None` leaves the range open above. The cost follows `limit` (plus any
+        not-yet-pruned tombstones in the way), never the size of the range.
+        """
+        ...
+
+    async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
+        """Persist the commits and upsert the globals atomically; return once durable."""
+        ...
+
+    async def prune(self, horizon_ts: int, batch: int) -> int:
+        """Delete at most `batch` revisions superseded (or tombstoned) at or before
+        `horizon_ts`; return how many went. Reads at snapshots >= `horizon_ts` are
+        unaffected; 0 means nothing is left to prune up to that horizon."""
+        ...
+
+    async def index_entry_count(self, index_id: str) -> int:
+        """How many live entries the index has at the latest timestamp."""
+        ...
+
+    async def delete_index(self, index_id: str) -> None:
+        """Drop every revision of every entry of an index (the schema dropped it)."""
+        ...

@@ -1,0 +1,289 @@
+"""The SQLite implementation of `Storage`: one writer connection, a few readers, WAL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from reactor.errors import StorageError
+from reactor.storage import sqlite_prune
+from reactor.storage.base import CommitRecord, IndexEntry, Order
+from reactor.storage.lock import DataDirLock
+from reactor.storage.sqlite_schema import (
+    DB_NAME,
+    FORMAT_VERSION,
+    TABLES,
+    Durability,
+    reader_pragmas,
+    writer_pragmas,
+)
+from reactor.values.wire import dumps, loads
+
+# aiosqlite runs each connection in its own thread and SQLite releases the GIL
+# while it steps, so two readers let two reads proceed at once on two cores.
+READERS = 2
+
+_GET_DOCUMENT = """
+    SELECT value FROM documents WHERE doc_id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1
+"""
+
+_INSERT_DOCUMENT = """
+    INSERT INTO documents (doc_id, ts, table_name, deleted, value) VALUES (?, ?, ?, ?, ?)
+"""
+_INSERT_ENTRY = """
+    INSERT INTO index_entries (index_id, key, ts, deleted, doc_id) VALUES (?, ?, ?, ?, ?)
+"""
+_UPSERT_GLOBAL = """
+    INSERT INTO globals (name, value) VALUES (?, ?)
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value
+"""
+
+# An entry revision is live at :ts when it is the newest revision of its key at
+# or below :ts and not a tombstone. The walk follows the primary key in key
+# order and stops after :limit live entries, so it never reads the whole range.
+# `+e.ts` keeps the planner on the primary key rather than the ts index.
+_LIVE_ENTRIES = """
+    FROM index_entries AS e
+    WHERE e.index_id = :index_id AND e.key >= :lo {upper} AND +e.ts <= :ts AND e.deleted = 0
+      AND NOT EXISTS (
+        SELECT 1 FROM index_entries AS n
+        WHERE n.index_id = e.index_id AND n.key = e.key AND n.ts > e.ts AND n.ts <= :ts)
+"""
+
+# The entry's document as of the same snapshot: the newest revision <= :ts.
+_SCAN_TEMPLATE = (
+    """
+    SELECT e.key, e.doc_id, (
+        SELECT d.value FROM documents AS d
+        WHERE d.doc_id = e.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1)
+    """
+    + _LIVE_ENTRIES
+    + "ORDER BY e.key {direction} LIMIT :limit"
+)
+
+_SCAN_SQL: dict[tuple[Order, bool], str] = {
+    (order, bounded): _SCAN_TEMPLATE.format(
+        upper="AND e.key < :hi" if bounded else "",
+        direction="ASC" if order == "asc" else "DESC",
+    )
+    for order in ("asc", "desc")
+    for bounded in (True, False)
+}
+
+_COUNT_SQL = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
+
+
+class SqliteStorage:
+    """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
+
+    Writes and pruning share one connection, serialized by an asyncio lock so
+    their transactions never interleave; reads round-robin over `READERS`
+    connections, each statement reading one consistent WAL snapshot.
+    """
+
+    def __init__(self, data_dir: Path, *, durability: Durability = "full") -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability: expected 'full' or 'normal', got {durability!r}")
+        self.data_dir = Path(data_dir)
+        self.durability = durability
+        self.db_path = self.data_dir / DB_NAME
+        self._lock = DataDirLock(self.data_dir)
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = 0
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Lock the data directory, create or check the file, connect."""
+        if self._writer is not None:
+            return
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as exc:
+            raise StorageError(f"data directory {self.data_dir}: cannot use it: {exc}") from exc
+        try:
+            self._writer = await self._connect(writer_pragmas(self.durability))
+            await self._create_tables(self._writer)
+            for _ in range(READERS):
+                self._readers.append(await self._connect(reader_pragmas()))
+        except BaseException:
+            await self._disconnect()
+            self._lock.release()
+            raise
+
+    async def close(self) -> None:
+        """Close every connection, then release the lock for the next process."""
+        try:
+            await self._disconnect()
+        finally:
+            self._lock.release()
+
+    async def read_globals(self) -> dict[str, Any]:
+        rows = await self._fetch("SELECT name, value FROM globals", ())
+        return {name: orjson.loads(value) for name, value in rows}
+
+    async def get_document(self, doc_id: str, ts: int) -> dict[str, Any] | None:
+        rows = await self._fetch(_GET_DOCUMENT, (doc_id, ts))
+        if not rows or rows[0][0] is None:
+            return None
+        return self._decode(rows[0][0], doc_id)
+
+    async def scan_index(
+        self, index_id: str, lo: bytes, hi: bytes | None, ts: int, order: Order, limit: int
+    ) -> list[IndexEntry]:
+        if limit <= 0:
+            return []
+        params = {"index_id": index_id, "lo": lo, "hi": hi, "ts": ts, "limit": limit}
+        rows = await self._fetch(_SCAN_SQL[order, hi is not None], params)
+        entries = []
+        for key, doc_id, value in rows:
+            if value is None:
+                raise StorageError(
+                    f"{self.db_path}: index {index_id!r} has a live entry for document "
+                    f"{doc_id!r} at ts {ts}, but the document does not exist then"
+                )
+            entries.append(IndexEntry(key, self._decode(value, doc_id)))
+        return entries
+
+    async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
+        documents = [
+            (w.doc_id, c.ts, w.table, w.value is None, None if w.value is None else dumps(w.value))
+            for c in commits
+            for w in c.documents
+        ]
+        entries = [
+            (w.index_id, w.key, c.ts, w.deleted, w.doc_id) for c in commits for w in c.index_writes
+        ]
+        names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
+        async with self._transaction("write commits") as conn:
+            for sql, rows in (
+                (_INSERT_DOCUMENT, documents),
+                (_INSERT_ENTRY, entries),
+                (_UPSERT_GLOBAL, names),
+            ):
+                if rows:
+                    await conn.executemany(sql, rows)
+
+    async def prune(self, horizon_ts: int, batch: int) -> int:
+        removed = 0
+        for target in (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES):
+            finished = False
+            while not finished and removed < batch:
+                count, finished = await self._prune_chunk(target, horizon_ts, batch - removed)
+                removed += count
+        return removed
+
+    async def index_entry_count(self, index_id: str) -> int:
+        rows = await self._fetch(_COUNT_SQL, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})
+        return int(rows[0][0])
+
+    async def delete_index(self, index_id: str) -> None:
+        async with self._transaction(f"delete index {index_id!r}") as conn:
+            await conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
+
+    async def _prune_chunk(
+        self, target: sqlite_prune.PruneTarget, horizon_ts: int, budget: int
+    ) -> tuple[int, bool]:
+        """One transaction of a prune pass: returns (rows deleted, walk finished)."""
+        async with self._transaction(f"prune {target.name}") as conn:
+            marks = await conn.execute_fetchall(sqlite_prune.READ_WATERMARK_SQL, (target.name,))
+            ts, id_, key = next(iter(marks), sqlite_prune.START)
+            params = {
+                "ts": ts,
+                "id": id_,
+                "key": key,
+                "horizon": horizon_ts,
+                "limit": sqlite_prune.CHUNK,
+            }
+            rows = await conn.execute_fetchall(target.candidates_sql, params)
+            plan = sqlite_prune.plan_chunk(list(rows), target.key_width, budget)
+            if plan.doomed:
+                await conn.executemany(target.delete_sql, plan.doomed)
+            if plan.watermark is not None:
+                await conn.execute(sqlite_prune.WRITE_WATERMARK_SQL, (target.name, *plan.watermark))
+        return len(plan.doomed), plan.finished
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT on the writer; COMMIT returning means durable."""
+        conn = self._writer
+        if conn is None:
+            raise self._not_open()
+        async with self._write_lock:
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                # Queued behind whatever the thread is still running; a no-op
+                # when COMMIT already went through.
+                await asyncio.shield(conn.rollback())
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"{self.db_path}: {action} failed: {exc}") from exc
+                raise
+
+    async def _fetch(self, sql: str, params: Iterable[Any] | dict[str, Any]) -> list[Any]:
+        """Run one read statement on the next reader connection."""
+        if not self._readers:
+            raise self._not_open()
+        self._next_reader = (self._next_reader + 1) % len(self._readers)
+        conn = self._readers[self._next_reader]
+        try:
+            return list(await conn.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.db_path}: read failed: {exc}") from exc
+
+    def _decode(self, value: bytes, doc_id: str) -> dict[str, Any]:
+        doc = loads(value)
+        if not isinstance(doc, dict):
+            raise StorageError(f"{self.db_path}: document {doc_id!r} is not an object")
+        return doc
+
+    def _not_open(self) -> StorageError:
+        return StorageError(f"storage at {self.data_dir} is not open; call open() first")
+
+    async def _connect(self, pragmas: str) -> aiosqlite.Connection:
+        conn = None
+        try:
+            conn = await aiosqlite.connect(self.db_path, isolation_level=None)
+            await conn.executescript(pragmas)
+        except sqlite3.Error as exc:
+            if conn is not None:
+                await conn.close()
+            raise StorageError(f"{self.db_path}: cannot open the database: {exc}") from exc
+        return conn
+
+    async def _create_tables(self, conn: aiosqlite.Connection) -> None:
+        """Create the tables in a new file; refuse a file of another format."""
+        rows = await conn.execute_fetchall("PRAGMA user_version")
+        version = next(iter(rows))[0]
+        if version not in (0, FORMAT_VERSION):
+            raise StorageError(
+                f"{self.db_path}: storage format {version} is not supported "
+                f"(this version of Reactor reads format {FORMAT_VERSION})"
+            )
+        try:
+            await conn.executescript(f"{TABLES}PRAGMA user_version = {FORMAT_VERSION};")
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.db_path}: cannot create tables: {exc}") from exc
+
+    async def _disconnect(self) -> None:
+        connections = [c for c in (self._writer, *self._readers) if c is not None]
+        self._writer, self._readers = None, []
+        for conn in connections:
+            await conn.close()
+
+
+def _encode_global(name: str, value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:
+        raise StorageError(f"globals[{name!r}]: expected a JSON value, got {exc}") from None

@@ -1,0 +1,63 @@
+"""The SQLite file format: connection settings and the tables of the multi-version store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Durability = Literal["full", "normal"]
+
+DB_NAME = "reactor.sqlite3"
+FORMAT_VERSION = 1
+
+# Negative cache_size is KiB: 32 MiB of page cache per connection.
+_COMMON_PRAGMAS = """
+PRAGMA foreign_keys = OFF;
+PRAGMA cache_size = -32768;
+PRAGMA busy_timeout = 10000;
+PRAGMA temp_store = MEMORY;
+"""
+
+# Revisions are keyed by (id, ts) so the newest revision <= a snapshot is one
+# B-tree seek. The `*_by_ts` indexes let pruning walk revisions in commit order
+# from a persisted watermark, visiting each one once.
+TABLES = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    table_name TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    value BLOB,
+    PRIMARY KEY (doc_id, ts)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_ts ON documents (ts, doc_id);
+CREATE TABLE IF NOT EXISTS index_entries (
+    index_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (index_id, key, ts)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS index_entries_by_ts ON index_entries (ts, index_id, key);
+CREATE TABLE IF NOT EXISTS globals (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prune_watermarks (
+    target TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    key BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def writer_pragmas(durability: Durability) -> str:
+    """Settings of the one connection that writes: WAL, and fsync per commit when full."""
+    synchronous = {"full": "FULL", "normal": "NORMAL"}[durability]
+    return f"PRAGMA journal_mode = WAL;\nPRAGMA synchronous = {synchronous};\n{_COMMON_PRAGMAS}"
+
+
+def reader_pragmas() -> str:
+    """Settings of the read connections, which must never write."""
+    return f"{_COMMON_PRAGMAS}PRAGMA query_only = ON;\n"

@@ -1,0 +1,20 @@
+"""Layer 5: which queries a commit touched, and keeping shared query results current."""
+
+from reactor.subscriptions.interval_tree import IntervalHandle, IntervalTree
+from reactor.subscriptions.manager import (
+    AdvanceListener,
+    QueryEntry,
+    QueryResult,
+    RunQuery,
+    SubscriptionManager,
+)
+
+__all__ = [
+    "AdvanceListener",
+    "IntervalHandle",
+    "IntervalTree",
+    "QueryEntry",
+    "QueryResult",
+    "RunQuery",
+    "SubscriptionManager",
+]

@@ -1,0 +1,202 @@
+"""Shared query entries kept current: after each commit, re-run exactly the ones it touched."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactor.subscriptions.interval_tree import IntervalHandle, IntervalTree
+from reactor.transactions import Database, LogEntry, ReadSet
+
+logger = logging.getLogger("reactor.subscriptions")
+
+
+@dataclass(slots=True)
+class QueryResult:
+    """One execution of a query at snapshot `ts`.
+
+    `encoded` is the convex-JSON encoding of the value (or of the error), made
+    once and shared by every client subscribed to the entry.
+    """
+
+    ts: int
+    read_set: ReadSet
+    value: Any = None
+    encoded: bytes = b"null"
+    error_message: str | None = None
+    error_data: bytes | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_message is None
+
+    def same_outcome(self, other: QueryResult) -> bool:
+        return (self.encoded == other.encoded and self.error_message == other.error_message
+                and self.error_data == other.error_data)
+
+
+@dataclass(eq=False)
+class QueryEntry:
+    """A (path, args, identity) subscribed by one or more clients; one execution for all."""
+
+    key: Hashable
+    path: str
+    args: dict[str, Any]
+    identity: dict[str, Any] | None
+    result: QueryResult | None = None
+    version: int = 0
+    subscribers: int = 0
+    handles: list[tuple[str, IntervalHandle]] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+RunQuery = Callable[[QueryEntry, int], Awaitable[QueryResult]]
+AdvanceListener = Callable[[int, set[QueryEntry]], None]
+
+
+class SubscriptionManager:
+    """Every live entry is valid at `current_ts`; advancing is one step for all of them.
+
+    Per commit batch the manager looks up the written keys in one interval tree
+    per index, re-runs only the hit entries (all at one snapshot), swaps their
+    results in without yielding to the event loop, and then tells listeners
+    (the sync sessions) which entries changed.
+    """
+
+    def __init__(self, database: Database, run_query: RunQuery, *,
+                 max_concurrency: int = 64) -> None:
+        self.database = database
+        self.run_query = run_query
+        self.current_ts = database.latest_ts
+        self.entries: dict[Hashable, QueryEntry] = {}
+        self.executions = 0
+        self._trees: dict[str, IntervalTree] = {}
+        self._fresh: set[QueryEntry] = set()
+        self._rerun_everything = False
+        self._listeners: list[AdvanceListener] = []
+        self._wake = asyncio.Event()
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.database.add_commit_listener(self._on_commit)
+        self._task = asyncio.create_task(self._advance_forever(), name="reactor-subscriptions")
+
+    async def stop(self) -> None:
+        self.database.remove_commit_listener(self._on_commit)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def add_listener(self, listener: AdvanceListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: AdvanceListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # Entries ---------------------------------------------------------------
+
+    def subscribe(self, key: Hashable, path: str, args: dict[str, Any],
+                  identity: dict[str, Any] | None) -> QueryEntry:
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = QueryEntry(key, path, args, identity)
+            self.entries[key] = entry
+            self._fresh.add(entry)
+            self._wake.set()
+        entry.subscribers += 1
+        return entry
+
+    def unsubscribe(self, entry: QueryEntry) -> None:
+        entry.subscribers -= 1
+        if entry.subscribers <= 0 and self.entries.get(entry.key) is entry:
+            del self.entries[entry.key]
+            self._fresh.discard(entry)
+            self._drop_intervals(entry)
+
+    async def wait_ready(self, entry: QueryEntry) -> QueryResult:
+        await entry.ready.wait()
+        assert entry.result is not None
+        return entry.result
+
+    def rerun_all(self) -> None:
+        """Re-run every entry at the next step (new code after a hot reload)."""
+        self._rerun_everything = True
+        self._wake.set()
+
+    # Advancing -------------------------------------------------------------
+
+    def _on_commit(self, ts: int, entries: list[LogEntry]) -> None:
+        self._wake.set()
+
+    def _hits(self, log: list[LogEntry]) -> set[QueryEntry]:
+        hits: set[QueryEntry] = set()
+        for log_entry in log:
+            for write in log_entry.writes:
+                tree = self._trees.get(write.index_id)
+                if tree is not None:
+                    hits.update(tree.stab(write.key))  # type: ignore[arg-type]
+        return hits
+
+    async def _advance_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.advance()
+            except Exception:
+                logger.exception("advancing subscriptions failed")
+
+    async def advance(self) -> None:
+        """Bring every entry to the latest committed ts in one consistent step."""
+        target = self.database.latest_ts
+        log = self.database.write_log
+        if self._rerun_everything or self.current_ts < log.horizon_ts:
+            self._rerun_everything = False
+            dirty = set(self.entries.values())
+        else:
+            dirty = self._hits(log.since(self.current_ts, target))
+        dirty |= self._fresh
+        self._fresh = set()
+        ordered = [entry for entry in dirty if entry.subscribers > 0]
+        results = await asyncio.gather(*(self._execute(entry, target) for entry in ordered))
+        changed: set[QueryEntry] = set()
+        for entry, result in zip(ordered, results, strict=True):
+            if entry.subscribers <= 0:
+                continue
+            self._drop_intervals(entry)
+            for index_id, interval in result.read_set.items():
+                tree = self._trees.setdefault(index_id, IntervalTree())
+                handle = tree.add(interval.start, interval.end, entry)
+                entry.handles.append((index_id, handle))
+            if entry.result is None or not entry.result.same_outcome(result):
+                entry.version += 1
+                changed.add(entry)
+            entry.result = result
+            entry.ready.set()
+        self.current_ts = max(self.current_ts, target)
+        for listener in list(self._listeners):
+            try:
+                listener(self.current_ts, changed)
+            except Exception:
+                logger.exception("subscription listener failed")
+
+    async def _execute(self, entry: QueryEntry, ts: int) -> QueryResult:
+        async with self._semaphore:
+            self.executions += 1
+            return await self.run_query(entry, ts)
+
+    def _drop_intervals(self, entry: QueryEntry) -> None:
+        for index_id, handle in entry.handles:
+            tree = self._trees.get(index_id)
+            if tree is not None:
+                tree.remove(handle)
+                if not len(tree):
+                    del self._trees[index_id]
+        entry.handles.clear()

@@ -1,0 +1,28 @@
+"""Layer 4: snapshot reads, read sets, the write log, the committer and the query builder."""
+
+from reactor.transactions.catalog import Catalog
+from reactor.transactions.committer import CommitStats
+from reactor.transactions.database import Database, DatabaseOptions
+from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
+from reactor.transactions.readset import KeyInterval, ReadSet
+from reactor.transactions.transaction import ReadOnlyError, Transaction
+from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
+
+__all__ = [
+    "Catalog",
+    "CommitStats",
+    "Database",
+    "DatabaseOptions",
+    "IndexRange",
+    "KeyInterval",
+    "KeyWrite",
+    "LogEntry",
+    "QueryBuilder",
+    "QueryError",
+    "ReadOnlyError",
+    "ReadSet",
+    "Transaction",
+    "TransactionLimits",
+    "WriteLog",
+]

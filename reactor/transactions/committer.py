@@ -1,0 +1,161 @@
+"""The committer: validates transactions (OCC), assigns timestamps, group-commits batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactor.errors import ConflictError, StorageError
+from reactor.schema import index_id
+from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, Storage
+from reactor.transactions.catalog import Catalog
+from reactor.transactions.timestamps import TimestampOracle
+from reactor.transactions.transaction import Transaction
+from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
+
+logger = logging.getLogger("reactor.committer")
+
+# Most transactions one SQLite transaction (one fsync) carries.
+MAX_BATCH = 512
+
+
+@dataclass(slots=True)
+class CommitStats:
+    """Counters for operators and benchmarks: how well group commit is batching."""
+
+    commits: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+    def record_batch(self, size: int) -> None:
+        self.batches += 1
+        self.commits += size
+        self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    txn: Transaction
+    future: asyncio.Future[int]
+
+
+class Committer:
+    """One task owns timestamps and the write path; everything else only reads.
+
+    Transactions queue up while the previous batch is being fsynced, so under
+    load each SQLite transaction carries many commits.
+    """
+
+    def __init__(self, storage: Storage, catalog_ref: Callable[[], Catalog],
+                 clock: TimestampOracle, write_log: WriteLog,
+                 on_durable: Callable[[int, list[LogEntry]], None]) -> None:
+        self.storage = storage
+        self.catalog_ref = catalog_ref
+        self.clock = clock
+        self.write_log = write_log
+        self.on_durable = on_durable
+        self.stats = CommitStats()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # Held while a batch commits; a schema migration holds it to pause all writes.
+        self.lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="reactor-committer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def commit(self, txn: Transaction) -> int:
+        if self._task is None:
+            raise StorageError("the database is closed", code="DatabaseClosed")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(txn, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self.lock:
+                    await self._commit_batch(batch)
+            except Exception:  # keep committing later batches whatever happened here
+                logger.exception("commit batch failed")
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        previous_ts = self.clock.last_ts
+        previous_creation = self.clock.last_creation_ms
+        accepted: list[tuple[_Pending, int]] = []
+        records: list[CommitRecord] = []
+        entries: list[LogEntry] = []
+        for pending in batch:
+            if pending.future.cancelled():
+                continue
+            conflict = self.write_log.first_conflict(pending.txn.read_set, pending.txn.begin_ts)
+            if conflict is not None:
+                self.stats.conflicts += 1
+                pending.future.set_exception(ConflictError(
+                    "a document this mutation read was changed by a concurrent commit"
+                    f" (index {conflict.write.index_id or 'log horizon'})"))
+                continue
+            ts = self.clock.next_ts()
+            record, entry = self._build(pending.txn, ts)
+            self.write_log.append(entry)
+            records.append(record)
+            entries.append(entry)
+            accepted.append((pending, ts))
+        if not accepted:
+            return
+        catalog = self.catalog_ref()
+        globals_: dict[str, Any] = {
+            "last_ts": self.clock.last_ts,
+            "last_creation_ms": self.clock.last_creation_ms,
+            "tables": catalog.user_table_names,
+        }
+        try:
+            await self.storage.write(records, globals_)
+        except Exception as error:
+            self.write_log.discard_after(previous_ts)
+            self.clock.last_creation_ms = max(self.clock.last_creation_ms, previous_creation)
+            logger.exception("storage write failed; %d commits refused", len(accepted))
+            failure = StorageError(f"the commit could not be made durable: {error}",
+                                   code="CommitFailed")
+            for pending, _ in accepted:
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+            return
+        self.stats.record_batch(len(accepted))
+        self.on_durable(accepted[-1][1], entries)
+        for pending, ts in accepted:
+            if not pending.future.done():
+                pending.future.set_result(ts)
+
+    def _build(self, txn: Transaction, ts: int) -> tuple[CommitRecord, LogEntry]:
+        """Storage rows and write-log keys for one transaction at `ts`."""
+        catalog = self.catalog_ref()
+        documents: list[DocumentWrite] = []
+        index_writes: list[IndexWrite] = []
+        keys: list[KeyWrite] = []
+        for doc_id, write in txn.writes.items():
+            table = catalog.require(write.table)
+            documents.append(DocumentWrite(doc_id, write.table, write.new))
+            for index in table.indexes.values():
+                name = index_id(write.table, index.name)
+                old_key = index.key_for(write.old) if write.old is not None else None
+                new_key = index.key_for(write.new) if write.new is not None else None
+                if old_key is not None and old_key != new_key:
+                    index_writes.append(IndexWrite(name, old_key, doc_id, True))
+                    keys.append(KeyWrite(name, old_key))
+                if new_key is not None:
+                    index_writes.append(IndexWrite(name, new_key, doc_id, False))
+                    keys.append(KeyWrite(name, new_key))
+        return CommitRecord(ts, documents, index_writes), LogEntry(ts, tuple(keys))

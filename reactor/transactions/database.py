@@ -1,0 +1,155 @@
+"""The database: snapshots for readers, one committer for writers, pruning of old revisions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactor.errors import StorageError
+from reactor.schema import SchemaDefinition, TableDefinition
+from reactor.storage import Storage
+from reactor.transactions.catalog import Catalog
+from reactor.transactions.committer import Committer
+from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.query import QueryBuilder
+from reactor.transactions.timestamps import TimestampOracle
+from reactor.transactions.transaction import Transaction
+from reactor.transactions.writelog import LogEntry, WriteLog
+
+logger = logging.getLogger("reactor.database")
+
+CommitListener = Callable[[int, list[LogEntry]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseOptions:
+    """Tunables; the defaults suit an app server on one machine."""
+
+    retention_ns: int = 60_000_000_000
+    prune_interval_s: float = 10.0
+    prune_batch: int = 5_000
+    limits: TransactionLimits = field(default_factory=TransactionLimits)
+
+
+class Database:
+    """Owns storage, the catalog of tables, timestamps and the write log."""
+
+    def __init__(self, storage: Storage, catalog: Catalog, clock: TimestampOracle,
+                 options: DatabaseOptions) -> None:
+        self.storage = storage
+        self.catalog = catalog
+        self.clock = clock
+        self.options = options
+        self.write_log = WriteLog(options.retention_ns)
+        self.latest_ts = clock.last_ts
+        self._listeners: list[CommitListener] = []
+        self._snapshots: Counter[int] = Counter()
+        self.committer = Committer(storage, lambda: self.catalog, clock, self.write_log,
+                                   self._published)
+        self._pruner: asyncio.Task[None] | None = None
+        # The schema last applied to the stored data (see runtime/migration.py).
+        self.saved_schema: dict[str, Any] = {}
+
+    @classmethod
+    async def open(cls, storage: Storage, schema: SchemaDefinition | None,
+                   options: DatabaseOptions | None = None,
+                   system_tables: dict[str, TableDefinition] | None = None) -> Database:
+        await storage.open()
+        saved = await storage.read_globals()
+        clock = TimestampOracle(int(saved.get("last_ts", 0)),
+                                float(saved.get("last_creation_ms", 0.0)))
+        catalog = Catalog(schema, list(saved.get("tables", [])), system_tables)
+        database = cls(storage, catalog, clock, options or DatabaseOptions())
+        database.saved_schema = dict(saved.get("schema") or {})
+        database.committer.start()
+        database._pruner = asyncio.create_task(database._prune_forever(), name="reactor-pruner")
+        return database
+
+    async def close(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+        await self.committer.stop()
+        await self.storage.close()
+
+    def set_schema(self, schema: SchemaDefinition | None) -> None:
+        """Swap the catalog for a new schema (hot reload); known tables are kept."""
+        self.catalog = Catalog(schema, self.catalog.user_table_names, self.catalog.system_tables)
+
+    # Transactions ----------------------------------------------------------
+
+    def begin(self, *, read_only: bool = False, ts: int | None = None) -> Transaction:
+        snapshot = self.latest_ts if ts is None else ts
+        if snapshot > self.latest_ts:
+            raise StorageError(f"timestamp {snapshot} is in the future", code="InvalidTimestamp")
+        self._snapshots[snapshot] += 1
+        return Transaction(storage=self.storage, catalog=self.catalog, begin_ts=snapshot,
+                           read_only=read_only, creation_time=self.clock.next_creation_time,
+                           limits=self.options.limits, on_close=self._release)
+
+    def _release(self, txn: Transaction) -> None:
+        self._snapshots[txn.begin_ts] -= 1
+        if self._snapshots[txn.begin_ts] <= 0:
+            del self._snapshots[txn.begin_ts]
+
+    def query(self, txn: Transaction, table: str) -> QueryBuilder:
+        return QueryBuilder(txn, table)
+
+    async def commit(self, txn: Transaction) -> int:
+        """Commit `txn` and return its timestamp (its snapshot if it wrote nothing)."""
+        if not txn.has_writes:
+            return txn.begin_ts
+        return await self.committer.commit(txn)
+
+    # Publication -----------------------------------------------------------
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _published(self, ts: int, entries: list[LogEntry]) -> None:
+        self.latest_ts = ts
+        for listener in list(self._listeners):
+            try:
+                listener(ts, entries)
+            except Exception:
+                logger.exception("commit listener failed")
+
+    # Retention -------------------------------------------------------------
+
+    @property
+    def oldest_snapshot(self) -> int:
+        return min(self._snapshots, default=self.latest_ts)
+
+    def prune_horizon(self) -> int:
+        """Revisions superseded at or before this ts are no longer readable by anyone."""
+        return min(self.oldest_snapshot, self.latest_ts - self.options.retention_ns)
+
+    async def prune_once(self) -> int:
+        horizon = self.prune_horizon()
+        self.write_log.trim(self.clock.last_ts, keep_after=self.oldest_snapshot)
+        removed = 0
+        if horizon <= 0:
+            return removed
+        while True:
+            count = await self.storage.prune(horizon, self.options.prune_batch)
+            removed += count
+            if count < self.options.prune_batch:
+                return removed
+            await asyncio.sleep(0)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.prune_interval_s)
+            try:
+                await self.prune_once()
+            except Exception:
+                logger.exception("pruning failed; will retry")

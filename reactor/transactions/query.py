@@ -1,0 +1,290 @@
+"""The query builder: index ranges, order, filters and the terminals that run them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any, Literal
+
+from reactor.errors import InvalidValueError, NotFoundError, ReactorError
+from reactor.schema import IndexDefinition, TableDefinition
+from reactor.transactions.transaction import Transaction
+from reactor.values import (
+    Int64,
+    Int64Validator,
+    ObjectValidator,
+    OptionalValidator,
+    canonicalize,
+    encode_key,
+    key_after,
+    prefix_end,
+)
+
+Bound = tuple[Literal["gt", "gte"], Any] | None
+UpperBound = tuple[Literal["lt", "lte"], Any] | None
+
+# Documents fetched per storage round trip when a filter or collect() needs many.
+BATCH = 128
+
+
+class QueryError(ReactorError):
+    code = "InvalidQuery"
+
+
+class IndexRange:
+    """`q.eq(...).gte(...).lt(...)` as handed to `with_index`'s lambda.
+
+    Equalities must come first and follow the index's field order; then at most
+    one lower and one upper bound on the next field.
+    """
+
+    def __init__(self, table: TableDefinition, index: IndexDefinition) -> None:
+        self._table = table
+        self._index = index
+        self._eq: list[Any] = []
+        self._range_field: str | None = None
+        self._lower: Bound = None
+        self._upper: UpperBound = None
+
+    def _next_field(self, op: str, field: str) -> str:
+        fields = self._index.fields
+        position = len(self._eq)
+        if position >= len(fields):
+            raise QueryError(f"index {self._index.name} has only {len(fields)} fields;"
+                             f" cannot add {op}({field!r})")
+        expected = fields[position]
+        if field != expected:
+            raise QueryError(f"index {self._index.name} on ({', '.join(fields)}):"
+                             f" {op}({field!r}) must name {expected!r} next")
+        return field
+
+    def _value(self, field: str, value: Any) -> Any:
+        if _declared_int64(self._table, field) and type(value) is int:
+            return Int64(value)
+        return canonicalize(value, f"with_index({self._index.name}).{field}")
+
+    def eq(self, field: str, value: Any) -> IndexRange:
+        if self._range_field is not None:
+            raise QueryError(f"eq({field!r}) after a range bound: equalities come first")
+        self._eq.append(self._value(self._next_field("eq", field), value))
+        return self
+
+    def _bound(self, op: str, field: str, value: Any) -> Any:
+        if self._range_field is None:
+            self._range_field = self._next_field(op, field)
+        elif field != self._range_field:
+            raise QueryError(f"{op}({field!r}): bounds must all be on {self._range_field!r}")
+        return self._value(field, value)
+
+    def gt(self, field: str, value: Any) -> IndexRange:
+        self._set_lower(("gt", self._bound("gt", field, value)))
+        return self
+
+    def gte(self, field: str, value: Any) -> IndexRange:
+        self._set_lower(("gte", self._bound("gte", field, value)))
+        return self
+
+    def lt(self, field: str, value: Any) -> IndexRange:
+        self._set_upper(("lt", self._bound("lt", field, value)))
+        return self
+
+    def lte(self, field: str, value: Any) -> IndexRange:
+        self._set_upper(("lte", self._bound("lte", field, value)))
+        return self
+
+    def _set_lower(self, bound: Bound) -> None:
+        if self._lower is not None:
+            raise QueryError("only one lower bound (gt/gte) is allowed")
+        self._lower = bound
+
+    def _set_upper(self, bound: UpperBound) -> None:
+        if self._upper is not None:
+            raise QueryError("only one upper bound (lt/lte) is allowed")
+        self._upper = bound
+
+    def key_range(self) -> tuple[bytes, bytes | None]:
+        """The half-open byte range `[start, end)` of index keys this describes."""
+        prefix = encode_key(self._eq)
+        start: bytes = prefix
+        end = prefix_end(prefix)
+        if self._lower is not None:
+            op, value = self._lower
+            bound = encode_key([*self._eq, value])
+            start = bound if op == "gte" else _after_prefix(bound)
+        if self._upper is not None:
+            op, value = self._upper
+            bound = encode_key([*self._eq, value])
+            end = bound if op == "lt" else prefix_end(bound)
+        return start, end
+
+
+def _declared_int64(table: TableDefinition, field: str) -> bool:
+    """Whether the schema declares `field` (a dotted path) as `v.int64()`."""
+    validator: Any = table.validator
+    for part in field.split("."):
+        if isinstance(validator, OptionalValidator):
+            validator = validator.inner
+        if not isinstance(validator, ObjectValidator) or part not in validator.fields:
+            return False
+        validator = validator.fields[part]
+    if isinstance(validator, OptionalValidator):
+        validator = validator.inner
+    return isinstance(validator, Int64Validator)
+
+
+def _after_prefix(prefix: bytes) -> bytes:
+    end = prefix_end(prefix)
+    return end if end is not None else prefix + b"\xff" * 16
+
+
+class QueryBuilder:
+    """`ctx.db.query(table)`: pick an index and order, filter, then run a terminal."""
+
+    def __init__(self, transaction: Transaction, table_name: str) -> None:
+        self._txn = transaction
+        self._table = transaction.catalog.require(table_name)
+        self._index = self._table.indexes["by_creation_time"]
+        self._start: bytes = b""
+        self._end: bytes | None = None
+        self._order: Literal["asc", "desc"] = "asc"
+        self._filters: list[Callable[[dict[str, Any]], Any]] = []
+        self._index_chosen = False
+
+    def with_index(self, name: str,
+                   range_fn: Callable[[IndexRange], IndexRange] | None = None) -> QueryBuilder:
+        if self._index_chosen:
+            raise QueryError("with_index may be called once per query")
+        index = self._table.indexes.get(name)
+        if index is None:
+            raise NotFoundError(
+                f'index "{name}" not found on table "{self._table.name}"'
+                f" (indexes: {', '.join(sorted(self._table.indexes))})", code="IndexNotFound")
+        self._index = index
+        self._index_chosen = True
+        if range_fn is not None:
+            built = range_fn(IndexRange(self._table, index))
+            if not isinstance(built, IndexRange):
+                raise QueryError("the with_index range function must return q (the range builder)")
+            self._start, self._end = built.key_range()
+        return self
+
+    def order(self, order: Literal["asc", "desc"]) -> QueryBuilder:
+        if order not in ("asc", "desc"):
+            raise QueryError(f'order: expected "asc" or "desc", got {order!r}')
+        self._order = order
+        return self
+
+    def filter(self, predicate: Callable[[dict[str, Any]], Any]) -> QueryBuilder:
+        if not callable(predicate):
+            raise QueryError("filter: expected a function taking a document")
+        self._filters.append(predicate)
+        return self
+
+    def _matches(self, doc: dict[str, Any]) -> bool:
+        return all(predicate(doc) for predicate in self._filters)
+
+    async def _run(self, start: bytes, end: bytes | None, limit: int | None
+                   ) -> tuple[list[tuple[bytes, dict[str, Any]]], bool]:
+        """Matching documents in order until `limit` are found or the range ends."""
+        found: list[tuple[bytes, dict[str, Any]]] = []
+        while limit is None or len(found) < limit:
+            want = BATCH if limit is None or self._filters else limit - len(found)
+            batch, exhausted = await self._txn.scan(self._table, self._index, start, end,
+                                                    self._order, want)
+            for item in batch:
+                if self._matches(item.doc):
+                    found.append((item.key, item.doc))
+                    if limit is not None and len(found) == limit:
+                        return found, exhausted and item is batch[-1]
+            if exhausted or not batch:
+                return found, True
+            last = batch[-1].key
+            if self._order == "asc":
+                start = key_after(last)
+            else:
+                end = last
+        return found, False
+
+    async def take(self, n: int) -> list[dict[str, Any]]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise QueryError(f"take: expected a non-negative integer, got {n!r}")
+        if n == 0:
+            return []
+        found, _ = await self._run(self._start, self._end, n)
+        return [doc for _, doc in found]
+
+    async def first(self) -> dict[str, Any] | None:
+        found = await self.take(1)
+        return found[0] if found else None
+
+    async def unique(self) -> dict[str, Any] | None:
+        found = await self.take(2)
+        if len(found) > 1:
+            raise QueryError(f"unique: expected at most one document in {self._table.name},"
+                             f" found more (ids {found[0]['_id']}, {found[1]['_id']})",
+                             code="NotUnique")
+        return found[0] if found else None
+
+    async def collect(self) -> list[dict[str, Any]]:
+        found, _ = await self._run(self._start, self._end, None)
+        return [doc for _, doc in found]
+
+    def __aiter__(self) -> Any:
+        return self._iterate()
+
+    async def _iterate(self) -> Any:
+        for doc in await self.collect():
+            yield doc
+
+    async def paginate(self, options: dict[str, Any]) -> dict[str, Any]:
+        """One page: `{"page", "isDone", "continueCursor"}` (protocol section 8).
+
+        With `endCursor` the page ends exactly there, so a live page grows with
+        inserts inside it instead of shifting items onto the next page.
+        """
+        if not isinstance(options, dict):
+            raise QueryError("paginate: expected {'numItems': int, 'cursor': str | None}")
+        num_items = options.get("numItems")
+        if isinstance(num_items, float) and num_items.is_integer():
+            num_items = int(num_items)
+        if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 0:
+            raise QueryError("paginate: numItems must be a non-negative integer,"
+                             f" got {num_items!r}")
+        start, end = self._start, self._end
+        cursor = _decode_cursor(options.get("cursor"))
+        if cursor is not None:
+            if self._order == "asc":
+                start = max(start, key_after(cursor))
+            else:
+                end = cursor if end is None else min(end, cursor)
+        end_cursor = _decode_cursor(options.get("endCursor"))
+        if end_cursor is not None:
+            if self._order == "asc":
+                end = key_after(end_cursor) if end is None else min(end, key_after(end_cursor))
+            else:
+                start = max(start, end_cursor)
+            found, _ = await self._run(start, end, None)
+            return {"page": [doc for _, doc in found], "isDone": False,
+                    "continueCursor": _encode_cursor(end_cursor)}
+        found, done = await self._run(start, end, max(num_items, 1))
+        if num_items == 0:
+            found, done = [], False
+        last = found[-1][0] if found else cursor
+        return {"page": [doc for _, doc in found], "isDone": done,
+                "continueCursor": _encode_cursor(last)}
+
+
+def _encode_cursor(key: bytes | None) -> str:
+    return "" if key is None else base64.urlsafe_b64encode(key).decode("ascii")
+
+
+def _decode_cursor(cursor: Any) -> bytes | None:
+    if cursor is None or cursor == "":
+        return None
+    if not isinstance(cursor, str):
+        raise QueryError(f"paginate: cursor must be a string or None, got {type(cursor).__name__}")
+    try:
+        return base64.urlsafe_b64decode(cursor.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise InvalidValueError(f"paginate: malformed cursor {cursor!r}") from None

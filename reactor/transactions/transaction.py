@@ -1,0 +1,220 @@
+"""A transaction: reads at one snapshot, a read set, and a buffered write set."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reactor.errors import InvalidValueError, NotFoundError, ReactorError
+from reactor.schema import IndexDefinition, TableDefinition, index_id
+from reactor.storage import Order, Storage
+from reactor.transactions.catalog import Catalog
+from reactor.transactions.limits import TransactionLimits, TransactionStats
+from reactor.transactions.readset import KeyInterval, ReadSet, point_interval
+from reactor.values import MISSING, check_document, key_after, new_id, value_size
+
+SYSTEM_FIELDS = ("_id", "_creationTime")
+
+
+class ReadOnlyError(ReactorError):
+    code = "ReadOnly"
+
+
+@dataclass(slots=True)
+class PendingWrite:
+    """A document's value at the snapshot (`old`) and what the transaction makes of it."""
+
+    table: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedDocument:
+    key: bytes
+    doc: dict[str, Any]
+
+
+class Transaction:
+    """Everything one query or mutation execution reads and writes.
+
+    Reads go to storage at `begin_ts` and see the transaction's own writes on
+    top. Each read records the key interval it consumed, so that the committer
+    (OCC) and the subscription layer know exactly what the result depends on.
+    """
+
+    def __init__(self, *, storage: Storage, catalog: Catalog, begin_ts: int,
+                 read_only: bool, creation_time: Callable[[], float],
+                 limits: TransactionLimits, on_close: Callable[[Transaction], None]) -> None:
+        self.storage = storage
+        self.catalog = catalog
+        self.begin_ts = begin_ts
+        self.read_only = read_only
+        self.read_set = ReadSet()
+        self.writes: dict[str, PendingWrite] = {}
+        self.stats = TransactionStats(limits)
+        self.db_seconds = 0.0
+        self.check_budget: Callable[[], None] | None = None
+        self._creation_time = creation_time
+        self._on_close = on_close
+        self.closed = False
+
+    def close(self) -> None:
+        """Release the snapshot (lets old revisions be pruned)."""
+        if not self.closed:
+            self.closed = True
+            self._on_close(self)
+
+    # Reads -----------------------------------------------------------------
+
+    async def get(self, doc_id: str) -> dict[str, Any] | None:
+        table = self.catalog.table_of_id(doc_id)
+        if table is None:
+            return None
+        pending = self.writes.get(doc_id)
+        if pending is not None:
+            return copy.deepcopy(pending.new)
+        definition = self.catalog.require(table)
+        index = definition.indexes["by_id"]
+        self._before_read()
+        self.read_set.add(index_id(table, "by_id"), point_interval(index.key_for({"_id": doc_id})))
+        started = time.perf_counter()
+        doc = await self.storage.get_document(doc_id, self.begin_ts)
+        self.db_seconds += time.perf_counter() - started
+        if doc is not None:
+            self.stats.count_read(1, value_size(doc))
+        return doc
+
+    async def scan(self, table: TableDefinition, index: IndexDefinition, start: bytes,
+                   end: bytes | None, order: Order, limit: int
+                   ) -> tuple[list[ScannedDocument], bool]:
+        """Up to `limit` documents with `start <= key < end` in `order`.
+
+        Returns the documents and whether the range was exhausted. The read set
+        grows by exactly the part of the range consumed.
+        """
+        self._before_read()
+        overlay = [w for w in self.writes.values() if w.table == table.name]
+        fetch = limit + len(overlay)
+        scanned_index = index_id(table.name or "", index.name)
+        started = time.perf_counter()
+        entries = await self.storage.scan_index(scanned_index, start, end, self.begin_ts,
+                                                order, fetch)
+        self.db_seconds += time.perf_counter() - started
+        exhausted = len(entries) < fetch
+        if exhausted:
+            consumed = KeyInterval(start, end)
+        elif order == "asc":
+            consumed = KeyInterval(start, key_after(entries[-1].key))
+        else:
+            consumed = KeyInterval(entries[-1].key, end)
+        self.read_set.add(scanned_index, consumed)
+        self.stats.count_read(len(entries), sum(value_size(entry.doc) for entry in entries))
+        merged = [ScannedDocument(entry.key, entry.doc) for entry in entries
+                  if entry.doc["_id"] not in self.writes]
+        for write in overlay:
+            if write.new is not None:
+                key = index.key_for(write.new)
+                if consumed.contains(key):
+                    merged.append(ScannedDocument(key, copy.deepcopy(write.new)))
+        merged.sort(key=lambda item: item.key, reverse=order == "desc")
+        return merged[:limit], exhausted and len(merged) <= limit
+
+    def _before_read(self) -> None:
+        if self.closed:
+            raise ReactorError("this transaction is over: do not keep ctx.db past the handler",
+                               code="TransactionClosed")
+        if self.check_budget is not None:
+            self.check_budget()
+        self.stats.count_range()
+
+    # Writes ----------------------------------------------------------------
+
+    def _require_writable(self, operation: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"ctx.db.{operation} is not allowed in a query:"
+                                " queries are read-only, use a mutation")
+
+    async def insert(self, table_name: str, value: dict[str, Any]) -> str:
+        self._require_writable("insert")
+        table = self.catalog.require(table_name, for_write=True)
+        _check_no_system_fields(value, f"insert into {table_name}")
+        doc = table.validate_document(value, "doc")
+        doc_id = new_id(table_name)
+        doc["_id"] = doc_id
+        doc["_creationTime"] = self._creation_time()
+        check_document(doc, "doc")
+        self.stats.count_write(value_size(doc))
+        self.writes[doc_id] = PendingWrite(table_name, None, doc)
+        return doc_id
+
+    async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        self._require_writable("patch")
+        if not isinstance(fields, dict):
+            raise InvalidValueError(
+                f"patch: expected a dict of fields, got {type(fields).__name__}")
+        table, current = await self._existing(doc_id, "patch")
+        for name in SYSTEM_FIELDS:
+            if name in fields and fields[name] != current[name]:
+                raise InvalidValueError(f"patch: field {name} is a system field and cannot change")
+        merged = {**current, **fields}
+        self._put(doc_id, table, current, {k: v for k, v in merged.items() if v is not MISSING})
+
+    async def replace(self, doc_id: str, value: dict[str, Any]) -> None:
+        self._require_writable("replace")
+        if not isinstance(value, dict):
+            raise InvalidValueError(f"replace: expected a document, got {type(value).__name__}")
+        table, current = await self._existing(doc_id, "replace")
+        for name in SYSTEM_FIELDS:
+            if name in value and value[name] != current[name]:
+                raise InvalidValueError(
+                    f"replace: field {name} is a system field and cannot change")
+        self._put(doc_id, table, current, {**value, "_id": current["_id"],
+                                           "_creationTime": current["_creationTime"]})
+
+    async def delete(self, doc_id: str) -> None:
+        self._require_writable("delete")
+        table, current = await self._existing(doc_id, "delete")
+        pending = self.writes.get(doc_id)
+        old = pending.old if pending is not None else current
+        if old is None:
+            del self.writes[doc_id]
+        else:
+            self.writes[doc_id] = PendingWrite(table, old, None)
+
+    async def _existing(self, doc_id: str, operation: str) -> tuple[str, dict[str, Any]]:
+        table = self.catalog.table_of_id(doc_id)
+        current = await self.get(doc_id) if table is not None else None
+        if table is None or current is None:
+            raise NotFoundError(f"{operation}: no document with id {doc_id!r}",
+                                code="DocumentNotFound")
+        return table, current
+
+    def _put(self, doc_id: str, table_name: str, current: dict[str, Any],
+             value: dict[str, Any]) -> None:
+        """Validate and buffer a new value; `current` is what the caller just read."""
+        table = self.catalog.require(table_name)
+        user_fields = {k: v for k, v in value.items() if k not in SYSTEM_FIELDS}
+        doc = table.validate_document(user_fields, "doc")
+        doc["_id"] = value["_id"]
+        doc["_creationTime"] = value["_creationTime"]
+        check_document(doc, "doc")
+        self.stats.count_write(value_size(doc))
+        pending = self.writes.get(doc_id)
+        old = pending.old if pending is not None else copy.deepcopy(current)
+        self.writes[doc_id] = PendingWrite(table_name, old, doc)
+
+    @property
+    def has_writes(self) -> bool:
+        return bool(self.writes)
+
+
+def _check_no_system_fields(value: object, where: str) -> None:
+    if not isinstance(value, dict):
+        raise InvalidValueError(f"{where}: expected a document (dict), got {type(value).__name__}")
+    for name in SYSTEM_FIELDS:
+        if name in value:
+            raise InvalidValueError(f"{where}: field {name} is set by the system, leave it out")

@@ -1,0 +1,79 @@
+"""The write log: index keys touched by recent commits, for OCC and subscriptions."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass
+
+from reactor.transactions.readset import ReadSet
+
+
+@dataclass(frozen=True, slots=True)
+class KeyWrite:
+    """One index key whose content changed at a commit (old or new position of a doc)."""
+
+    index_id: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    ts: int
+    writes: tuple[KeyWrite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    ts: int
+    write: KeyWrite
+
+
+class WriteLog:
+    """Commits in timestamp order; the oldest are dropped past a time window.
+
+    A transaction that began before the oldest retained entry cannot be
+    validated and is treated as conflicting (it is simply re-run).
+    """
+
+    def __init__(self, retention_ns: int = 60_000_000_000) -> None:
+        self.retention_ns = retention_ns
+        self._entries: deque[LogEntry] = deque()
+        self._timestamps: deque[int] = deque()
+        self.horizon_ts = 0
+
+    def append(self, entry: LogEntry) -> None:
+        self._entries.append(entry)
+        self._timestamps.append(entry.ts)
+
+    def discard_after(self, ts: int) -> None:
+        """Drop entries newer than `ts` (a failed batch that never became durable)."""
+        while self._entries and self._entries[-1].ts > ts:
+            self._entries.pop()
+            self._timestamps.pop()
+
+    def trim(self, now_ts: int, keep_after: int | None = None) -> None:
+        """Forget entries older than the window, but never those after `keep_after`."""
+        limit = now_ts - self.retention_ns
+        if keep_after is not None:
+            limit = min(limit, keep_after)
+        while self._entries and self._entries[0].ts <= limit:
+            self.horizon_ts = self._entries.popleft().ts
+            self._timestamps.popleft()
+
+    def since(self, after_ts: int, until_ts: int | None = None) -> list[LogEntry]:
+        start = bisect_right(self._timestamps, after_ts)
+        entries = [self._entries[i] for i in range(start, len(self._entries))]
+        if until_ts is not None:
+            entries = [entry for entry in entries if entry.ts <= until_ts]
+        return entries
+
+    def first_conflict(self, read_set: ReadSet, after_ts: int) -> Conflict | None:
+        """The first write after `after_ts` that falls inside `read_set`, if any."""
+        if after_ts < self.horizon_ts:
+            return Conflict(self.horizon_ts, KeyWrite("", b""))
+        for entry in self.since(after_ts):
+            for write in entry.writes:
+                if read_set.overlaps(write.index_id, write.key):
+                    return Conflict(entry.ts, write)
+        return None

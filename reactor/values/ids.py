@@ -1,0 +1,62 @@
+"""Document ids: base32 strings that carry their table's hash and a checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any, Final
+
+ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+RANDOM_BYTES: Final = 16
+TABLE_HASH_BYTES: Final = 4
+CHECKSUM_BYTES: Final = 2
+_RAW_BYTES: Final = RANDOM_BYTES + TABLE_HASH_BYTES + CHECKSUM_BYTES
+_RAW_BITS: Final = _RAW_BYTES * 8
+ID_LENGTH: Final = -(-_RAW_BITS // 5)
+_PAD_BITS: Final = ID_LENGTH * 5 - _RAW_BITS
+_DIGITS: Final = {char: index for index, char in enumerate(ALPHABET)}
+
+
+def table_hash(table: str) -> bytes:
+    """The 4 bytes that tie an id to its table name."""
+    return hashlib.blake2b(table.encode("utf-8"), digest_size=TABLE_HASH_BYTES).digest()
+
+
+def _checksum(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=CHECKSUM_BYTES, person=b"reactor-id").digest()
+
+
+def _encode(raw: bytes) -> str:
+    number = int.from_bytes(raw, "big") << _PAD_BITS
+    chars = [ALPHABET[(number >> (5 * i)) & 31] for i in range(ID_LENGTH)]
+    return "".join(reversed(chars))
+
+
+def new_id(table: str) -> str:
+    """A fresh random id for a document of `table`."""
+    body = secrets.token_bytes(RANDOM_BYTES) + table_hash(table)
+    return _encode(body + _checksum(body))
+
+
+def id_table_hash(value: Any) -> bytes | None:
+    """The table hash inside an id, or None if `value` is not a well-formed id."""
+    if not isinstance(value, str) or len(value) != ID_LENGTH:
+        return None
+    number = 0
+    for char in value:
+        digit = _DIGITS.get(char)
+        if digit is None:
+            return None
+        number = (number << 5) | digit
+    if number & ((1 << _PAD_BITS) - 1):
+        return None
+    raw = (number >> _PAD_BITS).to_bytes(_RAW_BYTES, "big")
+    body, checksum = raw[:-CHECKSUM_BYTES], raw[-CHECKSUM_BYTES:]
+    if _checksum(body) != checksum:
+        return None
+    return body[RANDOM_BYTES:]
+
+
+def is_id_for(table: str, value: Any) -> bool:
+    """Whether `value` is a well-formed id of a document in `table`."""
+    return id_table_hash(value) == table_hash(table)

@@ -1,0 +1,279 @@
+"""The example app's data model: the coding-agent platform of docs/guide/example-app.md.
+
+Enums and the chat-message metadata validators are module-level names here so
+that `functions/` can import them (`from ..schema import task_status`) and the
+tables and the function arguments share one definition.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from reactor import define_schema, define_table, v
+from reactor.values import Validator
+
+TASK_STATUSES: Final = ("STOPPED", "INITIALIZING", "ARCHIVED", "RUNNING", "COMPLETED", "FAILED")
+INIT_STATUSES: Final = (
+    "INACTIVE",
+    "PREPARE_WORKSPACE",
+    "CREATE_VM",
+    "WAIT_VM_READY",
+    "VERIFY_VM_WORKSPACE",
+    "START_BACKGROUND_SERVICES",
+    "INSTALL_DEPENDENCIES",
+    "COMPLETE_SHADOW_WIKI",
+    "ACTIVE",
+)
+MESSAGE_ROLES: Final = ("USER", "ASSISTANT", "SYSTEM")
+TODO_STATUSES: Final = ("PENDING", "IN_PROGRESS", "COMPLETED", "CANCELLED")
+# Declaration order is the display order (the original sorted by this enum).
+MEMORY_CATEGORIES: Final = (
+    "INFRA",
+    "SETUP",
+    "STYLES",
+    "ARCHITECTURE",
+    "TESTING",
+    "PATTERNS",
+    "BUGS",
+    "PERFORMANCE",
+    "CONFIG",
+    "GENERAL",
+)
+PULL_REQUEST_STATUSES: Final = ("CREATED", "UPDATED")
+FINISH_REASONS: Final = ("stop", "length", "content-filter", "tool-calls", "error", "other",
+                         "unknown")
+
+
+def one_of(values: tuple[str, ...]) -> Validator:
+    """An enum column: a union of its string literals."""
+    return v.union(*(v.literal(value) for value in values))
+
+
+task_status = one_of(TASK_STATUSES)
+init_status = one_of(INIT_STATUSES)
+message_role = one_of(MESSAGE_ROLES)
+todo_status = one_of(TODO_STATUSES)
+memory_category = one_of(MEMORY_CATEGORIES)
+pull_request_status = one_of(PULL_REQUEST_STATUSES)
+finish_reason = one_of(FINISH_REASONS)
+
+usage = v.object({
+    "promptTokens": v.number(),
+    "completionTokens": v.number(),
+    "totalTokens": v.number(),
+})
+
+# One part of an assistant message, as the agent streams it.
+message_part = v.union(
+    v.object({"type": v.literal("text"), "text": v.string()}),
+    v.object({
+        "type": v.literal("tool-call"),
+        "toolCallId": v.string(),
+        "toolName": v.string(),
+        "args": v.any(),
+    }),
+    v.object({
+        "type": v.literal("tool-result"),
+        "toolCallId": v.string(),
+        "toolName": v.string(),
+        "result": v.any(),
+    }),
+    v.object({
+        "type": v.literal("reasoning"),
+        "text": v.string(),
+        "signature": v.optional(v.string()),
+    }),
+    v.object({"type": v.literal("redacted-reasoning"), "data": v.string()}),
+    v.object({
+        "type": v.literal("error"),
+        "error": v.string(),
+        "finishReason": v.optional(finish_reason),
+    }),
+)
+
+# The workspace state a message can be restored to.
+checkpoint = v.object({
+    "commitSha": v.string(),
+    "todoSnapshot": v.array(v.object({
+        "id": v.string(),
+        "content": v.string(),
+        "status": todo_status,
+        "sequence": v.number(),
+    })),
+    "createdAt": v.number(),
+    "workspaceState": v.any(),
+})
+
+message_metadata = v.object({
+    "parts": v.optional(v.array(message_part)),
+    "isStreaming": v.optional(v.boolean()),
+    "usage": v.optional(usage),
+    "finishReason": v.optional(finish_reason),
+    "checkpoint": v.optional(checkpoint),
+})
+
+schema = define_schema({
+    "users": define_table({
+        "name": v.string(),
+        "email": v.string(),  # unique, stored lower-case
+        "emailVerified": v.boolean(),
+        "image": v.optional(v.string()),
+        # The identity's tokenIdentifier for users signed in through an external issuer.
+        "externalId": v.optional(v.string()),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    }).index("by_email", ["email"]).index("by_external_id", ["externalId"]),
+    "sessions": define_table({
+        "token": v.string(),  # SHA-256 (hex) of the session secret, never the secret
+        "expiresAt": v.number(),
+        "ipAddress": v.optional(v.string()),
+        "userAgent": v.optional(v.string()),
+        "userId": v.id("users"),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    }).index("by_token", ["token"]).index("by_user", ["userId"]),
+    "accounts": define_table({
+        "accountId": v.string(),
+        "providerId": v.string(),
+        "userId": v.id("users"),
+        "accessToken": v.optional(v.string()),
+        "refreshToken": v.optional(v.string()),
+        "idToken": v.optional(v.string()),
+        "accessTokenExpiresAt": v.optional(v.number()),
+        "refreshTokenExpiresAt": v.optional(v.number()),
+        "scope": v.optional(v.string()),
+        "password": v.optional(v.string()),  # scrypt hash; no function ever returns it
+        "githubInstallationId": v.optional(v.string()),
+        "githubAppConnected": v.boolean(),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    })
+    .index("by_user", ["userId"])
+    .index("by_provider", ["providerId", "accountId"])
+    .index("by_user_provider", ["userId", "providerId"]),
+    "verification": define_table({
+        "identifier": v.string(),
+        "value": v.string(),
+        "expiresAt": v.number(),
+        "createdAt": v.optional(v.number()),
+        "updatedAt": v.optional(v.number()),
+    }).index("by_identifier", ["identifier"]),
+    "userSettings": define_table({
+        "userId": v.id("users"),
+        "memoriesEnabled": v.boolean(),
+        "autoPullRequest": v.boolean(),
+        "enableShadowWiki": v.boolean(),
+        "enableIndexing": v.boolean(),
+        "selectedModels": v.array(v.string()),
+        "rules": v.optional(v.string()),
+    }).index("by_user", ["userId"]),
+    "tasks": define_table({
+        "title": v.string(),
+        "status": task_status,
+        "repoFullName": v.string(),
+        "repoUrl": v.string(),
+        "isScratchpad": v.boolean(),
+        "mainModel": v.optional(v.string()),
+        "workspacePath": v.optional(v.string()),
+        "initStatus": init_status,
+        "scheduledCleanupAt": v.optional(v.number()),
+        # The pending `tasks:cleanup` job, so a new user message can cancel it.
+        "cleanupJobId": v.optional(v.string()),
+        "initializationError": v.optional(v.string()),
+        "errorMessage": v.optional(v.string()),
+        "workspaceCleanedUp": v.boolean(),
+        "hasBeenInitialized": v.boolean(),
+        "userId": v.id("users"),
+        "baseBranch": v.string(),
+        "baseCommitSha": v.string(),
+        "shadowBranch": v.string(),
+        "pullRequestNumber": v.optional(v.number()),
+        "githubIssueId": v.optional(v.string()),
+        "codebaseUnderstandingId": v.optional(v.id("codebaseUnderstanding")),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    })
+    .index("by_user", ["userId"])
+    .index("by_user_status", ["userId", "status"])
+    .index("by_status", ["status"])
+    .index("by_repo", ["repoFullName"])
+    .index("by_user_repo", ["userId", "repoFullName"]),
+    "taskSessions": define_table({
+        "taskId": v.id("tasks"),
+        "podName": v.optional(v.string()),
+        "podNamespace": v.optional(v.string()),
+        "isActive": v.boolean(),
+        "connectionId": v.optional(v.string()),
+        "createdAt": v.number(),
+        "endedAt": v.optional(v.number()),
+    }).index("by_task_active", ["taskId", "isActive"]),
+    "chatMessages": define_table({
+        "taskId": v.id("tasks"),
+        "content": v.string(),
+        "role": message_role,
+        "llmModel": v.string(),
+        "metadata": v.optional(message_metadata),
+        "sequence": v.number(),
+        "promptTokens": v.optional(v.number()),
+        "completionTokens": v.optional(v.number()),
+        "totalTokens": v.optional(v.number()),
+        "finishReason": v.optional(finish_reason),
+        "stackedTaskId": v.optional(v.id("tasks")),
+        "createdAt": v.number(),
+        "editedAt": v.optional(v.number()),
+    })
+    .index("by_task_sequence", ["taskId", "sequence"])
+    .index("by_task_role", ["taskId", "role", "sequence"])
+    .index("by_model_created", ["llmModel", "createdAt"]),
+    "pullRequestSnapshots": define_table({
+        "messageId": v.id("chatMessages"),
+        "status": pull_request_status,
+        "title": v.string(),
+        "description": v.string(),
+        "filesChanged": v.number(),
+        "linesAdded": v.number(),
+        "linesRemoved": v.number(),
+        "commitSha": v.string(),
+        "createdAt": v.number(),
+    }).index("by_message", ["messageId"]),
+    "todos": define_table({
+        "taskId": v.id("tasks"),
+        "todoId": v.string(),  # the agent's own id; unique per task
+        "content": v.string(),
+        "status": todo_status,
+        "sequence": v.number(),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    })
+    .index("by_task_sequence", ["taskId", "sequence"])
+    .index("by_task_status", ["taskId", "status"])
+    .index("by_task_todo_id", ["taskId", "todoId"]),
+    "memories": define_table({
+        "content": v.string(),
+        "category": memory_category,
+        "repoFullName": v.string(),
+        "repoUrl": v.string(),
+        "userId": v.id("users"),
+        "taskId": v.id("tasks"),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    })
+    .index("by_user_repo", ["userId", "repoFullName", "category"])
+    .index("by_task", ["taskId"])
+    .index("by_category", ["category"]),
+    "repositoryIndex": define_table({
+        "repoFullName": v.string(),
+        "lastIndexedAt": v.number(),
+        "lastCommitSha": v.optional(v.string()),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    }).index("by_repo", ["repoFullName"]),
+    "codebaseUnderstanding": define_table({
+        "repoFullName": v.string(),
+        "repoUrl": v.string(),
+        "content": v.any(),
+        "userId": v.id("users"),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    }).index("by_repo", ["repoFullName"]).index("by_user", ["userId"]),
+})

@@ -1,0 +1,64 @@
+"""Document ids: shape, table hash, checksum."""
+
+from __future__ import annotations
+
+import pytest
+
+from reactor.values import id_table_hash, is_id_for, new_id, table_hash
+from reactor.values import ids as ids_module
+
+ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
+
+
+@pytest.fixture
+def fixed_id(monkeypatch: pytest.MonkeyPatch) -> str:
+    """An id with fixed random bytes, so corruption tests are deterministic."""
+    monkeypatch.setattr(ids_module.secrets, "token_bytes", lambda n: bytes(range(n)))
+    return new_id("users")
+
+
+def test_shape() -> None:
+    doc_id = new_id("users")
+    assert len(doc_id) == 36
+    assert set(doc_id) <= ALPHABET
+
+
+def test_ids_are_unique() -> None:
+    assert len({new_id("t") for _ in range(1000)}) == 1000
+
+
+def test_table_is_recoverable() -> None:
+    doc_id = new_id("users")
+    assert id_table_hash(doc_id) == table_hash("users")
+    assert len(table_hash("users")) == 4
+    assert is_id_for("users", doc_id)
+    assert not is_id_for("tasks", doc_id)
+    assert not is_id_for("Users", doc_id)
+
+
+def test_fixed_id_is_stable(fixed_id: str) -> None:
+    assert fixed_id == new_id("users")
+    assert is_id_for("users", fixed_id)
+
+
+def test_every_single_character_change_is_detected(fixed_id: str) -> None:
+    for position in range(len(fixed_id)):
+        for char in sorted(ALPHABET - {fixed_id[position]}):
+            # A change in the last character's padding bits is refused as non-canonical.
+            corrupted = fixed_id[:position] + char + fixed_id[position + 1 :]
+            assert id_table_hash(corrupted) is None, (position, char)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "abc", None, 42, b"x" * 36, "I" * 36, "u" * 36],
+)
+def test_malformed_values(value: object) -> None:
+    assert id_table_hash(value) is None
+    assert not is_id_for("users", value)
+
+
+def test_uppercase_and_length(fixed_id: str) -> None:
+    assert id_table_hash(fixed_id.upper()) is None
+    assert id_table_hash(fixed_id + "0") is None
+    assert id_table_hash(fixed_id[:-1]) is None
