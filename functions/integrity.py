@@ -1,4 +1,4 @@
-"""Operator checks of the data: row counts and rows whose parent row is gone.
+"""Operator checks of the data: row counts, orphaned rows, and scheduled jobs.
 
 Internal queries that read whole tables: meant for development data and tests,
 not for a large deployment (a query may read at most 32,000 documents).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from reactor import internal_query
+from reactor import internal_query, v
 
 from ._lib.authz import Doc
 
@@ -35,3 +35,9 @@ async def report(ctx: Any) -> Doc:
                if row[field] not in live]
     return {"counts": {table: len(table_rows) for table, table_rows in rows.items()},
             "orphans": orphans}
+
+
+@internal_query(args={"jobId": v.string()})
+async def job(ctx: Any, jobId: str) -> Doc | None:
+    """A `_scheduled_functions` row, e.g. a task's `cleanupJobId`: when it runs, its state."""
+    return await ctx.db.system.get(jobId)

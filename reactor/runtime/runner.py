@@ -25,7 +25,8 @@ from reactor.values import MISSING, canonicalize, dumps
 logger = logging.getLogger("reactor.runtime")
 
 # Conflicting mutations are re-run this many times before the caller sees an error.
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 20
+SERIALIZE_AFTER = 2
 USER_TIME_LIMIT_S = 1.0
 
 
@@ -104,6 +105,7 @@ class Runner:
         self.issuer = issuer
         self.resolve = resolve
         self.user_time_limit_s = user_time_limit_s
+        self._retry_lane = asyncio.Lock()
 
     async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
                     args: dict[str, Any]) -> Any:
@@ -149,43 +151,60 @@ class Runner:
     async def mutation(self, fn: FunctionDefinition, args: Any,
                        identity: dict[str, Any] | None,
                        journal: MutationJournal | None = None) -> Outcome:
-        """Run and commit; re-run on conflict with jittered backoff, up to MAX_ATTEMPTS."""
+        """Run and commit; on conflict re-run with jittered backoff, up to MAX_ATTEMPTS.
+
+        After SERIALIZE_AFTER conflicts a mutation waits its turn in the retry
+        lane: retried mutations then run one at a time, so a crowd contending
+        for the same keys drains instead of colliding again and again.
+        """
         started = time.perf_counter()
-        outcome = Outcome(fn.path)
         try:
             checked = prepare_args(fn, args)
         except Exception as error:
-            outcome.error = to_function_error(fn.path, error)
-            return outcome
+            return Outcome(fn.path, error=to_function_error(fn.path, error))
+        outcome: Outcome | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            outcome = Outcome(fn.path, attempts=attempt)
-            with logs.capture() as sink:
-                txn = self.database.begin()
-                try:
-                    seed = int.from_bytes(os.urandom(8), "little")
-                    ctx = MutationCtx(txn, identity, seed, wall_clock_ms(), self.issuer,
-                                      self.resolve)
-                    stored = None if journal is None else await journal.lookup(txn)
-                    if stored is not None:
-                        outcome.value = stored["value"]
-                        outcome.ts = self.database.latest_ts
-                        break
+            final = attempt == MAX_ATTEMPTS
+            if attempt > SERIALIZE_AFTER:
+                async with self._retry_lane:
+                    outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
+            else:
+                outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
+            if outcome is not None:
+                break
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
+        assert outcome is not None
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    async def _attempt(self, fn: FunctionDefinition, checked: dict[str, Any],
+                       identity: dict[str, Any] | None, journal: MutationJournal | None,
+                       attempt: int, final: bool) -> Outcome | None:
+        """One execution and commit; None means it conflicted and should be re-run."""
+        outcome = Outcome(fn.path, attempts=attempt)
+        with logs.capture() as sink:
+            txn = self.database.begin()
+            try:
+                seed = int.from_bytes(os.urandom(8), "little")
+                ctx = MutationCtx(txn, identity, seed, wall_clock_ms(), self.issuer,
+                                  self.resolve)
+                stored = None if journal is None else await journal.lookup(txn)
+                if stored is not None:
+                    outcome.value = stored["value"]
+                    outcome.ts = self.database.latest_ts
+                else:
                     outcome.value = await self._call(fn, ctx, txn, checked)
                     if journal is not None:
                         await journal.record(txn, outcome.value)
                     outcome.ts = await self.database.commit(txn)
-                except ConflictError as error:
-                    if attempt < MAX_ATTEMPTS:
-                        txn.close()
-                        await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
-                        continue
-                    outcome.error = to_function_error(fn.path, error)
-                except Exception as error:
-                    outcome.error = to_function_error(fn.path, error)
-                finally:
-                    txn.close()
-            outcome.log_lines = sink.lines
-            break
-        outcome.duration_s = time.perf_counter() - started
+            except ConflictError as error:
+                if not final:
+                    return None
+                outcome.error = to_function_error(fn.path, error)
+            except Exception as error:
+                outcome.error = to_function_error(fn.path, error)
+            finally:
+                txn.close()
+        outcome.log_lines = sink.lines
         return outcome
 
