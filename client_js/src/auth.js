@@ -5,14 +5,28 @@ import { base64ToBytes } from "./values.js";
 const MAX_REFRESH_DELAY_MS = 20 * 24 * 3600 * 1000; // setTimeout overflows past ~24.8 days
 const STALE = Symbol("stale");
 
-/** The `exp` claim (seconds) of a JWT, or undefined when it has none or is not a JWT. */
-export function tokenExpiry(token) {
+/** The claims of a JWT, or undefined when it is not one. */
+function jwtClaims(token) {
   try {
-    const payload = JSON.parse(new TextDecoder().decode(base64ToBytes(token.split(".")[1])));
-    return typeof payload.exp === "number" ? payload.exp : undefined;
+    return JSON.parse(new TextDecoder().decode(base64ToBytes(token.split(".")[1])));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How long to wait before refreshing a token that was just accepted, or undefined if it never
+ * expires. The token's time left is the smaller of `exp - now` and its full lifetime
+ * `exp - iat`, so a client clock running behind the issuer's cannot push the refresh past
+ * expiry. A token living no longer than the leeway is refreshed at half its time left.
+ */
+export function refreshDelayMs(token, leewaySeconds, nowMs = Date.now()) {
+  const claims = jwtClaims(token);
+  if (typeof claims?.exp !== "number") return undefined;
+  let leftMs = claims.exp * 1000 - nowMs;
+  if (typeof claims.iat === "number") leftMs = Math.min(leftMs, (claims.exp - claims.iat) * 1000);
+  const delay = leftMs - leewaySeconds * 1000;
+  return Math.min(MAX_REFRESH_DELAY_MS, delay > 0 ? delay : Math.max(0, leftMs / 2));
 }
 
 /**
@@ -105,9 +119,8 @@ export class AuthManager {
   }
 
   scheduleRefresh(token) {
-    const exp = tokenExpiry(token);
-    if (exp === undefined) return;
-    const delay = Math.min(MAX_REFRESH_DELAY_MS, Math.max(0, (exp - this.leewaySeconds) * 1000 - Date.now()));
+    const delay = refreshDelayMs(token, this.leewaySeconds);
+    if (delay === undefined) return;
     this.clearTimer();
     this.refreshTimer = setTimeout(() => {
       this.refresh().catch((err) => this.logger.error("token refresh failed:", err));
@@ -154,5 +167,6 @@ export class AuthManager {
     this.configVersion += 1;
     this.clearTimer();
     this.state = { kind: "none" };
+    this.hooks.resume(); // a setAuth waiting for its token no longer holds messages back
   }
 }

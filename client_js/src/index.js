@@ -1,8 +1,8 @@
 // reactor-client: the public API of the core client (one export list, see index.d.ts).
 
-export { ReactorClient, PROTOCOL_VERSION, syncUrl } from "./client.js";
+export { ReactorClient } from "./client.js";
 export { PaginatedQuery } from "./pagination.js";
 export { AppError, FunctionError } from "./errors.js";
-export { ProtocolError } from "./protocol.js";
+export { PROTOCOL_VERSION, ProtocolError, syncUrl } from "./protocol.js";
 export { anyApi, functionName, getFunctionPath, makeFunctionReference } from "./refs.js";
 export { decodeValue, encodeValue } from "./values.js";

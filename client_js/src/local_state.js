@@ -79,11 +79,6 @@ export class LocalState {
     if (transition.endVersion.identity > transition.startVersion.identity) this.authUnconfirmed = false;
   }
 
-  entryById(queryId) {
-    const token = this.tokensById.get(queryId);
-    return token === undefined ? undefined : { token, ...this.queries.get(token) };
-  }
-
   entry(token) {
     return this.queries.get(token);
   }

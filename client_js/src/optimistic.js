@@ -57,7 +57,8 @@ export class OptimisticView {
     const store = new LocalStore(this.view);
     try {
       const returned = update(store);
-      if (returned instanceof Promise) this.logger.warn("optimistic updates must be synchronous; the returned Promise is ignored");
+      if (returned instanceof Promise)
+        this.logger.warn("optimistic updates must be synchronous; the returned Promise is ignored");
     } catch (err) {
       this.logger.error(`optimistic update for request ${requestId} threw; it is skipped:`, err);
       return [];

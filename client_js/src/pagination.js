@@ -1,6 +1,7 @@
 // Paginated queries: a growing list stitched from page subscriptions (protocol.md section 8).
 
 import { errorFromResult } from "./errors.js";
+import { callSafely } from "./listeners.js";
 import { checkArgs, getFunctionPath } from "./refs.js";
 
 let lastPaginationId = 0;
@@ -34,7 +35,8 @@ export class PaginatedQuery {
     this.client = client;
     this.path = getFunctionPath(ref);
     this.args = checkArgs(args, this.path);
-    if ("paginationOpts" in this.args) throw new TypeError(`${this.path}: leave paginationOpts out of args; the client sets it`);
+    if ("paginationOpts" in this.args)
+      throw new TypeError(`${this.path}: leave paginationOpts out of args; the client sets it`);
     this.initialNumItems = initialNumItems;
     this.callback = callback;
     this.onError = onError;
@@ -103,7 +105,11 @@ export class PaginatedQuery {
       if (result === undefined) return this.state(results, index === 0 ? "LoadingFirstPage" : "LoadingMore");
       if (!result.success) {
         if (result.errorMessage.includes("InvalidCursor")) return null;
-        return this.state(results, index === 0 ? "LoadingFirstPage" : "LoadingMore", errorFromResult("query", this.path, result));
+        return this.state(
+          results,
+          index === 0 ? "LoadingFirstPage" : "LoadingMore",
+          errorFromResult("query", this.path, result),
+        );
       }
       if (!isPageResult(result.value)) {
         const error = new TypeError(`${this.path} did not return {page, isDone, continueCursor}`);
@@ -132,10 +138,10 @@ export class PaginatedQuery {
     this.current = state;
     if (state.error !== undefined && state.error.message !== this.lastError) {
       this.lastError = state.error.message;
-      if (this.onError) this.client.safely("paginatedQuery onError", () => this.onError(state.error));
+      if (this.onError) callSafely(this.client.logger, "paginatedQuery onError", () => this.onError(state.error));
       else this.client.logger.error(state.error.message);
     }
-    if (this.callback) this.client.safely("paginatedQuery callback", () => this.callback(state));
+    if (this.callback) callSafely(this.client.logger, "paginatedQuery callback", () => this.callback(state));
   }
 
   /** Subscribes the next page; false while a page is still loading or the list is exhausted. */

@@ -28,6 +28,26 @@ export function encodeTs(ts) {
   return bytesToBase64(new Uint8Array(view.buffer));
 }
 
+/** The client version whose protocol this client speaks; it names the sync endpoint. */
+export const PROTOCOL_VERSION = "1.48.0";
+
+/** http(s)://host[/prefix] -> ws(s)://host[/prefix]/api/1.48.0/sync */
+export function syncUrl(url) {
+  const match = /^(https?|wss?):\/\/(.+?)\/*$/.exec(url);
+  if (match === null) throw new Error(`ReactorClient: expected an http(s):// or ws(s):// URL, got "${url}"`);
+  const scheme = { http: "ws", https: "wss" }[match[1]] ?? match[1];
+  return `${scheme}://${match[2]}/api/${PROTOCOL_VERSION}/sync`;
+}
+
+/** A random v4 UUID identifying this client across reconnects. */
+export function newSessionId() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  const hex = Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16));
+  hex[12] = "4";
+  hex[16] = ((parseInt(hex[16], 16) & 3) | 8).toString(16);
+  return `${hex.slice(0, 8).join("")}-${hex.slice(8, 12).join("")}-${hex.slice(12, 16).join("")}-${hex.slice(16, 20).join("")}-${hex.slice(20).join("")}`;
+}
+
 export const ZERO_VERSION = Object.freeze({ querySet: 0, identity: 0, ts: 0n });
 
 export function sameVersion(a, b) {

@@ -17,10 +17,12 @@ export function makeFunctionReference(path) {
 export function getFunctionPath(ref) {
   if (typeof ref === "string") return ref;
   if (ref !== null && (typeof ref === "object" || typeof ref === "function")) {
-    const path = ref[functionName] ?? ref.__reactorPath ?? (typeof ref.functionName === "string" ? ref.functionName : undefined);
+    const path =
+      ref[functionName] ?? ref.__reactorPath ?? (typeof ref.functionName === "string" ? ref.functionName : undefined);
     if (typeof path === "string" && path !== "") return path;
   }
-  const got = typeof ref === "string" ? '""' : typeof ref === "object" && ref !== null ? "an object without a path" : String(ref);
+  const got =
+    typeof ref === "string" ? '""' : typeof ref === "object" && ref !== null ? "an object without a path" : String(ref);
   throw new TypeError(`expected a function reference like "messages:list" or api.messages.list, got ${got}`);
 }
 
@@ -31,18 +33,21 @@ export function getFunctionPath(ref) {
 export const anyApi = apiNode([]);
 
 function apiNode(parts) {
-  return new Proxy({}, {
-    get(_target, prop) {
-      if (typeof prop === "string") return apiNode([...parts, prop]);
-      if (prop === functionName) {
-        if (parts.length < 2) throw new Error(`api path must look like api.module.fn, got api.${parts.join(".")}`);
-        const module = parts.slice(0, -1).join("/");
-        const name = parts[parts.length - 1];
-        return name === "default" ? module : `${module}:${name}`;
-      }
-      return undefined;
+  return new Proxy(
+    {},
+    {
+      get(_target, prop) {
+        if (typeof prop === "string") return apiNode([...parts, prop]);
+        if (prop === functionName) {
+          if (parts.length < 2) throw new Error(`api path must look like api.module.fn, got api.${parts.join(".")}`);
+          const module = parts.slice(0, -1).join("/");
+          const name = parts[parts.length - 1];
+          return name === "default" ? module : `${module}:${name}`;
+        }
+        return undefined;
+      },
     },
-  });
+  );
 }
 
 /** Query paths are canonical "module:fn" (protocol.md section 7); mutations and actions are sent as given. */
@@ -58,7 +63,9 @@ export function canonicalPath(path) {
 export function checkArgs(args, path) {
   const value = args ?? {};
   if (typeof value !== "object" || Array.isArray(value) || value instanceof ArrayBuffer) {
-    throw new TypeError(`${path}: arguments must be an object, got ${Array.isArray(value) ? "an array" : typeof value}`);
+    throw new TypeError(
+      `${path}: arguments must be an object, got ${Array.isArray(value) ? "an array" : typeof value}`,
+    );
   }
   return value;
 }

@@ -14,6 +14,16 @@ export class RemoteState {
   }
 
   /**
+   * A new socket starts from the zero version. Results of queries still wanted stay visible
+   * until the new socket answers them (it answers every re-sent query), so a reconnect does not
+   * flash loading states.
+   */
+  restart(stillWanted) {
+    this.version = ZERO_VERSION;
+    for (const queryId of this.results.keys()) if (!stillWanted(queryId)) this.results.delete(queryId);
+  }
+
+  /**
    * Applies a whole Transition or nothing: the start version is checked and every value decoded
    * before any result changes, so observers never see half of a snapshot.
    */

@@ -113,12 +113,6 @@ export class RequestManager {
     }
     return { mutations, actions, oldest: oldest === null ? null : new Date(oldest) };
   }
-
-  /** True when some request has not reached the server's answer yet. */
-  hasUnansweredRequests() {
-    for (const request of this.inflight.values()) if (request.state !== "Answered") return true;
-    return false;
-  }
 }
 
 /** A response as a FunctionResult; an undecodable value fails the request rather than the socket. */

@@ -95,7 +95,12 @@ export class SocketManager {
     const { partNumber, totalParts, transitionId } = message;
     if (partNumber === 0) this.chunks = { transitionId, totalParts, parts: [] };
     const buffer = this.chunks;
-    if (buffer === null || buffer.transitionId !== transitionId || buffer.totalParts !== totalParts || buffer.parts.length !== partNumber) {
+    if (
+      buffer === null ||
+      buffer.transitionId !== transitionId ||
+      buffer.totalParts !== totalParts ||
+      buffer.parts.length !== partNumber
+    ) {
       this.chunks = null;
       throw new ProtocolError(`TransitionChunk ${partNumber}/${totalParts} of ${transitionId} out of order`);
     }

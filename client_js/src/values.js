@@ -146,8 +146,3 @@ export function decodeValue(json, path = "value") {
   }
   return out;
 }
-
-/** A canonical string for a value, equal for equal values (used as a cache key). */
-export function stableKey(value) {
-  return JSON.stringify(encodeValue(value));
-}

@@ -8,7 +8,10 @@ test("jitter keeps every delay within ±50 % of the exponential base, capped at 
     const delays = Array.from({ length: 8 }, () => backoff.next("Unknown"));
     const bases = [1000, 2000, 4000, 8000, 16000, 16000, 16000, 16000];
     delays.forEach((delay, i) => {
-      assert.ok(delay >= bases[i] * 0.5 && delay < bases[i] * 1.5, `retry ${i}: ${delay} outside [${bases[i] / 2}, ${bases[i] * 1.5})`);
+      assert.ok(
+        delay >= bases[i] * 0.5 && delay < bases[i] * 1.5,
+        `retry ${i}: ${delay} outside [${bases[i] / 2}, ${bases[i] * 1.5})`,
+      );
       assert.ok(Math.abs(delay - bases[i] * (0.5 + r)) < 1e-6);
     });
   }

@@ -46,8 +46,14 @@ test("mutations and actions share one requestId counter", async () => {
     await client.mutation("counter:increment", {});
     assert.equal(await client.action("actions:echo", { value: [1, "a"] }).then((v) => JSON.stringify(v)), '[1,"a"]');
     await client.mutation("counter:increment", {});
-    const ids = server.last.received.filter((m) => m.type === "Mutation" || m.type === "Action").map((m) => [m.type, m.requestId]);
-    assert.deepEqual(ids, [["Mutation", 0], ["Action", 1], ["Mutation", 2]]);
+    const ids = server.last.received
+      .filter((m) => m.type === "Mutation" || m.type === "Action")
+      .map((m) => [m.type, m.requestId]);
+    assert.deepEqual(ids, [
+      ["Mutation", 0],
+      ["Action", 1],
+      ["Mutation", 2],
+    ]);
   });
 });
 
@@ -55,7 +61,10 @@ test("a failing action rejects; arguments must be an object", async () => {
   await withServer({}, async (_server, client) => {
     await assert.rejects(client.action("actions:missing", {}), /\[action actions:missing\] no action named/);
     await assert.rejects(client.mutation("counter:increment", [1]), /arguments must be an object/);
-    await assert.rejects(client.mutation("counter:increment", { bad: undefined, f: () => 1 }), /args\.f: a function is not a valid value/);
+    await assert.rejects(
+      client.mutation("counter:increment", { bad: undefined, f: () => 1 }),
+      /args\.f: a function is not a valid value/,
+    );
   });
 });
 

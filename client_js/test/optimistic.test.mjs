@@ -28,7 +28,11 @@ test("an optimistic update shows at once and gives way to the server's result", 
 test("a failed mutation rolls its optimistic update back", async () => {
   await withServer({}, async (_server, client) => {
     const seen = await watchCounter(client);
-    const failed = client.mutation("fail:mutation", {}, { optimisticUpdate: (store) => store.setQuery("counter:get", {}, 100) });
+    const failed = client.mutation(
+      "fail:mutation",
+      {},
+      { optimisticUpdate: (store) => store.setQuery("counter:get", {}, 100) },
+    );
     assert.deepEqual(seen, [0, 100]);
     await assert.rejects(failed, /mutation refused/);
     assert.deepEqual(seen, [0, 100, 0]);
@@ -76,8 +80,15 @@ test("getAllQueries lists every held query of a function; a throwing update is s
     const broken = () => {
       throw new Error("bug in update");
     };
-    await client.mutation("counter:increment", {}, { optimisticUpdate: (store) => (listed = store.getAllQueries("values:echo")) });
-    assert.deepEqual(listed.map((q) => [q.args.value, q.value]).sort(), [["a", "a"], ["b", "b"]]);
+    await client.mutation(
+      "counter:increment",
+      {},
+      { optimisticUpdate: (store) => (listed = store.getAllQueries("values:echo")) },
+    );
+    assert.deepEqual(listed.map((q) => [q.args.value, q.value]).sort(), [
+      ["a", "a"],
+      ["b", "b"],
+    ]);
     await client.mutation("counter:increment", {}, { optimisticUpdate: broken });
     assert.ok(client.testLogger.lines.error.some((l) => /bug in update/.test(l)));
   });

@@ -3,7 +3,13 @@ import { test } from "node:test";
 import { until, withServer } from "../tests/helpers.mjs";
 
 const keys = (state) => state.results.map((r) => r.key);
-const seed = (server, list) => server.commit((db) => db.set("messages", list.map((key) => ({ key, body: `m${key}` }))));
+const seed = (server, list) =>
+  server.commit((db) =>
+    db.set(
+      "messages",
+      list.map((key) => ({ key, body: `m${key}` })),
+    ),
+  );
 
 async function paginate(client, initialNumItems) {
   const states = [];
@@ -32,7 +38,14 @@ test("first page, loadMore, then Exhausted", async () => {
       .flatMap((m) => (m.type === "ModifyQuerySet" ? m.modifications : []))
       .filter((m) => m.type === "Add")
       .map((m) => m.args[0].paginationOpts);
-    assert.deepEqual(opts.map((o) => [o.numItems, o.cursor]), [[2, null], [2, "20"], [5, "40"]]);
+    assert.deepEqual(
+      opts.map((o) => [o.numItems, o.cursor]),
+      [
+        [2, null],
+        [2, "20"],
+        [5, "40"],
+      ],
+    );
     assert.equal(new Set(opts.map((o) => o.id)).size, 1, "all pages share the pagination id");
     handle.unsubscribe();
   });
@@ -52,6 +65,26 @@ test("a live insert grows its page; later pages do not shift", async () => {
     await until(() => keys(latest()).length === 6, "second insert visible");
     assert.deepEqual(keys(latest()), [10, 15, 20, 30, 35, 40]);
     assert.equal(latest().status, "CanLoadMore");
+  });
+});
+
+test("after a reconnect each page is re-added with its journal, so page ends hold", async () => {
+  await withServer({}, async (server, client) => {
+    seed(server, [10, 20, 30, 40, 50]);
+    const { latest } = await paginate(client, 2);
+    await until(() => latest().status === "CanLoadMore", "first page");
+    latest().loadMore(2);
+    await until(() => keys(latest()).length === 4, "two pages");
+    server.drop();
+    await until(() => server.connections[1]?.received.some((m) => m.type === "ModifyQuerySet"), "re-subscribed");
+    const readds = server.connections[1].received.find((m) => m.type === "ModifyQuerySet").modifications;
+    assert.deepEqual(
+      readds.map((m) => JSON.parse(m.journal).end),
+      ["20", "40"],
+    );
+    server.commit((db) => db.insert("messages", { key: 5, body: "early" }));
+    await until(() => keys(latest()).length === 5, "insert after reconnect");
+    assert.deepEqual(keys(latest()), [5, 10, 20, 30, 40]);
   });
 });
 
@@ -81,6 +114,9 @@ test("a page the server marks SplitRecommended is split in two at splitCursor", 
 test("initialNumItems and args are checked", async () => {
   await withServer({}, async (_server, client) => {
     assert.throws(() => client.paginatedQuery("messages:list", {}, { initialNumItems: 0 }), /positive integer/);
-    assert.throws(() => client.paginatedQuery("messages:list", { paginationOpts: {} }, { initialNumItems: 2 }), /leave paginationOpts out/);
+    assert.throws(
+      () => client.paginatedQuery("messages:list", { paginationOpts: {} }, { initialNumItems: 2 }),
+      /leave paginationOpts out/,
+    );
   });
 });

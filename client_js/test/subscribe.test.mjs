@@ -62,15 +62,25 @@ test("query ids are never reused after an unsubscribe", async () => {
     for (const by of [1, 2, 3]) {
       assert.equal(await client.query("values:echo", { value: by }), by);
     }
-    const adds = server.connections[0].received.flatMap((m) => (m.type === "ModifyQuerySet" ? m.modifications : [])).filter((m) => m.type === "Add");
-    assert.deepEqual(adds.map((m) => m.queryId), [0, 1, 2]);
+    const adds = server.connections[0].received
+      .flatMap((m) => (m.type === "ModifyQuerySet" ? m.modifications : []))
+      .filter((m) => m.type === "Add");
+    assert.deepEqual(
+      adds.map((m) => m.queryId),
+      [0, 1, 2],
+    );
   });
 });
 
 test("a failing query reaches onError with its data; query() rejects", async () => {
   await withServer({}, async (_server, client) => {
     const errors = [];
-    client.onUpdate("fail:query", {}, () => assert.fail("no value expected"), (e) => errors.push(e));
+    client.onUpdate(
+      "fail:query",
+      {},
+      () => assert.fail("no value expected"),
+      (e) => errors.push(e),
+    );
     await until(() => errors.length === 1, "error");
     assert.equal(errors[0].name, "AppError");
     assert.deepEqual(errors[0].data, { code: 42 });

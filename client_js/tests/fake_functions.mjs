@@ -65,8 +65,14 @@ export const defaultFunctions = {
     },
   },
   "actions:echo": { type: "action", handler: (_ctx, args) => args.value },
-  "actions:slow": { type: "action", handler: (_ctx, args) => new Promise((r) => setTimeout(() => r(args.ms), args.ms)) },
-  "messages:list": { type: "query", handler: (ctx, args) => paginate(ctx, ctx.db.all("messages"), args.paginationOpts) },
+  "actions:slow": {
+    type: "action",
+    handler: (_ctx, args) => new Promise((r) => setTimeout(() => r(args.ms), args.ms)),
+  },
+  "messages:list": {
+    type: "query",
+    handler: (ctx, args) => paginate(ctx, ctx.db.all("messages"), args.paginationOpts),
+  },
   "messages:send": {
     type: "mutation",
     handler: (ctx, args) => {

@@ -5,32 +5,10 @@
 import http from "node:http";
 import { WebSocketServer } from "ws";
 import { FakeAppError, defaultFunctions } from "./fake_functions.mjs";
+import { decodeJwtPayload, encodeTs } from "./fake_wire.mjs";
 
 export { FakeAppError };
-
-export function encodeTs(ts) {
-  const buf = Buffer.alloc(8);
-  buf.writeBigUInt64LE(BigInt(ts));
-  return buf.toString("base64");
-}
-
-export function decodeTs(text) {
-  return Buffer.from(text, "base64").readBigUInt64LE();
-}
-
-function decodeJwtPayload(token) {
-  try {
-    return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
-  } catch {
-    return null;
-  }
-}
-
-/** A token the fake server accepts (unless listed in server.rejectTokens or expired). */
-export function makeJwt(claims) {
-  const part = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
-  return `${part({ alg: "none", typ: "JWT" })}.${part(claims)}.sig`;
-}
+export { decodeTs, encodeTs, makeJwt } from "./fake_wire.mjs";
 
 export class FakeServer {
   constructor(options = {}) {
@@ -48,6 +26,7 @@ export class FakeServer {
     this.transitionDelayMs = options.transitionDelayMs ?? 0; // gap between MutationResponse and its Transition
     this.sentLog = []; // [{conn, message, at}]
     this.waiters = [];
+    this.timers = new Set();
   }
 
   async listen() {
@@ -60,6 +39,7 @@ export class FakeServer {
   }
 
   async close() {
+    for (const timer of this.timers) clearTimeout(timer);
     for (const conn of this.connections) conn.ws.terminate();
     await new Promise((resolve) => this.wss.close(resolve));
     await new Promise((resolve) => this.http.close(resolve));
@@ -104,7 +84,8 @@ export class FakeServer {
   receive(conn, text) {
     const message = JSON.parse(text);
     conn.received.push(message);
-    if (conn.received.length === 1 && message.type !== "Connect") this.violation(conn, `first message is ${message.type}`);
+    if (conn.received.length === 1 && message.type !== "Connect")
+      this.violation(conn, `first message is ${message.type}`);
     const handler = {
       Connect: () => (conn.connect = message),
       ModifyQuerySet: () => this.modifyQuerySet(conn, message),
@@ -126,7 +107,11 @@ export class FakeServer {
 
   sendTransition(conn, modifications, changes = {}) {
     const start = conn.version;
-    const end = { querySet: changes.querySet ?? start.querySet, identity: changes.identity ?? start.identity, ts: this.ts };
+    const end = {
+      querySet: changes.querySet ?? start.querySet,
+      identity: changes.identity ?? start.identity,
+      ts: this.ts,
+    };
     conn.version = end;
     const wire = (v) => ({ querySet: v.querySet, identity: v.identity, ts: encodeTs(v.ts) });
     this.send(conn, { type: "Transition", startVersion: wire(start), endVersion: wire(end), modifications });
@@ -136,7 +121,8 @@ export class FakeServer {
     if (message.baseVersion !== conn.version.querySet) {
       this.violation(conn, `ModifyQuerySet base ${message.baseVersion} but server is at ${conn.version.querySet}`);
     }
-    if (message.newVersion !== message.baseVersion + 1) this.violation(conn, `newVersion ${message.newVersion} != base + 1`);
+    if (message.newVersion !== message.baseVersion + 1)
+      this.violation(conn, `newVersion ${message.newVersion} != base + 1`);
     const known = this.sessionIds(conn);
     const mods = [];
     for (const m of message.modifications) {
@@ -217,7 +203,12 @@ export class FakeServer {
       const claims = decodeJwtPayload(message.value);
       const expired = claims?.exp !== undefined && claims.exp * 1000 < Date.now();
       if (claims === null || expired || this.rejectTokens.has(message.value)) {
-        this.send(conn, { type: "AuthError", error: "token rejected", baseVersion: conn.version.identity, authUpdateAttempted: true });
+        this.send(conn, {
+          type: "AuthError",
+          error: "token rejected",
+          baseVersion: conn.version.identity,
+          authUpdateAttempted: true,
+        });
         conn.ws.close(1000);
         return;
       }
@@ -240,9 +231,23 @@ export class FakeServer {
         if (!fn || fn.type !== "mutation") throw new Error(`no mutation named ${message.udfPath}`);
         const result = fn.handler(this.ctx(conn), message.args[0]);
         this.ts += 1000n;
-        response = { type: "MutationResponse", requestId: message.requestId, success: true, result: result ?? null, ts: encodeTs(this.ts), logLines: ["[LOG] ran"] };
+        response = {
+          type: "MutationResponse",
+          requestId: message.requestId,
+          success: true,
+          result: result ?? null,
+          ts: encodeTs(this.ts),
+          logLines: ["[LOG] ran"],
+        };
       } catch (err) {
-        response = { type: "MutationResponse", requestId: message.requestId, success: false, result: err.message, ts: null, logLines: [] };
+        response = {
+          type: "MutationResponse",
+          requestId: message.requestId,
+          success: false,
+          result: err.message,
+          ts: null,
+          logLines: [],
+        };
         if (err instanceof FakeAppError) response.errorData = err.data;
       }
       this.outcomes.set(key, response);
@@ -258,13 +263,15 @@ export class FakeServer {
       this.sendTransition(conn, mods); // even when empty: it carries the ts forward (rule 2)
       this.pushAll(conn);
     };
-    if (this.transitionDelayMs > 0) setTimeout(catchUp, this.transitionDelayMs);
-    else catchUp();
+    if (this.transitionDelayMs === 0) return catchUp();
+    const timer = setTimeout(() => (this.timers.delete(timer), catchUp()), this.transitionDelayMs);
+    this.timers.add(timer);
   }
 
   action(conn, message) {
     const fn = this.functions[message.udfPath];
-    const reply = (response) => this.send(conn, { type: "ActionResponse", requestId: message.requestId, logLines: [], ...response });
+    const reply = (response) =>
+      this.send(conn, { type: "ActionResponse", requestId: message.requestId, logLines: [], ...response });
     if (fn?.type !== "action") return reply({ success: false, result: `no action named ${message.udfPath}` });
     Promise.resolve()
       .then(() => fn.handler(this.ctx(conn), message.args[0]))

@@ -6,7 +6,10 @@ import { startFakeServer } from "./fake_server.mjs";
 
 export function captureLogger() {
   const lines = { log: [], warn: [], error: [], debug: [] };
-  const sink = (level) => (...args) => lines[level].push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
+  const sink =
+    (level) =>
+    (...args) =>
+      lines[level].push(args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
   return { lines, log: sink("log"), warn: sink("warn"), error: sink("error"), debug: sink("debug") };
 }
 
