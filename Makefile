@@ -15,12 +15,24 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/reactor dev .
 
-test: $(STAMP)
-	$(BIN)/ruff check reactor tests
+# npm ci writes node_modules/.package-lock.json: reinstall only when it is missing or the lock is newer.
+CLIENT_JS_MODULES := client_js/node_modules/.package-lock.json
+
+$(CLIENT_JS_MODULES): client_js/package-lock.json
+	cd client_js && npm ci --no-audit --no-fund
+	touch $(CLIENT_JS_MODULES)
+
+test: $(STAMP) $(CLIENT_JS_MODULES)
+	$(BIN)/ruff check reactor tests bench
+	cd client_js && npm test
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check reactor tests
+	$(BIN)/ruff check reactor tests bench
+
+# `make bench` runs every benchmark (~10 min); `make bench BENCH_FLAGS=--quick` in under 2.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) .reactor

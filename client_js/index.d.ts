@@ -201,46 +201,43 @@ export declare class PaginatedQuery<Item = any> {
   unsubscribe(): void;
 }
 
+/**
+ * The untyped (string path) overload of each method comes first, so that a typed reference with
+ * wrong arguments is reported against its own signature.
+ */
 export declare class ReactorClient {
   constructor(url: string, options?: ReactorClientOptions);
   readonly url: string;
   readonly sessionId: string;
 
   /** Calls `callback` with the query's value now (once loaded) and after every change. */
-  onUpdate<Q extends FunctionReference<"query">>(
-    query: Q,
-    args: FunctionArgs<Q>,
-    callback: (value: FunctionReturnType<Q>) => unknown,
-    onError?: (error: Error) => unknown,
-  ): Unsubscribe<FunctionReturnType<Q>>;
   onUpdate(
     query: string,
     args: Record<string, Value>,
     callback: (value: any) => unknown,
     onError?: (error: Error) => unknown,
   ): Unsubscribe<any>;
+  onUpdate<Q extends FunctionReference<"query">>(
+    query: Q,
+    args: FunctionArgs<Q>,
+    callback: (value: FunctionReturnType<Q>) => unknown,
+    onError?: (error: Error) => unknown,
+  ): Unsubscribe<FunctionReturnType<Q>>;
 
   /** The query's value once: subscribe, first result, unsubscribe. */
-  query<Q extends FunctionReference<"query">>(query: Q, ...args: OptionalArgs<Q>): Promise<FunctionReturnType<Q>>;
   query(query: string, args?: Record<string, Value>): Promise<any>;
+  query<Q extends FunctionReference<"query">>(query: Q, ...args: OptionalArgs<Q>): Promise<FunctionReturnType<Q>>;
 
   /** Resolves after the client has seen a snapshot that includes the mutation's write. */
+  mutation(mutation: string, args?: Record<string, Value>, options?: MutationOptions): Promise<any>;
   mutation<M extends FunctionReference<"mutation">>(
     mutation: M,
     ...args: MutationCall<M>
   ): Promise<FunctionReturnType<M>>;
-  mutation(mutation: string, args?: Record<string, Value>, options?: MutationOptions): Promise<any>;
 
-  action<A extends FunctionReference<"action">>(action: A, ...args: OptionalArgs<A>): Promise<FunctionReturnType<A>>;
   action(action: string, args?: Record<string, Value>): Promise<any>;
+  action<A extends FunctionReference<"action">>(action: A, ...args: OptionalArgs<A>): Promise<FunctionReturnType<A>>;
 
-  paginatedQuery<Q extends PaginatedQueryReference>(
-    query: Q,
-    args: PaginatedQueryArgs<Q>,
-    options: { initialNumItems: number },
-    callback?: (state: PaginatedState<PaginatedQueryItem<Q>>) => void,
-    onError?: (error: Error) => void,
-  ): PaginatedQuery<PaginatedQueryItem<Q>>;
   paginatedQuery(
     query: string,
     args: Record<string, Value>,
@@ -248,6 +245,13 @@ export declare class ReactorClient {
     callback?: (state: PaginatedState<any>) => void,
     onError?: (error: Error) => void,
   ): PaginatedQuery<any>;
+  paginatedQuery<Q extends PaginatedQueryReference>(
+    query: Q,
+    args: PaginatedQueryArgs<Q>,
+    options: { initialNumItems: number },
+    callback?: (state: PaginatedState<PaginatedQueryItem<Q>>) => void,
+    onError?: (error: Error) => void,
+  ): PaginatedQuery<PaginatedQueryItem<Q>>;
 
   /** Authenticates with tokens from `fetchToken`; `onChange` reports whether the server accepted one. */
   setAuth(fetchToken: AuthTokenFetcher, onChange?: (isAuthenticated: boolean) => void): Promise<void>;

@@ -23,11 +23,11 @@ export declare function ReactorProvider(props: { client: ReactorClient; children
 export declare function useReactor(): ReactorClient;
 
 /** The query's value; undefined while loading or when args is "skip". Throws the query's error. */
+export declare function useQuery(query: string, args?: Record<string, Value> | "skip"): any;
 export declare function useQuery<Q extends FunctionReference<"query">>(
   query: Q,
   ...args: OptionalArgs<Q> | ["skip"]
 ): FunctionReturnType<Q> | undefined;
-export declare function useQuery(query: string, args?: Record<string, Value> | "skip"): any;
 
 export interface ReactMutation<M extends FunctionReference<"mutation">> {
   (...args: OptionalArgs<M>): Promise<FunctionReturnType<M>>;
@@ -50,16 +50,16 @@ export interface UsePaginatedQueryResult<Item> {
   /** Loads `numItems` more; false while a page is loading or when the list is exhausted. */
   loadMore(numItems: number): boolean;
 }
-export declare function usePaginatedQuery<Q extends PaginatedQueryReference>(
-  query: Q,
-  args: PaginatedQueryArgs<Q> | "skip",
-  options: { initialNumItems: number },
-): UsePaginatedQueryResult<PaginatedQueryItem<Q>>;
 export declare function usePaginatedQuery(
   query: string,
   args: Record<string, Value> | "skip",
   options: { initialNumItems: number },
 ): UsePaginatedQueryResult<any>;
+export declare function usePaginatedQuery<Q extends PaginatedQueryReference>(
+  query: Q,
+  args: PaginatedQueryArgs<Q> | "skip",
+  options: { initialNumItems: number },
+): UsePaginatedQueryResult<PaginatedQueryItem<Q>>;
 
 /** The client's connection state, re-rendering when it changes. */
 export declare function useConnectionState(): ConnectionState;

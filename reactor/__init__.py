@@ -9,7 +9,9 @@ from reactor.runtime.functions import (
     mutation,
     query,
 )
+from reactor.runtime.http_actions import HttpRequest, HttpResponse, SseEvent, http_router
 from reactor.runtime.outcome import FunctionError
+from reactor.runtime.scheduler.crons import cron_jobs
 from reactor.schema import define_schema, define_table
 from reactor.values import MISSING, Int64, v
 
@@ -17,11 +19,16 @@ __all__ = [
     "MISSING",
     "AppError",
     "FunctionError",
+    "HttpRequest",
+    "HttpResponse",
     "Int64",
     "ReactorError",
+    "SseEvent",
     "action",
+    "cron_jobs",
     "define_schema",
     "define_table",
+    "http_router",
     "internal_action",
     "internal_mutation",
     "internal_query",

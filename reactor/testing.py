@@ -9,7 +9,9 @@ from typing import Any
 from reactor.runtime.auth import identity_from_claims
 from reactor.runtime.engine import Engine
 from reactor.runtime.functions import FunctionKind
+from reactor.runtime.scheduler import Clock, SchedulerOptions
 from reactor.runtime.subscription import Subscription
+from reactor.runtime.system.environment import Environment
 from reactor.transactions import DatabaseOptions
 
 
@@ -37,24 +39,45 @@ class ReactorClient:
         return await self._call(FunctionKind.ACTION, path, args)
 
     def subscribe(self, path: str, args: dict[str, Any] | None = None) -> Subscription:
-        return self.engine.subscribe(path, args or {}, self.identity)
+        return self.engine.subscribe(path, args or {}, self.identity, admin=True)
 
 
 class ReactorTest(ReactorClient):
-    """`async with ReactorTest(app_dir) as t:` — a fresh database per test."""
+    """`async with ReactorTest(app_dir) as t:` — a fresh database per test.
+
+    Scheduled jobs and crons run only when the test calls `run_scheduled()`,
+    unless `run_scheduler=True` starts the background worker. Pass a
+    `ManualClock` as `clock` to move time by hand (`t.clock.advance(60)`);
+    `ctx.now()` in functions reads the same clock.
+    """
 
     def __init__(self, app_dir: Path | str, data_dir: Path | str | None = None, *,
-                 durability: str = "normal", options: DatabaseOptions | None = None) -> None:
+                 durability: str = "normal", options: DatabaseOptions | None = None,
+                 clock: Clock | None = None, scheduler_options: SchedulerOptions | None = None,
+                 run_scheduler: bool = False, **engine_options: Any) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="reactor-test-")
             data_dir = self._tmp.name
-        super().__init__(Engine(app_dir, data_dir, durability=durability, options=options),
-                         None)
+        super().__init__(Engine(app_dir, data_dir, durability=durability, options=options,
+                                clock=clock, scheduler_options=scheduler_options,
+                                **engine_options), None)
+        self._run_scheduler = run_scheduler
 
     async def __aenter__(self) -> ReactorTest:
         await self.engine.start()
+        if self._run_scheduler:
+            self.engine.start_scheduler()
         return self
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    @property
+    def environment(self) -> Environment:
+        """Environment variables: `await t.environment.set("NAME", "value")`."""
+        return self.engine.environment
 
     async def __aexit__(self, *exc: object) -> None:
         await self.engine.stop()
@@ -67,8 +90,5 @@ class ReactorTest(ReactorClient):
         return ReactorClient(self.engine, identity)
 
     async def run_scheduled(self) -> int:
-        """Run every scheduled job that is due now; returns how many ran."""
-        scheduler = getattr(self.engine, "scheduler", None)
-        if scheduler is None:
-            return 0
-        return await scheduler.run_due()
+        """Run every scheduled job (and cron) that is due now, wait for them; how many ran."""
+        return await self.engine.scheduler.run_due()

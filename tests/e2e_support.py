@@ -109,7 +109,8 @@ class ReactorServer:
 
     Output goes to `<data_dir>/server.log`. `kill()` simulates a crash (SIGKILL),
     `stop()` a clean shutdown (SIGTERM), `restart()` starts again on the same port
-    and data directory.
+    and data directory. `command="dev"` runs `reactor dev` (hot reload); `args` are
+    extra command-line options such as `["--cors-origin", "https://app.test"]`.
     """
 
     def __init__(
@@ -120,7 +121,11 @@ class ReactorServer:
         port: int | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 20.0,
+        command: str = "serve",
+        args: list[str] | None = None,
     ) -> None:
+        self.command = command
+        self.args = args or []
         self.app_dir = Path(app_dir)
         self.data_dir = Path(data_dir)
         self.port = port if port is not None else free_port()
@@ -143,8 +148,9 @@ class ReactorServer:
             raise RuntimeError(f"server already running (pid {self.process.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "reactor", "serve", str(self.app_dir),
+            sys.executable, "-m", "reactor", self.command, str(self.app_dir),
             "--host", "127.0.0.1", "--port", str(self.port), "--data", str(self.data_dir),
+            *self.args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             log.write(f"--- {' '.join(command)}\n".encode())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from functools import cmp_to_key
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -22,172 +22,27 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from support.model import (
+    POOLS,
+    SCHEMA,
+    QuerySpec,
+    Terminal,
+    assert_docs,
+    documents,
+    expected_terminal,
+    patches,
+    query_specs,
+    random_spec,
+    run_terminal,
+    same,
+    terminals,
+)
 
-from reactor import MISSING, Int64, ReactorError, define_schema, define_table, v
+from reactor import MISSING, ReactorError
 from reactor.storage import SqliteStorage
-from reactor.transactions import Database, QueryBuilder, Transaction
-from reactor.values import compare
+from reactor.transactions import Database, Transaction
 
 T = TypeVar("T")
-
-SCHEMA = define_schema({
-    "items": define_table({
-        "g": v.optional(v.string()),
-        "n": v.optional(v.number()),
-        "s": v.optional(v.string()),
-        "m": v.optional(v.any()),
-    }).index("by_n", ["n"]).index("by_g_n", ["g", "n"]).index("by_g_s", ["g", "s"])
-    .index("by_m", ["m"]),
-})
-
-# Declared fields of each index; every key then ends with _creationTime and _id.
-INDEXES: dict[str, list[str]] = {
-    "by_creation_time": [],
-    "by_n": ["n"],
-    "by_g_n": ["g", "n"],
-    "by_g_s": ["g", "s"],
-    "by_m": ["m"],
-}
-
-# Few distinct values per field, so equal keys (and the tiebreak) are common.
-POOLS: dict[str, list[Any]] = {
-    "g": ["a", "b", "c"],
-    "n": [-1.5, 0.0, 1.0, 2.5, 7.0],
-    "s": ["", "a", "a\x00", "ab", "b", "zz"],
-    "m": [None, False, True, Int64(-3), Int64(5), -2.0, 5.0, float("inf"), "5", "a",
-          b"\x00", b"x", [], [Int64(1)], [1.0, "x"], {"k": 1.0}],
-}
-
-FILTERS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "has_s": lambda doc: "s" in doc,
-    "n_above_1": lambda doc: isinstance(doc.get("n"), float) and doc["n"] > 1.0,
-    "g_not_b": lambda doc: doc.get("g") != "b",
-}
-
-Terminal = tuple[Literal["take", "first", "collect", "unique"], int]
-
-
-@dataclass(frozen=True)
-class QuerySpec:
-    index: str
-    eq: tuple[Any, ...]
-    lower: tuple[str, Any] | None
-    upper: tuple[str, Any] | None
-    order: Literal["asc", "desc"]
-    filter: str | None
-    use_index: bool = True
-
-    def build(self, db: Database, txn: Transaction) -> QueryBuilder:
-        builder = db.query(txn, "items")
-        if self.use_index:
-            builder = builder.with_index(self.index, self._range)
-        builder = builder.order(self.order)
-        if self.filter is not None:
-            builder = builder.filter(FILTERS[self.filter])
-        return builder
-
-    def _range(self, q: Any) -> Any:
-        fields = INDEXES[self.index]
-        for name, value in zip(fields, self.eq, strict=False):
-            q = q.eq(name, value)
-        bound_field = fields[len(self.eq)] if len(self.eq) < len(fields) else None
-        if self.lower is not None and bound_field is not None:
-            q = getattr(q, self.lower[0])(bound_field, self.lower[1])
-        if self.upper is not None and bound_field is not None:
-            q = getattr(q, self.upper[0])(bound_field, self.upper[1])
-        return q
-
-    def sort_key(self, doc: dict[str, Any]) -> list[Any]:
-        return [field(doc, name) for name in INDEXES[self.index]] + [
-            doc["_creationTime"], doc["_id"]]
-
-    def matches(self, doc: dict[str, Any]) -> bool:
-        fields = INDEXES[self.index]
-        values = [field(doc, name) for name in fields]
-        if any(compare(values[i], want) != 0 for i, want in enumerate(self.eq)):
-            return False
-        if len(self.eq) < len(fields):
-            value = values[len(self.eq)]
-            if self.lower is not None:
-                c = compare(value, self.lower[1])
-                if c < 0 or (c == 0 and self.lower[0] == "gt"):
-                    return False
-            if self.upper is not None:
-                c = compare(value, self.upper[1])
-                if c > 0 or (c == 0 and self.upper[0] == "lt"):
-                    return False
-        return self.filter is None or FILTERS[self.filter](doc)
-
-    def oracle(self, docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Matching documents in index order, ordered with `compare` on the full key."""
-        rows = [doc for doc in docs.values() if self.matches(doc)]
-        rows.sort(key=cmp_to_key(lambda a, b: compare(self.sort_key(a), self.sort_key(b))),
-                  reverse=self.order == "desc")
-        return rows
-
-    def before(self, a: list[Any], b: list[Any]) -> bool:
-        """Whether key `a` comes strictly before key `b` in this query's order."""
-        c = compare(a, b)
-        return c < 0 if self.order == "asc" else c > 0
-
-
-def field(doc: dict[str, Any], name: str) -> Any:
-    return doc.get(name, MISSING)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal as Reactor values: types count (Int64(1) is not 1.0), as do -0.0 and NaN."""
-    return compare(a, b) == 0
-
-
-def assert_docs(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
-    assert [d["_id"] for d in got] == [d["_id"] for d in want]
-    for g, w in zip(got, want, strict=True):
-        assert same(g, w), (g, w)
-
-
-values = {name: st.sampled_from(pool) for name, pool in POOLS.items()}
-documents = st.fixed_dictionaries({}, optional=values)
-patches = st.fixed_dictionaries({}, optional={
-    name: st.one_of(strategy, st.just(MISSING)) for name, strategy in values.items()})
-
-
-@st.composite
-def query_specs(draw: st.DrawFn) -> QuerySpec:
-    use_index = draw(st.integers(0, 9)) > 0
-    index = draw(st.sampled_from(sorted(INDEXES))) if use_index else "by_creation_time"
-    fields = INDEXES[index]
-    eq = tuple(draw(values[name]) for name in fields[: draw(st.integers(0, len(fields)))])
-    lower = upper = None
-    if len(eq) < len(fields):
-        pool = values[fields[len(eq)]]
-        lower = draw(st.none() | st.tuples(st.sampled_from(["gt", "gte"]), pool))
-        upper = draw(st.none() | st.tuples(st.sampled_from(["lt", "lte"]), pool))
-    return QuerySpec(index, eq, lower, upper, draw(st.sampled_from(["asc", "desc"])),
-                     draw(st.none() | st.sampled_from(sorted(FILTERS))), use_index)
-
-
-terminals: st.SearchStrategy[Terminal] = st.tuples(
-    st.sampled_from(["take", "first", "collect", "unique"]), st.integers(0, 6))
-
-
-async def run_terminal(builder: QueryBuilder, terminal: Terminal) -> list[dict[str, Any]]:
-    kind, n = terminal
-    if kind == "take":
-        return await builder.take(n)
-    if kind == "collect":
-        return await builder.collect()
-    doc = await (builder.first() if kind == "first" else builder.unique())
-    return [] if doc is None else [doc]
-
-
-def expected_terminal(rows: list[dict[str, Any]], terminal: Terminal) -> list[dict[str, Any]]:
-    kind, n = terminal
-    if kind == "take":
-        return rows[:n]
-    if kind in ("first", "unique"):
-        return rows[:1]
-    return rows
 
 
 class DatabaseModel(RuleBasedStateMachine):
@@ -360,14 +215,15 @@ class DatabaseModel(RuleBasedStateMachine):
         rows = spec.oracle(self.committed)
         previous_end: list[Any] | None = None
         for start_cursor, result in pages:
-            if not result["page"]:
+            if not result["page"] and not result["isDone"]:
                 continue
-            end = spec.sort_key(result["page"][-1])
+            # The last page is pinned to the end of the range: it grows with appended rows.
+            end = None if result["isDone"] else spec.sort_key(result["page"][-1])
             pinned = self.read_page(spec, {"numItems": 1, "cursor": start_cursor,
                                            "endCursor": result["continueCursor"]})
             want = [row for row in rows
                     if (previous_end is None or spec.before(previous_end, spec.sort_key(row)))
-                    and not spec.before(end, spec.sort_key(row))]
+                    and (end is None or not spec.before(end, spec.sort_key(row)))]
             assert_docs(pinned["page"], want)
             assert pinned["continueCursor"] == result["continueCursor"]
             previous_end = end
@@ -391,7 +247,9 @@ class DatabaseModel(RuleBasedStateMachine):
             self.last_creation = stored["_creationTime"]
             docs[doc_id] = stored
         if docs:
-            for doc_id in data.draw(st.lists(st.sampled_from(sorted(docs)), max_size=3,
+            # In creation order: ids are random, so sorting by id would make draws flaky.
+            by_age = sorted(docs, key=lambda doc_id: docs[doc_id]["_creationTime"])
+            for doc_id in data.draw(st.lists(st.sampled_from(by_age), max_size=3,
                                              unique=True), label="deleted"):
                 self.run(txn.delete(doc_id))
                 del docs[doc_id]
@@ -406,7 +264,43 @@ class DatabaseModel(RuleBasedStateMachine):
         assert self.db.latest_ts >= self.last_ts
 
 
+# MODEL_EXAMPLES=600 runs a deeper search (about two minutes).
 DatabaseModel.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=50, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=int(os.environ.get("MODEL_EXAMPLES", "50")), stateful_step_count=50,
+    deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestDatabaseModel = DatabaseModel.TestCase
+
+
+async def test_scans_longer_than_one_storage_batch(tmp_path: Path) -> None:
+    """Hundreds of documents: filters and collect() cross many storage round trips."""
+    rng = random.Random(11)
+    db = await Database.open(SqliteStorage(tmp_path, durability="normal"), SCHEMA)
+    try:
+        txn = db.begin()
+        for _ in range(400):
+            doc = {name: rng.choice(pool) for name, pool in POOLS.items() if rng.random() < 0.8}
+            await txn.insert("items", doc)
+        await db.commit(txn)
+        txn.close()
+        reader = db.begin(read_only=True)
+        docs = {doc["_id"]: doc for doc in await db.query(reader, "items").collect()}
+        reader.close()
+        assert len(docs) == 400
+        for _ in range(150):
+            reader = db.begin(read_only=True)
+            spec = random_spec(rng)
+            rows = spec.oracle(docs)
+            n = rng.choice([0, 1, 5, 130, 500])
+            assert_docs(await spec.build(db, reader).take(n), rows[:n])
+            assert_docs(await spec.build(db, reader).collect(), rows)
+            cursor, walked = None, []
+            while True:
+                page = await spec.build(db, reader).paginate({"numItems": 150, "cursor": cursor})
+                walked += page["page"]
+                cursor = page["continueCursor"]
+                if page["isDone"]:
+                    break
+            assert_docs(walked, rows)
+            reader.close()
+    finally:
+        await db.close()

@@ -40,6 +40,12 @@ const report = {
   "reactor-client": await measure('export * from "./src/index.js";', root),
   "reactor-client ReactorClient only": await measure('export { ReactorClient } from "./src/index.js";', root),
   "reactor-client/react": await measure('export * from "./src/react.js";', root, ["react"]),
+  // What a React app ships: the client and the hooks (convex/react holds both as well).
+  "reactor-client + reactor-client/react": await measure(
+    'export * from "./src/index.js"; export * from "./src/react.js";',
+    root,
+    ["react"],
+  ),
 };
 const convexModules = findConvex(process.argv[2]);
 if (convexModules !== null) {

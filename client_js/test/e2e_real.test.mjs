@@ -99,6 +99,28 @@ describe("against a real Reactor server", { skip: !url && "set REACTOR_URL to ru
     });
   });
 
+  test("a live insert grows its page instead of pushing an item onto the next", async () => {
+    await withClient(async (client) => {
+      const name = `e2e-${run}-p`;
+      for (const rank of [10, 20, 30, 40, 50, 60]) await client.mutation("items:add", { name, rank });
+      let state;
+      const pages = client.paginatedQuery("items:page", { name }, { initialNumItems: 3 }, (s) => (state = s));
+      const ranks = () => state.results.map((item) => item.rank);
+      await until(() => state?.status === "CanLoadMore", "first page");
+      assert.deepEqual(ranks(), [10, 20, 30]);
+      assert.equal(state.loadMore(3), true);
+      await until(() => ranks().length === 6, "second page");
+      assert.deepEqual(ranks(), [10, 20, 30, 40, 50, 60]);
+
+      // 15 and 35 land inside the two pages: each page grows, nothing moves or goes missing.
+      await client.mutation("items:add", { name, rank: 15 });
+      assert.deepEqual(ranks(), [10, 15, 20, 30, 40, 50, 60]);
+      await client.mutation("items:add", { name, rank: 35 });
+      assert.deepEqual(ranks(), [10, 15, 20, 30, 35, 40, 50, 60]);
+      pages.unsubscribe();
+    });
+  });
+
   test("a rejected token falls back to unauthenticated and is reported", async () => {
     await withClient(async (client) => {
       const changes = [];

@@ -14,6 +14,8 @@ from typing import Any
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey
+from reactor.runtime.auth.admin_key import ADMIN_KEY_FILE
+from reactor.runtime.auth.secret_files import AUTH_DIR
 from reactor.values import from_wire, to_wire
 
 
@@ -63,8 +65,20 @@ async def _run_local(arguments: argparse.Namespace, args: dict[str, Any]) -> int
     return 0
 
 
+def _remote_admin_key(arguments: argparse.Namespace) -> str:
+    """`--admin-key`, or the key in the (existing) data directory of the server called."""
+    if arguments.admin_key:
+        return str(arguments.admin_key)
+    data_dir = _data_dir(arguments)
+    if not (data_dir / AUTH_DIR / ADMIN_KEY_FILE).is_file():
+        raise ReactorError(f"no admin key in {data_dir}: pass --admin-key KEY (printed by"
+                           " `reactor admin-key` where the server runs) or --data DIR",
+                           code="AdminKeyMissing")
+    return AdminKey.load_or_create(data_dir).value
+
+
 def _run_remote(arguments: argparse.Namespace, args: dict[str, Any]) -> int:
-    key = arguments.admin_key or AdminKey.load_or_create(_data_dir(arguments)).value
+    key = _remote_admin_key(arguments)
     base = arguments.url.rstrip("/")
     body = json.dumps({"path": arguments.path, "format": "convex_encoded_json",
                        "args": [args]}).encode()

@@ -1,4 +1,4 @@
-"""`reactor`: dev, serve, run, admin-key — a thin layer over the Python API."""
+"""`reactor`: dev, serve, run, admin-key, env, codegen — a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from reactor.cli import codegen, env
 from reactor.errors import ReactorError
 
 
@@ -28,6 +29,10 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durability", choices=["full", "normal"], default="full",
                         help="full: fsync every commit batch (default); normal: faster, a"
                              " power loss may drop the last commits (never corrupts)")
+    parser.add_argument("--cors-origin", dest="cors_origins", action="append", default=None,
+                        metavar="ORIGIN",
+                        help="an origin allowed to call the HTTP API from a browser (repeat"
+                             " for several; default: any origin, *)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin = commands.add_parser("admin-key", help="print the deployment's admin key")
     _app_arguments(admin, positional=False)
+    env.add_parser(commands, _app_arguments)
+    codegen.add_parser(commands)
     return parser
 
 
@@ -78,10 +85,15 @@ def _dispatch(arguments: argparse.Namespace) -> int:
 
             asyncio.run(serve(arguments.app_dir, arguments.data_dir, arguments.host,
                               arguments.port, dev=arguments.command == "dev",
-                              durability=arguments.durability))
+                              durability=arguments.durability,
+                              cors_origins=arguments.cors_origins))
             return 0
         case "run":
             return commands.run(arguments)
         case "admin-key":
             return commands.admin_key(arguments)
+        case "env":
+            return env.run(arguments)
+        case "codegen":
+            return codegen.run(arguments)
     return 2

@@ -25,10 +25,13 @@ async def watch_and_reload(server: ReactorServer) -> None:
         names = sorted({str(Path(p).relative_to(app_dir)) for _, p in changes})
         sys.stderr.write(f"change in {', '.join(names)}: reloading\n")
         try:
-            report = await server.engine.reload()
-            server.reload_auth()
+            report = await server.reload()
         except ReactorError as error:
             sys.stderr.write(f"reload failed, still serving the previous code:\n"
-                             f"  {error.message}\n")
+                             f"  [{error.code}] {error.message}\n")
+            continue
+        except Exception:
+            # A bug, not a bad edit: report it and keep watching.
+            logger.exception("reload failed, still serving the previous code")
             continue
         sys.stderr.write(f"reloaded: {report}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +13,6 @@ from pathlib import Path
 import uvicorn
 
 from reactor.runtime import Engine, FunctionKind, Outcome
-from reactor.runtime.auth import AdminKey
 from reactor.server.app import ReactorServer
 from reactor.server.config import ServerConfig
 
@@ -29,15 +29,21 @@ def print_call(kind: FunctionKind, outcome: Outcome) -> None:
 
 
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
-                dev: bool, durability: str) -> None:
+                dev: bool, durability: str, cors_origins: list[str] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig)."""
+    config = ServerConfig.from_env(os.environ,
+                                   cors_origins=tuple(cors_origins) if cors_origins else None)
     engine = Engine(app_dir, data_dir, durability=durability)
-    server = ReactorServer(engine, ServerConfig())
+    server = ReactorServer(engine, config)
     if dev:
         engine.add_call_listener(print_call)
-    config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
-                            ws_max_size=server.config.max_message_bytes, lifespan="on",
-                            ws_ping_interval=None)
-    runner = uvicorn.Server(config)
+    # Start before listening, so that a bad schema or auth config is reported as
+    # a clean error (and a non-zero exit) instead of a lifespan traceback.
+    await server.start()
+    uvicorn_config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
+                                    ws_max_size=config.max_message_bytes, lifespan="on",
+                                    ws_ping_interval=None)
+    runner = uvicorn.Server(uvicorn_config)
     watcher: asyncio.Task[None] | None = None
     if dev:
         from reactor.cli.reload import watch_and_reload
@@ -51,7 +57,6 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)
     if runner.started:
-        AdminKey.load_or_create(engine.data_dir)
         sys.stderr.write(f"Reactor {'dev server' if dev else 'server'} listening on"
                          f" http://{host}:{port}\n  app: {engine.app_dir}\n"
                          f"  data: {engine.data_dir}\n")
@@ -60,3 +65,4 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     finally:
         if watcher is not None:
             watcher.cancel()
+        await server.stop()

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from reactor.errors import InvalidValueError, LimitExceededError
 from reactor.runtime import logs
-from reactor.runtime.context import Auth, FunctionRef, function_path, wall_clock_ms
+from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.context import (
+    Auth,
+    FunctionRef,
+    check_delay,
+    check_job_args,
+    check_timestamp,
+    function_path,
+    schedulable_path,
+)
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
+from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
 from reactor.runtime.outcome import Outcome
+from reactor.runtime.runner import check_returns, prepare_args, to_function_error
+from reactor.runtime.system.environment import EnvReader
+from reactor.runtime.system.scheduled_functions import ScheduledFunctions
+from reactor.runtime.system.transact import transact
+from reactor.transactions import Database
 
-Call = Callable[[FunctionKind, str, Any], Awaitable[Outcome]]
-Schedule = Callable[[str, dict[str, Any], float], Awaitable[str]]
-Cancel = Callable[[str], Awaitable[None]]
+T = TypeVar("T")
+Identity = dict[str, Any] | None
+# (kind, path, args, identity) -> outcome: how an action reaches other functions.
+Call = Callable[[FunctionKind, str, Any, Identity], Awaitable[Outcome]]
 
 DEFAULT_ACTION_TIMEOUT_S = 600.0
 
@@ -23,69 +40,146 @@ DEFAULT_ACTION_TIMEOUT_S = 600.0
 class ActionScheduler:
     """`ctx.scheduler` in an action: each call commits its own small transaction."""
 
-    def __init__(self, schedule: Schedule, cancel: Cancel) -> None:
-        self._schedule = schedule
-        self._cancel = cancel
+    def __init__(self, database: Database, resolve: Callable[[str], FunctionDefinition],
+                 now: Callable[[], float]) -> None:
+        self._database = database
+        self._resolve = resolve
+        self._now = now
 
     async def run_after(self, seconds: float, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise InvalidValueError(f"run_after: delay must be a non-negative number of seconds,"
-                                    f" got {seconds!r}")
-        return await self._schedule(function_path(fn), dict(args or {}),
-                                    wall_clock_ms() + seconds * 1000)
+        """Run `fn(args)` `seconds` from now; returns the job id."""
+        return await self.run_at(self._now() + check_delay(seconds) * 1000, fn, args)
 
     async def run_at(self, timestamp_ms: float, fn: FunctionRef,
                      args: dict[str, Any] | None = None) -> str:
-        if not isinstance(timestamp_ms, int | float) or isinstance(timestamp_ms, bool):
-            raise InvalidValueError(f"run_at: expected a time in ms since the epoch,"
-                                    f" got {timestamp_ms!r}")
-        return await self._schedule(function_path(fn), dict(args or {}), float(timestamp_ms))
+        """Run `fn(args)` at `timestamp_ms` (ms since the epoch); returns the job id."""
+        when = check_timestamp(timestamp_ms)
+        path = schedulable_path(fn, self._resolve)
+        job_args = check_job_args(args)
+        return await transact(self._database,
+                              lambda txn: ScheduledFunctions(txn).schedule(path, job_args, when))
 
     async def cancel(self, job_id: str) -> None:
-        await self._cancel(job_id)
+        """Cancel a pending job (one that started already is left to finish)."""
+        now = self._now()
+        await transact(self._database, lambda txn: ScheduledFunctions(txn).cancel(job_id, now))
 
 
 class ActionCtx:
     """What an action handler receives. Nothing here is transactional."""
 
-    def __init__(self, call: Call, auth: Auth, scheduler: ActionScheduler,
-                 env: Any = None) -> None:
+    def __init__(self, call: Callable[[FunctionKind, str, Any], Awaitable[Outcome]],
+                 auth: Auth, scheduler: ActionScheduler, env: EnvReader,
+                 now: Callable[[], float]) -> None:
         self._call = call
         self.auth = auth
         self.scheduler = scheduler
         self.env = env
+        self._now = now
 
     async def _run(self, kind: FunctionKind, fn: FunctionRef, args: dict[str, Any] | None
                    ) -> Any:
+        """Call another function; its log lines join ours, its error is raised here."""
         outcome = await self._call(kind, function_path(fn), args or {})
         sink = logs.current_sink()
         if sink is not None:
-            for line in outcome.log_lines:
-                sink.lines.append(line)
+            sink.lines.extend(outcome.log_lines)
         return outcome.unwrap()
 
     async def run_query(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
+        """Run a query at the latest snapshot."""
         return await self._run(FunctionKind.QUERY, fn, args)
 
     async def run_mutation(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
+        """Run a mutation (its own transaction); its writes are visible once this returns."""
         return await self._run(FunctionKind.MUTATION, fn, args)
 
     async def run_action(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
         return await self._run(FunctionKind.ACTION, fn, args)
 
     def now(self) -> float:
-        return wall_clock_ms()
+        """Milliseconds since the epoch, read afresh on each call."""
+        return self._now()
 
     def random(self) -> float:
         return random.random()
 
 
-async def run_action_handler(fn: FunctionDefinition, ctx: ActionCtx, args: dict[str, Any],
-                             timeout_s: float) -> Any:
-    """Run the handler under the action timeout."""
-    try:
-        return await asyncio.wait_for(fn.handler(ctx, **args), timeout_s)
-    except TimeoutError:
-        raise LimitExceededError(f"action ran longer than its {timeout_s:g} s timeout",
-                                 code="ActionTimeout") from None
+class ActionRunner:
+    """Runs action handlers under a concurrency limit and a timeout, capturing their logs.
+
+    A nested action (called by `ctx.run_action`) runs inside its caller's slot,
+    so actions calling actions cannot deadlock on the limit.
+    """
+
+    def __init__(self, call: Call, database: Database,
+                 resolve: Callable[[str], FunctionDefinition], issuer: BuiltinIssuer | None,
+                 env: EnvReader, now: Callable[[], float], *,
+                 timeout_s: float = DEFAULT_ACTION_TIMEOUT_S, max_concurrent: int = 64) -> None:
+        self._call = call
+        self._database = database
+        self._resolve = resolve
+        self._issuer = issuer
+        self._env = env
+        self._now = now
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(max_concurrent)
+
+    def context(self, identity: Identity) -> ActionCtx:
+        async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
+            return await self._call(kind, path, args, identity)
+
+        return ActionCtx(call, Auth(identity, self._issuer, can_issue=True),
+                         ActionScheduler(self._database, self._resolve, self._now),
+                         self._env, self._now)
+
+    async def _limited(self, work: Awaitable[T], nested: bool) -> T:
+        """`work` under the timeout, holding a concurrency slot unless nested."""
+        if nested:
+            return await self._timed(work)
+        async with self._slots:
+            return await self._timed(work)
+
+    async def _timed(self, work: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(work, self.timeout_s)
+        except TimeoutError:
+            raise LimitExceededError(f"action ran longer than its {self.timeout_s:g} s timeout",
+                                     code="ActionTimeout") from None
+
+    async def run(self, fn: FunctionDefinition, args: Any, identity: Identity, *,
+                  nested: bool = False) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome(fn.path)
+        with logs.capture() as sink:
+            try:
+                checked = prepare_args(fn, args)
+                value = await self._limited(fn.handler(self.context(identity), **checked),
+                                            nested)
+                outcome.value = check_returns(fn, value)
+            except Exception as error:
+                outcome.error = to_function_error(fn.path, error)
+        outcome.log_lines = sink.lines
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    async def run_http(self, route: HttpRoute, request: HttpRequest,
+                       identity: Identity) -> tuple[HttpResponse, Outcome]:
+        """Run an HTTP action's handler; an exception becomes a 500 response."""
+        started = time.perf_counter()
+        label = f"{request.method} {request.path}"
+        outcome = Outcome(label)
+        with logs.capture() as sink:
+            try:
+                response = await self._limited(route.handler(self.context(identity), request),
+                                               nested=False)
+                if not isinstance(response, HttpResponse):
+                    raise InvalidValueError(f"HTTP action {label}: expected an HttpResponse,"
+                                            f" got {type(response).__name__}")
+            except Exception as error:
+                outcome.error = to_function_error(label, error)
+                response = HttpResponse.error(500, outcome.error.code, outcome.error.message)
+        outcome.log_lines = sink.lines
+        outcome.duration_s = time.perf_counter() - started
+        return response, outcome

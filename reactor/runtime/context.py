@@ -9,14 +9,14 @@ from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.runtime.auth import BuiltinIssuer
-from reactor.runtime.functions import FunctionDefinition
-from reactor.runtime.system.scheduled_functions import (
-    CANCELED,
-    PENDING,
-    SCHEDULED_FUNCTIONS,
-    new_job,
+from reactor.runtime.functions import FunctionDefinition, FunctionKind
+from reactor.runtime.system.environment import (
+    ENVIRONMENT_VARIABLES,
+    EnvReader,
+    transaction_env,
 )
-from reactor.transactions import QueryBuilder, Transaction
+from reactor.runtime.system.scheduled_functions import ScheduledFunctions
+from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
 from reactor.values import is_id_for
 
 FunctionRef = FunctionDefinition | str
@@ -43,11 +43,13 @@ class SystemReader:
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
         table = self._txn.catalog.table_of_id(doc_id)
-        if table is None or not table.startswith("_"):
+        if table is None or not table.startswith("_") or table == ENVIRONMENT_VARIABLES:
             return None
         return await self._txn.get(doc_id)
 
     def query(self, table: str) -> QueryBuilder:
+        if table == ENVIRONMENT_VARIABLES:
+            raise SystemTableError("read environment variables with ctx.env.get(name)")
         if not (isinstance(table, str) and table in self._txn.catalog.system_tables):
             raise NotFoundError(f"no system table {table!r}"
                                 f" (system tables: {', '.join(self._txn.catalog.system_tables)})",
@@ -77,6 +79,24 @@ class DatabaseReader:
         if isinstance(doc_id, str) and is_id_for(table, doc_id):
             return doc_id
         return None
+
+    # Present so that a write in a query fails with ReadOnly, not AttributeError.
+    async def insert(self, table: str, document: dict[str, Any]) -> str:
+        raise _read_only("insert")
+
+    async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        raise _read_only("patch")
+
+    async def replace(self, doc_id: str, document: dict[str, Any]) -> None:
+        raise _read_only("replace")
+
+    async def delete(self, doc_id: str) -> None:
+        raise _read_only("delete")
+
+
+def _read_only(operation: str) -> ReadOnlyError:
+    return ReadOnlyError(f"ctx.db.{operation} is not allowed in a query:"
+                         " queries are read-only, use a mutation")
 
 
 class DatabaseWriter(DatabaseReader):
@@ -137,39 +157,62 @@ def function_path(fn: FunctionRef) -> str:
     raise InvalidValueError(f"expected a function or a path string, got {type(fn).__name__}")
 
 
+def schedulable_path(fn: FunctionRef, resolve: Callable[[str], FunctionDefinition]) -> str:
+    """The canonical path of a mutation or action that may be scheduled."""
+    definition = resolve(function_path(fn))
+    if definition.kind is FunctionKind.QUERY:
+        raise InvalidValueError(f"{definition.path} is a query: only mutations and actions"
+                                " can be scheduled")
+    return definition.path
+
+
+def check_delay(seconds: object) -> float:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise InvalidValueError(f"run_after: delay must be a non-negative number of seconds,"
+                                f" got {seconds!r}")
+    return float(seconds)
+
+
+def check_job_args(args: object) -> dict[str, Any]:
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise InvalidValueError(f"scheduler: args must be a dict, got {type(args).__name__}")
+    return dict(args)
+
+
+def check_timestamp(timestamp_ms: object) -> float:
+    if not isinstance(timestamp_ms, int | float) or isinstance(timestamp_ms, bool):
+        raise InvalidValueError(f"run_at: expected a time in ms since the epoch,"
+                                f" got {timestamp_ms!r}")
+    return float(timestamp_ms)
+
+
 class TransactionScheduler:
-    """`ctx.scheduler` in a mutation: jobs are inserted by the mutation's own transaction."""
+    """`ctx.scheduler` in a mutation: jobs are inserted by the mutation's own transaction,
+    so they exist exactly when the mutation commits (a retried attempt leaves nothing)."""
 
     def __init__(self, txn: Transaction, resolve: Callable[[str], FunctionDefinition],
                  now_ms: float) -> None:
-        self._txn = txn
+        self._jobs = ScheduledFunctions(txn)
         self._resolve = resolve
         self._now_ms = now_ms
 
     async def run_after(self, seconds: float, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise InvalidValueError(f"run_after: delay must be a non-negative number of seconds,"
-                                    f" got {seconds!r}")
-        return await self.run_at(self._now_ms + seconds * 1000, fn, args)
+        """Run `fn(args)` `seconds` from now; returns the job id."""
+        return await self.run_at(self._now_ms + check_delay(seconds) * 1000, fn, args)
 
     async def run_at(self, timestamp_ms: float, fn: FunctionRef,
                      args: dict[str, Any] | None = None) -> str:
-        if not isinstance(timestamp_ms, int | float) or isinstance(timestamp_ms, bool):
-            raise InvalidValueError(f"run_at: expected a time in ms since the epoch,"
-                                    f" got {timestamp_ms!r}")
-        path = function_path(fn)
-        self._resolve(path)
-        return await self._txn.insert(SCHEDULED_FUNCTIONS,
-                                      new_job(path, dict(args or {}), float(timestamp_ms)))
+        """Run `fn(args)` at `timestamp_ms` (ms since the epoch); returns the job id."""
+        when = check_timestamp(timestamp_ms)
+        return await self._jobs.schedule(schedulable_path(fn, self._resolve),
+                                         check_job_args(args), when)
 
     async def cancel(self, job_id: str) -> None:
-        job = await self._txn.get(job_id)
-        if job is None or self._txn.catalog.table_of_id(job_id) != SCHEDULED_FUNCTIONS:
-            raise NotFoundError(f"cancel: no scheduled job {job_id!r}", code="JobNotFound")
-        if job["state"]["kind"] == PENDING:
-            await self._txn.patch(job_id, {"state": {"kind": CANCELED},
-                                           "completedTime": self._now_ms})
+        """Cancel a pending job (one that started already is left to finish)."""
+        await self._jobs.cancel(job_id, self._now_ms)
 
 
 class QueryCtx:
@@ -179,6 +222,7 @@ class QueryCtx:
                  now_ms: float, issuer: BuiltinIssuer | None = None) -> None:
         self.db = DatabaseReader(txn)
         self.auth = Auth(identity, issuer, can_issue=False)
+        self.env: EnvReader = transaction_env(txn)
         self._random = random.Random(seed)
         self._now_ms = now_ms
 

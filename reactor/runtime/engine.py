@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from reactor.errors import NotFoundError, ReactorError
 from reactor.runtime import logs
-from reactor.runtime.actions import (
-    DEFAULT_ACTION_TIMEOUT_S,
-    ActionCtx,
-    ActionScheduler,
-    run_action_handler,
-)
+from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
 from reactor.runtime.auth import BuiltinIssuer
-from reactor.runtime.context import Auth, TransactionScheduler
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
+from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
 from reactor.runtime.loader import App, load_app, unload_app
 from reactor.runtime.migration import apply_schema
-from reactor.runtime.outcome import FunctionError, Outcome
+from reactor.runtime.outcome import Outcome
 from reactor.runtime.paths import canonical_path
-from reactor.runtime.runner import Runner, check_returns, prepare_args, to_function_error
+from reactor.runtime.runner import Journal, Runner, to_function_error
+from reactor.runtime.scheduler import Clock, Scheduler, SchedulerOptions, SystemClock
 from reactor.runtime.subscription import Subscription, query_key, run_entry
-from reactor.runtime.system import SCHEDULED_FUNCTIONS, MutationJournal, system_tables
-from reactor.runtime.system.scheduled_functions import new_job
+from reactor.runtime.system import system_tables
+from reactor.runtime.system.environment import Environment
+from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.storage import SqliteStorage
 from reactor.subscriptions import SubscriptionManager
 from reactor.transactions import Database, DatabaseOptions
@@ -35,29 +30,40 @@ from reactor.transactions import Database, DatabaseOptions
 logger = logging.getLogger("reactor.engine")
 
 CallListener = Callable[[FunctionKind, Outcome], None]
+Identity = dict[str, Any] | None
 
 
 class Engine:
-    """Loads the app, opens the data directory, runs functions and keeps queries live."""
+    """Loads the app, opens the data directory, runs functions and keeps queries live.
+
+    Scheduled jobs run in the background only after `start_scheduler()` (the
+    server calls it); otherwise `scheduler.run_due()` runs them on demand.
+    """
 
     def __init__(self, app_dir: Path | str, data_dir: Path | str | None = None, *,
                  durability: str = "full", options: DatabaseOptions | None = None,
                  issuer_url: str = "reactor",
                  action_timeout_s: float = DEFAULT_ACTION_TIMEOUT_S,
-                 max_concurrent_actions: int = 64) -> None:
+                 max_concurrent_actions: int = 64, clock: Clock | None = None,
+                 scheduler_options: SchedulerOptions | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
         self.issuer_url = issuer_url
         self.action_timeout_s = action_timeout_s
-        self._action_slots = asyncio.Semaphore(max_concurrent_actions)
+        self.max_concurrent_actions = max_concurrent_actions
+        self.clock: Clock = clock or SystemClock()
+        self.scheduler_options = scheduler_options or SchedulerOptions()
         self._call_listeners: list[CallListener] = []
         self.app: App
         self.database: Database
         self.manager: SubscriptionManager
         self.issuer: BuiltinIssuer
         self.runner: Runner
+        self.actions: ActionRunner
+        self.environment: Environment
+        self.scheduler: Scheduler
 
     async def start(self) -> None:
         logs.install()
@@ -69,15 +75,27 @@ class Engine:
                                             system_tables())
         try:
             await apply_schema(self.database, self.app.schema)
+            self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
+            self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now)
+            self.environment = Environment(self.database)
+            self.actions = ActionRunner(self._nested_call, self.database, self.resolve,
+                                        self.issuer, self.environment.reader(), self.clock.now,
+                                        timeout_s=self.action_timeout_s,
+                                        max_concurrent=self.max_concurrent_actions)
+            self.scheduler = Scheduler(self.database, self, self.clock, self.scheduler_options)
+            await self.scheduler.start(self.app.crons)
         except BaseException:
             await self.database.close()
             raise
-        self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
-        self.runner = Runner(self.database, self.issuer, self.resolve)
         self.manager = SubscriptionManager(self.database, self._run_entry)
         self.manager.start()
 
+    def start_scheduler(self) -> None:
+        """Run due jobs and crons in the background from now on."""
+        self.scheduler.start_background()
+
     async def stop(self) -> None:
+        await self.scheduler.stop()
         await self.manager.stop()
         await self.database.close()
         unload_app(self.app)
@@ -101,7 +119,8 @@ class Engine:
         unload_app(old)
         logs.capture_app_loggers(new_app.package)
         self.manager.rerun_all()
-        return f"{len(new_app.functions)} functions; {report}"
+        crons = await self.scheduler.reload(new_app.crons)
+        return f"{len(new_app.functions)} functions; {report}; {crons}"
 
     # Functions -------------------------------------------------------------
 
@@ -130,8 +149,8 @@ class Engine:
                 logger.exception("call listener failed")
 
     async def call(self, kind: FunctionKind, path: str, args: Any,
-                   identity: dict[str, Any] | None = None, *, admin: bool = False,
-                   ts: int | None = None, journal: MutationJournal | None = None) -> Outcome:
+                   identity: Identity = None, *, admin: bool = False,
+                   ts: int | None = None, journal: Journal | None = None) -> Outcome:
         """Run a function as a client (public only unless `admin`) and report it."""
         try:
             fn = self.resolve(path, kind, public_only=not admin)
@@ -143,81 +162,67 @@ class Engine:
         self._report(kind, outcome)
         return outcome
 
-    async def _execute(self, fn: FunctionDefinition, args: Any,
-                       identity: dict[str, Any] | None, ts: int | None = None,
-                       journal: MutationJournal | None = None) -> Outcome:
+    async def _execute(self, fn: FunctionDefinition, args: Any, identity: Identity,
+                       ts: int | None = None, journal: Journal | None = None, *,
+                       nested: bool = False) -> Outcome:
         if fn.kind is FunctionKind.QUERY:
             return await self.runner.query(fn, args, identity, ts)
         if fn.kind is FunctionKind.MUTATION:
             return await self.runner.mutation(fn, args, identity, journal)
-        return await self._action(fn, args, identity)
+        return await self.actions.run(fn, args, identity, nested=nested)
 
-    async def run_query(self, path: str, args: Any = None,
-                        identity: dict[str, Any] | None = None, **kw: Any) -> Outcome:
+    async def _nested_call(self, kind: FunctionKind, path: str, args: Any,
+                           identity: Identity) -> Outcome:
+        """`ctx.run_query / run_mutation / run_action` from an action, as its caller."""
+        try:
+            fn = self.resolve(path, kind)
+        except ReactorError as error:
+            return Outcome(path, error=to_function_error(path, error))
+        return await self._execute(fn, args, identity, nested=True)
+
+    async def run_query(self, path: str, args: Any = None, identity: Identity = None,
+                        **kw: Any) -> Outcome:
         return await self.call(FunctionKind.QUERY, path, args, identity, **kw)
 
-    async def run_mutation(self, path: str, args: Any = None,
-                           identity: dict[str, Any] | None = None, **kw: Any) -> Outcome:
+    async def run_mutation(self, path: str, args: Any = None, identity: Identity = None,
+                           **kw: Any) -> Outcome:
         return await self.call(FunctionKind.MUTATION, path, args, identity, **kw)
 
-    async def run_action(self, path: str, args: Any = None,
-                         identity: dict[str, Any] | None = None, **kw: Any) -> Outcome:
+    async def run_action(self, path: str, args: Any = None, identity: Identity = None,
+                         **kw: Any) -> Outcome:
         return await self.call(FunctionKind.ACTION, path, args, identity, **kw)
 
-    async def _action(self, fn: FunctionDefinition, args: Any,
-                      identity: dict[str, Any] | None) -> Outcome:
-        started = time.perf_counter()
-        outcome = Outcome(fn.path)
+    async def run_http_action(self, request: HttpRequest, identity: Identity) -> HttpResponse:
+        """Route a request to `functions/http.py`; 404 / 405 when no route fits."""
+        route = lookup_route(self.app.http, request)
+        if isinstance(route, HttpResponse):
+            return route
+        response, outcome = await self.actions.run_http(route, request, identity)
+        self._report(FunctionKind.ACTION, outcome)
+        return response
 
-        async def nested(kind: FunctionKind, path: str, nested_args: Any) -> Outcome:
-            return await self._execute(self.resolve(path, kind), nested_args, identity)
+    # Scheduled jobs (the scheduler's JobHost) --------------------------------
 
-        ctx = ActionCtx(nested, Auth(identity, self.issuer, can_issue=True),
-                        ActionScheduler(self.schedule, self.cancel_job))
-        async with self._action_slots:
-            with logs.capture() as sink:
-                try:
-                    checked = prepare_args(fn, args)
-                    value = await run_action_handler(fn, ctx, checked, self.action_timeout_s)
-                    outcome.value = check_returns(fn, value)
-                except Exception as error:
-                    outcome.error = to_function_error(fn.path, error)
-        outcome.log_lines = sink.lines
-        outcome.duration_s = time.perf_counter() - started
+    async def run_job_mutation(self, fn: FunctionDefinition, args: dict[str, Any],
+                               completion: JobCompletion) -> Outcome:
+        outcome = await self.runner.mutation(fn, args, None, completion)
+        if not completion.skipped:
+            self._report(FunctionKind.MUTATION, outcome)
         return outcome
 
-    # Scheduling from outside a mutation ------------------------------------
-
-    async def schedule(self, path: str, args: dict[str, Any], timestamp_ms: float) -> str:
-        self.resolve(path)
-        for _ in range(12):
-            txn = self.database.begin()
-            try:
-                job_id = await txn.insert(SCHEDULED_FUNCTIONS, new_job(path, args, timestamp_ms))
-                await self.database.commit(txn)
-                return job_id
-            except ReactorError as error:
-                if error.code != "OptimisticConcurrency":
-                    raise
-            finally:
-                txn.close()
-        raise FunctionError("could not schedule the job: too many conflicts")
-
-    async def cancel_job(self, job_id: str) -> None:
-        txn = self.database.begin()
-        try:
-            await TransactionScheduler(txn, self.resolve, time.time_ns() / 1e6).cancel(job_id)
-            await self.database.commit(txn)
-        finally:
-            txn.close()
+    async def run_job_action(self, fn: FunctionDefinition, args: dict[str, Any]) -> Outcome:
+        outcome = await self.actions.run(fn, args, None)
+        self._report(FunctionKind.ACTION, outcome)
+        return outcome
 
     # Subscriptions ---------------------------------------------------------
 
     async def _run_entry(self, entry: Any, ts: int) -> Any:
         return await run_entry(self, entry, ts)
 
-    def subscribe(self, path: str, args: Any = None,
-                  identity: dict[str, Any] | None = None) -> Subscription:
+    def subscribe(self, path: str, args: Any = None, identity: Identity = None, *,
+                  admin: bool = False) -> Subscription:
         """A live query: its current value, then each changed value (in-process API)."""
-        return Subscription(self.manager, query_key(canonical_path(path), args, identity),
-                            canonical_path(path), args or {}, identity)
+        path = canonical_path(path)
+        return Subscription(self.manager, query_key(path, args, identity, admin), path,
+                            args or {}, identity, admin)

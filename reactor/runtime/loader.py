@@ -14,13 +14,16 @@ import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reactor.errors import ReactorError
 from reactor.runtime.functions import FunctionDefinition
+from reactor.runtime.http_actions import HttpRouter
+from reactor.runtime.scheduler.crons import CronJobs
 from reactor.schema import SchemaDefinition
 
 _generation = itertools.count(1)
+T = TypeVar("T")
 
 
 class AppLoadError(ReactorError):
@@ -36,6 +39,9 @@ class App:
     schema: SchemaDefinition | None
     functions: dict[str, FunctionDefinition]
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
+    # `functions/crons.py`'s cron jobs and `functions/http.py`'s router, if declared.
+    crons: CronJobs | None = None
+    http: HttpRouter | None = None
 
     def module(self, name: str) -> types.ModuleType | None:
         return self.modules.get(name)
@@ -89,9 +95,20 @@ def function_modules(directory: Path) -> list[str]:
 
 
 def load_app(directory: Path) -> App:
-    """Import a fresh copy of the app; raises `AppLoadError` naming file and line."""
+    """Import a fresh copy of the app; raises `AppLoadError` naming file and line.
+
+    A failed load leaves nothing behind in `sys.modules`.
+    """
     directory = directory.resolve()
     package = _new_package(directory)
+    try:
+        return _load(directory, package)
+    except BaseException:
+        _forget(package)
+        raise
+
+
+def _load(directory: Path, package: str) -> App:
     schema: SchemaDefinition | None = None
     modules: dict[str, types.ModuleType] = {}
     if (directory / "schema.py").exists():
@@ -111,13 +128,37 @@ def load_app(directory: Path) -> App:
                 path = module_path if name == "default" else f"{module_path}:{name}"
                 value.path = path
                 functions[path] = value
-    return App(directory, package, schema, functions, modules)
+    crons = _declared(modules.get("crons"), CronJobs, "functions/crons.py")
+    if crons is not None:
+        try:
+            crons.check(functions)
+        except ReactorError as error:
+            raise AppLoadError(f"functions/crons.py: {error.message}", code=error.code) from None
+    http = _declared(modules.get("http"), HttpRouter, "functions/http.py")
+    return App(directory, package, schema, functions, modules, crons, http)
+
+
+def _declared(module: types.ModuleType | None, kind: type[T], where: str) -> T | None:
+    """The one module-level `kind` object of `module` (e.g. `crons = cron_jobs()`)."""
+    if module is None:
+        return None
+    found: list[T] = []
+    for value in vars(module).values():
+        if isinstance(value, kind) and not any(value is seen for seen in found):
+            found.append(value)
+    if len(found) > 1:
+        raise AppLoadError(f"{where}: expected one {kind.__name__}, found {len(found)}")
+    return found[0] if found else None
 
 
 def unload_app(app: App) -> None:
     """Forget an old version's modules (its function objects stay usable while referenced)."""
-    prefix = app.package + "."
-    for name in [n for n in sys.modules if n == app.package or n.startswith(prefix)]:
+    _forget(app.package)
+
+
+def _forget(package: str) -> None:
+    prefix = package + "."
+    for name in [n for n in sys.modules if n == package or n.startswith(prefix)]:
         del sys.modules[name]
 
 

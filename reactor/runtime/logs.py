@@ -95,14 +95,15 @@ class _SinkHandler(logging.Handler):
 
 _handler = _SinkHandler()
 _handler.setFormatter(logging.Formatter("%(message)s"))
-_installed = False
 
 
 def install() -> None:
-    """Route stdout through the current sink (idempotent)."""
-    global _installed
-    if not _installed:
-        _installed = True
+    """Route stdout through the current sink (idempotent).
+
+    Checked on every capture: a test runner or library may have swapped
+    sys.stdout since, and prints would then bypass the sink.
+    """
+    if not isinstance(sys.stdout, _StdoutRouter):
         sys.stdout = _StdoutRouter(sys.stdout)
 
 

@@ -10,7 +10,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from reactor.errors import AppError, ConflictError, LimitExceededError, ReactorError
 from reactor.runtime import logs
@@ -18,7 +18,6 @@ from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.outcome import FunctionError, Outcome
-from reactor.runtime.system.mutation_outcomes import MutationJournal
 from reactor.transactions import Database, Transaction
 from reactor.values import MISSING, canonicalize, dumps
 
@@ -28,6 +27,15 @@ logger = logging.getLogger("reactor.runtime")
 MAX_ATTEMPTS = 20
 SERIALIZE_AFTER = 2
 USER_TIME_LIMIT_S = 1.0
+
+
+class Journal(Protocol):
+    """Runs inside a mutation's transaction: `lookup` may answer instead of the handler
+    (an outcome already stored, a job already done); `record` writes beside its writes."""
+
+    async def lookup(self, txn: Transaction) -> dict[str, Any] | None: ...
+
+    async def record(self, txn: Transaction, value: Any) -> None: ...
 
 
 class ArgsValidationError(ReactorError):
@@ -100,11 +108,14 @@ class Runner:
 
     def __init__(self, database: Database, issuer: BuiltinIssuer | None,
                  resolve: Callable[[str], FunctionDefinition],
-                 user_time_limit_s: float = USER_TIME_LIMIT_S) -> None:
+                 user_time_limit_s: float = USER_TIME_LIMIT_S,
+                 now: Callable[[], float] = wall_clock_ms) -> None:
         self.database = database
         self.issuer = issuer
         self.resolve = resolve
         self.user_time_limit_s = user_time_limit_s
+        # ctx.now() of each execution; the engine's clock, so tests can move it.
+        self.now = now
         self._retry_lane = asyncio.Lock()
 
     async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
@@ -135,7 +146,7 @@ class Runner:
                 checked = prepare_args(fn, args)
                 txn = self.database.begin(read_only=True, ts=ts)
                 ctx = QueryCtx(txn, identity, execution_seed(fn.path, checked, txn.begin_ts),
-                               wall_clock_ms(), self.issuer)
+                               self.now(), self.issuer)
                 outcome.value = await self._call(fn, ctx, txn, checked)
                 outcome.ts = txn.begin_ts
             except Exception as error:
@@ -150,7 +161,7 @@ class Runner:
 
     async def mutation(self, fn: FunctionDefinition, args: Any,
                        identity: dict[str, Any] | None,
-                       journal: MutationJournal | None = None) -> Outcome:
+                       journal: Journal | None = None) -> Outcome:
         """Run and commit; on conflict re-run with jittered backoff, up to MAX_ATTEMPTS.
 
         After SERIALIZE_AFTER conflicts a mutation waits its turn in the retry
@@ -178,7 +189,7 @@ class Runner:
         return outcome
 
     async def _attempt(self, fn: FunctionDefinition, checked: dict[str, Any],
-                       identity: dict[str, Any] | None, journal: MutationJournal | None,
+                       identity: dict[str, Any] | None, journal: Journal | None,
                        attempt: int, final: bool) -> Outcome | None:
         """One execution and commit; None means it conflicted and should be re-run."""
         outcome = Outcome(fn.path, attempts=attempt)
@@ -186,7 +197,7 @@ class Runner:
             txn = self.database.begin()
             try:
                 seed = int.from_bytes(os.urandom(8), "little")
-                ctx = MutationCtx(txn, identity, seed, wall_clock_ms(), self.issuer,
+                ctx = MutationCtx(txn, identity, seed, self.now(), self.issuer,
                                   self.resolve)
                 stored = None if journal is None else await journal.lookup(txn)
                 if stored is not None:
@@ -195,7 +206,7 @@ class Runner:
                 else:
                     outcome.value = await self._call(fn, ctx, txn, checked)
                     if journal is not None:
-                        await journal.record(txn, outcome.value)
+                        await journal.record(txn, outcome.value, self.now())
                     outcome.ts = await self.database.commit(txn)
             except ConflictError as error:
                 if not final:

@@ -21,32 +21,48 @@ def identity_key(identity: dict[str, Any] | None) -> str | None:
     return None if identity is None else str(identity.get("tokenIdentifier"))
 
 
-def query_key(path: str, args: Any, identity: dict[str, Any] | None) -> tuple[Any, ...]:
-    """Identical (path, args, identity) share one execution and one result."""
+def query_key(path: str, args: Any, identity: dict[str, Any] | None,
+              admin: bool = False) -> tuple[Any, ...]:
+    """Identical (path, args, identity, admin) share one execution and one result."""
     try:
         encoded = dumps(canonicalize(args if args is not None else {}, "args"))
     except ReactorError:
         encoded = repr(args).encode()
-    return (path, encoded, identity_key(identity))
+    return (path, encoded, identity_key(identity), admin)
 
 
 async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
     """Execute a subscribed query at snapshot `ts`; failures become an error result."""
     try:
-        fn = engine.resolve(entry.path, FunctionKind.QUERY)
+        fn = engine.resolve(entry.path, FunctionKind.QUERY, public_only=not entry.admin)
     except ReactorError as error:
         failure = to_function_error(entry.path, error)
         return QueryResult(ts, ReadSet(), error_message=failure.message)
-    outcome = await engine.runner.query(fn, entry.args, entry.identity, ts)
-    result = QueryResult(ts, outcome.read_set or ReadSet(), log_lines=outcome.log_lines)
+    args = entry.args
+    options = args.get("paginationOpts")
+    pin_page = isinstance(options, dict) and not options.get("endCursor")
+    if pin_page and entry.journal:
+        args = {**args, "paginationOpts": {**options, "endCursor": entry.journal}}
+    outcome = await engine.runner.query(fn, args, entry.identity, ts)
+    result = QueryResult(ts, outcome.read_set or ReadSet(), log_lines=outcome.log_lines,
+                         journal=entry.journal)
     if outcome.error is None:
         result.value = outcome.value
         result.encoded = dumps(outcome.value)
+        if pin_page and result.journal is None:
+            result.journal = _page_end(outcome.value)
     else:
         result.error_message = outcome.error.message
         if outcome.error.is_app_error:
             result.error_data = dumps(_error_data(outcome.error.data))
     return result
+
+
+def _page_end(value: Any) -> str | None:
+    """A live page keeps the end its first run reached: inserts grow it, never shift it."""
+    if isinstance(value, dict) and isinstance(value.get("continueCursor"), str):
+        return value["continueCursor"] or None
+    return None
 
 
 def _error_data(data: Any) -> Any:
@@ -61,7 +77,8 @@ class Subscription:
     """`async with engine.subscribe(...) as sub: value = await sub.next()`."""
 
     def __init__(self, manager: SubscriptionManager, key: Any, path: str, args: Any,
-                 identity: dict[str, Any] | None) -> None:
+                 identity: dict[str, Any] | None, admin: bool = False) -> None:
+        self._admin = admin
         self._manager = manager
         self._key = key
         self._path = path
@@ -72,7 +89,8 @@ class Subscription:
         self._changed = asyncio.Event()
 
     async def __aenter__(self) -> Subscription:
-        self._entry = self._manager.subscribe(self._key, self._path, self._args, self._identity)
+        self._entry = self._manager.subscribe(self._key, self._path, self._args, self._identity,
+                                              admin=self._admin)
         self._manager.add_listener(self._on_advance)
         return self
 
@@ -91,8 +109,13 @@ class Subscription:
 
     @property
     def ts(self) -> int | None:
+        """The snapshot the current value is valid at.
+
+        An entry no commit touched keeps its result but stays valid as the
+        manager advances, so this is the manager's ts, shared by every entry.
+        """
         entry = self._entry
-        return None if entry is None or entry.result is None else entry.result.ts
+        return None if entry is None or entry.result is None else self._manager.current_ts
 
     async def next(self, timeout: float | None = None) -> Any:
         """The next value this subscription has not returned yet (waits for a change)."""

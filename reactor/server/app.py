@@ -15,8 +15,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from reactor.runtime import Engine
-from reactor.runtime.auth import AdminKey, TokenVerifier, load_auth_config
+from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, load_auth_config
+from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
+from reactor.server.demo import demo_routes
+from reactor.server.env_api import EnvApi
+from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
 from reactor.server.sync import SyncSession
@@ -32,28 +36,46 @@ class ReactorServer:
         self.config = config or ServerConfig()
         self.authenticator: Authenticator | None = None
         self.sessions: set[SyncSession] = set()
+        self._started = False
 
     async def start(self) -> None:
+        """Open the engine; a no-op when already started (the CLI starts before listening)."""
+        if self._started:
+            return
         await self.engine.start()
-        self.reload_auth()
+        try:
+            self.authenticator = self._load_authenticator()
+        except BaseException:
+            await self.engine.stop()
+            raise
+        self.engine.start_scheduler()
+        self._started = True
 
-    def reload_auth(self) -> None:
-        """(Re)read `auth_config.py`; the built-in issuer is always trusted."""
+    def _load_authenticator(self) -> Authenticator:
+        """Read `auth_config.py`; the built-in issuer is always trusted."""
         auth_config = load_auth_config(self.engine.app_dir)
         verifier = TokenVerifier(auth_config, self.engine.issuer)
-        self.authenticator = Authenticator(verifier,
-                                           AdminKey.load_or_create(self.engine.data_dir))
+        return Authenticator(verifier, AdminKey.load_or_create(self.engine.data_dir))
+
+    async def reload(self) -> str:
+        """Hot reload: the new auth config and the new code together, or neither (raises)."""
+        authenticator = self._load_authenticator()
+        report = await self.engine.reload()
+        self.authenticator = authenticator
+        return report
 
     def _authenticator(self) -> Authenticator:
         assert self.authenticator is not None, "the server has not started"
         return self.authenticator
 
     async def stop(self) -> None:
-        await self.engine.stop()
+        if self._started:
+            self._started = False
+            await self.engine.stop()
 
     async def sync(self, websocket: WebSocket) -> None:
         await websocket.accept()
-        session = SyncSession(websocket, self.engine, self._authenticator(), self.config)
+        session = SyncSession(websocket, self.engine, self._authenticator, self.config)
         self.sessions.add(session)
         try:
             await session.run()
@@ -66,6 +88,25 @@ class ReactorServer:
     async def jwks(self, request: Request) -> JSONResponse:
         return JSONResponse(self.engine.issuer.jwks())
 
+    async def stats(self, request: Request) -> JSONResponse:
+        """Admin only: counters for operators and benchmarks (query executions, commits)."""
+        try:
+            caller = await self._authenticator().from_header(request.headers.get("authorization"))
+        except AuthenticationError as error:
+            return JSONResponse({"code": error.code, "message": error.message}, status_code=401)
+        if not caller.admin:
+            return JSONResponse({"code": "Forbidden", "message": "/api/debug/stats needs the"
+                                 " admin key: `Authorization: Convex <key>`"}, status_code=403)
+        manager = self.engine.manager
+        committer = self.engine.database.committer.stats
+        return JSONResponse({
+            "sessions": len(self.sessions),
+            "subscriptions": {"entries": len(manager.entries),
+                              "executions": manager.executions},
+            "committer": {"commits": committer.commits, "batches": committer.batches,
+                          "conflicts": committer.conflicts},
+        })
+
     def build(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,6 +117,8 @@ class ReactorServer:
                 await self.stop()
 
         api = HttpApi(self.engine, self._authenticator, self.config)
+        env = EnvApi(self.engine, self._authenticator)
+        http_actions = HttpActions(self.engine, self._authenticator, self.config)
         routes = [
             WebSocketRoute("/api/sync", self.sync),
             WebSocketRoute("/api/{version}/sync", self.sync),
@@ -85,11 +128,19 @@ class ReactorServer:
             Route("/api/action", api.action, methods=["POST"]),
             Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
             Route("/api/run", api.run, methods=["POST"]),
+            Route("/api/debug/stats", self.stats, methods=["GET"]),
+            Route("/api/admin/env", env.list, methods=["GET"]),
+            Route("/api/admin/env/{name}", env.variable, methods=["GET", "PUT", "DELETE"]),
+            Route("/http", http_actions.handle, methods=list(HTTP_METHODS)),
+            Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),
             Route("/.well-known/jwks.json", self.jwks),
+            *demo_routes(self.engine.app_dir),
         ]
+        # The operator's origins; any method a route accepts (HTTP actions take PUT...).
         middleware = [Middleware(CORSMiddleware, allow_origins=list(self.config.cors_origins),
-                                 allow_methods=["GET", "POST", "OPTIONS"],
+                                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE",
+                                                "OPTIONS"],
                                  allow_headers=["*"])]
         return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from reactor.errors import ReactorError
+
+ENV_PREFIX = "REACTOR_"
+
+
+class ConfigError(ReactorError):
+    """A setting given in the environment or on the command line is not usable."""
+
+    code = "BadConfig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,9 +26,10 @@ class ServerConfig:
     max_message_bytes: int = 8 * 1024 * 1024
     # Live queries one connection may hold; more are answered with QueryFailed.
     max_queries_per_connection: int = 4_096
-    # Mutations and actions queued or running for one connection before it is closed.
+    # Mutations and actions queued or running for one connection; past this the
+    # server stops reading that socket until some finish (backpressure).
     max_inflight_requests: int = 1_024
-    # Messages waiting to be written to one socket before it counts as stalled.
+    # Responses waiting to be written to one socket before it counts as stalled.
     max_outbox_messages: int = 2_048
     # A send that does not complete within this is a client that stopped reading.
     send_timeout_s: float = 30.0
@@ -25,3 +39,38 @@ class ServerConfig:
     transition_chunk_bytes: int = 4 * 1024 * 1024
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
+        """Defaults, then `REACTOR_<FIELD>` variables (`REACTOR_PING_INTERVAL_S=5`), then
+        `overrides`; `REACTOR_CORS_ORIGINS` is a comma-separated list."""
+        values: dict[str, Any] = {}
+        for setting in dataclasses.fields(cls):
+            name = env_name(setting.name)
+            text = environ.get(name)
+            if text is not None:
+                values[setting.name] = _parse(name, setting.type, text)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def env_name(setting: str) -> str:
+    """The environment variable that sets `setting`."""
+    return ENV_PREFIX + setting.upper()
+
+
+def _parse(name: str, kind: Any, text: str) -> Any:
+    if kind in ("tuple[str, ...]", tuple[str, ...]):
+        origins = tuple(part.strip() for part in text.split(",") if part.strip())
+        if not origins:
+            raise ConfigError(f"{name}: expected a comma-separated list of origins, got {text!r}")
+        return origins
+    number_type = int if kind in ("int", int) else float
+    try:
+        value = number_type(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {'an integer' if number_type is int else 'a number'},"
+                          f" got {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: expected a positive value, got {text!r}")
+    return value

@@ -47,10 +47,17 @@ class HttpApi:
         return await self.authenticator().from_header(request.headers.get("authorization"))
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        if len(body) > self.config.max_message_bytes:
-            raise BadRequest(f"request body of {len(body)} bytes exceeds the limit of"
-                             f" {self.config.max_message_bytes} bytes")
+        """The JSON object sent, read only up to the size limit."""
+        limit = self.config.max_message_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"request body exceeds the limit of {limit} bytes",
+                                 code="PayloadTooLarge")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             parsed = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as error:
@@ -87,7 +94,8 @@ class HttpApi:
         except AuthenticationError as error:
             return _error(401, error.code, error.message)
         except ReactorError as error:
-            return _error(400, error.code, error.message)
+            status = 413 if error.code == "PayloadTooLarge" else 400
+            return _error(status, error.code, error.message)
         outcome = await self.engine.call(kind, path, args, caller.identity,
                                          admin=caller.admin, ts=ts)
         lines = orjson.dumps(outcome.log_lines)

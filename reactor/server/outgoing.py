@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -48,3 +49,16 @@ def query_modification(query_id: int, entry: QueryEntry, journal: str | None
     if result.error_data is not None:
         failed.errorData = msgspec.Raw(result.error_data)
     return failed
+
+
+def transition_frames(transition: p.Transition, chunk_chars: int) -> list[bytes]:
+    """One frame, or TransitionChunk frames carrying the Transition's JSON text in order."""
+    encoded = p.encode_server_message(transition)
+    if len(encoded) <= chunk_chars:
+        return [encoded]
+    text = encoded.decode()
+    parts = [text[i:i + chunk_chars] for i in range(0, len(text), chunk_chars)]
+    transition_id = uuid.uuid4().hex
+    return [p.encode_server_message(p.TransitionChunk(
+        chunk=part, partNumber=n, totalParts=len(parts), transitionId=transition_id))
+        for n, part in enumerate(parts)]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,44 +23,31 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.runtime.auth import AuthenticationError
-from reactor.runtime.paths import canonical_path
 from reactor.runtime.runner import to_function_error
-from reactor.runtime.subscription import query_key
 from reactor.runtime.system import MutationJournal
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
-from reactor.server.outgoing import failure_fields, query_modification, value_json
+from reactor.server.outgoing import failure_fields, transition_frames, value_json
+from reactor.server.query_set import ClientQueries
 from reactor.subscriptions import QueryEntry
 from reactor.values import from_wire
 
 logger = logging.getLogger("reactor.sync")
 
-
-class ClientProtocolError(ReactorError):
-    """The client broke the protocol: answered with FatalError, then the socket closes."""
-
-    code = "ProtocolError"
-
-
-NEVER_SENT = -1
-
-
-@dataclass(slots=True)
-class _Query:
-    """A client's query id: a shared entry, or a failure decided before running anything."""
-
-    entry: QueryEntry | None
-    failure: str | None = None
-    sent_version: int = NEVER_SENT
-    journal: str | None = None
+# Close codes: the client reconnects after any of them except after a FatalError.
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL = 1008
+CLOSE_SERVER = 1011
+# Most time a close handshake may take before the session is dropped anyway.
+CLOSE_TIMEOUT_S = 1.0
 
 
 class SyncSession:
-    """Everything the server keeps for one socket, and the two loops that drive it."""
+    """Everything the server keeps for one socket, and the loops that drive it."""
 
-    def __init__(self, websocket: WebSocket, engine: Engine, authenticator: Authenticator,
-                 config: ServerConfig) -> None:
+    def __init__(self, websocket: WebSocket, engine: Engine,
+                 authenticator: Callable[[], Authenticator], config: ServerConfig) -> None:
         self.ws = websocket
         self.engine = engine
         self.manager = engine.manager
@@ -68,9 +55,7 @@ class SyncSession:
         self.config = config
         self.session_id = ""
         self.caller = Caller()
-        self.queries: dict[int, _Query] = {}
-        self.removed: list[int] = []
-        self.query_set_version = 0
+        self.queries = ClientQueries(engine, config.max_queries_per_connection)
         self.identity_version = 0
         # What the client has seen: the endVersion of the last Transition sent.
         self.sent = p.StateVersion(querySet=0, identity=0, ts=p.encode_ts(0))
@@ -79,30 +64,34 @@ class SyncSession:
         # A MutationResponse went out: the client needs a Transition after it.
         self.owe_transition = False
         self.outbox: list[bytes] = []
-        self.inflight = 0
         self.wake = asyncio.Event()
-        self.closing: str | None = None
+        # Set once: the close code and reason the socket ends with.
+        self.closing: tuple[int, str] | None = None
         self.last_send = time.monotonic()
+        self._slots = asyncio.Semaphore(config.max_inflight_requests)
         self._mutations: asyncio.Queue[p.Mutation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Lifecycle -------------------------------------------------------------
 
     async def run(self) -> None:
+        """Until the client leaves or the session closes the socket."""
         self.manager.add_listener(self._on_advance)
+        receiver = asyncio.create_task(self._receive_loop())
         sender = asyncio.create_task(self._send_loop())
         mutator = asyncio.create_task(self._mutation_loop())
         try:
-            await self._receive_loop()
+            await asyncio.wait([receiver, sender], return_when=asyncio.FIRST_COMPLETED)
+            if receiver.done() and self.closing is not None:
+                # Let the sender deliver the final message (FatalError, AuthError) and close.
+                await asyncio.wait([sender], timeout=self.config.send_timeout_s)
         finally:
             self.manager.remove_listener(self._on_advance)
-            for task in (sender, mutator, *self._tasks):
+            tasks = (receiver, sender, mutator, *self._tasks)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(sender, mutator, *self._tasks, return_exceptions=True)
-            for query in self.queries.values():
-                if query.entry is not None:
-                    self.manager.unsubscribe(query.entry)
-            self.queries.clear()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.queries.close()
 
     def _on_advance(self, ts: int, changed: set[QueryEntry]) -> None:
         self.wake.set()
@@ -115,14 +104,23 @@ class SyncSession:
     def _queue(self, message: Any) -> None:
         self.outbox.append(p.encode_server_message(message))
         if len(self.outbox) > self.config.max_outbox_messages:
-            self.closing = "TooManyConcurrentRequests: the client is not reading its messages"
+            self._close_later(CLOSE_SERVER, "TooManyConcurrentRequests: more than"
+                              f" {self.config.max_outbox_messages} responses wait for the"
+                              " client to read them")
+        self.wake.set()
+
+    def _close_later(self, code: int, reason: str, final: Any = None) -> None:
+        """Send `final` (if any) after what is queued, then close; the first reason wins."""
+        if self.closing is not None:
+            return
+        logger.warning("closing session %s: %s", self.session_id or "?", reason)
+        if final is not None:
+            self.outbox.append(p.encode_server_message(final))
+        self.closing = (code, reason)
         self.wake.set()
 
     def _fatal(self, error: str) -> None:
-        logger.warning("closing session %s: %s", self.session_id or "?", error)
-        self.outbox.append(p.encode_server_message(p.FatalError(error=error)))
-        self.closing = error
-        self.wake.set()
+        self._close_later(CLOSE_PROTOCOL, error, p.FatalError(error=error))
 
     # Receiving -------------------------------------------------------------
 
@@ -145,25 +143,32 @@ class SyncSession:
             try:
                 message = p.decode_client_message(data)
                 if not connected and not isinstance(message, p.Connect):
-                    raise ClientProtocolError("the first message on a socket must be Connect")
+                    raise p.ProtocolError("the first message on a socket must be Connect,"
+                                          f" got {type(message).__name__}")
                 connected = True
                 await self._handle(message)
-            except (p.ProtocolError, ClientProtocolError) as error:
+            except p.ProtocolError as error:
                 self._fatal(error.message)
             except ReactorError as error:
                 self._fatal(f"{error.code}: {error.message}")
+            except Exception:
+                logger.exception("session %s: handling a message failed", self.session_id)
+                self._close_later(CLOSE_SERVER, "InternalServerError: the server failed to"
+                                  " handle a message")
 
     async def _handle(self, message: p.ClientMessage) -> None:
         match message:
             case p.Connect():
                 self._connect(message)
             case p.ModifyQuerySet():
-                self._modify_query_set(message)
+                self.queries.modify(message, self.caller)
+                self.wake.set()
             case p.Mutation():
-                self._admit()
+                # Backpressure: past the limit, stop reading until a request finishes.
+                await self._slots.acquire()
                 await self._mutations.put(message)
             case p.Action():
-                self._admit()
+                await self._slots.acquire()
                 self._spawn(self._action(message))
             case p.Authenticate():
                 await self._authenticate(message)
@@ -172,93 +177,28 @@ class SyncSession:
 
     def _connect(self, message: p.Connect) -> None:
         if self.session_id:
-            raise ClientProtocolError("Connect may be sent only once per socket")
+            raise p.ProtocolError("Connect may be sent only once per socket")
         try:
             self.session_id = str(uuid.UUID(message.sessionId))
         except ValueError:
-            raise ClientProtocolError(f"Connect: sessionId {message.sessionId!r} is not a UUID"
-                                      ) from None
-
-    def _admit(self) -> None:
-        if self.inflight >= self.config.max_inflight_requests:
-            self.closing = ("TooManyConcurrentRequests: more than"
-                            f" {self.config.max_inflight_requests} requests in flight")
-            self.wake.set()
-            raise ClientProtocolError("too many requests in flight")
-        self.inflight += 1
-
-    def _modify_query_set(self, message: p.ModifyQuerySet) -> None:
-        if message.baseVersion != self.query_set_version:
-            raise ClientProtocolError(
-                f"ModifyQuerySet: baseVersion {message.baseVersion} does not match the"
-                f" server's query set version {self.query_set_version}")
-        if message.newVersion != message.baseVersion + 1:
-            raise ClientProtocolError(f"ModifyQuerySet: newVersion must be baseVersion + 1,"
-                                      f" got {message.newVersion}")
-        for modification in message.modifications:
-            if isinstance(modification, p.AddQuery):
-                self._add_query(modification)
-            else:
-                query = self.queries.pop(modification.queryId, None)
-                if query is None:
-                    raise ClientProtocolError(
-                        f"Remove: query {modification.queryId} is not in the query set")
-                if query.entry is not None:
-                    self.manager.unsubscribe(query.entry)
-                self.removed.append(modification.queryId)
-        self.query_set_version = message.newVersion
-        self.wake.set()
-
-    def _add_query(self, add: p.AddQuery) -> None:
-        if add.queryId in self.queries:
-            raise ClientProtocolError(f"Add: query id {add.queryId} is already in use")
-        if len(self.queries) >= self.config.max_queries_per_connection:
-            self.queries[add.queryId] = _Query(None, failure=(
-                "TooManyQueries: a connection may hold at most"
-                f" {self.config.max_queries_per_connection} queries"), journal=add.journal)
-            return
-        try:
-            path = canonical_path(add.udfPath)
-            args = from_wire(p.unwrap_args(add.args), "args")
-        except ReactorError as error:
-            self.queries[add.queryId] = _Query(None, failure=f"{add.udfPath}: {error.message}",
-                                               journal=add.journal)
-            return
-        entry = self._subscribe(path, args, add.journal)  # type: ignore[arg-type]
-        self.queries[add.queryId] = _Query(entry, journal=add.journal)
-
-    def _subscribe(self, path: str, args: dict[str, Any], journal: str | None) -> QueryEntry:
-        if journal and "paginationOpts" in args and isinstance(args["paginationOpts"], dict):
-            options = args["paginationOpts"]
-            if options.get("endCursor") is None:
-                args = {**args, "paginationOpts": {**options, "endCursor": journal}}
-        identity = self.caller.identity
-        key = (*query_key(path, args, identity), self.caller.admin)
-        return self.manager.subscribe(key, path, args, identity)
+            raise p.ProtocolError(
+                f"Connect: sessionId {message.sessionId!r} is not a UUID") from None
 
     async def _authenticate(self, message: p.Authenticate) -> None:
         if message.baseVersion != self.identity_version:
-            raise ClientProtocolError(
+            raise p.ProtocolError(
                 f"Authenticate: baseVersion {message.baseVersion} does not match the"
                 f" server's identity version {self.identity_version}")
         try:
-            caller = await self.authenticator.from_message(message)
+            caller = await self.authenticator().from_message(message)
         except AuthenticationError as error:
-            self.outbox.append(p.encode_server_message(p.AuthError(
+            self._close_later(CLOSE_NORMAL, f"AuthError: {error.message}", p.AuthError(
                 error=error.message, baseVersion=self.identity_version,
-                authUpdateAttempted=True)))
-            self.closing = f"AuthError: {error.message}"
-            self.wake.set()
+                authUpdateAttempted=True))
             return
         self.caller = caller
         self.identity_version += 1
-        for query in self.queries.values():
-            old = query.entry
-            if old is None:
-                continue
-            query.entry = self._subscribe(old.path, old.args, None)
-            query.sent_version = NEVER_SENT
-            self.manager.unsubscribe(old)
+        self.queries.resubscribe(caller)
         self.wake.set()
 
     # Requests --------------------------------------------------------------
@@ -269,15 +209,17 @@ class SyncSession:
             message = await self._mutations.get()
             try:
                 await self._mutation(message)
+            except Exception:
+                logger.exception("session %s: mutation %s failed", self.session_id,
+                                 message.udfPath)
+                self._queue(p.MutationResponse(requestId=message.requestId, success=False,
+                                               result="InternalServerError"))
             finally:
-                self.inflight -= 1
-
-    def _call_args(self, udf_path: str, args: Any) -> dict[str, Any]:
-        return from_wire(p.unwrap_args(args), "args")  # type: ignore[return-value]
+                self._slots.release()
 
     async def _mutation(self, message: p.Mutation) -> None:
         try:
-            args = self._call_args(message.udfPath, message.args)
+            args = from_wire(p.unwrap_args(message.args), "args")
         except ReactorError as error:
             self._queue(p.MutationResponse(requestId=message.requestId, success=False,
                                            result=f"{message.udfPath}: {error.message}"))
@@ -300,7 +242,7 @@ class SyncSession:
     async def _action(self, message: p.Action) -> None:
         try:
             try:
-                args = self._call_args(message.udfPath, message.args)
+                args = from_wire(p.unwrap_args(message.args), "args")
             except ReactorError as error:
                 outcome = Outcome(message.udfPath,
                                   error=to_function_error(message.udfPath, error))
@@ -314,36 +256,25 @@ class SyncSession:
             else:
                 self._queue(p.ActionResponse(requestId=message.requestId, success=False,
                                              **failure_fields(outcome)))
+        except Exception:
+            logger.exception("session %s: action %s failed", self.session_id, message.udfPath)
+            self._queue(p.ActionResponse(requestId=message.requestId, success=False,
+                                         result="InternalServerError"))
         finally:
-            self.inflight -= 1
+            self._slots.release()
 
     # Sending ---------------------------------------------------------------
 
     def _ready(self) -> bool:
         """Whether a consistent Transition can be built now."""
-        if self.manager.current_ts < self.required_ts:
-            return False
-        return all(q.entry is None or q.entry.ready.is_set() for q in self.queries.values())
+        return self.manager.current_ts >= self.required_ts and self.queries.ready()
 
     def _transition(self) -> p.Transition | None:
         """The Transition owed to the client now, or None if it is owed nothing."""
         ts = max(self.manager.current_ts, self.sent_ts)
-        end = p.StateVersion(querySet=self.query_set_version, identity=self.identity_version,
+        end = p.StateVersion(querySet=self.queries.version, identity=self.identity_version,
                              ts=p.encode_ts(ts))
-        modifications: list[p.StateModification] = []
-        for query_id, query in self.queries.items():
-            entry = query.entry
-            if entry is None:
-                if query.sent_version == NEVER_SENT:
-                    modifications.append(p.QueryFailed(
-                        queryId=query_id, errorMessage=query.failure or "query failed",
-                        journal=query.journal))
-                    query.sent_version = 0
-            elif query.sent_version != entry.version:
-                modifications.append(query_modification(query_id, entry, query.journal))
-                query.sent_version = entry.version
-        modifications.extend(p.QueryRemoved(queryId=query_id) for query_id in self.removed)
-        self.removed.clear()
+        modifications = self.queries.take_modifications()
         versions_moved = (end.querySet, end.identity) != (self.sent.querySet, self.sent.identity)
         if not (modifications or versions_moved or self.owe_transition):
             return None
@@ -354,48 +285,48 @@ class SyncSession:
         self.owe_transition = False
         return transition
 
+    def _due_frames(self) -> list[bytes]:
+        """Queued responses, then the Transition owed (if it can be built), or a Ping."""
+        frames, self.outbox = self.outbox, []
+        if self.closing is None and self._ready():
+            transition = self._transition()
+            if transition is not None:
+                frames.extend(transition_frames(transition, self.config.transition_chunk_bytes))
+        if not frames and time.monotonic() - self.last_send >= self.config.ping_interval_s:
+            frames.append(p.encode_server_message(p.Ping()))
+        return frames
+
     async def _send_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.config.ping_interval_s)
-            except TimeoutError:
-                if not self.outbox:
-                    self.outbox.append(p.encode_server_message(p.Ping()))
+            idle = time.monotonic() - self.last_send
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self.config.ping_interval_s - idle)):
+                    await self.wake.wait()
             self.wake.clear()
-            frames, self.outbox = self.outbox, []
-            if self.closing is None and self._ready():
-                transition = self._transition()
-                if transition is not None:
-                    frames.extend(self._frames(transition))
-            for frame in frames:
+            for frame in self._due_frames():
                 try:
-                    await asyncio.wait_for(self.ws.send_text(frame.decode()),
-                                           self.config.send_timeout_s)
+                    async with asyncio.timeout(self.config.send_timeout_s):
+                        await self.ws.send_text(frame.decode())
                 except TimeoutError:
-                    await self._close("a send did not complete within"
-                                      f" {self.config.send_timeout_s:g} s")
+                    logger.warning("closing session %s: a send did not complete within %g s"
+                                   " (the client stopped reading)", self.session_id or "?",
+                                   self.config.send_timeout_s)
+                    await self._close(CLOSE_SERVER, "InternalServerError: the client did not"
+                                      " read its messages in time")
                     return
                 except Exception:
                     return
+                self.last_send = time.monotonic()
             if self.closing is not None:
-                await self._close(self.closing)
+                await self._close(*self.closing)
                 return
 
-    def _frames(self, transition: p.Transition) -> list[bytes]:
-        encoded = p.encode_server_message(transition)
-        size = self.config.transition_chunk_bytes
-        if len(encoded) <= size:
-            return [encoded]
-        text = encoded.decode()
-        parts = [text[i:i + size] for i in range(0, len(text), size)]
-        transition_id = uuid.uuid4().hex
-        return [p.encode_server_message(p.TransitionChunk(
-            chunk=part, partNumber=n, totalParts=len(parts), transitionId=transition_id))
-            for n, part in enumerate(parts)]
-
-    async def _close(self, reason: str) -> None:
-        if self.ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close(code=1011 if "Error" in reason else 1000,
-                                    reason=reason[:120])
-        raise asyncio.CancelledError
+    async def _close(self, code: int, reason: str) -> None:
+        """Close the socket, giving up after CLOSE_TIMEOUT_S (a peer that does not read)."""
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                # A close reason is limited to 123 bytes by the WebSocket protocol.
+                await self.ws.close(code=code, reason=reason.encode()[:123].decode(
+                    errors="ignore"))

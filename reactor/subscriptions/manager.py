@@ -29,6 +29,8 @@ class QueryResult:
     error_message: str | None = None
     error_data: bytes | None = None
     log_lines: list[str] = field(default_factory=list)
+    # Opaque state the next run of the same entry starts from (a page's pinned end).
+    journal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -47,7 +49,10 @@ class QueryEntry:
     path: str
     args: dict[str, Any]
     identity: dict[str, Any] | None
+    # An admin subscriber may run internal queries; the key keeps admins apart.
+    admin: bool = False
     result: QueryResult | None = None
+    journal: str | None = None
     version: int = 0
     subscribers: int = 0
     handles: list[tuple[str, IntervalHandle]] = field(default_factory=list)
@@ -103,10 +108,10 @@ class SubscriptionManager:
     # Entries ---------------------------------------------------------------
 
     def subscribe(self, key: Hashable, path: str, args: dict[str, Any],
-                  identity: dict[str, Any] | None) -> QueryEntry:
+                  identity: dict[str, Any] | None, *, admin: bool = False) -> QueryEntry:
         entry = self.entries.get(key)
         if entry is None:
-            entry = QueryEntry(key, path, args, identity)
+            entry = QueryEntry(key, path, args, identity, admin)
             self.entries[key] = entry
             self._fresh.add(entry)
             self._wake.set()
@@ -179,6 +184,7 @@ class SubscriptionManager:
                 entry.version += 1
                 changed.add(entry)
             entry.result = result
+            entry.journal = result.journal
             entry.ready.set()
         self.current_ts = max(self.current_ts, target)
         for listener in list(self._listeners):

@@ -26,6 +26,8 @@ UpperBound = tuple[Literal["lt", "lte"], Any] | None
 
 # Documents fetched per storage round trip when a filter or collect() needs many.
 BATCH = 128
+# The cursor past the last document: a page pinned to it grows with appended documents.
+END_CURSOR = "~end"
 
 
 class QueryError(ReactorError):
@@ -241,7 +243,9 @@ class QueryBuilder:
         """One page: `{"page", "isDone", "continueCursor"}` (protocol section 8).
 
         With `endCursor` the page ends exactly there, so a live page grows with
-        inserts inside it instead of shifting items onto the next page.
+        inserts inside it instead of shifting items onto the next page. The last
+        page's `continueCursor` is `END_CURSOR`, so pinned to it, it grows with
+        documents appended at the end.
         """
         if not isinstance(options, dict):
             raise QueryError("paginate: expected {'numItems': int, 'cursor': str | None}")
@@ -251,6 +255,8 @@ class QueryBuilder:
         if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 0:
             raise QueryError("paginate: numItems must be a non-negative integer,"
                              f" got {num_items!r}")
+        if options.get("cursor") == END_CURSOR:
+            return {"page": [], "isDone": True, "continueCursor": END_CURSOR}
         start, end = self._start, self._end
         cursor = _decode_cursor(options.get("cursor"))
         if cursor is not None:
@@ -258,21 +264,22 @@ class QueryBuilder:
                 start = max(start, key_after(cursor))
             else:
                 end = cursor if end is None else min(end, cursor)
-        end_cursor = _decode_cursor(options.get("endCursor"))
-        if end_cursor is not None:
-            if self._order == "asc":
-                end = key_after(end_cursor) if end is None else min(end, key_after(end_cursor))
-            else:
-                start = max(start, end_cursor)
+        pinned = options.get("endCursor")
+        if pinned:
+            end_key = None if pinned == END_CURSOR else _decode_cursor(pinned)
+            if end_key is not None and self._order == "asc":
+                end = key_after(end_key) if end is None else min(end, key_after(end_key))
+            elif end_key is not None:
+                start = max(start, end_key)
             found, _ = await self._run(start, end, None)
-            return {"page": [doc for _, doc in found], "isDone": False,
-                    "continueCursor": _encode_cursor(end_cursor)}
+            return {"page": [doc for _, doc in found], "isDone": pinned == END_CURSOR,
+                    "continueCursor": pinned}
         found, done = await self._run(start, end, max(num_items, 1))
         if num_items == 0:
             found, done = [], False
         last = found[-1][0] if found else cursor
         return {"page": [doc for _, doc in found], "isDone": done,
-                "continueCursor": _encode_cursor(last)}
+                "continueCursor": END_CURSOR if done else _encode_cursor(last)}
 
 
 def _encode_cursor(key: bytes | None) -> str:

@@ -1,5 +1,10 @@
 """System tables: one small model module per table, named with a leading underscore."""
 
+from reactor.runtime.system.cron_jobs import CRON_JOBS, cron_jobs_table
+from reactor.runtime.system.environment import (
+    ENVIRONMENT_VARIABLES,
+    environment_variables_table,
+)
 from reactor.runtime.system.mutation_outcomes import (
     MUTATION_OUTCOMES,
     MutationJournal,
@@ -15,7 +20,10 @@ from reactor.schema import TableDefinition
 def system_tables() -> dict[str, TableDefinition]:
     """Every system table, keyed by name, for the catalog."""
     return {SCHEDULED_FUNCTIONS: scheduled_functions_table(),
-            MUTATION_OUTCOMES: mutation_outcomes_table()}
+            MUTATION_OUTCOMES: mutation_outcomes_table(),
+            CRON_JOBS: cron_jobs_table(),
+            ENVIRONMENT_VARIABLES: environment_variables_table()}
 
 
-__all__ = ["MUTATION_OUTCOMES", "SCHEDULED_FUNCTIONS", "MutationJournal", "system_tables"]
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "MUTATION_OUTCOMES", "SCHEDULED_FUNCTIONS",
+           "MutationJournal", "system_tables"]

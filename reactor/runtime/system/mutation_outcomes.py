@@ -21,7 +21,8 @@ def mutation_outcomes_table() -> TableDefinition:
         "sessionId": v.string(),
         "requestId": v.number(),
         "value": v.any(),
-    }).index("by_request", ["sessionId", "requestId"])
+        "recordedAt": v.number(),
+    }).index("by_request", ["sessionId", "requestId"]).index("by_recorded", ["recordedAt"])
     table.name = MUTATION_OUTCOMES
     return table
 
@@ -40,6 +41,17 @@ class MutationJournal:
                                   .eq("requestId", self.request_id))
                       .first())
 
-    async def record(self, txn: Transaction, value: Any) -> None:
+    async def record(self, txn: Transaction, value: Any, now_ms: float) -> None:
         await txn.insert(MUTATION_OUTCOMES, {"sessionId": self.session_id,
-                                             "requestId": self.request_id, "value": value})
+                                             "requestId": self.request_id, "value": value,
+                                             "recordedAt": now_ms})
+
+
+async def prune_outcomes(txn: Transaction, cutoff_ms: float, batch: int) -> int:
+    """Delete up to `batch` outcomes recorded before `cutoff_ms`; how many."""
+    old = await (QueryBuilder(txn, MUTATION_OUTCOMES)
+                 .with_index("by_recorded", lambda q: q.lt("recordedAt", cutoff_ms))
+                 .take(batch))
+    for outcome in old:
+        await txn.delete(outcome["_id"])
+    return len(old)

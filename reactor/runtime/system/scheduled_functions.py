@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from reactor.errors import NotFoundError
 from reactor.schema import TableDefinition, define_table
+from reactor.transactions import QueryBuilder, Transaction
 from reactor.values import v
 
 SCHEDULED_FUNCTIONS = "_scheduled_functions"
@@ -14,6 +17,7 @@ IN_PROGRESS = "inProgress"
 SUCCESS = "success"
 FAILED = "failed"
 CANCELED = "canceled"
+FINISHED = (SUCCESS, FAILED, CANCELED)
 
 _state = v.union(
     v.object({"kind": v.literal(PENDING)}),
@@ -39,3 +43,99 @@ def scheduled_functions_table() -> TableDefinition:
 def new_job(path: str, args: dict[str, Any], scheduled_ms: float) -> dict[str, Any]:
     return {"name": path, "args": [args], "scheduledTime": scheduled_ms,
             "state": {"kind": PENDING}}
+
+
+def job_args(job: dict[str, Any]) -> dict[str, Any]:
+    """The call arguments stored with a job (`args` holds one object, as a list)."""
+    args = job["args"]
+    return args[0] if args and isinstance(args[0], dict) else {}
+
+
+class ScheduledFunctions:
+    """The jobs table seen through one transaction."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    def _by_state(self, kind: str) -> QueryBuilder:
+        return (QueryBuilder(self._txn, SCHEDULED_FUNCTIONS)
+                .with_index("by_state_time", lambda q: q.eq("state.kind", kind)))
+
+    async def schedule(self, path: str, args: dict[str, Any], scheduled_ms: float) -> str:
+        return await self._txn.insert(SCHEDULED_FUNCTIONS, new_job(path, args, scheduled_ms))
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        if self._txn.catalog.table_of_id(job_id) != SCHEDULED_FUNCTIONS:
+            return None
+        return await self._txn.get(job_id)
+
+    async def cancel(self, job_id: str, now_ms: float) -> None:
+        """Cancel a pending job; a job that already started or finished is left alone."""
+        job = await self.get(job_id)
+        if job is None:
+            raise NotFoundError(f"cancel: no scheduled job {job_id!r}", code="JobNotFound")
+        if job["state"]["kind"] == PENDING:
+            await self._txn.patch(job_id, {"state": {"kind": CANCELED},
+                                           "completedTime": now_ms})
+
+    async def pending(self, limit: int) -> list[dict[str, Any]]:
+        """The `limit` pending jobs that are due first (some may be due in the future)."""
+        return await self._by_state(PENDING).take(limit)
+
+    async def in_progress(self, limit: int) -> list[dict[str, Any]]:
+        return await self._by_state(IN_PROGRESS).take(limit)
+
+    async def finished_before(self, cutoff_ms: float, limit: int,
+                              kinds: Iterable[str] = FINISHED) -> list[dict[str, Any]]:
+        """Finished jobs both scheduled and completed before `cutoff_ms`."""
+        found: list[dict[str, Any]] = []
+        for kind in kinds:
+            found += await (
+                QueryBuilder(self._txn, SCHEDULED_FUNCTIONS)
+                .with_index("by_state_time",
+                            lambda q, k=kind: q.eq("state.kind", k).lt("scheduledTime",
+                                                                        cutoff_ms))
+                .filter(lambda job: job.get("completedTime", 0.0) < cutoff_ms)
+                .take(limit - len(found)))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def transition(self, job_id: str, expected: str, state: dict[str, Any],
+                         now_ms: float | None = None) -> bool:
+        """Move a job from `expected` to `state`; False (and no write) if it was not there."""
+        job = await self.get(job_id)
+        if job is None or job["state"]["kind"] != expected:
+            return False
+        fields: dict[str, Any] = {"state": state}
+        if now_ms is not None:
+            fields["completedTime"] = now_ms
+        await self._txn.patch(job_id, fields)
+        return True
+
+    async def delete(self, job_id: str) -> None:
+        await self._txn.delete(job_id)
+
+
+class JobCompletion:
+    """Runs with a scheduled mutation, inside its transaction: exactly once.
+
+    `lookup` re-reads the job in the mutation's own transaction: a job that is
+    no longer pending (done, canceled) is skipped, and a concurrent change to
+    the job makes the mutation conflict and retry. `record` marks it done in
+    the same commit as the mutation's writes.
+    """
+
+    def __init__(self, job_id: str, now: Callable[[], float]) -> None:
+        self.job_id = job_id
+        self.now = now
+        self.skipped = False
+
+    async def lookup(self, txn: Transaction) -> dict[str, Any] | None:
+        job = await ScheduledFunctions(txn).get(self.job_id)
+        self.skipped = job is None or job["state"]["kind"] != PENDING
+        return {"value": None} if self.skipped else None
+
+    async def record(self, txn: Transaction, value: Any) -> None:
+        await ScheduledFunctions(txn).transition(self.job_id, PENDING, {"kind": SUCCESS},
+                                                 self.now())

@@ -14,7 +14,9 @@ async def add(ctx, author, body, rank):
 async def by_author(ctx, author):
     print("listing", author)
     log.warning("careful")
-    return await ctx.db.query("notes").with_index("by_author", lambda q: q.eq("author", author)).collect()
+    return await (ctx.db.query("notes")
+                  .with_index("by_author", lambda q: q.eq("author", author))
+                  .collect())
 
 
 @query(args={"author": v.string()})

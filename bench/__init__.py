@@ -1,0 +1,1 @@
+"""Reactor's benchmarks: `python -m bench` (see docs/performance.md for the figures)."""

@@ -1,0 +1,25 @@
+"""How a benchmark run is configured: quick or full, durability, where data goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    quick: bool
+    durability: str
+    workdir: Path
+
+    def seconds(self, quick: float, full: float) -> float:
+        return quick if self.quick else full
+
+    def rounds(self) -> int:
+        """Measurements alternate with their baseline this many times."""
+        return 1 if self.quick else 2
+
+    def data_dir(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path

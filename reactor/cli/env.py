@@ -1,0 +1,126 @@
+"""`reactor env set | get | list | remove`: environment variables of a deployment (admin)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reactor.errors import ReactorError
+
+AppArguments = Callable[..., None]
+
+
+def add_parser(commands: Any, app_arguments: AppArguments) -> None:
+    """Register `reactor env ...` on the CLI's subcommands."""
+    env = commands.add_parser("env", help="set, read and remove environment variables")
+    actions = env.add_subparsers(dest="env_command", required=True)
+    set_ = actions.add_parser("set", help="set NAME to VALUE")
+    set_.add_argument("name")
+    set_.add_argument("value")
+    get = actions.add_parser("get", help="print the value of NAME")
+    get.add_argument("name")
+    listing = actions.add_parser("list", help="print every variable as NAME=VALUE")
+    remove = actions.add_parser("remove", help="remove NAME")
+    remove.add_argument("name")
+    for action in (set_, get, listing, remove):
+        app_arguments(action, positional=False)
+        action.add_argument("--url", default=None,
+                            help="change a running server instead of opening the data directory")
+        action.add_argument("--admin-key", default=None,
+                            help="admin key for --url (default: read from the data directory)")
+
+
+def _data_dir(arguments: argparse.Namespace) -> Path:
+    return arguments.data_dir or Path(arguments.app_dir) / ".reactor"
+
+
+def run(arguments: argparse.Namespace) -> int:
+    result = _remote(arguments) if arguments.url else asyncio.run(_local(arguments))
+    return _print(arguments, result)
+
+
+def _print(arguments: argparse.Namespace, result: Any) -> int:
+    match arguments.env_command:
+        case "get":
+            if result is None:
+                sys.stderr.write(f"{arguments.name} is not set\n")
+                return 1
+            sys.stdout.write(f"{result}\n")
+        case "list":
+            for name, value in sorted(result.items()):
+                sys.stdout.write(f"{name}={value}\n")
+        case "remove":
+            sys.stderr.write(f"removed {arguments.name}\n" if result
+                             else f"{arguments.name} was not set\n")
+        case "set":
+            sys.stderr.write(f"set {arguments.name}\n")
+    return 0
+
+
+async def _local(arguments: argparse.Namespace) -> Any:
+    from reactor.runtime import Engine
+
+    engine = Engine(arguments.app_dir, _data_dir(arguments))
+    await engine.start()
+    try:
+        environment = engine.environment
+        match arguments.env_command:
+            case "set":
+                return await environment.set(arguments.name, arguments.value)
+            case "get":
+                return await environment.get(arguments.name)
+            case "list":
+                return await environment.list()
+            case _:
+                return await environment.remove(arguments.name)
+    finally:
+        await engine.stop()
+
+
+def _remote(arguments: argparse.Namespace) -> Any:
+    from reactor.runtime.auth import AdminKey
+
+    key = arguments.admin_key or AdminKey.load_or_create(_data_dir(arguments)).value
+    base = arguments.url.rstrip("/") + "/api/admin/env"
+    command = arguments.env_command
+    if command == "list":
+        return _request("GET", base, key)["variables"]
+    url = f"{base}/{urllib.parse.quote(arguments.name, safe='')}"
+    if command == "set":
+        _request("PUT", url, key, {"value": arguments.value})
+        return None
+    if command == "get":
+        reply = _request("GET", url, key, missing_ok=True)
+        return None if reply is None else reply["value"]
+    return _request("DELETE", url, key)["removed"]
+
+
+def _request(method: str, url: str, key: str, body: dict[str, Any] | None = None, *,
+             missing_ok: bool = False) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Convex {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if missing_ok and error.code == 404:
+            return None
+        try:
+            reply = json.loads(error.read())
+            code, message = reply["code"], reply["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "ServerError", f"HTTP {error.code}"
+        raise ReactorError(f"{url}: {message}", code=code) from None
+    except urllib.error.URLError as error:
+        raise ReactorError(f"cannot reach {url}: {error.reason}",
+                           code="ServerUnreachable") from None

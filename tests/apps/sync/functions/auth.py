@@ -1,0 +1,13 @@
+"""Sign in through the built-in issuer, and read back who the caller is."""
+
+from reactor import mutation, query, v
+
+
+@mutation(args={"subject": v.string(), "name": v.string()})
+async def login(ctx, subject, name):
+    return ctx.auth.issue_token(subject, claims={"name": name, "role": "tester"})
+
+
+@query(args={})
+async def whoami(ctx):
+    return await ctx.auth.get_user_identity()

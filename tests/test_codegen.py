@@ -1,0 +1,158 @@
+"""`reactor codegen`: validator → TypeScript mapping, the generated files, and tsc over them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from client_js_support import CLIENT_JS, ensure_client_js_modules
+from e2e_support import REPO_ROOT
+
+from reactor import Int64, v
+from reactor.runtime.codegen import CodegenError, generate_api, validator_type
+from reactor.runtime.functions import FunctionDefinition, FunctionKind, Visibility
+from reactor.runtime.loader import App
+
+TSC = CLIENT_JS / "node_modules" / ".bin" / "tsc"
+FIXTURES = Path(__file__).parent / "codegen"
+CODEGEN_APP = Path(__file__).parent / "apps" / "codegen"
+
+
+@pytest.mark.parametrize(("validator", "expected"), [
+    (v.string(), "string"),
+    (v.number(), "number"),
+    (v.float64(), "number"),
+    (v.int64(), "bigint"),
+    (v.boolean(), "boolean"),
+    (v.null(), "null"),
+    (v.bytes(), "ArrayBuffer"),
+    (v.any(), "any"),
+    (None, "any"),
+    (v.id("users"), 'Id<"users">'),
+    (v.literal("a\"b"), '"a\\"b"'),
+    (v.literal(3), "3"),
+    (v.literal(-2.5), "-2.5"),
+    (v.literal(float("nan")), "number"),
+    (v.literal(Int64(-7)), "-7n"),
+    (v.literal(False), "false"),
+    (v.array(v.union(v.string(), v.null())), "Array<string | null>"),
+    (v.object({}), "Record<string, never>"),
+    (v.object({"a": v.string(), "b-c": v.optional(v.number())}), '{ a: string; "b-c"?: number }'),
+    (v.record(v.string(), v.array(v.int64())), "Record<string, Array<bigint>>"),
+    (v.record(v.id("tasks"), v.boolean()), 'Record<Id<"tasks">, boolean>'),
+    (v.union(v.literal("x"), v.literal("x"), v.literal("y")), '"x" | "y"'),
+])
+def test_validator_types(validator: object, expected: str) -> None:
+    assert validator_type(validator) == expected  # type: ignore[arg-type]
+
+
+async def _noop(ctx: object) -> None:
+    return None
+
+
+def _app(*paths: str) -> App:
+    functions = {}
+    for path in paths:
+        fn = FunctionDefinition(FunctionKind.QUERY, Visibility.PUBLIC, _noop, None, None, path)
+        functions[path] = fn
+    return App(Path("."), "pkg", None, functions)
+
+
+def test_a_function_and_a_module_of_the_same_name_are_refused() -> None:
+    with pytest.raises(CodegenError) as raised:
+        generate_api(_app("a:b", "a/b:c"))
+    assert raised.value.code == "CodegenError"
+    assert "a.b" in raised.value.message and "'a:b'" in raised.value.message
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated api of the example app and the codegen test app, as a TS project sees it."""
+    ensure_client_js_modules()  # typescript, and reactor-client's own dependencies
+    root = tmp_path_factory.mktemp("codegen")
+    for app, name in ((REPO_ROOT, "example"), (CODEGEN_APP, "codegen")):
+        result = subprocess.run(
+            [sys.executable, "-m", "reactor", "codegen", str(app), "--out",
+             str(root / name / "_generated")],
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+        assert result.returncode == 0, result.stderr
+        assert "api.d.ts" in result.stdout
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "reactor-client").symlink_to(CLIENT_JS, target_is_directory=True)
+    (root / "package.json").write_text('{"type": "module"}\n')
+    for fixture in FIXTURES.glob("*.ts"):
+        shutil.copy(fixture, root / fixture.name)
+    return root
+
+
+def test_the_default_output_is_app_dir_generated(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(CODEGEN_APP, app)
+    result = subprocess.run([sys.executable, "-m", "reactor", "codegen", str(app)],
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    dts = (app / "_generated" / "api.d.ts").read_text()
+    js = (app / "_generated" / "api.js").read_text()
+    assert 'import type { FunctionReference } from "reactor-client";' in dts
+    assert 'fn: FunctionReference<"query", { x: number }, number>;' in dts
+    assert 'hidden: FunctionReference<"mutation", { note: string }, null>;' in dts
+    assert 'import { makeFunctionReference } from "reactor-client";' in js
+    assert 'default: makeFunctionReference("folder/nested"),' in js
+
+
+def _tsc(workspace: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    config = {
+        "compilerOptions": {"strict": True, "noEmit": True, "target": "es2022",
+                            "module": "nodenext", "moduleResolution": "nodenext",
+                            "lib": ["es2022", "dom"], "types": []},
+        "files": list(files),
+    }
+    (workspace / "tsconfig.json").write_text(json.dumps(config))
+    return subprocess.run([str(TSC), "-p", "tsconfig.json"], cwd=workspace,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_typed_calls_compile(workspace: Path) -> None:
+    # codegen_app_ok.ts also holds @ts-expect-error lines: each must be an error, or tsc fails.
+    result = _tsc(workspace, "example_ok.ts", "codegen_app_ok.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_argument_type_fails_to_compile(workspace: Path) -> None:
+    result = _tsc(workspace, "example_wrong_arg.ts")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert output.count("error TS") == 1, output
+    assert "example_wrong_arg.ts(7,5): error TS2769" in output, output  # at `title: 42`
+    assert "Type 'number' is not assignable to type 'string'." in output, output
+
+
+def test_generated_references_name_their_paths_at_run_time(workspace: Path) -> None:
+    script = workspace / "paths.mjs"
+    script.write_text(
+        'import { getFunctionPath } from "reactor-client";\n'
+        'import { api, internal } from "./codegen/_generated/api.js";\n'
+        'import * as example from "./example/_generated/api.js";\n'
+        "console.log(JSON.stringify([api.folder.nested.fn, api.folder.nested.default,"
+        " api.kinds.compound, internal.private.lookup, example.api.tasks.create,"
+        " example.internal.tasks.cleanup].map(getFunctionPath)));\n")
+    result = subprocess.run(["node", str(script)], cwd=workspace, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["folder/nested:fn", "folder/nested", "kinds:compound",
+                                         "private:lookup", "tasks:create", "tasks:cleanup"]
+
+
+def test_an_app_that_does_not_load_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "broken.py").write_text("from reactor import query\nquery(\n")
+    result = subprocess.run([sys.executable, "-m", "reactor", "codegen", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error [AppLoadError]: ")
+    assert "broken.py" in result.stderr
+    assert not (tmp_path / "_generated").exists()
