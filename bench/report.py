@@ -36,7 +36,7 @@ class Table:
                  "| figure | value | baseline | ratio | target | met? |",
                  "|---|---|---|---|---|---|"]
         for row in self.rows:
-            ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
+            ratio = "" if row.ratio is None else f"{num(row.ratio, 2)}x"
             met = {None: "", True: "yes", False: "**no**"}[row.met]
             lines.append(f"| {row.figure} | {row.value} | {row.baseline} | {ratio} |"
                          f" {row.target} | {met} |")

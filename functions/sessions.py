@@ -33,25 +33,21 @@ def token_hash(token: str) -> str:
                           "expiresAt": v.number()}))
 async def create(ctx: Any, ipAddress: str | None, userAgent: str | None) -> Doc:
     """A new session for the caller; the token is shown this once and never stored."""
-    identity = await ctx.auth.get_user_identity()
-    if identity is None:
-        raise app_error("Unauthenticated", "sessions:create needs a signed-in user")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     created = await ctx.run_mutation(insert, present({
-        "subject": identity["subject"], "tokenHash": token_hash(token),
-        "ipAddress": ipAddress, "userAgent": userAgent}))
+        "tokenHash": token_hash(token), "ipAddress": ipAddress, "userAgent": userAgent}))
     return {**created, "token": token}
 
 
-@internal_mutation(args={"subject": v.string(), "tokenHash": v.string(),
-                         "ipAddress": v.optional(v.string()),
+@internal_mutation(args={"tokenHash": v.string(), "ipAddress": v.optional(v.string()),
                          "userAgent": v.optional(v.string())})
-async def insert(ctx: Any, subject: str, tokenHash: str, ipAddress: str | None,
-                 userAgent: str | None) -> Doc:
-    """Store a session for the user named by `subject` and schedule its expiry."""
-    user_id = ctx.db.normalize_id("users", subject)
-    if user_id is None or await ctx.db.get(user_id) is None:
-        raise app_error("Unauthenticated", f"{subject!r} is not a user of this app")
+async def insert(ctx: Any, tokenHash: str, ipAddress: str | None, userAgent: str | None) -> Doc:
+    """Store a session for the caller (the action's identity) and schedule its expiry.
+
+    The caller is found like everywhere else, so a user of an external issuer
+    (known by `externalId`) gets sessions too.
+    """
+    user_id = (await require_user(ctx))["_id"]
     now = ctx.now()
     expires_at = now + SESSION_TTL_MS
     session_id = await ctx.db.insert("sessions", present({

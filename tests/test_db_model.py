@@ -226,6 +226,7 @@ class DatabaseModel(RuleBasedStateMachine):
                     and (end is None or not spec.before(end, spec.sort_key(row)))]
             assert_docs(pinned["page"], want)
             assert pinned["continueCursor"] == result["continueCursor"]
+            assert pinned["isDone"] == result["isDone"]
             previous_end = end
 
     def read_page(self, spec: QuerySpec, options: dict[str, Any]) -> dict[str, Any]:

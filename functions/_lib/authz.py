@@ -7,21 +7,28 @@ as its subject. A user who signed in through an external issuer is found by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .errors import app_error
 
 Doc = dict[str, Any]
+# The `iss` of tokens from `ctx.auth.issue_token`: only its subjects are `users` ids.
+BUILTIN_ISSUER: Final = "reactor"
 
 
 async def find_user(ctx: Any) -> Doc | None:
-    """The caller's users row, or None when signed out or not yet a user of this app."""
+    """The caller's users row, or None when signed out or not yet a user of this app.
+
+    Another issuer's subject is never read as a users id, even when it looks like one:
+    its users are found by `externalId` only.
+    """
     identity = await ctx.auth.get_user_identity()
     if identity is None:
         return None
-    user_id = ctx.db.normalize_id("users", identity["subject"])
-    if user_id is not None:
-        return await ctx.db.get(user_id)
+    if identity["issuer"] == BUILTIN_ISSUER:
+        user_id = ctx.db.normalize_id("users", identity["subject"])
+        if user_id is not None:
+            return await ctx.db.get(user_id)
     token_identifier = identity["tokenIdentifier"]
     return await (ctx.db.query("users")
                   .with_index("by_external_id", lambda q: q.eq("externalId", token_identifier))
