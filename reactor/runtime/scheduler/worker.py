@@ -183,7 +183,7 @@ class Scheduler:
 
     async def _run_mutation(self, job_id: str, fn: FunctionDefinition,
                             args: dict[str, Any]) -> bool:
-        completion = JobCompletion(job_id, self.clock.now)
+        completion = JobCompletion(job_id)
         outcome = await self.host.run_job_mutation(fn, args, completion)
         if completion.skipped:
             return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from reactor.errors import NotFoundError
@@ -126,9 +126,8 @@ class JobCompletion:
     the same commit as the mutation's writes.
     """
 
-    def __init__(self, job_id: str, now: Callable[[], float]) -> None:
+    def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.now = now
         self.skipped = False
 
     async def lookup(self, txn: Transaction) -> dict[str, Any] | None:
@@ -136,6 +135,6 @@ class JobCompletion:
         self.skipped = job is None or job["state"]["kind"] != PENDING
         return {"value": None} if self.skipped else None
 
-    async def record(self, txn: Transaction, value: Any) -> None:
+    async def record(self, txn: Transaction, value: Any, now_ms: float) -> None:
         await ScheduledFunctions(txn).transition(self.job_id, PENDING, {"kind": SUCCESS},
-                                                 self.now())
+                                                 now_ms)
