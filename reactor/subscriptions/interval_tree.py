@@ -49,7 +49,8 @@ class IntervalTree:
     """A treap ordered by interval start, each node annotated with its subtree's max end.
 
     `stab(key)` visits only subtrees that can hold a hit, so it costs
-    O(log n + hits) expected, however many intervals do not contain `key`.
+    O(log n) expected when nothing is hit and O(log n + k·log(n/k)) for k hits,
+    however many intervals do not contain `key`.
     """
 
     def __init__(self, seed: int | None = None) -> None:
