@@ -31,7 +31,7 @@ test: $(STAMP) $(CLIENT_JS_MODULES)
 lint: $(STAMP)
 	$(BIN)/ruff check reactor tests bench
 
-# `make bench` runs every benchmark (~10 min); `make bench BENCH_FLAGS=--quick` in under 2.
+# `make bench` runs every benchmark (~6 min); `make bench BENCH_FLAGS=--quick` in under 2.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
