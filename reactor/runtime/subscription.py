@@ -90,8 +90,7 @@ class Subscription:
 
     async def __aenter__(self) -> Subscription:
         self._entry = self._manager.subscribe(self._key, self._path, self._args, self._identity,
-                                              admin=self._admin)
-        self._manager.add_listener(self._on_advance)
+                                              admin=self._admin, watcher=self._changed.set)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -99,13 +98,8 @@ class Subscription:
 
     def close(self) -> None:
         if self._entry is not None:
-            self._manager.remove_listener(self._on_advance)
-            self._manager.unsubscribe(self._entry)
+            self._manager.unsubscribe(self._entry, self._changed.set)
             self._entry = None
-
-    def _on_advance(self, ts: int, changed: set[QueryEntry]) -> None:
-        if self._entry is not None and self._entry in changed:
-            self._changed.set()
 
     @property
     def ts(self) -> int | None:

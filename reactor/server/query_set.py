@@ -12,7 +12,7 @@ from reactor.runtime.subscription import query_key
 from reactor.server import protocol as p
 from reactor.server.identity import Caller
 from reactor.server.outgoing import query_modification
-from reactor.subscriptions import QueryEntry, QueryResult
+from reactor.subscriptions import QueryEntry, QueryResult, Watcher
 from reactor.values import from_wire
 
 NEVER_SENT = -1
@@ -41,9 +41,11 @@ class ClientQueries:
     manager; this keeps, per query id, which entry version was last sent.
     """
 
-    def __init__(self, engine: Engine, max_queries: int) -> None:
+    def __init__(self, engine: Engine, max_queries: int, watcher: Watcher) -> None:
         self.engine = engine
         self.manager = engine.manager
+        # The session's wake-up: called when an entry behind one of its ids changes.
+        self.watcher = watcher
         self.max_queries = max_queries
         self.version = 0
         self._queries: dict[int, _Query] = {}
@@ -67,7 +69,7 @@ class ClientQueries:
                     raise p.ProtocolError(
                         f"Remove: query {modification.queryId} is not in the query set")
                 if query.entry is not None:
-                    self.manager.unsubscribe(query.entry)
+                    self.manager.unsubscribe(query.entry, self.watcher)
                 self._removed.append(modification.queryId)
         self.version = message.newVersion
 
@@ -102,7 +104,8 @@ class ClientQueries:
             # A reactive page keeps the end the server reported the first time.
             run_args = {**args, "paginationOpts": {**options, "endCursor": journal}}
         key = query_key(path, run_args, caller.identity, caller.admin)
-        entry = self.manager.subscribe(key, path, run_args, caller.identity, admin=caller.admin)
+        entry = self.manager.subscribe(key, path, run_args, caller.identity, admin=caller.admin,
+                                       watcher=self.watcher)
         return _Query(entry, path, args, journal=journal)
 
     def resubscribe(self, caller: Caller) -> None:
@@ -119,7 +122,7 @@ class ClientQueries:
                 new.sent_version = old.sent_version
             self._queries[query_id] = new
             if old.entry is not None:
-                self.manager.unsubscribe(old.entry)
+                self.manager.unsubscribe(old.entry, self.watcher)
 
     def ready(self) -> bool:
         """Whether every entry has a result, so that a consistent Transition can be built."""
@@ -153,5 +156,5 @@ class ClientQueries:
     def close(self) -> None:
         for query in self._queries.values():
             if query.entry is not None:
-                self.manager.unsubscribe(query.entry)
+                self.manager.unsubscribe(query.entry, self.watcher)
         self._queries.clear()

@@ -30,7 +30,6 @@ from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.outgoing import failure_fields, transition_frames, value_json
 from reactor.server.query_set import ClientQueries
-from reactor.subscriptions import QueryEntry
 from reactor.values import from_wire
 
 logger = logging.getLogger("reactor.sync")
@@ -55,7 +54,10 @@ class SyncSession:
         self.config = config
         self.session_id = ""
         self.caller = Caller()
-        self.queries = ClientQueries(engine, config.max_queries_per_connection)
+        self.wake = asyncio.Event()
+        # One bound method, so the manager can count this session's holds on an entry.
+        self._wake_up = self.wake.set
+        self.queries = ClientQueries(engine, config.max_queries_per_connection, self._wake_up)
         self.identity_version = 0
         # What the client has seen: the endVersion of the last Transition sent.
         self.sent = p.StateVersion(querySet=0, identity=0, ts=p.encode_ts(0))
@@ -64,7 +66,6 @@ class SyncSession:
         # A MutationResponse went out: the client needs a Transition after it.
         self.owe_transition = False
         self.outbox: list[bytes] = []
-        self.wake = asyncio.Event()
         # Set once: the close code and reason the socket ends with.
         self.closing: tuple[int, str] | None = None
         self.last_send = time.monotonic()
@@ -76,7 +77,6 @@ class SyncSession:
 
     async def run(self) -> None:
         """Until the client leaves or the session closes the socket."""
-        self.manager.add_listener(self._on_advance)
         receiver = asyncio.create_task(self._receive_loop())
         sender = asyncio.create_task(self._send_loop())
         mutator = asyncio.create_task(self._mutation_loop())
@@ -86,15 +86,11 @@ class SyncSession:
                 # Let the sender deliver the final message (FatalError, AuthError) and close.
                 await asyncio.wait([sender], timeout=self.config.send_timeout_s)
         finally:
-            self.manager.remove_listener(self._on_advance)
             tasks = (receiver, sender, mutator, *self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.queries.close()
-
-    def _on_advance(self, ts: int, changed: set[QueryEntry]) -> None:
-        self.wake.set()
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -231,6 +227,7 @@ class SyncSession:
         if outcome.ok:
             ts = outcome.ts or 0
             self.required_ts = max(self.required_ts, ts)
+            self.manager.notify_at(ts, self._wake_up)
             self.owe_transition = True
             self._queue(p.MutationResponse(requestId=message.requestId, success=True,
                                            result=msgspec.Raw(value_json(outcome.value)),

@@ -7,6 +7,7 @@ from reactor.subscriptions.manager import (
     QueryResult,
     RunQuery,
     SubscriptionManager,
+    Watcher,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "QueryResult",
     "RunQuery",
     "SubscriptionManager",
+    "Watcher",
 ]

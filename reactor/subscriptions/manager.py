@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class QueryResult:
                 and self.error_data == other.error_data)
 
 
+Watcher = Callable[[], None]
+
+
 @dataclass(eq=False)
 class QueryEntry:
     """A (path, args, identity) subscribed by one or more clients; one execution for all."""
@@ -57,6 +61,8 @@ class QueryEntry:
     subscribers: int = 0
     handles: list[tuple[str, IntervalHandle]] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Called (once per step) when the result changes, with how many holders want it.
+    watchers: dict[Watcher, int] = field(default_factory=dict)
 
 
 RunQuery = Callable[[QueryEntry, int], Awaitable[QueryResult]]
@@ -83,6 +89,8 @@ class SubscriptionManager:
         self._fresh: set[QueryEntry] = set()
         self._rerun_everything = False
         self._listeners: list[AdvanceListener] = []
+        self._ts_waiters: list[tuple[int, int, Watcher]] = []
+        self._waiter_serial = 0
         self._wake = asyncio.Event()
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +116,9 @@ class SubscriptionManager:
     # Entries ---------------------------------------------------------------
 
     def subscribe(self, key: Hashable, path: str, args: dict[str, Any],
-                  identity: dict[str, Any] | None, *, admin: bool = False) -> QueryEntry:
+                  identity: dict[str, Any] | None, *, admin: bool = False,
+                  watcher: Watcher | None = None) -> QueryEntry:
+        """Hold the shared entry; `watcher` is called whenever its result changes."""
         entry = self.entries.get(key)
         if entry is None:
             entry = QueryEntry(key, path, args, identity, admin)
@@ -116,9 +126,15 @@ class SubscriptionManager:
             self._fresh.add(entry)
             self._wake.set()
         entry.subscribers += 1
+        if watcher is not None:
+            entry.watchers[watcher] = entry.watchers.get(watcher, 0) + 1
         return entry
 
-    def unsubscribe(self, entry: QueryEntry) -> None:
+    def unsubscribe(self, entry: QueryEntry, watcher: Watcher | None = None) -> None:
+        if watcher is not None and watcher in entry.watchers:
+            entry.watchers[watcher] -= 1
+            if entry.watchers[watcher] <= 0:
+                del entry.watchers[watcher]
         entry.subscribers -= 1
         if entry.subscribers <= 0 and self.entries.get(entry.key) is entry:
             del self.entries[entry.key]
@@ -129,6 +145,14 @@ class SubscriptionManager:
         await entry.ready.wait()
         assert entry.result is not None
         return entry.result
+
+    def notify_at(self, ts: int, watcher: Watcher) -> None:
+        """Call `watcher` once every entry is valid at `ts` or later."""
+        if self.current_ts >= ts:
+            asyncio.get_running_loop().call_soon(watcher)
+            return
+        self._waiter_serial += 1
+        heapq.heappush(self._ts_waiters, (ts, self._waiter_serial, watcher))
 
     def rerun_all(self) -> None:
         """Re-run every entry at the next step (new code after a hot reload)."""
@@ -187,11 +211,26 @@ class SubscriptionManager:
             entry.journal = result.journal
             entry.ready.set()
         self.current_ts = max(self.current_ts, target)
+        self._notify(changed)
         for listener in list(self._listeners):
             try:
                 listener(self.current_ts, changed)
             except Exception:
                 logger.exception("subscription listener failed")
+
+    def _notify(self, changed: set[QueryEntry]) -> None:
+        """Wake exactly the holders of changed entries and those waiting for this ts."""
+        due: dict[Watcher, None] = {}
+        for entry in changed:
+            for watcher in entry.watchers:
+                due[watcher] = None
+        while self._ts_waiters and self._ts_waiters[0][0] <= self.current_ts:
+            due[heapq.heappop(self._ts_waiters)[2]] = None
+        for watcher in due:
+            try:
+                watcher()
+            except Exception:
+                logger.exception("subscription watcher failed")
 
     async def _execute(self, entry: QueryEntry, ts: int) -> QueryResult:
         async with self._semaphore:
