@@ -218,12 +218,14 @@ class TransactionScheduler:
 class QueryCtx:
     """What a query handler receives."""
 
-    def __init__(self, txn: Transaction, identity: dict[str, Any] | None, seed: int,
-                 now_ms: float, issuer: BuiltinIssuer | None = None) -> None:
+    def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
+                 seed: Callable[[], int], now_ms: float,
+                 issuer: BuiltinIssuer | None = None) -> None:
         self.db = DatabaseReader(txn)
         self.auth = Auth(identity, issuer, can_issue=False)
         self.env: EnvReader = transaction_env(txn)
-        self._random = random.Random(seed)
+        self._seed = seed
+        self._random: random.Random | None = None
         self._now_ms = now_ms
 
     def now(self) -> float:
@@ -231,13 +233,15 @@ class QueryCtx:
         return self._now_ms
 
     def random(self) -> float:
-        """A float in [0, 1) from this execution's seeded generator."""
+        """A float in [0, 1) from this execution's seeded generator (made on first use)."""
+        if self._random is None:
+            self._random = random.Random(self._seed())
         return self._random.random()
 
 
 class MutationCtx(QueryCtx):
-    def __init__(self, txn: Transaction, identity: dict[str, Any] | None, seed: int,
-                 now_ms: float, issuer: BuiltinIssuer | None,
+    def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
+                 seed: Callable[[], int], now_ms: float, issuer: BuiltinIssuer | None,
                  resolve: Callable[[str], FunctionDefinition]) -> None:
         super().__init__(txn, identity, seed, now_ms)
         self.db = DatabaseWriter(txn)

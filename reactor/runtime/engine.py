@@ -24,8 +24,9 @@ from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import Environment
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.storage import SqliteStorage
-from reactor.subscriptions import SubscriptionManager
+from reactor.subscriptions import QueryResult, SubscriptionManager
 from reactor.transactions import Database, DatabaseOptions
+from reactor.values import dumps, loads
 
 logger = logging.getLogger("reactor.engine")
 
@@ -158,14 +159,16 @@ class Engine:
             outcome = Outcome(path, error=to_function_error(path, error))
             self._report(kind, outcome)
             return outcome
-        outcome = await self._execute(fn, args, identity, ts, journal)
+        outcome = await self._execute(fn, args, identity, ts, journal, admin=admin)
         self._report(kind, outcome)
         return outcome
 
     async def _execute(self, fn: FunctionDefinition, args: Any, identity: Identity,
                        ts: int | None = None, journal: Journal | None = None, *,
-                       nested: bool = False) -> Outcome:
+                       nested: bool = False, admin: bool = True) -> Outcome:
         if fn.kind is FunctionKind.QUERY:
+            if ts is None:
+                return await self._latest_query(fn, args, identity, admin)
             return await self.runner.query(fn, args, identity, ts)
         if fn.kind is FunctionKind.MUTATION:
             return await self.runner.mutation(fn, args, identity, journal)
@@ -213,6 +216,24 @@ class Engine:
     async def run_job_action(self, fn: FunctionDefinition, args: dict[str, Any]) -> Outcome:
         outcome = await self.actions.run(fn, args, None)
         self._report(FunctionKind.ACTION, outcome)
+        return outcome
+
+    async def _latest_query(self, fn: FunctionDefinition, args: Any, identity: Identity,
+                            admin: bool) -> Outcome:
+        """A query at the latest commit, answered from a live or retained result if one
+        is still valid, else run (and its result retained for the next caller)."""
+        key = query_key(fn.path, args, identity, admin)
+        cached = self.manager.cached(key)
+        if cached is not None and cached.ok:
+            return Outcome(fn.path, value=loads(cached.encoded), encoded=cached.encoded,
+                           log_lines=list(cached.log_lines), ts=self.manager.current_ts)
+        outcome = await self.runner.query(fn, args, identity)
+        if outcome.ok and outcome.read_set is not None and outcome.ts is not None:
+            outcome.encoded = dumps(outcome.value)
+            result = QueryResult(outcome.ts, outcome.read_set, outcome.value, outcome.encoded,
+                                 log_lines=outcome.log_lines)
+            self.manager.remember(key, fn.path, args if isinstance(args, dict) else {},
+                                  identity, admin, result)
         return outcome
 
     # Subscriptions ---------------------------------------------------------

@@ -36,7 +36,11 @@ class FunctionDefinition:
     args: ObjectValidator | None
     returns: Validator | None
     path: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    signature: inspect.Signature = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Read once: every call checks its arguments against it.
+        self.signature = inspect.signature(self.handler)
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Calling the decorated object directly runs the bare handler (handy in helpers)."""

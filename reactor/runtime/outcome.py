@@ -38,6 +38,8 @@ class Outcome:
     read_set: ReadSet | None = None
     duration_s: float = 0.0
     attempts: int = 1
+    # The value's convex-JSON encoding when it is already at hand (a cached query).
+    encoded: bytes | None = None
 
     @property
     def ok(self) -> bool:

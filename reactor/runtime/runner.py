@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import logging
 import os
 import random
@@ -94,11 +93,15 @@ def to_function_error(path: str, error: BaseException) -> FunctionError:
                          code="UncaughtError")
 
 
+def fresh_seed() -> int:
+    """Mutations are re-run on a new snapshot anyway: each attempt gets fresh randomness."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
 def _check_handler_args(fn: FunctionDefinition, args: dict[str, Any]) -> None:
     """Turn a handler/args mismatch into a clear error instead of a TypeError deep inside."""
-    signature = inspect.signature(fn.handler)
     try:
-        signature.bind(None, **args)
+        fn.signature.bind(None, **args)
     except TypeError as error:
         raise ArgsValidationError(f"args do not fit the handler's parameters: {error}") from None
 
@@ -145,7 +148,8 @@ class Runner:
             try:
                 checked = prepare_args(fn, args)
                 txn = self.database.begin(read_only=True, ts=ts)
-                ctx = QueryCtx(txn, identity, execution_seed(fn.path, checked, txn.begin_ts),
+                ctx = QueryCtx(txn, identity,
+                               lambda: execution_seed(fn.path, checked, txn.begin_ts),
                                self.now(), self.issuer)
                 outcome.value = await self._call(fn, ctx, txn, checked)
                 outcome.ts = txn.begin_ts
@@ -196,8 +200,7 @@ class Runner:
         with logs.capture() as sink:
             txn = self.database.begin()
             try:
-                seed = int.from_bytes(os.urandom(8), "little")
-                ctx = MutationCtx(txn, identity, seed, self.now(), self.issuer,
+                ctx = MutationCtx(txn, identity, fresh_seed, self.now(), self.issuer,
                                   self.resolve)
                 stored = None if journal is None else await journal.lookup(txn)
                 if stored is not None:

@@ -100,8 +100,9 @@ class HttpApi:
                                          admin=caller.admin, ts=ts)
         lines = orjson.dumps(outcome.log_lines)
         if outcome.ok:
-            return _raw_json([b'{"status":"success","value":', value_json(outcome.value),
-                              b',"logLines":', lines, b"}"])
+            value = outcome.encoded or value_json(outcome.value)
+            return _raw_json([b'{"status":"success","value":', value, b',"logLines":', lines,
+                              b"}"])
         error = outcome.error
         assert error is not None
         parts = [b'{"status":"error","errorMessage":', orjson.dumps(error.message),

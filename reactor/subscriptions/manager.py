@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,11 +80,15 @@ class SubscriptionManager:
     """
 
     def __init__(self, database: Database, run_query: RunQuery, *,
-                 max_concurrency: int = 64) -> None:
+                 max_concurrency: int = 64, retain: int = 1_000) -> None:
         self.database = database
         self.run_query = run_query
         self.current_ts = database.latest_ts
         self.entries: dict[Hashable, QueryEntry] = {}
+        # Entries nobody holds any more, kept (newest last) while no write touches
+        # what they read: a one-shot query or a re-subscription reuses their result.
+        self._retained: OrderedDict[Hashable, QueryEntry] = OrderedDict()
+        self._retain = retain
         self.executions = 0
         self._trees: dict[str, IntervalTree] = {}
         self._fresh: set[QueryEntry] = set()
@@ -125,6 +130,7 @@ class SubscriptionManager:
             self.entries[key] = entry
             self._fresh.add(entry)
             self._wake.set()
+        self._retained.pop(key, None)
         entry.subscribers += 1
         if watcher is not None:
             entry.watchers[watcher] = entry.watchers.get(watcher, 0) + 1
@@ -137,9 +143,47 @@ class SubscriptionManager:
                 del entry.watchers[watcher]
         entry.subscribers -= 1
         if entry.subscribers <= 0 and self.entries.get(entry.key) is entry:
-            del self.entries[entry.key]
             self._fresh.discard(entry)
-            self._drop_intervals(entry)
+            if entry.result is None:
+                self._evict(entry)
+            else:
+                self._keep(entry)
+
+    def _keep(self, entry: QueryEntry) -> None:
+        """Retain an unheld entry (its intervals stay registered, so writes evict it)."""
+        self._retained[entry.key] = entry
+        self._retained.move_to_end(entry.key)
+        while len(self._retained) > self._retain:
+            _, oldest = self._retained.popitem(last=False)
+            self._evict(oldest)
+
+    def _evict(self, entry: QueryEntry) -> None:
+        if self.entries.get(entry.key) is entry:
+            del self.entries[entry.key]
+        self._retained.pop(entry.key, None)
+        self._drop_intervals(entry)
+
+    def cached(self, key: Hashable) -> QueryResult | None:
+        """A result still valid at the latest commit, held or retained, if there is one."""
+        entry = self.entries.get(key)
+        if (entry is None or entry.result is None or not entry.ready.is_set()
+                or self.current_ts != self.database.latest_ts):
+            return None
+        if key in self._retained:
+            self._retained.move_to_end(key)
+        return entry.result
+
+    def remember(self, key: Hashable, path: str, args: dict[str, Any],
+                 identity: dict[str, Any] | None, admin: bool, result: QueryResult) -> None:
+        """Retain a one-shot query's result, if no write since its snapshot was missed."""
+        if key in self.entries or result.ts < self.current_ts or self._retain <= 0:
+            return
+        entry = QueryEntry(key, path, args, identity, admin, result=result, version=1,
+                           journal=result.journal)
+        self._register(entry, result)
+        entry.ready.set()
+        self.entries[key] = entry
+        self._keep(entry)
 
     async def wait_ready(self, entry: QueryEntry) -> QueryResult:
         await entry.ready.wait()
@@ -188,22 +232,22 @@ class SubscriptionManager:
         log = self.database.write_log
         if self._rerun_everything or self.current_ts < log.horizon_ts:
             self._rerun_everything = False
-            dirty = set(self.entries.values())
+            dirty = set(self.entries.values())  # retained entries among them are evicted
         else:
             dirty = self._hits(log.since(self.current_ts, target))
         dirty |= self._fresh
         self._fresh = set()
+        for entry in [entry for entry in dirty if entry.subscribers <= 0]:
+            self._evict(entry)
         ordered = [entry for entry in dirty if entry.subscribers > 0]
         results = await asyncio.gather(*(self._execute(entry, target) for entry in ordered))
         changed: set[QueryEntry] = set()
         for entry, result in zip(ordered, results, strict=True):
             if entry.subscribers <= 0:
+                self._evict(entry)  # let go while it ran: what it holds is stale
                 continue
             self._drop_intervals(entry)
-            for index_id, interval in result.read_set.items():
-                tree = self._trees.setdefault(index_id, IntervalTree())
-                handle = tree.add(interval.start, interval.end, entry)
-                entry.handles.append((index_id, handle))
+            self._register(entry, result)
             if entry.result is None or not entry.result.same_outcome(result):
                 entry.version += 1
                 changed.add(entry)
@@ -236,6 +280,11 @@ class SubscriptionManager:
         async with self._semaphore:
             self.executions += 1
             return await self.run_query(entry, ts)
+
+    def _register(self, entry: QueryEntry, result: QueryResult) -> None:
+        for index_id, interval in result.read_set.items():
+            tree = self._trees.setdefault(index_id, IntervalTree())
+            entry.handles.append((index_id, tree.add(interval.start, interval.end, entry)))
 
     def _drop_intervals(self, entry: QueryEntry) -> None:
         for index_id, handle in entry.handles:
