@@ -50,9 +50,16 @@ class LimitExceededError(ReactorError):
 
 
 class ConflictError(ReactorError):
-    """A mutation's reads were overwritten by a concurrent commit (after retries)."""
+    """A mutation's reads were overwritten by a concurrent commit (after retries).
+
+    `ts` is that commit's timestamp: a re-run must wait until it is visible.
+    """
 
     code = "OptimisticConcurrency"
+
+    def __init__(self, message: str, *, ts: int = 0) -> None:
+        super().__init__(message)
+        self.ts = ts
 
 
 class NotFoundError(ReactorError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -177,7 +178,7 @@ class Runner:
             checked = prepare_args(fn, args)
         except Exception as error:
             return Outcome(fn.path, error=to_function_error(fn.path, error))
-        outcome: Outcome | None = None
+        outcome: Outcome | ConflictError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             final = attempt == MAX_ATTEMPTS
             if attempt > SERIALIZE_AFTER:
@@ -185,17 +186,22 @@ class Runner:
                     outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
             else:
                 outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
-            if outcome is not None:
+            if isinstance(outcome, Outcome):
                 break
+            # Re-running before the conflicting commit is visible would only conflict again
+            # (bounded: that commit's batch may have failed and never become visible).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.database.wait_for(outcome.ts)
             await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
-        assert outcome is not None
+        assert isinstance(outcome, Outcome)
         outcome.duration_s = time.perf_counter() - started
         return outcome
 
     async def _attempt(self, fn: FunctionDefinition, checked: dict[str, Any],
                        identity: dict[str, Any] | None, journal: Journal | None,
-                       attempt: int, final: bool) -> Outcome | None:
-        """One execution and commit; None means it conflicted and should be re-run."""
+                       attempt: int, final: bool) -> Outcome | ConflictError:
+        """One execution and commit; a ConflictError means it should be re-run."""
         outcome = Outcome(fn.path, attempts=attempt)
         with logs.capture() as sink:
             txn = self.database.begin()
@@ -213,7 +219,7 @@ class Runner:
                     outcome.ts = await self.database.commit(txn)
             except ConflictError as error:
                 if not final:
-                    return None
+                    return error
                 outcome.error = to_function_error(fn.path, error)
             except Exception as error:
                 outcome.error = to_function_error(fn.path, error)

@@ -53,6 +53,7 @@ class SyncSession:
         self.authenticator = authenticator
         self.config = config
         self.session_id = ""
+        self.fresh_session = False
         self.caller = Caller()
         self.wake = asyncio.Event()
         # One bound method, so the manager can count this session's holds on an entry.
@@ -179,6 +180,8 @@ class SyncSession:
         except ValueError:
             raise p.ProtocolError(
                 f"Connect: sessionId {message.sessionId!r} is not a UUID") from None
+        # A client's first socket cannot have stored outcomes to re-send against.
+        self.fresh_session = message.connectionCount == 0
 
     async def _authenticate(self, message: p.Authenticate) -> None:
         if message.baseVersion != self.identity_version:
@@ -220,7 +223,8 @@ class SyncSession:
             self._queue(p.MutationResponse(requestId=message.requestId, success=False,
                                            result=f"{message.udfPath}: {error.message}"))
             return
-        journal = MutationJournal(self.session_id, message.requestId)
+        journal = MutationJournal(self.session_id, message.requestId,
+                                  resent=not self.fresh_session)
         outcome = await self.engine.call(FunctionKind.MUTATION, message.udfPath, args,
                                          self.caller.identity, admin=self.caller.admin,
                                          journal=journal)

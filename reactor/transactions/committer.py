@@ -105,7 +105,7 @@ class Committer:
                 self.stats.conflicts += 1
                 pending.future.set_exception(ConflictError(
                     "a document this mutation read was changed by a concurrent commit"
-                    f" (index {conflict.write.index_id or 'log horizon'})"))
+                    f" (index {conflict.write.index_id or 'log horizon'})", ts=conflict.ts))
                 continue
             ts = self.clock.next_ts()
             record, entry = self._build(pending.txn, ts)

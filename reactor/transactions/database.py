@@ -48,6 +48,8 @@ class Database:
         self.write_log = WriteLog(options.retention_ns)
         self.latest_ts = clock.last_ts
         self._listeners: list[CommitListener] = []
+        # Set (and replaced) at each publication, for `wait_for`.
+        self._publication = asyncio.Event()
         self._snapshots: Counter[int] = Counter()
         self.committer = Committer(storage, lambda: self.catalog, clock, self.write_log,
                                    self._published)
@@ -115,8 +117,15 @@ class Database:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    async def wait_for(self, ts: int) -> None:
+        """Until the commit at `ts` is visible to new transactions."""
+        while self.latest_ts < ts:
+            await self._publication.wait()
+
     def _published(self, ts: int, entries: list[LogEntry]) -> None:
         self.latest_ts = ts
+        self._publication.set()
+        self._publication = asyncio.Event()
         for listener in list(self._listeners):
             try:
                 listener(ts, entries)

@@ -30,12 +30,16 @@ def mutation_outcomes_table() -> TableDefinition:
 class MutationJournal:
     """Looks up and records one (sessionId, requestId) inside a mutation's transaction."""
 
-    def __init__(self, session_id: str, request_id: int) -> None:
+    def __init__(self, session_id: str, request_id: int, *, resent: bool = True) -> None:
         self.session_id = session_id
         self.request_id = float(request_id)
+        # False on a client's first socket: nothing can be stored yet, skip the read.
+        self.resent = resent
 
     async def lookup(self, txn: Transaction) -> dict[str, Any] | None:
         """The stored outcome; the read also makes concurrent retries conflict (OCC)."""
+        if not self.resent:
+            return None
         return await (QueryBuilder(txn, MUTATION_OUTCOMES)
                       .with_index("by_request", lambda q: q.eq("sessionId", self.session_id)
                                   .eq("requestId", self.request_id))
