@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
@@ -29,6 +29,8 @@ from reactor.values.wire import dumps, loads
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
 # while it steps, so two readers let two reads proceed at once on two cores.
 READERS = 2
+
+T = TypeVar("T")
 
 _GET_DOCUMENT = """
     SELECT value FROM documents WHERE doc_id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1
@@ -83,9 +85,10 @@ _COUNT_SQL = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
 class SqliteStorage:
     """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
 
-    Writes and pruning share one connection, serialized by an asyncio lock so
-    their transactions never interleave; reads round-robin over `READERS`
-    connections, each statement reading one consistent WAL snapshot.
+    Writes and pruning share one plain sqlite3 connection owned by one writer
+    thread: a whole write transaction (BEGIN .. COMMIT) is one hop to that
+    thread. Reads round-robin over `READERS` aiosqlite connections, each
+    statement reading one consistent WAL snapshot.
     """
 
     def __init__(self, data_dir: Path, *, durability: Durability = "full") -> None:
@@ -95,10 +98,10 @@ class SqliteStorage:
         self.durability = durability
         self.db_path = self.data_dir / DB_NAME
         self._lock = DataDirLock(self.data_dir)
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = 0
-        self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
@@ -110,8 +113,8 @@ class SqliteStorage:
         except OSError as exc:
             raise StorageError(f"data directory {self.data_dir}: cannot use it: {exc}") from exc
         try:
-            self._writer = await self._connect(writer_pragmas(self.durability))
-            await self._create_tables(self._writer)
+            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
+            self._writer = await self._on_writer_thread(self._open_writer)
             for _ in range(READERS):
                 self._readers.append(await self._connect(reader_pragmas()))
         except BaseException:
@@ -163,14 +166,17 @@ class SqliteStorage:
             (w.index_id, w.key, c.ts, w.deleted, w.doc_id) for c in commits for w in c.index_writes
         ]
         names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
-        async with self._transaction("write commits") as conn:
+
+        def write(conn: sqlite3.Connection) -> None:
             for sql, rows in (
                 (_INSERT_DOCUMENT, documents),
                 (_INSERT_ENTRY, entries),
                 (_UPSERT_GLOBAL, names),
             ):
                 if rows:
-                    await conn.executemany(sql, rows)
+                    conn.executemany(sql, rows)
+
+        await self._transaction("write commits", write)
 
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = 0
@@ -186,15 +192,18 @@ class SqliteStorage:
         return int(rows[0][0])
 
     async def delete_index(self, index_id: str) -> None:
-        async with self._transaction(f"delete index {index_id!r}") as conn:
-            await conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
+        await self._transaction(
+            f"delete index {index_id!r}",
+            lambda conn: conn.execute("DELETE FROM index_entries WHERE index_id = ?",
+                                      (index_id,)))
 
     async def _prune_chunk(
         self, target: sqlite_prune.PruneTarget, horizon_ts: int, budget: int
     ) -> tuple[int, bool]:
         """One transaction of a prune pass: returns (rows deleted, walk finished)."""
-        async with self._transaction(f"prune {target.name}") as conn:
-            marks = await conn.execute_fetchall(sqlite_prune.READ_WATERMARK_SQL, (target.name,))
+
+        def prune(conn: sqlite3.Connection) -> tuple[int, bool]:
+            marks = conn.execute(sqlite_prune.READ_WATERMARK_SQL, (target.name,)).fetchall()
             ts, id_, key = next(iter(marks), sqlite_prune.START)
             params = {
                 "ts": ts,
@@ -203,32 +212,67 @@ class SqliteStorage:
                 "horizon": horizon_ts,
                 "limit": sqlite_prune.CHUNK,
             }
-            rows = await conn.execute_fetchall(target.candidates_sql, params)
+            rows = conn.execute(target.candidates_sql, params).fetchall()
             plan = sqlite_prune.plan_chunk(list(rows), target.key_width, budget)
             if plan.doomed:
-                await conn.executemany(target.delete_sql, plan.doomed)
+                conn.executemany(target.delete_sql, plan.doomed)
             if plan.watermark is not None:
-                await conn.execute(sqlite_prune.WRITE_WATERMARK_SQL, (target.name, *plan.watermark))
-        return len(plan.doomed), plan.finished
+                conn.execute(sqlite_prune.WRITE_WATERMARK_SQL, (target.name, *plan.watermark))
+            return len(plan.doomed), plan.finished
 
-    @asynccontextmanager
-    async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE .. COMMIT on the writer; COMMIT returning means durable."""
+        return await self._transaction(f"prune {target.name}", prune)
+
+    async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
+        if self._write_thread is None:
+            raise self._not_open()
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
+
+    async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
+        """BEGIN IMMEDIATE .. COMMIT on the writer thread; COMMIT returning means durable.
+
+        The single writer thread runs transactions one after another, in order.
+        """
         conn = self._writer
         if conn is None:
             raise self._not_open()
-        async with self._write_lock:
+
+        def run() -> T:
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                await conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                result = body(conn)
+                conn.execute("COMMIT")
+                return result
             except BaseException as exc:
-                # Queued behind whatever the thread is still running; a no-op
-                # when COMMIT already went through.
-                await asyncio.shield(conn.rollback())
+                if conn.in_transaction:
+                    conn.rollback()
                 if isinstance(exc, sqlite3.Error):
                     raise StorageError(f"{self.db_path}: {action} failed: {exc}") from exc
                 raise
+
+        return await self._on_writer_thread(run)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """On the writer thread: connect, set durability, create or check the tables."""
+        try:
+            conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.db_path}: cannot open the database: {exc}") from exc
+        try:
+            conn.executescript(writer_pragmas(self.durability))
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, FORMAT_VERSION):
+                raise StorageError(
+                    f"{self.db_path}: storage format {version} is not supported "
+                    f"(this version of Reactor reads format {FORMAT_VERSION})"
+                )
+            conn.executescript(f"{TABLES}PRAGMA user_version = {FORMAT_VERSION};")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StorageError(f"{self.db_path}: cannot create tables: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def _fetch(self, sql: str, params: Iterable[Any] | dict[str, Any]) -> list[Any]:
         """Run one read statement on the next reader connection."""
@@ -261,24 +305,15 @@ class SqliteStorage:
             raise StorageError(f"{self.db_path}: cannot open the database: {exc}") from exc
         return conn
 
-    async def _create_tables(self, conn: aiosqlite.Connection) -> None:
-        """Create the tables in a new file; refuse a file of another format."""
-        rows = await conn.execute_fetchall("PRAGMA user_version")
-        version = next(iter(rows))[0]
-        if version not in (0, FORMAT_VERSION):
-            raise StorageError(
-                f"{self.db_path}: storage format {version} is not supported "
-                f"(this version of Reactor reads format {FORMAT_VERSION})"
-            )
-        try:
-            await conn.executescript(f"{TABLES}PRAGMA user_version = {FORMAT_VERSION};")
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.db_path}: cannot create tables: {exc}") from exc
-
     async def _disconnect(self) -> None:
-        connections = [c for c in (self._writer, *self._readers) if c is not None]
+        writer, readers = self._writer, self._readers
         self._writer, self._readers = None, []
-        for conn in connections:
+        if writer is not None:
+            await self._on_writer_thread(writer.close)
+        if self._write_thread is not None:
+            self._write_thread.shutdown(wait=True)
+            self._write_thread = None
+        for conn in readers:
             await conn.close()
 
 

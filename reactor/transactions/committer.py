@@ -20,6 +20,8 @@ logger = logging.getLogger("reactor.committer")
 
 # Most transactions one SQLite transaction (one fsync) carries.
 MAX_BATCH = 512
+# How long a batch may wait for writers still running their handlers to join it.
+GATHER_S = 0.001
 
 
 @dataclass(slots=True)
@@ -52,12 +54,14 @@ class Committer:
 
     def __init__(self, storage: Storage, catalog_ref: Callable[[], Catalog],
                  clock: TimestampOracle, write_log: WriteLog,
-                 on_durable: Callable[[int, list[LogEntry]], None]) -> None:
+                 on_durable: Callable[[int, list[LogEntry]], None],
+                 writers: Callable[[], int] = lambda: 0) -> None:
         self.storage = storage
         self.catalog_ref = catalog_ref
         self.clock = clock
         self.write_log = write_log
         self.on_durable = on_durable
+        self.writers = writers
         self.stats = CommitStats()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         # Held while a batch commits; a schema migration holds it to pause all writes.
@@ -83,6 +87,7 @@ class Committer:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await self._gather()
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -90,6 +95,16 @@ class Committer:
                     await self._commit_batch(batch)
             except Exception:  # keep committing later batches whatever happened here
                 logger.exception("commit batch failed")
+
+    async def _gather(self) -> None:
+        """Wait a moment for writers still in their handlers, so one fsync carries them.
+
+        Bounded by GATHER_S: a slow handler delays a batch by at most that much.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_S
+        while self._queue.qsize() + 1 < self.writers() and loop.time() < deadline:
+            await asyncio.sleep(GATHER_S / 8)
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         previous_ts = self.clock.last_ts

@@ -51,8 +51,10 @@ class Database:
         # Set (and replaced) at each publication, for `wait_for`.
         self._publication = asyncio.Event()
         self._snapshots: Counter[int] = Counter()
+        # Read-write transactions begun and not yet closed (queued ones included).
+        self.writers = 0
         self.committer = Committer(storage, lambda: self.catalog, clock, self.write_log,
-                                   self._published)
+                                   self._published, lambda: self.writers)
         self._pruner: asyncio.Task[None] | None = None
         # The schema last applied to the stored data (see runtime/migration.py).
         self.saved_schema: dict[str, Any] = {}
@@ -90,11 +92,15 @@ class Database:
         if snapshot > self.latest_ts:
             raise StorageError(f"timestamp {snapshot} is in the future", code="InvalidTimestamp")
         self._snapshots[snapshot] += 1
+        if not read_only:
+            self.writers += 1
         return Transaction(storage=self.storage, catalog=self.catalog, begin_ts=snapshot,
                            read_only=read_only, creation_time=self.clock.next_creation_time,
                            limits=self.options.limits, on_close=self._release)
 
     def _release(self, txn: Transaction) -> None:
+        if not txn.read_only:
+            self.writers -= 1
         self._snapshots[txn.begin_ts] -= 1
         if self._snapshots[txn.begin_ts] <= 0:
             del self._snapshots[txn.begin_ts]
