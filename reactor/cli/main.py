@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from reactor.cli import codegen, env
 from reactor.errors import ReactorError
@@ -76,6 +78,17 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """The server's loop: uvloop when installed (it comes with uvicorn[standard]); its
+    socket and timer handling costs a fraction of the default loop's per message."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _dispatch(arguments: argparse.Namespace) -> int:
     from reactor.cli import commands
 
@@ -83,10 +96,10 @@ def _dispatch(arguments: argparse.Namespace) -> int:
         case "dev" | "serve":
             from reactor.cli.serve import serve
 
-            asyncio.run(serve(arguments.app_dir, arguments.data_dir, arguments.host,
-                              arguments.port, dev=arguments.command == "dev",
-                              durability=arguments.durability,
-                              cors_origins=arguments.cors_origins))
+            run_event_loop(serve(arguments.app_dir, arguments.data_dir, arguments.host,
+                                 arguments.port, dev=arguments.command == "dev",
+                                 durability=arguments.durability,
+                                 cors_origins=arguments.cors_origins))
             return 0
         case "run":
             return commands.run(arguments)
