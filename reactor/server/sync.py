@@ -71,23 +71,24 @@ class SyncSession:
         self.closing: tuple[int, str] | None = None
         self.last_send = time.monotonic()
         self._slots = asyncio.Semaphore(config.max_inflight_requests)
-        self._mutations: asyncio.Queue[p.Mutation] = asyncio.Queue()
+        # Made by the first Mutation: most connections only hold queries.
+        self._mutations: asyncio.Queue[p.Mutation] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Lifecycle -------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until the client leaves or the session closes the socket."""
+        """Until the client leaves or the session closes the socket.
+
+        Receiving runs in a task; sending runs here, so an idle connection costs
+        one task beside the server's own.
+        """
         receiver = asyncio.create_task(self._receive_loop())
-        sender = asyncio.create_task(self._send_loop())
-        mutator = asyncio.create_task(self._mutation_loop())
+        receiver.add_done_callback(lambda _: self.wake.set())
         try:
-            await asyncio.wait([receiver, sender], return_when=asyncio.FIRST_COMPLETED)
-            if receiver.done() and self.closing is not None:
-                # Let the sender deliver the final message (FatalError, AuthError) and close.
-                await asyncio.wait([sender], timeout=self.config.send_timeout_s)
+            await self._send_loop(receiver)
         finally:
-            tasks = (receiver, sender, mutator, *self._tasks)
+            tasks = (receiver, *self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -163,6 +164,9 @@ class SyncSession:
             case p.Mutation():
                 # Backpressure: past the limit, stop reading until a request finishes.
                 await self._slots.acquire()
+                if self._mutations is None:
+                    self._mutations = asyncio.Queue()
+                    self._spawn(self._mutation_loop(self._mutations))
                 await self._mutations.put(message)
             case p.Action():
                 await self._slots.acquire()
@@ -202,10 +206,10 @@ class SyncSession:
 
     # Requests --------------------------------------------------------------
 
-    async def _mutation_loop(self) -> None:
+    async def _mutation_loop(self, mutations: asyncio.Queue[p.Mutation]) -> None:
         """Mutations of one client run one after another, in the order sent."""
         while True:
-            message = await self._mutations.get()
+            message = await mutations.get()
             try:
                 await self._mutation(message)
             except Exception:
@@ -297,13 +301,16 @@ class SyncSession:
             frames.append(p.encode_server_message(p.Ping()))
         return frames
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, receiver: asyncio.Task[None]) -> None:
+        """Send what is due until the session closes or the client has gone."""
         while True:
             idle = time.monotonic() - self.last_send
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, self.config.ping_interval_s - idle)):
                     await self.wake.wait()
             self.wake.clear()
+            if receiver.done() and self.closing is None:
+                return  # the client left
             for frame in self._due_frames():
                 try:
                     async with asyncio.timeout(self.config.send_timeout_s):

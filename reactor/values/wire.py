@@ -135,9 +135,14 @@ def _decode_tagged(data: dict[str, Any], path: str) -> Value:
 
 
 def dumps(value: Any) -> bytes:
-    """Serialize a value as convex JSON bytes."""
+    """Serialize a value as convex JSON bytes.
+
+    orjson's result keeps an allocation of at least 4 KiB whatever its length; a
+    copy is exactly as long, which matters for encodings that are kept (query keys,
+    cached results: one pair per live subscription).
+    """
     try:
-        return orjson.dumps(to_wire(value))
+        return bytes(memoryview(orjson.dumps(to_wire(value))))
     except orjson.JSONEncodeError as exc:
         raise InvalidValueError(f"value: cannot be encoded as JSON: {exc}") from None
 
