@@ -13,7 +13,7 @@ ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
 @pytest.fixture
 def fixed_id(monkeypatch: pytest.MonkeyPatch) -> str:
     """An id with fixed random bytes, so corruption tests are deterministic."""
-    monkeypatch.setattr(ids_module.secrets, "token_bytes", lambda n: bytes(range(n)))
+    monkeypatch.setattr(ids_module.os, "urandom", lambda n: bytes(range(n)))
     return new_id("users")
 
 

@@ -14,7 +14,7 @@ from reactor.storage import Order, Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.limits import TransactionLimits, TransactionStats
 from reactor.transactions.readset import KeyInterval, ReadSet, point_interval
-from reactor.values import MISSING, check_document, key_after, new_id, value_size
+from reactor.values import MISSING, key_after, new_id, value_size
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
 
@@ -142,11 +142,10 @@ class Transaction:
         self._require_writable("insert")
         table = self.catalog.require(table_name, for_write=True)
         _check_no_system_fields(value, f"insert into {table_name}")
-        doc = table.validate_document(value, "doc")
         doc_id = new_id(table_name)
-        doc["_id"] = doc_id
-        doc["_creationTime"] = self._creation_time()
-        check_document(doc, "doc")
+        # Validated whole, system fields included, so the size limit counts them too.
+        doc = table.validate_document(
+            {**value, "_id": doc_id, "_creationTime": self._creation_time()}, "doc")
         self.stats.count_write(value_size(doc))
         self.writes[doc_id] = PendingWrite(table_name, None, doc)
         return doc_id
@@ -197,11 +196,7 @@ class Transaction:
              value: dict[str, Any]) -> None:
         """Validate and buffer a new value; `current` is what the caller just read."""
         table = self.catalog.require(table_name)
-        user_fields = {k: v for k, v in value.items() if k not in SYSTEM_FIELDS}
-        doc = table.validate_document(user_fields, "doc")
-        doc["_id"] = value["_id"]
-        doc["_creationTime"] = value["_creationTime"]
-        check_document(doc, "doc")
+        doc = table.validate_document(value, "doc")
         self.stats.count_write(value_size(doc))
         pending = self.writes.get(doc_id)
         old = pending.old if pending is not None else copy.deepcopy(current)

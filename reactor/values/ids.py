@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
 from typing import Any, Final
 
 ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -34,7 +34,7 @@ def _encode(raw: bytes) -> str:
 
 def new_id(table: str) -> str:
     """A fresh random id for a document of `table`."""
-    body = secrets.token_bytes(RANDOM_BYTES) + table_hash(table)
+    body = os.urandom(RANDOM_BYTES) + table_hash(table)
     return _encode(body + _checksum(body))
 
 
