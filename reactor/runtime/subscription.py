@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING, Any
 
 from reactor.errors import ReactorError
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
 
 
 def identity_key(identity: dict[str, Any] | None) -> str | None:
-    return None if identity is None else str(identity.get("tokenIdentifier"))
+    """The whole identity, canonically: a query may read any claim, not just the subject."""
+    if identity is None:
+        return None
+    return json.dumps(identity, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def query_key(path: str, args: Any, identity: dict[str, Any] | None,

@@ -11,3 +11,9 @@ async def login(ctx, subject, name):
 @query(args={})
 async def whoami(ctx):
     return await ctx.auth.get_user_identity()
+
+
+@mutation(args={})
+async def whoami_now(ctx):
+    """The identity a mutation runs as: the socket's current token, never a shared result."""
+    return await ctx.auth.get_user_identity()
