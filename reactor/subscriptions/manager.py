@@ -46,7 +46,7 @@ class QueryResult:
 Watcher = Callable[[], None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class QueryEntry:
     """A (path, args, identity) subscribed by one or more clients; one execution for all."""
 
