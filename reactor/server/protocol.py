@@ -270,6 +270,10 @@ def decode_client_message(data: bytes | str) -> ClientMessage:
         raise ProtocolError(f"invalid client message: {e}{hint}") from None
     except msgspec.DecodeError as e:
         raise ProtocolError(f"client message is not valid JSON: {e}") from None
+    except RecursionError:
+        # msgspec gives up near 1,000 levels; values may not nest past 16 anyway.
+        raise ProtocolError("client message is nested too deeply to decode (values may"
+                            " nest at most 16 levels)") from None
 
 
 def decode_server_message(data: bytes | str) -> ServerMessage:

@@ -85,6 +85,10 @@ class ClientQueries:
         try:
             path = canonical_path(add.udfPath)
             args: dict[str, Any] = from_wire(p.unwrap_args(add.args), "args")  # type: ignore[assignment]
+            if not isinstance(args, dict):
+                # `[{"$integer": ...}]` is an object in JSON but decodes to another value.
+                raise ReactorError(f"args: expected an object, got {type(args).__name__}",
+                                   code="ArgsValidation")
         except ReactorError as error:
             self._queries[add.queryId] = _Query(None, add.udfPath, None, journal=add.journal,
                                                 failure=f"{add.udfPath}: {error.message}")
@@ -129,8 +133,14 @@ class ClientQueries:
         return all(q.entry is None or q.entry.ready.is_set() for q in self._queries.values())
 
     def take_modifications(self) -> list[p.StateModification]:
-        """What changed since the last call: new results, failures, removals."""
-        modifications: list[p.StateModification] = []
+        """What changed since the last call: removals, then new results and failures.
+
+        Removals come first: an id removed and added again in between is then left
+        holding its new query on the client too.
+        """
+        modifications: list[p.StateModification] = [
+            p.QueryRemoved(queryId=query_id) for query_id in self._removed]
+        self._removed.clear()
         for query_id, query in self._queries.items():
             entry = query.entry
             if entry is None:
@@ -149,8 +159,6 @@ class ClientQueries:
                     modifications.append(query_modification(query_id, entry, query.journal))
                 query.sent_version = entry.version
                 query.sent = result
-        modifications.extend(p.QueryRemoved(queryId=query_id) for query_id in self._removed)
-        self._removed.clear()
         return modifications
 
     def close(self) -> None:

@@ -12,8 +12,13 @@ from typing import Any
 
 from reactor.subscriptions.interval_tree import IntervalHandle, IntervalTree
 from reactor.transactions import Database, LogEntry, ReadSet
+from reactor.values import value_size
 
 logger = logging.getLogger("reactor.subscriptions")
+
+# Unheld entries larger than this (arguments plus result) are not retained: the count
+# limit alone would let a client pile up a thousand multi-megabyte entries.
+MAX_RETAINED_ENTRY_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -151,6 +156,10 @@ class SubscriptionManager:
 
     def _keep(self, entry: QueryEntry) -> None:
         """Retain an unheld entry (its intervals stay registered, so writes evict it)."""
+        encoded = entry.result.encoded if entry.result is not None else b""
+        if len(encoded) + value_size(entry.args) > MAX_RETAINED_ENTRY_BYTES:
+            self._evict(entry)
+            return
         self._retained[entry.key] = entry
         self._retained.move_to_end(entry.key)
         while len(self._retained) > self._retain:
