@@ -298,8 +298,9 @@ async def check_never_stale(queries: list[Live], initial: list[dict[str, Any]],
         manager.start()
         entries = [manager.subscribe(("q", i), "q", {"i": i}, None) for i in range(len(queries))]
         for step in steps:
-            for watched in entries:
-                await manager.wait_ready(watched)
+            async with asyncio.timeout(5):
+                while not all(watched.ready for watched in entries):
+                    await asyncio.sleep(0.001)
             await apply(db, step)
             async with asyncio.timeout(5):
                 while manager.current_ts < db.latest_ts:

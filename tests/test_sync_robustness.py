@@ -230,6 +230,27 @@ async def test_ping_after_idle_even_while_others_commit(server: ReactorServer) -
         assert 2 <= pings <= 5
 
 
+async def test_idle_connections_cost_no_task_of_their_own(server: ReactorServer) -> None:
+    """Each idle subscribed socket is one task (the one receiving), not a sender beside it."""
+    admin = {"Authorization": f"Convex {AdminKey.load_or_create(server.data_dir).value}"}
+    _, before = http_json(f"{server.url}/api/debug/stats", method="GET", headers=admin)
+    clients = [ProtocolClient(server.url) for _ in range(30)]
+    try:
+        for client in clients:
+            await client.open()
+            await client.add({0: ("counter:get", {"name": name()})})
+        await asyncio.sleep(0.1)
+        _, during = http_json(f"{server.url}/api/debug/stats", method="GET", headers=admin)
+        assert during["sessions"] == before["sessions"] + 30
+        assert during["tasks"] - before["tasks"] <= 30 + 3, (before, during)
+        # Idle, they still get their pings (from the server-wide heartbeat).
+        frame = await clients[-1].receive(2.0, pings=True)
+        assert frame["type"] == "Ping"
+    finally:
+        for client in clients:
+            await client.close()
+
+
 async def test_slow_reader_is_disconnected_and_others_are_unaffected(
         server: ReactorServer, bystander: Bystander) -> None:
     key = AdminKey.load_or_create(server.data_dir).value

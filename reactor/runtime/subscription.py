@@ -121,7 +121,7 @@ class Subscription:
         if entry is None:
             raise ReactorError("subscription is closed", code="SubscriptionClosed")
         async with asyncio.timeout(timeout):
-            while entry.version <= self._seen_version or not entry.ready.is_set():
+            while entry.version <= self._seen_version or not entry.ready:
                 self._changed.clear()
                 await self._changed.wait()
         self._seen_version = entry.version

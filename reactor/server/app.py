@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.demo import demo_routes
 from reactor.server.env_api import EnvApi
+from reactor.server.heartbeat import Heartbeat
 from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
@@ -36,6 +38,8 @@ class ReactorServer:
         self.config = config or ServerConfig()
         self.authenticator: Authenticator | None = None
         self.sessions: set[SyncSession] = set()
+        self.heartbeat = Heartbeat(self.sessions, self.config.ping_interval_s,
+                                   self.config.send_timeout_s)
         self._started = False
 
     async def start(self) -> None:
@@ -69,6 +73,7 @@ class ReactorServer:
         return self.authenticator
 
     async def stop(self) -> None:
+        await self.heartbeat.stop()
         if self._started:
             self._started = False
             await self.engine.stop()
@@ -77,6 +82,7 @@ class ReactorServer:
         await websocket.accept()
         session = SyncSession(websocket, self.engine, self._authenticator, self.config)
         self.sessions.add(session)
+        self.heartbeat.ensure_running()
         try:
             await session.run()
         finally:
@@ -101,6 +107,8 @@ class ReactorServer:
         committer = self.engine.database.committer.stats
         return JSONResponse({
             "sessions": len(self.sessions),
+            # Idle sessions have none of their own: a growing count means work piling up.
+            "tasks": len(asyncio.all_tasks()),
             "subscriptions": {"entries": len(manager.entries),
                               "executions": manager.executions},
             "committer": {"commits": committer.commits, "batches": committer.batches,

@@ -130,7 +130,7 @@ class ClientQueries:
 
     def ready(self) -> bool:
         """Whether every entry has a result, so that a consistent Transition can be built."""
-        return all(q.entry is None or q.entry.ready.is_set() for q in self._queries.values())
+        return all(q.entry is None or q.entry.ready for q in self._queries.values())
 
     def take_modifications(self) -> list[p.StateModification]:
         """What changed since the last call: removals, then new results and failures.

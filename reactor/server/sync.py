@@ -1,10 +1,12 @@
 """One WebSocket client: its query set, identity and versions, and the Transitions it is owed.
 
-The receive loop applies client messages to the session state; a single sender
-task turns that state into frames. Transitions are built without awaiting, from
-the subscription manager's entries, which are all valid at one timestamp — so
-a Transition is always one consistent snapshot, and a slow socket simply gets
-fewer, larger Transitions (it skips to the newest state).
+The receive loop applies client messages to the session state; a sender task,
+started when something is due and gone when nothing is, turns that state into
+frames, so an idle connection costs no task of its own. Transitions are built
+without awaiting, from the subscription manager's entries, which are all valid
+at one timestamp — so a Transition is always one consistent snapshot, and a slow
+socket simply gets fewer, larger Transitions (it skips to the newest state).
+Pings and the send timeout are the server-wide heartbeat's (heartbeat.py).
 """
 
 from __future__ import annotations
@@ -55,9 +57,6 @@ class SyncSession:
         self.session_id = ""
         self.fresh_session = False
         self.caller = Caller()
-        self.wake = asyncio.Event()
-        # One bound method, so the manager can count this session's holds on an entry.
-        self._wake_up = self.wake.set
         self.queries = ClientQueries(engine, config.max_queries_per_connection, self._wake_up)
         self.identity_version = 0
         # What the client has seen: the endVersion of the last Transition sent.
@@ -70,32 +69,70 @@ class SyncSession:
         # Set once: the close code and reason the socket ends with.
         self.closing: tuple[int, str] | None = None
         self.last_send = time.monotonic()
+        # When the frame being written started (None between writes): the heartbeat
+        # drops a session whose write has not completed within send_timeout_s.
+        self.send_started: float | None = None
         self._slots = asyncio.Semaphore(config.max_inflight_requests)
         # Made by the first Mutation: most connections only hold queries.
         self._mutations: asyncio.Queue[p.Mutation] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
+        # The task running `run` (it receives), and the sender while one is running:
+        # an idle connection has no task of its own beside the one receiving.
+        self._receiver: asyncio.Task[Any] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._dropped = False
+        self._ended = False
 
     # Lifecycle -------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until the client leaves or the session closes the socket.
-
-        Receiving runs in a task; sending runs here, so an idle connection costs
-        one task beside the server's own.
-        """
-        receiver = asyncio.create_task(self._receive_loop())
-        receiver.add_done_callback(lambda _: self.wake.set())
+        """Receive until the client leaves or the session closes the socket."""
+        self._receiver = asyncio.current_task()
         try:
-            await self._send_loop(receiver)
+            await self._receive_loop()
+            if self._sender is not None:
+                await self._sender  # what is queued goes out, then the close (if closing)
+        except asyncio.CancelledError:
+            if not self._dropped:
+                raise
+            self._receiver.uncancel()
+            if self.closing is not None:
+                await self._close(*self.closing)
         finally:
-            tasks = (receiver, *self._tasks)
+            self._ended = True
+            tasks = [task for task in (self._sender, *(self._tasks or ())) if task is not None]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.queries.close()
 
+    def tick(self, now: float) -> None:
+        """The heartbeat's call: drop a client that stopped reading, ping a quiet one."""
+        started = self.send_started
+        if started is not None and now - started >= self.config.send_timeout_s:
+            self._drop()
+        elif self._sender is None and now - self.last_send >= self.config.ping_interval_s:
+            self._wake_up()
+
+    def _drop(self) -> None:
+        """A write is stuck: stop sending and end the session (`run` tries to close)."""
+        if self._dropped:
+            return
+        logger.warning("closing session %s: a send did not complete within %g s (the client"
+                       " stopped reading)", self.session_id or "?", self.config.send_timeout_s)
+        self._dropped = True
+        if self.closing is None:
+            self.closing = (CLOSE_SERVER, "InternalServerError: the client did not read its"
+                            " messages in time")
+        if self._sender is not None:
+            self._sender.cancel()
+        if self._receiver is not None:
+            self._receiver.cancel()
+
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -105,7 +142,7 @@ class SyncSession:
             self._close_later(CLOSE_SERVER, "TooManyConcurrentRequests: more than"
                               f" {self.config.max_outbox_messages} responses wait for the"
                               " client to read them")
-        self.wake.set()
+        self._wake_up()
 
     def _close_later(self, code: int, reason: str, final: Any = None) -> None:
         """Send `final` (if any) after what is queued, then close; the first reason wins."""
@@ -115,7 +152,7 @@ class SyncSession:
         if final is not None:
             self.outbox.append(p.encode_server_message(final))
         self.closing = (code, reason)
-        self.wake.set()
+        self._wake_up()
 
     def _fatal(self, error: str) -> None:
         self._close_later(CLOSE_PROTOCOL, error, p.FatalError(error=error))
@@ -160,7 +197,7 @@ class SyncSession:
                 self._connect(message)
             case p.ModifyQuerySet():
                 self.queries.modify(message, self.caller)
-                self.wake.set()
+                self._wake_up()
             case p.Mutation():
                 # Backpressure: past the limit, stop reading until a request finishes.
                 await self._slots.acquire()
@@ -202,7 +239,7 @@ class SyncSession:
         self.caller = caller
         self.identity_version += 1
         self.queries.resubscribe(caller)
-        self.wake.set()
+        self._wake_up()
 
     # Requests --------------------------------------------------------------
 
@@ -301,33 +338,30 @@ class SyncSession:
             frames.append(p.encode_server_message(p.Ping()))
         return frames
 
-    async def _send_loop(self, receiver: asyncio.Task[None]) -> None:
-        """Send what is due until the session closes or the client has gone."""
-        while True:
-            idle = time.monotonic() - self.last_send
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, self.config.ping_interval_s - idle)):
-                    await self.wake.wait()
-            self.wake.clear()
-            if receiver.done() and self.closing is None:
-                return  # the client left
-            for frame in self._due_frames():
-                try:
-                    async with asyncio.timeout(self.config.send_timeout_s):
-                        await self.ws.send_text(frame.decode())
-                except TimeoutError:
-                    logger.warning("closing session %s: a send did not complete within %g s"
-                                   " (the client stopped reading)", self.session_id or "?",
-                                   self.config.send_timeout_s)
-                    await self._close(CLOSE_SERVER, "InternalServerError: the client did not"
-                                      " read its messages in time")
-                    return
-                except Exception:
-                    return
-                self.last_send = time.monotonic()
+    def _wake_up(self) -> None:
+        """Something may be due: start a sender unless one is running (it will see it)."""
+        if self._sender is None and not self._ended and not self._dropped:
+            self._sender = asyncio.get_running_loop().create_task(self._send_due())
+
+    async def _send_due(self) -> None:
+        """Write what is due until nothing is, then close if the session is closing.
+
+        Everything due is read afresh after each write, so whatever changes while
+        a write is in progress goes out in the same run, coalesced.
+        """
+        try:
+            while frames := self._due_frames():
+                for frame in frames:
+                    self.send_started = time.monotonic()
+                    await self.ws.send_text(frame.decode())
+                    self.send_started = None
+                    self.last_send = time.monotonic()
             if self.closing is not None:
                 await self._close(*self.closing)
-                return
+        except Exception:
+            return  # the client has gone; the receive loop sees the disconnect
+        finally:
+            self._sender = None
 
     async def _close(self, code: int, reason: str) -> None:
         """Close the socket, giving up after CLOSE_TIMEOUT_S (a peer that does not read)."""

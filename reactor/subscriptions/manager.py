@@ -66,9 +66,13 @@ class QueryEntry:
     version: int = 0
     subscribers: int = 0
     handles: list[tuple[str, IntervalHandle]] = field(default_factory=list)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
     # Called (once per step) when the result changes, with how many holders want it.
     watchers: dict[Watcher, int] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the entry has run once (holders wait for that before sending anything)."""
+        return self.result is not None
 
 
 RunQuery = Callable[[QueryEntry, int], Awaitable[QueryResult]]
@@ -175,8 +179,7 @@ class SubscriptionManager:
     def cached(self, key: Hashable) -> QueryResult | None:
         """A result still valid at the latest commit, held or retained, if there is one."""
         entry = self.entries.get(key)
-        if (entry is None or entry.result is None or not entry.ready.is_set()
-                or self.current_ts != self.database.latest_ts):
+        if entry is None or entry.result is None or self.current_ts != self.database.latest_ts:
             return None
         if key in self._retained:
             self._retained.move_to_end(key)
@@ -190,14 +193,8 @@ class SubscriptionManager:
         entry = QueryEntry(key, path, args, identity, admin, result=result, version=1,
                            journal=result.journal)
         self._register(entry, result)
-        entry.ready.set()
         self.entries[key] = entry
         self._keep(entry)
-
-    async def wait_ready(self, entry: QueryEntry) -> QueryResult:
-        await entry.ready.wait()
-        assert entry.result is not None
-        return entry.result
 
     def notify_at(self, ts: int, watcher: Watcher) -> None:
         """Call `watcher` once every entry is valid at `ts` or later."""
@@ -262,7 +259,6 @@ class SubscriptionManager:
                 changed.add(entry)
             entry.result = result
             entry.journal = result.journal
-            entry.ready.set()
         self.current_ts = max(self.current_ts, target)
         self._notify(changed)
         for listener in list(self._listeners):

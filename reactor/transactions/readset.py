@@ -29,13 +29,15 @@ class ReadSet:
 
     def __init__(self) -> None:
         self._intervals: dict[str, list[KeyInterval]] = {}
-        self._dirty: set[str] = set()
+        # A dict, not a set: an empty set keeps 216 bytes, and every live query
+        # holds a read set.
+        self._dirty: dict[str, None] = {}
 
     def add(self, index_id: str, interval: KeyInterval) -> None:
         if interval.end is not None and interval.end <= interval.start:
             return
         self._intervals.setdefault(index_id, []).append(interval)
-        self._dirty.add(index_id)
+        self._dirty[index_id] = None
 
     def update(self, other: ReadSet) -> None:
         for index_id, interval in other.items():
