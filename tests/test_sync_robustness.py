@@ -206,7 +206,9 @@ async def test_burst_of_mutations_is_served_in_order(
         assert order == list(range(total))
         successes = [client.responses[i]["result"] for i in range(0, total, 20)]
         assert successes == list(range(1, real + 1))
-        await client.receive_until(lambda f: client.values.get(0) == real)
+        # The last Transition may already have come before the last (failed) responses.
+        if client.values.get(0) != real:
+            await client.receive_until(lambda f: client.values.get(0) == real)
 
 
 async def test_ping_after_idle_even_while_others_commit(server: ReactorServer) -> None:

@@ -10,7 +10,11 @@ import { until } from "../tests/helpers.mjs";
 
 const url = process.env.REACTOR_RESTART_URL;
 const name = process.env.REACTOR_RESTART_NAME ?? "restart";
-const FIRED = 30; // mutations sent before the crash, 40 ms each on the server
+// Mutations sent before the crash. The server runs a client's mutations side by side
+// and commits them in order, so the i-th waits 25 ms × (i + 1): they commit one by one
+// over 0.75 s, and the crash at 0.4 s finds some answered and the rest in flight.
+const FIRED = 30;
+const STEP_S = 0.025;
 const LATE = 3; // mutations made while the server is down
 
 /** Every socket the client opens, with the frames it sent and received, in order. */
@@ -65,7 +69,7 @@ test(title, { skip: !url && "set REACTOR_RESTART_URL to run" }, async () => {
     const tags = Array.from({ length: FIRED + LATE }, (_, i) => tag(i));
     const visibleWhenResolved = new Map();
     const run = (t) =>
-      client.mutation("counter:apply_once", { tag: t, delay: 0.04 }).then((value) => {
+      client.mutation("counter:apply_once", { tag: t, delay: STEP_S * (tags.indexOf(t) + 1) }).then((value) => {
         visibleWhenResolved.set(t, applied.at(-1).includes(t));
         return value;
       });

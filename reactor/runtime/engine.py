@@ -25,7 +25,7 @@ from reactor.runtime.system.environment import Environment
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.storage import SqliteStorage
 from reactor.subscriptions import QueryResult, SubscriptionManager
-from reactor.transactions import Database, DatabaseOptions
+from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
 
 logger = logging.getLogger("reactor.engine")
@@ -151,27 +151,33 @@ class Engine:
 
     async def call(self, kind: FunctionKind, path: str, args: Any,
                    identity: Identity = None, *, admin: bool = False,
-                   ts: int | None = None, journal: Journal | None = None) -> Outcome:
-        """Run a function as a client (public only unless `admin`) and report it."""
+                   ts: int | None = None, journal: Journal | None = None,
+                   ticket: CommitTicket | None = None) -> Outcome:
+        """Run a function as a client (public only unless `admin`) and report it.
+
+        A mutation's `ticket` orders it after the same client's previous one.
+        """
         try:
             fn = self.resolve(path, kind, public_only=not admin)
         except ReactorError as error:
             outcome = Outcome(path, error=to_function_error(path, error))
             self._report(kind, outcome)
             return outcome
-        outcome = await self._execute(fn, args, identity, ts, journal, admin=admin)
+        outcome = await self._execute(fn, args, identity, ts, journal, admin=admin,
+                                      ticket=ticket)
         self._report(kind, outcome)
         return outcome
 
     async def _execute(self, fn: FunctionDefinition, args: Any, identity: Identity,
                        ts: int | None = None, journal: Journal | None = None, *,
-                       nested: bool = False, admin: bool = True) -> Outcome:
+                       nested: bool = False, admin: bool = True,
+                       ticket: CommitTicket | None = None) -> Outcome:
         if fn.kind is FunctionKind.QUERY:
             if ts is None:
                 return await self._latest_query(fn, args, identity, admin)
             return await self.runner.query(fn, args, identity, ts)
         if fn.kind is FunctionKind.MUTATION:
-            return await self.runner.mutation(fn, args, identity, journal)
+            return await self.runner.mutation(fn, args, identity, journal, ticket)
         return await self.actions.run(fn, args, identity, nested=nested)
 
     async def _nested_call(self, kind: FunctionKind, path: str, args: Any,

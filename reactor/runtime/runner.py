@@ -18,7 +18,7 @@ from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.outcome import FunctionError, Outcome
-from reactor.transactions import Database, Transaction
+from reactor.transactions import CommitTicket, Database, Transaction
 from reactor.values import MISSING, canonicalize, dumps
 
 logger = logging.getLogger("reactor.runtime")
@@ -166,12 +166,16 @@ class Runner:
 
     async def mutation(self, fn: FunctionDefinition, args: Any,
                        identity: dict[str, Any] | None,
-                       journal: Journal | None = None) -> Outcome:
+                       journal: Journal | None = None,
+                       ticket: CommitTicket | None = None) -> Outcome:
         """Run and commit; on conflict re-run with jittered backoff, up to MAX_ATTEMPTS.
 
         After SERIALIZE_AFTER conflicts a mutation waits its turn in the retry
         lane: retried mutations then run one at a time, so a crowd contending
-        for the same keys drains instead of colliding again and again.
+        for the same keys drains instead of colliding again and again. With a
+        ticket, the mutation takes effect after its client's previous one
+        (transactions/ordering.py); a retry first waits for that one to finish,
+        so no mutation holds the lane while waiting for another.
         """
         started = time.perf_counter()
         try:
@@ -183,11 +187,16 @@ class Runner:
             final = attempt == MAX_ATTEMPTS
             if attempt > SERIALIZE_AFTER:
                 async with self._retry_lane:
-                    outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
+                    outcome = await self._attempt(fn, checked, identity, journal, attempt, final,
+                                                  ticket)
             else:
-                outcome = await self._attempt(fn, checked, identity, journal, attempt, final)
+                outcome = await self._attempt(fn, checked, identity, journal, attempt, final,
+                                              ticket)
             if isinstance(outcome, Outcome):
                 break
+            previous = None if ticket is None else ticket.predecessor()
+            if previous is not None:
+                await previous.wait_done()
             # Re-running before the conflicting commit is visible would only conflict again
             # (bounded: that commit's batch may have failed and never become visible).
             with contextlib.suppress(TimeoutError):
@@ -200,8 +209,13 @@ class Runner:
 
     async def _attempt(self, fn: FunctionDefinition, checked: dict[str, Any],
                        identity: dict[str, Any] | None, journal: Journal | None,
-                       attempt: int, final: bool) -> Outcome | ConflictError:
-        """One execution and commit; a ConflictError means it should be re-run."""
+                       attempt: int, final: bool,
+                       ticket: CommitTicket | None) -> Outcome | ConflictError:
+        """One execution and commit; a ConflictError means it should be re-run.
+
+        A failure counts only once it is known to hold after the client's
+        previous mutation: it depends on what the handler read, too.
+        """
         outcome = Outcome(fn.path, attempts=attempt)
         with logs.capture() as sink:
             txn = self.database.begin()
@@ -216,12 +230,17 @@ class Runner:
                     outcome.value = await self._call(fn, ctx, txn, checked)
                     if journal is not None:
                         await journal.record(txn, outcome.value, self.now())
-                    outcome.ts = await self.database.commit(txn)
+                    outcome.ts = await self.database.commit(txn, ticket)
             except ConflictError as error:
                 if not final:
                     return error
                 outcome.error = to_function_error(fn.path, error)
             except Exception as error:
+                if ticket is not None and not final:
+                    try:
+                        await self.database.serialize_after(txn, ticket)
+                    except ConflictError as conflict:
+                        return conflict
                 outcome.error = to_function_error(fn.path, error)
             finally:
                 txn.close()

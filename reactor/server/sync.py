@@ -32,6 +32,7 @@ from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.outgoing import failure_fields, transition_frames, value_json
 from reactor.server.query_set import ClientQueries
+from reactor.transactions import CommitOrder, CommitTicket
 from reactor.values import from_wire
 
 logger = logging.getLogger("reactor.sync")
@@ -74,7 +75,7 @@ class SyncSession:
         self.send_started: float | None = None
         self._slots = asyncio.Semaphore(config.max_inflight_requests)
         # Made by the first Mutation: most connections only hold queries.
-        self._mutations: asyncio.Queue[p.Mutation] | None = None
+        self._order: CommitOrder | None = None
         self._tasks: set[asyncio.Task[Any]] | None = None
         # The task running `run` (it receives), and the sender while one is running:
         # an idle connection has no task of its own beside the one receiving.
@@ -201,10 +202,9 @@ class SyncSession:
             case p.Mutation():
                 # Backpressure: past the limit, stop reading until a request finishes.
                 await self._slots.acquire()
-                if self._mutations is None:
-                    self._mutations = asyncio.Queue()
-                    self._spawn(self._mutation_loop(self._mutations))
-                await self._mutations.put(message)
+                if self._order is None:
+                    self._order = CommitOrder()
+                self._spawn(self._mutation(message, self._order.next()))
             case p.Action():
                 await self._slots.acquire()
                 self._spawn(self._action(message))
@@ -243,43 +243,50 @@ class SyncSession:
 
     # Requests --------------------------------------------------------------
 
-    async def _mutation_loop(self, mutations: asyncio.Queue[p.Mutation]) -> None:
-        """Mutations of one client run one after another, in the order sent."""
-        while True:
-            message = await mutations.get()
-            try:
-                await self._mutation(message)
-            except Exception:
-                logger.exception("session %s: mutation %s failed", self.session_id,
-                                 message.udfPath)
-                self._queue(p.MutationResponse(requestId=message.requestId, success=False,
-                                               result="InternalServerError"))
-            finally:
-                self._slots.release()
+    async def _mutation(self, message: p.Mutation, ticket: CommitTicket) -> None:
+        """One mutation. Its handler may overlap those sent before it; its effect (the
+        ticket) and its response come after theirs, as if they had run one by one."""
+        ts: int | None = None
+        try:
+            response, ts = await self._run_mutation(message, ticket)
+        except Exception:
+            logger.exception("session %s: mutation %s failed", self.session_id,
+                             message.udfPath)
+            response = p.MutationResponse(requestId=message.requestId, success=False,
+                                          result="InternalServerError")
+        try:
+            previous = ticket.predecessor()
+            if previous is not None:
+                await previous.wait_done()
+            if ts is not None:
+                self.required_ts = max(self.required_ts, ts)
+                self.manager.notify_at(ts, self._wake_up)
+                self.owe_transition = True
+            self._queue(response)
+        finally:
+            ticket.finish()
+            self._slots.release()
 
-    async def _mutation(self, message: p.Mutation) -> None:
+    async def _run_mutation(self, message: p.Mutation,
+                            ticket: CommitTicket) -> tuple[p.MutationResponse, int | None]:
+        """The response, and the commit's ts if it succeeded."""
         try:
             args = from_wire(p.unwrap_args(message.args), "args")
         except ReactorError as error:
-            self._queue(p.MutationResponse(requestId=message.requestId, success=False,
-                                           result=f"{message.udfPath}: {error.message}"))
-            return
+            return p.MutationResponse(requestId=message.requestId, success=False,
+                                      result=f"{message.udfPath}: {error.message}"), None
         journal = MutationJournal(self.session_id, message.requestId,
                                   resent=not self.fresh_session)
         outcome = await self.engine.call(FunctionKind.MUTATION, message.udfPath, args,
                                          self.caller.identity, admin=self.caller.admin,
-                                         journal=journal)
-        if outcome.ok:
-            ts = outcome.ts or 0
-            self.required_ts = max(self.required_ts, ts)
-            self.manager.notify_at(ts, self._wake_up)
-            self.owe_transition = True
-            self._queue(p.MutationResponse(requestId=message.requestId, success=True,
-                                           result=msgspec.Raw(value_json(outcome.value)),
-                                           ts=p.encode_ts(ts), logLines=outcome.log_lines))
-        else:
-            self._queue(p.MutationResponse(requestId=message.requestId, success=False,
-                                           **failure_fields(outcome)))
+                                         journal=journal, ticket=ticket)
+        if not outcome.ok:
+            return p.MutationResponse(requestId=message.requestId, success=False,
+                                      **failure_fields(outcome)), None
+        ts = outcome.ts or 0
+        return p.MutationResponse(requestId=message.requestId, success=True,
+                                  result=msgspec.Raw(value_json(outcome.value)),
+                                  ts=p.encode_ts(ts), logLines=outcome.log_lines), ts
 
     async def _action(self, message: p.Action) -> None:
         try:

@@ -217,10 +217,10 @@ class SubscriptionManager:
     def _hits(self, log: list[LogEntry]) -> set[QueryEntry]:
         hits: set[QueryEntry] = set()
         for log_entry in log:
-            for write in log_entry.writes:
-                tree = self._trees.get(write.index_id)
+            for index_id, key in log_entry.writes:
+                tree = self._trees.get(index_id)
                 if tree is not None:
-                    hits.update(tree.stab(write.key))  # type: ignore[arg-type]
+                    hits.update(tree.stab(key))  # type: ignore[arg-type]
         return hits
 
     async def _advance_forever(self) -> None:

@@ -4,6 +4,7 @@ from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import CommitStats
 from reactor.transactions.database import Database, DatabaseOptions
 from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.ordering import CommitOrder, CommitTicket
 from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
 from reactor.transactions.transaction import ReadOnlyError, Transaction
@@ -11,7 +12,9 @@ from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 __all__ = [
     "Catalog",
+    "CommitOrder",
     "CommitStats",
+    "CommitTicket",
     "Database",
     "DatabaseOptions",
     "IndexRange",

@@ -12,6 +12,7 @@ from reactor.errors import ConflictError, StorageError
 from reactor.schema import index_id
 from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, Storage
 from reactor.transactions.catalog import Catalog
+from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import Transaction
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
@@ -39,10 +40,16 @@ class CommitStats:
         self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
 
 
+QUEUED, ACCEPTED, REJECTED = 0, 1, 2
+
+
 @dataclass(slots=True)
 class _Pending:
     txn: Transaction
     future: asyncio.Future[int]
+    # The same client's previous mutation's attempt: this one commits only after it.
+    after: _Pending | None = None
+    state: int = QUEUED
 
 
 class Committer:
@@ -77,11 +84,18 @@ class Committer:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def commit(self, txn: Transaction) -> int:
+    async def commit(self, txn: Transaction, ticket: CommitTicket | None = None) -> int:
+        """Queue `txn` and wait for its timestamp; with a ticket, after its predecessor's."""
         if self._task is None:
             raise StorageError("the database is closed", code="DatabaseClosed")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(txn, future))
+        pending = _Pending(txn, future)
+        if ticket is not None:
+            previous = ticket.predecessor()
+            if previous is not None:
+                pending.after = previous.attempt
+            ticket.queued(pending)
+        self._queue.put_nowait(pending)
         return await future
 
     async def _run(self) -> None:
@@ -114,14 +128,26 @@ class Committer:
         entries: list[LogEntry] = []
         for pending in batch:
             if pending.future.cancelled():
+                pending.state = REJECTED
+                continue
+            after, pending.after = pending.after, None  # no chains through history
+            if after is not None and after.state != ACCEPTED:
+                # Its predecessor goes again: so must it, after that one.
+                self.stats.conflicts += 1
+                pending.state = REJECTED
+                pending.future.set_exception(ConflictError(
+                    "the mutation the same client sent before it was not committed yet",
+                    ts=self.clock.last_ts))
                 continue
             conflict = self.write_log.first_conflict(pending.txn.read_set, pending.txn.begin_ts)
             if conflict is not None:
                 self.stats.conflicts += 1
+                pending.state = REJECTED
                 pending.future.set_exception(ConflictError(
                     "a document this mutation read was changed by a concurrent commit"
-                    f" (index {conflict.write.index_id or 'log horizon'})", ts=conflict.ts))
+                    f" (index {conflict.index_id or 'log horizon'})", ts=conflict.ts))
                 continue
+            pending.state = ACCEPTED
             ts = self.clock.next_ts()
             record, entry = self._build(pending.txn, ts)
             self.write_log.append(entry)
@@ -145,6 +171,7 @@ class Committer:
             failure = StorageError(f"the commit could not be made durable: {error}",
                                    code="CommitFailed")
             for pending, _ in accepted:
+                pending.state = REJECTED
                 if not pending.future.done():
                     pending.future.set_exception(failure)
             return
@@ -169,8 +196,8 @@ class Committer:
                 new_key = index.key_for(write.new) if write.new is not None else None
                 if old_key is not None and old_key != new_key:
                     index_writes.append(IndexWrite(name, old_key, doc_id, True))
-                    keys.append(KeyWrite(name, old_key))
+                    keys.append((name, old_key))
                 if new_key is not None:
                     index_writes.append(IndexWrite(name, new_key, doc_id, False))
-                    keys.append(KeyWrite(name, new_key))
+                    keys.append((name, new_key))
         return CommitRecord(ts, documents, index_writes), LogEntry(ts, tuple(keys))

@@ -10,16 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reactor.errors import StorageError
+from reactor.errors import ConflictError, StorageError
 from reactor.schema import SchemaDefinition, TableDefinition
 from reactor.storage import Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import Committer
 from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import Transaction
-from reactor.transactions.writelog import LogEntry, WriteLog
+from reactor.transactions.writelog import DEFAULT_WINDOW_NS, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.database")
 
@@ -30,7 +31,10 @@ CommitListener = Callable[[int, list[LogEntry]], None]
 class DatabaseOptions:
     """Tunables; the defaults suit an app server on one machine."""
 
+    # Superseded revisions stay readable this long (snapshots, /api/query_at_ts).
     retention_ns: int = 60_000_000_000
+    # Commits kept in the write log beyond what live snapshots need (see writelog.py).
+    log_window_ns: int = DEFAULT_WINDOW_NS
     prune_interval_s: float = 10.0
     prune_batch: int = 5_000
     limits: TransactionLimits = field(default_factory=TransactionLimits)
@@ -45,7 +49,7 @@ class Database:
         self.catalog = catalog
         self.clock = clock
         self.options = options
-        self.write_log = WriteLog(options.retention_ns)
+        self.write_log = WriteLog(options.log_window_ns)
         self.latest_ts = clock.last_ts
         self._listeners: list[CommitListener] = []
         # Set (and replaced) at each publication, for `wait_for`.
@@ -108,11 +112,34 @@ class Database:
     def query(self, txn: Transaction, table: str) -> QueryBuilder:
         return QueryBuilder(txn, table)
 
-    async def commit(self, txn: Transaction) -> int:
-        """Commit `txn` and return its timestamp (its snapshot if it wrote nothing)."""
+    async def commit(self, txn: Transaction, ticket: CommitTicket | None = None) -> int:
+        """Commit `txn` and return its timestamp (its snapshot if it wrote nothing).
+
+        With a ticket, `txn` takes its place after the client's previous mutation
+        (see ordering.py); a `ConflictError` then may also mean "run again after it".
+        """
         if not txn.has_writes:
-            return txn.begin_ts
-        return await self.committer.commit(txn)
+            if ticket is None:
+                return txn.begin_ts
+            await self.serialize_after(txn, ticket)
+            return self.latest_ts
+        previous = None if ticket is None else ticket.predecessor()
+        if previous is not None:
+            await previous.wait_queued()
+        return await self.committer.commit(txn, ticket)
+
+    async def serialize_after(self, txn: Transaction, ticket: CommitTicket) -> None:
+        """Place a transaction that commits nothing (it failed, or wrote nothing) after the
+        client's previous mutation: wait for that one, then raise `ConflictError` if
+        anything `txn` read has changed since its snapshot (the predecessor may have
+        committed after it began)."""
+        previous = ticket.predecessor()
+        if previous is not None:
+            await previous.wait_done()
+        conflict = self.write_log.first_conflict(txn.read_set, txn.begin_ts)
+        if conflict is not None:
+            raise ConflictError("a document this mutation read was changed after it began",
+                                ts=conflict.ts)
 
     # Publication -----------------------------------------------------------
 
@@ -130,6 +157,7 @@ class Database:
 
     def _published(self, ts: int, entries: list[LogEntry]) -> None:
         self.latest_ts = ts
+        self.write_log.trim(ts, keep_after=self.oldest_snapshot)
         self._publication.set()
         self._publication = asyncio.Event()
         for listener in list(self._listeners):

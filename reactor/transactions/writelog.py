@@ -5,20 +5,21 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from reactor.transactions.readset import ReadSet
 
+# One index key whose content changed at a commit (a document's old or new position),
+# as (index id, key). A plain tuple: the garbage collector stops tracking tuples of
+# strings and bytes, and the log holds several of them per commit.
+KeyWrite = tuple[str, bytes]
 
-@dataclass(frozen=True, slots=True)
-class KeyWrite:
-    """One index key whose content changed at a commit (old or new position of a doc)."""
-
-    index_id: str
-    key: bytes
+# How long commits stay in the log when no transaction or subscription step needs
+# them: OCC looks back only to the oldest live snapshot, subscriptions one step.
+DEFAULT_WINDOW_NS = 5_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     ts: int
     writes: tuple[KeyWrite, ...]
 
@@ -26,7 +27,7 @@ class LogEntry:
 @dataclass(frozen=True, slots=True)
 class Conflict:
     ts: int
-    write: KeyWrite
+    index_id: str
 
 
 class WriteLog:
@@ -36,7 +37,7 @@ class WriteLog:
     validated and is treated as conflicting (it is simply re-run).
     """
 
-    def __init__(self, retention_ns: int = 60_000_000_000) -> None:
+    def __init__(self, retention_ns: int = DEFAULT_WINDOW_NS) -> None:
         self.retention_ns = retention_ns
         self._entries: deque[LogEntry] = deque()
         self._timestamps: deque[int] = deque()
@@ -71,9 +72,14 @@ class WriteLog:
     def first_conflict(self, read_set: ReadSet, after_ts: int) -> Conflict | None:
         """The first write after `after_ts` that falls inside `read_set`, if any."""
         if after_ts < self.horizon_ts:
-            return Conflict(self.horizon_ts, KeyWrite("", b""))
+            return Conflict(self.horizon_ts, "")
+        # A batch validates each of its transactions against all the commits before
+        # it: skip what cannot overlap cheaply (most writes are to indexes not read).
+        read = read_set.intervals
+        if not read:
+            return None
         for entry in self.since(after_ts):
-            for write in entry.writes:
-                if read_set.overlaps(write.index_id, write.key):
-                    return Conflict(entry.ts, write)
+            for index_id, key in entry.writes:
+                if index_id in read and read_set.overlaps(index_id, key):
+                    return Conflict(entry.ts, index_id)
         return None

@@ -24,8 +24,10 @@ failOnError(async () => {
     }
   });
   const tags = Array.from({ length: Number(count) }, (_, i) => `${name}-${String(i).padStart(3, "0")}`);
-  const results = tags.map((tag) =>
-    client.mutation("counter:apply_once", { tag, delay: 0.04 }).then((value) => {
+  // The server runs one client's mutations side by side and commits them in order: the
+  // i-th waits 25 ms × (i + 1), so they are answered one by one while the test crashes it.
+  const results = tags.map((tag, i) =>
+    client.mutation("counter:apply_once", { tag, delay: 0.025 * (i + 1) }).then((value) => {
       resolved += 1;
       return value;
     }));

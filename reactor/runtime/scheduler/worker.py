@@ -123,7 +123,7 @@ class Scheduler:
         self._wake.set()
 
     def _on_commit(self, ts: int, entries: list[LogEntry]) -> None:
-        if any(write.index_id == _JOBS_INDEX for entry in entries for write in entry.writes):
+        if any(index_id == _JOBS_INDEX for entry in entries for index_id, _ in entry.writes):
             self._wake.set()
 
     # Running jobs -----------------------------------------------------------
