@@ -53,8 +53,8 @@ class _Probe:
                 args = {"key": f"k{i:06d}"}
                 key = (*query_key("counters:get", args, None), False)
                 entries.append(self.engine.manager.subscribe(key, "counters:get", args, None))
-            for entry in entries:
-                await entry.ready.wait()
+            while not all(entry.ready for entry in entries):
+                await asyncio.sleep(0.01)
         finally:
             gc.enable()
             gc.collect()
