@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -216,17 +217,24 @@ class TransactionScheduler:
 
 
 class QueryCtx:
-    """What a query handler receives."""
+    """What a query handler receives; parts most handlers never touch are made on use."""
+
+    writable = False
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float,
                  issuer: BuiltinIssuer | None = None) -> None:
-        self.db = DatabaseReader(txn)
-        self.auth = Auth(identity, issuer, can_issue=False)
-        self.env: EnvReader = transaction_env(txn)
+        self.db: DatabaseReader = DatabaseWriter(txn) if self.writable else DatabaseReader(txn)
+        self.auth = Auth(identity, issuer, can_issue=self.writable)
+        self._txn = txn
         self._seed = seed
         self._random: random.Random | None = None
         self._now_ms = now_ms
+
+    @functools.cached_property
+    def env(self) -> EnvReader:
+        """`ctx.env`: the environment variables (reads join the read set)."""
+        return transaction_env(self._txn)
 
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""
@@ -240,13 +248,20 @@ class QueryCtx:
 
 
 class MutationCtx(QueryCtx):
+    """What a mutation handler receives: `ctx.db` writes, `ctx.scheduler` schedules."""
+
+    writable = True
+    db: DatabaseWriter
+
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float, issuer: BuiltinIssuer | None,
                  resolve: Callable[[str], FunctionDefinition]) -> None:
-        super().__init__(txn, identity, seed, now_ms)
-        self.db = DatabaseWriter(txn)
-        self.auth = Auth(identity, issuer, can_issue=True)
-        self.scheduler = TransactionScheduler(txn, resolve, now_ms)
+        super().__init__(txn, identity, seed, now_ms, issuer)
+        self._resolve = resolve
+
+    @functools.cached_property
+    def scheduler(self) -> TransactionScheduler:
+        return TransactionScheduler(self._txn, self._resolve, self._now_ms)
 
 
 def wall_clock_ms() -> float:

@@ -37,10 +37,32 @@ class FunctionDefinition:
     returns: Validator | None
     path: str = ""
     signature: inspect.Signature = field(init=False, repr=False)
+    # The handler's keyword parameters after `ctx`, when `fits` can decide alone.
+    _names: frozenset[str] | None = field(init=False, repr=False, default=None)
+    _required: frozenset[str] = field(init=False, repr=False, default=frozenset())
+    _any_keyword: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         # Read once: every call checks its arguments against it.
         self.signature = inspect.signature(self.handler)
+        params = list(self.signature.parameters.values())
+        by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY,
+                   inspect.Parameter.VAR_KEYWORD)
+        if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                         inspect.Parameter.POSITIONAL_OR_KEYWORD) \
+                and all(p.kind in by_name for p in params[1:]):
+            named = [p for p in params[1:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
+            self._names = frozenset(p.name for p in named)
+            self._required = frozenset(p.name for p in named if p.default is p.empty)
+            self._any_keyword = len(named) < len(params) - 1
+
+    def fits(self, args: Mapping[str, Any]) -> bool:
+        """Whether the handler surely accepts `args` as keywords (`signature.bind` is
+        the slow, thorough check, and the one that explains a mismatch)."""
+        if self._names is None:
+            return False
+        keys = args.keys()
+        return self._required <= keys and (self._any_keyword or keys <= self._names)
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Calling the decorated object directly runs the bare handler (handy in helpers)."""

@@ -101,6 +101,8 @@ def fresh_seed() -> int:
 
 def _check_handler_args(fn: FunctionDefinition, args: dict[str, Any]) -> None:
     """Turn a handler/args mismatch into a clear error instead of a TypeError deep inside."""
+    if fn.fits(args):
+        return
     try:
         fn.signature.bind(None, **args)
     except TypeError as error:

@@ -59,7 +59,14 @@ def _float_bits(value: float) -> int:
 
 
 def _encode(value: Any, out: bytearray) -> None:
-    if value is MISSING:
+    kind = type(value)
+    if kind is str:  # the common cases first: every key has strings and floats
+        out.append(TAG_STRING)
+        out += _escaped(value.encode("utf-8"))
+    elif kind is float:
+        out.append(TAG_FLOAT64)
+        out += _U64.pack(_float_bits(value))
+    elif value is MISSING:
         out.append(TAG_MISSING)
     elif value is None:
         out.append(TAG_NULL)
