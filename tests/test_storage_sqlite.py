@@ -359,3 +359,28 @@ async def _check_against_oracle(
                 assert await store.index_entry_count(index_id) == expected
         finally:
             await store.close()
+
+
+async def test_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
+    """20 MB through the WAL, half the writer's own checkpoint threshold: the data still
+    reaches the database file, copied by the checkpointer thread."""
+    store = SqliteStorage(tmp_path / "data")
+    await store.open()
+    try:
+        payload = "x" * 10_000
+        for batch in range(100):
+            await store.write([CommitRecord(batch + 1, [
+                DocumentWrite(f"d{batch}-{i}", "t", {"payload": payload}) for i in range(20)
+            ], [])], {"last_ts": batch + 1})
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the last checkpoint
+        assert store.checkpoints > 0
+        assert store.db_path.stat().st_size > 15 * 2**20, store.db_path.stat().st_size
+    finally:
+        await store.close()
+    reopened = SqliteStorage(tmp_path / "data")
+    await reopened.open()
+    try:
+        assert await reopened.get_document("d99-19", 100) == {"payload": payload}
+    finally:
+        await reopened.close()

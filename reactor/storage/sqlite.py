@@ -16,12 +16,14 @@ from reactor.errors import StorageError
 from reactor.storage import sqlite_prune
 from reactor.storage.base import CommitRecord, IndexEntry, Order
 from reactor.storage.lock import DataDirLock
+from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from reactor.storage.sqlite_schema import (
     DB_NAME,
     FORMAT_VERSION,
     TABLES,
     Durability,
     reader_pragmas,
+    synchronous_level,
     writer_pragmas,
 )
 from reactor.values.wire import dumps, loads
@@ -102,6 +104,7 @@ class SqliteStorage:
         self._write_thread: ThreadPoolExecutor | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = 0
+        self._checkpointer: Checkpointer | None = None
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
@@ -115,6 +118,8 @@ class SqliteStorage:
         try:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
             self._writer = await self._on_writer_thread(self._open_writer)
+            self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
+            self._checkpointer.start()
             for _ in range(READERS):
                 self._readers.append(await self._connect(reader_pragmas()))
         except BaseException:
@@ -128,6 +133,11 @@ class SqliteStorage:
             await self._disconnect()
         finally:
             self._lock.release()
+
+    @property
+    def checkpoints(self) -> int:
+        """WAL checkpoints run by the checkpointer thread since `open`."""
+        return 0 if self._checkpointer is None else self._checkpointer.checkpoints
 
     async def read_globals(self) -> dict[str, Any]:
         rows = await self._fetch("SELECT name, value FROM globals", ())
@@ -232,7 +242,7 @@ class SqliteStorage:
 
         The single writer thread runs transactions one after another, in order.
         """
-        conn = self._writer
+        conn, checkpointer = self._writer, self._checkpointer
         if conn is None:
             raise self._not_open()
 
@@ -241,6 +251,8 @@ class SqliteStorage:
                 conn.execute("BEGIN IMMEDIATE")
                 result = body(conn)
                 conn.execute("COMMIT")
+                if checkpointer is not None:
+                    checkpointer.wrote()
                 return result
             except BaseException as exc:
                 if conn.in_transaction:
@@ -259,6 +271,8 @@ class SqliteStorage:
             raise StorageError(f"{self.db_path}: cannot open the database: {exc}") from exc
         try:
             conn.executescript(writer_pragmas(self.durability))
+            # The checkpointer thread does most of the copying (sqlite_checkpoint.py).
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, FORMAT_VERSION):
                 raise StorageError(
@@ -308,6 +322,9 @@ class SqliteStorage:
     async def _disconnect(self) -> None:
         writer, readers = self._writer, self._readers
         self._writer, self._readers = None, []
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         if writer is not None:
             await self._on_writer_thread(writer.close)
         if self._write_thread is not None:

@@ -52,9 +52,14 @@ CREATE TABLE IF NOT EXISTS prune_watermarks (
 """
 
 
+def synchronous_level(durability: Durability) -> str:
+    """SQLite's `synchronous` for a durability: FULL fsyncs the WAL at every commit."""
+    return {"full": "FULL", "normal": "NORMAL"}[durability]
+
+
 def writer_pragmas(durability: Durability) -> str:
     """Settings of the one connection that writes: WAL, and fsync per commit when full."""
-    synchronous = {"full": "FULL", "normal": "NORMAL"}[durability]
+    synchronous = synchronous_level(durability)
     return f"PRAGMA journal_mode = WAL;\nPRAGMA synchronous = {synchronous};\n{_COMMON_PRAGMAS}"
 
 
