@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
 from reactor.runtime import FunctionKind
 from reactor.runtime.scheduler import ManualClock
-from reactor.runtime.system import MUTATION_OUTCOMES, MutationJournal
-from reactor.runtime.system.transact import read
+from reactor.runtime.system import MutationJournal
 from reactor.testing import ReactorTest
-from reactor.transactions import QueryBuilder
 
 APP = Path(__file__).parent / "apps" / "basic"
 SESSION = "6f1c1d4e-8f51-4b8e-9a43-2b0d8f7a2c11"
 
 
 async def stored_outcomes(t: ReactorTest) -> int:
-    async def body(txn):  # type: ignore[no-untyped-def]
-        return len(await QueryBuilder(txn, MUTATION_OUTCOMES).collect())
-
-    return await read(t.engine.database, body)
+    db_path = t.engine.database.storage.db_path  # type: ignore[attr-defined]
+    with sqlite3.connect(db_path) as conn:
+        return int(conn.execute("SELECT count(*) FROM mutation_outcomes").fetchone()[0])
 
 
 async def add_note(t: ReactorTest, request_id: int, body: str) -> object:
@@ -51,3 +50,13 @@ async def test_old_outcomes_are_pruned_and_recent_ones_kept() -> None:
         assert await stored_outcomes(t) == 1
         assert await add_note(t, 2, "recent") == recent
         assert await t.query("notes:count") == 2
+
+
+async def test_concurrent_resends_apply_once() -> None:
+    """Two sockets of one client re-send the same mutation at once: one runs it, the
+    other conflicts on the outcome's key and is answered from the stored outcome."""
+    async with ReactorTest(APP) as t:
+        results = await asyncio.gather(*(add_note(t, 5, "raced") for _ in range(4)))
+        assert len({str(r) for r in results}) == 1
+        assert await t.query("notes:count") == 1
+        assert await stored_outcomes(t) == 1

@@ -6,6 +6,7 @@ from reactor.storage.base import (
     IndexEntry,
     IndexWrite,
     Order,
+    OutcomeWrite,
     Storage,
 )
 from reactor.storage.sqlite import SqliteStorage
@@ -16,6 +17,7 @@ __all__ = [
     "IndexEntry",
     "IndexWrite",
     "Order",
+    "OutcomeWrite",
     "SqliteStorage",
     "Storage",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Order = Literal["asc", "desc"]
@@ -36,12 +36,27 @@ class IndexWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeWrite:
+    """A client mutation's result, kept so that a re-send is answered instead of re-run.
+
+    One row per mutation, not a document with index entries: every client mutation
+    writes one, so it is the cheapest thing a commit can carry.
+    """
+
+    session_id: str
+    request_id: float
+    value: bytes
+    recorded_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class CommitRecord:
     """Everything one commit wrote, all at the commit timestamp `ts`."""
 
     ts: int
     documents: list[DocumentWrite]
     index_writes: list[IndexWrite]
+    outcomes: list[OutcomeWrite] = field(default_factory=list)
 
 
 class Storage(Protocol):
@@ -88,6 +103,14 @@ class Storage(Protocol):
         """Delete at most `batch` revisions superseded (or tombstoned) at or before
         `horizon_ts`; return how many went. Reads at snapshots >= `horizon_ts` are
         unaffected; 0 means nothing is left to prune up to that horizon."""
+        ...
+
+    async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
+        """The outcome stored for a mutation by a commit at or before `ts`, if any."""
+        ...
+
+    async def prune_outcomes(self, before_ms: float, batch: int) -> int:
+        """Delete at most `batch` outcomes recorded before `before_ms`; how many went."""
         ...
 
     async def index_entry_count(self, index_id: str) -> int:

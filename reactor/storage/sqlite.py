@@ -44,6 +44,19 @@ _INSERT_DOCUMENT = """
 _INSERT_ENTRY = """
     INSERT INTO index_entries (index_id, key, ts, deleted, doc_id) VALUES (?, ?, ?, ?, ?)
 """
+# A duplicate (which OCC rules out) must not fail the whole batch: the first stays.
+_INSERT_OUTCOME = """
+    INSERT OR IGNORE INTO mutation_outcomes (session_id, request_id, ts, recorded_ms, value)
+    VALUES (?, ?, ?, ?, ?)
+"""
+_GET_OUTCOME = """
+    SELECT value FROM mutation_outcomes WHERE session_id = ? AND request_id = ? AND ts <= ?
+"""
+_PRUNE_OUTCOMES = """
+    DELETE FROM mutation_outcomes WHERE (session_id, request_id) IN (
+        SELECT session_id, request_id FROM mutation_outcomes
+        WHERE recorded_ms < ? ORDER BY recorded_ms LIMIT ?)
+"""
 _UPSERT_GLOBAL = """
     INSERT INTO globals (name, value) VALUES (?, ?)
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
@@ -175,12 +188,18 @@ class SqliteStorage:
         entries = [
             (w.index_id, w.key, c.ts, w.deleted, w.doc_id) for c in commits for w in c.index_writes
         ]
+        outcomes = [
+            (o.session_id, o.request_id, c.ts, o.recorded_ms, o.value)
+            for c in commits
+            for o in c.outcomes
+        ]
         names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
 
         def write(conn: sqlite3.Connection) -> None:
             for sql, rows in (
                 (_INSERT_DOCUMENT, documents),
                 (_INSERT_ENTRY, entries),
+                (_INSERT_OUTCOME, outcomes),
                 (_UPSERT_GLOBAL, names),
             ):
                 if rows:
@@ -196,6 +215,15 @@ class SqliteStorage:
                 count, finished = await self._prune_chunk(target, horizon_ts, batch - removed)
                 removed += count
         return removed
+
+    async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
+        rows = await self._fetch(_GET_OUTCOME, (session_id, request_id, ts))
+        return bytes(rows[0][0]) if rows else None
+
+    async def prune_outcomes(self, before_ms: float, batch: int) -> int:
+        return await self._transaction(
+            "prune mutation outcomes",
+            lambda conn: conn.execute(_PRUNE_OUTCOMES, (before_ms, batch)).rowcount)
 
     async def index_entry_count(self, index_id: str) -> int:
         rows = await self._fetch(_COUNT_SQL, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})

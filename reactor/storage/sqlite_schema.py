@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS globals (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mutation_outcomes (
+    session_id TEXT NOT NULL,
+    request_id REAL NOT NULL,
+    ts INTEGER NOT NULL,
+    recorded_ms REAL NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mutation_outcomes_by_recorded ON mutation_outcomes (recorded_ms);
 CREATE TABLE IF NOT EXISTS prune_watermarks (
     target TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,

@@ -14,7 +14,7 @@ from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.timestamps import TimestampOracle
-from reactor.transactions.transaction import Transaction
+from reactor.transactions.transaction import OUTCOMES_KEY_SPACE, Transaction, outcome_key
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.committer")
@@ -200,4 +200,7 @@ class Committer:
                 if new_key is not None:
                     index_writes.append(IndexWrite(name, new_key, doc_id, False))
                     keys.append((name, new_key))
-        return CommitRecord(ts, documents, index_writes), LogEntry(ts, tuple(keys))
+        for outcome in txn.outcomes:
+            keys.append((OUTCOMES_KEY_SPACE, outcome_key(outcome.session_id, outcome.request_id)))
+        return (CommitRecord(ts, documents, index_writes, txn.outcomes),
+                LogEntry(ts, tuple(keys)))

@@ -176,6 +176,10 @@ class Database:
         """Revisions superseded at or before this ts are no longer readable by anyone."""
         return min(self.oldest_snapshot, self.latest_ts - self.options.retention_ns)
 
+    async def prune_outcomes(self, before_ms: float, batch: int) -> int:
+        """Delete up to `batch` mutation outcomes recorded before `before_ms`; how many."""
+        return await self.storage.prune_outcomes(before_ms, batch)
+
     async def prune_once(self) -> int:
         horizon = self.prune_horizon()
         self.write_log.trim(self.clock.last_ts, keep_after=self.oldest_snapshot)

@@ -10,13 +10,20 @@ from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.schema import IndexDefinition, TableDefinition, index_id
-from reactor.storage import Order, Storage
+from reactor.storage import Order, OutcomeWrite, Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.limits import TransactionLimits, TransactionStats
 from reactor.transactions.readset import KeyInterval, ReadSet, point_interval
-from reactor.values import MISSING, key_after, new_id, value_size
+from reactor.values import MISSING, encode_key, key_after, new_id, value_size
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
+# The key space of stored mutation outcomes in read sets and the write log: not a
+# table index, but reads and writes of an outcome conflict like any other.
+OUTCOMES_KEY_SPACE = "_mutation_outcomes.by_request"
+
+
+def outcome_key(session_id: str, request_id: float) -> bytes:
+    return encode_key([session_id, request_id])
 
 
 class ReadOnlyError(ReactorError):
@@ -55,6 +62,7 @@ class Transaction:
         self.read_only = read_only
         self.read_set = ReadSet()
         self.writes: dict[str, PendingWrite] = {}
+        self.outcomes: list[OutcomeWrite] = []
         self.stats = TransactionStats(limits)
         self.db_seconds = 0.0
         self.check_budget: Callable[[], None] | None = None
@@ -87,6 +95,15 @@ class Transaction:
         if doc is not None:
             self.stats.count_read(1, value_size(doc))
         return doc
+
+    async def read_outcome(self, session_id: str, request_id: float) -> bytes | None:
+        """The stored outcome of a client mutation, as of the snapshot (see OutcomeWrite)."""
+        self._before_read()
+        self.read_set.add(OUTCOMES_KEY_SPACE, point_interval(outcome_key(session_id, request_id)))
+        started = time.perf_counter()
+        value = await self.storage.get_outcome(session_id, request_id, self.begin_ts)
+        self.db_seconds += time.perf_counter() - started
+        return value
 
     async def scan(self, table: TableDefinition, index: IndexDefinition, start: bytes,
                    end: bytes | None, order: Order, limit: int
@@ -202,9 +219,15 @@ class Transaction:
         old = pending.old if pending is not None else copy.deepcopy(current)
         self.writes[doc_id] = PendingWrite(table_name, old, doc)
 
+    def record_outcome(self, session_id: str, request_id: float, value: bytes,
+                       recorded_ms: float) -> None:
+        """Store a client mutation's outcome with this transaction's commit."""
+        self._require_writable("record an outcome")
+        self.outcomes.append(OutcomeWrite(session_id, request_id, value, recorded_ms))
+
     @property
     def has_writes(self) -> bool:
-        return bool(self.writes)
+        return bool(self.writes) or bool(self.outcomes)
 
 
 def _check_no_system_fields(value: object, where: str) -> None:

@@ -236,10 +236,12 @@ class Scheduler:
                 await jobs.delete(job["_id"])
             return len(found)
 
-        async def outcomes_body(txn: Transaction) -> int:
-            return await prune_outcomes(txn, outcome_cutoff, BATCH)
-
-        return await self._in_batches(jobs_body) + await self._in_batches(outcomes_body)
+        total = await self._in_batches(jobs_body)
+        while (count := await prune_outcomes(self.database, outcome_cutoff, BATCH)) > 0:
+            total += count
+            if count < BATCH:
+                break
+        return total
 
     async def _in_batches(self, body: Callable[[Transaction], Awaitable[int]]) -> int:
         """Run `body` in transactions until one handles fewer than BATCH jobs."""

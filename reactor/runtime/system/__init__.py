@@ -5,11 +5,7 @@ from reactor.runtime.system.environment import (
     ENVIRONMENT_VARIABLES,
     environment_variables_table,
 )
-from reactor.runtime.system.mutation_outcomes import (
-    MUTATION_OUTCOMES,
-    MutationJournal,
-    mutation_outcomes_table,
-)
+from reactor.runtime.system.mutation_outcomes import MutationJournal
 from reactor.runtime.system.scheduled_functions import (
     SCHEDULED_FUNCTIONS,
     scheduled_functions_table,
@@ -20,10 +16,9 @@ from reactor.schema import TableDefinition
 def system_tables() -> dict[str, TableDefinition]:
     """Every system table, keyed by name, for the catalog."""
     return {SCHEDULED_FUNCTIONS: scheduled_functions_table(),
-            MUTATION_OUTCOMES: mutation_outcomes_table(),
             CRON_JOBS: cron_jobs_table(),
             ENVIRONMENT_VARIABLES: environment_variables_table()}
 
 
-__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "MUTATION_OUTCOMES", "SCHEDULED_FUNCTIONS",
-           "MutationJournal", "system_tables"]
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "SCHEDULED_FUNCTIONS", "MutationJournal",
+           "system_tables"]
