@@ -37,8 +37,8 @@ class WriteLog:
     validated and is treated as conflicting (it is simply re-run).
     """
 
-    def __init__(self, retention_ns: int = DEFAULT_WINDOW_NS) -> None:
-        self.retention_ns = retention_ns
+    def __init__(self, window_ns: int = DEFAULT_WINDOW_NS) -> None:
+        self.window_ns = window_ns
         self._entries: deque[LogEntry] = deque()
         self._timestamps: deque[int] = deque()
         self.horizon_ts = 0
@@ -55,7 +55,7 @@ class WriteLog:
 
     def trim(self, now_ts: int, keep_after: int | None = None) -> None:
         """Forget entries older than the window, but never those after `keep_after`."""
-        limit = now_ts - self.retention_ns
+        limit = now_ts - self.window_ns
         if keep_after is not None:
             limit = min(limit, keep_after)
         while self._entries and self._entries[0].ts <= limit:

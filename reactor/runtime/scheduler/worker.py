@@ -19,7 +19,6 @@ from reactor.runtime.outcome import Outcome
 from reactor.runtime.scheduler.clock import Clock
 from reactor.runtime.scheduler.cron_runner import CronRunner
 from reactor.runtime.scheduler.crons import CronJobs
-from reactor.runtime.system.mutation_outcomes import prune_outcomes
 from reactor.runtime.system.scheduled_functions import (
     FAILED,
     IN_PROGRESS,
@@ -236,21 +235,13 @@ class Scheduler:
                 await jobs.delete(job["_id"])
             return len(found)
 
-        total = await self._in_batches(jobs_body)
-        while (count := await prune_outcomes(self.database, outcome_cutoff, BATCH)) > 0:
-            total += count
-            if count < BATCH:
-                break
-        return total
+        return (await self._in_batches(jobs_body)
+                + await _until_short(
+                    lambda: self.database.prune_outcomes(outcome_cutoff, BATCH)))
 
     async def _in_batches(self, body: Callable[[Transaction], Awaitable[int]]) -> int:
         """Run `body` in transactions until one handles fewer than BATCH jobs."""
-        total = 0
-        while True:
-            count = await transact(self.database, body)
-            total += count
-            if count < BATCH:
-                return total
+        return await _until_short(lambda: transact(self.database, body))
 
     # The background loop ----------------------------------------------------
 
@@ -299,3 +290,13 @@ class Scheduler:
         finally:
             sleeper.cancel()
             waker.cancel()
+
+
+async def _until_short(step: Callable[[], Awaitable[int]]) -> int:
+    """Repeat `step` until it handles fewer than BATCH rows; how many in all."""
+    total = 0
+    while True:
+        count = await step()
+        total += count
+        if count < BATCH:
+            return total

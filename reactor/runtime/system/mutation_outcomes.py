@@ -5,14 +5,15 @@ written by the mutation's own commit, so a retry finds it instead of running the
 mutation twice — across server restarts too. Outcomes are storage side rows, not
 documents of a system table: every client mutation writes one, so a row and its
 one key (transactions/transaction.py `record_outcome`) cost much less than a
-document with its four index entries.
+document with its four index entries. `Database.prune_outcomes` deletes old ones
+(the scheduler calls it with the retention it is configured with).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from reactor.transactions import Database, Transaction
+from reactor.transactions import Transaction
 from reactor.values import dumps, loads
 
 
@@ -35,7 +36,3 @@ class MutationJournal:
     async def record(self, txn: Transaction, value: Any, now_ms: float) -> None:
         txn.record_outcome(self.session_id, self.request_id, dumps(value), now_ms)
 
-
-async def prune_outcomes(database: Database, cutoff_ms: float, batch: int) -> int:
-    """Delete up to `batch` outcomes recorded before `cutoff_ms`; how many."""
-    return await database.prune_outcomes(cutoff_ms, batch)
