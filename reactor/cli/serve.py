@@ -23,7 +23,8 @@ logger = logging.getLogger("reactor.cli")
 def print_call(kind: FunctionKind, outcome: Outcome) -> None:
     """One terminal line per function call, then its log lines."""
     status = "ok" if outcome.ok else f"failed: {outcome.error.message if outcome.error else ''}"
-    sys.stderr.write(f"[{kind.value}] {outcome.path} {outcome.duration_s * 1000:.1f} ms"
+    note = f" ({outcome.note})" if outcome.note else ""
+    sys.stderr.write(f"[{kind.value}] {outcome.path}{note} {outcome.duration_s * 1000:.1f} ms"
                      f" {status}\n")
     for line in outcome.log_lines:
         sys.stderr.write(f"    {line}\n")

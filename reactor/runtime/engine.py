@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from reactor.runtime.outcome import Outcome
 from reactor.runtime.paths import canonical_path
 from reactor.runtime.runner import Journal, Runner, to_function_error
 from reactor.runtime.scheduler import Clock, Scheduler, SchedulerOptions, SystemClock
-from reactor.runtime.subscription import Subscription, query_key, run_entry
+from reactor.runtime.subscription import Subscription, pin_page, query_key, run_entry
 from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import Environment
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.storage import SqliteStorage
-from reactor.subscriptions import QueryResult, SubscriptionManager
+from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
 
@@ -32,6 +33,17 @@ logger = logging.getLogger("reactor.engine")
 
 CallListener = Callable[[FunctionKind, Outcome], None]
 Identity = dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Counters for operators and benchmarks: live queries and how commits batch."""
+
+    query_entries: int
+    query_executions: int
+    commits: int
+    commit_batches: int
+    conflicts: int
 
 
 class Engine:
@@ -139,10 +151,22 @@ class Engine:
                                code="WrongFunctionKind")
         return fn
 
+    def hides(self, path: str, *, admin: bool) -> bool:
+        """Whether `path` is an internal function that this caller may not run.
+
+        A path naming no function is not hidden: a live query of it reports the
+        error and runs once a reload adds the function.
+        """
+        fn = self.app.functions.get(canonical_path(path))
+        return fn is not None and not fn.is_public and not admin
+
     def add_call_listener(self, listener: CallListener) -> None:
+        """Call `listener` after every function call: client calls, live-query runs
+        (first runs and re-runs), scheduled jobs and HTTP actions."""
         self._call_listeners.append(listener)
 
-    def _report(self, kind: FunctionKind, outcome: Outcome) -> None:
+    def report(self, kind: FunctionKind, outcome: Outcome) -> None:
+        """Tell the call listeners about one finished call."""
         for listener in self._call_listeners:
             try:
                 listener(kind, outcome)
@@ -161,11 +185,11 @@ class Engine:
             fn = self.resolve(path, kind, public_only=not admin)
         except ReactorError as error:
             outcome = Outcome(path, error=to_function_error(path, error))
-            self._report(kind, outcome)
+            self.report(kind, outcome)
             return outcome
         outcome = await self._execute(fn, args, identity, ts, journal, admin=admin,
                                       ticket=ticket)
-        self._report(kind, outcome)
+        self.report(kind, outcome)
         return outcome
 
     async def _execute(self, fn: FunctionDefinition, args: Any, identity: Identity,
@@ -207,7 +231,7 @@ class Engine:
         if isinstance(route, HttpResponse):
             return route
         response, outcome = await self.actions.run_http(route, request, identity)
-        self._report(FunctionKind.ACTION, outcome)
+        self.report(FunctionKind.ACTION, outcome)
         return response
 
     # Scheduled jobs (the scheduler's JobHost) --------------------------------
@@ -216,12 +240,12 @@ class Engine:
                                completion: JobCompletion) -> Outcome:
         outcome = await self.runner.mutation(fn, args, None, completion)
         if not completion.skipped:
-            self._report(FunctionKind.MUTATION, outcome)
+            self.report(FunctionKind.MUTATION, outcome)
         return outcome
 
     async def run_job_action(self, fn: FunctionDefinition, args: dict[str, Any]) -> Outcome:
         outcome = await self.actions.run(fn, args, None)
-        self._report(FunctionKind.ACTION, outcome)
+        self.report(FunctionKind.ACTION, outcome)
         return outcome
 
     async def _latest_query(self, fn: FunctionDefinition, args: Any, identity: Identity,
@@ -246,6 +270,38 @@ class Engine:
 
     async def _run_entry(self, entry: Any, ts: int) -> Any:
         return await run_entry(self, entry, ts)
+
+    @property
+    def latest_ts(self) -> int:
+        """The newest commit visible to new transactions."""
+        return self.database.latest_ts
+
+    @property
+    def live_ts(self) -> int:
+        """The snapshot every live query's current result is valid at."""
+        return self.manager.current_ts
+
+    def hold_query(self, path: str, args: dict[str, Any], identity: Identity, *,
+                   admin: bool, journal: str | None, watcher: Watcher) -> QueryEntry:
+        """Hold the live query shared by every caller of (path, args, identity): a
+        page whose client kept a `journal` stays pinned to the end it reported."""
+        path = canonical_path(path)
+        args = pin_page(args, journal)
+        return self.manager.subscribe(query_key(path, args, identity, admin), path, args,
+                                      identity, admin=admin, watcher=watcher)
+
+    def release_query(self, entry: QueryEntry, watcher: Watcher) -> None:
+        """Let go of a query `hold_query` returned."""
+        self.manager.unsubscribe(entry, watcher)
+
+    def notify_at(self, ts: int, watcher: Watcher) -> None:
+        """Call `watcher` once every live query is valid at `ts` or later."""
+        self.manager.notify_at(ts, watcher)
+
+    def stats(self) -> EngineStats:
+        committer = self.database.committer.stats
+        return EngineStats(len(self.manager.entries), self.manager.executions,
+                           committer.commits, committer.batches, committer.conflicts)
 
     def subscribe(self, path: str, args: Any = None, identity: Identity = None, *,
                   admin: bool = False) -> Subscription:

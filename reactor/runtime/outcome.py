@@ -40,6 +40,8 @@ class Outcome:
     attempts: int = 1
     # The value's convex-JSON encoding when it is already at hand (a cached query).
     encoded: bytes | None = None
+    # How the call came about, for the dev log: "live" / "live, re-run" for live queries.
+    note: str = ""
 
     @property
     def ok(self) -> bool:

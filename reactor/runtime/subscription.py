@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactor.errors import ReactorError
 from reactor.runtime.functions import FunctionKind
-from reactor.runtime.outcome import FunctionError
+from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.runner import to_function_error
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager
 from reactor.transactions import ReadSet
@@ -35,25 +35,43 @@ def query_key(path: str, args: Any, identity: dict[str, Any] | None,
     return (path, encoded, identity_key(identity), admin)
 
 
+def unpinned_page(args: dict[str, Any]) -> bool:
+    """Whether `args` ask for a page without an end (`paginationOpts.endCursor` absent,
+    null or empty, as `paginate` reads it): a live query pins such a page."""
+    options = args.get("paginationOpts")
+    return isinstance(options, dict) and not options.get("endCursor")
+
+
+def pin_page(args: dict[str, Any], journal: str | None) -> dict[str, Any]:
+    """`args` with an unpinned page ended at `journal` (the end its first run reached)."""
+    if not journal or not unpinned_page(args):
+        return args
+    return {**args, "paginationOpts": {**args["paginationOpts"], "endCursor": journal}}
+
+
 async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
-    """Execute a subscribed query at snapshot `ts`; failures become an error result."""
+    """Execute a subscribed query at snapshot `ts`; failures become an error result.
+
+    Every run is reported to the engine's call listeners (`reactor dev` prints it).
+    """
+    note = "live, re-run" if entry.result is not None else "live"
     try:
         fn = engine.resolve(entry.path, FunctionKind.QUERY, public_only=not entry.admin)
     except ReactorError as error:
         failure = to_function_error(entry.path, error)
+        engine.report(FunctionKind.QUERY, Outcome(entry.path, error=failure, note=note))
         return QueryResult(ts, ReadSet(), error_message=failure.message)
-    args = entry.args
-    options = args.get("paginationOpts")
-    pin_page = isinstance(options, dict) and not options.get("endCursor")
-    if pin_page and entry.journal:
-        args = {**args, "paginationOpts": {**options, "endCursor": entry.journal}}
+    pinning = unpinned_page(entry.args)
+    args = pin_page(entry.args, entry.journal)
     outcome = await engine.runner.query(fn, args, entry.identity, ts)
+    outcome.note = note
+    engine.report(FunctionKind.QUERY, outcome)
     result = QueryResult(ts, outcome.read_set or ReadSet(), log_lines=outcome.log_lines,
                          journal=entry.journal)
     if outcome.error is None:
         result.value = outcome.value
         result.encoded = dumps(outcome.value)
-        if pin_page and result.journal is None:
+        if pinning and result.journal is None:
             result.journal = _page_end(outcome.value)
     else:
         result.error_message = outcome.error.message

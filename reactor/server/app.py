@@ -103,16 +103,15 @@ class ReactorServer:
         if not caller.admin:
             return JSONResponse({"code": "Forbidden", "message": "/api/debug/stats needs the"
                                  " admin key: `Authorization: Convex <key>`"}, status_code=403)
-        manager = self.engine.manager
-        committer = self.engine.database.committer.stats
+        stats = self.engine.stats()
         return JSONResponse({
             "sessions": len(self.sessions),
             # Idle sessions have none of their own: a growing count means work piling up.
             "tasks": len(asyncio.all_tasks()),
-            "subscriptions": {"entries": len(manager.entries),
-                              "executions": manager.executions},
-            "committer": {"commits": committer.commits, "batches": committer.batches,
-                          "conflicts": committer.conflicts},
+            "subscriptions": {"entries": stats.query_entries,
+                              "executions": stats.query_executions},
+            "committer": {"commits": stats.commits, "batches": stats.commit_batches,
+                          "conflicts": stats.conflicts},
         })
 
     def build(self) -> Starlette:

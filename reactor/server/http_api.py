@@ -128,4 +128,4 @@ class HttpApi:
         return await self._run(request, None)
 
     async def query_ts(self, request: Request) -> Response:
-        return JSONResponse({"ts": p.encode_ts(self.engine.database.latest_ts)})
+        return JSONResponse({"ts": p.encode_ts(self.engine.latest_ts)})

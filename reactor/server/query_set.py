@@ -8,7 +8,6 @@ from typing import Any
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.runtime.paths import canonical_path
-from reactor.runtime.subscription import query_key
 from reactor.server import protocol as p
 from reactor.server.identity import Caller
 from reactor.server.outgoing import query_modification
@@ -43,7 +42,6 @@ class ClientQueries:
 
     def __init__(self, engine: Engine, max_queries: int, watcher: Watcher) -> None:
         self.engine = engine
-        self.manager = engine.manager
         # The session's wake-up: called when an entry behind one of its ids changes.
         self.watcher = watcher
         self.max_queries = max_queries
@@ -69,7 +67,7 @@ class ClientQueries:
                     raise p.ProtocolError(
                         f"Remove: query {modification.queryId} is not in the query set")
                 if query.entry is not None:
-                    self.manager.unsubscribe(query.entry, self.watcher)
+                    self.engine.release_query(query.entry, self.watcher)
                 self._removed.append(modification.queryId)
         self.version = message.newVersion
 
@@ -98,18 +96,11 @@ class ClientQueries:
     def _subscribe(self, path: str, args: dict[str, Any], journal: str | None,
                    caller: Caller) -> _Query:
         """Share the entry for (path, args, identity); internal queries only for admins."""
-        fn = self.engine.app.functions.get(path)
-        if fn is not None and not fn.is_public and not caller.admin:
+        if self.engine.hides(path, admin=caller.admin):
             return _Query(None, path, args, journal=journal,
                           failure=f"{path}: could not find public function {path!r}")
-        run_args = args
-        options = args.get("paginationOpts")
-        if journal and isinstance(options, dict) and options.get("endCursor") is None:
-            # A reactive page keeps the end the server reported the first time.
-            run_args = {**args, "paginationOpts": {**options, "endCursor": journal}}
-        key = query_key(path, run_args, caller.identity, caller.admin)
-        entry = self.manager.subscribe(key, path, run_args, caller.identity, admin=caller.admin,
-                                       watcher=self.watcher)
+        entry = self.engine.hold_query(path, args, caller.identity, admin=caller.admin,
+                                       journal=journal, watcher=self.watcher)
         return _Query(entry, path, args, journal=journal)
 
     def resubscribe(self, caller: Caller) -> None:
@@ -126,7 +117,7 @@ class ClientQueries:
                 new.sent_version = old.sent_version
             self._queries[query_id] = new
             if old.entry is not None:
-                self.manager.unsubscribe(old.entry, self.watcher)
+                self.engine.release_query(old.entry, self.watcher)
 
     def ready(self) -> bool:
         """Whether every entry has a result, so that a consistent Transition can be built."""
@@ -164,5 +155,5 @@ class ClientQueries:
     def close(self) -> None:
         for query in self._queries.values():
             if query.entry is not None:
-                self.manager.unsubscribe(query.entry, self.watcher)
+                self.engine.release_query(query.entry, self.watcher)
         self._queries.clear()

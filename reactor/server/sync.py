@@ -52,7 +52,6 @@ class SyncSession:
                  authenticator: Callable[[], Authenticator], config: ServerConfig) -> None:
         self.ws = websocket
         self.engine = engine
-        self.manager = engine.manager
         self.authenticator = authenticator
         self.config = config
         self.session_id = ""
@@ -260,7 +259,7 @@ class SyncSession:
                 await previous.wait_done()
             if ts is not None:
                 self.required_ts = max(self.required_ts, ts)
-                self.manager.notify_at(ts, self._wake_up)
+                self.engine.notify_at(ts, self._wake_up)
                 self.owe_transition = True
             self._queue(response)
         finally:
@@ -316,11 +315,11 @@ class SyncSession:
 
     def _ready(self) -> bool:
         """Whether a consistent Transition can be built now."""
-        return self.manager.current_ts >= self.required_ts and self.queries.ready()
+        return self.engine.live_ts >= self.required_ts and self.queries.ready()
 
     def _transition(self) -> p.Transition | None:
         """The Transition owed to the client now, or None if it is owed nothing."""
-        ts = max(self.manager.current_ts, self.sent_ts)
+        ts = max(self.engine.live_ts, self.sent_ts)
         end = p.StateVersion(querySet=self.queries.version, identity=self.identity_version,
                              ts=p.encode_ts(ts))
         modifications = self.queries.take_modifications()
