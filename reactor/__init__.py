@@ -12,6 +12,7 @@ from reactor.runtime.functions import (
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, SseEvent, http_router
 from reactor.runtime.outcome import FunctionError
 from reactor.runtime.scheduler.crons import cron_jobs
+from reactor.runtime.system.rate_limits import RateLimited, RateLimitStatus
 from reactor.schema import define_schema, define_table
 from reactor.values import MISSING, Int64, v
 
@@ -22,6 +23,8 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "Int64",
+    "RateLimitStatus",
+    "RateLimited",
     "ReactorError",
     "SseEvent",
     "action",

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from reactor.errors import InvalidValueError, LimitExceededError
@@ -25,6 +26,7 @@ from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
 from reactor.runtime.outcome import Outcome
 from reactor.runtime.runner import check_returns, prepare_args, to_function_error
 from reactor.runtime.system.environment import EnvReader
+from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.system.scheduled_functions import ScheduledFunctions
 from reactor.runtime.system.transact import transact
 from reactor.transactions import Database
@@ -71,12 +73,13 @@ class ActionCtx:
 
     def __init__(self, call: Callable[[FunctionKind, str, Any], Awaitable[Outcome]],
                  auth: Auth, scheduler: ActionScheduler, env: EnvReader,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], rate_limits: ActionRateLimits) -> None:
         self._call = call
         self.auth = auth
         self.scheduler = scheduler
         self.env = env
         self._now = now
+        self._rate_limits = rate_limits
 
     async def _run(self, kind: FunctionKind, fn: FunctionRef, args: dict[str, Any] | None
                    ) -> Any:
@@ -105,6 +108,17 @@ class ActionCtx:
     def random(self) -> float:
         return random.random()
 
+    async def rate_limit(self, name: str, *, key: str | None = None, rate: float,
+                         period: timedelta | float, capacity: float | None = None,
+                         count: float = 1, raises: bool = True) -> RateLimitStatus:
+        """See `QueryCtx.rate_limit`: in an action the tokens are taken (committed) at once."""
+        return await self._rate_limits.rate_limit(name, key, rate, period, capacity, count,
+                                                  raises)
+
+    async def reset_rate_limit(self, name: str, *, key: str | None = None) -> None:
+        """Refill the bucket `(name, key)` (committed at once)."""
+        await self._rate_limits.reset(name, key)
+
 
 class ActionRunner:
     """Runs action handlers under a concurrency limit and a timeout, capturing their logs.
@@ -132,7 +146,7 @@ class ActionRunner:
 
         return ActionCtx(call, Auth(identity, self._issuer, can_issue=True),
                          ActionScheduler(self._database, self._resolve, self._now),
-                         self._env, self._now)
+                         self._env, self._now, ActionRateLimits(self._database, self._now))
 
     async def _limited(self, work: Awaitable[T], nested: bool) -> T:
         """`work` under the timeout, holding a concurrency slot unless nested."""

@@ -6,6 +6,7 @@ import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
@@ -16,6 +17,7 @@ from reactor.runtime.system.environment import (
     EnvReader,
     transaction_env,
 )
+from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, reset_rate_limit
 from reactor.runtime.system.scheduled_functions import ScheduledFunctions
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
 from reactor.values import is_id_for
@@ -246,6 +248,28 @@ class QueryCtx:
             self._random = random.Random(self._seed())
         return self._random.random()
 
+    async def rate_limit(self, name: str, *, key: str | None = None, rate: float,
+                         period: timedelta | float, capacity: float | None = None,
+                         count: float = 1, raises: bool = True) -> RateLimitStatus:
+        """Take `count` tokens from the bucket `(name, key)`: `rate` tokens per `period`
+        (a `timedelta` or seconds), saving up at most `capacity` (default: `rate`).
+
+        In a mutation the bucket is part of the transaction: what is taken stays
+        taken only if the mutation commits (a failed or retried attempt takes
+        nothing), and concurrent callers are serialized like any other write. In
+        an action each call commits at once. An empty bucket raises `RateLimited`
+        (an `AppError` whose data is `{"code": "RateLimited", "name",
+        "retryAfter"}`), or with `raises=False` returns a falsy status whose
+        `retry_after` says how many seconds to wait. Queries cannot take tokens.
+        """
+        raise ReactorError("ctx.rate_limit is only available in mutations and actions"
+                           " (a query cannot write)", code="NotAllowed")
+
+    async def reset_rate_limit(self, name: str, *, key: str | None = None) -> None:
+        """Refill the bucket `(name, key)` (say, after a successful sign-in)."""
+        raise ReactorError("ctx.reset_rate_limit is only available in mutations and actions",
+                           code="NotAllowed")
+
 
 class MutationCtx(QueryCtx):
     """What a mutation handler receives: `ctx.db` writes, `ctx.scheduler` schedules."""
@@ -262,6 +286,17 @@ class MutationCtx(QueryCtx):
     @functools.cached_property
     def scheduler(self) -> TransactionScheduler:
         return TransactionScheduler(self._txn, self._resolve, self._now_ms)
+
+    async def rate_limit(self, name: str, *, key: str | None = None, rate: float,
+                         period: timedelta | float, capacity: float | None = None,
+                         count: float = 1, raises: bool = True) -> RateLimitStatus:
+        """See `QueryCtx.rate_limit`: here the bucket is written by this transaction."""
+        return await rate_limit(self._txn, name, key, rate, period, capacity, count, raises,
+                                self._now_ms)
+
+    async def reset_rate_limit(self, name: str, *, key: str | None = None) -> None:
+        """Refill the bucket `(name, key)` in this transaction."""
+        await reset_rate_limit(self._txn, name, key)
 
 
 def wall_clock_ms() -> float:

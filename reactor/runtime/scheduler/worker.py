@@ -19,6 +19,7 @@ from reactor.runtime.outcome import Outcome
 from reactor.runtime.scheduler.clock import Clock
 from reactor.runtime.scheduler.cron_runner import CronRunner
 from reactor.runtime.scheduler.crons import CronJobs
+from reactor.runtime.system.rate_limits import RateLimits
 from reactor.runtime.system.scheduled_functions import (
     FAILED,
     IN_PROGRESS,
@@ -223,10 +224,12 @@ class Scheduler:
         return len(found)
 
     async def prune(self) -> int:
-        """Delete jobs finished more than `retention_s` ago, and mutation outcomes
-        recorded more than `outcome_retention_s` ago; how many rows in all."""
-        cutoff = self.clock.now() - self.options.retention_s * 1000
-        outcome_cutoff = self.clock.now() - self.options.outcome_retention_s * 1000
+        """Delete jobs finished more than `retention_s` ago, mutation outcomes recorded
+        more than `outcome_retention_s` ago and rate-limit buckets that have refilled
+        (a full bucket is the same as none); how many rows in all."""
+        now = self.clock.now()
+        cutoff = now - self.options.retention_s * 1000
+        outcome_cutoff = now - self.options.outcome_retention_s * 1000
 
         async def jobs_body(txn: Transaction) -> int:
             jobs = ScheduledFunctions(txn)
@@ -237,7 +240,8 @@ class Scheduler:
 
         return (await self._in_batches(jobs_body)
                 + await _until_short(
-                    lambda: self.database.prune_outcomes(outcome_cutoff, BATCH)))
+                    lambda: self.database.prune_outcomes(outcome_cutoff, BATCH))
+                + await self._in_batches(lambda txn: RateLimits(txn).delete_full(now, BATCH)))
 
     async def _in_batches(self, body: Callable[[Transaction], Awaitable[int]]) -> int:
         """Run `body` in transactions until one handles fewer than BATCH jobs."""

@@ -6,6 +6,7 @@ from reactor.runtime.system.environment import (
     environment_variables_table,
 )
 from reactor.runtime.system.mutation_outcomes import MutationJournal
+from reactor.runtime.system.rate_limits import RATE_LIMITS, rate_limits_table
 from reactor.runtime.system.scheduled_functions import (
     SCHEDULED_FUNCTIONS,
     scheduled_functions_table,
@@ -17,8 +18,9 @@ def system_tables() -> dict[str, TableDefinition]:
     """Every system table, keyed by name, for the catalog."""
     return {SCHEDULED_FUNCTIONS: scheduled_functions_table(),
             CRON_JOBS: cron_jobs_table(),
-            ENVIRONMENT_VARIABLES: environment_variables_table()}
+            ENVIRONMENT_VARIABLES: environment_variables_table(),
+            RATE_LIMITS: rate_limits_table()}
 
 
-__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "SCHEDULED_FUNCTIONS", "MutationJournal",
-           "system_tables"]
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "RATE_LIMITS", "SCHEDULED_FUNCTIONS",
+           "MutationJournal", "system_tables"]
