@@ -24,6 +24,11 @@ class ReactorError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    @property
+    def public_message(self) -> str:
+        """What a client may read: the message, unless it is for the server log only."""
+        return self.message
+
 
 class ValidationError(ReactorError):
     """A value did not match its validator; the message carries the path."""
@@ -69,9 +74,25 @@ class NotFoundError(ReactorError):
 
 
 class StorageError(ReactorError):
-    """The storage layer failed (disk, lock, corruption)."""
+    """The storage layer failed (disk, lock, corruption).
+
+    `message` is for the server log and may name files and quote SQLite; clients
+    see only `public` (by default a sentence that names nothing of the server).
+    """
 
     code = "StorageError"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 public: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.public = public
+
+    @property
+    def public_message(self) -> str:
+        if self.public is not None:
+            return self.public
+        return (f"{self.code}: the server could not read or write its data"
+                " (the details are in the server log)")
 
 
 class AppError(Exception):

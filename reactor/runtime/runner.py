@@ -8,11 +8,18 @@ import hashlib
 import logging
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from reactor.errors import AppError, ConflictError, LimitExceededError, ReactorError
+from reactor.errors import (
+    AppError,
+    ConflictError,
+    LimitExceededError,
+    ReactorError,
+    StorageError,
+)
 from reactor.runtime import logs
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
@@ -87,9 +94,16 @@ def to_function_error(path: str, error: BaseException) -> FunctionError:
         return error
     if isinstance(error, AppError):
         return FunctionError(str(error), code="AppError", data=error.data, is_app_error=True)
+    if isinstance(error, StorageError):
+        logger.error("%s: %s", path, error.message)
+        return FunctionError(f"{path}: {error.public_message}", code=error.code)
     if isinstance(error, ReactorError):
-        return FunctionError(f"{path}: {error.message}", code=error.code)
+        return FunctionError(f"{path}: {error.public_message}", code=error.code)
     logger.error("uncaught error in %s", path, exc_info=error)
+    if isinstance(error, OSError | sqlite3.Error):
+        # Their text names files of the server: it stays in the log.
+        return FunctionError(f"{path}: Uncaught {type(error).__name__} (the details are in"
+                             " the server log)", code="UncaughtError")
     return FunctionError(f"{path}: Uncaught {type(error).__name__}: {error}",
                          code="UncaughtError")
 

@@ -17,6 +17,7 @@ from reactor.storage import sqlite_prune
 from reactor.storage.base import CommitRecord, IndexEntry, Order
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
+from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
 from reactor.storage.sqlite_schema import (
     DB_NAME,
     FORMAT_VERSION,
@@ -285,8 +286,8 @@ class SqliteStorage:
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"{self.db_path}: {action} failed: {exc}") from exc
+                if is_storage_exception(exc):
+                    raise storage_failure(self.db_path, action, exc, writing=True) from exc
                 raise
 
         return await self._on_writer_thread(run)
@@ -324,8 +325,8 @@ class SqliteStorage:
         conn = self._readers[self._next_reader]
         try:
             return list(await conn.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.db_path}: read failed: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_failure(self.db_path, "read", exc, writing=False) from exc
 
     def _decode(self, value: bytes, doc_id: str) -> dict[str, Any]:
         doc = loads(value)

@@ -87,7 +87,8 @@ class Committer:
     async def commit(self, txn: Transaction, ticket: CommitTicket | None = None) -> int:
         """Queue `txn` and wait for its timestamp; with a ticket, after its predecessor's."""
         if self._task is None:
-            raise StorageError("the database is closed", code="DatabaseClosed")
+            raise StorageError("the database is closed", code="DatabaseClosed",
+                               public="DatabaseClosed: the server is shutting down")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         pending = _Pending(txn, future)
         if ticket is not None:
@@ -99,16 +100,28 @@ class Committer:
         return await future
 
     async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            await self._gather()
-            while len(batch) < MAX_BATCH and not self._queue.empty():
+        batch: list[_Pending] = []
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                await self._gather()
+                while len(batch) < MAX_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    async with self.lock:
+                        await self._commit_batch(batch)
+                except Exception as error:  # keep committing later batches whatever happened
+                    self._refuse(batch, error)
+        except asyncio.CancelledError:
+            closed = StorageError("the database closed before the commit was made",
+                                  code="DatabaseClosed",
+                                  public="DatabaseClosed: the server is shutting down")
+            while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                async with self.lock:
-                    await self._commit_batch(batch)
-            except Exception:  # keep committing later batches whatever happened here
-                logger.exception("commit batch failed")
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(closed)
+            raise
 
     async def _gather(self) -> None:
         """Wait a moment for writers still in their handlers, so one fsync carries them.
@@ -121,65 +134,87 @@ class Committer:
             await asyncio.sleep(GATHER_S / 8)
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Validate, stamp and write `batch`; publish it only once it is durable.
+
+        If anything raises before that (building rows, writing them), nothing of the
+        batch is visible or in the write log and every caller gets the error (`_refuse`).
+        """
         previous_ts = self.clock.last_ts
         previous_creation = self.clock.last_creation_ms
         accepted: list[tuple[_Pending, int]] = []
         records: list[CommitRecord] = []
         entries: list[LogEntry] = []
-        for pending in batch:
-            if pending.future.cancelled():
-                pending.state = REJECTED
-                continue
-            after, pending.after = pending.after, None  # no chains through history
-            if after is not None and after.state != ACCEPTED:
-                # Its predecessor goes again: so must it, after that one.
-                self.stats.conflicts += 1
-                pending.state = REJECTED
-                pending.future.set_exception(ConflictError(
-                    "the mutation the same client sent before it was not committed yet",
-                    ts=self.clock.last_ts))
-                continue
-            conflict = self.write_log.first_conflict(pending.txn.read_set, pending.txn.begin_ts)
-            if conflict is not None:
-                self.stats.conflicts += 1
-                pending.state = REJECTED
-                pending.future.set_exception(ConflictError(
-                    "a document this mutation read was changed by a concurrent commit"
-                    f" (index {conflict.index_id or 'log horizon'})", ts=conflict.ts))
-                continue
-            pending.state = ACCEPTED
-            ts = self.clock.next_ts()
-            record, entry = self._build(pending.txn, ts)
-            self.write_log.append(entry)
-            records.append(record)
-            entries.append(entry)
-            accepted.append((pending, ts))
-        if not accepted:
-            return
-        catalog = self.catalog_ref()
-        globals_: dict[str, Any] = {
-            "last_ts": self.clock.last_ts,
-            "last_creation_ms": self.clock.last_creation_ms,
-            "tables": catalog.user_table_names,
-        }
         try:
+            for pending in batch:
+                if self._admit(pending):
+                    ts = self.clock.next_ts()
+                    record, entry = self._build(pending.txn, ts)
+                    self.write_log.append(entry)
+                    records.append(record)
+                    entries.append(entry)
+                    accepted.append((pending, ts))
+            if not accepted:
+                return
+            catalog = self.catalog_ref()
+            globals_: dict[str, Any] = {
+                "last_ts": self.clock.last_ts,
+                "last_creation_ms": self.clock.last_creation_ms,
+                "tables": catalog.user_table_names,
+            }
             await self.storage.write(records, globals_)
-        except Exception as error:
+        except Exception:
+            # Timestamps already handed out stay used: one more is cheaper than a doubt.
             self.write_log.discard_after(previous_ts)
             self.clock.last_creation_ms = max(self.clock.last_creation_ms, previous_creation)
-            logger.exception("storage write failed; %d commits refused", len(accepted))
-            failure = StorageError(f"the commit could not be made durable: {error}",
-                                   code="CommitFailed")
-            for pending, _ in accepted:
-                pending.state = REJECTED
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
-            return
+            raise
         self.stats.record_batch(len(accepted))
         self.on_durable(accepted[-1][1], entries)
         for pending, ts in accepted:
             if not pending.future.done():
                 pending.future.set_result(ts)
+
+    def _admit(self, pending: _Pending) -> bool:
+        """Whether `pending` may commit in this batch; if not, its caller is answered."""
+        if pending.future.cancelled():
+            pending.state = REJECTED
+            return False
+        after, pending.after = pending.after, None  # no chains through history
+        if after is not None and after.state != ACCEPTED:
+            # Its predecessor goes again: so must it, after that one.
+            self.stats.conflicts += 1
+            pending.state = REJECTED
+            pending.future.set_exception(ConflictError(
+                "the mutation the same client sent before it was not committed yet",
+                ts=self.clock.last_ts))
+            return False
+        conflict = self.write_log.first_conflict(pending.txn.read_set, pending.txn.begin_ts)
+        if conflict is not None:
+            self.stats.conflicts += 1
+            pending.state = REJECTED
+            pending.future.set_exception(ConflictError(
+                "a document this mutation read was changed by a concurrent commit"
+                f" (index {conflict.index_id or 'log horizon'})", ts=conflict.ts))
+            return False
+        pending.state = ACCEPTED
+        return True
+
+    def _refuse(self, batch: list[_Pending], error: Exception) -> None:
+        """Answer every caller of a failed batch still waiting: none is left hanging.
+
+        The full error goes to the log; callers get a StorageError whose public text
+        names nothing of the server (a disk-full error says so, as StorageFull).
+        """
+        waiting = [pending for pending in batch if not pending.future.done()]
+        logger.error("commit batch failed; %d commits refused", len(waiting), exc_info=error)
+        if isinstance(error, StorageError):
+            failure = error
+        else:
+            failure = StorageError(f"commit batch failed: {type(error).__name__}: {error}",
+                                   code="CommitFailed", public="CommitFailed: the server"
+                                   " could not commit (the details are in the server log)")
+        for pending in waiting:
+            pending.state = REJECTED
+            pending.future.set_exception(failure)
 
     def _build(self, txn: Transaction, ts: int) -> tuple[CommitRecord, LogEntry]:
         """Storage rows and write-log keys for one transaction at `ts`."""

@@ -94,7 +94,8 @@ class Database:
     def begin(self, *, read_only: bool = False, ts: int | None = None) -> Transaction:
         snapshot = self.latest_ts if ts is None else ts
         if snapshot > self.latest_ts:
-            raise StorageError(f"timestamp {snapshot} is in the future", code="InvalidTimestamp")
+            message = f"timestamp {snapshot} is in the future"
+            raise StorageError(message, code="InvalidTimestamp", public=message)
         self._snapshots[snapshot] += 1
         if not read_only:
             self.writers += 1
