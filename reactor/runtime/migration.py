@@ -6,6 +6,7 @@ data the new schema will govern, and either all of it applies or none of it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,16 +14,20 @@ from reactor.errors import ReactorError, SchemaError
 from reactor.schema import (
     IndexDefinition,
     SchemaDefinition,
+    SearchIndexDefinition,
     TableDefinition,
     index_id,
 )
 from reactor.schema.indexes import BUILTIN_INDEXES
-from reactor.storage import CommitRecord, IndexWrite
+from reactor.storage import CommitRecord, IndexWrite, SearchWrite
 from reactor.transactions import Database
+from reactor.transactions.search_plan import search_write
 from reactor.values import key_after
 
 BATCH = 500
 MAX_REPORTED = 10
+
+logger = logging.getLogger("reactor.migration")
 
 
 @dataclass
@@ -31,12 +36,18 @@ class SchemaChange:
     backfill: dict[str, list[IndexDefinition]] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     undeclared: list[str] = field(default_factory=list)
+    search_backfill: dict[str, list[SearchIndexDefinition]] = field(default_factory=dict)
+    search_dropped: list[str] = field(default_factory=list)
+    # Per backfilled search index: (documents read, documents with terms).
+    search_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def describe(self) -> str:
         parts = []
         if self.backfill:
             names = [f"{t}.{i.name}" for t, indexes in self.backfill.items() for i in indexes]
             parts.append(f"backfilled {', '.join(names)}")
+        parts.extend(f"backfilled search index {name} ({indexed} of {read} documents)"
+                     for name, (read, indexed) in self.search_counts.items())
         if self.dropped:
             parts.append(f"dropped {', '.join(self.dropped)}")
         if self.revalidate:
@@ -57,8 +68,10 @@ def schema_metadata(schema: SchemaDefinition | None, tables: list[str]) -> Saved
     for name in tables:
         table = schema.tables.get(name) if schema is not None else None
         indexes = table.indexes if table is not None else {i.name: i for i in BUILTIN_INDEXES}
+        searches = table.search_indexes if table is not None else {}
         saved[name] = {"shape": _shape(table),
-                       "indexes": {i.name: list(i.key_fields) for i in indexes.values()}}
+                       "indexes": {i.name: list(i.key_fields) for i in indexes.values()},
+                       "search": {i.name: i.describe() for i in searches.values()}}
     return saved
 
 
@@ -85,7 +98,20 @@ def diff_schema(saved: SavedSchema, tables: list[str], new: SchemaDefinition | N
             current = new_table.indexes.get(index_name)
             if current is None or list(current.key_fields) != fields:
                 change.dropped.append(index_id(name, index_name))
+        _diff_search(change, name, old.get("search", {}), new_table)
     return change
+
+
+def _diff_search(change: SchemaChange, table: str, old: dict[str, list[str]],
+                 new: TableDefinition) -> None:
+    """Search indexes are rebuilt whole when their fields change: drop, then backfill."""
+    for index in new.search_indexes.values():
+        if old.get(index.name) != index.describe():
+            change.search_backfill.setdefault(table, []).append(index)
+    for name, described in old.items():
+        current = new.search_indexes.get(name)
+        if current is None or current.describe() != described:
+            change.search_dropped.append(index_id(table, name))
 
 
 async def _documents(database: Database, table: str, ts: int) -> list[dict]:
@@ -115,7 +141,8 @@ async def apply_schema(database: Database, new: SchemaDefinition | None) -> str:
                 problems.append(f'table "{name}" has documents but is not declared in'
                                 " schema.py")
         writes: list[IndexWrite] = []
-        for name in sorted({*change.revalidate, *change.backfill}):
+        searches: list[SearchWrite] = []
+        for name in sorted({*change.revalidate, *change.backfill, *change.search_backfill}):
             assert new is not None
             table = new.tables[name]
             for doc in await _documents(database, name, ts):
@@ -127,6 +154,14 @@ async def apply_schema(database: Database, new: SchemaDefinition | None) -> str:
                 for index in change.backfill.get(name, ()):
                     writes.append(IndexWrite(index_id(name, index.name), index.key_for(doc),
                                              doc["_id"], False))
+                for search in change.search_backfill.get(name, ()):
+                    searched = index_id(name, search.name)
+                    entry = search_write(search, searched, doc["_id"], doc)
+                    read, indexed = change.search_counts.get(searched, (0, 0))
+                    change.search_counts[searched] = (read + 1,
+                                                      indexed + (entry.terms is not None))
+                    if entry.terms is not None:
+                        searches.append(entry)
         if problems:
             shown = "\n  ".join(problems[:MAX_REPORTED])
             more = len(problems) - MAX_REPORTED
@@ -136,15 +171,20 @@ async def apply_schema(database: Database, new: SchemaDefinition | None) -> str:
                               code="SchemaMismatch")
         for dropped in change.dropped:
             await database.storage.delete_index(dropped)
+        for dropped in change.search_dropped:
+            await database.storage.delete_search_index(dropped)
         saved = schema_metadata(new, tables)
         globals_: dict[str, Any] = {"schema": saved}
         commits = []
-        if writes:
+        if writes or searches:
             commit_ts = database.clock.next_ts()
-            commits.append(CommitRecord(commit_ts, [], writes))
+            commits.append(CommitRecord(commit_ts, [], writes, search_writes=searches))
             globals_["last_ts"] = commit_ts
         await database.storage.write(commits, globals_)
-        if writes:
+        for searched, (read, indexed) in change.search_counts.items():
+            logger.info("backfilled search index %s: %d of %d documents have terms",
+                        searched, indexed, read)
+        if writes or searches:
             database.latest_ts = commit_ts
         database.saved_schema = saved
         database.set_schema(new)

@@ -10,6 +10,12 @@ from reactor.schema.indexes import (
     index_id,
 )
 from reactor.schema.loader import load_schema
+from reactor.schema.search_indexes import (
+    SearchIndexDefinition,
+    VectorIndexDefinition,
+    filter_token,
+    tokenize,
+)
 from reactor.schema.tables import (
     SchemaDefinition,
     TableDefinition,
@@ -25,11 +31,15 @@ __all__ = [
     "ID_FIELD",
     "IndexDefinition",
     "SchemaDefinition",
+    "SearchIndexDefinition",
     "TableDefinition",
+    "VectorIndexDefinition",
     "define_schema",
     "define_table",
+    "filter_token",
     "get_field",
     "index_id",
     "load_schema",
     "schemaless_table",
+    "tokenize",
 ]

@@ -15,6 +15,14 @@ from reactor.schema.indexes import (
     check_index_fields,
     check_index_name,
 )
+from reactor.schema.search_indexes import (
+    MAX_SEARCH_INDEXES_PER_TABLE,
+    MAX_VECTOR_INDEXES_PER_TABLE,
+    SearchIndexDefinition,
+    VectorIndexDefinition,
+    make_search_index,
+    make_vector_index,
+)
 from reactor.values import (
     AnyValidator,
     ObjectValidator,
@@ -39,10 +47,15 @@ class TableDefinition:
         self.validator = validator
         self.name = name
         self.indexes: dict[str, IndexDefinition] = {i.name: i for i in BUILTIN_INDEXES}
+        self.search_indexes: dict[str, SearchIndexDefinition] = {}
+        self.vector_indexes: dict[str, VectorIndexDefinition] = {}
+
+    def _index_names(self) -> list[str]:
+        return [*self.indexes, *self.search_indexes, *self.vector_indexes]
 
     def index(self, name: str, fields: list[str]) -> TableDefinition:
         """Add an index on `fields` (dotted paths reach into nested objects); chainable."""
-        check_index_name(name, list(self.indexes))
+        check_index_name(name, self._index_names())
         checked = check_index_fields(name, fields)
         if len(self.indexes) - len(BUILTIN_INDEXES) >= MAX_INDEXES_PER_TABLE:
             raise SchemaError(
@@ -53,6 +66,38 @@ class TableDefinition:
                 _check_field_exists(self.validator, name, path)
         self.indexes[name] = IndexDefinition(name, checked)
         return self
+
+    def search_index(self, name: str, *, search_field: str,
+                     filter_fields: list[str] | None = None) -> TableDefinition:
+        """Add a full-text index over the string field `search_field`; chainable.
+
+        `filter_fields` (at most 16) can be matched for equality in a search.
+        """
+        check_index_name(name, self._index_names())
+        if len(self.search_indexes) >= MAX_SEARCH_INDEXES_PER_TABLE:
+            raise SchemaError(f"search index {name!r}: a table has at most"
+                              f" {MAX_SEARCH_INDEXES_PER_TABLE} search indexes")
+        index = make_search_index(name, search_field, filter_fields)
+        self._check_fields(name, (index.search_field, *index.filter_fields))
+        self.search_indexes[name] = index
+        return self
+
+    def vector_index(self, name: str, *, vector_field: str, dimensions: int,
+                     filter_fields: list[str] | None = None) -> TableDefinition:
+        """Add a vector index over `vector_field` (lists of `dimensions` numbers); chainable."""
+        check_index_name(name, self._index_names())
+        if len(self.vector_indexes) >= MAX_VECTOR_INDEXES_PER_TABLE:
+            raise SchemaError(f"vector index {name!r}: a table has at most"
+                              f" {MAX_VECTOR_INDEXES_PER_TABLE} vector indexes")
+        index = make_vector_index(name, vector_field, dimensions, filter_fields)
+        self._check_fields(name, (index.vector_field, *index.filter_fields))
+        self.vector_indexes[name] = index
+        return self
+
+    def _check_fields(self, name: str, paths: tuple[str, ...]) -> None:
+        if isinstance(self.validator, ObjectValidator):
+            for path in paths:
+                _check_field_exists(self.validator, name, path)
 
     def validate_document(self, doc: Any, path: str = "document") -> dict[str, Any]:
         """Validate a document's user fields; system fields pass through unvalidated.

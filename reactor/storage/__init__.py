@@ -7,7 +7,11 @@ from reactor.storage.base import (
     IndexWrite,
     Order,
     OutcomeWrite,
+    SearchHit,
+    SearchStatistics,
+    SearchWrite,
     Storage,
+    TextQuery,
 )
 from reactor.storage.sqlite import SqliteStorage
 
@@ -18,6 +22,10 @@ __all__ = [
     "IndexWrite",
     "Order",
     "OutcomeWrite",
+    "SearchHit",
+    "SearchStatistics",
+    "SearchWrite",
     "SqliteStorage",
     "Storage",
+    "TextQuery",
 ]

@@ -50,6 +50,57 @@ class OutcomeWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchWrite:
+    """A document's new entry in a full-text index; `terms=None` removes its entry.
+
+    `terms` are already tokenized (schema/search_indexes.py); `filters` are the
+    tokens of its filter-field values. The entry replaces the document's previous
+    one from the commit's ts on; older snapshots still see the previous one.
+    """
+
+    index_id: str
+    doc_id: str
+    terms: list[str] | None
+    filters: list[str] = field(default_factory=list)
+    creation_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """Documents with any of `terms` (the last one a prefix when `prefix`), ranked BM25.
+
+    `filters` is a conjunction of disjunctions: each group lists filter tokens
+    of which a document must carry at least one.
+    """
+
+    terms: tuple[str, ...]
+    prefix: bool
+    filters: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One document found by a text search: higher `score` is more relevant."""
+
+    doc: dict[str, Any]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStatistics:
+    """The corpus figures BM25 uses, for scoring a document not yet stored.
+
+    `documents` and `tokens` count every stored entry of the index (superseded
+    ones too, until pruned), as the engine's own ranking does; `matching` is,
+    per query phrase, how many entries match it.
+    """
+
+    documents: int
+    tokens: int
+    matching: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CommitRecord:
     """Everything one commit wrote, all at the commit timestamp `ts`."""
 
@@ -57,6 +108,7 @@ class CommitRecord:
     documents: list[DocumentWrite]
     index_writes: list[IndexWrite]
     outcomes: list[OutcomeWrite] = field(default_factory=list)
+    search_writes: list[SearchWrite] = field(default_factory=list)
 
 
 class Storage(Protocol):
@@ -93,6 +145,20 @@ class Storage(Protocol):
         `hi=None` leaves the range open above. The cost follows `limit` (plus any
         not-yet-pruned tombstones in the way), never the size of the range.
         """
+        ...
+
+    async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
+                     ) -> list[SearchHit]:
+        """At most `limit` documents of a full-text index matching `query` at snapshot `ts`,
+        best first (BM25, k1=1.2, b=0.75), ties newest (`_creationTime`) first."""
+        ...
+
+    async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
+        """The statistics `search` ranks `query` with (see SearchStatistics)."""
+        ...
+
+    async def delete_search_index(self, index_id: str) -> None:
+        """Drop every entry of a full-text index (the schema dropped or changed it)."""
         ...
 
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:

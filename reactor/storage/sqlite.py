@@ -13,8 +13,15 @@ import aiosqlite
 import orjson
 
 from reactor.errors import StorageError
-from reactor.storage import sqlite_prune
-from reactor.storage.base import CommitRecord, IndexEntry, Order
+from reactor.storage import sqlite_prune, sqlite_search
+from reactor.storage.base import (
+    CommitRecord,
+    IndexEntry,
+    Order,
+    SearchHit,
+    SearchStatistics,
+    TextQuery,
+)
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
@@ -119,6 +126,8 @@ class SqliteStorage:
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
+        # FTS5 tables that exist (committed): searches of other indexes find nothing.
+        self._search_tables: set[str] = set()
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
@@ -132,6 +141,9 @@ class SqliteStorage:
         try:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
             self._writer = await self._on_writer_thread(self._open_writer)
+            writer = self._writer
+            self._search_tables = {row[0] for row in await self._on_writer_thread(
+                lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
             for _ in range(READERS):
@@ -194,9 +206,11 @@ class SqliteStorage:
             for c in commits
             for o in c.outcomes
         ]
+        searches = [(c.ts, w) for c in commits for w in c.search_writes]
         names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
+        known = self._search_tables
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> set[str]:
             for sql, rows in (
                 (_INSERT_DOCUMENT, documents),
                 (_INSERT_ENTRY, entries),
@@ -205,8 +219,42 @@ class SqliteStorage:
             ):
                 if rows:
                     conn.executemany(sql, rows)
+            return sqlite_search.write_entries(conn, searches, known) if searches else set()
 
-        await self._transaction("write commits", write)
+        self._search_tables |= await self._transaction("write commits", write)
+
+    async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
+                     ) -> list[SearchHit]:
+        table = sqlite_search.fts_table(index_id)
+        if limit <= 0 or not query.terms or table not in self._search_tables:
+            return []
+        params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
+        rows = await self._fetch(sqlite_search.search_sql(table), params)
+        hits = []
+        for value, doc_id, rank in rows:
+            if value is None:
+                raise StorageError(
+                    f"{self.db_path}: search index {index_id!r} has a live entry for document "
+                    f"{doc_id!r} at ts {ts}, but the document does not exist then")
+            hits.append(SearchHit(self._decode(value, doc_id), -rank))
+        return hits
+
+    async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
+        table = sqlite_search.fts_table(index_id)
+        if table not in self._search_tables:
+            return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+        rows = await self._fetch(sqlite_search.STATISTICS, (index_id,))
+        documents, tokens = rows[0]
+        matching = []
+        for phrase in sqlite_search.term_phrases(query):
+            counted = await self._fetch(sqlite_search.count_sql(table), (f"terms : {phrase}",))
+            matching.append(int(counted[0][0]))
+        return SearchStatistics(int(documents), int(tokens), tuple(matching))
+
+    async def delete_search_index(self, index_id: str) -> None:
+        await self._transaction(f"delete search index {index_id!r}",
+                                lambda conn: sqlite_search.drop_index(conn, index_id))
+        self._search_tables.discard(sqlite_search.fts_table(index_id))
 
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = 0
@@ -215,7 +263,16 @@ class SqliteStorage:
             while not finished and removed < batch:
                 count, finished = await self._prune_chunk(target, horizon_ts, batch - removed)
                 removed += count
+        while removed < batch:
+            count = await self._prune_search_chunk(horizon_ts, min(batch - removed, 256))
+            removed += count
+            if count == 0:
+                break
         return removed
+
+    async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
+        return await self._transaction("prune search entries", lambda conn: (
+            sqlite_search.prune_entries(conn, horizon_ts, budget)))
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
         rows = await self._fetch(_GET_OUTCOME, (session_id, request_id, ts))

@@ -10,9 +10,10 @@ from typing import Any
 
 from reactor.errors import ConflictError, StorageError
 from reactor.schema import index_id
-from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, Storage
+from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, SearchWrite, Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.ordering import CommitTicket
+from reactor.transactions.search_plan import entry_keys, search_write
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import OUTCOMES_KEY_SPACE, Transaction, outcome_key
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
@@ -222,6 +223,7 @@ class Committer:
         documents: list[DocumentWrite] = []
         index_writes: list[IndexWrite] = []
         keys: list[KeyWrite] = []
+        search_writes: list[SearchWrite] = []
         for doc_id, write in txn.writes.items():
             table = catalog.require(write.table)
             documents.append(DocumentWrite(doc_id, write.table, write.new))
@@ -235,7 +237,14 @@ class Committer:
                 if new_key is not None:
                     index_writes.append(IndexWrite(name, new_key, doc_id, False))
                     keys.append((name, new_key))
+            for search in table.search_indexes.values():
+                name = index_id(write.table, search.name)
+                old_keys = entry_keys(search, write.old) if write.old is not None else set()
+                new_keys = entry_keys(search, write.new) if write.new is not None else set()
+                if old_keys or new_keys:
+                    keys.extend((name, key) for key in old_keys | new_keys)
+                    search_writes.append(search_write(search, name, doc_id, write.new))
         for outcome in txn.outcomes:
             keys.append((OUTCOMES_KEY_SPACE, outcome_key(outcome.session_id, outcome.request_id)))
-        return (CommitRecord(ts, documents, index_writes, txn.outcomes),
+        return (CommitRecord(ts, documents, index_writes, txn.outcomes, search_writes),
                 LogEntry(ts, tuple(keys)))

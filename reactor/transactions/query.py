@@ -62,7 +62,7 @@ class IndexRange:
         return field
 
     def _value(self, field: str, value: Any) -> Any:
-        if _declared_int64(self._table, field) and type(value) is int:
+        if declared_int64(self._table, field) and type(value) is int:
             return Int64(value)
         return canonicalize(value, f"with_index({self._index.name}).{field}")
 
@@ -121,7 +121,7 @@ class IndexRange:
         return start, end
 
 
-def _declared_int64(table: TableDefinition, field: str) -> bool:
+def declared_int64(table: TableDefinition, field: str) -> bool:
     """Whether the schema declares `field` (a dotted path) as `v.int64()`."""
     validator: Any = table.validator
     for part in field.split("."):
@@ -170,6 +170,26 @@ class QueryBuilder:
                 raise QueryError("the with_index range function must return q (the range builder)")
             self._start, self._end = built.key_range()
         return self
+
+    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> Any:
+        """A text search over the search index `name`: `search_fn(q)` calls
+        `q.search(field, text)` and optionally `q.eq(filter_field, value)`."""
+        from reactor.transactions.search_query import SearchFilter, SearchQuery
+
+        if self._index_chosen:
+            raise QueryError("with_search_index cannot be combined with with_index")
+        index = self._table.search_indexes.get(name)
+        if index is None:
+            raise NotFoundError(
+                f'search index "{name}" not found on table "{self._table.name}"'
+                f" (search indexes: {', '.join(sorted(self._table.search_indexes)) or 'none'})",
+                code="IndexNotFound")
+        if self._filters:
+            raise QueryError("with_search_index must come before filter()")
+        built = search_fn(SearchFilter(self._table, index))
+        if not isinstance(built, SearchFilter):
+            raise QueryError("the with_search_index function must return q (the search filter)")
+        return SearchQuery(self._txn, self._table, built.plan())
 
     def order(self, order: Literal["asc", "desc"]) -> QueryBuilder:
         if order not in ("asc", "desc"):

@@ -14,6 +14,7 @@ from reactor.storage import Order, OutcomeWrite, Storage
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.limits import TransactionLimits, TransactionStats
 from reactor.transactions.readset import KeyInterval, ReadSet, point_interval
+from reactor.transactions.search_plan import SearchPlan
 from reactor.values import MISSING, encode_key, key_after, new_id, value_size
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
@@ -139,6 +140,34 @@ class Transaction:
                     merged.append(ScannedDocument(key, copy.deepcopy(write.new)))
         merged.sort(key=lambda item: item.key, reverse=order == "desc")
         return merged[:limit], exhausted and len(merged) <= limit
+
+    async def search(self, table: TableDefinition, plan: SearchPlan, limit: int
+                     ) -> list[dict[str, Any]]:
+        """Up to `limit` documents matching a text search, best first, at the snapshot.
+
+        Documents this transaction wrote are matched and scored here, so a
+        mutation's search sees its own writes. The read set grows by the
+        search's term keys (search_plan.py).
+        """
+        self._before_read()
+        searched = index_id(table.name or "", plan.index.name)
+        for interval in plan.read_intervals():
+            self.read_set.add(searched, interval)
+        overlay = [w.new for w in self.writes.values() if w.table == table.name]
+        query = plan.text_query()
+        started = time.perf_counter()
+        hits = await self.storage.search(searched, query, self.begin_ts, limit + len(overlay))
+        pending = [doc for doc in overlay if doc is not None and plan.matches(doc)]
+        stats = (await self.storage.search_statistics(searched, query)) if pending else None
+        self.db_seconds += time.perf_counter() - started
+        self.stats.count_read(len(hits), sum(value_size(hit.doc) for hit in hits))
+        ranked = [(hit.score, hit.doc["_creationTime"], hit.doc) for hit in hits
+                  if hit.doc["_id"] not in self.writes]
+        if stats is not None:
+            ranked.extend((plan.score(doc, stats), doc["_creationTime"], copy.deepcopy(doc))
+                          for doc in pending)
+            ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        return [doc for _, _, doc in ranked[:limit]]
 
     def _before_read(self) -> None:
         if self.closed:
