@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from reactor.runtime.context import (
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
 from reactor.runtime.outcome import Outcome
+from reactor.runtime.preempt import Budget, Preempted, drive
 from reactor.runtime.runner import check_returns, prepare_args, to_function_error
 from reactor.runtime.system.environment import EnvReader
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
@@ -37,6 +38,8 @@ Identity = dict[str, Any] | None
 Call = Callable[[FunctionKind, str, Any, Identity], Awaitable[Outcome]]
 
 DEFAULT_ACTION_TIMEOUT_S = 600.0
+# How long an action's code may run without awaiting: longer would stall every client.
+ACTION_STEP_LIMIT_S = 1.0
 
 
 class ActionScheduler:
@@ -148,17 +151,31 @@ class ActionRunner:
                          ActionScheduler(self._database, self._resolve, self._now),
                          self._env, self._now, ActionRateLimits(self._database, self._now))
 
-    async def _limited(self, work: Awaitable[T], nested: bool) -> T:
+    async def _limited(self, work: Coroutine[Any, Any, T], nested: bool) -> T:
         """`work` under the timeout, holding a concurrency slot unless nested."""
         if nested:
             return await self._timed(work)
         async with self._slots:
             return await self._timed(work)
 
-    async def _timed(self, work: Awaitable[T]) -> T:
+    async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
+        """The timeout holds while the action awaits (wait_for) and while its own code
+        runs (preempt.py), which also stops one step running past ACTION_STEP_LIMIT_S."""
+        budget = Budget(deadline=time.perf_counter() + self.timeout_s,
+                        step_cap_s=ACTION_STEP_LIMIT_S)
+
+        async def driven() -> T:
+            return await drive(work, budget)  # type: ignore[no-any-return]
+
         try:
-            return await asyncio.wait_for(work, self.timeout_s)
-        except TimeoutError:
+            return await asyncio.wait_for(driven(), self.timeout_s)
+        except (TimeoutError, Preempted):
+            if budget.reason == "step":
+                raise LimitExceededError(
+                    f"action ran its own code for {budget.longest_step_s:.2f} s without"
+                    f" awaiting; the limit is {ACTION_STEP_LIMIT_S:g} s per step (the server"
+                    " serves every other client on the same thread: split the work, or"
+                    " await between parts)", code="UserTimeExceeded") from None
             raise LimitExceededError(f"action ran longer than its {self.timeout_s:g} s timeout",
                                      code="ActionTimeout") from None
 

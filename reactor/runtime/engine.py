@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reactor.errors import NotFoundError, ReactorError
-from reactor.runtime import logs
+from reactor.runtime import logs, preempt
 from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
@@ -80,6 +80,7 @@ class Engine:
 
     async def start(self) -> None:
         logs.install()
+        preempt.install()
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
         self.data_dir.mkdir(parents=True, exist_ok=True)

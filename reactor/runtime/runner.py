@@ -25,6 +25,7 @@ from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.outcome import FunctionError, Outcome
+from reactor.runtime.preempt import Budget, Preempted, drive
 from reactor.transactions import CommitTicket, Database, Transaction
 from reactor.values import MISSING, canonicalize, dumps
 
@@ -108,6 +109,12 @@ def to_function_error(path: str, error: BaseException) -> FunctionError:
                          code="UncaughtError")
 
 
+def user_time_exceeded(used_s: float, limit_s: float) -> LimitExceededError:
+    return LimitExceededError(
+        f"function ran for {used_s:.2f} s of its own code; the limit is {limit_s:g} s"
+        " (move slow work into an action)", code="UserTimeExceeded")
+
+
 def fresh_seed() -> int:
     """Mutations are re-run on a new snapshot anyway: each attempt gets fresh randomness."""
     return int.from_bytes(os.urandom(8), "little")
@@ -140,20 +147,13 @@ class Runner:
 
     async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
                     args: dict[str, Any]) -> Any:
+        """The handler under its user-time budget (preempt.py stops it at the limit)."""
         _check_handler_args(fn, args)
-        started = time.perf_counter()
-
-        def check_budget() -> None:
-            used = time.perf_counter() - started - txn.db_seconds
-            if used > self.user_time_limit_s:
-                raise LimitExceededError(
-                    f"function ran for {used:.2f} s of its own code; the limit is"
-                    f" {self.user_time_limit_s:g} s (move slow work into an action)",
-                    code="UserTimeExceeded")
-
-        txn.check_budget = check_budget
-        value = await fn.handler(ctx, **args)
-        check_budget()
+        budget = Budget(limit_s=self.user_time_limit_s)
+        try:
+            value = await drive(fn.handler(ctx, **args), budget)
+        except Preempted:
+            raise user_time_exceeded(budget.used_s, self.user_time_limit_s) from None
         return check_returns(fn, value)
 
     async def query(self, fn: FunctionDefinition, args: Any, identity: dict[str, Any] | None,

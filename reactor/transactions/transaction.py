@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,8 +64,6 @@ class Transaction:
         self.writes: dict[str, PendingWrite] = {}
         self.outcomes: list[OutcomeWrite] = []
         self.stats = TransactionStats(limits)
-        self.db_seconds = 0.0
-        self.check_budget: Callable[[], None] | None = None
         self._creation_time = creation_time
         self._on_close = on_close
         self.closed = False
@@ -90,9 +87,7 @@ class Transaction:
         index = definition.indexes["by_id"]
         self._before_read()
         self.read_set.add(index_id(table, "by_id"), point_interval(index.key_for({"_id": doc_id})))
-        started = time.perf_counter()
         doc = await self.storage.get_document(doc_id, self.begin_ts)
-        self.db_seconds += time.perf_counter() - started
         if doc is not None:
             self.stats.count_read(1, value_size(doc))
         return doc
@@ -101,9 +96,7 @@ class Transaction:
         """The stored outcome of a client mutation, as of the snapshot (see OutcomeWrite)."""
         self._before_read()
         self.read_set.add(OUTCOMES_KEY_SPACE, point_interval(outcome_key(session_id, request_id)))
-        started = time.perf_counter()
         value = await self.storage.get_outcome(session_id, request_id, self.begin_ts)
-        self.db_seconds += time.perf_counter() - started
         return value
 
     async def scan(self, table: TableDefinition, index: IndexDefinition, start: bytes,
@@ -118,10 +111,8 @@ class Transaction:
         overlay = [w for w in self.writes.values() if w.table == table.name]
         fetch = limit + len(overlay)
         scanned_index = index_id(table.name or "", index.name)
-        started = time.perf_counter()
         entries = await self.storage.scan_index(scanned_index, start, end, self.begin_ts,
                                                 order, fetch)
-        self.db_seconds += time.perf_counter() - started
         exhausted = len(entries) < fetch
         if exhausted:
             consumed = KeyInterval(start, end)
@@ -173,8 +164,6 @@ class Transaction:
         if self.closed:
             raise ReactorError("this transaction is over: do not keep ctx.db past the handler",
                                code="TransactionClosed")
-        if self.check_budget is not None:
-            self.check_budget()
         self.stats.count_range()
 
     # Writes ----------------------------------------------------------------

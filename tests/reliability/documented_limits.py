@@ -43,6 +43,7 @@ DOCUMENTED: dict[str, float | None] = {
     "transition chunk": 4 * MIB,
     # actions.md and environment.md
     "action timeout": 600,
+    "action step": 1,
     "concurrent actions": 64,
     "environment variable name": 40,
     "environment variable value": 8 * KIB,
@@ -87,6 +88,7 @@ ROW_LIMITS = {
     "REACTOR_TRANSITION_CHUNK_BYTES": "transition chunk",
     "Transition size before splitting into chunks": "transition chunk",
     "run time of one action": "action timeout",
+    "own code between two awaits in an action": "action step",
     "actions running at once": "concurrent actions",
 }
 # Rows of those tables that are settings but not limits.

@@ -4,6 +4,7 @@ ReactorTest: the action timeout and concurrency, environment variable names and 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -24,6 +25,17 @@ async def action_timeout(t: ReactorTest) -> None:
     assert (await t.engine.run_action("calls:wait", {"seconds": 0.1})).ok
     _refused(await t.engine.run_action("calls:wait", {"seconds": 0.6}),
              "ActionTimeout", "calls:wait: action ran longer than its 0.3 s timeout")
+
+
+async def action_step(t: ReactorTest) -> None:
+    """1 s of an action's own code between two awaits: 0.8 s passes, spinning on does not."""
+    assert (await t.engine.run_action("runaway:busy_action", {"seconds": 0.8})).ok
+    outcome = await t.engine.run_action("runaway:spin_action", {})
+    assert outcome.error is not None and outcome.error.code == "UserTimeExceeded"
+    assert re.fullmatch(r"runaway:spin_action: action ran its own code for 1\.\d\d s without"
+                        r" awaiting; the limit is 1 s per step \(the server serves every other"
+                        r" client on the same thread: split the work, or await between parts\)",
+                        outcome.error.message), outcome.error.message
 
 
 async def concurrent_actions(t: ReactorTest) -> None:

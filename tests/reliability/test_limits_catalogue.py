@@ -34,7 +34,7 @@ from sync_support import http_json
 from reactor import define_table, v
 from reactor.errors import ReactorError
 from reactor.runtime import Outcome
-from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S
+from reactor.runtime.actions import ACTION_STEP_LIMIT_S, DEFAULT_ACTION_TIMEOUT_S
 from reactor.runtime.runner import USER_TIME_LIMIT_S
 from reactor.server.config import ServerConfig
 from reactor.testing import ReactorTest
@@ -310,6 +310,7 @@ def test_schema_limits(name: str) -> None:
 
 RUNTIME_CASES: dict[str, tuple[Callable[[ReactorTest], Awaitable[None]], dict[str, Any]]] = {
     "action timeout": (runtime.action_timeout, {"action_timeout_s": 0.3}),
+    "action step": (runtime.action_step, {}),
     "concurrent actions": (runtime.concurrent_actions, {}),
     "environment variable name": (runtime.environment_name, {}),
     "environment variable value": (runtime.environment_value, {}),
@@ -362,3 +363,4 @@ def test_documented_defaults_are_the_code_defaults() -> None:
         "message size", "queries per connection", "in-flight requests", "outbox messages",
         "send timeout", "ping interval", "transition chunk", "action timeout")}
     assert DOCUMENTED["user time"] == USER_TIME_LIMIT_S
+    assert DOCUMENTED["action step"] == ACTION_STEP_LIMIT_S

@@ -1,0 +1,188 @@
+"""Preempting user code on the event-loop thread.
+
+A handler coroutine is driven step by step by `drive`: each step (from one
+`await` that really waits to the next) is user code running synchronously on
+the loop. While a step runs, a one-shot SIGALRM timer is armed for the moment
+its budget ends. Python runs signal handlers in the main thread between
+bytecodes, and the regular-expression engine checks for signals while it
+matches, so the handler raises `Preempted` inside a spinning loop or a
+catastrophic regex alike. It raises only while a step is running and never
+inside this module's own frames, so the loop's and the runner's code are never
+interrupted. C code that does not return to the interpreter (one huge
+`json.loads`) is not interrupted: the worker processes (`workers.py`) are for
+that.
+
+Preemption needs the loop on the main thread (signals are delivered there);
+elsewhere (`install()` was not called from the main thread) the limits are
+checked between steps only.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import types
+from collections.abc import Coroutine, Generator
+from dataclasses import dataclass
+from typing import Any
+
+# Once the handler has raised, it raises again this often if user code swallows it.
+REPEAT_S = 0.01
+
+
+class Preempted(BaseException):
+    """Raised into user code by the timer; a BaseException, so `except Exception` in a
+    handler does not swallow it."""
+
+
+@dataclass(slots=True)
+class Budget:
+    """How long one execution's user code may run, and what stopped it.
+
+    `limit_s` bounds the sum of its steps (queries and mutations); `deadline`
+    is a `perf_counter` time it must not run past (an action's timeout);
+    `slice_s` bounds one step (past it the execution moves to a worker
+    process); `step_cap_s` also bounds one step, but fails the execution.
+    """
+
+    limit_s: float = float("inf")
+    deadline: float = float("inf")
+    slice_s: float = float("inf")
+    step_cap_s: float = float("inf")
+    used_s: float = 0.0
+    # "limit", "deadline", "slice" or "step" once the budget ran out; None while it lasts.
+    reason: str | None = None
+    longest_step_s: float = 0.0
+
+    def remaining(self, now: float, step_started: float) -> float:
+        """Seconds until the running step (started at `step_started`) breaks a bound."""
+        in_step = now - step_started
+        return min(self.limit_s - self.used_s - in_step, self.deadline - now,
+                   self.slice_s - in_step, self.step_cap_s - in_step)
+
+    def breach(self, now: float, step_started: float) -> str | None:
+        in_step = now - step_started
+        if self.used_s + in_step >= self.limit_s:
+            return "limit"
+        if now >= self.deadline:
+            return "deadline"
+        if in_step >= self.step_cap_s:
+            return "step"
+        if in_step >= self.slice_s:
+            return "slice"
+        return None
+
+
+class _Slot:
+    """The step running now (innermost first): an action's step encloses the steps of
+    the queries it runs. Only the event-loop thread touches it; the signal handler
+    runs on that same thread, between its bytecodes, so there is no race."""
+
+    __slots__ = ("budget", "outer", "started")
+
+    def __init__(self, budget: Budget, started: float, outer: _Slot | None) -> None:
+        self.budget = budget
+        self.started = started
+        self.outer = outer
+
+
+_running: _Slot | None = None
+_enabled = False
+_lock = threading.Lock()
+
+
+def install() -> bool:
+    """Install the timer's signal handler; True if preemption is on (main thread only)."""
+    global _enabled
+    with _lock:
+        if _enabled:
+            return True
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        signal.signal(signal.SIGALRM, _on_alarm)
+        _enabled = True
+        return True
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def _arm(seconds: float) -> None:
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-5) if seconds != float("inf") else 0)
+
+
+def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
+    slot = _running
+    if slot is None:
+        return
+    now = time.perf_counter()
+    if frame is not None and frame.f_code in _OWN_CODE:
+        _arm(REPEAT_S / 10)  # between steps: the step's own end will judge it
+        return
+    reason = slot.budget.breach(now, slot.started)
+    if reason is None:
+        _arm(slot.budget.remaining(now, slot.started))
+        return
+    slot.budget.reason = slot.budget.reason or reason
+    _arm(REPEAT_S)
+    raise Preempted
+
+
+@types.coroutine
+def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any, Any]:
+    """Run `coro` to completion under `budget`; raises `Preempted` when it ran out
+    (`budget.reason` says why). Each step's time is added to `budget.used_s`."""
+    global _running
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            outer = _running
+            started = time.perf_counter()
+            slot = _Slot(budget, started, outer)
+            _running = slot
+            if _enabled:
+                _arm(budget.remaining(started, started))
+            done = False
+            result: Any = None
+            try:
+                try:
+                    yielded = coro.send(value) if error is None else coro.throw(error)
+                finally:
+                    _running = outer
+                    _end_step(budget, started, outer)
+            except StopIteration as stop:
+                done, result = True, stop.value
+            except Preempted:
+                pass  # budget.reason says why; the finally above closed the step
+            if budget.reason is None:
+                budget.reason = budget.breach(time.perf_counter(), time.perf_counter())
+            if budget.reason is not None:
+                raise Preempted
+            if done:
+                return result
+            try:
+                value, error = (yield yielded), None
+            except BaseException as thrown:
+                value, error = None, thrown
+    finally:
+        coro.close()
+
+
+def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
+    """Charge the step and hand the timer back to the enclosing step, if any."""
+    if _enabled:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    elapsed = time.perf_counter() - started
+    budget.used_s += elapsed
+    if elapsed > budget.longest_step_s:
+        budget.longest_step_s = elapsed
+    if outer is not None and _enabled:
+        now = time.perf_counter()
+        _arm(outer.budget.remaining(now, outer.started))
+
+
+_OWN_CODE = frozenset({drive.__code__, _end_step.__code__, _arm.__code__,
+                       Budget.remaining.__code__, Budget.breach.__code__})
