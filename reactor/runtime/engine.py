@@ -83,7 +83,6 @@ class Engine:
         preempt.install()
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         storage = SqliteStorage(self.data_dir, durability=self.durability)  # type: ignore[arg-type]
         self.database = await Database.open(storage, self.app.schema, self.options,
                                             system_tables())

@@ -13,6 +13,7 @@ import aiosqlite
 import orjson
 
 from reactor.errors import StorageError
+from reactor.storage import data_dir as data_dir_modes
 from reactor.storage import sqlite_prune, sqlite_search
 from reactor.storage.base import (
     CommitRecord,
@@ -134,8 +135,9 @@ class SqliteStorage:
         if self._writer is not None:
             return
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir_modes.prepare(self.data_dir)
             self._lock.acquire()
+            data_dir_modes.create_private_file(self.db_path)
         except OSError as exc:
             raise StorageError(f"data directory {self.data_dir}: cannot use it: {exc}") from exc
         try:

@@ -7,13 +7,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from reactor.storage.data_dir import make_private_dir
+
 AUTH_DIR = "auth"
 
 
 def auth_dir(data_dir: str | Path) -> Path:
     """`<data_dir>/auth`, created with mode 0700 if missing."""
+    make_private_dir(Path(data_dir))
     path = Path(data_dir) / AUTH_DIR
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(path)
     return path
 
 
@@ -31,6 +34,7 @@ def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(make())
             handle.flush()
