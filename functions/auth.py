@@ -112,7 +112,7 @@ async def currentUser(ctx: Any) -> Doc | None:
 
 @mutation(args={"email": v.string(), "name": v.string(), "image": v.optional(v.string())},
           returns=v.id("users"))
-async def upsertUser(ctx: Any, email: str, name: str, image: str | None) -> str:
+async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) -> str:
     """Create or update the signed-in identity's user, keyed on email.
 
     A known user may only update themselves. An identity from an external issuer
@@ -153,8 +153,9 @@ async def upsertUser(ctx: Any, email: str, name: str, image: str | None) -> str:
                          "emailVerified": v.optional(v.boolean()),
                          "externalId": v.optional(v.string())},
                    returns=v.id("users"))
-async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None,
-                          emailVerified: bool | None, externalId: str | None) -> str:
+async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None = None,
+                          emailVerified: bool | None = None,
+                          externalId: str | None = None) -> str:
     """Create or update any user by email (operators and server code only)."""
     address = normalize_email(email)
     fields = present({"name": name, "image": image, "emailVerified": emailVerified,

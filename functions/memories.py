@@ -78,7 +78,7 @@ async def forPrompt(ctx: Any, repoFullName: str) -> str:
 
 
 @query(args={"repoFullName": v.string(), "category": v.optional(memory_category)})
-async def list(ctx: Any, repoFullName: str, category: str | None) -> Any:
+async def list(ctx: Any, repoFullName: str, category: str | None = None) -> Any:
     """The caller's memories of a repository, by category then newest first.
 
     (Named `list` for the path `memories:list`; this module never calls the builtin.)

@@ -26,8 +26,8 @@ appended = v.object({"messageId": v.id("chatMessages"), "sequence": v.number()})
 @mutation(args={"taskId": v.id("tasks"), "content": v.string(), "role": message_role,
                 "llmModel": v.optional(v.string()), "metadata": v.optional(message_metadata)},
           returns=appended)
-async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str | None,
-                 metadata: Doc | None) -> Doc:
+async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str | None = None,
+                 metadata: Doc | None = None) -> Doc:
     """Add a message at the task's next sequence; a USER message sets the task running."""
     _, task = await require_task(ctx, taskId)
     if role == "USER":
@@ -46,7 +46,7 @@ async def byTask(ctx: Any, taskId: str) -> list[Doc]:
 
 @mutation(args={"messageId": v.id("chatMessages"), "content": v.string(),
                 "llmModel": v.optional(v.string())})
-async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None) -> None:
+async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None = None) -> None:
     """Rewrite a user message and drop every later message: the conversation resumes there."""
     _, task, message = await require_message(ctx, messageId)
     if message["role"] != "USER":
@@ -101,7 +101,7 @@ async def appendParts(ctx: Any, messageId: str, parts: list[Doc]) -> None:
 
 @mutation(args={"messageId": v.id("chatMessages"), "finishReason": finish_reason,
                 "usage": v.optional(token_usage)})
-async def finish(ctx: Any, messageId: str, finishReason: str, usage: Doc | None) -> None:
+async def finish(ctx: Any, messageId: str, finishReason: str, usage: Doc | None = None) -> None:
     """Seal the answer; the run ends COMPLETED (FAILED for finishReason "error")."""
     task, message = await streaming_message(ctx, messageId)
     parts = message["metadata"].get("parts", [])

@@ -31,7 +31,7 @@ def token_hash(token: str) -> str:
 @action(args={"ipAddress": v.optional(v.string()), "userAgent": v.optional(v.string())},
         returns=v.object({"sessionId": v.id("sessions"), "token": v.string(),
                           "expiresAt": v.number()}))
-async def create(ctx: Any, ipAddress: str | None, userAgent: str | None) -> Doc:
+async def create(ctx: Any, ipAddress: str | None = None, userAgent: str | None = None) -> Doc:
     """A new session for the caller; the token is shown this once and never stored."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     created = await ctx.run_mutation(insert, present({
@@ -41,7 +41,8 @@ async def create(ctx: Any, ipAddress: str | None, userAgent: str | None) -> Doc:
 
 @internal_mutation(args={"tokenHash": v.string(), "ipAddress": v.optional(v.string()),
                          "userAgent": v.optional(v.string())})
-async def insert(ctx: Any, tokenHash: str, ipAddress: str | None, userAgent: str | None) -> Doc:
+async def insert(ctx: Any, tokenHash: str, ipAddress: str | None = None,
+                 userAgent: str | None = None) -> Doc:
     """Store a session for the caller (the action's identity) and schedule its expiry.
 
     The caller is found like everywhere else, so a user of an external issuer

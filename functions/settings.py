@@ -44,7 +44,7 @@ async def get(ctx: Any) -> Doc:
                 "enableIndexing": v.optional(v.boolean()),
                 "selectedModels": v.optional(v.array(v.string())),
                 "rules": v.optional(v.string())})
-async def update(ctx: Any, rules: str | None, **changes: Any) -> Doc:
+async def update(ctx: Any, rules: str | None = None, **changes: Any) -> Doc:
     """Change some settings; returns them all. `rules: ""` removes the custom rules."""
     user = await require_user(ctx)
     fields = present(changes)

@@ -14,8 +14,8 @@ from ._lib.fields import present
 @mutation(args={"taskId": v.id("tasks"), "podName": v.optional(v.string()),
                 "podNamespace": v.optional(v.string()), "connectionId": v.optional(v.string())},
           returns=v.id("taskSessions"))
-async def start(ctx: Any, taskId: str, podName: str | None, podNamespace: str | None,
-                connectionId: str | None) -> str:
+async def start(ctx: Any, taskId: str, podName: str | None = None,
+                podNamespace: str | None = None, connectionId: str | None = None) -> str:
     """Record a workspace connection for the caller's task."""
     await require_task(ctx, taskId)
     return await ctx.db.insert("taskSessions", present({

@@ -52,8 +52,9 @@ def check_text(value: str, field: str) -> str:
                 "message": v.optional(v.string())},
           returns=v.object({"taskId": v.id("tasks")}))
 async def create(ctx: Any, title: str, repoFullName: str, repoUrl: str, baseBranch: str,
-                 baseCommitSha: str | None, shadowBranch: str | None, mainModel: str | None,
-                 isScratchpad: bool | None, userId: str | None, message: str | None) -> Doc:
+                 baseCommitSha: str | None = None, shadowBranch: str | None = None,
+                 mainModel: str | None = None, isScratchpad: bool | None = None,
+                 userId: str | None = None, message: str | None = None) -> Doc:
     """A new task (INITIALIZING, initStatus INACTIVE), with its first user message if given."""
     user = await require_user(ctx)
     ensure_self(user, userId, "tasks:create")
@@ -88,7 +89,7 @@ async def get(ctx: Any, taskId: str) -> Doc | None:
 
 
 @query(args={"userId": v.optional(v.id("users")), "status": v.optional(task_status)})
-async def listByUser(ctx: Any, userId: str | None, status: str | None) -> list[Doc]:
+async def listByUser(ctx: Any, userId: str | None = None, status: str | None = None) -> list[Doc]:
     """The caller's tasks, newest first, optionally only those with `status`."""
     user = await require_user(ctx)
     ensure_self(user, userId, "tasks:listByUser")
@@ -121,7 +122,7 @@ async def update(ctx: Any, taskId: str, **changes: Any) -> None:
 
 @mutation(args={"taskId": v.id("tasks"), "status": task_status,
                 "errorMessage": v.optional(v.string())})
-async def setStatus(ctx: Any, taskId: str, status: str, errorMessage: str | None) -> None:
+async def setStatus(ctx: Any, taskId: str, status: str, errorMessage: str | None = None) -> None:
     """Move the task along the transition table; errorMessage goes with FAILED only."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, status, errorMessage)

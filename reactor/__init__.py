@@ -1,6 +1,8 @@
 """Reactor: a self-hosted reactive document database. What app code imports lives here."""
 
 from reactor.errors import AppError, ReactorError
+from reactor.runtime.actions import ActionCtx
+from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.functions import (
     action,
     internal_action,
@@ -14,19 +16,25 @@ from reactor.runtime.outcome import FunctionError
 from reactor.runtime.scheduler.crons import cron_jobs
 from reactor.runtime.system.rate_limits import RateLimited, RateLimitStatus
 from reactor.schema import define_schema, define_table
-from reactor.values import MISSING, Int64, v
+from reactor.values import MISSING, Doc, Id, Int64, Validator, v
 
 __all__ = [
     "MISSING",
+    "ActionCtx",
     "AppError",
+    "Doc",
     "FunctionError",
     "HttpRequest",
     "HttpResponse",
+    "Id",
     "Int64",
+    "MutationCtx",
+    "QueryCtx",
     "RateLimitStatus",
     "RateLimited",
     "ReactorError",
     "SseEvent",
+    "Validator",
     "action",
     "cron_jobs",
     "define_schema",

@@ -57,7 +57,8 @@ async def _noop(ctx: object) -> None:
 def _app(*paths: str) -> App:
     functions = {}
     for path in paths:
-        fn = FunctionDefinition(FunctionKind.QUERY, Visibility.PUBLIC, _noop, None, None, path)
+        fn = FunctionDefinition(FunctionKind.QUERY, Visibility.PUBLIC, _noop, None, None, _noop,
+                                path=path)
         functions[path] = fn
     return App(Path("."), "pkg", None, functions)
 

@@ -7,9 +7,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from reactor.errors import InvalidValueError, LimitExceededError
+from reactor.errors import InvalidValueError, LimitExceededError, ReactorError
 from reactor.runtime import logs
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import (
@@ -83,6 +83,13 @@ class ActionCtx:
         self.env = env
         self._now = now
         self._rate_limits = rate_limits
+
+    @property
+    def db(self) -> NoReturn:
+        """Actions have no database of their own: this only explains what to do instead."""
+        raise ReactorError("ctx.db is not available in an action: actions run outside"
+                           " transactions; read with ctx.run_query(...) and write with"
+                           " ctx.run_mutation(...)", code="NotAllowed")
 
     async def _run(self, kind: FunctionKind, fn: FunctionRef, args: dict[str, Any] | None
                    ) -> Any:

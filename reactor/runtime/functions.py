@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from reactor.errors import SchemaError
+from reactor.runtime.signatures import Handler, declare, location
 from reactor.values import ObjectValidator, Validator, v
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# A function's name on the wire, as the frontend calls it (`messages:byTask`).
+_WIRE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class FunctionKind(enum.Enum):
@@ -23,18 +31,22 @@ class Visibility(enum.Enum):
     INTERNAL = "internal"
 
 
-Handler = Callable[..., Awaitable[Any]]
-
-
 @dataclass(eq=False)
-class FunctionDefinition:
-    """A registered function; `path` is set when `functions/` is loaded."""
+class FunctionDefinition(Generic[P, R]):
+    """A registered function; `path` is set when `functions/` is loaded.
+
+    `handler` is what the runtime calls with `(ctx, **args)`; `function` is the
+    decorated function itself, which calling the definition runs directly.
+    `name` is the name on the wire when it differs from the Python name.
+    """
 
     kind: FunctionKind
     visibility: Visibility
     handler: Handler
     args: ObjectValidator | None
     returns: Validator | None
+    function: Callable[P, Awaitable[R]]
+    name: str | None = None
     path: str = ""
     signature: inspect.Signature = field(init=False, repr=False)
     # The handler's keyword parameters after `ctx`, when `fits` can decide alone.
@@ -44,7 +56,7 @@ class FunctionDefinition:
 
     def __post_init__(self) -> None:
         # Read once: every call checks its arguments against it.
-        self.signature = inspect.signature(self.handler)
+        self.signature = inspect.signature(self.function)
         params = list(self.signature.parameters.values())
         by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY,
                    inspect.Parameter.VAR_KEYWORD)
@@ -64,9 +76,9 @@ class FunctionDefinition:
         keys = args.keys()
         return self._required <= keys and (self._any_keyword or keys <= self._names)
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Calling the decorated object directly runs the bare handler (handy in helpers)."""
-        return await self.handler(*args, **kwargs)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Calling the decorated object directly runs the bare function (handy in helpers)."""
+        return self.function(*args, **kwargs)
 
     @property
     def is_public(self) -> bool:
@@ -85,28 +97,51 @@ def _args_validator(args: Mapping[str, Validator] | Validator | None,
                       f" got {type(args).__name__}")
 
 
-def _make(kind: FunctionKind, visibility: Visibility) -> Callable[..., Any]:
-    def decorator(handler: Handler | None = None, *,
-                  args: Mapping[str, Validator] | Validator | None = None,
-                  returns: Validator | None = None) -> Any:
-        def wrap(fn: Handler) -> FunctionDefinition:
-            name = getattr(fn, "__qualname__", repr(fn))
-            if not inspect.iscoroutinefunction(fn):
-                raise SchemaError(f"{name}: a {kind.value} handler must be `async def`")
+class FunctionDecorator:
+    """`@query`, `@mutation(args=..., returns=..., name=...)` and their siblings.
+
+    Without `args=`, annotated parameters are validated by their annotations
+    (`limit: int = 10`) and unannotated ones accept any value; without
+    `returns=`, a return annotation checks the result. `name=` exposes the
+    function under another name on the wire (`@query(name="byTask")` on
+    `def by_task`).
+    """
+
+    def __init__(self, kind: FunctionKind, visibility: Visibility) -> None:
+        self.kind = kind
+        self.visibility = visibility
+
+    @overload
+    def __call__(self, handler: Callable[P, Awaitable[R]], /) -> FunctionDefinition[P, R]: ...
+
+    @overload
+    def __call__(self, *, args: Mapping[str, Validator] | Validator | None = None,
+                 returns: Validator | None = None, name: str | None = None
+                 ) -> Callable[[Callable[P, Awaitable[R]]], FunctionDefinition[P, R]]: ...
+
+    def __call__(self, handler: Callable[P, Awaitable[R]] | None = None, /, *,
+                 args: Mapping[str, Validator] | Validator | None = None,
+                 returns: Validator | None = None, name: str | None = None
+                 ) -> Any:
+        def wrap(fn: Callable[P, Awaitable[R]]) -> FunctionDefinition[P, R]:
+            where = location(fn)
             if returns is not None and not isinstance(returns, Validator):
-                raise SchemaError(f"{name}: returns= must be a validator")
-            return FunctionDefinition(kind, visibility, fn, _args_validator(args, name), returns)
+                raise SchemaError(f"{where}: returns= must be a validator")
+            if name is not None and not (isinstance(name, str) and _WIRE_NAME.fullmatch(name)):
+                raise SchemaError(f"{where}: name= must be an identifier such as \"byTask\","
+                                  f" got {name!r}")
+            declared = declare(fn, self.kind.value, _args_validator(args, where), returns)
+            return FunctionDefinition(self.kind, self.visibility, declared.handler,
+                                      declared.args, declared.returns, fn, name)
 
         if handler is not None:
             return wrap(handler)
         return wrap
 
-    return decorator
 
-
-query = _make(FunctionKind.QUERY, Visibility.PUBLIC)
-mutation = _make(FunctionKind.MUTATION, Visibility.PUBLIC)
-action = _make(FunctionKind.ACTION, Visibility.PUBLIC)
-internal_query = _make(FunctionKind.QUERY, Visibility.INTERNAL)
-internal_mutation = _make(FunctionKind.MUTATION, Visibility.INTERNAL)
-internal_action = _make(FunctionKind.ACTION, Visibility.INTERNAL)
+query = FunctionDecorator(FunctionKind.QUERY, Visibility.PUBLIC)
+mutation = FunctionDecorator(FunctionKind.MUTATION, Visibility.PUBLIC)
+action = FunctionDecorator(FunctionKind.ACTION, Visibility.PUBLIC)
+internal_query = FunctionDecorator(FunctionKind.QUERY, Visibility.INTERNAL)
+internal_mutation = FunctionDecorator(FunctionKind.MUTATION, Visibility.INTERNAL)
+internal_action = FunctionDecorator(FunctionKind.ACTION, Visibility.INTERNAL)

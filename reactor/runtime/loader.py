@@ -121,13 +121,18 @@ def _load(directory: Path, package: str) -> App:
     for module_path in function_modules(directory):
         module = _import(package, "functions." + module_path.replace("/", "."), directory)
         modules[module_path] = module
-        for name, value in vars(module).items():
-            if isinstance(value, FunctionDefinition) and not name.startswith("_"):
-                if value.handler.__module__ != module.__name__:
-                    continue  # imported from another module: registered there
-                path = module_path if name == "default" else f"{module_path}:{name}"
-                value.path = path
-                functions[path] = value
+        for attribute, value in vars(module).items():
+            if not isinstance(value, FunctionDefinition) or attribute.startswith("_"):
+                continue
+            if value.function.__module__ != module.__name__:
+                continue  # imported from another module: registered there
+            name = value.name or attribute
+            path = module_path if name == "default" else f"{module_path}:{name}"
+            if path in functions and functions[path] is not value:
+                raise AppLoadError(f"functions/{module_path}.py: two functions are named"
+                                   f" {name!r} (name= must differ from other functions' names)")
+            value.path = path
+            functions[path] = value
     crons = _declared(modules.get("crons"), CronJobs, "functions/crons.py")
     if crons is not None:
         try:

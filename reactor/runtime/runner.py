@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
 import random
@@ -54,8 +55,12 @@ class ReturnsValidationError(ReactorError):
     code = "ReturnsValidation"
 
 
-def prepare_args(fn: FunctionDefinition, args: Any) -> dict[str, Any]:
-    """Validate and canonicalize call arguments; absent optional args become None."""
+def prepare_args(fn: FunctionDefinition[..., Any], args: Any) -> dict[str, Any]:
+    """Validate and canonicalize call arguments.
+
+    An optional argument the caller left out stays out, so the handler's own
+    default applies; a `None` the caller sent is passed as `None`.
+    """
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -66,12 +71,16 @@ def prepare_args(fn: FunctionDefinition, args: Any) -> dict[str, Any]:
         checked: dict[str, Any] = fn.args.validate(args, "args")  # type: ignore[assignment]
     except ReactorError as error:
         raise ArgsValidationError(error.message) from None
-    for name in fn.args.fields:
-        checked.setdefault(name, None)
     return checked
 
 
-def check_returns(fn: FunctionDefinition, value: Any) -> Any:
+def check_returns(fn: FunctionDefinition[..., Any], value: Any) -> Any:
+    if inspect.isawaitable(value):
+        what = getattr(value, "__qualname__", type(value).__name__)
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited: closing it spares the RuntimeWarning
+        raise ReturnsValidationError(f"returns: the handler returned a coroutine ({what})"
+                                     " instead of a value: did you forget `await`?")
     if value is MISSING:
         value = None
     try:

@@ -13,6 +13,7 @@ from reactor.values.model import (
     value_size,
 )
 from reactor.values.order import compare
+from reactor.values.typed import Doc, Id
 from reactor.values.validators import (
     AnyValidator,
     ArrayValidator,
@@ -20,6 +21,7 @@ from reactor.values.validators import (
     BytesValidator,
     IdValidator,
     Int64Validator,
+    IntegerValidator,
     LiteralValidator,
     NullValidator,
     NumberValidator,
@@ -39,9 +41,12 @@ __all__ = [
     "ArrayValidator",
     "BooleanValidator",
     "BytesValidator",
+    "Doc",
+    "Id",
     "IdValidator",
     "Int64",
     "Int64Validator",
+    "IntegerValidator",
     "LiteralValidator",
     "Missing",
     "NullValidator",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import inspect
 import math
 import re
 from typing import Any, Final, TypeAlias
@@ -255,6 +257,11 @@ def _not_a_value(value: Any) -> str:
         return "tuple is not a Reactor value; use a list"
     if isinstance(value, (set, frozenset)):
         return f"{type(value).__name__} is not a Reactor value; use a list"
+    if inspect.iscoroutine(value) or inspect.isawaitable(value):
+        return f"{type(value).__name__} is not a Reactor value: did you forget `await`?"
+    if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
+        return (f"{type(value).__name__} is not a Reactor value; convert it first (a time to"
+                " milliseconds since the epoch or an ISO string, a duration to seconds)")
     return (
         f"{type(value).__name__} is not a Reactor value (expected None, bool, float, "
         "int, Int64, str, bytes, list or dict)"

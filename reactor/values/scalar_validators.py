@@ -66,6 +66,32 @@ class Int64Validator(SimpleValidator):
         return value if isinstance(value, Int64) else Int64(value)
 
 
+class IntegerValidator(SimpleValidator):
+    """A parameter annotated `int`: a whole number within ±2**53, handed over as an `int`.
+
+    Clients send numbers as float64 (`10` from JavaScript arrives as `10.0`), so
+    `int` accepts any whole float64, and a bigint or `Int64` in that range too;
+    `10.5`, booleans and strings are refused. Declare `Int64` for the int64 type.
+    """
+
+    name = "integer"
+
+    def check(self, value: Any, path: str, depth: int) -> Value:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, float) and value.is_integer():
+            whole = True
+        if not whole:
+            raise self.fail(value, path)
+        number = int(value)
+        if not -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+            raise ValidationError(f"{path}: expected integer, got {short_repr(value)} (beyond"
+                                  " 2**53; annotate Int64 for 64-bit integers)")
+        return number
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "number"}
+
+
 class BooleanValidator(SimpleValidator):
     name = "boolean"
 

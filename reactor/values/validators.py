@@ -18,6 +18,7 @@ from reactor.values.scalar_validators import (
     BytesValidator,
     IdValidator,
     Int64Validator,
+    IntegerValidator,
     LiteralValidator,
     NullValidator,
     NumberValidator,
@@ -32,6 +33,7 @@ __all__ = [
     "BytesValidator",
     "IdValidator",
     "Int64Validator",
+    "IntegerValidator",
     "LiteralValidator",
     "NullValidator",
     "NumberValidator",
@@ -92,6 +94,24 @@ class _ValidatorNamespace:
 
     def union(self, *members: Validator) -> UnionValidator:
         return UnionValidator(*members)
+
+    def pagination_opts(self) -> ObjectValidator:
+        """The `paginationOpts` argument of a paginated query, as clients send it.
+
+        Accepts the official `convex` client's shape (`numItems`, `cursor`, and
+        `id`, `endCursor`, `maximumRowsRead`, `maximumBytesRead` when it sets
+        them) and `reactor-client`'s (`numItems`, `cursor`, `id`, `endCursor`).
+        Pass the value to `.paginate(...)` as it is.
+        """
+        nullable_string = UnionValidator(StringValidator(), NullValidator())
+        return ObjectValidator({
+            "numItems": NumberValidator(),
+            "cursor": nullable_string,
+            "id": OptionalValidator(NumberValidator()),
+            "endCursor": OptionalValidator(nullable_string),
+            "maximumRowsRead": OptionalValidator(NumberValidator()),
+            "maximumBytesRead": OptionalValidator(NumberValidator()),
+        })
 
 
 v = _ValidatorNamespace()

@@ -12,7 +12,7 @@ shape = v.union(
              "z": v.null(), "raw": v.bytes(), "anything": v.any(),
              "maybe": v.optional(v.string())},
        returns=v.object({"s": v.string(), "i": v.int64(), "raw": v.bytes()}))
-async def scalars(ctx, s, n, i, b, z, raw, anything, maybe):
+async def scalars(ctx, s, n, i, b, z, raw, anything, maybe=None):
     return {"s": s, "i": i, "raw": raw}
 
 

@@ -17,7 +17,7 @@ async def get(ctx, name):
 
 
 @mutation(args={"name": v.string(), "by": v.optional(v.number())})
-async def incr(ctx, name, by):
+async def incr(ctx, name, by=None):
     doc = await _find(ctx, name)
     value = (0 if doc is None else doc["value"]) + (1 if by is None else by)
     if doc is None:
@@ -36,7 +36,7 @@ async def touch(ctx, name):
 
 
 @mutation(args={"tag": v.string(), "delay": v.optional(v.number())})
-async def apply_once(ctx, tag, delay):
+async def apply_once(ctx, tag, delay=None):
     """Records `tag`; a second record of one tag means a mutation ran twice."""
     if delay:
         await asyncio.sleep(delay)

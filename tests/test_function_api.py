@@ -1,0 +1,313 @@
+"""The app author's function API: defaults, validators from annotations, names, hints."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reactor import mutation, query, v
+from reactor.errors import SchemaError
+from reactor.runtime import Engine, Outcome
+from reactor.runtime.loader import AppLoadError, load_app
+
+SCHEMA = '''
+from reactor import define_schema, define_table, v
+
+schema = define_schema({
+    "notes": define_table({"title": v.string(), "color": v.optional(v.string())}),
+})
+'''
+
+DEFAULTS = '''
+from reactor import action, mutation, query, v
+
+
+@action
+async def uses_db(ctx):
+    return await ctx.db.insert("notes", {"title": "x"})
+
+
+@query(args={"limit": v.optional(v.number()), "tag": v.optional(v.union(v.string(), v.null()))})
+async def echo(ctx, limit=10, tag="absent"):
+    return {"limit": limit, "tag": tag}
+
+
+@mutation(args={"title": v.string(), "color": v.optional(v.string())})
+async def add(ctx, title, color=None):
+    doc = {"title": title} if color is None else {"title": title, "color": color}
+    return await ctx.db.insert("notes", doc)
+
+
+@query(args={})
+async def forgot_await(ctx):
+    return ctx.db.query("notes").collect()
+
+
+@query(name="byTitle")
+async def by_title(ctx, title: str) -> list:
+    return await ctx.db.query("notes").filter(lambda doc: doc["title"] == title).collect()
+'''
+
+ANNOTATED = '''
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal, TypedDict, NotRequired
+
+import msgspec
+
+from reactor import Id, Int64, MutationCtx, QueryCtx, mutation, query
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Filter(TypedDict):
+    title: str
+    colors: NotRequired[list[Color]]
+
+
+class Range(msgspec.Struct):
+    start: int
+    end: int = 100
+
+
+@mutation
+async def add(ctx: MutationCtx, title: str, color: Color | None = None) -> Id["notes"]:
+    doc: dict[str, Any] = {"title": title}
+    if color is not None:
+        assert isinstance(color, Color)
+        doc["color"] = color.value
+    return await ctx.db.insert("notes", doc)
+
+
+@query
+async def kinds(ctx: QueryCtx, s: str, f: float, i: int, big: Int64, b: bool, raw: bytes,
+                names: list[str], scores: dict[str, float], mode: Literal["a", "b"],
+                note: Id["notes"], anything: Any, untyped, maybe: str | None = None,
+                limit: int = 10) -> dict[str, Any]:
+    return {"types": [type(x).__name__ for x in (s, f, i, big, b, raw, names, scores, mode,
+                                                 note, anything, untyped, maybe, limit)]}
+
+
+@query
+async def shapes(ctx: QueryCtx, where: Filter, span: Range, color: Color) -> dict[str, Any]:
+    return {"where": where, "span": [span.start, span.end], "isRange": isinstance(span, Range),
+            "color": color.name, "colors": [c.name for c in where.get("colors", [])]}
+
+
+@query
+async def paint(ctx: QueryCtx, color: Color) -> Color:
+    return color
+
+
+@query
+async def wrong(ctx: QueryCtx) -> str:
+    return 42  # type: ignore[return-value]
+
+
+@query
+async def untyped(ctx, a, b=2):
+    return [a, b]
+'''
+
+
+def write_app(root: Path, **modules: str) -> Path:
+    (root / "functions").mkdir(parents=True)
+    (root / "schema.py").write_text(textwrap.dedent(SCHEMA))
+    for name, source in modules.items():
+        (root / "functions" / f"{name}.py").write_text(textwrap.dedent(source))
+    return root
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    app = write_app(tmp_path / "app", notes=DEFAULTS, typed=ANNOTATED)
+    async with Engine(app, tmp_path / "data", durability="normal") as running:
+        yield running
+
+
+def failed(outcome: Outcome, code: str) -> str:
+    assert outcome.error is not None, outcome.value
+    assert outcome.error.code == code, outcome.error.message
+    return outcome.error.message
+
+
+def load_error(tmp_path: Path, source: str) -> str:
+    app = write_app(tmp_path / "bad", bad=source)
+    with pytest.raises(AppLoadError) as raised:
+        load_app(app)
+    return raised.value.message
+
+
+# Omitted optional arguments ------------------------------------------------------
+
+
+async def test_an_omitted_optional_argument_takes_the_handlers_default(engine: Engine) -> None:
+    assert (await engine.run_query("notes:echo", {})).unwrap() == {"limit": 10, "tag": "absent"}
+    sent = await engine.run_query("notes:echo", {"limit": 3, "tag": None})
+    assert sent.unwrap() == {"limit": 3.0, "tag": None}  # null stays null, not absent
+    note = (await engine.run_mutation("notes:add", {"title": "x"})).unwrap()
+    docs = (await engine.run_query("notes:byTitle", {"title": "x"})).unwrap()
+    assert [doc["_id"] for doc in docs] == [note] and "color" not in docs[0]
+
+
+def test_an_optional_argument_without_a_default_is_refused_at_load(tmp_path: Path) -> None:
+    message = load_error(tmp_path, '''
+        from reactor import query, v
+
+        @query(args={"title": v.string(), "limit": v.optional(v.number())})
+        async def page(ctx, title, limit):
+            return []
+    ''')
+    assert "bad.py:4: page: optional argument 'limit' has no default" in message
+    assert "limit=None" in message
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("def page(ctx, title):\n    return []", "bad.py:4: page: a query handler must be `async def`"),
+    ("async def page(ctx, name):\n    return []",
+     "bad.py:4: page: args= declares 'title' but the handler has no parameter 'title'"),
+    ("async def page(ctx, title, limit):\n    return []",
+     "bad.py:4: page: parameter 'limit' is not in args= and has no default"),
+    ("async def page(ctx, title: int):\n    return []",
+     "bad.py:4: page: parameter 'title' is annotated int but args= declares string"),
+    ("async def page(ctx, *, title):\n    return ctx.nope", None),
+])
+def test_handlers_that_cannot_fit_their_args_are_refused_with_file_and_line(
+        tmp_path: Path, source: str, expected: str | None) -> None:
+    module = f'''
+        from reactor import query, v
+
+        @query(args={{"title": v.string()}})
+{textwrap.indent(source, " " * 8)}
+    '''
+    if expected is None:
+        load_app(write_app(tmp_path / "ok", fine=module))
+        return
+    assert expected in load_error(tmp_path, module)
+
+
+# Validators from annotations ----------------------------------------------------
+
+
+async def test_annotations_become_validators_and_errors_name_the_parameter(
+        engine: Engine) -> None:
+    note = (await engine.run_mutation("typed:add", {"title": "t", "color": "red"})).unwrap()
+    args = {"s": "s", "f": 1, "i": 3.0, "big": 5, "b": True, "raw": b"\x00",
+            "names": ["a"], "scores": {"x": 1}, "mode": "a", "note": note,
+            "anything": [1], "untyped": {"k": None}}
+    value = (await engine.run_query("typed:kinds", args)).unwrap()
+    assert value["types"] == ["str", "float", "int", "Int64", "bool", "bytes", "list", "dict",
+                              "str", "str", "list", "dict", "NoneType", "int"]
+    for field, bad, expected in [
+        ("i", 3.5, "args.i: expected integer, got 3.5"),
+        ("mode", "c", 'args.mode: expected "a" | "b", got "c"'),
+        ("note", "nope", 'args.note: expected Id<"notes">, got "nope"'),
+        ("names", [1], "args.names[0]: expected string, got 1"),
+        ("scores", {"x": "y"}, 'args.scores.x: expected number, got "y"'),
+    ]:
+        message = failed(await engine.run_query("typed:kinds", {**args, field: bad}),
+                         "ArgsValidation")
+        assert message == f"typed:kinds: {expected}"
+    missing = failed(await engine.run_query("typed:kinds", {"s": "s"}), "ArgsValidation")
+    assert missing == "typed:kinds: args.f: required field is missing"
+    color = failed(await engine.run_mutation("typed:add", {"title": "t", "color": "green"}),
+                   "ArgsValidation")
+    assert color == 'typed:add: args.color: expected "red" | "blue" | null, got "green"'
+
+
+async def test_enums_typed_dicts_and_structs_arrive_as_python_types(engine: Engine) -> None:
+    value = (await engine.run_query("typed:shapes", {
+        "where": {"title": "x", "colors": ["blue"]}, "span": {"start": 5}, "color": "red",
+    })).unwrap()
+    assert value == {"where": {"title": "x", "colors": ["blue"]}, "span": [5.0, 100.0],
+                     "isRange": True, "color": "RED", "colors": ["BLUE"]}
+    refused = failed(await engine.run_query("typed:shapes", {
+        "where": {"title": "x"}, "span": {"start": 5, "stop": 1}, "color": "red"}),
+        "ArgsValidation")
+    assert refused == "typed:shapes: args.span.stop: unexpected field (expected one of:" \
+                      " start, end)"
+    assert (await engine.run_query("typed:paint", {"color": "blue"})).unwrap() == "blue"
+
+
+async def test_the_return_annotation_checks_the_result(engine: Engine) -> None:
+    message = failed(await engine.run_query("typed:wrong", {}), "ReturnsValidation")
+    assert message == "typed:wrong: returns: expected string, got 42"
+
+
+async def test_unannotated_parameters_accept_any_value(engine: Engine) -> None:
+    assert (await engine.run_query("typed:untyped", {"a": "x"})).unwrap() == ["x", 2.0]
+    assert (await engine.run_query("typed:untyped", {"a": [1], "b": None})).unwrap() \
+        == [[1.0], None]
+
+
+def test_an_annotation_reactor_cannot_check_is_refused_naming_the_parameter() -> None:
+    with pytest.raises(SchemaError) as raised:
+        @query
+        async def bad(ctx: Any, when: complex) -> None: ...
+    assert "parameter 'when': cannot check values of type complex" in raised.value.message
+    assert "test_function_api.py:" in raised.value.message
+
+
+def test_declaring_args_and_contradicting_annotations_is_an_error() -> None:
+    with pytest.raises(SchemaError, match="parameter 'n' is annotated str but args= declares"
+                                          " number"):
+        @mutation(args={"n": v.number()})
+        async def bad(ctx: Any, n: str) -> None: ...
+
+    with pytest.raises(SchemaError, match="the return is annotated str but returns= declares"
+                                          " number"):
+        @query(returns=v.number())
+        async def wrong(ctx: Any) -> str:
+            return ""
+
+    @mutation(args={"n": v.number(), "tag": v.optional(v.string())})
+    async def fine(ctx: Any, n: float, tag: str | None = None) -> None: ...
+
+    assert fine.args is not None and set(fine.args.fields) == {"n", "tag"}
+
+
+# Names and hints ----------------------------------------------------------------
+
+
+async def test_name_exposes_a_function_under_its_wire_name(engine: Engine) -> None:
+    assert (await engine.run_query("notes:byTitle", {"title": "none"})).unwrap() == []
+    failed(await engine.run_query("notes:by_title", {"title": "none"}), "FunctionNotFound")
+
+
+def test_two_functions_with_one_wire_name_are_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, '''
+        from reactor import query
+
+        @query(name="one")
+        async def first(ctx):
+            return 1
+
+        @query
+        async def one(ctx):
+            return 2
+    ''')
+    assert "functions/bad.py: two functions are named 'one'" in message
+    with pytest.raises(SchemaError, match="name= must be an identifier"):
+        query(name="by title")(_noop)
+
+
+async def _noop(ctx: Any) -> None:
+    return None
+
+
+async def test_a_returned_coroutine_asks_about_await(engine: Engine) -> None:
+    message = failed(await engine.run_query("notes:forgot_await", {}), "ReturnsValidation")
+    assert message.endswith("did you forget `await`?")
+
+
+async def test_ctx_db_in_an_action_points_to_run_query_and_run_mutation(engine: Engine) -> None:
+    message = failed(await engine.run_action("notes:uses_db", {}), "NotAllowed")
+    assert "ctx.run_query(...)" in message and "ctx.run_mutation(...)" in message
