@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from reactor.cli.files_config import file_options_from_env, public_url
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.server.app import ReactorServer
 from reactor.server.config import ServerConfig
@@ -50,7 +51,9 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig)."""
     config = ServerConfig.from_env(os.environ,
                                    cors_origins=tuple(cors_origins) if cors_origins else None)
-    engine = Engine(app_dir, data_dir, durability=durability)
+    engine = Engine(app_dir, data_dir, durability=durability,
+                    public_url=public_url(os.environ, host, port),
+                    file_options=file_options_from_env(os.environ))
     server = ReactorServer(engine, config)
     if dev:
         engine.add_call_listener(print_call)

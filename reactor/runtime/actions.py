@@ -21,6 +21,7 @@ from reactor.runtime.context import (
     function_path,
     schedulable_path,
 )
+from reactor.runtime.files import ActionStorage, FileService
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
 from reactor.runtime.outcome import Outcome
@@ -76,13 +77,22 @@ class ActionCtx:
 
     def __init__(self, call: Callable[[FunctionKind, str, Any], Awaitable[Outcome]],
                  auth: Auth, scheduler: ActionScheduler, env: EnvReader,
-                 now: Callable[[], float], rate_limits: ActionRateLimits) -> None:
+                 now: Callable[[], float], rate_limits: ActionRateLimits,
+                 storage: ActionStorage | None = None) -> None:
         self._call = call
         self.auth = auth
         self.scheduler = scheduler
         self.env = env
         self._now = now
         self._rate_limits = rate_limits
+        self._storage = storage
+
+    @property
+    def storage(self) -> ActionStorage:
+        """`ctx.storage`: store, read, delete files and make their URLs."""
+        if self._storage is None:
+            raise InvalidValueError("file storage is not configured for this engine")
+        return self._storage
 
     @property
     def db(self) -> NoReturn:
@@ -149,14 +159,18 @@ class ActionRunner:
         self._now = now
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_concurrent)
+        # ctx.storage's file service (set by the engine once it has one).
+        self.files: FileService | None = None
 
     def context(self, identity: Identity) -> ActionCtx:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
             return await self._call(kind, path, args, identity)
 
+        storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
         return ActionCtx(call, Auth(identity, self._issuer, can_issue=True),
                          ActionScheduler(self._database, self._resolve, self._now),
-                         self._env, self._now, ActionRateLimits(self._database, self._now))
+                         self._env, self._now, ActionRateLimits(self._database, self._now),
+                         storage)
 
     async def _limited(self, work: Coroutine[Any, Any, T], nested: bool) -> T:
         """`work` under the timeout, holding a concurrency slot unless nested."""

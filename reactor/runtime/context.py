@@ -11,6 +11,7 @@ from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.files import FileService, MutationStorage, QueryStorage
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.system.environment import (
     ENVIRONMENT_VARIABLES,
@@ -19,6 +20,7 @@ from reactor.runtime.system.environment import (
 )
 from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, reset_rate_limit
 from reactor.runtime.system.scheduled_functions import ScheduledFunctions
+from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
 from reactor.values import is_id_for
 
@@ -29,6 +31,10 @@ CancelHook = Callable[[str], Awaitable[None]]
 
 class SystemTableError(ReactorError):
     code = "SystemTable"
+
+
+# System tables that app code cannot read through ctx.db.system.
+_PRIVATE_TABLES = (ENVIRONMENT_VARIABLES, UPLOAD_TOKENS)
 
 
 def _user_table(name: object) -> str:
@@ -46,14 +52,15 @@ class SystemReader:
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
         table = self._txn.catalog.table_of_id(doc_id)
-        if table is None or not table.startswith("_") or table == ENVIRONMENT_VARIABLES:
+        if table is None or not table.startswith("_") or table in _PRIVATE_TABLES:
             return None
         return await self._txn.get(doc_id)
 
     def query(self, table: str) -> QueryBuilder:
         if table == ENVIRONMENT_VARIABLES:
             raise SystemTableError("read environment variables with ctx.env.get(name)")
-        if not (isinstance(table, str) and table in self._txn.catalog.system_tables):
+        if not (isinstance(table, str) and table in self._txn.catalog.system_tables) \
+                or table in _PRIVATE_TABLES:
             raise NotFoundError(f"no system table {table!r}"
                                 f" (system tables: {', '.join(self._txn.catalog.system_tables)})",
                                 code="TableNotFound")
@@ -225,9 +232,11 @@ class QueryCtx:
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float,
-                 issuer: BuiltinIssuer | None = None) -> None:
+                 issuer: BuiltinIssuer | None = None, files: FileService | None = None) -> None:
         self.db: DatabaseReader = DatabaseWriter(txn) if self.writable else DatabaseReader(txn)
         self.auth = Auth(identity, issuer, can_issue=self.writable)
+        self._identity = identity
+        self._files = files
         self._txn = txn
         self._seed = seed
         self._random: random.Random | None = None
@@ -237,6 +246,11 @@ class QueryCtx:
     def env(self) -> EnvReader:
         """`ctx.env`: the environment variables (reads join the read set)."""
         return transaction_env(self._txn)
+
+    @functools.cached_property
+    def storage(self) -> QueryStorage:
+        """`ctx.storage`: URLs and metadata of stored files (reads join the read set)."""
+        return QueryStorage(self._txn, self._files, self._now_ms)
 
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""
@@ -279,9 +293,15 @@ class MutationCtx(QueryCtx):
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float, issuer: BuiltinIssuer | None,
-                 resolve: Callable[[str], FunctionDefinition]) -> None:
-        super().__init__(txn, identity, seed, now_ms, issuer)
+                 resolve: Callable[[str], FunctionDefinition],
+                 files: FileService | None = None) -> None:
+        super().__init__(txn, identity, seed, now_ms, issuer, files)
         self._resolve = resolve
+
+    @functools.cached_property
+    def storage(self) -> MutationStorage:
+        """`ctx.storage`: also upload URLs and deleting files with this mutation."""
+        return MutationStorage(self._txn, self._files, self._now_ms, self._identity)
 
     @functools.cached_property
     def scheduler(self) -> TransactionScheduler:

@@ -12,6 +12,7 @@ from reactor.errors import NotFoundError, ReactorError
 from reactor.runtime import logs, preempt
 from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
 from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.files import FileOptions, FileService, FileSigner
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
 from reactor.runtime.loader import App, load_app, unload_app
@@ -25,6 +26,7 @@ from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import Environment
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.storage import SqliteStorage
+from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
@@ -58,7 +60,10 @@ class Engine:
                  issuer_url: str = "reactor",
                  action_timeout_s: float = DEFAULT_ACTION_TIMEOUT_S,
                  max_concurrent_actions: int = 64, clock: Clock | None = None,
-                 scheduler_options: SchedulerOptions | None = None) -> None:
+                 scheduler_options: SchedulerOptions | None = None,
+                 public_url: str = "http://127.0.0.1:3210",
+                 file_options: FileOptions | None = None,
+                 blob_store: BlobStore | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
@@ -68,6 +73,10 @@ class Engine:
         self.max_concurrent_actions = max_concurrent_actions
         self.clock: Clock = clock or SystemClock()
         self.scheduler_options = scheduler_options or SchedulerOptions()
+        # Where clients reach this server: upload and file URLs are made from it.
+        self.public_url = public_url
+        self.file_options = file_options or FileOptions()
+        self._blob_store = blob_store
         self._call_listeners: list[CallListener] = []
         self.app: App
         self.database: Database
@@ -77,6 +86,7 @@ class Engine:
         self.actions: ActionRunner
         self.environment: Environment
         self.scheduler: Scheduler
+        self.files: FileService
 
     async def start(self) -> None:
         logs.install()
@@ -95,6 +105,11 @@ class Engine:
                                         self.issuer, self.environment.reader(), self.clock.now,
                                         timeout_s=self.action_timeout_s,
                                         max_concurrent=self.max_concurrent_actions)
+            blobs = self._blob_store or LocalBlobStore(self.data_dir / "files")
+            self.files = FileService(self.database, blobs, FileSigner.load_or_create(self.data_dir),
+                                     self.public_url, self.file_options)
+            self.runner.files = self.files
+            self.actions.files = self.files
             self.scheduler = Scheduler(self.database, self, self.clock, self.scheduler_options)
             await self.scheduler.start(self.app.crons)
         except BaseException:
@@ -104,11 +119,13 @@ class Engine:
         self.manager.start()
 
     def start_scheduler(self) -> None:
-        """Run due jobs and crons in the background from now on."""
+        """Run due jobs and crons, and the orphan-file sweep, in the background from now on."""
         self.scheduler.start_background()
+        self.files.start()
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        await self.files.stop()
         await self.manager.stop()
         await self.database.close()
         unload_app(self.app)

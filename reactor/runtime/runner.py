@@ -24,6 +24,7 @@ from reactor.errors import (
 from reactor.runtime import logs
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
+from reactor.runtime.files import FileService
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.preempt import Budget, Preempted, drive
@@ -152,6 +153,8 @@ class Runner:
         self.user_time_limit_s = user_time_limit_s
         # ctx.now() of each execution; the engine's clock, so tests can move it.
         self.now = now
+        # ctx.storage's file service (set by the engine once it has one).
+        self.files: FileService | None = None
         self._retry_lane = asyncio.Lock()
 
     async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
@@ -176,7 +179,7 @@ class Runner:
                 txn = self.database.begin(read_only=True, ts=ts)
                 ctx = QueryCtx(txn, identity,
                                lambda: execution_seed(fn.path, checked, txn.begin_ts),
-                               self.now(), self.issuer)
+                               self.now(), self.issuer, self.files)
                 outcome.value = await self._call(fn, ctx, txn, checked)
                 outcome.ts = txn.begin_ts
             except Exception as error:
@@ -246,7 +249,7 @@ class Runner:
             txn = self.database.begin()
             try:
                 ctx = MutationCtx(txn, identity, fresh_seed, self.now(), self.issuer,
-                                  self.resolve)
+                                  self.resolve, self.files)
                 stored = None if journal is None else await journal.lookup(txn)
                 if stored is not None:
                     outcome.value = stored["value"]

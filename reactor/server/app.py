@@ -21,6 +21,7 @@ from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.demo import demo_routes
 from reactor.server.env_api import EnvApi
+from reactor.server.files import FileEndpoints
 from reactor.server.heartbeat import Heartbeat
 from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
@@ -126,6 +127,7 @@ class ReactorServer:
         api = HttpApi(self.engine, self._authenticator, self.config)
         env = EnvApi(self.engine, self._authenticator)
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
+        files = FileEndpoints(self.engine, self.config)
         routes = [
             WebSocketRoute("/api/sync", self.sync),
             WebSocketRoute("/api/{version}/sync", self.sync),
@@ -135,6 +137,8 @@ class ReactorServer:
             Route("/api/action", api.action, methods=["POST"]),
             Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
             Route("/api/run", api.run, methods=["POST"]),
+            Route("/api/storage/upload", files.upload, methods=["POST"]),
+            Route("/api/storage/{storage_id}", files.download, methods=["GET", "HEAD"]),
             Route("/api/debug/stats", self.stats, methods=["GET"]),
             Route("/api/admin/env", env.list, methods=["GET"]),
             Route("/api/admin/env/{name}", env.variable, methods=["GET", "PUT", "DELETE"]),

@@ -37,6 +37,12 @@ class ServerConfig:
     ping_interval_s: float = 15.0
     # Transitions larger than this are split into TransitionChunk frames.
     transition_chunk_bytes: int = 4 * 1024 * 1024
+    # Largest file accepted by an upload URL (larger ones get 413).
+    max_upload_bytes: int = 4 * 1024 * 1024 * 1024
+    # An upload must finish within this (else 408).
+    upload_timeout_s: float = 600.0
+    # Uploads one user (or, anonymous, one address) may start per minute (else 429).
+    uploads_per_minute: float = 600.0
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
 

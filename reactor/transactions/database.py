@@ -127,7 +127,13 @@ class Database:
         previous = None if ticket is None else ticket.predecessor()
         if previous is not None:
             await previous.wait_queued()
-        return await self.committer.commit(txn, ticket)
+        ts = await self.committer.commit(txn, ticket)
+        for callback in txn.after_commit:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit callback failed")
+        return ts
 
     async def serialize_after(self, txn: Transaction, ticket: CommitTicket) -> None:
         """Place a transaction that commits nothing (it failed, or wrote nothing) after the

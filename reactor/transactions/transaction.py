@@ -64,6 +64,8 @@ class Transaction:
         self.writes: dict[str, PendingWrite] = {}
         self.outcomes: list[OutcomeWrite] = []
         self.stats = TransactionStats(limits)
+        # Run by `Database.commit` once this transaction has committed (never if it did not).
+        self.after_commit: list[Callable[[], None]] = []
         self._creation_time = creation_time
         self._on_close = on_close
         self.closed = False
@@ -242,6 +244,11 @@ class Transaction:
         """Store a client mutation's outcome with this transaction's commit."""
         self._require_writable("record an outcome")
         self.outcomes.append(OutcomeWrite(session_id, request_id, value, recorded_ms))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after this transaction commits: for effects outside the database
+        (removing a deleted file's blob) that must not happen if it is rolled back."""
+        self.after_commit.append(callback)
 
     @property
     def has_writes(self) -> bool:

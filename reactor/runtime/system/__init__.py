@@ -11,6 +11,8 @@ from reactor.runtime.system.scheduled_functions import (
     SCHEDULED_FUNCTIONS,
     scheduled_functions_table,
 )
+from reactor.runtime.system.storage_files import STORAGE, storage_table
+from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS, upload_tokens_table
 from reactor.schema import TableDefinition
 
 
@@ -19,8 +21,10 @@ def system_tables() -> dict[str, TableDefinition]:
     return {SCHEDULED_FUNCTIONS: scheduled_functions_table(),
             CRON_JOBS: cron_jobs_table(),
             ENVIRONMENT_VARIABLES: environment_variables_table(),
-            RATE_LIMITS: rate_limits_table()}
+            RATE_LIMITS: rate_limits_table(),
+            STORAGE: storage_table(),
+            UPLOAD_TOKENS: upload_tokens_table()}
 
 
-__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "RATE_LIMITS", "SCHEDULED_FUNCTIONS",
-           "MutationJournal", "system_tables"]
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "RATE_LIMITS", "SCHEDULED_FUNCTIONS", "STORAGE",
+           "UPLOAD_TOKENS", "MutationJournal", "system_tables"]

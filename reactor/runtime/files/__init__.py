@@ -1,0 +1,17 @@
+"""File storage in the runtime: the file service, upload tokens and signed URLs, ctx.storage."""
+
+from reactor.runtime.files.access import ActionStorage, MutationStorage, QueryStorage
+from reactor.runtime.files.service import FileOptions, FileService, check_storage_id
+from reactor.runtime.files.tokens import FileSigner, FileUrlError, UploadTokenError
+
+__all__ = [
+    "ActionStorage",
+    "FileOptions",
+    "FileService",
+    "FileSigner",
+    "FileUrlError",
+    "MutationStorage",
+    "QueryStorage",
+    "UploadTokenError",
+    "check_storage_id",
+]

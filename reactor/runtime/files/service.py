@@ -1,0 +1,251 @@
+"""The file service: blobs in a blob store, their `_storage` documents in the database.
+
+The two stores are kept consistent by ordering, not by a shared transaction:
+
+- A `_storage` document is committed only after its blob is durable under its
+  final name, so no document ever points at a missing blob.
+- A blob is removed only after the deletion of its last document has
+  committed (`release`), re-checked at the latest snapshot.
+- Publishing a blob and committing its document happen under the blob's lock,
+  and so do the release check and the removal: a concurrent upload of the same
+  contents cannot lose its blob between the two.
+- What a crash leaves behind (a staged file, a published blob whose document
+  never committed, a blob whose document was deleted) is an orphan: `sweep`
+  removes it once it is older than the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from reactor.errors import InvalidValueError
+from reactor.runtime.files.tokens import FileSigner, UploadToken, UploadTokenError
+from reactor.runtime.system.storage_files import STORAGE, FileNotFound, StorageFiles
+from reactor.runtime.system.transact import read, transact
+from reactor.runtime.system.upload_tokens import UsedUploadTokens
+from reactor.storage.blobs import BlobStore, StagedBlob
+from reactor.transactions import Catalog, Database
+
+logger = logging.getLogger("reactor.files")
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """Deployment settings for files (docs/guide/files.md lists their variables)."""
+
+    # How long an upload URL works.
+    upload_url_ttl_s: float = 3600.0
+    # Refuse plain file URLs: every URL must be signed and unexpired.
+    require_signed_urls: bool = False
+    # How long `get_url` signs for when signing is required and no expiry was asked.
+    default_signed_url_ttl_s: float = 3600.0
+    # Blobs and staged files without a document are removed once this old.
+    orphan_grace_s: float = 3600.0
+    sweep_interval_s: float = 600.0
+
+
+def check_storage_id(catalog: Catalog, storage_id: object, where: str) -> str:
+    """`storage_id` if it is an id of `_storage`; else a clear error naming what it is."""
+    table = catalog.table_of_id(storage_id)
+    if table == STORAGE:
+        return storage_id  # type: ignore[return-value]
+    if table is None:
+        raise InvalidValueError(f"{where}: expected an id of _storage (a storageId),"
+                                f" got {str(storage_id)[:80]!r}", code="InvalidStorageId")
+    raise InvalidValueError(f"{where}: {storage_id!r} is an id of table {table!r},"
+                            " not of _storage", code="InvalidStorageId")
+
+
+class FileService:
+    """Stores, serves and deletes files; shared by ctx.storage and the HTTP endpoints."""
+
+    def __init__(self, database: Database, blobs: BlobStore, signer: FileSigner,
+                 public_url: str, options: FileOptions | None = None) -> None:
+        self.database = database
+        self.blobs = blobs
+        self.signer = signer
+        self.public_url = public_url.rstrip("/")
+        self.options = options or FileOptions()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # Locks -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, sha256: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(sha256, asyncio.Lock())
+        self._lock_users[sha256] = self._lock_users.get(sha256, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[sha256] -= 1
+            if not self._lock_users[sha256]:
+                del self._lock_users[sha256]
+                del self._locks[sha256]
+
+    # URLs --------------------------------------------------------------------
+
+    def upload_url(self, now_ms: float, identity: dict[str, Any] | None) -> str:
+        expires = now_ms + self.options.upload_url_ttl_s * 1000
+        token = self.signer.upload_token(expires, identity)
+        return f"{self.public_url}/api/storage/upload?token={token}"
+
+    def file_url(self, storage_id: str, now_ms: float, expires_in_s: float | None) -> str:
+        """A plain URL, or a signed one valid for `expires_in_s` (always when required)."""
+        if expires_in_s is None and self.options.require_signed_urls:
+            expires_in_s = self.options.default_signed_url_ttl_s
+        url = f"{self.public_url}/api/storage/{storage_id}"
+        if expires_in_s is None:
+            return url
+        expires = int(now_ms + expires_in_s * 1000)
+        return f"{url}?expires={expires}&signature={self.signer.url_signature(storage_id, expires)}"
+
+    def check_file_url(self, storage_id: str, expires: str | None, signature: str | None) -> None:
+        """Raises `FileUrlError` for a URL that must not be served."""
+        if expires is None and signature is None and not self.options.require_signed_urls:
+            return
+        self.signer.check_url(storage_id, expires, signature, time.time() * 1000)
+
+    # Writing -----------------------------------------------------------------
+
+    async def check_token(self, token: str | None) -> UploadToken:
+        """Check an upload token before its body is read: bad, expired or used raise."""
+        checked = self.signer.check_upload_token(token, time.time() * 1000)
+        if await read(self.database, lambda txn: UsedUploadTokens(txn).used(checked.nonce)):
+            raise _token_used()
+        return checked
+
+    async def store(self, chunks: AsyncIterable[bytes], content_type: str | None = None, *,
+                    token: UploadToken | None = None, max_bytes: int | None = None) -> str:
+        """Write the blob, then commit its document (using up `token`); the storage id."""
+        staged = await self.blobs.stage(chunks, max_bytes)
+        # Shielded: once the blob is staged, a cancelled caller must not cut the
+        # publish-and-commit short (the commit may land while its caller is gone).
+        return await asyncio.shield(self._commit(staged, content_type, token))
+
+    async def _commit(self, staged: StagedBlob, content_type: str | None,
+                      token: UploadToken | None) -> str:
+        async def insert(txn: Any) -> str:
+            if token is not None:
+                used = UsedUploadTokens(txn)
+                if await used.used(token.nonce):
+                    raise _token_used()
+                await used.mark_used(token.nonce, token.expires_ms)
+            return await StorageFiles(txn).insert(staged.sha256, staged.size, content_type)
+
+        async with self._locked(staged.sha256):
+            try:
+                await self.blobs.publish(staged)
+            except BaseException:
+                await self.blobs.discard(staged)
+                raise
+            try:
+                return await transact(self.database, insert)
+            except BaseException:
+                await self._remove_if_unreferenced(staged.sha256)
+                raise
+
+    # Reading -----------------------------------------------------------------
+
+    async def metadata(self, storage_id: str) -> dict[str, Any] | None:
+        """The `_storage` document at the latest commit, or None."""
+        return await read(self.database, lambda txn: StorageFiles(txn).get(storage_id))
+
+    def read(self, doc: dict[str, Any], start: int = 0, end: int | None = None
+             ) -> AsyncIterator[bytes]:
+        return self.blobs.read(doc["sha256"], start, end)
+
+    async def get_bytes(self, storage_id: str) -> bytes | None:
+        doc = await self.metadata(storage_id)
+        if doc is None:
+            return None
+        return b"".join([chunk async for chunk in self.read(doc)])
+
+    # Deleting ----------------------------------------------------------------
+
+    async def delete(self, storage_id: str, where: str) -> None:
+        """Delete the document in its own commit, then the blob if nothing else uses it."""
+        sha = await transact(self.database, lambda txn: StorageFiles(txn).delete(storage_id,
+                                                                                 where))
+        await self.release(sha)
+
+    def release_soon(self, sha256: str) -> None:
+        """`release` in the background: called once a mutation's delete has committed."""
+        task = asyncio.get_running_loop().create_task(self.release(sha256))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def release(self, sha256: str) -> None:
+        """Remove the blob unless a document still references it."""
+        try:
+            async with self._locked(sha256):
+                await self._remove_if_unreferenced(sha256)
+        except Exception:  # the sweep removes it later
+            logger.exception("could not release blob %s", sha256)
+
+    async def _remove_if_unreferenced(self, sha256: str) -> bool:
+        """Under the blob's lock: delete it if no document at the latest commit refers to it."""
+        if await read(self.database, lambda txn: StorageFiles(txn).referenced(sha256)):
+            return False
+        await self.blobs.delete(sha256)
+        return True
+
+    # Sweeping ----------------------------------------------------------------
+
+    async def sweep(self) -> dict[str, int]:
+        """Remove orphans older than the grace period and records of expired tokens."""
+        grace = self.options.orphan_grace_s
+        staged = await self.blobs.sweep_staged(grace)
+        orphans = 0
+        async for entry in self.blobs.entries():
+            if entry.age_s > grace:
+                async with self._locked(entry.sha256):
+                    orphans += await self._remove_if_unreferenced(entry.sha256)
+        tokens = 0
+        while True:
+            now_ms = time.time() * 1000
+            count = await transact(self.database,
+                                   lambda txn, now=now_ms: UsedUploadTokens(txn).prune(now, 256))
+            tokens += count
+            if count < 256:
+                break
+        return {"staged": staged, "orphans": orphans, "tokens": tokens}
+
+    def start(self) -> None:
+        """Sweep in the background every `sweep_interval_s`, starting now."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="reactor-files-sweep")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("file sweep failed; will retry")
+            await asyncio.sleep(self.options.sweep_interval_s)
+
+    async def stop(self) -> None:
+        tasks = list(self._pending)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            tasks.append(self._sweeper)
+            self._sweeper = None
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.blobs.close()
+
+
+def _token_used() -> UploadTokenError:
+    return UploadTokenError("upload token was used already: each upload URL works once,"
+                            " ask for a new one", code="UploadTokenUsed")
+
+
+__all__ = ["FileNotFound", "FileOptions", "FileService", "check_storage_id"]

@@ -1,0 +1,285 @@
+"""File storage in-process: upload URLs, `_storage`, serving with ETag and ranges, deletes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import httpx
+import pytest
+from files_support import blob_files, call, served, staged_files, upload
+
+from reactor.runtime import Engine
+from reactor.runtime.outcome import FunctionError
+
+DATA = b"hello, files!\n" * 100
+
+
+@pytest.fixture
+async def app(tmp_path: Path):
+    async with served(tmp_path) as pair:
+        yield pair
+
+
+async def test_upload_creates_a_storage_document_with_the_sha256(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    url = await call(engine, "mutation", "messages:generateUploadUrl")
+    assert url.startswith("http://testserver/api/storage/upload?token=")
+    reply = await client.post(url, content=DATA, headers={"content-type": "text/plain"})
+    assert reply.status_code == 200
+    storage_id = reply.json()["storageId"]
+    doc = await call(engine, "query", "files:metadata", {"id": storage_id})
+    assert doc["_id"] == storage_id and isinstance(doc["_creationTime"], float)
+    assert {k: doc[k] for k in ("sha256", "size", "contentType")} == {
+        "sha256": hashlib.sha256(DATA).hexdigest(), "size": len(DATA),
+        "contentType": "text/plain"}
+    assert await call(engine, "query", "files:all") == [doc]
+
+
+async def test_get_serves_the_bytes_with_length_type_and_etag(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA, "image/png")
+    url = await call(engine, "query", "files:url", {"id": storage_id})
+    assert url == f"http://testserver/api/storage/{storage_id}"
+    reply = await client.get(url)
+    assert reply.status_code == 200 and reply.content == DATA
+    assert reply.headers["content-type"] == "image/png"
+    assert reply.headers["content-length"] == str(len(DATA))
+    assert reply.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
+    head = await client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(DATA))
+    again = await client.get(url, headers={"if-none-match": reply.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    other = await client.get(url, headers={"if-none-match": '"abc"'})
+    assert other.status_code == 200 and other.content == DATA
+
+
+async def test_an_upload_without_content_type_is_served_as_octet_stream(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, b"\x00\x01", None)
+    assert "contentType" not in await call(engine, "query", "files:metadata", {"id": storage_id})
+    reply = await client.get(f"/api/storage/{storage_id}")
+    assert reply.headers["content-type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize(("header", "status", "body", "content_range"), [
+    ("bytes=2-5", 206, DATA[2:6], f"bytes 2-5/{len(DATA)}"),
+    ("bytes=10-", 206, DATA[10:], f"bytes 10-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=-3", 206, DATA[-3:], f"bytes {len(DATA) - 3}-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=5-999999", 206, DATA[5:], f"bytes 5-{len(DATA) - 1}/{len(DATA)}"),
+    ("bytes=0-1,4-5", 200, DATA, None),  # several ranges: the whole file
+    ("items=0-1", 200, DATA, None),
+    (f"bytes={len(DATA)}-", 416, None, f"bytes */{len(DATA)}"),
+])
+async def test_single_range_requests(app: tuple[Engine, httpx.AsyncClient], header: str,
+                                     status: int, body: bytes | None,
+                                     content_range: str | None) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA)
+    reply = await client.get(f"/api/storage/{storage_id}", headers={"range": header})
+    assert reply.status_code == status
+    assert reply.headers.get("content-range") == content_range
+    if body is not None:
+        assert reply.content == body
+        assert reply.headers["content-length"] == str(len(body))
+
+
+async def test_each_upload_url_works_once(app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    url = await call(engine, "mutation", "messages:generateUploadUrl")
+    assert (await client.post(url, content=b"one")).status_code == 200
+    reply = await client.post(url, content=b"two")
+    assert reply.status_code == 403
+    assert reply.json()["code"] == "UploadTokenUsed"
+    assert "works once" in reply.json()["message"]
+    assert await call(engine, "query", "files:count") == 1
+
+
+async def test_concurrent_uploads_with_one_token_commit_once(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    engine, client = app
+    url = await call(engine, "mutation", "messages:generateUploadUrl")
+    replies = await asyncio.gather(*(client.post(url, content=f"body {i}".encode())
+                                     for i in range(5)))
+    assert sorted(r.status_code for r in replies) == [200, 403, 403, 403, 403]
+    assert await call(engine, "query", "files:count") == 1
+    await asyncio.sleep(0.05)
+    assert len(blob_files(tmp_path)) == 1  # the losers' blobs are gone again
+    assert staged_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(("token", "code"), [
+    ("", "InvalidUploadToken"),
+    ("nonsense", "InvalidUploadToken"),
+    ("A" * 60, "InvalidUploadToken"),
+])
+async def test_bad_tokens_are_refused_clearly(app: tuple[Engine, httpx.AsyncClient],
+                                              token: str, code: str) -> None:
+    _, client = app
+    reply = await client.post(f"/api/storage/upload?token={token}", content=b"x")
+    assert reply.status_code == 400
+    assert reply.json()["code"] == code
+    assert "token" in reply.json()["message"]
+
+
+async def test_a_token_altered_in_one_character_is_refused(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    url = await call(engine, "mutation", "messages:generateUploadUrl")
+    flipped = url[:-3] + ("A" if url[-3] != "A" else "B") + url[-2:]
+    reply = await client.post(flipped, content=b"x")
+    assert (reply.status_code, reply.json()["code"]) == (400, "InvalidUploadToken")
+
+
+async def test_expired_upload_urls_are_refused(tmp_path: Path) -> None:
+    from reactor.runtime.files import FileOptions
+
+    async with served(tmp_path, options=FileOptions(upload_url_ttl_s=0.2)) as (engine, client):
+        url = await call(engine, "mutation", "messages:generateUploadUrl")
+        await asyncio.sleep(0.3)
+        reply = await client.post(url, content=b"late")
+        assert (reply.status_code, reply.json()["code"]) == (403, "UploadTokenExpired")
+        assert "new upload URL" in reply.json()["message"]
+
+
+async def test_identical_uploads_share_one_blob_until_the_last_is_deleted(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    engine, client = app
+    first = await upload(engine, client, DATA)
+    second = await upload(engine, client, DATA)
+    assert first != second
+    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    await call(engine, "mutation", "files:delete", {"id": first})
+    await asyncio.sleep(0.05)
+    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    assert (await client.get(f"/api/storage/{second}")).content == DATA
+    await call(engine, "mutation", "files:delete", {"id": second})
+    await asyncio.sleep(0.05)
+    assert blob_files(tmp_path) == []
+
+
+async def test_a_delete_in_a_failed_mutation_keeps_the_file(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA)
+    with pytest.raises(FunctionError, match="rolled back"):
+        await call(engine, "mutation", "files:delete_then_fail", {"id": storage_id})
+    await asyncio.sleep(0.05)
+    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    assert (await client.get(f"/api/storage/{storage_id}")).content == DATA
+
+
+async def test_deleted_files_give_none_404_and_a_clear_error(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA)
+    url = await call(engine, "query", "files:url", {"id": storage_id})
+    await call(engine, "mutation", "files:delete", {"id": storage_id})
+    assert await call(engine, "query", "files:url", {"id": storage_id}) is None
+    assert await call(engine, "query", "files:metadata", {"id": storage_id}) is None
+    assert await call(engine, "action", "files:read_text", {"id": storage_id}) is None
+    assert await call(engine, "action", "files:url_from_action", {"id": storage_id}) is None
+    reply = await client.get(url)
+    assert (reply.status_code, reply.json()["code"]) == (404, "FileNotFound")
+    with pytest.raises(FunctionError) as error:
+        await call(engine, "mutation", "files:delete", {"id": storage_id})
+    assert error.value.code == "FileNotFound"
+    assert "deleted, or never stored" in error.value.message
+
+
+async def test_ids_of_other_tables_are_named_in_the_error(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    message_id = await call(engine, "mutation", "messages:send", {"body": "hi", "author": "a"})
+    for kind, path in (("query", "files:url"), ("mutation", "files:delete"),
+                       ("action", "files:read_text"), ("action", "files:delete_from_action")):
+        with pytest.raises(FunctionError) as error:
+            await call(engine, kind, path, {"id": message_id})
+        assert error.value.code == "InvalidStorageId"
+        assert "table 'messages', not of _storage" in error.value.message
+    with pytest.raises(FunctionError) as error:
+        await call(engine, "query", "files:url", {"id": "not-an-id"})
+    assert "expected an id of _storage" in error.value.message
+    reply = await client.get(f"/api/storage/{message_id}")
+    assert (reply.status_code, reply.json()["code"]) == (400, "InvalidStorageId")
+    with pytest.raises(FunctionError) as error:  # v.id("_storage") in args
+        await call(engine, "mutation", "messages:sendImage",
+                   {"storageId": message_id, "author": "a"})
+    assert error.value.code == "ArgsValidation" and '_storage' in error.value.message
+
+
+async def test_get_url_in_a_query_is_reactive(app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA)
+    await call(engine, "mutation", "messages:sendImage", {"storageId": storage_id,
+                                                          "author": "ada"})
+    async with engine.subscribe("messages:list", {}, admin=True) as live:
+        first = await live.next(timeout=5)
+        assert first[0]["url"] == f"http://testserver/api/storage/{storage_id}"
+        await call(engine, "mutation", "files:delete", {"id": storage_id})
+        second = await live.next(timeout=5)
+        assert second[0]["url"] is None
+    async with engine.subscribe("files:count", {}, admin=True) as live:
+        assert await live.next(timeout=5) == 0
+        await upload(engine, client, b"another")
+        assert await live.next(timeout=5) == 1
+
+
+async def test_actions_store_read_stream_and_delete(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    engine, client = app
+    text_id = await call(engine, "action", "files:store_text",
+                         {"text": "from an action", "contentType": "text/markdown"})
+    assert await call(engine, "action", "files:read_text", {"id": text_id}) == "from an action"
+    meta = await call(engine, "action", "files:metadata_from_action", {"id": text_id})
+    assert (meta["size"], meta["contentType"]) == (14, "text/markdown")
+    stream_id = await call(engine, "action", "files:store_stream", {"parts": 3, "size": 300_000})
+    reply = await client.get(f"/api/storage/{stream_id}")
+    assert reply.content == b"\x00" * 300_000 + b"\x01" * 300_000 + b"\x02" * 300_000
+    sizes = await call(engine, "action", "files:stream_sizes", {"id": stream_id})
+    assert sum(sizes) == 900_000 and len(sizes) > 1  # streamed in chunks
+    await call(engine, "action", "files:delete_from_action", {"id": stream_id})
+    assert hashlib.sha256(reply.content).hexdigest() not in blob_files(tmp_path)
+    assert await call(engine, "action", "files:stream_sizes", {"id": stream_id}) is None
+    url = await call(engine, "action", "files:upload_url_from_action")
+    assert (await client.post(url, content=b"via action url")).status_code == 200
+
+
+async def test_storage_methods_outside_their_function_kinds_fail_clearly(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, _ = app
+    with pytest.raises(FunctionError) as error:
+        await call(engine, "query", "files:upload_url_in_query")
+    assert error.value.code == "NotAllowed"
+    assert "use it in a mutation or an action" in error.value.message
+
+
+async def test_http_actions_stream_a_stored_file(app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    data = bytes(range(256)) * 4096
+    storage_id = await upload(engine, client, data, "application/x-test")
+    reply = await client.get("/http/file", params={"id": storage_id})
+    assert reply.status_code == 200 and reply.content == data
+    assert reply.headers["content-type"] == "application/x-test"
+
+
+async def test_upload_tokens_are_not_readable_by_app_code(
+        app: tuple[Engine, httpx.AsyncClient]) -> None:
+    engine, client = app
+    await upload(engine, client, DATA)
+    from reactor.runtime.system.transact import read
+    from reactor.transactions import QueryBuilder
+
+    records = await read(engine.database,
+                         lambda txn: QueryBuilder(txn, "_upload_tokens").collect())
+    assert len(records) == 1
+    assert await call(engine, "query", "files:metadata", {"id": records[0]["_id"]}) is None
+    with pytest.raises(FunctionError) as error:
+        await call(engine, "query", "files:system_rows", {"table": "_upload_tokens"})
+    assert error.value.code == "TableNotFound"
+    assert len(await call(engine, "query", "files:system_rows", {"table": "_storage"})) == 1
