@@ -130,7 +130,7 @@ async def test_backfill_on_reload_and_at_start(tmp_path: Path,
     (app / "functions" / "notes.py").write_text(
         (APP / "functions" / "notes.py").read_text())
     data = tmp_path / "data"
-    caplog.set_level(logging.INFO, logger="reactor.migration")
+    caplog.set_level(logging.INFO, logger="reactor.schema_change")
     async with Engine(app, data, durability="normal") as engine:
         for i in range(5):
             await engine.run_mutation("notes:add", {"body": f"old note {i}", "board": "a"})

@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactor.errors import StorageError
-from reactor.storage import CommitRecord, DocumentWrite, IndexEntry, IndexWrite, SqliteStorage
+from reactor.storage import (
+    CommitRecord,
+    DocumentWrite,
+    IndexBuild,
+    IndexEntry,
+    IndexWrite,
+    SqliteStorage,
+    sqlite_index_build,
+)
 from reactor.storage.sqlite import _SCAN_SQL
 from reactor.values import Int64
 
@@ -183,14 +191,45 @@ async def test_globals_are_upserted(storage: SqliteStorage) -> None:
     assert await storage.read_globals() == {"latest_ts": 2**62 + 1, "schema": {"tables": ["a"]}}
 
 
-async def test_delete_index_and_count(storage: SqliteStorage) -> None:
-    await storage.write([put(1, "a", {}, live("ix", b"a", "a"), live("iy", b"a", "a"))], {})
-    await storage.write([put(2, "b", {}, live("ix", b"b", "b"))], {})
-    assert await storage.index_entry_count("ix") == 2
-    await storage.delete_index("ix")
-    assert await storage.index_entry_count("ix") == 0
-    assert await keys(storage, "ix", 2) == []
-    assert await keys(storage, "iy", 2) == [b"a"]
+async def test_change_indexes_drops_and_fills_in_one_write(storage: SqliteStorage) -> None:
+    await storage.write([put(1, "a", {"n": "x"}, live("ix", b"a", "a"), live("iy", b"a", "a"))],
+                        {})
+    await storage.write([put(2, "b", {"n": "y"}, live("ix", b"b", "b"))], {"last_ts": 2})
+    await storage.write([put(3, "b", None, gone("ix", b"b", "b"))], {"last_ts": 3})
+    assert await storage.index_entry_count("ix") == 1
+    build = IndexBuild("iz", "ix", lambda doc: doc["n"].encode())
+    written = await storage.change_indexes(4, [build], ["iy"], {"last_ts": 4})
+    assert written == {"iz": (1, 1)}  # "b" was deleted at ts 3
+    assert await storage.index_entry_count("iy") == 0
+    assert await keys(storage, "iz", 4) == [b"x"]
+    assert await keys(storage, "iz", 3) == []  # readable from the change's ts on
+    assert (await storage.read_globals())["last_ts"] == 4
+
+
+async def test_change_indexes_is_all_or_nothing(storage: SqliteStorage) -> None:
+    # More documents than one batch of the backfill, so the failure comes mid-way.
+    count = sqlite_index_build.BATCH * 2 + 7
+    await storage.write([put(ts, f"d{ts:05}", {"n": ts}, live("ix", b"%05d" % ts, f"d{ts:05}"),
+                             live("old", b"k%05d" % ts, f"d{ts:05}"))
+                         for ts in range(1, count + 1)], {"last_ts": count})
+
+    def key_for(doc: dict[str, Any]) -> bytes:
+        if doc["n"] == count - 3:
+            raise ValueError("no key")
+        return b"%05d" % doc["n"]
+
+    with pytest.raises(ValueError):
+        await storage.change_indexes(count + 1, [IndexBuild("new", "ix", key_for)], ["old"],
+                                     {"last_ts": count + 1, "schema": {"changed": True}})
+    assert await storage.index_entry_count("old") == count
+    assert await storage.index_entry_count("new") == 0
+    assert await storage.read_globals() == {"last_ts": count}
+    written = await storage.change_indexes(
+        count + 1, [IndexBuild("new", "ix", lambda doc: b"n%05d" % doc["n"])], ["old"],
+        {"last_ts": count + 1})
+    assert written == {"new": (count, count)}
+    assert await storage.index_entry_count("new") == count
+    assert await storage.index_entry_count("old") == 0
 
 
 async def test_prune_removes_superseded_revisions_and_tombstones(storage: SqliteStorage) -> None:

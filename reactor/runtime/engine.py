@@ -16,7 +16,6 @@ from reactor.runtime.files import FileOptions, FileService, FileSigner
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
 from reactor.runtime.loader import App, load_app, unload_app
-from reactor.runtime.migration import apply_schema
 from reactor.runtime.outcome import Outcome
 from reactor.runtime.paths import canonical_path
 from reactor.runtime.runner import Journal, Runner, to_function_error
@@ -97,7 +96,7 @@ class Engine:
         self.database = await Database.open(storage, self.app.schema, self.options,
                                             system_tables())
         try:
-            await apply_schema(self.database, self.app.schema)
+            await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
             self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now)
             self.environment = Environment(self.database)
@@ -141,7 +140,7 @@ class Engine:
         """Load the app again; swap it in only if it imports and its schema fits the data."""
         new_app = load_app(self.app_dir)
         try:
-            report = await apply_schema(self.database, new_app.schema)
+            report = (await self.database.apply_schema(new_app.schema)).describe()
         except BaseException:
             unload_app(new_app)
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -111,6 +112,29 @@ class CommitRecord:
     search_writes: list[SearchWrite] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class IndexBuild:
+    """An index to fill from the documents of its table (a schema change added it).
+
+    `source_index_id` names an index holding every document of the table once
+    (`by_creation_time`); `key_for` gives a document's key in the new index.
+    """
+
+    index_id: str
+    source_index_id: str
+    key_for: Callable[[dict[str, Any]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchBuild:
+    """A full-text index to fill from the documents of its table (see IndexBuild);
+    `entry_for` gives a document's entry (`terms=None`: the document has no terms)."""
+
+    index_id: str
+    source_index_id: str
+    entry_for: Callable[[dict[str, Any]], SearchWrite]
+
+
 class Storage(Protocol):
     """Durable multi-version store; nothing above this layer speaks SQL.
 
@@ -157,10 +181,6 @@ class Storage(Protocol):
         """The statistics `search` ranks `query` with (see SearchStatistics)."""
         ...
 
-    async def delete_search_index(self, index_id: str) -> None:
-        """Drop every entry of a full-text index (the schema dropped or changed it)."""
-        ...
-
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         """Persist the commits and upsert the globals atomically; return once durable."""
         ...
@@ -183,6 +203,17 @@ class Storage(Protocol):
         """How many live entries the index has at the latest timestamp."""
         ...
 
-    async def delete_index(self, index_id: str) -> None:
-        """Drop every revision of every entry of an index (the schema dropped it)."""
+    async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
+                             globals_: dict[str, Any], *,
+                             search_builds: Sequence[SearchBuild] = (),
+                             search_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+        """Apply a schema's index changes in one atomic, durable write.
+
+        Every entry of the `dropped` indexes (`search_dropped`: full-text indexes)
+        and of each built index goes; each built index is then filled at `ts` from
+        its source as seen at snapshot `ts`, read in batches so that memory does not
+        grow with the table; the globals are upserted. With builds, `ts` must be
+        newer than every stored commit. Returns, per built index, (documents read,
+        entries written).
+        """
         ...

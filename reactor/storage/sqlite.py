@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,11 +14,13 @@ import orjson
 
 from reactor.errors import StorageError
 from reactor.storage import data_dir as data_dir_modes
-from reactor.storage import sqlite_prune, sqlite_search
+from reactor.storage import sqlite_index_build, sqlite_prune, sqlite_search
 from reactor.storage.base import (
     CommitRecord,
+    IndexBuild,
     IndexEntry,
     Order,
+    SearchBuild,
     SearchHit,
     SearchStatistics,
     TextQuery,
@@ -253,11 +255,6 @@ class SqliteStorage:
             matching.append(int(counted[0][0]))
         return SearchStatistics(int(documents), int(tokens), tuple(matching))
 
-    async def delete_search_index(self, index_id: str) -> None:
-        await self._transaction(f"delete search index {index_id!r}",
-                                lambda conn: sqlite_search.drop_index(conn, index_id))
-        self._search_tables.discard(sqlite_search.fts_table(index_id))
-
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = 0
         for target in (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES):
@@ -289,11 +286,25 @@ class SqliteStorage:
         rows = await self._fetch(_COUNT_SQL, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})
         return int(rows[0][0])
 
-    async def delete_index(self, index_id: str) -> None:
-        await self._transaction(
-            f"delete index {index_id!r}",
-            lambda conn: conn.execute("DELETE FROM index_entries WHERE index_id = ?",
-                                      (index_id,)))
+    async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
+                             globals_: dict[str, Any], *,
+                             search_builds: Sequence[SearchBuild] = (),
+                             search_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+        names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
+        known = set(self._search_tables)
+
+        def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
+            counts, created = sqlite_index_build.change_indexes(
+                conn, _SCAN_SQL["asc", False], ts, builds, dropped, self._decode,
+                search_builds, search_dropped, known)
+            conn.executemany(_UPSERT_GLOBAL, names)
+            return counts, created
+
+        counts, created = await self._transaction("apply the schema's index changes", change)
+        gone = {sqlite_search.fts_table(index_id)
+                for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
+        self._search_tables = (self._search_tables - gone) | created
+        return counts
 
     async def _prune_chunk(
         self, target: sqlite_prune.PruneTarget, horizon_ts: int, budget: int

@@ -7,6 +7,7 @@ from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitOrder, CommitTicket
 from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
+from reactor.transactions.schema_change import SchemaChange
 from reactor.transactions.transaction import ReadOnlyError, Transaction
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
@@ -25,6 +26,7 @@ __all__ = [
     "QueryError",
     "ReadOnlyError",
     "ReadSet",
+    "SchemaChange",
     "Transaction",
     "TransactionLimits",
     "WriteLog",

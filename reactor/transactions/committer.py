@@ -72,7 +72,7 @@ class Committer:
         self.writers = writers
         self.stats = CommitStats()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        # Held while a batch commits; a schema migration holds it to pause all writes.
+        # Held while a batch commits; a schema change holds it to pause all writes.
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -187,6 +187,13 @@ class Committer:
             pending.future.set_exception(ConflictError(
                 "the mutation the same client sent before it was not committed yet",
                 ts=self.clock.last_ts))
+            return False
+        if pending.txn.catalog is not self.catalog_ref():
+            # Begun under a schema that a schema change replaced: run it again under the new.
+            self.stats.conflicts += 1
+            pending.state = REJECTED
+            pending.future.set_exception(ConflictError(
+                "the schema changed while this mutation ran", ts=self.clock.last_ts))
             return False
         conflict = self.write_log.first_conflict(pending.txn.read_set, pending.txn.begin_ts)
         if conflict is not None:

@@ -18,6 +18,7 @@ from reactor.transactions.committer import Committer
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
+from reactor.transactions.schema_change import SchemaChange, migrate
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import Transaction
 from reactor.transactions.writelog import DEFAULT_WINDOW_NS, LogEntry, WriteLog
@@ -60,7 +61,7 @@ class Database:
         self.committer = Committer(storage, lambda: self.catalog, clock, self.write_log,
                                    self._published, lambda: self.writers)
         self._pruner: asyncio.Task[None] | None = None
-        # The schema last applied to the stored data (see runtime/migration.py).
+        # The schema last applied to the stored data (see schema_change.py).
         self.saved_schema: dict[str, Any] = {}
 
     @classmethod
@@ -85,9 +86,25 @@ class Database:
         await self.committer.stop()
         await self.storage.close()
 
-    def set_schema(self, schema: SchemaDefinition | None) -> None:
-        """Swap the catalog for a new schema (hot reload); known tables are kept."""
-        self.catalog = Catalog(schema, self.catalog.user_table_names, self.catalog.system_tables)
+    async def apply_schema(self, schema: SchemaDefinition | None) -> SchemaChange:
+        """Make `schema` the one governing the data, as one atomic step (hot reload, start).
+
+        Commits pause while the stored documents are checked against changed
+        validators and new indexes are backfilled; a mismatch raises `SchemaError`
+        and changes nothing. Transactions begun under the old schema are re-run
+        under the new one if they try to commit after it (schema_change.py).
+        """
+        async with self.committer.lock:
+            migration = await migrate(self, schema)
+            self.saved_schema = migration.saved
+            self.catalog = Catalog(schema, self.catalog.user_table_names,
+                                   self.catalog.system_tables)
+            if migration.commit_ts is not None:
+                # The backfilled entries are readable from commit_ts on: publish it like
+                # a commit that no live query read (none could read an unbuilt index).
+                self.write_log.append(LogEntry(migration.commit_ts, ()))
+                self._published(migration.commit_ts, [])
+        return migration.change
 
     # Transactions ----------------------------------------------------------
 
