@@ -52,7 +52,7 @@ async def upload_url_from_action(ctx):
 
 
 @action(args={"text": v.string(), "contentType": v.optional(v.string())})
-async def store_text(ctx, text, contentType):
+async def store_text(ctx, text, contentType=None):
     return await ctx.storage.store(text.encode(), content_type=contentType)
 
 
@@ -85,7 +85,7 @@ async def delete_from_action(ctx, id):
 
 
 @action(args={"id": v.string(), "seconds": v.optional(v.number())})
-async def url_from_action(ctx, id, seconds):
+async def url_from_action(ctx, id, seconds=None):
     return await ctx.storage.get_url(id, expires_in=seconds)
 
 
