@@ -148,11 +148,9 @@ class Transaction:
             self.read_set.add(searched, interval)
         overlay = [w.new for w in self.writes.values() if w.table == table.name]
         query = plan.text_query()
-        started = time.perf_counter()
         hits = await self.storage.search(searched, query, self.begin_ts, limit + len(overlay))
         pending = [doc for doc in overlay if doc is not None and plan.matches(doc)]
         stats = (await self.storage.search_statistics(searched, query)) if pending else None
-        self.db_seconds += time.perf_counter() - started
         self.stats.count_read(len(hits), sum(value_size(hit.doc) for hit in hits))
         ranked = [(hit.score, hit.doc["_creationTime"], hit.doc) for hit in hits
                   if hit.doc["_id"] not in self.writes]
