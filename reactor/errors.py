@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, overload
 
 
 class ReactorError(Exception):
@@ -95,18 +95,69 @@ class StorageError(ReactorError):
                 " (the details are in the server log)")
 
 
-class AppError(Exception):
-    """An application error carrying JSON data to the client (`errorData`).
+_UNSET: Any = object()
 
-    Raise it from a function: the client receives `message` as the error message
-    and `data` as the error's `.data`.
+
+class AppError(Exception):
+    """An application error: a message for people and `data` for the client's code.
+
+    `data` reaches the client as the error's `.data` (`errorData` on the wire),
+    exactly the value given; it must be a Reactor value (a `datetime` in it is
+    refused with an error naming where). Spellings::
+
+        AppError("Task not found")                         # data is the message
+        AppError("Task not found", data={"code": "NotFound"})
+        AppError(message="Task not found", data={"code": "NotFound"})
+        AppError({"code": "NotFound"})                     # message from the data
+        AppError({"code": "NotFound"}, "Task not found")   # data first, as Convex writes it
+
+    With two positional arguments the string one is the message; when both are
+    strings the first is.
     """
 
-    def __init__(self, data: Any = None, message: str | None = None) -> None:
+    @overload
+    def __init__(self, message: str, /, *, data: Any = ...) -> None: ...
+
+    @overload
+    def __init__(self, message: str, data: Any, /) -> None: ...
+
+    @overload
+    def __init__(self, *, message: str | None = ..., data: Any = ...) -> None: ...
+
+    @overload
+    def __init__(self, data: Any, message: str | None = ..., /) -> None: ...
+
+    def __init__(self, first: Any = _UNSET, second: Any = _UNSET, /, *,
+                 message: str | None = None, data: Any = _UNSET) -> None:
+        positional = [value for value in (first, second) if value is not _UNSET]
+        if positional and (message is not None or data is not _UNSET) and len(positional) > 1:
+            raise TypeError("AppError: pass message and data either by position or by keyword")
+        if len(positional) == 2:
+            if isinstance(first, str):
+                message, data = first, second
+            else:
+                data, message = first, second
+        elif len(positional) == 1:
+            if isinstance(first, str) and message is None:
+                message = first
+                if data is _UNSET:
+                    data = first
+            elif data is _UNSET:
+                data = first
+            else:
+                raise TypeError("AppError: data was given twice")
+        if data is _UNSET:
+            data = message
         if message is None:
-            message = data if isinstance(data, str) else _describe(data)
+            message = _describe(data)
+        if not isinstance(message, str):
+            raise TypeError(f"AppError: message must be a string, got {type(message).__name__}")
         super().__init__(message)
         self.data = data
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
 
 
 def _describe(data: Any) -> str:
@@ -114,6 +165,6 @@ def _describe(data: Any) -> str:
     if data is None:
         return "Application error"
     try:
-        return json.dumps(data, default=str, sort_keys=True)
+        return json.dumps(data, sort_keys=True)
     except (TypeError, ValueError):
-        return repr(data)
+        return "Application error"

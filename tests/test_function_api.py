@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from reactor import mutation, query, v
+from reactor import AppError, Int64, mutation, query, v
 from reactor.errors import SchemaError
 from reactor.runtime import Engine, Outcome
 from reactor.runtime.loader import AppLoadError, load_app
+from reactor.server.outgoing import error_data_json
 
 SCHEMA = '''
 from reactor import define_schema, define_table, v
@@ -23,7 +24,35 @@ schema = define_schema({
 '''
 
 DEFAULTS = '''
-from reactor import action, mutation, query, v
+import datetime
+
+from reactor import AppError, Int64, action, mutation, query, v
+
+
+@mutation
+async def refuse(ctx, kind: str):
+    if kind == "keyword":
+        raise AppError("Too high", data={"limit": Int64(3), "raw": b"x"})
+    if kind == "legacy":
+        raise AppError({"code": "X"}, "legacy message")
+    if kind == "string":
+        raise AppError("just text")
+    raise AppError("when", data={"at": [datetime.datetime(2026, 1, 1)]})
+
+
+@mutation
+async def later(ctx, how: str):
+    if how == "timedelta":
+        job = await ctx.scheduler.run_after(datetime.timedelta(minutes=15), add, {"title": "a"})
+    elif how == "seconds":
+        job = await ctx.scheduler.run_after(90, add, {"title": "b"})
+    elif how == "datetime":
+        at = datetime.datetime(2030, 1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+        job = await ctx.scheduler.run_at(at, add, {"title": "c"})
+    else:
+        job = await ctx.scheduler.run_at(datetime.datetime(2030, 1, 1), add, {"title": "d"})
+    doc = await ctx.db.system.get(job)
+    return {"at": doc["scheduledTime"], "now": ctx.now()}
 
 
 @action
@@ -311,3 +340,43 @@ async def test_a_returned_coroutine_asks_about_await(engine: Engine) -> None:
 async def test_ctx_db_in_an_action_points_to_run_query_and_run_mutation(engine: Engine) -> None:
     message = failed(await engine.run_action("notes:uses_db", {}), "NotAllowed")
     assert "ctx.run_query(...)" in message and "ctx.run_mutation(...)" in message
+
+
+async def test_app_error_data_reaches_the_client_as_the_value(engine: Engine) -> None:
+    outcome = await engine.run_mutation("notes:refuse", {"kind": "keyword"})
+    assert failed(outcome, "AppError") == "Too high"
+    assert outcome.error is not None and outcome.error.data == {"limit": 3, "raw": b"x"}
+    assert type(outcome.error.data["limit"]) is Int64
+    assert error_data_json(outcome.error.data) == \
+        b'{"limit":{"$integer":"AwAAAAAAAAA="},"raw":{"$bytes":"eA=="}}'
+    legacy = await engine.run_mutation("notes:refuse", {"kind": "legacy"})
+    assert failed(legacy, "AppError") == "legacy message"
+    assert legacy.error is not None and legacy.error.data == {"code": "X"}
+    text = await engine.run_mutation("notes:refuse", {"kind": "string"})
+    assert failed(text, "AppError") == "just text"
+    assert text.error is not None and text.error.data == "just text"
+    dated = await engine.run_mutation("notes:refuse", {"kind": "datetime"})
+    message = failed(dated, "InvalidAppErrorData")
+    assert message.startswith("notes:refuse: AppError data.at[0]: datetime is not a Reactor"
+                              " value; convert it first")
+
+
+def test_app_error_spellings() -> None:
+    assert (AppError("m").message, AppError("m").data) == ("m", "m")
+    keyword = AppError(message="m", data={"a": 1})
+    assert (keyword.message, keyword.data, str(keyword)) == ("m", {"a": 1}, "m")
+    assert AppError("m", {"a": 1}).data == {"a": 1}
+    assert AppError({"a": 1}).message == '{"a": 1}'
+    with pytest.raises(TypeError, match="either by position or by keyword"):
+        AppError("m", {"a": 1}, data=2)
+
+
+async def test_the_scheduler_takes_timedeltas_and_aware_datetimes(engine: Engine) -> None:
+    after = (await engine.run_mutation("notes:later", {"how": "timedelta"})).unwrap()
+    assert after["at"] == after["now"] + 15 * 60 * 1000
+    seconds = (await engine.run_mutation("notes:later", {"how": "seconds"})).unwrap()
+    assert seconds["at"] == seconds["now"] + 90_000
+    at = (await engine.run_mutation("notes:later", {"how": "datetime"})).unwrap()
+    assert at["at"] == 1_893_456_000_000  # 2030-01-01T00:00:00Z
+    naive = failed(await engine.run_mutation("notes:later", {"how": "naive"}), "InvalidValue")
+    assert "run_at: datetime.datetime(2030, 1, 1, 0, 0) has no time zone" in naive

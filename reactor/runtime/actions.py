@@ -31,6 +31,7 @@ from reactor.runtime.system.environment import EnvReader
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.system.scheduled_functions import ScheduledFunctions
 from reactor.runtime.system.transact import transact
+from reactor.runtime.timeunits import Duration, Instant
 from reactor.transactions import Database
 
 T = TypeVar("T")
@@ -52,19 +53,20 @@ class ActionScheduler:
         self._resolve = resolve
         self._now = now
 
-    async def run_after(self, seconds: float, fn: FunctionRef,
+    async def run_after(self, delay: Duration, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
-        """Run `fn(args)` `seconds` from now; returns the job id."""
-        return await self.run_at(self._now() + check_delay(seconds) * 1000, fn, args)
+        """Run `fn(args)` after `delay` (seconds or a `timedelta`); returns the job id."""
+        return await self.run_at(self._now() + check_delay(delay) * 1000, fn, args)
 
-    async def run_at(self, timestamp_ms: float, fn: FunctionRef,
+    async def run_at(self, when: Instant, fn: FunctionRef,
                      args: dict[str, Any] | None = None) -> str:
-        """Run `fn(args)` at `timestamp_ms` (ms since the epoch); returns the job id."""
-        when = check_timestamp(timestamp_ms)
+        """Run `fn(args)` at `when` (an aware `datetime`, or ms since the epoch as
+        `ctx.now()` gives); returns the job id."""
+        at_ms = check_timestamp(when)
         path = schedulable_path(fn, self._resolve)
         job_args = check_job_args(args)
         return await transact(self._database,
-                              lambda txn: ScheduledFunctions(txn).schedule(path, job_args, when))
+                              lambda txn: ScheduledFunctions(txn).schedule(path, job_args, at_ms))
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a pending job (one that started already is left to finish)."""

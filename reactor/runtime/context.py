@@ -21,6 +21,7 @@ from reactor.runtime.system.environment import (
 from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, reset_rate_limit
 from reactor.runtime.system.scheduled_functions import ScheduledFunctions
 from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
+from reactor.runtime.timeunits import Duration, Instant, epoch_ms_of, seconds_of
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
 from reactor.values import is_id_for
 
@@ -146,14 +147,16 @@ class Auth:
         return None if self._identity is None else dict(self._identity)
 
     def issue_token(self, subject: str, claims: dict[str, Any] | None = None,
-                    expires_in: float = 30 * 24 * 3600) -> str:
-        """A JWT for `subject` from the server's built-in issuer."""
+                    expires_in: Duration = 30 * 24 * 3600) -> str:
+        """A JWT for `subject` from the server's built-in issuer, valid for `expires_in`
+        (seconds or a `timedelta`; 30 days by default), for the client's `setAuth`."""
         if not self._can_issue or self._issuer is None:
             raise ReactorError("ctx.auth.issue_token is only available in mutations and actions",
                                code="NotAllowed")
         if not isinstance(subject, str) or not subject:
             raise InvalidValueError("issue_token: subject must be a non-empty string")
-        return self._issuer.issue_token(subject, claims, expires_in)
+        return self._issuer.issue_token(subject, claims,
+                                        seconds_of(expires_in, "issue_token: expires_in"))
 
 
 def function_path(fn: FunctionRef) -> str:
@@ -176,11 +179,9 @@ def schedulable_path(fn: FunctionRef, resolve: Callable[[str], FunctionDefinitio
     return definition.path
 
 
-def check_delay(seconds: object) -> float:
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-        raise InvalidValueError(f"run_after: delay must be a non-negative number of seconds,"
-                                f" got {seconds!r}")
-    return float(seconds)
+def check_delay(delay: object) -> float:
+    """`run_after`'s delay in seconds (a number of seconds or a `timedelta`)."""
+    return seconds_of(delay, "run_after")
 
 
 def check_job_args(args: object) -> dict[str, Any]:
@@ -191,11 +192,9 @@ def check_job_args(args: object) -> dict[str, Any]:
     return dict(args)
 
 
-def check_timestamp(timestamp_ms: object) -> float:
-    if not isinstance(timestamp_ms, int | float) or isinstance(timestamp_ms, bool):
-        raise InvalidValueError(f"run_at: expected a time in ms since the epoch,"
-                                f" got {timestamp_ms!r}")
-    return float(timestamp_ms)
+def check_timestamp(when: object) -> float:
+    """`run_at`'s time in ms since the epoch (such a number or an aware `datetime`)."""
+    return epoch_ms_of(when, "run_at")
 
 
 class TransactionScheduler:
@@ -208,15 +207,20 @@ class TransactionScheduler:
         self._resolve = resolve
         self._now_ms = now_ms
 
-    async def run_after(self, seconds: float, fn: FunctionRef,
+    async def run_after(self, delay: Duration, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
-        """Run `fn(args)` `seconds` from now; returns the job id."""
-        return await self.run_at(self._now_ms + check_delay(seconds) * 1000, fn, args)
+        """Run `fn(args)` after `delay` (seconds or a `timedelta`); returns the job id.
 
-    async def run_at(self, timestamp_ms: float, fn: FunctionRef,
+        The job is inserted by this mutation's transaction: it exists only if the
+        mutation commits.
+        """
+        return await self.run_at(self._now_ms + check_delay(delay) * 1000, fn, args)
+
+    async def run_at(self, when: Instant, fn: FunctionRef,
                      args: dict[str, Any] | None = None) -> str:
-        """Run `fn(args)` at `timestamp_ms` (ms since the epoch); returns the job id."""
-        when = check_timestamp(timestamp_ms)
+        """Run `fn(args)` at `when` (an aware `datetime`, or ms since the epoch as
+        `ctx.now()` gives); a time in the past runs as soon as possible. Returns the job id."""
+        when = check_timestamp(when)
         return await self._jobs.schedule(schedulable_path(fn, self._resolve),
                                          check_job_args(args), when)
 

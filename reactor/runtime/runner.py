@@ -104,7 +104,13 @@ def to_function_error(path: str, error: BaseException) -> FunctionError:
     if isinstance(error, FunctionError):
         return error
     if isinstance(error, AppError):
-        return FunctionError(str(error), code="AppError", data=error.data, is_app_error=True)
+        try:
+            data = canonicalize(error.data, "data")
+        except ReactorError as bad:
+            return FunctionError(f"{path}: AppError {bad.message} (AppError data reaches the"
+                                 " client as it is, so it must be a value)",
+                                 code="InvalidAppErrorData")
+        return FunctionError(error.message, code="AppError", data=data, is_app_error=True)
     if isinstance(error, StorageError):
         logger.error("%s: %s", path, error.message)
         return FunctionError(f"{path}: {error.public_message}", code=error.code)
