@@ -1,0 +1,82 @@
+"""Stores and deletes a file, and SIGKILLs itself at one named point; driven by
+tests/test_files_crash.py. Prints one JSON line per step it completed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from reactor.runtime import Engine
+from reactor.storage.blobs import LocalBlobStore
+
+APP = Path(__file__).parent / "apps" / "files"
+CONTENT = b"crash-test contents " * 5000
+
+
+def say(**fields: Any) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_after(cls: type, name: str) -> None:
+    original = getattr(cls, name)
+
+    async def patched(self: Any, *args: Any) -> Any:
+        result = await original(self, *args)
+        die()
+        return result
+
+    setattr(cls, name, patched)
+
+
+def kill_before(cls: type, name: str) -> None:
+    async def patched(self: Any, *args: Any) -> Any:
+        die()
+
+    setattr(cls, name, patched)
+
+
+async def main(data_dir: Path, point: str) -> None:
+    engine = Engine(APP, data_dir, durability="full")
+    await engine.start()
+    files = engine.files
+
+    async def chunks(crash: bool) -> AsyncIterator[bytes]:
+        yield CONTENT[:50_000]
+        if crash:
+            die()
+        yield CONTENT[50_000:]
+
+    if point in ("deleted-in-action", "deleted-in-mutation"):
+        storage_id = await files.store(chunks(False), "text/plain")
+        say(step="stored", id=storage_id)
+        kill_before(LocalBlobStore, "delete")
+        if point == "deleted-in-action":
+            await files.delete(storage_id, "test")
+        else:
+            outcome = await engine.run_mutation("files:delete", {"id": storage_id}, admin=True)
+            outcome.unwrap()
+            await asyncio.sleep(5)  # the release runs after the commit; it kills us
+        say(step="unreachable")
+        return
+    if point == "published":
+        kill_after(LocalBlobStore, "publish")
+    storage_id = await files.store(chunks(point == "staging"), "text/plain")
+    say(step="stored", id=storage_id)
+    if point == "committed":
+        die()
+    say(step="unreachable")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
