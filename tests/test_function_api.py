@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from reactor import AppError, Int64, mutation, query, v
-from reactor.errors import SchemaError
-from reactor.runtime import Engine, Outcome
+from reactor.errors import SchemaError, ValidationError
+from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.runtime.loader import AppLoadError, load_app
+from reactor.schema.indexes import index_id
 from reactor.server.outgoing import error_data_json
 
 SCHEMA = '''
@@ -147,6 +148,38 @@ async def untyped(ctx, a, b=2):
 '''
 
 
+BULK = '''
+from reactor import internal_mutation, internal_query, query
+
+
+@internal_mutation
+async def fill(ctx, start: int, n: int):
+    for i in range(start, start + n):
+        await ctx.db.insert("notes", {"title": f"n{i}"})
+
+
+@query
+async def first_three(ctx):
+    seen = []
+    async for doc in ctx.db.query("notes"):
+        seen.append(doc["title"])
+        if len(seen) == 3:
+            break
+    return seen
+
+
+@query
+async def matching(ctx, suffix: str):
+    return [doc["title"] async for doc in ctx.db.query("notes").order("desc")
+            .filter(lambda doc: doc["title"].endswith(suffix))]
+
+
+@internal_query
+async def everything(ctx):
+    return await ctx.db.query("notes").take(5_000)
+'''
+
+
 def write_app(root: Path, **modules: str) -> Path:
     (root / "functions").mkdir(parents=True)
     (root / "schema.py").write_text(textwrap.dedent(SCHEMA))
@@ -157,7 +190,7 @@ def write_app(root: Path, **modules: str) -> Path:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    app = write_app(tmp_path / "app", notes=DEFAULTS, typed=ANNOTATED)
+    app = write_app(tmp_path / "app", notes=DEFAULTS, typed=ANNOTATED, bulk=BULK)
     async with Engine(app, tmp_path / "data", durability="normal") as running:
         yield running
 
@@ -380,3 +413,34 @@ async def test_the_scheduler_takes_timedeltas_and_aware_datetimes(engine: Engine
     assert at["at"] == 1_893_456_000_000  # 2030-01-01T00:00:00Z
     naive = failed(await engine.run_mutation("notes:later", {"how": "naive"}), "InvalidValue")
     assert "run_at: datetime.datetime(2030, 1, 1, 0, 0) has no time zone" in naive
+
+
+async def test_breaking_out_of_async_for_stops_reading(engine: Engine) -> None:
+    for start in range(0, 10_000, 2_500):
+        filled = await engine.call(FunctionKind.MUTATION, "bulk:fill",
+                                   {"start": start, "n": 2_500}, admin=True)
+        filled.unwrap()
+    first = await engine.run_query("bulk:first_three", {})
+    assert first.unwrap() == ["n0", "n1", "n2"]
+    docs = (await engine.call(FunctionKind.QUERY, "bulk:everything", {}, admin=True)).unwrap()
+    assert len(docs) == 5_000
+    index = engine.database.catalog.require("notes").indexes["by_creation_time"]
+    assert first.read_set is not None
+    covered = [doc for doc in docs
+               if first.read_set.overlaps(index_id("notes", "by_creation_time"),
+                                          index.key_for(doc))]
+    assert 3 <= len(covered) <= 8, len(covered)  # the first batch, not 10,000
+    matched = (await engine.run_query("bulk:matching", {"suffix": "77"})).unwrap()
+    assert matched == [f"n{i}" for i in range(9_999, -1, -1) if str(i).endswith("77")]
+
+
+def test_pagination_opts_accepts_both_clients_shapes() -> None:
+    opts = v.pagination_opts()
+    official = {"numItems": 10, "cursor": None, "id": 3, "endCursor": "abc",
+                "maximumRowsRead": 100, "maximumBytesRead": 1000}
+    assert opts.validate(official)["endCursor"] == "abc"
+    assert opts.validate({"numItems": 5, "cursor": "c1", "id": 1}) == \
+        {"numItems": 5.0, "cursor": "c1", "id": 1.0}
+    assert opts.validate({"numItems": 5, "cursor": None, "endCursor": None})["endCursor"] is None
+    with pytest.raises(ValidationError, match="args.cursor: required field is missing"):
+        opts.validate({"numItems": 5}, "args")

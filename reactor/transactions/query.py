@@ -203,6 +203,11 @@ class QueryBuilder:
         self._filters.append(predicate)
         return self
 
+    @property
+    def range(self) -> tuple[bytes, bytes | None]:
+        """The index key range `[start, end)` chosen by `with_index`."""
+        return self._start, self._end
+
     def _matches(self, doc: dict[str, Any]) -> bool:
         return all(predicate(doc) for predicate in self._filters)
 
@@ -252,12 +257,26 @@ class QueryBuilder:
         found, _ = await self._run(self._start, self._end, None)
         return [doc for _, doc in found]
 
-    def __aiter__(self) -> Any:
-        return self._iterate()
+    def __aiter__(self) -> DocumentIterator:
+        """`async for doc in query`: documents in order, read in batches as the loop goes.
 
-    async def _iterate(self) -> Any:
-        for doc in await self.collect():
-            yield doc
+        Breaking out of the loop stops reading: the read set (what the query
+        depends on) covers only the batches fetched, so a query that stops at the
+        first match is not re-run when later documents change.
+        """
+        return DocumentIterator(self)
+
+    async def next_batch(self, start: bytes, end: bytes | None, size: int
+                         ) -> tuple[list[tuple[bytes, dict[str, Any]]], bytes, bytes | None, bool]:
+        """One batch of matching documents for iteration, and the range left after it."""
+        batch, exhausted = await self._txn.scan(self._table, self._index, start, end,
+                                                self._order, size)
+        found = [(item.key, item.doc) for item in batch if self._matches(item.doc)]
+        if exhausted or not batch:
+            return found, start, end, True
+        if self._order == "asc":
+            return found, key_after(batch[-1].key), end, False
+        return found, start, batch[-1].key, False
 
     async def paginate(self, options: dict[str, Any]) -> dict[str, Any]:
         """One page: `{"page", "isDone", "continueCursor"}` (protocol section 8).
@@ -300,6 +319,37 @@ class QueryBuilder:
         last = found[-1][0] if found else cursor
         return {"page": [doc for _, doc in found], "isDone": done,
                 "continueCursor": END_CURSOR if done else _encode_cursor(last)}
+
+
+class DocumentIterator:
+    """The iterator behind `async for`: batches start small and double up to BATCH, so a
+    loop that stops early reads little and a long loop makes few round trips."""
+
+    FIRST_BATCH = 8
+
+    def __init__(self, query: QueryBuilder) -> None:
+        self._query = query
+        self._start, self._end = query.range
+        self._size = self.FIRST_BATCH
+        self._buffer: list[dict[str, Any]] = []
+        self._position = 0
+        self._done = False
+
+    def __aiter__(self) -> DocumentIterator:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while self._position >= len(self._buffer):
+            if self._done:
+                raise StopAsyncIteration
+            found, self._start, self._end, self._done = await self._query.next_batch(
+                self._start, self._end, self._size)
+            self._buffer = [doc for _, doc in found]
+            self._position = 0
+            self._size = min(self._size * 2, BATCH)
+        doc = self._buffer[self._position]
+        self._position += 1
+        return doc
 
 
 def _encode_cursor(key: bytes | None) -> str:

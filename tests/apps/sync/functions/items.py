@@ -2,20 +2,12 @@
 
 from reactor import mutation, query, v
 
-pagination_opts = v.object({
-    "numItems": v.number(),
-    "cursor": v.union(v.string(), v.null()),
-    "id": v.optional(v.number()),
-    "endCursor": v.optional(v.union(v.string(), v.null())),
-})
-
-
 @mutation(args={"name": v.string(), "rank": v.number()})
 async def add(ctx, name, rank):
     return await ctx.db.insert("items", {"list": name, "rank": rank})
 
 
-@query(args={"name": v.string(), "paginationOpts": pagination_opts})
+@query(args={"name": v.string(), "paginationOpts": v.pagination_opts()})
 async def page(ctx, name, paginationOpts):
     """The named list's items by rank, one page at a time."""
     return await (ctx.db.query("items")
