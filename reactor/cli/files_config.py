@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from reactor.runtime.files import FileOptions
 from reactor.server.config import ConfigError
+from reactor.storage.blobs import BlobStore
+from reactor.storage.s3_blobs import S3BlobStore
 
 PREFIX = "REACTOR_FILES_"
 _TRUE = ("1", "true", "yes", "on")
@@ -46,3 +49,24 @@ def public_url(environ: Mapping[str, str], host: str, port: int) -> str:
         return configured.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
+
+
+def blob_store_from_env(environ: Mapping[str, str]) -> Callable[[Path], BlobStore] | None:
+    """An S3 blob store when `REACTOR_S3_BUCKET` is set, else None (files in the data dir).
+
+    `REACTOR_S3_PREFIX`, `REACTOR_S3_ENDPOINT_URL` and `REACTOR_S3_REGION` are
+    optional; credentials come from the usual `AWS_ACCESS_KEY_ID` /
+    `AWS_SECRET_ACCESS_KEY` (or any other source botocore reads).
+    """
+    bucket = environ.get("REACTOR_S3_BUCKET")
+    if not bucket:
+        return None
+    endpoint = environ.get("REACTOR_S3_ENDPOINT_URL") or None
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"REACTOR_S3_ENDPOINT_URL: expected an http(s) URL, got {endpoint!r}")
+
+    def make(data_dir: Path) -> BlobStore:
+        return S3BlobStore(bucket, data_dir / "files", prefix=environ.get("REACTOR_S3_PREFIX", ""),
+                           endpoint_url=endpoint, region=environ.get("REACTOR_S3_REGION") or None)
+
+    return make

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from reactor.cli.files_config import file_options_from_env, public_url
+from reactor.cli.files_config import blob_store_from_env, file_options_from_env, public_url
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.server.app import ReactorServer
 from reactor.server.config import ServerConfig
@@ -53,7 +53,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                                    cors_origins=tuple(cors_origins) if cors_origins else None)
     engine = Engine(app_dir, data_dir, durability=durability,
                     public_url=public_url(os.environ, host, port),
-                    file_options=file_options_from_env(os.environ))
+                    file_options=file_options_from_env(os.environ),
+                    blob_store=blob_store_from_env(os.environ))
     server = ReactorServer(engine, config)
     if dev:
         engine.add_call_listener(print_call)

@@ -62,7 +62,7 @@ class Engine:
                  scheduler_options: SchedulerOptions | None = None,
                  public_url: str = "http://127.0.0.1:3210",
                  file_options: FileOptions | None = None,
-                 blob_store: BlobStore | None = None) -> None:
+                 blob_store: Callable[[Path], BlobStore] | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
@@ -75,7 +75,8 @@ class Engine:
         # Where clients reach this server: upload and file URLs are made from it.
         self.public_url = public_url
         self.file_options = file_options or FileOptions()
-        self._blob_store = blob_store
+        # Makes the blob store from the data directory (default: files in it).
+        self._blob_store = blob_store or (lambda data_dir: LocalBlobStore(data_dir / "files"))
         self._call_listeners: list[CallListener] = []
         self.app: App
         self.database: Database
@@ -104,8 +105,8 @@ class Engine:
                                         self.issuer, self.environment.reader(), self.clock.now,
                                         timeout_s=self.action_timeout_s,
                                         max_concurrent=self.max_concurrent_actions)
-            blobs = self._blob_store or LocalBlobStore(self.data_dir / "files")
-            self.files = FileService(self.database, blobs, FileSigner.load_or_create(self.data_dir),
+            self.files = FileService(self.database, self._blob_store(self.data_dir),
+                                     FileSigner.load_or_create(self.data_dir),
                                      self.public_url, self.file_options)
             self.runner.files = self.files
             self.actions.files = self.files
