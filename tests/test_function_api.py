@@ -442,5 +442,5 @@ def test_pagination_opts_accepts_both_clients_shapes() -> None:
     assert opts.validate({"numItems": 5, "cursor": "c1", "id": 1}) == \
         {"numItems": 5.0, "cursor": "c1", "id": 1.0}
     assert opts.validate({"numItems": 5, "cursor": None, "endCursor": None})["endCursor"] is None
-    with pytest.raises(ValidationError, match="args.cursor: required field is missing"):
+    with pytest.raises(ValidationError, match=r"args\.cursor: required field is missing"):
         opts.validate({"numItems": 5}, "args")

@@ -2,6 +2,7 @@
 
 from reactor import mutation, query, v
 
+
 @mutation(args={"name": v.string(), "rank": v.number()})
 async def add(ctx, name, rank):
     return await ctx.db.insert("items", {"list": name, "rank": rank})
