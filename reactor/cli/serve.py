@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -46,6 +47,27 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+# File descriptors kept beyond the connection cap: the database, logs, the app's own.
+FD_RESERVE = 256
+
+
+def raise_file_limit(max_connections: int) -> None:
+    """Let the process hold `max_connections` sockets: raise the soft open-file limit
+    towards the hard one, and warn when even that is too low (the cap could never be
+    reached; accepting would fail for everyone first)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning("the open-file limit (%d) is below REACTOR_MAX_CONNECTIONS (%d) plus"
+                       " %d; lower the setting or raise `ulimit -n`", soft, max_connections,
+                       FD_RESERVE)
+
+
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig)."""
@@ -62,9 +84,11 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     # a clean error (and a non-zero exit) instead of a lifespan traceback.
     await server.start()
     settle_heap()
+    raise_file_limit(config.max_connections)
+    http_protocol, ws_protocol = server.protocols()
     uvicorn_config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
                                     ws_max_size=config.max_message_bytes, lifespan="on",
-                                    ws_ping_interval=None)
+                                    ws_ping_interval=None, http=http_protocol, ws=ws_protocol)
     runner = uvicorn.Server(uvicorn_config)
     watcher: asyncio.Task[None] | None = None
     if dev:

@@ -19,6 +19,7 @@ from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, load_auth_config
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
+from reactor.server.connections import ConnectionGate, guarded_protocols
 from reactor.server.demo import demo_routes
 from reactor.server.env_api import EnvApi
 from reactor.server.files import FileEndpoints
@@ -41,7 +42,14 @@ class ReactorServer:
         self.sessions: set[SyncSession] = set()
         self.heartbeat = Heartbeat(self.sessions, self.config.ping_interval_s,
                                    self.config.send_timeout_s)
+        self.gate = ConnectionGate(self.config.max_connections,
+                                   self.config.max_connections_per_address)
         self._started = False
+
+    def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
+        """uvicorn's `http` and `ws` protocol classes, admitted by this server's gate."""
+        return guarded_protocols(self.gate, self.config.header_timeout_s,
+                                 self.config.max_header_bytes)
 
     async def start(self) -> None:
         """Open the engine; a no-op when already started (the CLI starts before listening)."""
@@ -107,6 +115,7 @@ class ReactorServer:
         stats = self.engine.stats()
         return JSONResponse({
             "sessions": len(self.sessions),
+            "connections": {"open": self.gate.open, "refused": self.gate.refused},
             # Idle sessions have none of their own: a growing count means work piling up.
             "tasks": len(asyncio.all_tasks()),
             "subscriptions": {"entries": stats.query_entries,

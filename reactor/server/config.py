@@ -45,6 +45,18 @@ class ServerConfig:
     uploads_per_minute: float = 600.0
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
+    # Open sockets (HTTP and WebSocket) in all, and from one client address; past
+    # either a new socket is answered 503 and closed (see connections.py).
+    max_connections: int = 10_000
+    max_connections_per_address: int = 256
+    # A socket's request headers must be complete within this (slowloris), and
+    # be at most this large.
+    header_timeout_s: float = 10.0
+    max_header_bytes: int = 65_536
+    # An HTTP request body must arrive within this.
+    body_timeout_s: float = 60.0
+    # A WebSocket must send Connect within this of opening.
+    connect_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
@@ -33,11 +34,16 @@ class HttpActions:
 
     async def handle(self, request: Request) -> Response:
         limit = self.config.max_message_bytes
+        timeout = self.config.body_timeout_s
         try:
-            body = await _read_body(request, limit)
+            async with asyncio.timeout(timeout):
+                body = await _read_body(request, limit)
         except BodyTooLarge:
             return _starlette(HttpResponse.error(
                 413, "RequestTooLarge", f"request body exceeds the limit of {limit} bytes"))
+        except TimeoutError:
+            return _starlette(HttpResponse.error(
+                408, "RequestTimeout", f"the request body did not arrive within {timeout:g} s"))
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             headers[name] = f"{headers[name]}, {value}" if name in headers else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -51,12 +52,17 @@ class HttpApi:
         limit = self.config.max_message_bytes
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(f"request body exceeds the limit of {limit} bytes",
-                                 code="PayloadTooLarge")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.config.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadRequest(f"request body exceeds the limit of {limit} bytes",
+                                         code="PayloadTooLarge")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BadRequest("the request body did not arrive within"
+                             f" {self.config.body_timeout_s:g} s", code="RequestTimeout") from None
         body = b"".join(chunks)
         try:
             parsed = orjson.loads(body) if body else {}
@@ -94,7 +100,7 @@ class HttpApi:
         except AuthenticationError as error:
             return _error(401, error.code, error.message)
         except ReactorError as error:
-            status = 413 if error.code == "PayloadTooLarge" else 400
+            status = {"PayloadTooLarge": 413, "RequestTimeout": 408}.get(error.code, 400)
             return _error(status, error.code, error.message)
         outcome = await self.engine.call(kind, path, args, caller.identity,
                                          admin=caller.admin, ts=ts)

@@ -161,9 +161,16 @@ class SyncSession:
 
     async def _receive_loop(self) -> None:
         connected = False
+        # A socket that never sends Connect is closed (it would hold a connection slot).
+        connect_by = asyncio.get_running_loop().time() + self.config.connect_timeout_s
         while self.closing is None:
             try:
-                frame = await self.ws.receive()
+                async with asyncio.timeout_at(None if connected else connect_by):
+                    frame = await self.ws.receive()
+            except TimeoutError:
+                self._close_later(CLOSE_PROTOCOL, "ConnectTimeout: no Connect message within"
+                                  f" {self.config.connect_timeout_s:g} s of opening the socket")
+                continue
             except (WebSocketDisconnect, RuntimeError):
                 return
             if frame["type"] == "websocket.disconnect":
