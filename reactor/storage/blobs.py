@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reactor.errors import LimitExceededError, StorageError
+from reactor.storage.data_dir import make_private_dir
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 READ_CHUNK = 256 * 1024
@@ -109,7 +110,8 @@ class LocalBlobStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.staging = self.root / "tmp"
-        self.staging.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
+        make_private_dir(self.staging)
 
     def path(self, sha256: str) -> Path:
         check_sha256(sha256)
@@ -153,7 +155,7 @@ class LocalBlobStore:
         if final.exists():
             temp.unlink(missing_ok=True)
             return
-        final.parent.mkdir(exist_ok=True)
+        make_private_dir(final.parent)
         os.rename(temp, final)
         _fsync_dir(final.parent)
 

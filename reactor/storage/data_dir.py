@@ -23,12 +23,18 @@ OPEN_TO_OTHERS = 0o077
 
 
 def make_private_dir(path: Path) -> None:
-    """Create `path` with mode 0700 (exactly, whatever the umask) unless it exists."""
-    try:
-        path.mkdir(mode=DIR_MODE, parents=True)
-    except FileExistsError:
-        return
-    os.chmod(path, DIR_MODE)
+    """Create `path`, and any missing parent, with mode 0700 (exactly, whatever the
+    umask); existing directories are left as they are."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(directory, DIR_MODE)
 
 
 def prepare(data_dir: Path) -> list[str]:
