@@ -30,6 +30,7 @@ test: $(STAMP) $(CLIENT_JS_MODULES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check reactor tests bench
+	$(BIN)/mypy reactor
 
 # `make bench` runs every benchmark (~6 min); `make bench BENCH_FLAGS=--quick` in under 2.
 bench: $(STAMP)

@@ -127,7 +127,7 @@ class AppError(Exception):
     @overload
     def __init__(self, data: Any, message: str | None = ..., /) -> None: ...
 
-    def __init__(self, first: Any = _UNSET, second: Any = _UNSET, /, *,
+    def __init__(self, first: Any = _UNSET, second: Any = _UNSET, *,
                  message: str | None = None, data: Any = _UNSET) -> None:
         positional = [value for value in (first, second) if value is not _UNSET]
         if positional and (message is not None or data is not _UNSET) and len(positional) > 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -32,7 +32,7 @@ class Visibility(enum.Enum):
 
 
 @dataclass(eq=False)
-class FunctionDefinition(Generic[P, R]):
+class FunctionDefinition:
     """A registered function; `path` is set when `functions/` is loaded.
 
     `handler` is what the runtime calls with `(ctx, **args)`; `function` is the
@@ -45,7 +45,7 @@ class FunctionDefinition(Generic[P, R]):
     handler: Handler
     args: ObjectValidator | None
     returns: Validator | None
-    function: Callable[P, Awaitable[R]]
+    function: Handler
     name: str | None = None
     path: str = ""
     signature: inspect.Signature = field(init=False, repr=False)
@@ -76,13 +76,20 @@ class FunctionDefinition(Generic[P, R]):
         keys = args.keys()
         return self._required <= keys and (self._any_keyword or keys <= self._names)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
-        """Calling the decorated object directly runs the bare function (handy in helpers)."""
-        return self.function(*args, **kwargs)
-
     @property
     def is_public(self) -> bool:
         return self.visibility is Visibility.PUBLIC
+
+
+@dataclass(eq=False)
+class Function(FunctionDefinition, Generic[P, R]):
+    """What `@query` and its siblings return: a definition that keeps the handler's
+    signature, so editors and type checkers see `await create(ctx, title="x")` typed."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """Calling the decorated object directly runs the bare function (handy in helpers)."""
+        function: Callable[P, Coroutine[Any, Any, R]] = self.function
+        return function(*args, **kwargs)
 
 
 def _args_validator(args: Mapping[str, Validator] | Validator | None,
@@ -112,18 +119,18 @@ class FunctionDecorator:
         self.visibility = visibility
 
     @overload
-    def __call__(self, handler: Callable[P, Awaitable[R]], /) -> FunctionDefinition[P, R]: ...
+    def __call__(self, handler: Callable[P, Coroutine[Any, Any, R]], /) -> Function[P, R]: ...
 
     @overload
     def __call__(self, *, args: Mapping[str, Validator] | Validator | None = None,
                  returns: Validator | None = None, name: str | None = None
-                 ) -> Callable[[Callable[P, Awaitable[R]]], FunctionDefinition[P, R]]: ...
+                 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Function[P, R]]: ...
 
-    def __call__(self, handler: Callable[P, Awaitable[R]] | None = None, /, *,
+    def __call__(self, handler: Any = None, *,
                  args: Mapping[str, Validator] | Validator | None = None,
                  returns: Validator | None = None, name: str | None = None
                  ) -> Any:
-        def wrap(fn: Callable[P, Awaitable[R]]) -> FunctionDefinition[P, R]:
+        def wrap(fn: Callable[P, Coroutine[Any, Any, R]]) -> Function[P, R]:
             where = location(fn)
             if returns is not None and not isinstance(returns, Validator):
                 raise SchemaError(f"{where}: returns= must be a validator")
@@ -131,8 +138,8 @@ class FunctionDecorator:
                 raise SchemaError(f"{where}: name= must be an identifier such as \"byTask\","
                                   f" got {name!r}")
             declared = declare(fn, self.kind.value, _args_validator(args, where), returns)
-            return FunctionDefinition(self.kind, self.visibility, declared.handler,
-                                      declared.args, declared.returns, fn, name)
+            return Function(self.kind, self.visibility, declared.handler, declared.args,
+                            declared.returns, fn, name)
 
         if handler is not None:
             return wrap(handler)

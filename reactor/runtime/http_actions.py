@@ -7,7 +7,7 @@ translates them to and from the server's requests and responses.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # HTTP actions are served under this path: a route "/hooks/github" is at "/http/hooks/github".
 PREFIX = "/http"
 
-HttpHandler = Callable[[Any, "HttpRequest"], Awaitable["HttpResponse"]]
+HttpHandler = Callable[[Any, "HttpRequest"], Coroutine[Any, Any, "HttpResponse"]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ class ReturnsValidationError(ReactorError):
     code = "ReturnsValidation"
 
 
-def prepare_args(fn: FunctionDefinition[..., Any], args: Any) -> dict[str, Any]:
+def prepare_args(fn: FunctionDefinition, args: Any) -> dict[str, Any]:
     """Validate and canonicalize call arguments.
 
     An optional argument the caller left out stays out, so the handler's own
@@ -75,7 +75,7 @@ def prepare_args(fn: FunctionDefinition[..., Any], args: Any) -> dict[str, Any]:
     return checked
 
 
-def check_returns(fn: FunctionDefinition[..., Any], value: Any) -> Any:
+def check_returns(fn: FunctionDefinition, value: Any) -> Any:
     if inspect.isawaitable(value):
         what = getattr(value, "__qualname__", type(value).__name__)
         if inspect.iscoroutine(value):

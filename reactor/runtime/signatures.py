@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from reactor.values import (
 )
 from reactor.values.annotations import AnnotationError, Convert, to_plain, translate
 
-Handler = Callable[..., Awaitable[Any]]
+Handler = Callable[..., Coroutine[Any, Any, Any]]
 _NO_ANNOTATION = inspect.Parameter.empty
 _BY_NAME = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
@@ -74,7 +74,7 @@ def declare(fn: Handler, kind: str, args: ObjectValidator | None,
     if args is not None:
         _check_fit(params, args, where)
         _check_agreement(hints, args.fields, where, "args=")
-        derived_args = args
+        derived_args: ObjectValidator | None = args
         converters: dict[str, Convert] = {}
     else:
         derived_args, converters = _derive_args(params, hints, where)

@@ -30,7 +30,8 @@ def get_field(doc: dict[str, Any], path: str | Sequence[str]) -> Value | Missing
         if not isinstance(current, dict) or part not in current:
             return MISSING
         current = current[part]
-    return current
+    found: Value | Missing = current
+    return found
 
 
 @dataclass(frozen=True)

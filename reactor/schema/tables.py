@@ -158,7 +158,8 @@ def _document_validator(fields: Any) -> Validator:
             "define_table(): expected a dict of field validators, v.object(...), a union of "
             f"objects or v.any(), got {described}"
         )
-    return fields
+    validator: Validator = fields
+    return validator
 
 
 def define_table(fields: Mapping[str, Validator] | Validator) -> TableDefinition:

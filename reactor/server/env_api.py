@@ -76,4 +76,5 @@ async def _value(request: Request) -> str:
                            code="BadRequest") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("value"), str):
         raise ReactorError('request body must be {"value": "<string>"}', code="BadRequest")
-    return parsed["value"]
+    value: str = parsed["value"]
+    return value

@@ -109,12 +109,12 @@ class HttpApi:
             value = outcome.encoded or value_json(outcome.value)
             return _raw_json([b'{"status":"success","value":', value, b',"logLines":', lines,
                               b"}"])
-        error = outcome.error
-        assert error is not None
-        parts = [b'{"status":"error","errorMessage":', orjson.dumps(error.message),
+        failure = outcome.error
+        assert failure is not None
+        parts = [b'{"status":"error","errorMessage":', orjson.dumps(failure.message),
                  b',"logLines":', lines]
-        if error.is_app_error:
-            parts += [b',"errorData":', error_data_json(error.data)]
+        if failure.is_app_error:
+            parts += [b',"errorData":', error_data_json(failure.data)]
         parts.append(b"}")
         return _raw_json(parts)
 

@@ -95,7 +95,8 @@ class SyncSession:
         except asyncio.CancelledError:
             if not self._dropped:
                 raise
-            self._receiver.uncancel()
+            if self._receiver is not None:
+                self._receiver.uncancel()
             if self.closing is not None:
                 await self._close(*self.closing)
         finally:

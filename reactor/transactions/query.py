@@ -111,13 +111,13 @@ class IndexRange:
         start: bytes = prefix
         end = prefix_end(prefix)
         if self._lower is not None:
-            op, value = self._lower
+            lower, value = self._lower
             bound = encode_key([*self._eq, value])
-            start = bound if op == "gte" else _after_prefix(bound)
+            start = bound if lower == "gte" else _after_prefix(bound)
         if self._upper is not None:
-            op, value = self._upper
+            upper, value = self._upper
             bound = encode_key([*self._eq, value])
-            end = bound if op == "lt" else prefix_end(bound)
+            end = bound if upper == "lt" else prefix_end(bound)
         return start, end
 
 

@@ -53,7 +53,7 @@ def _escaped(data: bytes) -> bytes:
 def _float_bits(value: float) -> int:
     if math.isnan(value):
         return _CANONICAL_NAN ^ _SIGN_BIT
-    bits = _U64.unpack(_F64.pack(value))[0]
+    bits: int = _U64.unpack(_F64.pack(value))[0]
     # Negative floats: flip all bits (larger magnitude sorts first); others: set the sign bit.
     return bits ^ _ALL_BITS if bits & _SIGN_BIT else bits ^ _SIGN_BIT
 
@@ -133,7 +133,8 @@ def _decode_escaped(data: bytes, pos: int) -> tuple[bytes, int]:
 def _decode_fixed(data: bytes, pos: int) -> int:
     if pos + 8 > len(data):
         raise _malformed(pos)
-    return _U64.unpack_from(data, pos)[0]
+    word: int = _U64.unpack_from(data, pos)[0]
+    return word
 
 
 def _decode(data: bytes, pos: int) -> tuple[Any, int]:

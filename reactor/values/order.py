@@ -55,7 +55,7 @@ def _float_key(value: float) -> tuple[int, float, float]:
 
 
 def _sign(a: Any, b: Any) -> int:
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)
 
 
 def compare(a: Any, b: Any) -> int:

@@ -34,10 +34,10 @@ class Id(str, Generic[TableName]):
 
 def id_table(annotation: Any) -> str | None:
     """The table named by `Id[Literal["tasks"]]`, or None when no single table is named."""
-    arguments = getattr(annotation, "__args__", ())
+    arguments: tuple[Any, ...] = getattr(annotation, "__args__", ())
     if len(arguments) != 1 or getattr(arguments[0], "__origin__", None) is not Literal:
         return None
-    tables = arguments[0].__args__
+    tables: tuple[Any, ...] = arguments[0].__args__
     if len(tables) != 1 or not isinstance(tables[0], str):
         return None
     table: str = tables[0]

@@ -30,7 +30,7 @@ from reactor.runtime.system.storage_files import STORAGE, FileNotFound, StorageF
 from reactor.runtime.system.transact import read, transact
 from reactor.runtime.system.upload_tokens import UsedUploadTokens
 from reactor.storage.blobs import BlobStore, StagedBlob
-from reactor.transactions import Catalog, Database
+from reactor.transactions import Catalog, Database, Transaction
 
 logger = logging.getLogger("reactor.files")
 
@@ -213,8 +213,10 @@ class FileService:
         tokens = 0
         while True:
             now_ms = time.time() * 1000
-            count = await transact(self.database,
-                                   lambda txn, now=now_ms: UsedUploadTokens(txn).prune(now, 256))
+            async def prune(txn: Transaction, now: float = now_ms) -> int:
+                return await UsedUploadTokens(txn).prune(now, 256)
+
+            count = await transact(self.database, prune)
             tokens += count
             if count < 256:
                 break

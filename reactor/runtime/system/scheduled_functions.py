@@ -7,7 +7,7 @@ from typing import Any
 
 from reactor.errors import NotFoundError
 from reactor.schema import TableDefinition, define_table
-from reactor.transactions import QueryBuilder, Transaction
+from reactor.transactions import IndexRange, QueryBuilder, Transaction
 from reactor.values import v
 
 SCHEDULED_FUNCTIONS = "_scheduled_functions"
@@ -90,11 +90,12 @@ class ScheduledFunctions:
         """Finished jobs both scheduled and completed before `cutoff_ms`."""
         found: list[dict[str, Any]] = []
         for kind in kinds:
+            def scheduled_before(q: IndexRange, state: str = kind) -> IndexRange:
+                return q.eq("state.kind", state).lt("scheduledTime", cutoff_ms)
+
             found += await (
                 QueryBuilder(self._txn, SCHEDULED_FUNCTIONS)
-                .with_index("by_state_time",
-                            lambda q, k=kind: q.eq("state.kind", k).lt("scheduledTime",
-                                                                        cutoff_ms))
+                .with_index("by_state_time", scheduled_before)
                 .filter(lambda job: job.get("completedTime", 0.0) < cutoff_ms)
                 .take(limit - len(found)))
             if len(found) >= limit:
