@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -444,3 +446,21 @@ def test_pagination_opts_accepts_both_clients_shapes() -> None:
     assert opts.validate({"numItems": 5, "cursor": None, "endCursor": None})["endCursor"] is None
     with pytest.raises(ValidationError, match=r"args\.cursor: required field is missing"):
         opts.validate({"numItems": 5}, "args")
+
+
+@pytest.mark.parametrize("cls", [
+    "reactor.runtime.context:DatabaseReader", "reactor.runtime.context:DatabaseWriter",
+    "reactor.runtime.context:SystemReader", "reactor.runtime.context:Auth",
+    "reactor.runtime.context:TransactionScheduler", "reactor.runtime.context:QueryCtx",
+    "reactor.runtime.context:MutationCtx", "reactor.runtime.actions:ActionCtx",
+    "reactor.runtime.actions:ActionScheduler", "reactor.transactions.query:QueryBuilder",
+    "reactor.transactions.query:IndexRange",
+])
+def test_every_public_method_app_code_calls_has_a_docstring(cls: str) -> None:
+    module_name, class_name = cls.split(":")
+    target = getattr(importlib.import_module(module_name), class_name)
+    undocumented = [name for name, member in inspect.getmembers(target)
+                    if not name.startswith("_") and (callable(member) or
+                                                     isinstance(member, property))
+                    and not (getattr(member, "__doc__", None) or "").strip()]
+    assert undocumented == []

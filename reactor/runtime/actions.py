@@ -121,6 +121,7 @@ class ActionCtx:
         return await self._run(FunctionKind.MUTATION, fn, args)
 
     async def run_action(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
+        """Run another action in this one's concurrency slot; its result or its error."""
         return await self._run(FunctionKind.ACTION, fn, args)
 
     def now(self) -> float:
@@ -128,6 +129,7 @@ class ActionCtx:
         return self._now()
 
     def random(self) -> float:
+        """A float in [0, 1): actions need not be deterministic, so this is unseeded."""
         return random.random()
 
     async def rate_limit(self, name: str, *, key: str | None = None, rate: float,

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.runtime.auth import BuiltinIssuer
@@ -23,7 +23,7 @@ from reactor.runtime.system.scheduled_functions import ScheduledFunctions
 from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.runtime.timeunits import Duration, Instant, epoch_ms_of, seconds_of
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
-from reactor.values import is_id_for
+from reactor.values import Id, is_id_for
 
 FunctionRef = FunctionDefinition | str
 ScheduleHook = Callable[[str, dict[str, Any], float], Awaitable[str]]
@@ -52,12 +52,14 @@ class SystemReader:
         self._txn = txn
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
+        """The system document with this id (a scheduled job, a stored file), or None."""
         table = self._txn.catalog.table_of_id(doc_id)
         if table is None or not table.startswith("_") or table in _PRIVATE_TABLES:
             return None
         return await self._txn.get(doc_id)
 
     def query(self, table: str) -> QueryBuilder:
+        """A query over a system table, e.g. `ctx.db.system.query("_scheduled_functions")`."""
         if table == ENVIRONMENT_VARIABLES:
             raise SystemTableError("read environment variables with ctx.env.get(name)")
         if not (isinstance(table, str) and table in self._txn.catalog.system_tables) \
@@ -76,6 +78,8 @@ class DatabaseReader:
         self.system = SystemReader(txn)
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
+        """The document with this id, or None if there is none (the query then depends
+        on that id: it re-runs when such a document appears)."""
         table = self._txn.catalog.table_of_id(doc_id)
         if table is not None and table.startswith("_"):
             raise SystemTableError("ctx.db.get: that id belongs to a system table;"
@@ -83,6 +87,8 @@ class DatabaseReader:
         return await self._txn.get(doc_id)
 
     def query(self, table: str) -> QueryBuilder:
+        """A query over `table`: chain `with_index`, `order`, `filter`, then await a
+        terminal (`take`, `first`, `unique`, `collect`, `paginate`) or `async for`."""
         return QueryBuilder(self._txn, _user_table(table))
 
     def normalize_id(self, table: str, doc_id: object) -> str | None:
@@ -92,16 +98,20 @@ class DatabaseReader:
         return None
 
     # Present so that a write in a query fails with ReadOnly, not AttributeError.
-    async def insert(self, table: str, document: dict[str, Any]) -> str:
+    async def insert(self, table: str, document: dict[str, Any]) -> Id[Any]:
+        """Not in queries (they are read-only): fails with `ReadOnly`."""
         raise _read_only("insert")
 
     async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        """Not in queries (they are read-only): fails with `ReadOnly`."""
         raise _read_only("patch")
 
     async def replace(self, doc_id: str, document: dict[str, Any]) -> None:
+        """Not in queries (they are read-only): fails with `ReadOnly`."""
         raise _read_only("replace")
 
     async def delete(self, doc_id: str) -> None:
+        """Not in queries (they are read-only): fails with `ReadOnly`."""
         raise _read_only("delete")
 
 
@@ -113,18 +123,27 @@ def _read_only(operation: str) -> ReadOnlyError:
 class DatabaseWriter(DatabaseReader):
     """`ctx.db` in a mutation."""
 
-    async def insert(self, table: str, document: dict[str, Any]) -> str:
-        return await self._txn.insert(_user_table(table), document)
+    async def insert(self, table: str, document: dict[str, Any]) -> Id[Any]:
+        """Insert `document` into `table` and return its new `_id`.
+
+        The document is checked against the table's schema now; `_id` and
+        `_creationTime` are set by the system.
+        """
+        return cast(Id[Any], await self._txn.insert(_user_table(table), document))
 
     async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
+        """Shallow-merge `fields` into the document: `None` stores null, `MISSING`
+        removes the field. Fails with `NotFound` if there is no such document."""
         await self._check_user_id(doc_id)
         await self._txn.patch(doc_id, fields)
 
     async def replace(self, doc_id: str, document: dict[str, Any]) -> None:
+        """Replace the whole document (keeping `_id` and `_creationTime`)."""
         await self._check_user_id(doc_id)
         await self._txn.replace(doc_id, document)
 
     async def delete(self, doc_id: str) -> None:
+        """Delete the document. Fails with `NotFound` if there is no such document."""
         await self._check_user_id(doc_id)
         await self._txn.delete(doc_id)
 
@@ -144,6 +163,8 @@ class Auth:
         self._can_issue = can_issue
 
     async def get_user_identity(self) -> dict[str, Any] | None:
+        """The caller's identity (`subject`, `issuer`, `tokenIdentifier` and the token's
+        claims), or None when the call carries no token."""
         return None if self._identity is None else dict(self._identity)
 
     def issue_token(self, subject: str, claims: dict[str, Any] | None = None,
@@ -309,6 +330,7 @@ class MutationCtx(QueryCtx):
 
     @functools.cached_property
     def scheduler(self) -> TransactionScheduler:
+        """`ctx.scheduler`: `run_after`, `run_at` and `cancel`, atomic with this mutation."""
         return TransactionScheduler(self._txn, self._resolve, self._now_ms)
 
     async def rate_limit(self, name: str, *, key: str | None = None, rate: float,

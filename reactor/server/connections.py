@@ -188,7 +188,7 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
     assert AutoWebSocketsProtocol is not None, "uvicorn[standard] brings a WebSocket library"
     websocket_base: Any = AutoWebSocketsProtocol
 
-    class GuardedWebSocket(websocket_base):  # type: ignore[misc, valid-type]
+    class GuardedWebSocket(websocket_base):  # type: ignore[misc]
         """The socket after its upgrade: still counted until it closes."""
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -67,6 +67,7 @@ class IndexRange:
         return canonicalize(value, f"with_index({self._index.name}).{field}")
 
     def eq(self, field: str, value: Any) -> IndexRange:
+        """Documents whose `field` equals `value`; fields in the index's order, first."""
         if self._range_field is not None:
             raise QueryError(f"eq({field!r}) after a range bound: equalities come first")
         self._eq.append(self._value(self._next_field("eq", field), value))
@@ -80,18 +81,22 @@ class IndexRange:
         return self._value(field, value)
 
     def gt(self, field: str, value: Any) -> IndexRange:
+        """Lower bound `field > value` on the field after the equalities."""
         self._set_lower(("gt", self._bound("gt", field, value)))
         return self
 
     def gte(self, field: str, value: Any) -> IndexRange:
+        """Lower bound `field >= value` on the field after the equalities."""
         self._set_lower(("gte", self._bound("gte", field, value)))
         return self
 
     def lt(self, field: str, value: Any) -> IndexRange:
+        """Upper bound `field < value` on the field after the equalities."""
         self._set_upper(("lt", self._bound("lt", field, value)))
         return self
 
     def lte(self, field: str, value: Any) -> IndexRange:
+        """Upper bound `field <= value` on the field after the equalities."""
         self._set_upper(("lte", self._bound("lte", field, value)))
         return self
 
@@ -155,6 +160,8 @@ class QueryBuilder:
 
     def with_index(self, name: str,
                    range_fn: Callable[[IndexRange], IndexRange] | None = None) -> QueryBuilder:
+        """Read through index `name`, limited by `range_fn(q)` (`q.eq(...).gte(...)`);
+        without a range the whole index, in its order. Once per query."""
         if self._index_chosen:
             raise QueryError("with_index may be called once per query")
         index = self._table.indexes.get(name)
@@ -192,12 +199,15 @@ class QueryBuilder:
         return SearchQuery(self._txn, self._table, built.plan())
 
     def order(self, order: Literal["asc", "desc"]) -> QueryBuilder:
+        """Index order (`"asc"`, the default) or its reverse (`"desc"`)."""
         if order not in ("asc", "desc"):
             raise QueryError(f'order: expected "asc" or "desc", got {order!r}')
         self._order = order
         return self
 
     def filter(self, predicate: Callable[[dict[str, Any]], Any]) -> QueryBuilder:
+        """Keep documents for which `predicate(doc)` is true. Documents filtered out still
+        count as read (limits, reactivity): prefer an index range where one fits."""
         if not callable(predicate):
             raise QueryError("filter: expected a function taking a document")
         self._filters.append(predicate)
@@ -234,6 +244,7 @@ class QueryBuilder:
         return found, False
 
     async def take(self, n: int) -> list[dict[str, Any]]:
+        """The first `n` documents (fewer if the range ends first)."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise QueryError(f"take: expected a non-negative integer, got {n!r}")
         if n == 0:
@@ -242,10 +253,12 @@ class QueryBuilder:
         return [doc for _, doc in found]
 
     async def first(self) -> dict[str, Any] | None:
+        """The first document, or None."""
         found = await self.take(1)
         return found[0] if found else None
 
     async def unique(self) -> dict[str, Any] | None:
+        """The only document, or None; fails with `NotUnique` if there are more."""
         found = await self.take(2)
         if len(found) > 1:
             raise QueryError(f"unique: expected at most one document in {self._table.name},"
@@ -254,6 +267,8 @@ class QueryBuilder:
         return found[0] if found else None
 
     async def collect(self) -> list[dict[str, Any]]:
+        """Every document in the range (subject to the read limits: use `take`,
+        `paginate` or `async for` for large ranges)."""
         found, _ = await self._run(self._start, self._end, None)
         return [doc for _, doc in found]
 
