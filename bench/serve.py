@@ -1,4 +1,5 @@
-"""`reactor serve` with two benchmark-only routes: server statistics and a bare JSON endpoint.
+"""`reactor serve` with benchmark-only routes: server statistics, a bare JSON endpoint, and a
+body sink and source (the HTTP floor under file uploads and downloads).
 
 Run as `python -m bench.serve APP_DIR --port P --data DIR [--durability ...]`, the
 same arguments as `reactor serve`. The server is built and run by `reactor serve`'s
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import AsyncIterator
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import reactor.cli.serve as serve_module
@@ -24,13 +26,33 @@ from reactor.server.app import ReactorServer
 
 
 class BenchServer(ReactorServer):
-    """The real server plus `/bench/stats` and `/bench/bare`."""
+    """The real server plus `/bench/stats`, `/bench/bare`, `/bench/sink` and `/bench/source`."""
 
     def build(self) -> Starlette:
         app = super().build()
         app.router.routes.append(Route("/bench/stats", self.stats, methods=["GET"]))
         app.router.routes.append(Route("/bench/bare", self.bare, methods=["POST"]))
+        app.router.routes.append(Route("/bench/sink", self.sink, methods=["POST"]))
+        app.router.routes.append(Route("/bench/source", self.source, methods=["GET"]))
         return app
+
+    async def sink(self, request: Request) -> Response:
+        """The upload floor: read the streamed body and drop it."""
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return JSONResponse({"size": size})
+
+    async def source(self, request: Request) -> Response:
+        """The download floor: `?bytes=N` zero bytes streamed in 1 MiB chunks."""
+        size = int(request.query_params["bytes"])
+        block = bytes(1024 * 1024)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, size, len(block)):
+                yield block[:min(len(block), size - start)]
+
+        return StreamingResponse(chunks(), headers={"content-length": str(size)})
 
     async def stats(self, request: Request) -> JSONResponse:
         """What the load generators cannot see from outside: batching and executions."""

@@ -24,10 +24,11 @@ from reactor.errors import LimitExceededError, StorageError
 from reactor.storage.data_dir import make_private_dir
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-READ_CHUNK = 256 * 1024
-# Data written to a temporary file is fsynced in a thread once this much piled up,
-# so the final fsync of a large upload has little left to flush.
-FLUSH_EVERY = 32 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
+# Uploads are hashed and written in batches of this size, in a worker thread.
+BATCH = 1024 * 1024
+# An fdatasync is started in the background each time this much more was written.
+FLUSH_EVERY = 8 * 1024 * 1024
 
 
 class BlobTooLarge(LimitExceededError):
@@ -96,6 +97,71 @@ def check_sha256(sha256: str) -> str:
     return sha256
 
 
+class _StagingWriter:
+    """Hashes and writes a stream in a worker thread while the next batch arrives.
+
+    Chunks are gathered into batches of `BATCH` bytes; one batch is being hashed
+    and written (hashlib and os.write release the GIL) while the next is
+    received, so the upload is limited by the slower of the network and the
+    disk, not their sum. Every `FLUSH_EVERY` bytes an fdatasync is started in
+    the background, so the disk writes while data still arrives and the final
+    fsync has little left to do.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._writing: asyncio.Future[None] | None = None
+        self._syncing: asyncio.Future[None] | None = None
+        self._unsynced = 0
+
+    async def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= BATCH:
+            await self._submit()
+
+    async def _submit(self) -> None:
+        if self._writing is not None:
+            await self._writing
+        batch, self._batch, self._batched = self._batch, [], 0
+        if not batch:
+            self._writing = None
+            return
+        self._writing = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
+        self._unsynced += sum(len(chunk) for chunk in batch)
+        if self._unsynced >= FLUSH_EVERY and (self._syncing is None or self._syncing.done()):
+            self._unsynced = 0
+            self._syncing = asyncio.get_running_loop().run_in_executor(None, os.fdatasync,
+                                                                       self.fd)
+
+    def _write(self, batch: list[bytes]) -> None:
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        self._digest.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    async def finish(self) -> str:
+        """Write what is left, fsync; the sha256 of everything written."""
+        await self._submit()
+        await self.abandon()
+        await asyncio.to_thread(os.fsync, self.fd)
+        return self._digest.hexdigest()
+
+    async def abandon(self) -> None:
+        """Wait for the work in flight (so the file can be closed under it)."""
+        for future in (self._writing, self._syncing):
+            if future is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(future)
+        self._writing = self._syncing = None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -121,30 +187,21 @@ class LocalBlobStore:
                     ) -> StagedBlob:
         token = os.urandom(12).hex()
         temp = self.staging / f"{token}.part"
-        digest = hashlib.sha256()
-        size = 0
-        unflushed = 0
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        writer = _StagingWriter(fd)
         try:
             async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
+                if max_bytes is not None and writer.size + len(chunk) > max_bytes:
                     raise BlobTooLarge(f"file exceeds the upload limit of {max_bytes} bytes")
-                digest.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                unflushed += len(chunk)
-                if unflushed >= FLUSH_EVERY:
-                    unflushed = 0
-                    await asyncio.to_thread(os.fdatasync, fd)
-            await asyncio.to_thread(os.fsync, fd)
+                await writer.add(chunk)
+            sha256 = await writer.finish()
         except BaseException:
+            await writer.abandon()
             os.close(fd)
             temp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        return StagedBlob(digest.hexdigest(), size, token)
+        return StagedBlob(sha256, writer.size, token)
 
     async def publish(self, staged: StagedBlob) -> None:
         await asyncio.to_thread(self._publish, staged)

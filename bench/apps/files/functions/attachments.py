@@ -1,0 +1,19 @@
+"""The official upload flow: an upload URL, then the id saved by a mutation."""
+
+from reactor import mutation, v
+
+
+@mutation
+async def generateUploadUrl(ctx):
+    return await ctx.storage.generate_upload_url()
+
+
+@mutation(args={"storageId": v.id("_storage"), "owner": v.string()})
+async def save(ctx, storageId, owner):
+    return await ctx.db.insert("attachments", {"file": storageId, "owner": owner})
+
+
+@mutation(args={"owner": v.string()})
+async def insert(ctx, owner):
+    """The baseline: one small insert, the commit each upload's save also makes."""
+    return await ctx.db.insert("attachments_baseline", {"owner": owner})
