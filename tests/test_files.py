@@ -238,11 +238,11 @@ async def test_actions_store_read_stream_and_delete(
     assert await call(engine, "action", "files:read_text", {"id": text_id}) == "from an action"
     meta = await call(engine, "action", "files:metadata_from_action", {"id": text_id})
     assert (meta["size"], meta["contentType"]) == (14, "text/markdown")
-    stream_id = await call(engine, "action", "files:store_stream", {"parts": 3, "size": 300_000})
+    stream_id = await call(engine, "action", "files:store_stream", {"parts": 3, "size": 500_000})
     reply = await client.get(f"/api/storage/{stream_id}")
-    assert reply.content == b"\x00" * 300_000 + b"\x01" * 300_000 + b"\x02" * 300_000
+    assert reply.content == b"\x00" * 500_000 + b"\x01" * 500_000 + b"\x02" * 500_000
     sizes = await call(engine, "action", "files:stream_sizes", {"id": stream_id})
-    assert sum(sizes) == 900_000 and len(sizes) > 1  # streamed in chunks
+    assert sum(sizes) == 1_500_000 and len(sizes) > 1  # streamed in chunks
     await call(engine, "action", "files:delete_from_action", {"id": stream_id})
     assert hashlib.sha256(reply.content).hexdigest() not in blob_files(tmp_path)
     assert await call(engine, "action", "files:stream_sizes", {"id": stream_id}) is None
