@@ -6,9 +6,9 @@ not for a large deployment (a query may read at most 32,000 documents).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from reactor import internal_query, v
+from reactor import QueryCtx, internal_query, v
 
 from ._lib.authz import Doc
 
@@ -25,7 +25,7 @@ FOREIGN_KEYS: Final = (("sessions", "userId"), ("accounts", "userId"),
 
 
 @internal_query(args={})
-async def report(ctx: Any) -> Doc:
+async def report(ctx: QueryCtx) -> Doc:
     """`{counts: {table: rows}, orphans: [{table, field, id, missing}]}`."""
     rows = {table: await ctx.db.query(table).collect() for table in TABLES}
     live = {row["_id"] for table_rows in rows.values() for row in table_rows}
@@ -38,6 +38,6 @@ async def report(ctx: Any) -> Doc:
 
 
 @internal_query(args={"jobId": v.string()})
-async def job(ctx: Any, jobId: str) -> Doc | None:
+async def job(ctx: QueryCtx, jobId: str) -> Doc | None:
     """A `_scheduled_functions` row, e.g. a task's `cleanupJobId`: when it runs, its state."""
     return await ctx.db.system.get(jobId)

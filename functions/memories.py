@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from reactor import mutation, query, v
+from reactor import MutationCtx, QueryCtx, mutation, query, v
 
 from ..schema import MEMORY_CATEGORIES, memory_category
 from ._lib.authz import Doc, ensure_owner, require_task, require_user
@@ -19,7 +19,7 @@ def in_display_order(rows: list[Doc]) -> list[Doc]:
     return sorted(rows, key=lambda row: (CATEGORY_RANK[row["category"]], -row["_creationTime"]))
 
 
-async def user_repo_memories(ctx: Any, user_id: str, repo_full_name: str,
+async def user_repo_memories(ctx: QueryCtx, user_id: str, repo_full_name: str,
                              category: str | None = None) -> list[Doc]:
     def key_range(q: Any) -> Any:
         q = q.eq("userId", user_id).eq("repoFullName", repo_full_name)
@@ -31,7 +31,7 @@ async def user_repo_memories(ctx: Any, user_id: str, repo_full_name: str,
 
 @mutation(args={"taskId": v.id("tasks"), "content": v.string(), "category": memory_category},
           returns=v.id("memories"))
-async def add(ctx: Any, taskId: str, content: str, category: str) -> str:
+async def add(ctx: MutationCtx, taskId: str, content: str, category: str) -> str:
     """Remember a fact; the repository and the owner are the task's."""
     user, task = await require_task(ctx, taskId)
     if not content.strip():
@@ -44,7 +44,7 @@ async def add(ctx: Any, taskId: str, content: str, category: str) -> str:
 
 
 @query(args={"repoFullName": v.string()})
-async def listGrouped(ctx: Any, repoFullName: str) -> Any:
+async def listGrouped(ctx: QueryCtx, repoFullName: str) -> Any:
     """`[{category, memories}]` for the caller and repository, categories in enum order."""
     user = await require_user(ctx)
     groups: Any = []
@@ -56,7 +56,7 @@ async def listGrouped(ctx: Any, repoFullName: str) -> Any:
 
 
 @mutation(args={"memoryId": v.id("memories")})
-async def remove(ctx: Any, memoryId: str) -> None:
+async def remove(ctx: MutationCtx, memoryId: str) -> None:
     """Forget a memory; only its owner may."""
     user = await require_user(ctx)
     memory = await ctx.db.get(memoryId)
@@ -67,7 +67,7 @@ async def remove(ctx: Any, memoryId: str) -> None:
 
 
 @query(args={"repoFullName": v.string()})
-async def forPrompt(ctx: Any, repoFullName: str) -> str:
+async def forPrompt(ctx: QueryCtx, repoFullName: str) -> str:
     """The caller's memories of a repository as prompt text ("" when there are none)."""
     user = await require_user(ctx)
     rows = await user_repo_memories(ctx, user["_id"], repoFullName)
@@ -77,11 +77,10 @@ async def forPrompt(ctx: Any, repoFullName: str) -> str:
     return PROMPT_HEADING + "\n" + "\n".join(lines)
 
 
-@query(args={"repoFullName": v.string(), "category": v.optional(memory_category)})
-async def list(ctx: Any, repoFullName: str, category: str | None = None) -> Any:
-    """The caller's memories of a repository, by category then newest first.
-
-    (Named `list` for the path `memories:list`; this module never calls the builtin.)
-    """
+@query(args={"repoFullName": v.string(), "category": v.optional(memory_category)},
+       name="list")
+async def list_memories(ctx: QueryCtx, repoFullName: str,
+                        category: str | None = None) -> list[Doc]:
+    """The caller's memories of a repository, by category then newest first."""
     user = await require_user(ctx)
     return await user_repo_memories(ctx, user["_id"], repoFullName, category)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from reactor import MISSING, mutation, query, v
+from reactor import MISSING, MutationCtx, QueryCtx, mutation, query, v
 
 from ._lib.authz import Doc, require_user
 from ._lib.fields import present
@@ -19,7 +19,7 @@ def defaults() -> Doc:
             "enableIndexing": False, "selectedModels": []}
 
 
-async def settings_row(ctx: Any, user_id: str) -> Doc | None:
+async def settings_row(ctx: QueryCtx, user_id: str) -> Doc | None:
     return await (ctx.db.query("userSettings")
                   .with_index("by_user", lambda q: q.eq("userId", user_id))
                   .unique())
@@ -27,12 +27,12 @@ async def settings_row(ctx: Any, user_id: str) -> Doc | None:
 
 def visible(row: Doc | None) -> Doc:
     """Defaults overlaid with what the row stores, without ids."""
-    stored = {} if row is None else {name: row[name] for name in SETTING_FIELDS if name in row}
+    stored: Doc = {} if row is None else {name: row[name] for name in SETTING_FIELDS if name in row}
     return {**defaults(), **stored}
 
 
 @query(args={})
-async def get(ctx: Any) -> Doc:
+async def get(ctx: QueryCtx) -> Doc:
     """The caller's settings (defaults for anything never set)."""
     user = await require_user(ctx)
     return visible(await settings_row(ctx, user["_id"]))
@@ -44,7 +44,7 @@ async def get(ctx: Any) -> Doc:
                 "enableIndexing": v.optional(v.boolean()),
                 "selectedModels": v.optional(v.array(v.string())),
                 "rules": v.optional(v.string())})
-async def update(ctx: Any, rules: str | None = None, **changes: Any) -> Doc:
+async def update(ctx: MutationCtx, rules: str | None = None, **changes: Any) -> Doc:
     """Change some settings; returns them all. `rules: ""` removes the custom rules."""
     user = await require_user(ctx)
     fields = present(changes)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from reactor import mutation, query, v
+from reactor import MutationCtx, QueryCtx, mutation, query, v
 
 from ._lib.authz import Doc, require_task
 from ._lib.errors import app_error
@@ -14,7 +12,7 @@ from ._lib.fields import present
 @mutation(args={"taskId": v.id("tasks"), "podName": v.optional(v.string()),
                 "podNamespace": v.optional(v.string()), "connectionId": v.optional(v.string())},
           returns=v.id("taskSessions"))
-async def start(ctx: Any, taskId: str, podName: str | None = None,
+async def start(ctx: MutationCtx, taskId: str, podName: str | None = None,
                 podNamespace: str | None = None, connectionId: str | None = None) -> str:
     """Record a workspace connection for the caller's task."""
     await require_task(ctx, taskId)
@@ -24,7 +22,7 @@ async def start(ctx: Any, taskId: str, podName: str | None = None,
 
 
 @mutation(args={"sessionId": v.id("taskSessions")})
-async def end(ctx: Any, sessionId: str) -> None:
+async def end(ctx: MutationCtx, sessionId: str) -> None:
     """Mark a workspace connection as ended (ending it twice keeps the first endedAt)."""
     session = await ctx.db.get(sessionId)
     if session is None:
@@ -35,7 +33,7 @@ async def end(ctx: Any, sessionId: str) -> None:
 
 
 @query(args={"taskId": v.id("tasks")})
-async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
     """The task's workspace connections, ended ones first, then active, oldest first."""
     await require_task(ctx, taskId)
     return await (ctx.db.query("taskSessions")

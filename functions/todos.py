@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from reactor import mutation, query, v
+from reactor import MutationCtx, QueryCtx, mutation, query, v
 
 from ..schema import TODO_STATUSES
 from ._lib.authz import Doc, require_task
@@ -34,13 +32,13 @@ def check_unique_ids(todos: list[Doc]) -> None:
         seen.add(todo["id"])
 
 
-async def task_todos(ctx: Any, task_id: str) -> list[Doc]:
+async def task_todos(ctx: QueryCtx, task_id: str) -> list[Doc]:
     return await (ctx.db.query("todos")
                   .with_index("by_task_sequence", lambda q: q.eq("taskId", task_id))
                   .collect())
 
 
-async def todo_by_id(ctx: Any, task_id: str, todo_id: str) -> Doc | None:
+async def todo_by_id(ctx: QueryCtx, task_id: str, todo_id: str) -> Doc | None:
     return await (ctx.db.query("todos")
                   .with_index("by_task_todo_id",
                               lambda q: q.eq("taskId", task_id).eq("todoId", todo_id))
@@ -49,7 +47,7 @@ async def todo_by_id(ctx: Any, task_id: str, todo_id: str) -> Doc | None:
 
 @mutation(args={"taskId": v.id("tasks"), "merge": v.boolean(), "todos": v.array(todo_input)},
           returns=v.object({"total": v.number(), "completed": v.number()}))
-async def write(ctx: Any, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
+async def write(ctx: MutationCtx, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
     """Replace the list (merge=false) or upsert by todo id; sequence = position in `todos`.
 
     Returns how many todos the task now has and how many of them are COMPLETED.
@@ -58,8 +56,8 @@ async def write(ctx: Any, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
     statuses = [normalized_status(todo["status"], n) for n, todo in enumerate(todos)]
     check_unique_ids(todos)
     if not merge:
-        for row in await task_todos(ctx, taskId):
-            await ctx.db.delete(row["_id"])
+        for old in await task_todos(ctx, taskId):
+            await ctx.db.delete(old["_id"])
     now = ctx.now()
     for position, (todo, status) in enumerate(zip(todos, statuses, strict=True)):
         fields = {"content": todo["content"], "status": status, "sequence": position,
@@ -78,7 +76,7 @@ async def write(ctx: Any, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
 
 
 @query(args={"taskId": v.id("tasks")})
-async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
     """The task's todos in sequence order."""
     await require_task(ctx, taskId)
     return await task_todos(ctx, taskId)

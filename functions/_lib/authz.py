@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from reactor import QueryCtx
+
 from .errors import app_error
 
 Doc = dict[str, Any]
@@ -16,7 +18,7 @@ Doc = dict[str, Any]
 BUILTIN_ISSUER: Final = "reactor"
 
 
-async def find_user(ctx: Any) -> Doc | None:
+async def find_user(ctx: QueryCtx) -> Doc | None:
     """The caller's users row, or None when signed out or not yet a user of this app.
 
     Another issuer's subject is never read as a users id, even when it looks like one:
@@ -35,7 +37,7 @@ async def find_user(ctx: Any) -> Doc | None:
                   .unique())
 
 
-async def require_user(ctx: Any) -> Doc:
+async def require_user(ctx: QueryCtx) -> Doc:
     """The caller's users row; `Unauthenticated` when there is none."""
     user = await find_user(ctx)
     if user is None:
@@ -59,7 +61,7 @@ def ensure_owner(user: Doc, doc: Doc, what: str) -> None:
                         id=doc["_id"])
 
 
-async def require_task(ctx: Any, task_id: str) -> tuple[Doc, Doc]:
+async def require_task(ctx: QueryCtx, task_id: str) -> tuple[Doc, Doc]:
     """The caller and their task; `NotFound` or `Forbidden` otherwise."""
     user = await require_user(ctx)
     task = await ctx.db.get(task_id)
@@ -69,7 +71,7 @@ async def require_task(ctx: Any, task_id: str) -> tuple[Doc, Doc]:
     return user, task
 
 
-async def require_message(ctx: Any, message_id: str) -> tuple[Doc, Doc, Doc]:
+async def require_message(ctx: QueryCtx, message_id: str) -> tuple[Doc, Doc, Doc]:
     """The caller, the task and the message, checked through the message's task."""
     message = await ctx.db.get(message_id)
     if message is None:

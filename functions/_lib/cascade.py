@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from reactor import MutationCtx, QueryCtx
 
 from .authz import Doc
 from .chat import delete_message
 from .lifecycle import cancel_cleanup
 
 
-async def rows_by(ctx: Any, table: str, index: str, field: str, value: str) -> list[Doc]:
+async def rows_by(ctx: QueryCtx, table: str, index: str, field: str, value: str) -> list[Doc]:
     """Every row of `table` whose `index` starts with `field == value`."""
     return await ctx.db.query(table).with_index(index, lambda q: q.eq(field, value)).collect()
 
 
-async def delete_task(ctx: Any, task: Doc) -> None:
+async def delete_task(ctx: MutationCtx, task: Doc) -> None:
     """A task, its messages (with their pull-request snapshots), todos, memories, sessions."""
     await cancel_cleanup(ctx, task)
     task_id = task["_id"]
@@ -27,7 +27,7 @@ async def delete_task(ctx: Any, task: Doc) -> None:
     await ctx.db.delete(task_id)
 
 
-async def delete_user(ctx: Any, user: Doc) -> None:
+async def delete_user(ctx: MutationCtx, user: Doc) -> None:
     """A user, their tasks (cascading), sessions, accounts, settings, memories, understandings."""
     user_id = user["_id"]
     for task in await rows_by(ctx, "tasks", "by_user", "userId", user_id):

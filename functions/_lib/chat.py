@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
+
+from reactor import MutationCtx, QueryCtx
 
 from .authz import Doc
 
@@ -10,7 +12,7 @@ from .authz import Doc
 DEFAULT_LLM_MODEL: Final = "unspecified"
 
 
-async def next_sequence(ctx: Any, task_id: str) -> float:
+async def next_sequence(ctx: QueryCtx, task_id: str) -> float:
     """One past the task's last sequence (1 for the first message).
 
     The read of the last entry is in the transaction's read set, so two concurrent
@@ -23,8 +25,8 @@ async def next_sequence(ctx: Any, task_id: str) -> float:
     return 1.0 if last is None else last["sequence"] + 1
 
 
-async def insert_message(ctx: Any, task: Doc, content: str, role: str, llm_model: str | None,
-                         metadata: Doc | None = None) -> Doc:
+async def insert_message(ctx: MutationCtx, task: Doc, content: str, role: str,
+                         llm_model: str | None, metadata: Doc | None = None) -> Doc:
     """Append a message at the next sequence; returns `{messageId, sequence}`."""
     sequence = await next_sequence(ctx, task["_id"])
     document: Doc = {
@@ -41,7 +43,7 @@ async def insert_message(ctx: Any, task: Doc, content: str, role: str, llm_model
     return {"messageId": message_id, "sequence": sequence}
 
 
-async def messages_after(ctx: Any, task_id: str, sequence: float) -> list[Doc]:
+async def messages_after(ctx: QueryCtx, task_id: str, sequence: float) -> list[Doc]:
     """The task's messages with a sequence above `sequence`."""
     return await (ctx.db.query("chatMessages")
                   .with_index("by_task_sequence",
@@ -49,7 +51,7 @@ async def messages_after(ctx: Any, task_id: str, sequence: float) -> list[Doc]:
                   .collect())
 
 
-async def delete_message(ctx: Any, message: Doc) -> None:
+async def delete_message(ctx: MutationCtx, message: Doc) -> None:
     """Delete a message and its pull-request snapshot."""
     snapshot = await (ctx.db.query("pullRequestSnapshots")
                       .with_index("by_message", lambda q: q.eq("messageId", message["_id"]))

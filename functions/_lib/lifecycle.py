@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from reactor import MISSING
+from reactor import MISSING, MutationCtx
 
 from .authz import Doc
 from .errors import app_error
@@ -45,7 +45,8 @@ def check_transition(current: str, target: str) -> None:
                         **{"from": current, "to": target})
 
 
-async def set_status(ctx: Any, task: Doc, status: str, error_message: str | None = None) -> None:
+async def set_status(ctx: MutationCtx, task: Doc, status: str,
+                     error_message: str | None = None) -> None:
     """Move a task to `status`: errorMessage only with FAILED, cleanup follows a run's end."""
     check_transition(task["status"], status)
     if status == "FAILED" and error_message is None:
@@ -64,7 +65,7 @@ async def set_status(ctx: Any, task: Doc, status: str, error_message: str | None
     await ctx.db.patch(task["_id"], fields)
 
 
-async def schedule_cleanup(ctx: Any, task: Doc) -> Doc:
+async def schedule_cleanup(ctx: MutationCtx, task: Doc) -> Doc:
     """Schedule `tasks:cleanup` in 15 minutes (replacing a pending one); the fields to store."""
     await cancel_cleanup(ctx, task)
     job_id = await ctx.scheduler.run_after(CLEANUP_DELAY_SECONDS, CLEANUP_FUNCTION,
@@ -73,7 +74,7 @@ async def schedule_cleanup(ctx: Any, task: Doc) -> Doc:
             "scheduledCleanupAt": ctx.now() + CLEANUP_DELAY_SECONDS * 1000}
 
 
-async def cancel_cleanup(ctx: Any, task: Doc) -> Doc:
+async def cancel_cleanup(ctx: MutationCtx, task: Doc) -> Doc:
     """Cancel the task's pending cleanup, if any; the fields that clear it."""
     job_id = task.get("cleanupJobId")
     if job_id is None:
@@ -83,19 +84,19 @@ async def cancel_cleanup(ctx: Any, task: Doc) -> Doc:
     return {"cleanupJobId": MISSING, "scheduledCleanupAt": MISSING}
 
 
-async def on_user_message(ctx: Any, task: Doc) -> None:
+async def on_user_message(ctx: MutationCtx, task: Doc) -> None:
     """A user message sets the agent to work again; during init it simply waits its turn."""
     if task["status"] not in ("INITIALIZING", "RUNNING"):
         await set_status(ctx, task, "RUNNING")
 
 
-async def on_agent_start(ctx: Any, task: Doc) -> None:
+async def on_agent_start(ctx: MutationCtx, task: Doc) -> None:
     """The agent started answering: the task is running."""
     if task["status"] != "RUNNING":
         await set_status(ctx, task, "RUNNING")
 
 
-async def on_agent_finish(ctx: Any, task: Doc, error: str | None) -> None:
+async def on_agent_finish(ctx: MutationCtx, task: Doc, error: str | None) -> None:
     """The answer is complete: COMPLETED, or FAILED when it ended in an error.
 
     A task that is no longer RUNNING (the user stopped it meanwhile) keeps its status.
