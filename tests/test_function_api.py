@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import inspect
 import textwrap
@@ -11,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from reactor import AppError, Int64, mutation, query, v
-from reactor.errors import SchemaError, ValidationError
+from reactor import AppError, Int64, cron_jobs, mutation, query, v
+from reactor.errors import InvalidValueError, SchemaError, ValidationError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.runtime.loader import AppLoadError, load_app
+from reactor.runtime.scheduler.cron_schedule import IntervalSchedule
 from reactor.schema.indexes import index_id
 from reactor.server.outgoing import error_data_json
 
@@ -464,3 +466,12 @@ def test_every_public_method_app_code_calls_has_a_docstring(cls: str) -> None:
                                                      isinstance(member, property))
                     and not (getattr(member, "__doc__", None) or "").strip()]
     assert undocumented == []
+
+
+def test_cron_intervals_take_timedeltas() -> None:
+    crons = cron_jobs()
+    crons.interval("sweep", "notes:add", every=datetime.timedelta(minutes=2), seconds=30)
+    schedule = crons.jobs["sweep"].schedule
+    assert isinstance(schedule, IntervalSchedule) and schedule.seconds == 150
+    with pytest.raises(InvalidValueError, match="cron 'bad': every: expected a non-negative"):
+        crons.interval("bad", "notes:add", every=datetime.timedelta(seconds=-5))

@@ -15,6 +15,7 @@ from reactor.runtime.scheduler.cron_schedule import (
     IntervalSchedule,
     Schedule,
 )
+from reactor.runtime.timeunits import Duration, seconds_of
 from reactor.values import canonicalize
 
 _WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -49,9 +50,14 @@ class CronJobs:
         self.jobs: dict[str, CronJob] = {}
 
     def interval(self, name: str, fn: FunctionRef, args: dict[str, Any] | None = None, *,
-                 seconds: float = 0, minutes: float = 0, hours: float = 0) -> None:
-        """Every so often, the first time one interval after the job is declared."""
-        total = seconds + minutes * 60 + hours * 3600
+                 every: Duration = 0, seconds: float = 0, minutes: float = 0,
+                 hours: float = 0) -> None:
+        """Every so often, the first time one interval after the job is declared.
+
+        The interval is `every` (seconds or a `timedelta`) plus the `seconds`,
+        `minutes` and `hours` given.
+        """
+        total = seconds_of(every, f"cron {name!r}: every") + seconds + minutes * 60 + hours * 3600
         self._add(name, IntervalSchedule(float(total)), fn, args)
 
     def hourly(self, name: str, fn: FunctionRef, args: dict[str, Any] | None = None, *,
