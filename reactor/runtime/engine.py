@@ -24,6 +24,8 @@ from reactor.runtime.subscription import Subscription, pin_page, query_key, run_
 from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import Environment
 from reactor.runtime.system.scheduled_functions import JobCompletion
+from reactor.runtime.worker import WorkerSettings
+from reactor.runtime.workers import NICE, WORKERS, WorkerPool
 from reactor.storage import SqliteStorage
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
@@ -62,7 +64,8 @@ class Engine:
                  scheduler_options: SchedulerOptions | None = None,
                  public_url: str = "http://127.0.0.1:3210",
                  file_options: FileOptions | None = None,
-                 blob_store: Callable[[Path], BlobStore] | None = None) -> None:
+                 blob_store: Callable[[Path], BlobStore] | None = None,
+                 workers: int = WORKERS) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
@@ -77,6 +80,10 @@ class Engine:
         self.file_options = file_options or FileOptions()
         # Makes the blob store from the data directory (default: files in it).
         self._blob_store = blob_store or (lambda data_dir: LocalBlobStore(data_dir / "files"))
+        # Worker processes for functions that hold the event loop (0: none, and calls
+        # that would move there stay on the loop until their time limit).
+        self.workers = workers
+        self.pool: WorkerPool | None = None
         self._call_listeners: list[CallListener] = []
         self.app: App
         self.database: Database
@@ -99,7 +106,11 @@ class Engine:
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
-            self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now)
+            if self.workers > 0 and preempt.enabled():
+                self.pool = WorkerPool(WorkerSettings(self.app_dir, self.data_dir,
+                                                      self.issuer_url, NICE), size=self.workers)
+            self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now,
+                                 isolation=self.pool)
             self.environment = Environment(self.database)
             self.actions = ActionRunner(self._nested_call, self.database, self.resolve,
                                         self.issuer, self.environment.reader(), self.clock.now,
@@ -127,6 +138,8 @@ class Engine:
         await self.scheduler.stop()
         await self.files.stop()
         await self.manager.stop()
+        if self.pool is not None:
+            await self.pool.close()
         await self.database.close()
         unload_app(self.app)
 
@@ -147,6 +160,8 @@ class Engine:
             raise
         old, self.app = self.app, new_app
         unload_app(old)
+        if self.pool is not None:
+            self.pool.restart()
         logs.capture_app_loggers(new_app.package)
         self.manager.rerun_all()
         crons = await self.scheduler.reload(new_app.crons)

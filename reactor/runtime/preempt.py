@@ -90,17 +90,26 @@ class _Slot:
 _running: _Slot | None = None
 _enabled = False
 _lock = threading.Lock()
+# Wall-clock time by default: what a step costs the event loop's other clients. A worker
+# process counts CPU time instead, so waiting for a core on a busy machine is not charged.
+_clock = time.perf_counter
+_timer = signal.ITIMER_REAL
 
 
-def install() -> bool:
-    """Install the timer's signal handler; True if preemption is on (main thread only)."""
-    global _enabled
+def install(*, cpu_time: bool = False) -> bool:
+    """Install the timer's signal handler; True if preemption is on (main thread only).
+    With `cpu_time`, budgets count this process's CPU time (SIGPROF)."""
+    global _enabled, _clock, _timer
     with _lock:
         if _enabled:
             return True
         if threading.current_thread() is not threading.main_thread():
             return False
-        signal.signal(signal.SIGALRM, _on_alarm)
+        if cpu_time:
+            _clock, _timer = time.process_time, signal.ITIMER_PROF
+            signal.signal(signal.SIGPROF, _on_alarm)
+        else:
+            signal.signal(signal.SIGALRM, _on_alarm)
         _enabled = True
         return True
 
@@ -110,14 +119,14 @@ def enabled() -> bool:
 
 
 def _arm(seconds: float) -> None:
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-5) if seconds != float("inf") else 0)
+    signal.setitimer(_timer, max(seconds, 1e-5) if seconds != float("inf") else 0)
 
 
 def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
     slot = _running
     if slot is None:
         return
-    now = time.perf_counter()
+    now = _clock()
     if frame is not None and frame.f_code in _OWN_CODE:
         _arm(REPEAT_S / 10)  # between steps: the step's own end will judge it
         return
@@ -140,7 +149,7 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
     try:
         while True:
             outer = _running
-            started = time.perf_counter()
+            started = _clock()
             slot = _Slot(budget, started, outer)
             _running = slot
             if _enabled:
@@ -158,7 +167,7 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
             except Preempted:
                 pass  # budget.reason says why; the finally above closed the step
             if budget.reason is None:
-                budget.reason = budget.breach(time.perf_counter(), time.perf_counter())
+                budget.reason = budget.breach(_clock(), _clock())
             if budget.reason is not None:
                 raise Preempted
             if done:
@@ -174,13 +183,13 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
 def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
     """Charge the step and hand the timer back to the enclosing step, if any."""
     if _enabled:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    elapsed = time.perf_counter() - started
+        signal.setitimer(_timer, 0)
+    elapsed = _clock() - started
     budget.used_s += elapsed
     if elapsed > budget.longest_step_s:
         budget.longest_step_s = elapsed
     if outer is not None and _enabled:
-        now = time.perf_counter()
+        now = _clock()
         _arm(outer.budget.remaining(now, outer.started))
 
 

@@ -28,6 +28,7 @@ from reactor.runtime.files import FileService
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.preempt import Budget, Preempted, drive
+from reactor.runtime.remote import RemoteCall, RemoteResult
 from reactor.transactions import CommitTicket, Database, Transaction
 from reactor.values import MISSING, canonicalize, dumps
 
@@ -146,14 +147,51 @@ def _check_handler_args(fn: FunctionDefinition, args: dict[str, Any]) -> None:
         raise ArgsValidationError(f"args do not fit the handler's parameters: {error}") from None
 
 
+class Escalated(Exception):
+    """One step of the handler ran past the slice: run the function in a worker."""
+
+
+async def call_handler(fn: FunctionDefinition, ctx: QueryCtx, args: dict[str, Any],
+                       limit_s: float, slice_s: float = float("inf")) -> tuple[Any, float]:
+    """The handler's checked return value and its longest step, under its user-time
+    budget (preempt.py stops it at `limit_s`, or at `slice_s` with `Escalated`)."""
+    _check_handler_args(fn, args)
+    budget = Budget(limit_s=limit_s, slice_s=slice_s)
+    try:
+        value = await drive(fn.handler(ctx, **args), budget)
+    except Preempted:
+        if budget.reason == "slice":
+            raise Escalated(fn.path) from None
+        raise user_time_exceeded(budget.used_s, limit_s) from None
+    return check_returns(fn, value), budget.longest_step_s
+
+
+class Isolation(Protocol):
+    """Worker processes for functions that hold the event loop too long (workers.py)."""
+
+    slice_s: float
+
+    def isolated(self, path: str) -> bool:
+        """Whether calls of `path` go straight to a worker (it escalated recently)."""
+        ...
+
+    def escalated(self, path: str) -> None: ...
+
+    async def run(self, call: RemoteCall) -> RemoteResult | None:
+        """The result, or None if the worker had to be killed at the time limit."""
+        ...
+
+
 class Runner:
     """Executes queries and mutations against the database."""
 
     def __init__(self, database: Database, issuer: BuiltinIssuer | None,
                  resolve: Callable[[str], FunctionDefinition],
                  user_time_limit_s: float = USER_TIME_LIMIT_S,
-                 now: Callable[[], float] = wall_clock_ms) -> None:
+                 now: Callable[[], float] = wall_clock_ms,
+                 isolation: Isolation | None = None) -> None:
         self.database = database
+        self.isolation = isolation
         self.issuer = issuer
         self.resolve = resolve
         self.user_time_limit_s = user_time_limit_s
@@ -163,31 +201,50 @@ class Runner:
         self.files: FileService | None = None
         self._retry_lane = asyncio.Lock()
 
-    async def _call(self, fn: FunctionDefinition, ctx: QueryCtx, txn: Transaction,
-                    args: dict[str, Any]) -> Any:
-        """The handler under its user-time budget (preempt.py stops it at the limit)."""
-        _check_handler_args(fn, args)
-        budget = Budget(limit_s=self.user_time_limit_s)
-        try:
-            value = await drive(fn.handler(ctx, **args), budget)
-        except Preempted:
-            raise user_time_exceeded(budget.used_s, self.user_time_limit_s) from None
-        return check_returns(fn, value)
+    @property
+    def slice_s(self) -> float:
+        """How long one step may hold the loop before the call moves to a worker."""
+        return float("inf") if self.isolation is None else self.isolation.slice_s
+
+    def _isolated(self, fn: FunctionDefinition) -> bool:
+        return self.isolation is not None and self.isolation.isolated(fn.path)
 
     async def query(self, fn: FunctionDefinition, args: Any, identity: dict[str, Any] | None,
                     ts: int | None = None) -> Outcome:
+        """Run a query at `ts` (the latest commit by default); a query that holds the loop
+        past the slice is abandoned and run again in a worker process."""
         started = time.perf_counter()
+        outcome = await self._query_once(fn, args, identity, ts)
+        if outcome is None:
+            outcome = await self._query_once(fn, args, identity, ts)
+        assert outcome is not None
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    async def _query_once(self, fn: FunctionDefinition, args: Any,
+                          identity: dict[str, Any] | None, ts: int | None) -> Outcome | None:
+        """The outcome, or None if the query escalated to a worker and must run again."""
         outcome = Outcome(fn.path)
         with logs.capture() as sink:
             txn: Transaction | None = None
             try:
                 checked = prepare_args(fn, args)
                 txn = self.database.begin(read_only=True, ts=ts)
-                ctx = QueryCtx(txn, identity,
-                               lambda: execution_seed(fn.path, checked, txn.begin_ts),
-                               self.now(), self.issuer, self.files)
-                outcome.value = await self._call(fn, ctx, txn, checked)
+                if self._isolated(fn):
+                    seed = execution_seed(fn.path, checked, txn.begin_ts)
+                    outcome.value = await self._remote("query", fn, txn, checked, identity, seed,
+                                                       sink)
+                else:
+                    ctx = QueryCtx(txn, identity,
+                                   lambda: execution_seed(fn.path, checked, txn.begin_ts),
+                                   self.now(), self.issuer, self.files)
+                    outcome.value, _ = await call_handler(fn, ctx, checked,
+                                                          self.user_time_limit_s, self.slice_s)
                 outcome.ts = txn.begin_ts
+            except Escalated:
+                assert self.isolation is not None
+                self.isolation.escalated(fn.path)
+                return None
             except Exception as error:
                 outcome.error = to_function_error(fn.path, error)
             finally:
@@ -195,8 +252,31 @@ class Runner:
                     outcome.read_set = txn.read_set
                     txn.close()
         outcome.log_lines = sink.lines
-        outcome.duration_s = time.perf_counter() - started
         return outcome
+
+    async def _remote(self, kind: str, fn: FunctionDefinition, txn: Transaction,
+                      checked: dict[str, Any], identity: dict[str, Any] | None, seed: int,
+                      sink: logs.LogSink) -> Any:
+        """Run the handler in a worker at `txn`'s snapshot; its reads and writes join `txn`
+        and its log lines `sink`. Raises what the handler raised (as a FunctionError)."""
+        assert self.isolation is not None
+        call = RemoteCall(kind, fn.path, checked, identity, txn.begin_ts, seed, self.now(),
+                          tuple(self.database.catalog.user_table_names),
+                          self.database.options.limits, self.user_time_limit_s)
+        result = await self.isolation.run(call)
+        if result is None:
+            raise LimitExceededError(
+                f"function ran for more than {self.user_time_limit_s:g} s of its own code and"
+                f" was stopped; the limit is {self.user_time_limit_s:g} s"
+                " (move slow work into an action)", code="UserTimeExceeded")
+        sink.lines.extend(result.log_lines)
+        error = result.function_error()
+        txn.adopt(result.read_set(), {} if error is not None else result.pending_writes())
+        if result.longest_step_s >= self.slice_s:
+            self.isolation.escalated(fn.path)
+        if error is not None:
+            raise error
+        return result.value
 
     async def mutation(self, fn: FunctionDefinition, args: Any,
                        identity: dict[str, Any] | None,
@@ -216,7 +296,7 @@ class Runner:
             checked = prepare_args(fn, args)
         except Exception as error:
             return Outcome(fn.path, error=to_function_error(fn.path, error))
-        outcome: Outcome | ConflictError | None = None
+        outcome: Outcome | ConflictError | Escalated | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             final = attempt == MAX_ATTEMPTS
             if attempt > SERIALIZE_AFTER:
@@ -228,6 +308,8 @@ class Runner:
                                               ticket)
             if isinstance(outcome, Outcome):
                 break
+            if isinstance(outcome, Escalated):
+                continue  # at once, in a worker: nothing was committed
             previous = None if ticket is None else ticket.predecessor()
             if previous is not None:
                 await previous.wait_done()
@@ -244,8 +326,9 @@ class Runner:
     async def _attempt(self, fn: FunctionDefinition, checked: dict[str, Any],
                        identity: dict[str, Any] | None, journal: Journal | None,
                        attempt: int, final: bool,
-                       ticket: CommitTicket | None) -> Outcome | ConflictError:
-        """One execution and commit; a ConflictError means it should be re-run.
+                       ticket: CommitTicket | None) -> Outcome | ConflictError | Escalated:
+        """One execution and commit; a ConflictError means it should be re-run, and so
+        does Escalated (in a worker process, since it held the loop too long).
 
         A failure counts only once it is known to hold after the client's
         previous mutation: it depends on what the handler read, too.
@@ -261,7 +344,12 @@ class Runner:
                     outcome.value = stored["value"]
                     outcome.ts = self.database.latest_ts
                 else:
-                    outcome.value = await self._call(fn, ctx, txn, checked)
+                    if self._isolated(fn):
+                        outcome.value = await self._remote("mutation", fn, txn, checked,
+                                                           identity, fresh_seed(), sink)
+                    else:
+                        outcome.value, _ = await call_handler(
+                            fn, ctx, checked, self.user_time_limit_s, self.slice_s)
                     if journal is not None:
                         await journal.record(txn, outcome.value, self.now())
                     outcome.ts = await self.database.commit(txn, ticket)
@@ -269,6 +357,10 @@ class Runner:
                 if not final:
                     return error
                 outcome.error = to_function_error(fn.path, error)
+            except Escalated as escalation:
+                assert self.isolation is not None
+                self.isolation.escalated(fn.path)
+                return escalation
             except Exception as error:
                 if ticket is not None and not final:
                     try:

@@ -157,6 +157,22 @@ class SqliteStorage:
             self._lock.release()
             raise
 
+    async def open_reader(self) -> None:
+        """Connect one read-only connection, without the lock: for a worker process
+        reading snapshots that the process owning the data directory keeps pinned (in WAL
+        mode readers run beside that process's writer). Writing methods are not usable."""
+        if self._readers:
+            return
+        if not self.db_path.exists():
+            raise StorageError(f"{self.db_path}: no database to read")
+        self._readers.append(await self._connect(reader_pragmas()))
+        await self.refresh_search_tables()
+
+    async def refresh_search_tables(self) -> None:
+        """Learn which search indexes exist (a reader sees ones created since it opened)."""
+        self._search_tables = {row[0] for row in await self._fetch(sqlite_search.LIST_TABLES,
+                                                                    ())}
+
     async def close(self) -> None:
         """Close every connection, then release the lock for the next process."""
         try:

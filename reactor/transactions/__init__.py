@@ -8,7 +8,7 @@ from reactor.transactions.ordering import CommitOrder, CommitTicket
 from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
 from reactor.transactions.schema_change import SchemaChange
-from reactor.transactions.transaction import ReadOnlyError, Transaction
+from reactor.transactions.transaction import PendingWrite, ReadOnlyError, Transaction
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "KeyInterval",
     "KeyWrite",
     "LogEntry",
+    "PendingWrite",
     "QueryBuilder",
     "QueryError",
     "ReadOnlyError",

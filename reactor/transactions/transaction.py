@@ -248,6 +248,27 @@ class Transaction:
         (removing a deleted file's blob) that must not happen if it is rolled back."""
         self.after_commit.append(callback)
 
+    def adopt(self, read_set: ReadSet, writes: dict[str, PendingWrite]) -> None:
+        """Take over what the same function, run elsewhere at this snapshot, read and
+        buffered (the runtime runs some functions in worker processes), so the commit
+        validates and applies it as if it had been done here. Inserted documents get
+        their creation times here, in the order they were inserted there, so they stay
+        unique and increasing across processes."""
+        if writes:
+            self._require_writable("adopt writes")
+        self.read_set.update(read_set)
+        inserts = sorted((w.new["_creationTime"], doc_id) for doc_id, w in writes.items()
+                         if w.old is None and w.new is not None)
+        for doc_id, write in writes.items():
+            self.catalog.require(write.table, for_write=True)
+            if write.new is not None:
+                self.stats.count_write(value_size(write.new))
+            self.writes[doc_id] = write
+        for _, doc_id in inserts:
+            new = self.writes[doc_id].new
+            assert new is not None
+            new["_creationTime"] = self._creation_time()
+
     @property
     def has_writes(self) -> bool:
         return bool(self.writes) or bool(self.outcomes)

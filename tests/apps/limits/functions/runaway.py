@@ -45,3 +45,12 @@ async def regex(ctx, length):
     """Matches `length` a's and a "!": instant for 10, never-ending (2^length) for 60."""
     return CATASTROPHIC.match("a" * int(length) + "!") is not None
 
+
+
+@query(args={"in_c": v.boolean()})
+async def spin_then_c(ctx, in_c):
+    """Spins in Python, or makes one call into C that runs for hours and never checks for
+    signals: no timer can interrupt that, only killing the process running it."""
+    if in_c:
+        return sum(range(10**13))
+    _spin()

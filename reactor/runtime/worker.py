@@ -1,0 +1,137 @@
+"""A worker process: runs queries and mutations sent by the server (`main()`, started
+by `workers.py`).
+
+It loads the same app, reads the same SQLite file through its own read-only
+connection, and runs each `RemoteCall` at the snapshot the server pinned for it
+(see `remote.py`). Frames on stdin and stdout are a 4-byte big-endian length
+and a pickle; the server is the only peer, and it is trusted. Anything printed
+outside a function goes to stderr, the server's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from reactor.errors import NotFoundError
+from reactor.runtime import logs, preempt
+from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.context import MutationCtx, QueryCtx
+from reactor.runtime.functions import FunctionDefinition
+from reactor.runtime.loader import App, load_app
+from reactor.runtime.paths import canonical_path
+from reactor.runtime.remote import RemoteCall, RemoteResult
+from reactor.runtime.runner import call_handler, to_function_error
+from reactor.runtime.system import system_tables
+from reactor.storage import SqliteStorage, Storage
+from reactor.transactions import Catalog, Transaction
+
+READY = "ready"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The first frame the server sends: what to load, and at which priority."""
+
+    app_dir: Path
+    data_dir: Path
+    issuer_url: str
+    nice: int
+
+
+def write_frame(out: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(4, "big") + data)
+    out.flush()
+
+
+def read_frame(source: IO[bytes]) -> Any:
+    """The next message, or None at the end of input (the server went away)."""
+    header = source.read(4)
+    if len(header) < 4:
+        return None
+    body = source.read(int.from_bytes(header, "big"))
+    return pickle.loads(body)
+
+
+def _provisional_creation_time() -> float:
+    """Creation times here only order this execution's inserts; the server assigns the
+    stored ones (`Transaction.adopt`)."""
+    return time.time_ns() / 1e6
+
+
+def _resolver(app: App) -> Callable[[str], FunctionDefinition]:
+    def resolve(path: str) -> FunctionDefinition:
+        fn = app.functions.get(canonical_path(path))
+        if fn is None:
+            raise NotFoundError(f"could not find function {path!r}", code="FunctionNotFound")
+        return fn
+
+    return resolve
+
+
+async def execute(call: RemoteCall, app: App, storage: Storage,
+                  issuer: BuiltinIssuer | None) -> RemoteResult:
+    """Run `call` at its snapshot; the function's own failures travel in the result."""
+    fn = app.functions[call.path]
+    result = RemoteResult()
+    read_only = call.kind == "query"
+    catalog = Catalog(app.schema, list(call.tables), system_tables())
+    txn = Transaction(storage=storage, catalog=catalog, begin_ts=call.begin_ts,
+                      read_only=read_only, creation_time=_provisional_creation_time,
+                      limits=call.limits, on_close=lambda _txn: None)
+    with logs.capture() as sink:
+        try:
+            ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer)
+                   if read_only else
+                   MutationCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer,
+                               _resolver(app)))
+            result.value, result.longest_step_s = await call_handler(
+                fn, ctx, call.args, call.user_time_limit_s)
+        except Exception as error:
+            failure = to_function_error(fn.path, error)
+            result.error = (failure.message, failure.code, failure.data, failure.is_app_error)
+        finally:
+            txn.close()
+    result.log_lines = sink.lines
+    result.reads = [(index_id, interval.start, interval.end)
+                    for index_id, interval in txn.read_set.items()]
+    result.writes = [(doc_id, write.table, write.old, write.new)
+                     for doc_id, write in txn.writes.items()]
+    return result
+
+
+async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> None:
+    preempt.install(cpu_time=True)
+    logs.install()
+    app = load_app(settings.app_dir)
+    logs.capture_app_loggers(app.package)
+    storage = SqliteStorage(settings.data_dir)
+    await storage.open_reader()
+    issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
+    write_frame(out, READY)
+    while True:
+        call = read_frame(source)
+        if call is None:
+            break
+        await storage.refresh_search_tables()
+        write_frame(out, await execute(call, app, storage, issuer))
+    await storage.close()
+
+
+def main() -> None:
+    source = sys.stdin.buffer
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    settings = read_frame(source)
+    if not isinstance(settings, WorkerSettings):
+        return
+    os.nice(settings.nice)
+    asyncio.run(serve(settings, source, out))
