@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 dev: $(STAMP)
-	$(BIN)/reactor dev .
+	$(BIN)/reactor dev . $(ARGS)
 
 # npm ci writes node_modules/.package-lock.json: reinstall only when it is missing or the lock is newer.
 CLIENT_JS_MODULES := client_js/node_modules/.package-lock.json

@@ -157,3 +157,43 @@ def test_an_app_that_does_not_load_is_reported(tmp_path: Path) -> None:
     assert result.stderr.startswith("error [AppLoadError]: ")
     assert "broken.py" in result.stderr
     assert not (tmp_path / "_generated").exists()
+
+
+def _npm_init_project(root: Path, node_modules: Path) -> Path:
+    """A folder as `npm init -y` leaves it (CommonJS), with the test's node_modules."""
+    root.mkdir()
+    (root / "package.json").write_text(json.dumps(
+        {"name": "web", "version": "1.0.0", "main": "index.js", "license": "ISC"}))
+    (root / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    return root
+
+
+def test_convex_flavour_loads_both_ways_in_a_default_npm_project(tmp_path: Path,
+                                                                node_modules: Path) -> None:
+    web = _npm_init_project(tmp_path / "web", node_modules)
+    result = subprocess.run(
+        [sys.executable, "-m", "reactor", "codegen", str(CODEGEN_APP), "--client", "convex",
+         "--out", str(web / "_generated")], capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (web / "_generated").iterdir())
+    assert written == ["api.cjs", "api.d.cts", "api.d.ts", "api.js", "package.json"]
+    (web / "index.js").write_text(
+        'const { getFunctionName } = require("convex/server");\n'
+        'const { api, internal } = require("./_generated/api.cjs");\n'
+        "console.log(JSON.stringify([getFunctionName(api.folder.nested.default),"
+        " getFunctionName(internal.folder.nested.hidden)]));\n")
+    (web / "esm.mjs").write_text(
+        'import { getFunctionName } from "convex/server";\n'
+        'import { api } from "./_generated/api.js";\n'
+        "console.log(JSON.stringify([getFunctionName(api.folder.nested.default)]));\n")
+    for script, expected in (("index.js", ["folder/nested", "folder/nested:hidden"]),
+                             ("esm.mjs", ["folder/nested"])):
+        ran = subprocess.run(["node", script], cwd=web, capture_output=True, text=True,
+                             timeout=60)
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout) == expected
+    dts = (web / "_generated" / "api.d.ts").read_text()
+    assert 'import type { FunctionReference } from "convex/server";' in dts
+    assert ('hidden: FunctionReference<"mutation", "internal", { note: string }, null>;'
+            in dts)

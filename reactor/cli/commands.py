@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import sys
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
+from reactor.cli.remote import admin_key as remote_admin_key
+from reactor.cli.remote import data_dir, request, require_app
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey
-from reactor.runtime.auth.admin_key import ADMIN_KEY_FILE
-from reactor.runtime.auth.secret_files import AUTH_DIR
 from reactor.values import from_wire, to_wire
-
-
-def _data_dir(arguments: argparse.Namespace) -> Path:
-    app_dir: Path = arguments.app_dir
-    return arguments.data_dir or app_dir / ".reactor"
 
 
 def _parse_args(text: str) -> dict[str, Any]:
@@ -34,24 +27,48 @@ def _parse_args(text: str) -> dict[str, Any]:
     return parsed
 
 
+def parse_identity(text: str | None) -> dict[str, Any] | None:
+    """`--identity '{"subject": "u1", ...}'`: the user a function runs as, with the
+    `issuer` ("admin" unless given) and `tokenIdentifier` a server gives an admin
+    acting as that user."""
+    if text is None:
+        return None
+    try:
+        identity = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReactorError(f"--identity is not valid JSON: {error}",
+                           code="BadArguments") from None
+    if not isinstance(identity, dict) or not isinstance(identity.get("subject"), str):
+        raise ReactorError('--identity must be a JSON object with a "subject" string, e.g.'
+                           ' \'{"subject": "user-1", "name": "Ada"}\'', code="BadArguments")
+    issuer = str(identity.get("issuer", "admin"))
+    return {**identity, "issuer": issuer,
+            "tokenIdentifier": f"{issuer}|{identity['subject']}"}
+
+
 def _print(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def run(arguments: argparse.Namespace) -> int:
     args = _parse_args(arguments.args)
+    identity = parse_identity(arguments.identity)
     if arguments.url:
-        return _run_remote(arguments, args)
-    return asyncio.run(_run_local(arguments, args))
+        return _run_remote(arguments, args, identity)
+    require_app(arguments.app_dir)
+    return asyncio.run(_run_local(arguments, args, identity))
 
 
-async def _run_local(arguments: argparse.Namespace, args: dict[str, Any]) -> int:
-    engine = Engine(arguments.app_dir, _data_dir(arguments))
+async def _run_local(arguments: argparse.Namespace, args: dict[str, Any],
+                     identity: dict[str, Any] | None) -> int:
+    engine = Engine(arguments.app_dir, data_dir(arguments))
     await engine.start()
     try:
-        fn = engine.resolve(arguments.path)
+        # As a user, only public functions, as a client would; otherwise as the admin.
+        as_admin = identity is None
+        fn = engine.resolve(arguments.path, public_only=not as_admin)
         outcome = await engine.call(fn.kind, arguments.path, from_wire(args, "args"),
-                                    admin=True)
+                                    identity, admin=as_admin)
     finally:
         await engine.stop()
     for line in outcome.log_lines:
@@ -65,35 +82,15 @@ async def _run_local(arguments: argparse.Namespace, args: dict[str, Any]) -> int
     return 0
 
 
-def _remote_admin_key(arguments: argparse.Namespace) -> str:
-    """`--admin-key`, or the key in the (existing) data directory of the server called."""
-    if arguments.admin_key:
-        return str(arguments.admin_key)
-    data_dir = _data_dir(arguments)
-    if not (data_dir / AUTH_DIR / ADMIN_KEY_FILE).is_file():
-        raise ReactorError(f"no admin key in {data_dir}: pass --admin-key KEY (printed by"
-                           " `reactor admin-key` where the server runs) or --data DIR",
-                           code="AdminKeyMissing")
-    return AdminKey.load_or_create(data_dir).value
-
-
-def _run_remote(arguments: argparse.Namespace, args: dict[str, Any]) -> int:
-    key = _remote_admin_key(arguments)
+def _run_remote(arguments: argparse.Namespace, args: dict[str, Any],
+                identity: dict[str, Any] | None) -> int:
+    key = remote_admin_key(arguments)
+    if identity is not None:
+        # The admin acting as the user: the server's `Convex KEY:IDENTITY` form.
+        key += ":" + base64.b64encode(json.dumps(identity).encode()).decode()
     base = arguments.url.rstrip("/")
-    body = json.dumps({"path": arguments.path, "format": "convex_encoded_json",
-                       "args": [args]}).encode()
-    request = urllib.request.Request(f"{base}/api/run", data=body, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Convex {key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=600) as response:
-            reply = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise ReactorError(f"{base}: HTTP {error.code}: {error.read().decode()}",
-                           code="ServerError") from None
-    except urllib.error.URLError as error:
-        raise ReactorError(f"cannot reach {base}: {error.reason}",
-                           code="ServerUnreachable") from None
+    reply = request("POST", f"{base}/api/run", key,
+                    {"path": arguments.path, "format": "convex_encoded_json", "args": [args]})
     for line in reply.get("logLines", []):
         sys.stderr.write(line + "\n")
     if reply.get("status") == "success":
@@ -106,5 +103,5 @@ def _run_remote(arguments: argparse.Namespace, args: dict[str, Any]) -> int:
 
 
 def admin_key(arguments: argparse.Namespace) -> int:
-    sys.stdout.write(AdminKey.load_or_create(_data_dir(arguments)).value + "\n")
+    sys.stdout.write(AdminKey.load_or_create(data_dir(arguments)).value + "\n")
     return 0

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from reactor.errors import ReactorError
+from reactor.cli.remote import admin_key as remote_admin_key
+from reactor.cli.remote import data_dir, request, require_app
 
 AppArguments = Callable[..., None]
 
@@ -38,12 +35,12 @@ def add_parser(commands: Any, app_arguments: AppArguments) -> None:
                             help="admin key for --url (default: read from the data directory)")
 
 
-def _data_dir(arguments: argparse.Namespace) -> Path:
-    return arguments.data_dir or Path(arguments.app_dir) / ".reactor"
-
-
 def run(arguments: argparse.Namespace) -> int:
-    result = _remote(arguments) if arguments.url else asyncio.run(_local(arguments))
+    if arguments.url:
+        result = _remote(arguments)
+    else:
+        require_app(arguments.app_dir)
+        result = asyncio.run(_local(arguments))
     return _print(arguments, result)
 
 
@@ -68,7 +65,7 @@ def _print(arguments: argparse.Namespace, result: Any) -> int:
 async def _local(arguments: argparse.Namespace) -> Any:
     from reactor.runtime import Engine
 
-    engine = Engine(arguments.app_dir, _data_dir(arguments))
+    engine = Engine(arguments.app_dir, data_dir(arguments))
     await engine.start()
     try:
         environment = engine.environment
@@ -86,41 +83,16 @@ async def _local(arguments: argparse.Namespace) -> Any:
 
 
 def _remote(arguments: argparse.Namespace) -> Any:
-    from reactor.runtime.auth import AdminKey
-
-    key = arguments.admin_key or AdminKey.load_or_create(_data_dir(arguments)).value
+    key = remote_admin_key(arguments)
     base = arguments.url.rstrip("/") + "/api/admin/env"
     command = arguments.env_command
     if command == "list":
-        return _request("GET", base, key)["variables"]
+        return request("GET", base, key, timeout=60)["variables"]
     url = f"{base}/{urllib.parse.quote(arguments.name, safe='')}"
     if command == "set":
-        _request("PUT", url, key, {"value": arguments.value})
+        request("PUT", url, key, {"value": arguments.value}, timeout=60)
         return None
     if command == "get":
-        reply = _request("GET", url, key, missing_ok=True)
+        reply = request("GET", url, key, missing_ok=True, timeout=60)
         return None if reply is None else reply["value"]
-    return _request("DELETE", url, key)["removed"]
-
-
-def _request(method: str, url: str, key: str, body: dict[str, Any] | None = None, *,
-             missing_ok: bool = False) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Convex {key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        if missing_ok and error.code == 404:
-            return None
-        try:
-            reply = json.loads(error.read())
-            code, message = reply["code"], reply["message"]
-        except (ValueError, KeyError, TypeError):
-            code, message = "ServerError", f"HTTP {error.code}"
-        raise ReactorError(f"{url}: {message}", code=code) from None
-    except urllib.error.URLError as error:
-        raise ReactorError(f"cannot reach {url}: {error.reason}",
-                           code="ServerUnreachable") from None
+    return request("DELETE", url, key, timeout=60)["removed"]

@@ -1,4 +1,4 @@
-"""`reactor`: dev, serve, run, admin-key, env, codegen — a thin layer over the Python API."""
+"""`reactor`: init, dev, serve, run, admin-key, env, codegen — a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import codegen, env
+from reactor.cli import codegen, env, init
 from reactor.errors import ReactorError
 
 
@@ -40,7 +41,9 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reactor",
                                      description="A self-hosted reactive document database.")
+    parser.add_argument("--version", action="version", version=f"reactor {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    init.add_parser(commands)
 
     dev = commands.add_parser("dev", help="serve the app and reload it when files change")
     _app_arguments(dev, positional=True)
@@ -57,12 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", default=None, help="call a running server instead")
     run.add_argument("--admin-key", default=None,
                      help="admin key for --url (default: read from the data directory)")
+    run.add_argument("--identity", default=None, metavar="JSON",
+                     help='run a public function as this user, e.g. \'{"subject": "user-1"}\''
+                          " (what ctx.auth.get_user_identity() returns); default: as the admin")
 
     admin = commands.add_parser("admin-key", help="print the deployment's admin key")
     _app_arguments(admin, positional=False)
     env.add_parser(commands, _app_arguments)
     codegen.add_parser(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("reactor")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,11 +104,15 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def _dispatch(arguments: argparse.Namespace) -> int:
     from reactor.cli import commands
+    from reactor.cli.remote import require_app
 
     match arguments.command:
+        case "init":
+            return init.run(arguments)
         case "dev" | "serve":
             from reactor.cli.serve import serve
 
+            require_app(arguments.app_dir)
             run_event_loop(serve(arguments.app_dir, arguments.data_dir, arguments.host,
                                  arguments.port, dev=arguments.command == "dev",
                                  durability=arguments.durability,

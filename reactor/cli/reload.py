@@ -8,6 +8,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from reactor.cli.codegen import refresh
 from reactor.errors import ReactorError
 from reactor.server.app import ReactorServer
 
@@ -16,7 +17,8 @@ logger = logging.getLogger("reactor.reload")
 
 def _relevant(change: Change, path: str) -> bool:
     name = Path(path).name
-    return path.endswith(".py") and "/.reactor/" not in path and not name.startswith(".")
+    return (path.endswith(".py") and "/.reactor/" not in path and "/_generated/" not in path
+            and not name.startswith("."))
 
 
 async def watch_and_reload(server: ReactorServer) -> None:
@@ -35,3 +37,15 @@ async def watch_and_reload(server: ReactorServer) -> None:
             logger.exception("reload failed, still serving the previous code")
             continue
         sys.stderr.write(f"reloaded: {report}\n")
+        regenerate(app_dir)
+
+
+def regenerate(app_dir: Path) -> None:
+    """Keep the app's typed client code current, if it has some (see codegen.refresh)."""
+    try:
+        done = refresh(app_dir)
+    except ReactorError as error:
+        sys.stderr.write(f"codegen failed: [{error.code}] {error.message}\n")
+        return
+    if done is not None:
+        sys.stderr.write(f"{done}\n")

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
 import resource
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import uvicorn
 
 from reactor.cli.files_config import blob_store_from_env, file_options_from_env, public_url
+from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.server.app import ReactorServer
 from reactor.server.config import ServerConfig
@@ -68,9 +71,33 @@ def raise_file_limit(max_connections: int) -> None:
                        FD_RESERVE)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket; a taken port is one clear `ReactorError`."""
+    try:
+        return socket.create_server((host, port), family=_family(host), backlog=2048)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ReactorError(f"port {port} on {host} is already in use (another server?):"
+                               " stop it, or pass --port N", code="PortInUse") from None
+        raise ReactorError(f"cannot listen on {host}:{port}: {error.strerror or error}",
+                           code="CannotListen") from None
+
+
+def _family(host: str) -> socket.AddressFamily:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return socket.AF_INET
+    return infos[0][0] if infos else socket.AF_INET
+
+
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig)."""
+    """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig).
+
+    The port is taken first: if it is in use, nothing else happens (no data directory).
+    """
+    listener = listen(host, port)
     config = ServerConfig.from_env(os.environ,
                                    cors_origins=tuple(cors_origins) if cors_origins else None)
     engine = Engine(app_dir, data_dir, durability=durability,
@@ -80,9 +107,13 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     server = ReactorServer(engine, config)
     if dev:
         engine.add_call_listener(print_call)
-    # Start before listening, so that a bad schema or auth config is reported as
+    # Start before serving, so that a bad schema or auth config is reported as
     # a clean error (and a non-zero exit) instead of a lifespan traceback.
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        listener.close()
+        raise
     settle_heap()
     raise_file_limit(config.max_connections)
     http_protocol, ws_protocol = server.protocols()
@@ -92,14 +123,15 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     runner = uvicorn.Server(uvicorn_config)
     watcher: asyncio.Task[None] | None = None
     if dev:
-        from reactor.cli.reload import watch_and_reload
+        from reactor.cli.reload import regenerate, watch_and_reload
 
+        regenerate(engine.app_dir)
         watcher = asyncio.create_task(watch_and_reload(server))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, lambda: setattr(runner, "should_exit", True))
-    started = asyncio.create_task(runner.serve())
+    started = asyncio.create_task(runner.serve(sockets=[listener]))
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)
     if runner.started:

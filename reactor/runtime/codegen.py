@@ -30,12 +30,24 @@ class CodegenError(ReactorError):
     code = "CodegenError"
 
 
+# The client package each flavour's references come from.
+CLIENTS: Final = {"reactor": "reactor-client", "convex": "convex/server"}
+
+
 @dataclass(frozen=True)
 class GeneratedApi:
-    """The text of `api.js` (references built at run time) and `api.d.ts` (their types)."""
+    """`api.js` (ES module), `api.cjs` (CommonJS) and `api.d.ts` (their types)."""
 
     js: str
+    cjs: str
     dts: str
+
+    def files(self) -> dict[str, str]:
+        """File name to text, for `_generated/`. Its package.json marks `api.js` as an ES
+        module even inside a CommonJS project (a default `npm init`), which uses
+        `require("./_generated/api.cjs")` instead; `api.d.cts` types that one."""
+        return {"api.js": self.js, "api.cjs": self.cjs, "api.d.ts": self.dts,
+                "api.d.cts": self.dts, "package.json": '{ "type": "module" }\n'}
 
 
 def property_name(name: str) -> str:
@@ -96,9 +108,11 @@ def validator_type(validator: Validator | None) -> str:
     return "any" if validator is None else ts_type(validator.to_json())
 
 
-def reference_type(fn: FunctionDefinition) -> str:
-    """`FunctionReference<kind, args, returns>` for one function."""
-    return (f'FunctionReference<"{fn.kind.value}", {validator_type(fn.args)},'
+def reference_type(fn: FunctionDefinition, client: str = "reactor") -> str:
+    """The reference type of one function: reactor-client's `FunctionReference<kind, args,
+    returns>`, or convex's, which also names the visibility."""
+    visibility = "" if client == "reactor" else f' "{fn.visibility.value}",'
+    return (f'FunctionReference<"{fn.kind.value}",{visibility} {validator_type(fn.args)},'
             f" {validator_type(fn.returns)}>")
 
 
@@ -141,38 +155,63 @@ def _runtime_reference(fn: FunctionDefinition) -> str:
     return f"makeFunctionReference({json.dumps(fn.path)})"
 
 
-def generate_api(app: App) -> GeneratedApi:
-    """`api` (public functions) and `internal` (internal ones) as JavaScript and declarations."""
+def generate_api(app: App, client: str = "reactor") -> GeneratedApi:
+    """`api` (public functions) and `internal` (internal ones) as JavaScript and declarations,
+    for `reactor-client` or (`client="convex"`) the official `convex` client."""
+    if client not in CLIENTS:
+        raise CodegenError(f"unknown client {client!r}: expected one of {', '.join(CLIENTS)}")
+    package = CLIENTS[client]
     groups = {
         "api": [fn for fn in app.functions.values() if fn.visibility is Visibility.PUBLIC],
         "internal": [fn for fn in app.functions.values() if fn.visibility is Visibility.INTERNAL],
     }
     trees = {name: _tree(functions) for name, functions in groups.items()}
-    js = [HEADER, 'import { makeFunctionReference } from "reactor-client";\n']
+    js = [HEADER, f'import {{ makeFunctionReference }} from "{package}";\n']
+    cjs = [HEADER, f'"use strict";\nconst {{ makeFunctionReference }} = require("{package}");\n']
     dts = [
         HEADER,
-        'import type { FunctionReference } from "reactor-client";\n',
+        f'import type {{ FunctionReference }} from "{package}";\n',
         "/** The id of a document in `TableName`: a string that is told apart from other tables'"
         " ids. */",
         "export type Id<TableName extends string> = string & { __tableName: TableName };\n",
     ]
     for name, tree in trees.items():
-        js.append(f"export const {name} = {_render(tree, _runtime_reference, ',')};\n")
-        dts.append(f"export declare const {name}: {_render(tree, reference_type, ';')};\n")
-    return GeneratedApi("\n".join(js), "\n".join(dts))
+        literal = _render(tree, _runtime_reference, ",")
+        js.append(f"export const {name} = {literal};\n")
+        cjs.append(f"exports.{name} = {literal};\n")
+        dts.append(f"export declare const {name}:"
+                   f" {_render(tree, lambda fn: reference_type(fn, client), ';')};\n")
+    return GeneratedApi("\n".join(js), "\n".join(cjs), "\n".join(dts))
 
 
-def write_api(app_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    """Load the app at `app_dir` and write `api.js` and `api.d.ts` (default: APP_DIR/_generated)."""
+GENERATED_DIR: Final = "_generated"
+_CLIENT_MARK = re.compile(r'from "([^"]+)";')
+
+
+def generated_client(out_dir: Path) -> str | None:
+    """The flavour `reactor codegen` last wrote to `out_dir`, if it wrote there at all: an
+    app that has `_generated/` opted in to having it kept current by `reactor dev`."""
+    try:
+        text = (out_dir / "api.js").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = _CLIENT_MARK.search(text)
+    by_package = {package: client for client, package in CLIENTS.items()}
+    return by_package.get(found.group(1)) if found else None
+
+
+def write_api(app_dir: Path, out_dir: Path | None = None, client: str = "reactor") -> list[Path]:
+    """Load the app at `app_dir` and write the `_generated` files (default:
+    APP_DIR/_generated); see `GeneratedApi.files`."""
     app = load_app(app_dir)
     try:
-        generated = generate_api(app)
+        generated = generate_api(app, client)
     finally:
         unload_app(app)
-    target = out_dir if out_dir is not None else app_dir / "_generated"
+    target = out_dir if out_dir is not None else app_dir / GENERATED_DIR
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for file_name, text in (("api.js", generated.js), ("api.d.ts", generated.dts)):
+    for file_name, text in generated.files().items():
         path = target / file_name
         path.write_text(text, encoding="utf-8")
         written.append(path)

@@ -24,6 +24,7 @@ from reactor.server.demo import demo_routes
 from reactor.server.env_api import EnvApi
 from reactor.server.files import FileEndpoints
 from reactor.server.heartbeat import Heartbeat
+from reactor.server.home import home_route
 from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
@@ -133,6 +134,7 @@ class ReactorServer:
             finally:
                 await self.stop()
 
+        demo = demo_routes(self.engine.app_dir)
         api = HttpApi(self.engine, self._authenticator, self.config)
         env = EnvApi(self.engine, self._authenticator)
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
@@ -155,7 +157,8 @@ class ReactorServer:
             Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),
             Route("/.well-known/jwks.json", self.jwks),
-            *demo_routes(self.engine.app_dir),
+            *demo,
+            home_route(self.engine.app_dir.name, has_demo=bool(demo)),
         ]
         # The operator's origins; any method a route accepts (HTTP actions take PUT...).
         middleware = [Middleware(CORSMiddleware, allow_origins=list(self.config.cors_origins),
