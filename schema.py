@@ -7,9 +7,9 @@ tables and the function arguments share one definition.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
-from reactor import define_schema, define_table, v
+from reactor import Id, define_schema, define_table, v
 from reactor.values import Validator
 
 TASK_STATUSES: Final = ("STOPPED", "INITIALIZING", "ARCHIVED", "RUNNING", "COMPLETED", "FAILED")
@@ -277,3 +277,7 @@ schema = define_schema({
         "updatedAt": v.number(),
     }).index("by_repo", ["repoFullName"]).index("by_user", ["userId"]),
 })
+
+# Id types for annotations (`taskId: TaskId` validates as v.id("tasks")); the
+# `Literal` spelling is the one type checkers read.
+TaskId: TypeAlias = Id[Literal["tasks"]]

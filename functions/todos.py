@@ -1,14 +1,31 @@
-"""The agent's todo list per task: `write` is the `todo_write` tool, `byTask` the live list."""
+"""The agent's todo list per task: `write` is the `todo_write` tool, `byTask` the live list.
+
+Declared in the signature style: the annotations are the argument and result
+validators (docs/guide/functions.md, "Validators from annotations").
+"""
 
 from __future__ import annotations
 
-from reactor import MutationCtx, QueryCtx, mutation, query, v
+from typing import TypedDict
 
-from ..schema import TODO_STATUSES
+from reactor import MutationCtx, QueryCtx, mutation, query
+
+from ..schema import TODO_STATUSES, TaskId
 from ._lib.authz import Doc, require_task
 from ._lib.errors import app_error
 
-todo_input = v.object({"id": v.string(), "content": v.string(), "status": v.string()})
+
+class TodoInput(TypedDict):
+    """One todo as the agent writes it (its status in any case)."""
+
+    id: str
+    content: str
+    status: str
+
+
+class TodoCounts(TypedDict):
+    total: int
+    completed: int
 
 
 def normalized_status(raw: str, position: int) -> str:
@@ -22,7 +39,7 @@ def normalized_status(raw: str, position: int) -> str:
     return status
 
 
-def check_unique_ids(todos: list[Doc]) -> None:
+def check_unique_ids(todos: list[TodoInput]) -> None:
     seen: set[str] = set()
     for position, todo in enumerate(todos):
         if todo["id"] in seen:
@@ -45,9 +62,9 @@ async def todo_by_id(ctx: QueryCtx, task_id: str, todo_id: str) -> Doc | None:
                   .unique())
 
 
-@mutation(args={"taskId": v.id("tasks"), "merge": v.boolean(), "todos": v.array(todo_input)},
-          returns=v.object({"total": v.number(), "completed": v.number()}))
-async def write(ctx: MutationCtx, taskId: str, merge: bool, todos: list[Doc]) -> Doc:
+@mutation
+async def write(ctx: MutationCtx, taskId: TaskId, merge: bool,
+                todos: list[TodoInput]) -> TodoCounts:
     """Replace the list (merge=false) or upsert by todo id; sequence = position in `todos`.
 
     Returns how many todos the task now has and how many of them are COMPLETED.
@@ -75,8 +92,8 @@ async def write(ctx: MutationCtx, taskId: str, merge: bool, todos: list[Doc]) ->
     return {"total": len(await task_todos(ctx, taskId)), "completed": len(completed)}
 
 
-@query(args={"taskId": v.id("tasks")})
-async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
+@query(name="byTask")
+async def by_task(ctx: QueryCtx, taskId: TaskId) -> list[Doc]:
     """The task's todos in sequence order."""
     await require_task(ctx, taskId)
     return await task_todos(ctx, taskId)
