@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final, Literal, TypeAlias
 
 from reactor import Id, define_schema, define_table, v
+from reactor.auth.password import password_tables
 from reactor.values import Validator
 
 TASK_STATUSES: Final = ("STOPPED", "INITIALIZING", "ARCHIVED", "RUNNING", "COMPLETED", "FAILED")
@@ -113,6 +114,17 @@ message_metadata = v.object({
 })
 
 schema = define_schema({
+    # Password credentials and pending sign-ups, kept by reactor.auth.password.
+    **password_tables(),
+    # Mail waiting for delivery (sign-up codes, notices): functions/_lib/mail.py.
+    "outbox": define_table({
+        "to": v.string(),
+        "kind": v.string(),
+        "subject": v.string(),
+        "text": v.string(),
+        "code": v.optional(v.string()),
+        "createdAt": v.number(),
+    }).index("by_to", ["to"]),
     "users": define_table({
         "name": v.string(),
         "email": v.string(),  # unique, stored lower-case
@@ -142,7 +154,8 @@ schema = define_schema({
         "accessTokenExpiresAt": v.optional(v.number()),
         "refreshTokenExpiresAt": v.optional(v.number()),
         "scope": v.optional(v.string()),
-        "password": v.optional(v.string()),  # scrypt hash; no function ever returns it
+        # Before reactor.auth.password: a scrypt hash (see auth:migrateLegacyPasswords).
+        "password": v.optional(v.string()),
         "githubInstallationId": v.optional(v.string()),
         "githubAppConnected": v.boolean(),
         "createdAt": v.number(),

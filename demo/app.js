@@ -59,10 +59,26 @@ $("#auth-form").addEventListener("submit", (event) => {
   const signUp = event.submitter?.value === "signUp";
   submitting(form, "#auth-error", async () => {
     const credentials = { email: data.email, password: data.password };
-    const session = signUp
-      ? await client.action(api.auth.signUp, { ...credentials, name: data.name || data.email.split("@")[0] })
-      : await client.action(api.auth.signIn, credentials);
-    startSession(session);
+    if (!signUp) {
+      startSession(await client.action(api.auth.signIn, credentials));
+      return;
+    }
+    // The same answer whether or not the email is taken: the code (or a notice) goes by mail.
+    await client.action(api.auth.signUp, { ...credentials, name: data.name || data.email.split("@")[0] });
+    $("#confirm-email").textContent = data.email;
+    $("#confirm-form").hidden = false;
+  });
+});
+
+$("#confirm-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const email = $("#confirm-email").textContent;
+  const { code } = Object.fromEntries(new FormData(form));
+  submitting(form, "#confirm-error", async () => {
+    startSession(await client.action(api.auth.confirmSignUp, { email, code }));
+    form.hidden = true;
+    form.reset();
   });
 });
 

@@ -1,38 +1,35 @@
-"""Users and sign-in: password sign-up and sign-in, the current user, upserts, linked accounts."""
+"""Users and sign-in: password accounts (reactor.auth.password), the current user, upserts,
+linked accounts, account deletion."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any, Final
 
 from reactor import action, internal_mutation, internal_query, mutation, query, v
+from reactor.auth.password import (
+    CREDENTIALS,
+    PasswordAuth,
+    bounded,
+    normalize_email,
+)
+from reactor.runtime.auth import AuthenticationError
 
 from ._lib.authz import Doc, find_user, require_user
-from ._lib.cascade import delete_user
+from ._lib.cascade import BATCH, delete_user, purge_user
 from ._lib.errors import app_error
 from ._lib.fields import present
-from ._lib.passwords import decoy_hash, hash_password, verify_password
+from ._lib.mail import deliver
 
-MIN_PASSWORD_LENGTH: Final = 8
-CREDENTIAL_PROVIDER: Final = "credential"
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+LEGACY_CREDENTIAL_PROVIDER: Final = "credential"
+MAX_NAME_CHARS: Final = 200
+MAX_TOKEN_CHARS: Final = 16 * 1024
+_PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # What `auth:accounts` shows of an account: never tokens, never the password hash.
 PUBLIC_ACCOUNT_FIELDS: Final = ("_id", "_creationTime", "accountId", "providerId", "userId",
                                 "scope", "accessTokenExpiresAt", "refreshTokenExpiresAt",
                                 "githubInstallationId", "githubAppConnected", "createdAt",
                                 "updatedAt")
-
-signed_in = v.object({"token": v.string(), "userId": v.id("users")})
-
-
-def normalize_email(email: str) -> str:
-    """Emails are compared lower-case and trimmed; refuse what is not an address."""
-    address = email.strip().lower()
-    if not _EMAIL.fullmatch(address):
-        raise app_error("InvalidEmail",
-                        f"email: expected an address like name@example.com, got {email!r}")
-    return address
 
 
 async def user_by_email(ctx: Any, address: str) -> Doc | None:
@@ -41,67 +38,52 @@ async def user_by_email(ctx: Any, address: str) -> Doc | None:
                   .unique())
 
 
-@action(args={"email": v.string(), "password": v.string(), "name": v.string()},
-        returns=signed_in)
-async def signUp(ctx: Any, email: str, password: str, name: str) -> Doc:
-    """Create a user with a password account; returns a token for the new user."""
-    address = normalize_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise app_error("WeakPassword",
-                        f"password: needs at least {MIN_PASSWORD_LENGTH} characters",
-                        minLength=MIN_PASSWORD_LENGTH)
-    if not name.strip():
-        raise app_error("InvalidArgument", "name: must not be empty", field="name")
-    password_hash = await asyncio.to_thread(hash_password, password)
-    user_id = await ctx.run_mutation(createCredentialUser, {
-        "email": address, "name": name.strip(), "passwordHash": password_hash})
-    return {"token": ctx.auth.issue_token(subject=user_id), "userId": user_id}
+class Users:
+    """The app's users as the password library sees them."""
+
+    async def find(self, ctx: Any, email: str) -> str | None:
+        user = await user_by_email(ctx, email)
+        return None if user is None else user["_id"]
+
+    async def create(self, ctx: Any, email: str, name: str) -> str:
+        now = ctx.now()
+        return await ctx.db.insert("users", {"name": name, "email": email,
+                                             "emailVerified": True, "createdAt": now,
+                                             "updatedAt": now})
 
 
-@action(args={"email": v.string(), "password": v.string()}, returns=signed_in)
-async def signIn(ctx: Any, email: str, password: str) -> Doc:
-    """A token for the user with this email and password; never says which one was wrong."""
-    credential = await ctx.run_query(credentialFor, {"email": email.strip().lower()})
-    if credential is None:
-        await asyncio.to_thread(verify_password, password, await asyncio.to_thread(decoy_hash))
-        raise app_error("InvalidCredentials", "the email or the password is wrong")
-    if not await asyncio.to_thread(verify_password, password, credential["passwordHash"]):
-        raise app_error("InvalidCredentials", "the email or the password is wrong")
-    return {"token": ctx.auth.issue_token(subject=credential["userId"]),
-            "userId": credential["userId"]}
-
-
-@internal_mutation(args={"email": v.string(), "name": v.string(), "passwordHash": v.string()},
-                   returns=v.id("users"))
-async def createCredentialUser(ctx: Any, email: str, name: str, passwordHash: str) -> str:
-    """The user row and its password account, in one transaction."""
-    if await user_by_email(ctx, email) is not None:
-        raise app_error("EmailTaken", f"an account with email {email} already exists",
-                        email=email)
-    now = ctx.now()
-    user_id = await ctx.db.insert("users", {
-        "name": name, "email": email, "emailVerified": False, "createdAt": now,
-        "updatedAt": now})
-    await ctx.db.insert("accounts", {
-        "accountId": user_id, "providerId": CREDENTIAL_PROVIDER, "userId": user_id,
-        "password": passwordHash, "githubAppConnected": False, "createdAt": now,
-        "updatedAt": now})
-    return user_id
+password = PasswordAuth(users=Users(), deliver=deliver)
+signUp = password.sign_up
+confirmSignUp = password.confirm_sign_up
+signIn = password.sign_in
+passwordStore = password.store
 
 
 @internal_query(args={"email": v.string()})
-async def credentialFor(ctx: Any, email: str) -> Doc | None:
-    """`{userId, passwordHash}` for a password account, for `signIn` only."""
-    user = await user_by_email(ctx, email)
-    if user is None:
-        return None
-    account = await (ctx.db.query("accounts")
-                     .with_index("by_user_provider", lambda q: q.eq("userId", user["_id"])
-                                 .eq("providerId", CREDENTIAL_PROVIDER))
-                     .unique())
-    if account is None or "password" not in account:
-        return None
-    return {"userId": user["_id"], "passwordHash": account["password"]}
+async def mailbox(ctx: Any, email: str) -> list[Doc]:
+    """The newest mail queued for `email` (development and tests read codes here)."""
+    return await (ctx.db.query("outbox").with_index("by_to", lambda q: q.eq("to", email))
+                  .order("desc").take(20))
+
+
+@internal_mutation(args={})
+async def migrateLegacyPasswords(ctx: Any) -> int:
+    """Move up to BATCH password hashes of the old `credential` accounts into the password
+    library's table (each is upgraded to the current scrypt cost at its next sign-in);
+    how many it moved. Run it until it returns 0."""
+    rows = await (ctx.db.query("accounts")
+                  .with_index("by_provider", lambda q: q.eq("providerId",
+                                                            LEGACY_CREDENTIAL_PROVIDER))
+                  .take(BATCH))
+    for row in rows:
+        user = await ctx.db.get(row["userId"])
+        if user is not None and "password" in row:
+            now = ctx.now()
+            await ctx.db.insert(CREDENTIALS, {"email": user["email"], "userId": user["_id"],
+                                              "hash": row["password"], "createdAt": now,
+                                              "updatedAt": now})
+        await ctx.db.delete(row["_id"])
+    return len(rows)
 
 
 @query(args={})
@@ -120,6 +102,7 @@ async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) 
     same email only when the issuer says the email is verified.
     """
     address = normalize_email(email)
+    name = bounded(name, "name", MAX_NAME_CHARS)
     identity = await ctx.auth.get_user_identity()
     if identity is None:
         raise app_error("Unauthenticated", "upsertUser needs a signed-in identity")
@@ -158,6 +141,7 @@ async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None = N
                           externalId: str | None = None) -> str:
     """Create or update any user by email (operators and server code only)."""
     address = normalize_email(email)
+    name = bounded(name, "name", MAX_NAME_CHARS)
     fields = present({"name": name, "image": image, "emailVerified": emailVerified,
                       "externalId": externalId, "updatedAt": ctx.now()})
     existing = await user_by_email(ctx, address)
@@ -170,7 +154,7 @@ async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None = N
 
 @mutation(args={})
 async def deleteAccount(ctx: Any) -> None:
-    """Delete the signed-in user and everything they own."""
+    """Delete the signed-in user at once; what they own goes in batches right after."""
     await delete_user(ctx, await require_user(ctx))
 
 
@@ -183,21 +167,60 @@ async def deleteUser(ctx: Any, userId: str) -> None:
     await delete_user(ctx, user)
 
 
-@mutation(args={"providerId": v.string(), "accountId": v.string(),
-                "accessToken": v.optional(v.string()), "refreshToken": v.optional(v.string()),
-                "idToken": v.optional(v.string()),
+@internal_mutation(args={"userId": v.id("users")})
+async def purgeUser(ctx: Any, userId: str) -> None:
+    """One batch of a deleted user's rows; scheduled until none is left."""
+    await purge_user(ctx, userId)
+
+
+link_details = {"accessToken": v.optional(v.string()), "refreshToken": v.optional(v.string()),
                 "accessTokenExpiresAt": v.optional(v.number()),
                 "refreshTokenExpiresAt": v.optional(v.number()),
                 "scope": v.optional(v.string()),
                 "githubInstallationId": v.optional(v.string()),
-                "githubAppConnected": v.optional(v.boolean())},
-          returns=v.id("accounts"))
-async def linkAccount(ctx: Any, providerId: str, accountId: str, **details: Any) -> str:
-    """Link a provider account (e.g. GitHub) to the caller, or refresh its tokens."""
+                "githubAppConnected": v.optional(v.boolean())}
+
+
+def issuer_variable(provider_id: str) -> str:
+    """The environment variable naming the issuer whose tokens prove `provider_id` accounts."""
+    return "LINK_ISSUER_" + provider_id.upper().replace("-", "_")
+
+
+@action(args={"providerId": v.string(), "idToken": v.string(), **link_details},
+        returns=v.id("accounts"))
+async def linkAccount(ctx: Any, providerId: str, idToken: str, **details: Any) -> str:
+    """Link the provider account that `idToken` proves to the caller, or refresh its tokens.
+
+    The account id is the subject of `idToken`, a token of the provider's issuer
+    (environment variable `LINK_ISSUER_<PROVIDER>`, which must also be a trusted
+    issuer in auth_config.py) checked like a client's token: never an id the
+    client merely states.
+    """
+    if not _PROVIDER_ID.fullmatch(bounded(providerId, "providerId", 32)):
+        raise app_error("InvalidArgument", "providerId: expected a lower-case name such as"
+                        " github", field="providerId")
+    bounded(idToken, "idToken", MAX_TOKEN_CHARS)
+    issuer = await ctx.env.get(issuer_variable(providerId))
+    if issuer is None:
+        raise app_error("InvalidArgument", f"providerId: no provider {providerId} is configured"
+                        f" (set {issuer_variable(providerId)})", field="providerId")
+    try:
+        proof = await ctx.auth.verify_token(idToken)
+    except AuthenticationError as error:
+        raise app_error("InvalidProof", f"idToken: {error.message}") from None
+    if proof["issuer"] != issuer:
+        raise app_error("InvalidProof", f"idToken: not a token of {providerId}'s issuer")
+    return await ctx.run_mutation(linkVerified, {
+        **details, "providerId": providerId, "accountId": proof["subject"],
+        "idToken": idToken})
+
+
+@internal_mutation(args={"providerId": v.string(), "accountId": v.string(),
+                         "idToken": v.string(), **link_details},
+                   returns=v.id("accounts"))
+async def linkVerified(ctx: Any, providerId: str, accountId: str, **details: Any) -> str:
+    """Store a link whose account id `auth:linkAccount` verified, for the caller."""
     user = await require_user(ctx)
-    if providerId == CREDENTIAL_PROVIDER:
-        raise app_error("InvalidArgument", "providerId: password accounts come from auth:signUp",
-                        field="providerId")
     fields = present({**details, "updatedAt": ctx.now()})
     existing = await (ctx.db.query("accounts")
                       .with_index("by_provider", lambda q: q.eq("providerId", providerId)
@@ -207,11 +230,12 @@ async def linkAccount(ctx: Any, providerId: str, accountId: str, **details: Any)
         return await ctx.db.insert("accounts", {
             "githubAppConnected": False, **fields, "providerId": providerId,
             "accountId": accountId, "userId": user["_id"], "createdAt": ctx.now()})
-    if existing["userId"] != user["_id"]:
+    # A link of a deleted user (whose rows are still being purged) is free to take.
+    if existing["userId"] != user["_id"] and await ctx.db.get(existing["userId"]) is not None:
         raise app_error("AccountAlreadyLinked",
-                        f"{providerId} account {accountId} is linked to another user",
-                        providerId=providerId, accountId=accountId)
-    await ctx.db.patch(existing["_id"], fields)
+                        f"that {providerId} account is linked to another user",
+                        providerId=providerId)
+    await ctx.db.patch(existing["_id"], {**fields, "userId": user["_id"]})
     return existing["_id"]
 
 

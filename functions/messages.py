@@ -7,9 +7,10 @@ seals it. Subscribers of `messages:byTask` see every batch as a normal update.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from reactor import mutation, query, v
+from reactor.auth.password import bounded
 
 from ..schema import finish_reason, message_metadata, message_part, message_role
 from ..schema import usage as token_usage
@@ -22,6 +23,32 @@ from ._lib.parts import joined_text, last_error, merge_parts
 
 appended = v.object({"messageId": v.id("chatMessages"), "sequence": v.number()})
 
+# Bounds checked before a call's input is used: what one call may add, and how large a
+# message may grow (a document holds at most 1 MiB, and content is stored twice while
+# streaming: as parts and joined).
+MAX_CONTENT_CHARS: Final = 100_000
+MAX_MESSAGE_CHARS: Final = 200_000
+MAX_PARTS_PER_CALL: Final = 200
+MAX_MODEL_CHARS: Final = 200
+
+
+def check_content(content: str, llm_model: str | None) -> None:
+    bounded(content, "content", MAX_CONTENT_CHARS)
+    if llm_model is not None:
+        bounded(llm_model, "llmModel", MAX_MODEL_CHARS)
+
+
+def check_parts(parts: list[Doc]) -> None:
+    """At most MAX_PARTS_PER_CALL parts, with MAX_CONTENT_CHARS of text among them."""
+    if len(parts) > MAX_PARTS_PER_CALL:
+        raise app_error("InvalidArgument", f"parts: at most {MAX_PARTS_PER_CALL} per call,"
+                        f" got {len(parts)}", field="parts", maxLength=MAX_PARTS_PER_CALL)
+    text = sum(len(part.get("text", "")) for part in parts)
+    if text > MAX_CONTENT_CHARS:
+        raise app_error("InvalidArgument", f"parts: at most {MAX_CONTENT_CHARS} characters of"
+                        f" text per call, got {text}", field="parts",
+                        maxLength=MAX_CONTENT_CHARS)
+
 
 @mutation(args={"taskId": v.id("tasks"), "content": v.string(), "role": message_role,
                 "llmModel": v.optional(v.string()), "metadata": v.optional(message_metadata)},
@@ -29,6 +56,9 @@ appended = v.object({"messageId": v.id("chatMessages"), "sequence": v.number()})
 async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str | None = None,
                  metadata: Doc | None = None) -> Doc:
     """Add a message at the task's next sequence; a USER message sets the task running."""
+    check_content(content, llmModel)
+    if metadata is not None:
+        check_parts(metadata.get("parts", []))
     _, task = await require_task(ctx, taskId)
     if role == "USER":
         await on_user_message(ctx, task)
@@ -48,6 +78,7 @@ async def byTask(ctx: Any, taskId: str) -> list[Doc]:
                 "llmModel": v.optional(v.string())})
 async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None = None) -> None:
     """Rewrite a user message and drop every later message: the conversation resumes there."""
+    check_content(content, llmModel)
     _, task, message = await require_message(ctx, messageId)
     if message["role"] != "USER":
         raise app_error("NotEditable",
@@ -74,6 +105,7 @@ async def linkStackedTask(ctx: Any, messageId: str, stackedTaskId: str) -> None:
 @mutation(args={"taskId": v.id("tasks"), "llmModel": v.string()}, returns=appended)
 async def startAssistant(ctx: Any, taskId: str, llmModel: str) -> Doc:
     """Create the streaming assistant message; the task is RUNNING from here."""
+    check_content("", llmModel)
     _, task = await require_task(ctx, taskId)
     await on_agent_start(ctx, task)
     return await insert_message(ctx, task, "", "ASSISTANT", llmModel,
@@ -92,10 +124,16 @@ async def streaming_message(ctx: Any, message_id: str) -> tuple[Doc, Doc]:
 @mutation(args={"messageId": v.id("chatMessages"), "parts": v.array(message_part)})
 async def appendParts(ctx: Any, messageId: str, parts: list[Doc]) -> None:
     """Add a batch of parts; text deltas join the text part before them, content follows."""
+    check_parts(parts)
     _, message = await streaming_message(ctx, messageId)
     metadata = message["metadata"]
     merged = merge_parts(metadata.get("parts", []), parts)
-    await ctx.db.patch(messageId, {"content": joined_text(merged),
+    content = joined_text(merged)
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise app_error("MessageTooLong", f"message {messageId} would hold {len(content)}"
+                        f" characters, more than {MAX_MESSAGE_CHARS}; finish it and start"
+                        " another", maxLength=MAX_MESSAGE_CHARS)
+    await ctx.db.patch(messageId, {"content": content,
                                    "metadata": {**metadata, "parts": merged}})
 
 

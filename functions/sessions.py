@@ -13,6 +13,7 @@ import secrets
 from typing import Any, Final
 
 from reactor import action, internal_mutation, mutation, query, v
+from reactor.auth.password import bounded
 
 from ._lib.authz import Doc, ensure_owner, require_user
 from ._lib.errors import app_error
@@ -20,6 +21,9 @@ from ._lib.fields import present
 
 SESSION_TTL_MS: Final = 7 * 24 * 3600 * 1000
 TOKEN_BYTES: Final = 32
+MAX_TOKEN_CHARS: Final = 128
+MAX_IP_CHARS: Final = 64
+MAX_USER_AGENT_CHARS: Final = 512
 PUBLIC_SESSION_FIELDS: Final = ("_id", "_creationTime", "userId", "expiresAt", "ipAddress",
                                 "userAgent", "createdAt", "updatedAt")
 
@@ -33,6 +37,8 @@ def token_hash(token: str) -> str:
                           "expiresAt": v.number()}))
 async def create(ctx: Any, ipAddress: str | None = None, userAgent: str | None = None) -> Doc:
     """A new session for the caller; the token is shown this once and never stored."""
+    bounded(ipAddress or "", "ipAddress", MAX_IP_CHARS)
+    bounded(userAgent or "", "userAgent", MAX_USER_AGENT_CHARS)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     created = await ctx.run_mutation(insert, present({
         "tokenHash": token_hash(token), "ipAddress": ipAddress, "userAgent": userAgent}))
@@ -61,11 +67,15 @@ async def insert(ctx: Any, tokenHash: str, ipAddress: str | None = None,
 @query(args={"token": v.string()})
 async def validate(ctx: Any, token: str) -> Doc | None:
     """`{sessionId, userId, expiresAt}` for a live session token, else null."""
+    if len(token) > MAX_TOKEN_CHARS:
+        return None
     session = await (ctx.db.query("sessions")
                      .with_index("by_token", lambda q: q.eq("token", token_hash(token)))
                      .unique())
     if session is None or session["expiresAt"] <= ctx.now():
         return None
+    if await ctx.db.get(session["userId"]) is None:
+        return None  # the user was deleted; their sessions are being purged
     return {"sessionId": session["_id"], "userId": session["userId"],
             "expiresAt": session["expiresAt"]}
 

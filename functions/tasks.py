@@ -9,7 +9,7 @@ from reactor import MISSING, internal_mutation, mutation, query, v
 
 from ..schema import init_status, task_status
 from ._lib.authz import Doc, ensure_owner, ensure_self, require_task, require_user
-from ._lib.cascade import delete_task
+from ._lib.cascade import delete_task, purge_task
 from ._lib.chat import insert_message
 from ._lib.errors import app_error
 from ._lib.fields import present
@@ -144,9 +144,15 @@ async def archive(ctx: Any, taskId: str) -> None:
 
 @mutation(args={"taskId": v.id("tasks")})
 async def remove(ctx: Any, taskId: str) -> None:
-    """Delete the task with its messages, todos, memories and sessions."""
+    """Delete the task at once; its messages, todos, memories and sessions follow in batches."""
     _, task = await require_task(ctx, taskId)
     await delete_task(ctx, task)
+
+
+@internal_mutation(args={"taskId": v.id("tasks")})
+async def purge(ctx: Any, taskId: str) -> None:
+    """One batch of a deleted task's rows; scheduled until none is left."""
+    await purge_task(ctx, taskId)
 
 
 @mutation(args={"taskId": v.id("tasks"), "mode": init_mode},

@@ -52,7 +52,9 @@ def test_a_write_in_one_page_shows_in_the_other_without_reload(
     # Screenshots land in REACTOR_SCREENSHOTS when set (to look at them), else in tmp_path.
     shots = Path(os.environ.get("REACTOR_SCREENSHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
-    result = run_node(NODE_DIR / "demo_browser.mjs", server.url, str(shots), timeout=120)
+    key = (server.data_dir / "auth" / "admin_key").read_text().strip()
+    result = run_node(NODE_DIR / "demo_browser.mjs", server.url, str(shots),
+                      env={"REACTOR_ADMIN_KEY": key}, timeout=120)
     assert result["problems"] == []  # no page errors, no console errors
     assert result["sameDocument"] == [True, True]  # neither page reloaded
     assert result["who"].startswith("Demo User · demo+")

@@ -72,10 +72,17 @@ async def require_task(ctx: QueryCtx, task_id: str) -> tuple[Doc, Doc]:
 
 
 async def require_message(ctx: QueryCtx, message_id: str) -> tuple[Doc, Doc, Doc]:
-    """The caller, the task and the message, checked through the message's task."""
+    """The caller, the task and the message, checked through the message's task.
+
+    A refusal names only the message asked for, never the task it belongs to: the
+    id of another user's task is not the caller's to learn.
+    """
+    user = await require_user(ctx)
     message = await ctx.db.get(message_id)
-    if message is None:
-        await require_user(ctx)
+    task = None if message is None else await ctx.db.get(message["taskId"])
+    if message is None or task is None:  # no task: deleted, its messages being purged
         raise app_error("NotFound", f"message {message_id} does not exist", id=message_id)
-    user, task = await require_task(ctx, message["taskId"])
+    if task["userId"] != user["_id"]:
+        raise app_error("Forbidden", f"message {message_id} belongs to another user",
+                        id=message_id)
     return user, task, message

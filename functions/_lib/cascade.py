@@ -1,40 +1,125 @@
-"""Deleting a task or a user together with every row that belongs to it."""
+"""Deleting a task or a user together with every row that belongs to it, in bounded batches.
+
+A mutation may write at most 16,000 documents in about a second of user time,
+and a user can own far more (a long chat is thousands of messages). So the task
+or user row goes first, in the caller's mutation, which is what every reader
+checks: from that commit on the task or the account is gone for everyone. The
+rows hanging off it are then deleted `BATCH` at a time, the first batch in the
+same mutation and each further one in a mutation scheduled by the one before
+(`tasks:purge`, `auth:purgeUser`), until none is left. Until then those rows are
+unreachable: every function reaches them through their task or user.
+"""
 
 from __future__ import annotations
 
-from reactor import MutationCtx, QueryCtx
+from typing import Final
+
+from reactor import MutationCtx
+from reactor.auth.password import CREDENTIALS
 
 from .authz import Doc
 from .chat import delete_message
 from .lifecycle import cancel_cleanup
 
+# Rows deleted per mutation: well inside the write and time limits of one.
+BATCH: Final = 500
+PURGE_TASK: Final = "tasks:purge"
+PURGE_USER: Final = "auth:purgeUser"
+TASK_ROWS: Final = (("todos", "by_task_sequence"), ("memories", "by_task"),
+                    ("taskSessions", "by_task_active"))
+USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"),
+                    ("userSettings", "by_user"), ("sessions", "by_user"),
+                    ("codebaseUnderstanding", "by_user"), ("memories", "by_user_repo"))
 
-async def rows_by(ctx: QueryCtx, table: str, index: str, field: str, value: str) -> list[Doc]:
-    """Every row of `table` whose `index` starts with `field == value`."""
-    return await ctx.db.query(table).with_index(index, lambda q: q.eq(field, value)).collect()
+
+class Budget:
+    """How many more rows this mutation may delete."""
+
+    def __init__(self, rows: int = BATCH) -> None:
+        self.left = rows
+
+
+async def delete_by(ctx: MutationCtx, table: str, index: str, field: str, value: str,
+                    budget: Budget) -> bool:
+    """Delete rows of `table` whose `index` starts with `field == value`, within the
+    budget; whether none is left."""
+    if budget.left <= 0:
+        return False
+    wanted = budget.left
+    rows = await (ctx.db.query(table).with_index(index, lambda q: q.eq(field, value))
+                  .take(wanted))
+    for row in rows:
+        await ctx.db.delete(row["_id"])
+    budget.left -= len(rows)
+    return len(rows) < wanted
+
+
+async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
+    """Delete a task's messages (with their pull-request snapshots), todos, memories and
+    sessions within the budget; whether none is left."""
+    while budget.left > 1:
+        wanted = budget.left // 2  # a message may have a snapshot to delete with it
+        messages = await (ctx.db.query("chatMessages")
+                          .with_index("by_task_sequence", lambda q: q.eq("taskId", task_id))
+                          .take(wanted))
+        for message in messages:
+            budget.left -= await delete_message(ctx, message)
+        if len(messages) < wanted:
+            break
+    else:
+        return False
+    for table, index in TASK_ROWS:
+        if not await delete_by(ctx, table, index, "taskId", task_id, budget):
+            return False
+    return True
 
 
 async def delete_task(ctx: MutationCtx, task: Doc) -> None:
-    """A task, its messages (with their pull-request snapshots), todos, memories, sessions."""
+    """The task at once (with its pending cleanup); what it owns, batch by batch."""
     await cancel_cleanup(ctx, task)
-    task_id = task["_id"]
-    for message in await rows_by(ctx, "chatMessages", "by_task_sequence", "taskId", task_id):
-        await delete_message(ctx, message)
-    for table, index in (("todos", "by_task_sequence"), ("memories", "by_task"),
-                         ("taskSessions", "by_task_active")):
-        for row in await rows_by(ctx, table, index, "taskId", task_id):
-            await ctx.db.delete(row["_id"])
-    await ctx.db.delete(task_id)
+    await ctx.db.delete(task["_id"])
+    await purge_task(ctx, task["_id"])
+
+
+async def purge_task(ctx: MutationCtx, task_id: str) -> None:
+    """One batch of a deleted task's rows; schedules the next batch if some are left."""
+    if not await purge_task_rows(ctx, task_id, Budget()):
+        await ctx.scheduler.run_after(0, PURGE_TASK, {"taskId": task_id})
+
+
+async def purge_user_rows(ctx: MutationCtx, user_id: str, budget: Budget) -> bool:
+    """Delete what a (deleted) user owns within the budget; whether none is left.
+
+    Their tasks go one at a time, each after its own rows, so that an unfinished
+    task is found again by the next batch.
+    """
+    for table, index in USER_ROWS:
+        if not await delete_by(ctx, table, index, "userId", user_id, budget):
+            return False
+    while budget.left > 0:
+        task = await (ctx.db.query("tasks").with_index("by_user", lambda q: q.eq("userId",
+                                                                                  user_id))
+                      .first())
+        if task is None:
+            return True
+        cleared = await cancel_cleanup(ctx, task)
+        if cleared:
+            await ctx.db.patch(task["_id"], cleared)
+        if not await purge_task_rows(ctx, task["_id"], budget):
+            return False
+        await ctx.db.delete(task["_id"])
+        budget.left -= 1
+    return False
 
 
 async def delete_user(ctx: MutationCtx, user: Doc) -> None:
-    """A user, their tasks (cascading), sessions, accounts, settings, memories, understandings."""
-    user_id = user["_id"]
-    for task in await rows_by(ctx, "tasks", "by_user", "userId", user_id):
-        await delete_task(ctx, task)
-    for table, index in (("sessions", "by_user"), ("accounts", "by_user"),
-                         ("userSettings", "by_user"), ("memories", "by_user_repo"),
-                         ("codebaseUnderstanding", "by_user")):
-        for row in await rows_by(ctx, table, index, "userId", user_id):
-            await ctx.db.delete(row["_id"])
-    await ctx.db.delete(user_id)
+    """The user at once: signed out everywhere, their sessions and sign-in refused. Then
+    their tasks (cascading), sessions, accounts, settings, memories, understandings."""
+    await ctx.db.delete(user["_id"])
+    await purge_user(ctx, user["_id"])
+
+
+async def purge_user(ctx: MutationCtx, user_id: str) -> None:
+    """One batch of a deleted user's rows; schedules the next batch if some are left."""
+    if not await purge_user_rows(ctx, user_id, Budget()):
+        await ctx.scheduler.run_after(0, PURGE_USER, {"userId": user_id})

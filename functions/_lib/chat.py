@@ -51,11 +51,12 @@ async def messages_after(ctx: QueryCtx, task_id: str, sequence: float) -> list[D
                   .collect())
 
 
-async def delete_message(ctx: MutationCtx, message: Doc) -> None:
-    """Delete a message and its pull-request snapshot."""
+async def delete_message(ctx: MutationCtx, message: Doc) -> int:
+    """Delete a message and its pull-request snapshot; how many rows that was."""
     snapshot = await (ctx.db.query("pullRequestSnapshots")
                       .with_index("by_message", lambda q: q.eq("messageId", message["_id"]))
                       .unique())
     if snapshot is not None:
         await ctx.db.delete(snapshot["_id"])
     await ctx.db.delete(message["_id"])
+    return 1 if snapshot is None else 2

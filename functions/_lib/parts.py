@@ -14,17 +14,29 @@ def merge_parts(existing: list[Part], incoming: list[Part]) -> list[Part]:
     """`existing` followed by `incoming`, each text delta joined onto a text part before it.
 
     So a streamed answer is stored as a few parts (text, tool call, text, ...) rather
-    than one part per token. Empty text deltas carry nothing and are dropped.
+    than one part per token. Empty text deltas carry nothing and are dropped. Linear:
+    a run of deltas is joined once, not re-copied delta by delta.
     """
     merged = list(existing)
+    run: list[str] = []  # the texts making up merged[-1] while deltas keep joining it
+
+    def close_run() -> None:
+        if len(run) > 1:
+            merged[-1] = {**merged[-1], "text": "".join(run)}
+        run.clear()
+
     for part in incoming:
         if part["type"] == "text":
             if not part["text"]:
                 continue
             if merged and merged[-1]["type"] == "text":
-                merged[-1] = {**merged[-1], "text": merged[-1]["text"] + part["text"]}
+                if not run:
+                    run.append(merged[-1]["text"])
+                run.append(part["text"])
                 continue
+        close_run()
         merged.append(part)
+    close_run()
     return merged
 
 

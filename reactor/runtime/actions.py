@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 from reactor.errors import InvalidValueError, LimitExceededError, ReactorError
 from reactor.runtime import logs
-from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.auth import BuiltinIssuer, TokenVerifier
 from reactor.runtime.context import (
     Auth,
     FunctionRef,
@@ -154,7 +154,8 @@ class ActionRunner:
     def __init__(self, call: Call, database: Database,
                  resolve: Callable[[str], FunctionDefinition], issuer: BuiltinIssuer | None,
                  env: EnvReader, now: Callable[[], float], *,
-                 timeout_s: float = DEFAULT_ACTION_TIMEOUT_S, max_concurrent: int = 64) -> None:
+                 timeout_s: float = DEFAULT_ACTION_TIMEOUT_S, max_concurrent: int = 64,
+                 verifier: Callable[[], TokenVerifier] | None = None) -> None:
         self._call = call
         self._database = database
         self._resolve = resolve
@@ -165,13 +166,15 @@ class ActionRunner:
         self._slots = asyncio.Semaphore(max_concurrent)
         # ctx.storage's file service (set by the engine once it has one).
         self.files: FileService | None = None
+        self._verifier = verifier
 
     def context(self, identity: Identity) -> ActionCtx:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
             return await self._call(kind, path, args, identity)
 
         storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
-        return ActionCtx(call, Auth(identity, self._issuer, can_issue=True),
+        auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier)
+        return ActionCtx(call, auth,
                          ActionScheduler(self._database, self._resolve, self._now),
                          self._env, self._now, ActionRateLimits(self._database, self._now),
                          storage)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
-from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.auth import BuiltinIssuer, TokenVerifier
 from reactor.runtime.files import FileService, MutationStorage, QueryStorage
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.system.environment import (
@@ -157,10 +157,11 @@ class Auth:
     """`ctx.auth`: who is calling, and (in mutations and actions) minting tokens."""
 
     def __init__(self, identity: dict[str, Any] | None, issuer: BuiltinIssuer | None,
-                 can_issue: bool) -> None:
+                 can_issue: bool, verifier: Callable[[], TokenVerifier] | None = None) -> None:
         self._identity = identity
         self._issuer = issuer
         self._can_issue = can_issue
+        self._verifier = verifier
 
     async def get_user_identity(self) -> dict[str, Any] | None:
         """The caller's identity (`subject`, `issuer`, `tokenIdentifier` and the token's
@@ -178,6 +179,16 @@ class Auth:
             raise InvalidValueError("issue_token: subject must be a non-empty string")
         return self._issuer.issue_token(subject, claims,
                                         seconds_of(expires_in, "issue_token: expires_in"))
+
+    async def verify_token(self, token: str) -> dict[str, Any]:
+        """The identity a JWT from one of the app's trusted issuers carries (the same
+        check the server makes of a client's token), for tokens passed as arguments,
+        such as proof of an account at another provider. Raises `AuthenticationError`
+        saying why a token is refused. Actions only: keys may have to be fetched."""
+        if self._verifier is None:
+            raise ReactorError("ctx.auth.verify_token is only available in actions",
+                               code="NotAllowed")
+        return await self._verifier().verify(token)
 
 
 def function_path(fn: FunctionRef) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from reactor.errors import NotFoundError, ReactorError
 from reactor.runtime import logs, preempt
 from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
-from reactor.runtime.auth import BuiltinIssuer
+from reactor.runtime.auth import AuthConfig, BuiltinIssuer, TokenVerifier, load_auth_config
 from reactor.runtime.files import FileOptions, FileService, FileSigner
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
@@ -65,7 +65,8 @@ class Engine:
                  public_url: str = "http://127.0.0.1:3210",
                  file_options: FileOptions | None = None,
                  blob_store: Callable[[Path], BlobStore] | None = None,
-                 workers: int = WORKERS) -> None:
+                 workers: int = WORKERS,
+                 auth_config: AuthConfig | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
@@ -85,6 +86,8 @@ class Engine:
         self.workers = workers
         self.pool: WorkerPool | None = None
         self._call_listeners: list[CallListener] = []
+        self._auth_config = auth_config
+        self._verifier: TokenVerifier | None = None
         self.app: App
         self.database: Database
         self.manager: SubscriptionManager
@@ -115,7 +118,8 @@ class Engine:
             self.actions = ActionRunner(self._nested_call, self.database, self.resolve,
                                         self.issuer, self.environment.reader(), self.clock.now,
                                         timeout_s=self.action_timeout_s,
-                                        max_concurrent=self.max_concurrent_actions)
+                                        max_concurrent=self.max_concurrent_actions,
+                                        verifier=self.token_verifier)
             self.files = FileService(self.database, self._blob_store(self.data_dir),
                                      FileSigner.load_or_create(self.data_dir),
                                      self.public_url, self.file_options)
@@ -128,6 +132,18 @@ class Engine:
             raise
         self.manager = SubscriptionManager(self.database, self._run_entry)
         self.manager.start()
+
+    def token_verifier(self) -> TokenVerifier:
+        """The verifier of the app's trusted issuers (`ctx.auth.verify_token`): the
+        server's, or one made from `auth_config.py` on first use."""
+        if self._verifier is None:
+            config = self._auth_config or load_auth_config(self.app_dir)
+            self._verifier = TokenVerifier(config, self.issuer)
+        return self._verifier
+
+    def use_token_verifier(self, verifier: TokenVerifier) -> None:
+        """Verify tokens in actions as the server verifies clients' (after a reload too)."""
+        self._verifier = verifier
 
     def start_scheduler(self) -> None:
         """Run due jobs and crons, and the orphan-file sweep, in the background from now on."""

@@ -124,8 +124,9 @@ def _load(directory: Path, package: str) -> App:
         for attribute, value in vars(module).items():
             if not isinstance(value, FunctionDefinition) or attribute.startswith("_"):
                 continue
-            if value.function.__module__ != module.__name__:
-                continue  # imported from another module: registered there
+            home = value.function.__module__
+            if home != module.__name__ and home.startswith(package + "."):
+                continue  # imported from another module of the app: registered there
             name = value.name or attribute
             path = module_path if name == "default" else f"{module_path}:{name}"
             if path in functions and functions[path] is not value:

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, load_auth_config
+from reactor.runtime.client import set_client_address
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
@@ -59,6 +60,7 @@ class ReactorServer:
         await self.engine.start()
         try:
             self.authenticator = self._load_authenticator()
+            self.engine.use_token_verifier(self.authenticator.verifier)
         except BaseException:
             await self.engine.stop()
             raise
@@ -76,6 +78,7 @@ class ReactorServer:
         authenticator = self._load_authenticator()
         report = await self.engine.reload()
         self.authenticator = authenticator
+        self.engine.use_token_verifier(authenticator.verifier)
         return report
 
     def _authenticator(self) -> Authenticator:
@@ -90,6 +93,8 @@ class ReactorServer:
 
     async def sync(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        # The socket's task and every task it starts know which client this is.
+        set_client_address(websocket.client.host if websocket.client else None)
         session = SyncSession(websocket, self.engine, self._authenticator, self.config)
         self.sessions.add(session)
         self.heartbeat.ensure_running()

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind
 from reactor.runtime.auth import AuthenticationError
+from reactor.runtime.client import client_scope
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
@@ -102,8 +103,9 @@ class HttpApi:
         except ReactorError as error:
             status = {"PayloadTooLarge": 413, "RequestTimeout": 408}.get(error.code, 400)
             return _error(status, error.code, error.message)
-        outcome = await self.engine.call(kind, path, args, caller.identity,
-                                         admin=caller.admin, ts=ts)
+        with client_scope(request.client.host if request.client else None):
+            outcome = await self.engine.call(kind, path, args, caller.identity,
+                                             admin=caller.admin, ts=ts)
         lines = orjson.dumps(outcome.log_lines)
         if outcome.ok:
             value = outcome.encoded or value_json(outcome.value)

@@ -43,10 +43,23 @@ async def expect_error(call: Any, code: str) -> Any:
     pytest.fail(f"expected the call to fail with {code}, it succeeded")
 
 
+async def mailed_code(t: ReactorTest, email: str) -> str:
+    """The newest sign-up code mailed to `email` (read from the app's outbox)."""
+    mails = await t.query("auth:mailbox", {"email": email})
+    codes = [mail["code"] for mail in mails if mail["kind"] == "signUpCode"]
+    assert codes, f"no sign-up code was mailed to {email}: {mails}"
+    return codes[0]
+
+
 async def sign_up(t: ReactorTest, email: str, name: str = "Someone") -> Member:
-    """A user made through the real password sign-up."""
-    result = await t.action("auth:signUp", {"email": email, "password": PASSWORD, "name": name})
-    return Member(t.with_identity(subject=result["userId"]), result["userId"], email)
+    """A user made through the real password sign-up: the code from the mail, confirmed."""
+    answer = await t.action("auth:signUp", {"email": email, "password": PASSWORD,
+                                            "name": name})
+    assert answer == {"status": "codeSent"}
+    address = email.strip().lower()
+    result = await t.action("auth:confirmSignUp", {"email": address,
+                                                   "code": await mailed_code(t, address)})
+    return Member(t.with_identity(subject=result["userId"]), result["userId"], address)
 
 
 async def quick_user(t: ReactorTest, email: str, name: str = "Someone") -> Member:

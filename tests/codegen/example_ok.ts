@@ -3,10 +3,15 @@ import { ReactorClient } from "reactor-client";
 import { api, internal, type Id } from "./example/_generated/api.js";
 
 export async function main(client: ReactorClient): Promise<void> {
-  const { token, userId } = await client.action(api.auth.signUp, {
+  const { status } = await client.action(api.auth.signUp, {
     email: "ada@example.com",
     password: "correct horse",
     name: "Ada",
+  });
+  const sent: "codeSent" = status;
+  const { token, userId } = await client.action(api.auth.confirmSignUp, {
+    email: "ada@example.com",
+    code: sent === "codeSent" ? "12345678" : "",
   });
   const owner: Id<"users"> = userId;
   await client.setAuth(async () => token);

@@ -11,12 +11,22 @@ export const TASK = {
   repoUrl: "https://github.com/acme/widgets", baseBranch: "main",
 };
 
-// A new user through the app's own sign-up action: {email, token, userId}.
+// The newest sign-up code mailed to `email`: read from the app's outbox (auth:mailbox, an
+// internal query) with the admin key in $REACTOR_ADMIN_KEY, as a developer would.
+export async function mailedCode(url, email) {
+  const admin = new ConvexHttpClient(url, { logger: false });
+  admin.setAdminAuth(process.env.REACTOR_ADMIN_KEY);
+  const mails = await admin.query(api.auth.mailbox, { email });
+  return mails.find((mail) => mail.kind === "signUpCode").code;
+}
+
+// A new user through the app's own sign-up: the code from the mail, confirmed. {email, token, userId}.
 export async function signUp(url, label) {
   const email = `${label}+${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
   const anonymous = new ConvexHttpClient(url, { logger: false });
-  const { token, userId } = await anonymous.action(api.auth.signUp,
-    { email, password: PASSWORD, name: label });
+  await anonymous.action(api.auth.signUp, { email, password: PASSWORD, name: label });
+  const code = await mailedCode(url, email);
+  const { token, userId } = await anonymous.action(api.auth.confirmSignUp, { email, code });
   return { email, token, userId };
 }
 

@@ -1,10 +1,12 @@
 // Two headless Chromium pages on the demo (/demo/) of a running example app, signed in as one
 // user: what one page writes must show up in the other without a reload.
-// Usage: node demo_browser.mjs SERVER_URL SCREENSHOT_DIR   (driven by tests/test_demo_browser.py)
+// Usage: node demo_browser.mjs SERVER_URL SCREENSHOT_DIR   (driven by tests/test_demo_browser.py;
+// $REACTOR_ADMIN_KEY reads the sign-up code from the app's outbox)
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { mailedCode } from "./app_lib.mjs";
 import { failOnError, finish } from "./sync_lib.mjs";
 
 const [url, screenshots] = process.argv.slice(2);
@@ -38,6 +40,11 @@ async function signIn(page, button, user) {
   await page.fill("#auth-form [name=email]", user.email);
   await page.fill("#auth-form [name=password]", user.password);
   await page.click(button);
+  if (button === "#sign-up") {
+    await page.locator("#confirm-form").waitFor({ timeout: TIMEOUT });
+    await page.fill("#confirm-form [name=code]", await mailedCode(url, user.email));
+    await page.click("#confirm");
+  }
   await page.locator("#app").waitFor({ timeout: TIMEOUT });
   await page.locator("#connection[data-state=online]").waitFor({ timeout: TIMEOUT });
   // Set after the page loaded: a reload would lose it.

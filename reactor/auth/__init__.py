@@ -1,0 +1,1 @@
+"""Ready-made authentication for apps: `reactor.auth.password` (password accounts)."""
