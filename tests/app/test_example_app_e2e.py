@@ -152,8 +152,13 @@ def test_another_users_task_is_refused(server: ReactorServer) -> None:
     result = node("app_access.mjs", server.url)
     task_id = result["taskId"]
     for call, outcome in result["foreign"].items():
+        # Each refusal names what Bob passed: Alice's id where he named her, the message
+        # (not the task it belongs to) where he named a message.
         if call == "createForAlice":
             assert outcome["error"]["data"] == {"code": "Forbidden", "userId": result["alice"]}
+        elif call == "appendParts":
+            assert outcome["error"]["data"] == {"code": "Forbidden", "id": result["messageId"]}
+            assert task_id not in json.dumps(outcome)
         else:
             assert outcome["error"]["data"] == {"code": "Forbidden", "id": task_id}, call
     assert {call: code(outcome) for call, outcome in result["signedOut"].items()} == {

@@ -39,5 +39,5 @@ failOnError(async () => {
   const task = await aliceHttp.query(api.tasks.get, { taskId });
   const bobTasks = await bobHttp.query(api.tasks.listByUser, {});
   await bobSocket.close();
-  finish({ alice: alice.userId, taskId, foreign, signedOut, messages, task, bobTasks });
+  finish({ alice: alice.userId, taskId, messageId, foreign, signedOut, messages, task, bobTasks });
 });

@@ -260,7 +260,7 @@ class PasswordAuth:
 
     # The internal mutation ---------------------------------------------------
 
-    async def _store(self, ctx: Ctx, op: str, data: dict[str, Any]) -> Any:
+    async def _store(self, ctx: Ctx, op: str, data: Any) -> Any:
         """The writes of the actions above, each in one transaction. Failures are
         answers (None), not errors, so that what they record (a wrong code) commits."""
         match op:
