@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import Any, Final, Literal, Protocol
 
 from reactor.errors import AppError
+from reactor.runtime.actions import ActionCtx
 from reactor.runtime.auth.password_hash import (
     OWASP_SCRYPT,
     ScryptParams,
@@ -39,6 +40,7 @@ from reactor.runtime.auth.password_hash import (
     verify_password_async,
 )
 from reactor.runtime.client import client_address
+from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.functions import FunctionDefinition, action, internal_mutation
 from reactor.schema import TableDefinition, define_table
 from reactor.values import v
@@ -52,16 +54,15 @@ MAX_CODE_ATTEMPTS: Final = 5
 CODE_DIGITS: Final = 8
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
-Ctx = Any  # the ctx of the function the hook is called from (a mutation's)
 
 
 class UserStore(Protocol):
     """How the library reaches the app's users (called inside its mutations)."""
 
-    async def find(self, ctx: Ctx, email: str) -> str | None:
+    async def find(self, ctx: MutationCtx, email: str) -> str | None:
         """The `_id` of the user with this (normalized) email, or None."""
 
-    async def create(self, ctx: Ctx, email: str, name: str) -> str:
+    async def create(self, ctx: MutationCtx, email: str, name: str) -> str:
         """Insert the user whose email was just proved; their `_id`."""
 
 
@@ -75,7 +76,7 @@ class AuthMail:
     code: str | None = None
 
 
-Deliver = Callable[[Ctx, AuthMail], Awaitable[None]]
+Deliver = Callable[[MutationCtx, AuthMail], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +187,10 @@ class PasswordAuth:
 
     # The actions -----------------------------------------------------------
 
-    async def _limit(self, ctx: Ctx, name: str, key: str, limit: Limit) -> None:
+    async def _limit(self, ctx: ActionCtx, name: str, key: str, limit: Limit) -> None:
         await ctx.rate_limit(name, key=key, rate=limit.rate, period=limit.period)
 
-    async def _limit_client(self, ctx: Ctx, name: str, limit: Limit) -> None:
+    async def _limit_client(self, ctx: ActionCtx, name: str, limit: Limit) -> None:
         address = client_address()
         if address is not None:
             await self._limit(ctx, name, address, limit)
@@ -201,13 +202,14 @@ class PasswordAuth:
                              " characters", minLength=self.min_length)
         return password
 
-    async def _call_store(self, ctx: Ctx, op: str, data: dict[str, Any]) -> Any:
+    async def _call_store(self, ctx: ActionCtx, op: str, data: dict[str, Any]) -> Any:
         if not self.store.path:
             raise auth_error("Misconfigured", "PasswordAuth.store is not exported from a"
                              " module in functions/ (add `passwordStore = password.store`)")
         return await ctx.run_mutation(self.store, {"op": op, "data": data})
 
-    async def _sign_up(self, ctx: Ctx, email: str, password: str, name: str) -> dict[str, str]:
+    async def _sign_up(self, ctx: ActionCtx, email: str, password: str,
+                       name: str) -> dict[str, str]:
         """Start a sign-up: the same answer whether or not the email is taken."""
         address = normalize_email(email)
         self._password(password)
@@ -222,7 +224,7 @@ class PasswordAuth:
                                               "hash": password_hash, "code": code})
         return dict(CODE_SENT)
 
-    async def _confirm_sign_up(self, ctx: Ctx, email: str, code: str) -> dict[str, str]:
+    async def _confirm_sign_up(self, ctx: ActionCtx, email: str, code: str) -> dict[str, str]:
         """Create the account with the code mailed by `sign_up`; a token for it."""
         address = normalize_email(email)
         bounded(code, "code", MAX_CODE_CHARS)
@@ -234,7 +236,7 @@ class PasswordAuth:
                              " for a new one")
         return self._signed_in(ctx, user_id)
 
-    async def _sign_in(self, ctx: Ctx, email: str, password: str) -> dict[str, str]:
+    async def _sign_in(self, ctx: ActionCtx, email: str, password: str) -> dict[str, str]:
         """A token for this email and password; never says which of the two was wrong."""
         bounded(email, "email", MAX_EMAIL_CHARS)
         bounded(password, "password", self.max_length)
@@ -253,14 +255,14 @@ class PasswordAuth:
                                                     "new": upgraded})
         return self._signed_in(ctx, credential["userId"])
 
-    def _signed_in(self, ctx: Ctx, user_id: str) -> dict[str, str]:
+    def _signed_in(self, ctx: ActionCtx, user_id: str) -> dict[str, str]:
         token = ctx.auth.issue_token(subject=user_id,
                                      expires_in=self.token_ttl.total_seconds())
         return {"token": token, "userId": user_id}
 
     # The internal mutation ---------------------------------------------------
 
-    async def _store(self, ctx: Ctx, op: str, data: Any) -> Any:
+    async def _store(self, ctx: MutationCtx, op: str, data: Any) -> Any:
         """The writes of the actions above, each in one transaction. Failures are
         answers (None), not errors, so that what they record (a wrong code) commits."""
         match op:
@@ -280,7 +282,7 @@ class PasswordAuth:
                 return None
         raise auth_error("InvalidArgument", f"unknown operation {op!r}", field="op")
 
-    async def _begin(self, ctx: Ctx, data: dict[str, Any]) -> None:
+    async def _begin(self, ctx: MutationCtx, data: dict[str, Any]) -> None:
         email = data["email"]
         if await self._taken(ctx, email):
             await self.deliver(ctx, AuthMail("alreadyRegistered", email))
@@ -295,7 +297,7 @@ class PasswordAuth:
             await ctx.db.patch(pending["_id"], fields)
         await self.deliver(ctx, AuthMail("signUpCode", email, data["code"]))
 
-    async def _confirm(self, ctx: Ctx, email: str, code: str) -> str | None:
+    async def _confirm(self, ctx: MutationCtx, email: str, code: str) -> str | None:
         pending = await _pending(ctx, email)
         if pending is None:
             return None
@@ -317,23 +319,23 @@ class PasswordAuth:
                                           "updatedAt": now})
         return user_id
 
-    async def _taken(self, ctx: Ctx, email: str) -> bool:
+    async def _taken(self, ctx: MutationCtx, email: str) -> bool:
         return (await credential_for(ctx, email) is not None
                 or await self.users.find(ctx, email) is not None)
 
 
-async def credential_for(ctx: Ctx, email: str) -> dict[str, Any] | None:
+async def credential_for(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
     """The password row of `email`, if it has one."""
     return await (ctx.db.query(CREDENTIALS)
                   .with_index("by_email", lambda q: q.eq("email", email)).first())
 
 
-async def _pending(ctx: Ctx, email: str) -> dict[str, Any] | None:
+async def _pending(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
     return await (ctx.db.query(PENDING)
                   .with_index("by_email", lambda q: q.eq("email", email)).first())
 
 
-async def delete_credentials(ctx: Ctx, user_id: str) -> int:
+async def delete_credentials(ctx: MutationCtx, user_id: str) -> int:
     """Delete a user's password rows (when the app deletes the user); how many."""
     rows = await (ctx.db.query(CREDENTIALS)
                   .with_index("by_user", lambda q: q.eq("userId", user_id)).collect())
