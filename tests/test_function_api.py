@@ -8,13 +8,14 @@ import inspect
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from reactor import AppError, Int64, cron_jobs, mutation, query, v
+from reactor import AppError, Id, Int64, cron_jobs, mutation, query, v
 from reactor.errors import InvalidValueError, SchemaError, ValidationError
 from reactor.runtime import Engine, FunctionKind, Outcome
+from reactor.runtime.codegen import validator_type
 from reactor.runtime.loader import AppLoadError, load_app
 from reactor.runtime.scheduler.cron_schedule import IntervalSchedule
 from reactor.schema.indexes import index_id
@@ -475,3 +476,14 @@ def test_cron_intervals_take_timedeltas() -> None:
     assert isinstance(schedule, IntervalSchedule) and schedule.seconds == 150
     with pytest.raises(InvalidValueError, match="cron 'bad': every: expected a non-negative"):
         crons.interval("bad", "notes:add", every=datetime.timedelta(seconds=-5))
+
+
+def test_generated_client_types_come_from_annotations() -> None:
+    @query
+    async def pick(ctx: Any, limit: int, mode: Literal["a", "b"] = "a",
+                   owner: Id[Literal["users"]] | None = None) -> list[str]:
+        return []
+
+    assert validator_type(pick.args) == \
+        '{ limit: number; mode?: "a" | "b"; owner?: Id<"users"> | null }'
+    assert validator_type(pick.returns) == "Array<string>"
