@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine
 from importlib import metadata
@@ -80,6 +81,8 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
+    if argv is None and arguments.command in ("dev", "serve"):
+        use_system_allocator()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = _dispatch(arguments)
@@ -89,6 +92,22 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def use_system_allocator() -> None:
+    """Run the server on the C allocator (`PYTHONMALLOC=malloc`) unless the operator chose.
+
+    CPython's own small-object allocator gives memory back only in whole 1 MiB
+    arenas, and a few long-lived objects keep most arenas of a burst alive: after
+    20,000 live queries ended, 45 of the 60 MB they took stayed. With malloc, the
+    server's reclaim (`malloc_trim`, server/memory.py) returns all but about 10 MB.
+    The setting must be in place when the interpreter starts, so the command
+    starts itself again with it (same process id, same arguments).
+    """
+    if "PYTHONMALLOC" in os.environ:
+        return
+    os.environ["PYTHONMALLOC"] = "malloc"
+    os.execv(sys.executable, [sys.executable, "-m", "reactor", *sys.argv[1:]])
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -338,6 +338,10 @@ class Engine:
         return self.manager.subscribe(query_key(path, args, identity, admin), path, args,
                                       identity, admin=admin, watcher=watcher)
 
+    def limit_live_queries(self, maximum: int) -> None:
+        """Refuse `hold_query` (TooManyQueries) for a new query past `maximum` held."""
+        self.manager.max_entries = maximum
+
     def release_query(self, entry: QueryEntry, watcher: Watcher) -> None:
         """Let go of a query `hold_query` returned."""
         self.manager.unsubscribe(entry, watcher)

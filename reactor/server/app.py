@@ -29,6 +29,7 @@ from reactor.server.home import home_route
 from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
+from reactor.server.memory import MemoryReclaimer
 from reactor.server.sync import SyncSession
 
 logger = logging.getLogger("reactor.server")
@@ -46,6 +47,7 @@ class ReactorServer:
                                    self.config.send_timeout_s)
         self.gate = ConnectionGate(self.config.max_connections,
                                    self.config.max_connections_per_address)
+        self.reclaimer = MemoryReclaimer()
         self._started = False
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -64,6 +66,7 @@ class ReactorServer:
         except BaseException:
             await self.engine.stop()
             raise
+        self.engine.limit_live_queries(self.config.max_live_queries)
         self.engine.start_scheduler()
         self._started = True
 
@@ -86,6 +89,7 @@ class ReactorServer:
         return self.authenticator
 
     async def stop(self) -> None:
+        self.reclaimer.stop()
         await self.heartbeat.stop()
         if self._started:
             self._started = False
@@ -102,6 +106,7 @@ class ReactorServer:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self.reclaimer.note_released(session.released_queries)
 
     async def health(self, request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

@@ -45,6 +45,9 @@ class ServerConfig:
     uploads_per_minute: float = 600.0
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
+    # Distinct live queries held by all connections together (each costs a few KiB);
+    # past it a new one fails with TooManyQueries.
+    max_live_queries: int = 100_000
     # Open sockets (HTTP and WebSocket) in all, and from one client address; past
     # either a new socket is answered 503 and closed (see connections.py).
     max_connections: int = 10_000

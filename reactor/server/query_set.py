@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reactor.errors import ReactorError
+from reactor.errors import LimitExceededError, ReactorError
 from reactor.runtime import Engine
 from reactor.runtime.paths import canonical_path
 from reactor.server import protocol as p
@@ -99,8 +99,12 @@ class ClientQueries:
         if self.engine.hides(path, admin=caller.admin):
             return _Query(None, path, args, journal=journal,
                           failure=f"{path}: could not find public function {path!r}")
-        entry = self.engine.hold_query(path, args, caller.identity, admin=caller.admin,
-                                       journal=journal, watcher=self.watcher)
+        try:
+            entry = self.engine.hold_query(path, args, caller.identity, admin=caller.admin,
+                                           journal=journal, watcher=self.watcher)
+        except LimitExceededError as error:
+            return _Query(None, path, args, journal=journal,
+                          failure=f"{error.code}: {error.message}")
         return _Query(entry, path, args, journal=journal)
 
     def resubscribe(self, caller: Caller) -> None:
@@ -152,8 +156,12 @@ class ClientQueries:
                 query.sent = result
         return modifications
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """Let go of every query; how many live queries were let go."""
+        released = 0
         for query in self._queries.values():
             if query.entry is not None:
                 self.engine.release_query(query.entry, self.watcher)
+                released += 1
         self._queries.clear()
+        return released

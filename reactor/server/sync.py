@@ -82,6 +82,8 @@ class SyncSession:
         self._sender: asyncio.Task[None] | None = None
         self._dropped = False
         self._ended = False
+        # How many live queries the session held when it ended (for memory reclaim).
+        self.released_queries = 0
 
     # Lifecycle -------------------------------------------------------------
 
@@ -105,7 +107,7 @@ class SyncSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.queries.close()
+            self.released_queries = self.queries.close()
 
     def tick(self, now: float) -> None:
         """The heartbeat's call: drop a client that stopped reading, ping a quiet one."""

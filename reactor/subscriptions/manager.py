@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reactor.errors import LimitExceededError
 from reactor.subscriptions.interval_tree import IntervalHandle, IntervalTree
 from reactor.transactions import Database, LogEntry, ReadSet
 from reactor.values import value_size
@@ -98,6 +99,8 @@ class SubscriptionManager:
         # what they read: a one-shot query or a re-subscription reuses their result.
         self._retained: OrderedDict[Hashable, QueryEntry] = OrderedDict()
         self._retain = retain
+        # Held entries allowed at once (None: no cap); past it `subscribe` refuses.
+        self.max_entries: int | None = None
         self.executions = 0
         self._trees: dict[str, IntervalTree] = {}
         self._fresh: set[QueryEntry] = set()
@@ -135,6 +138,11 @@ class SubscriptionManager:
         """Hold the shared entry; `watcher` is called whenever its result changes."""
         entry = self.entries.get(key)
         if entry is None:
+            held = len(self.entries) - len(self._retained)
+            if self.max_entries is not None and held >= self.max_entries:
+                raise LimitExceededError(f"the server holds its maximum of {self.max_entries}"
+                                         " live queries; try again later",
+                                         code="TooManyQueries")
             entry = QueryEntry(key, path, args, identity, admin)
             self.entries[key] = entry
             self._fresh.add(entry)
