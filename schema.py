@@ -238,6 +238,14 @@ schema = define_schema({
     .index("by_task_sequence", ["taskId", "sequence"])
     .index("by_task_role", ["taskId", "role", "sequence"])
     .index("by_model_created", ["llmModel", "createdAt"]),
+    # Files attached to a task's chat: the bytes are in `_storage`.
+    "attachments": define_table({
+        "taskId": v.id("tasks"),
+        "userId": v.id("users"),
+        "storageId": v.id("_storage"),
+        "name": v.string(),
+        "createdAt": v.number(),
+    }).index("by_task", ["taskId", "createdAt"]),
     "pullRequestSnapshots": define_table({
         "messageId": v.id("chatMessages"),
         "status": pull_request_status,

@@ -88,6 +88,34 @@ export declare class AppError<Data = Value> extends FunctionError {
   readonly data: Data;
 }
 
+/** An upload the server refused (bad, used or expired URL, too large, too many uploads). */
+export declare class UploadError extends Error {
+  /** The HTTP status (400, 403, 408, 413, 429...). */
+  readonly status: number;
+  /** The server's error code, e.g. "UploadTokenUsed", or null. */
+  readonly code: string | null;
+}
+
+export interface UploadFileOptions<Args = Record<string, Value>> {
+  /** Arguments of the generateUploadUrl mutation. */
+  args?: Args;
+  /** The Content-Type stored with the file (default: the Blob's type). */
+  contentType?: string;
+  /** The fetch to POST with (default: globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Runs `generateUploadUrl` (a mutation returning `ctx.storage.generate_upload_url()`),
+ * POSTs `file` to the URL it returns, and resolves to the new storage id.
+ */
+export declare function uploadFile(
+  client: { mutation(ref: any, args: any): Promise<any> },
+  generateUploadUrl: FunctionReference<"mutation", any, string> | string,
+  file: Blob | ArrayBuffer | ArrayBufferView | string,
+  options?: UploadFileOptions,
+): Promise<string>;
+
 /** A server message that does not follow the protocol (logged, never thrown to the app). */
 export declare class ProtocolError extends Error {}
 

@@ -1,6 +1,6 @@
 // The example app's live demo: sign in, a task list and a task's chat, each a live query.
 // Every window showing the same user sees every change as soon as it commits.
-import { ReactorClient, anyApi as api } from "reactor-client";
+import { ReactorClient, anyApi as api, uploadFile } from "reactor-client";
 
 const SESSION_KEY = "reactor-demo-session";
 const $ = (selector) => document.querySelector(selector);
@@ -172,15 +172,64 @@ function selectTask(taskId) {
   }
   showError("#chat-error", null);
   $("#message-form").hidden = state.taskId === null;
+  $("#attachments-box").hidden = state.taskId === null;
+  $("#attachments").replaceChildren();
   $("#messages").replaceChildren(
     el("li", { class: "placeholder", text: state.taskId ? "Loading…" : "Pick a task, or create one." }),
   );
   renderChatHeader();
   if (state.taskId === null) return;
-  state.stopChat = client.onUpdate(api.messages.byTask, { taskId: state.taskId }, renderMessages, (error) =>
-    showError("#chat-error", error),
-  );
+  const onError = (error) => showError("#chat-error", error);
+  const stops = [
+    client.onUpdate(api.messages.byTask, { taskId: state.taskId }, renderMessages, onError),
+    client.onUpdate(api.attachments.byTask, { taskId: state.taskId }, renderAttachments, onError),
+  ];
+  state.stopChat = () => stops.forEach((stop) => stop());
 }
+
+// ---- attachments: uploaded with an upload URL, listed live with their file URLs ----
+
+function formatSize(bytes) {
+  if (bytes == null) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function renderAttachments(attachments) {
+  const items = attachments.map((a) =>
+    el(
+      "li",
+      { class: "attachment", dataset: { id: a._id } },
+      a.url ? el("a", { href: a.url, download: a.name, text: a.name }) : el("span", { text: a.name }),
+      el("span", { class: "size", text: formatSize(a.size) }),
+      el("button", {
+        type: "button",
+        class: "quiet",
+        title: "Remove this file",
+        text: "✕",
+        onclick: () =>
+          submitting($("#attach-form"), "#chat-error", () =>
+            client.mutation(api.attachments.remove, { attachmentId: a._id }),
+          ),
+      }),
+    ),
+  );
+  $("#attachments").replaceChildren(...items);
+}
+
+$("#attach-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const file = form.elements.file.files[0];
+  if (!file) return;
+  const taskId = state.taskId;
+  submitting(form, "#chat-error", async () => {
+    // The upload flow: a one-use URL from a mutation, a POST of the file, then the id saved.
+    const storageId = await uploadFile(client, api.attachments.generateUploadUrl, file);
+    await client.mutation(api.attachments.add, { taskId, storageId, name: file.name });
+    form.reset();
+  });
+});
 
 function renderChatHeader() {
   const task = state.tasks.find((t) => t._id === state.taskId);

@@ -15,14 +15,14 @@ from ._lib.authz import Doc
 TABLES: Final = ("users", "authPasswords", "sessions", "accounts", "verification",
                  "userSettings", "tasks", "taskSessions", "chatMessages",
                  "pullRequestSnapshots", "todos", "memories",
-                 "repositoryIndex", "codebaseUnderstanding")
+                 "repositoryIndex", "codebaseUnderstanding", "attachments")
 # (table, field) pairs that must name an existing row; the deletes cascade along them.
 FOREIGN_KEYS: Final = (("authPasswords", "userId"), ("sessions", "userId"), ("accounts", "userId"),
                        ("userSettings", "userId"), ("tasks", "userId"),
                        ("taskSessions", "taskId"), ("chatMessages", "taskId"),
                        ("pullRequestSnapshots", "messageId"), ("todos", "taskId"),
                        ("memories", "taskId"), ("memories", "userId"),
-                       ("codebaseUnderstanding", "userId"))
+                       ("codebaseUnderstanding", "userId"), ("attachments", "taskId"))
 
 
 @internal_query(args={})

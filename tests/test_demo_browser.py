@@ -66,5 +66,9 @@ def test_a_write_in_one_page_shows_in_the_other_without_reload(
         assert messages[3].endswith("sees it grow.") and len(messages) == 4
     assert result["sawStreaming"] is True  # B saw the answer while it was still growing
     assert result["statusInB"] == "completed"
+    attachment = result["attachment"]  # uploaded in A, listed live in B, served, removed
+    assert attachment["href"].startswith(f"{server.url}/api/storage/")
+    assert (attachment["text"], attachment["type"]) == (attachment["expected"], "text/plain")
+    assert attachment["goneStatus"] == 404
     assert {p.name for p in shots.iterdir()} >= {"demo_sign_in.png", "demo_page_a.png",
-                                                 "demo_page_b.png"}
+                                                 "demo_page_b.png", "demo_attachment_b.png"}

@@ -3,6 +3,7 @@
 export { ReactorClient } from "./client.js";
 export { PaginatedQuery } from "./pagination.js";
 export { AppError, FunctionError } from "./errors.js";
+export { UploadError, uploadFile } from "./files.js";
 export { PROTOCOL_VERSION, ProtocolError, syncUrl } from "./protocol.js";
 export { anyApi, functionName, getFunctionPath, makeFunctionReference } from "./refs.js";
 export { decodeValue, encodeValue } from "./values.js";

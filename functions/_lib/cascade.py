@@ -55,8 +55,8 @@ async def delete_by(ctx: MutationCtx, table: str, index: str, field: str, value:
 
 
 async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
-    """Delete a task's messages (with their pull-request snapshots), todos, memories and
-    sessions within the budget; whether none is left."""
+    """Delete a task's messages (with their pull-request snapshots), todos, memories,
+    sessions and attachments (with their files) within the budget; whether none is left."""
     while budget.left > 1:
         wanted = budget.left // 2  # a message may have a snapshot to delete with it
         messages = await (ctx.db.query("chatMessages")
@@ -71,7 +71,22 @@ async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> boo
     for table, index in TASK_ROWS:
         if not await delete_by(ctx, table, index, "taskId", task_id, budget):
             return False
-    return True
+    return await delete_attachments(ctx, task_id, budget)
+
+
+async def delete_attachments(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
+    """Delete a task's attachments and their files within the budget; whether none is left."""
+    wanted = budget.left // 2  # each is two deletes: the row and its `_storage` file
+    if wanted <= 0:
+        return False
+    rows = await (ctx.db.query("attachments")
+                  .with_index("by_task", lambda q: q.eq("taskId", task_id)).take(wanted))
+    for row in rows:
+        await ctx.db.delete(row["_id"])
+        if await ctx.storage.get_metadata(row["storageId"]) is not None:
+            await ctx.storage.delete(row["storageId"])
+    budget.left -= 2 * len(rows)
+    return len(rows) < wanted
 
 
 async def delete_task(ctx: MutationCtx, task: Doc) -> None:

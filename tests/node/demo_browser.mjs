@@ -117,6 +117,27 @@ async function main() {
     const statusInB = await b.locator("#tasks li", { hasText: title }).locator(".status").textContent();
     await a.locator("#message-form button[type=submit]:not([disabled])").waitFor({ timeout: TIMEOUT });
 
+    // A attaches a file; B's attachment list shows it, and its URL serves the bytes.
+    const fileName = `notes-${run}.txt`;
+    const fileText = `Attached from page A (${run})`;
+    await a.setInputFiles("#attach-form [name=file]", {
+      name: fileName,
+      mimeType: "text/plain",
+      buffer: Buffer.from(fileText),
+    });
+    await a.click("#attach-form button[type=submit]");
+    const attachmentInB = await timeUntil(b.locator("#attachments .attachment", { hasText: fileName }));
+    const href = await b.locator("#attachments .attachment a", { hasText: fileName }).getAttribute("href");
+    const served = await b.evaluate(async (link) => {
+      const response = await fetch(link);
+      return { text: await response.text(), type: response.headers.get("content-type") };
+    }, href);
+    await b.screenshot({ path: join(screenshots, "demo_attachment_b.png") });
+    // B removes it; A's list empties without a reload.
+    await b.locator("#attachments .attachment", { hasText: fileName }).locator("button").click();
+    await a.locator("#attachments .attachment").waitFor({ state: "detached", timeout: TIMEOUT });
+    const goneStatus = (await fetch(href)).status; // from Node: a 404 in a page logs a console error
+
     await a.screenshot({ path: join(screenshots, "demo_page_a.png") });
     await b.screenshot({ path: join(screenshots, "demo_page_b.png") });
     result = {
@@ -126,6 +147,8 @@ async function main() {
       messageInA,
       sawStreaming,
       statusInB,
+      attachmentInB,
+      attachment: { href, name: fileName, expected: fileText, ...served, goneStatus },
       messagesA: await messageTexts(a),
       messagesB: await messageTexts(b),
       sameDocument: await Promise.all([a, b].map((page) => page.evaluate(() => window.__sameDocument === true))),
