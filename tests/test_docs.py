@@ -1,0 +1,201 @@
+"""The docs as code: every Python sample in docs/guide compiles, self-contained ones run,
+the quickstart's app, test and Node snippet work as written, every error code is
+documented and every protocol section the code cites exists.
+
+A sample preceded by `<!-- fragment -->` is only compiled. Otherwise a sample runs when
+it is self-contained (it defines or imports every name it uses and has no top-level
+`await`); the others are parts of a larger example and are compiled only. Samples whose
+first line is a file comment (`# myapp/schema.py`) are files of the page's app.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from e2e_support import NODE_DIR, REPO_ROOT, ReactorServer
+
+from reactor.runtime.loader import load_app, unload_app
+
+GUIDE = REPO_ROOT / "docs" / "guide"
+FRAGMENT = "<!-- fragment -->"
+_BLOCK = re.compile(r"(?P<marker><!-- fragment -->\s*\n)?```(?P<lang>[a-z]*)\n(?P<code>.*?)```",
+                    re.S)
+_FILE_COMMENT = re.compile(r"^# (?P<path>[\w./-]+\.(py|toml))\b")
+
+
+@dataclass(frozen=True)
+class Sample:
+    page: str
+    line: int
+    lang: str
+    code: str
+    fragment: bool
+
+    @property
+    def file(self) -> str | None:
+        """The file this sample is, when its first line names one."""
+        found = _FILE_COMMENT.match(self.code)
+        return found.group("path") if found else None
+
+    def __str__(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def samples(page: Path, lang: str | None = None) -> list[Sample]:
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for match in _BLOCK.finditer(text):
+        if lang is None or match.group("lang") == lang:
+            line = text.count("\n", 0, match.start("code"))
+            found.append(Sample(page.name, line, match.group("lang"),
+                                textwrap.dedent(match.group("code")),
+                                match.group("marker") is not None))
+    return found
+
+
+PYTHON = [s for page in sorted(GUIDE.glob("*.md")) for s in samples(page, "python")]
+
+
+def _compile(sample: Sample) -> ast.Module:
+    try:
+        tree = compile(sample.code, str(sample), "exec",
+                       flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except SyntaxError as error:
+        pytest.fail(f"{sample}: the sample does not compile: {error}")
+    assert isinstance(tree, ast.Module)
+    return tree
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    """Names the sample reads but never binds or imports (an approximation that is
+    enough to tell a self-contained sample from a part of a larger one)."""
+    bound: set[str] = set(dir(builtins))
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store | ast.Del) else used).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return used - bound
+
+
+def _top_level_await(sample: Sample) -> bool:
+    try:
+        compile(sample.code, str(sample), "exec", flags=ast.PyCF_ONLY_AST)
+    except SyntaxError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("sample", PYTHON, ids=str)
+def test_python_sample(sample: Sample) -> None:
+    tree = _compile(sample)
+    if sample.fragment or sample.file or _top_level_await(sample) or _free_names(tree):
+        return  # compiled; it runs as part of its page's app or not at all
+    namespace: dict[str, object] = {"__name__": f"docs_sample_{sample.line}"}
+    exec(compile(tree, str(sample), "exec"), namespace)
+
+
+def test_the_guide_has_samples_that_run() -> None:
+    runnable = [s for s in PYTHON if not (s.fragment or s.file or _top_level_await(s)
+                                          or _free_names(_compile(s)))]
+    assert len(PYTHON) >= 30 and len(runnable) >= 5, [str(s) for s in runnable]
+
+
+def _app_files(page: str) -> dict[str, str]:
+    return {s.file: s.code for s in samples(GUIDE / page) if s.file and not s.fragment}
+
+
+def test_every_page_app_loads(tmp_path: Path) -> None:
+    """A page whose samples are files of an app (`# functions/x.py`) describes an app that
+    loads: the files are written out and imported as `reactor dev` would."""
+    for page in sorted(GUIDE.glob("*.md")):
+        files = {path: code for path, code in _app_files(page.name).items()
+                 if path.endswith(".py") and not path.startswith("tests/")}
+        if not any("functions/" in path for path in files):
+            continue
+        root = tmp_path / page.stem
+        for path, code in files.items():
+            target = root / path.split("/", 1)[1] if path.startswith("myapp/") else root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(code)
+        app = load_app(root)
+        try:
+            assert app.functions or app.http is not None, page.name
+        finally:
+            unload_app(app)
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart's files, where it puts them: myapp/, tests/ and pyproject.toml."""
+    root = tmp_path_factory.mktemp("quickstart")
+    for path, code in _app_files("quickstart.md").items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(code)
+    assert {"myapp/schema.py", "myapp/functions/notes.py", "tests/test_notes.py",
+            "pyproject.toml"} <= {str(p.relative_to(root)) for p in root.rglob("*.*")}
+    return root
+
+
+def test_the_quickstart_test_runs_as_written(quickstart: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=quickstart, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
+def test_the_quickstart_node_snippet_exits(quickstart: Path, node_modules: Path) -> None:
+    script = next(s for s in samples(GUIDE / "quickstart.md", "js") if "ConvexClient" in s.code)
+    with ReactorServer(quickstart / "myapp", quickstart / "data", port=None) as server:
+        code = script.code.replace("http://127.0.0.1:3210", server.url)
+        path = NODE_DIR / f"quickstart-{os.getpid()}.mjs"
+        path.write_text(code)
+        try:
+            done = subprocess.run(["node", str(path)], cwd=NODE_DIR, capture_output=True,
+                                  text=True, timeout=30)
+        finally:
+            path.unlink()
+    assert done.returncode == 0, done.stderr
+    assert "live!" in done.stdout.strip().splitlines()[-1]
+
+
+# Error codes, protocol sections ----------------------------------------------
+
+def test_every_error_code_is_documented() -> None:
+    errors = (GUIDE / "errors.md").read_text(encoding="utf-8")
+    code = re.compile(r"""code\s*[=:]\s*["']([A-Z][A-Za-z]+)["']""")
+    missing = sorted({found for path in (REPO_ROOT / "reactor").rglob("*.py")
+                      for found in code.findall(path.read_text(encoding="utf-8"))
+                      if f"`{found}`" not in errors})
+    assert not missing, f"docs/guide/errors.md does not list {missing}"
+
+
+def test_protocol_sections_cited_in_the_code_exist() -> None:
+    protocol = (REPO_ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\. ", protocol, re.M))
+    rules = set(re.findall(r"^(\d+)\. ", protocol.split("## 9. ", 1)[1], re.M))
+    cited: list[tuple[str, str, str]] = []
+    for folder in (REPO_ROOT / "reactor", REPO_ROOT / "client_js" / "src", REPO_ROOT / "tests"):
+        for path in [*folder.rglob("*.py"), *folder.rglob("*.js")]:
+            text = path.read_text(encoding="utf-8")
+            cited += [(path.name, kind, n) for kind, n in
+                      re.findall(r"protocol(?:\.md)? (section|rule) (\d+)", text)]
+    assert cited
+    for name, kind, number in cited:
+        assert number in (sections if kind == "section" else rules), f"{name}: {kind} {number}"
