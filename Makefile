@@ -31,6 +31,7 @@ test: $(STAMP) $(CLIENT_JS_MODULES)
 lint: $(STAMP)
 	$(BIN)/ruff check reactor tests bench
 	$(BIN)/mypy reactor
+	scripts/typecheck-app.sh
 
 # `make bench` runs every benchmark (~6 min); `make bench BENCH_FLAGS=--quick` in under 2.
 bench: $(STAMP)

@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from reactor import action, internal_mutation, internal_query, mutation, query, v
+from reactor import (
+    ActionCtx,
+    MutationCtx,
+    QueryCtx,
+    action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+    v,
+)
 from reactor.auth.password import (
     CREDENTIALS,
     PasswordAuth,
@@ -32,7 +42,7 @@ PUBLIC_ACCOUNT_FIELDS: Final = ("_id", "_creationTime", "accountId", "providerId
                                 "updatedAt")
 
 
-async def user_by_email(ctx: Any, address: str) -> Doc | None:
+async def user_by_email(ctx: QueryCtx, address: str) -> Doc | None:
     return await (ctx.db.query("users")
                   .with_index("by_email", lambda q: q.eq("email", address))
                   .unique())
@@ -41,11 +51,11 @@ async def user_by_email(ctx: Any, address: str) -> Doc | None:
 class Users:
     """The app's users as the password library sees them."""
 
-    async def find(self, ctx: Any, email: str) -> str | None:
+    async def find(self, ctx: MutationCtx, email: str) -> str | None:
         user = await user_by_email(ctx, email)
-        return None if user is None else user["_id"]
+        return None if user is None else str(user["_id"])
 
-    async def create(self, ctx: Any, email: str, name: str) -> str:
+    async def create(self, ctx: MutationCtx, email: str, name: str) -> str:
         now = ctx.now()
         return await ctx.db.insert("users", {"name": name, "email": email,
                                              "emailVerified": True, "createdAt": now,
@@ -60,14 +70,14 @@ passwordStore = password.store
 
 
 @internal_query(args={"email": v.string()})
-async def mailbox(ctx: Any, email: str) -> list[Doc]:
+async def mailbox(ctx: QueryCtx, email: str) -> list[Doc]:
     """The newest mail queued for `email` (development and tests read codes here)."""
     return await (ctx.db.query("outbox").with_index("by_to", lambda q: q.eq("to", email))
                   .order("desc").take(20))
 
 
 @internal_mutation(args={})
-async def migrateLegacyPasswords(ctx: Any) -> int:
+async def migrateLegacyPasswords(ctx: MutationCtx) -> int:
     """Move up to BATCH password hashes of the old `credential` accounts into the password
     library's table (each is upgraded to the current scrypt cost at its next sign-in);
     how many it moved. Run it until it returns 0."""
@@ -87,14 +97,14 @@ async def migrateLegacyPasswords(ctx: Any) -> int:
 
 
 @query(args={})
-async def currentUser(ctx: Any) -> Doc | None:
+async def currentUser(ctx: QueryCtx) -> Doc | None:
     """The signed-in user, or null when signed out."""
     return await find_user(ctx)
 
 
 @mutation(args={"email": v.string(), "name": v.string(), "image": v.optional(v.string())},
           returns=v.id("users"))
-async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) -> str:
+async def upsertUser(ctx: MutationCtx, email: str, name: str, image: str | None = None) -> str:
     """Create or update the signed-in identity's user, keyed on email.
 
     A known user may only update themselves. An identity from an external issuer
@@ -113,7 +123,7 @@ async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) 
             raise app_error("Forbidden", f"upsertUser: {address} is not the signed-in user's"
                             " email", email=address)
         await ctx.db.patch(user["_id"], profile)
-        return user["_id"]
+        return str(user["_id"])
     if str(identity.get("email", "")).strip().lower() != address:
         raise app_error("Forbidden", f"upsertUser: the identity's email claim is not {address}",
                         email=address)
@@ -128,7 +138,7 @@ async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) 
                         " that this identity may not claim", email=address)
     await ctx.db.patch(existing["_id"], {**profile, "emailVerified": True,
                                          "externalId": identity["tokenIdentifier"]})
-    return existing["_id"]
+    return str(existing["_id"])
 
 
 @internal_mutation(args={"email": v.string(), "name": v.string(),
@@ -136,7 +146,7 @@ async def upsertUser(ctx: Any, email: str, name: str, image: str | None = None) 
                          "emailVerified": v.optional(v.boolean()),
                          "externalId": v.optional(v.string())},
                    returns=v.id("users"))
-async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None = None,
+async def adminUpsertUser(ctx: MutationCtx, email: str, name: str, image: str | None = None,
                           emailVerified: bool | None = None,
                           externalId: str | None = None) -> str:
     """Create or update any user by email (operators and server code only)."""
@@ -147,19 +157,19 @@ async def adminUpsertUser(ctx: Any, email: str, name: str, image: str | None = N
     existing = await user_by_email(ctx, address)
     if existing is not None:
         await ctx.db.patch(existing["_id"], fields)
-        return existing["_id"]
+        return str(existing["_id"])
     return await ctx.db.insert("users", {"emailVerified": False, **fields, "email": address,
                                          "createdAt": ctx.now()})
 
 
 @mutation(args={})
-async def deleteAccount(ctx: Any) -> None:
+async def deleteAccount(ctx: MutationCtx) -> None:
     """Delete the signed-in user at once; what they own goes in batches right after."""
     await delete_user(ctx, await require_user(ctx))
 
 
 @internal_mutation(args={"userId": v.id("users")})
-async def deleteUser(ctx: Any, userId: str) -> None:
+async def deleteUser(ctx: MutationCtx, userId: str) -> None:
     """Delete any user and everything they own (operators only)."""
     user = await ctx.db.get(userId)
     if user is None:
@@ -168,7 +178,7 @@ async def deleteUser(ctx: Any, userId: str) -> None:
 
 
 @internal_mutation(args={"userId": v.id("users")})
-async def purgeUser(ctx: Any, userId: str) -> None:
+async def purgeUser(ctx: MutationCtx, userId: str) -> None:
     """One batch of a deleted user's rows; scheduled until none is left."""
     await purge_user(ctx, userId)
 
@@ -188,7 +198,7 @@ def issuer_variable(provider_id: str) -> str:
 
 @action(args={"providerId": v.string(), "idToken": v.string(), **link_details},
         returns=v.id("accounts"))
-async def linkAccount(ctx: Any, providerId: str, idToken: str, **details: Any) -> str:
+async def linkAccount(ctx: ActionCtx, providerId: str, idToken: str, **details: Any) -> str:
     """Link the provider account that `idToken` proves to the caller, or refresh its tokens.
 
     The account id is the subject of `idToken`, a token of the provider's issuer
@@ -210,15 +220,15 @@ async def linkAccount(ctx: Any, providerId: str, idToken: str, **details: Any) -
         raise app_error("InvalidProof", f"idToken: {error.message}") from None
     if proof["issuer"] != issuer:
         raise app_error("InvalidProof", f"idToken: not a token of {providerId}'s issuer")
-    return await ctx.run_mutation(linkVerified, {
+    return str(await ctx.run_mutation(linkVerified, {
         **details, "providerId": providerId, "accountId": proof["subject"],
-        "idToken": idToken})
+        "idToken": idToken}))
 
 
 @internal_mutation(args={"providerId": v.string(), "accountId": v.string(),
                          "idToken": v.string(), **link_details},
                    returns=v.id("accounts"))
-async def linkVerified(ctx: Any, providerId: str, accountId: str, **details: Any) -> str:
+async def linkVerified(ctx: MutationCtx, providerId: str, accountId: str, **details: Any) -> str:
     """Store a link whose account id `auth:linkAccount` verified, for the caller."""
     user = await require_user(ctx)
     fields = present({**details, "updatedAt": ctx.now()})
@@ -236,11 +246,11 @@ async def linkVerified(ctx: Any, providerId: str, accountId: str, **details: Any
                         f"that {providerId} account is linked to another user",
                         providerId=providerId)
     await ctx.db.patch(existing["_id"], {**fields, "userId": user["_id"]})
-    return existing["_id"]
+    return str(existing["_id"])
 
 
 @query(args={})
-async def accounts(ctx: Any) -> list[Doc]:
+async def accounts(ctx: QueryCtx) -> list[Doc]:
     """The caller's linked accounts, without tokens or password hashes."""
     user = await require_user(ctx)
     rows = await (ctx.db.query("accounts")

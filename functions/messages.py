@@ -7,9 +7,9 @@ seals it. Subscribers of `messages:byTask` see every batch as a normal update.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from reactor import mutation, query, v
+from reactor import MutationCtx, QueryCtx, mutation, query, v
 from reactor.auth.password import bounded
 
 from ..schema import finish_reason, message_metadata, message_part, message_role
@@ -53,8 +53,8 @@ def check_parts(parts: list[Doc]) -> None:
 @mutation(args={"taskId": v.id("tasks"), "content": v.string(), "role": message_role,
                 "llmModel": v.optional(v.string()), "metadata": v.optional(message_metadata)},
           returns=appended)
-async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str | None = None,
-                 metadata: Doc | None = None) -> Doc:
+async def append(ctx: MutationCtx, taskId: str, content: str, role: str,
+                 llmModel: str | None = None, metadata: Doc | None = None) -> Doc:
     """Add a message at the task's next sequence; a USER message sets the task running."""
     check_content(content, llmModel)
     if metadata is not None:
@@ -66,7 +66,7 @@ async def append(ctx: Any, taskId: str, content: str, role: str, llmModel: str |
 
 
 @query(args={"taskId": v.id("tasks")})
-async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
     """The task's messages in sequence order."""
     await require_task(ctx, taskId)
     return await (ctx.db.query("chatMessages")
@@ -76,7 +76,7 @@ async def byTask(ctx: Any, taskId: str) -> list[Doc]:
 
 @mutation(args={"messageId": v.id("chatMessages"), "content": v.string(),
                 "llmModel": v.optional(v.string())})
-async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None = None) -> None:
+async def edit(ctx: MutationCtx, messageId: str, content: str, llmModel: str | None = None) -> None:
     """Rewrite a user message and drop every later message: the conversation resumes there."""
     check_content(content, llmModel)
     _, task, message = await require_message(ctx, messageId)
@@ -92,7 +92,7 @@ async def edit(ctx: Any, messageId: str, content: str, llmModel: str | None = No
 
 
 @mutation(args={"messageId": v.id("chatMessages"), "stackedTaskId": v.id("tasks")})
-async def linkStackedTask(ctx: Any, messageId: str, stackedTaskId: str) -> None:
+async def linkStackedTask(ctx: MutationCtx, messageId: str, stackedTaskId: str) -> None:
     """Link a message to the child task stacked on it (both the caller's)."""
     _, task, _ = await require_message(ctx, messageId)
     if stackedTaskId == task["_id"]:
@@ -103,7 +103,7 @@ async def linkStackedTask(ctx: Any, messageId: str, stackedTaskId: str) -> None:
 
 
 @mutation(args={"taskId": v.id("tasks"), "llmModel": v.string()}, returns=appended)
-async def startAssistant(ctx: Any, taskId: str, llmModel: str) -> Doc:
+async def startAssistant(ctx: MutationCtx, taskId: str, llmModel: str) -> Doc:
     """Create the streaming assistant message; the task is RUNNING from here."""
     check_content("", llmModel)
     _, task = await require_task(ctx, taskId)
@@ -112,7 +112,7 @@ async def startAssistant(ctx: Any, taskId: str, llmModel: str) -> Doc:
                                 {"isStreaming": True, "parts": []})
 
 
-async def streaming_message(ctx: Any, message_id: str) -> tuple[Doc, Doc]:
+async def streaming_message(ctx: QueryCtx, message_id: str) -> tuple[Doc, Doc]:
     """The task and message, which must still be streaming."""
     _, task, message = await require_message(ctx, message_id)
     if not message.get("metadata", {}).get("isStreaming"):
@@ -122,7 +122,7 @@ async def streaming_message(ctx: Any, message_id: str) -> tuple[Doc, Doc]:
 
 
 @mutation(args={"messageId": v.id("chatMessages"), "parts": v.array(message_part)})
-async def appendParts(ctx: Any, messageId: str, parts: list[Doc]) -> None:
+async def appendParts(ctx: MutationCtx, messageId: str, parts: list[Doc]) -> None:
     """Add a batch of parts; text deltas join the text part before them, content follows."""
     check_parts(parts)
     _, message = await streaming_message(ctx, messageId)
@@ -139,7 +139,8 @@ async def appendParts(ctx: Any, messageId: str, parts: list[Doc]) -> None:
 
 @mutation(args={"messageId": v.id("chatMessages"), "finishReason": finish_reason,
                 "usage": v.optional(token_usage)})
-async def finish(ctx: Any, messageId: str, finishReason: str, usage: Doc | None = None) -> None:
+async def finish(ctx: MutationCtx, messageId: str, finishReason: str,
+                 usage: Doc | None = None) -> None:
     """Seal the answer; the run ends COMPLETED (FAILED for finishReason "error")."""
     task, message = await streaming_message(ctx, messageId)
     parts = message["metadata"].get("parts", [])

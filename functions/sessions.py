@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from typing import Any, Final
 
-from reactor import action, internal_mutation, mutation, query, v
+from reactor import ActionCtx, MutationCtx, QueryCtx, action, internal_mutation, mutation, query, v
 from reactor.auth.password import bounded
 
 from ._lib.authz import Doc, ensure_owner, require_user
@@ -35,7 +35,7 @@ def token_hash(token: str) -> str:
 @action(args={"ipAddress": v.optional(v.string()), "userAgent": v.optional(v.string())},
         returns=v.object({"sessionId": v.id("sessions"), "token": v.string(),
                           "expiresAt": v.number()}))
-async def create(ctx: Any, ipAddress: str | None = None, userAgent: str | None = None) -> Doc:
+async def create(ctx: ActionCtx, ipAddress: str | None = None, userAgent: str | None = None) -> Doc:
     """A new session for the caller; the token is shown this once and never stored."""
     bounded(ipAddress or "", "ipAddress", MAX_IP_CHARS)
     bounded(userAgent or "", "userAgent", MAX_USER_AGENT_CHARS)
@@ -47,7 +47,7 @@ async def create(ctx: Any, ipAddress: str | None = None, userAgent: str | None =
 
 @internal_mutation(args={"tokenHash": v.string(), "ipAddress": v.optional(v.string()),
                          "userAgent": v.optional(v.string())})
-async def insert(ctx: Any, tokenHash: str, ipAddress: str | None = None,
+async def insert(ctx: MutationCtx, tokenHash: str, ipAddress: str | None = None,
                  userAgent: str | None = None) -> Doc:
     """Store a session for the caller (the action's identity) and schedule its expiry.
 
@@ -65,7 +65,7 @@ async def insert(ctx: Any, tokenHash: str, ipAddress: str | None = None,
 
 
 @query(args={"token": v.string()})
-async def validate(ctx: Any, token: str) -> Doc | None:
+async def validate(ctx: QueryCtx, token: str) -> Doc | None:
     """`{sessionId, userId, expiresAt}` for a live session token, else null."""
     if len(token) > MAX_TOKEN_CHARS:
         return None
@@ -81,7 +81,7 @@ async def validate(ctx: Any, token: str) -> Doc | None:
 
 
 @internal_mutation(args={"sessionId": v.id("sessions")})
-async def expire(ctx: Any, sessionId: str) -> bool:
+async def expire(ctx: MutationCtx, sessionId: str) -> bool:
     """Delete the session if it has expired; whether it did."""
     session = await ctx.db.get(sessionId)
     if session is None or session["expiresAt"] > ctx.now():
@@ -91,7 +91,7 @@ async def expire(ctx: Any, sessionId: str) -> bool:
 
 
 @query(args={})
-async def list(ctx: Any) -> Any:
+async def list(ctx: QueryCtx) -> Any:
     """The caller's sessions, newest first, without their token hashes.
 
     (Named `list` for the path `sessions:list`; this module never needs the builtin.)
@@ -105,7 +105,7 @@ async def list(ctx: Any) -> Any:
 
 
 @mutation(args={"sessionId": v.id("sessions")})
-async def revoke(ctx: Any, sessionId: str) -> None:
+async def revoke(ctx: MutationCtx, sessionId: str) -> None:
     """End one of the caller's sessions now."""
     user = await require_user(ctx)
     session = await ctx.db.get(sessionId)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from reactor import MISSING, internal_mutation, mutation, query, v
+from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, mutation, query, v
 
 from ..schema import init_status, task_status
 from ._lib.authz import Doc, ensure_owner, ensure_self, require_task, require_user
@@ -21,14 +21,14 @@ _REPO_FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 init_mode = v.union(v.literal("remote"), v.literal("local"), v.literal("scratchpad"))
 
 
-async def tasks_with_status(ctx: Any, user_id: str, status: str, limit: int) -> list[Doc]:
+async def tasks_with_status(ctx: QueryCtx, user_id: str, status: str, limit: int) -> list[Doc]:
     return await (ctx.db.query("tasks")
                   .with_index("by_user_status",
                               lambda q: q.eq("userId", user_id).eq("status", status))
                   .take(limit))
 
 
-async def enforce_task_limit(ctx: Any, user_id: str) -> None:
+async def enforce_task_limit(ctx: QueryCtx, user_id: str) -> None:
     """`TaskLimitReached` when the user already has TASK_LIMIT active tasks."""
     active = 0
     for status in ACTIVE_STATUSES:
@@ -51,7 +51,7 @@ def check_text(value: str, field: str) -> str:
                 "isScratchpad": v.optional(v.boolean()), "userId": v.optional(v.id("users")),
                 "message": v.optional(v.string())},
           returns=v.object({"taskId": v.id("tasks")}))
-async def create(ctx: Any, title: str, repoFullName: str, repoUrl: str, baseBranch: str,
+async def create(ctx: MutationCtx, title: str, repoFullName: str, repoUrl: str, baseBranch: str,
                  baseCommitSha: str | None = None, shadowBranch: str | None = None,
                  mainModel: str | None = None, isScratchpad: bool | None = None,
                  userId: str | None = None, message: str | None = None) -> Doc:
@@ -74,12 +74,14 @@ async def create(ctx: Any, title: str, repoFullName: str, repoUrl: str, baseBran
     if not shadowBranch:
         await ctx.db.patch(task_id, {"shadowBranch": f"shadow/task-{task_id}"})
     if message is not None:
-        await insert_message(ctx, await ctx.db.get(task_id), message, "USER", mainModel)
+        created = await ctx.db.get(task_id)
+        assert created is not None  # inserted just above, in this transaction
+        await insert_message(ctx, created, message, "USER", mainModel)
     return {"taskId": task_id}
 
 
 @query(args={"taskId": v.id("tasks")})
-async def get(ctx: Any, taskId: str) -> Doc | None:
+async def get(ctx: QueryCtx, taskId: str) -> Doc | None:
     """The caller's task, or null if it no longer exists."""
     user = await require_user(ctx)
     task = await ctx.db.get(taskId)
@@ -89,7 +91,8 @@ async def get(ctx: Any, taskId: str) -> Doc | None:
 
 
 @query(args={"userId": v.optional(v.id("users")), "status": v.optional(task_status)})
-async def listByUser(ctx: Any, userId: str | None = None, status: str | None = None) -> list[Doc]:
+async def listByUser(ctx: QueryCtx, userId: str | None = None,
+                     status: str | None = None) -> list[Doc]:
     """The caller's tasks, newest first, optionally only those with `status`."""
     user = await require_user(ctx)
     ensure_self(user, userId, "tasks:listByUser")
@@ -107,7 +110,7 @@ async def listByUser(ctx: Any, userId: str | None = None, status: str | None = N
                 "pullRequestNumber": v.optional(v.number()),
                 "githubIssueId": v.optional(v.string()),
                 "codebaseUnderstandingId": v.optional(v.id("codebaseUnderstanding"))})
-async def update(ctx: Any, taskId: str, **changes: Any) -> None:
+async def update(ctx: MutationCtx, taskId: str, **changes: Any) -> None:
     """Change a task's editable fields (status has its own functions)."""
     await require_task(ctx, taskId)
     fields = present(changes)
@@ -122,42 +125,43 @@ async def update(ctx: Any, taskId: str, **changes: Any) -> None:
 
 @mutation(args={"taskId": v.id("tasks"), "status": task_status,
                 "errorMessage": v.optional(v.string())})
-async def setStatus(ctx: Any, taskId: str, status: str, errorMessage: str | None = None) -> None:
+async def setStatus(ctx: MutationCtx, taskId: str, status: str,
+                    errorMessage: str | None = None) -> None:
     """Move the task along the transition table; errorMessage goes with FAILED only."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, status, errorMessage)
 
 
 @mutation(args={"taskId": v.id("tasks")})
-async def stop(ctx: Any, taskId: str) -> None:
+async def stop(ctx: MutationCtx, taskId: str) -> None:
     """The user stopped the agent (cleanup follows in 15 minutes)."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, "STOPPED")
 
 
 @mutation(args={"taskId": v.id("tasks")})
-async def archive(ctx: Any, taskId: str) -> None:
+async def archive(ctx: MutationCtx, taskId: str) -> None:
     """Archive the task: final, and no longer counted as active."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, "ARCHIVED")
 
 
 @mutation(args={"taskId": v.id("tasks")})
-async def remove(ctx: Any, taskId: str) -> None:
+async def remove(ctx: MutationCtx, taskId: str) -> None:
     """Delete the task at once; its messages, todos, memories and sessions follow in batches."""
     _, task = await require_task(ctx, taskId)
     await delete_task(ctx, task)
 
 
 @internal_mutation(args={"taskId": v.id("tasks")})
-async def purge(ctx: Any, taskId: str) -> None:
+async def purge(ctx: MutationCtx, taskId: str) -> None:
     """One batch of a deleted task's rows; scheduled until none is left."""
     await purge_task(ctx, taskId)
 
 
 @mutation(args={"taskId": v.id("tasks"), "mode": init_mode},
           returns=v.object({"initStatus": init_status}))
-async def advanceInit(ctx: Any, taskId: str, mode: str) -> Doc:
+async def advanceInit(ctx: MutationCtx, taskId: str, mode: str) -> Doc:
     """Start the next workspace init step of `mode`; after the last one the task is ACTIVE.
 
     After a failed init (initializationError set) the step list starts over.
@@ -180,7 +184,7 @@ async def advanceInit(ctx: Any, taskId: str, mode: str) -> Doc:
 
 
 @mutation(args={"taskId": v.id("tasks"), "error": v.string()})
-async def failInit(ctx: Any, taskId: str, error: str) -> None:
+async def failInit(ctx: MutationCtx, taskId: str, error: str) -> None:
     """The current init step failed: keep the step, record the error, the task FAILS."""
     _, task = await require_task(ctx, taskId)
     if task["initStatus"] in ("INACTIVE", "ACTIVE"):
@@ -192,7 +196,7 @@ async def failInit(ctx: Any, taskId: str, error: str) -> None:
 
 
 @internal_mutation(args={"taskId": v.id("tasks")})
-async def cleanup(ctx: Any, taskId: str) -> None:
+async def cleanup(ctx: MutationCtx, taskId: str) -> None:
     """The scheduled workspace cleanup: end active sessions, initStatus back to INACTIVE."""
     task = await ctx.db.get(taskId)
     if task is None:

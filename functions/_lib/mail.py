@@ -8,8 +8,7 @@ outbox); in development, read it with `reactor run auth:mailbox '{"email": ...}'
 
 from __future__ import annotations
 
-from typing import Any
-
+from reactor import MutationCtx
 from reactor.auth.password import AuthMail
 
 SUBJECTS = {"signUpCode": "Your sign-up code",
@@ -23,7 +22,7 @@ def mail_text(mail: AuthMail) -> str:
             " already has one. Sign in instead; if it was not you, nothing changed.")
 
 
-async def deliver(ctx: Any, mail: AuthMail) -> None:
+async def deliver(ctx: MutationCtx, mail: AuthMail) -> None:
     """Queue `mail` for delivery, in the calling mutation's transaction."""
     await ctx.db.insert("outbox", {"to": mail.email, "kind": mail.kind,
                                    "subject": SUBJECTS[mail.kind], "text": mail_text(mail),
