@@ -15,7 +15,8 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -108,8 +109,9 @@ class _StagingWriter:
     fsync has little left to do.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, run: Callable[..., asyncio.Future[None]]) -> None:
         self.fd = fd
+        self._run = run
         self.size = 0
         self._digest = hashlib.sha256()
         self._batch: list[bytes] = []
@@ -132,12 +134,11 @@ class _StagingWriter:
         if not batch:
             self._writing = None
             return
-        self._writing = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
+        self._writing = self._run(self._write, batch)
         self._unsynced += sum(len(chunk) for chunk in batch)
         if self._unsynced >= FLUSH_EVERY and (self._syncing is None or self._syncing.done()):
             self._unsynced = 0
-            self._syncing = asyncio.get_running_loop().run_in_executor(None, os.fdatasync,
-                                                                       self.fd)
+            self._syncing = self._run(os.fdatasync, self.fd)
 
     def _write(self, batch: list[bytes]) -> None:
         data = batch[0] if len(batch) == 1 else b"".join(batch)
@@ -148,10 +149,20 @@ class _StagingWriter:
 
     async def finish(self) -> str:
         """Write what is left, fsync; the sha256 of everything written."""
+        if self._writing is None and self._syncing is None:
+            # A small file, all in one batch: written and fsynced in one trip to a thread.
+            batch, self._batch, self._batched = self._batch, [], 0
+            await self._run(self._write_and_sync, batch)
+            return self._digest.hexdigest()
         await self._submit()
         await self.abandon()
-        await asyncio.to_thread(os.fsync, self.fd)
+        await self._run(os.fsync, self.fd)
         return self._digest.hexdigest()
+
+    def _write_and_sync(self, batch: list[bytes]) -> None:
+        if batch:
+            self._write(batch)
+        os.fsync(self.fd)
 
     async def abandon(self) -> None:
         """Wait for the work in flight (so the file can be closed under it)."""
@@ -173,11 +184,18 @@ def _fsync_dir(path: Path) -> None:
 class LocalBlobStore:
     """Blobs under `<root>/<ab>/<sha256>`, staged in `<root>/tmp/`."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, io_threads: int = 16) -> None:
         self.root = Path(root)
         self.staging = self.root / "tmp"
         make_private_dir(self.root)
         make_private_dir(self.staging)
+        # Writes and fsyncs block a thread each: their own pool, so many uploads fsync at
+        # once without taking the loop's default executor from everything else.
+        self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="reactor-blobs")
+
+    def _run(self, fn: Callable[..., object], *args: object) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._io, fn, *args)  # type: ignore[return-value]
 
     def path(self, sha256: str) -> Path:
         check_sha256(sha256)
@@ -188,7 +206,7 @@ class LocalBlobStore:
         token = os.urandom(12).hex()
         temp = self.staging / f"{token}.part"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        writer = _StagingWriter(fd)
+        writer = _StagingWriter(fd, self._run)
         try:
             async for chunk in chunks:
                 if max_bytes is not None and writer.size + len(chunk) > max_bytes:
@@ -204,7 +222,7 @@ class LocalBlobStore:
         return StagedBlob(sha256, writer.size, token)
 
     async def publish(self, staged: StagedBlob) -> None:
-        await asyncio.to_thread(self._publish, staged)
+        await self._run(self._publish, staged)
 
     def _publish(self, staged: StagedBlob) -> None:
         temp = self.staging / f"{staged.token}.part"
@@ -243,7 +261,7 @@ class LocalBlobStore:
             handle.close()
 
     async def delete(self, sha256: str) -> None:
-        await asyncio.to_thread(self._delete, sha256)
+        await self._run(self._delete, sha256)
 
     def _delete(self, sha256: str) -> None:
         path = self.path(sha256)
@@ -274,4 +292,4 @@ class LocalBlobStore:
         return removed
 
     async def close(self) -> None:
-        return None
+        self._io.shutdown(wait=True)

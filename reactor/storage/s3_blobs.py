@@ -153,6 +153,7 @@ class S3BlobStore:
         return await self._staging.sweep_staged(older_than_s)
 
     async def close(self) -> None:
+        await self._staging.close()
         if self._exit is not None:
             await self._exit.aclose()
             self._exit = None
