@@ -7,9 +7,7 @@ the storage id it got back; `byTask` lists the task's attachments with URLs
 
 from __future__ import annotations
 
-from typing import Any
-
-from reactor import mutation, query, v
+from reactor import MutationCtx, QueryCtx, mutation, query, v
 
 from ._lib.authz import Doc, ensure_owner, require_task, require_user
 from ._lib.errors import app_error
@@ -18,14 +16,14 @@ MAX_NAME = 200
 
 
 @mutation(args={})
-async def generateUploadUrl(ctx: Any) -> str:
+async def generateUploadUrl(ctx: MutationCtx) -> str:
     """A single-use URL to POST one file to (signed-in users only)."""
     await require_user(ctx)
     return await ctx.storage.generate_upload_url()
 
 
 @mutation(args={"taskId": v.id("tasks"), "storageId": v.id("_storage"), "name": v.string()})
-async def add(ctx: Any, taskId: str, storageId: str, name: str) -> str:
+async def add(ctx: MutationCtx, taskId: str, storageId: str, name: str) -> str:
     """Attach an uploaded file to the caller's task."""
     user, task = await require_task(ctx, taskId)
     if await ctx.storage.get_metadata(storageId) is None:
@@ -37,7 +35,7 @@ async def add(ctx: Any, taskId: str, storageId: str, name: str) -> str:
 
 
 @query(args={"taskId": v.id("tasks")})
-async def byTask(ctx: Any, taskId: str) -> list[Doc]:
+async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
     """The task's attachments, oldest first, each with `url`, `size` and `contentType`."""
     await require_task(ctx, taskId)
     rows = await (ctx.db.query("attachments")
@@ -52,7 +50,7 @@ async def byTask(ctx: Any, taskId: str) -> list[Doc]:
 
 
 @mutation(args={"attachmentId": v.id("attachments")})
-async def remove(ctx: Any, attachmentId: str) -> None:
+async def remove(ctx: MutationCtx, attachmentId: str) -> None:
     """Delete an attachment and its file."""
     user = await require_user(ctx)
     row = await ctx.db.get(attachmentId)
