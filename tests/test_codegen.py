@@ -197,3 +197,44 @@ def test_convex_flavour_loads_both_ways_in_a_default_npm_project(tmp_path: Path,
     assert 'import type { FunctionReference } from "convex/server";' in dts
     assert ('hidden: FunctionReference<"mutation", "internal", { note: string }, null>;'
             in dts)
+
+
+CONVEX_TYPED = """
+import { ConvexClient } from "convex/browser";
+import { api, internal, type Id } from "./_generated/api.js";
+
+export async function main(client: ConvexClient, userId: Id<"users">): Promise<void> {
+  const scalars = await client.query(api.kinds.scalars, {
+    s: "x", n: 1.5, i: 3n, b: true, z: null, raw: new ArrayBuffer(2), anything: 1,
+  });
+  const big: bigint = scalars.i;
+  const created: Id<"users"> = await client.mutation(api.kinds.compound, {
+    userId, tags: [], scores: {}, seen: {}, shape: { kind: "circle", radius: 1 }, level: 1,
+    big: 7n, flag: true, "odd-name": "x", nullable: null,
+  });
+  const raw = new ArrayBuffer(1);
+  // @ts-expect-error: int64 is a bigint, not a number
+  await client.query(api.kinds.scalars, { s: "", n: 1, i: 3, b: true, z: null, raw, anything: 0 });
+  // @ts-expect-error: an internal function is not callable from a client
+  await client.mutation(internal.folder.nested.hidden, { note: "x" });
+  console.log(big, created);
+}
+"""
+
+
+def test_convex_flavour_types_check_against_the_official_client(tmp_path: Path,
+                                                                node_modules: Path) -> None:
+    ensure_client_js_modules()  # typescript
+    web = _npm_init_project(tmp_path / "web", node_modules)
+    result = subprocess.run(
+        [sys.executable, "-m", "reactor", "codegen", str(CODEGEN_APP), "--client", "convex",
+         "--out", str(web / "_generated")], capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    (web / "main.ts").write_text(CONVEX_TYPED)
+    checked = _tsc(web, "main.ts")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (web / "wrong.ts").write_text(CONVEX_TYPED.replace("// @ts-expect-error: int64", "// int64"))
+    wrong = _tsc(web, "wrong.ts")
+    assert wrong.returncode != 0
+    assert "Type 'number' is not assignable to type 'bigint'." in wrong.stdout, wrong.stdout
