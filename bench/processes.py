@@ -86,8 +86,10 @@ def reactor_server(app: str, data_dir: Path, durability: str) -> Service:
     """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Capacity is measured: the per-caller rate limits are off.
     command = [sys.executable, "-m", "bench.serve", str(APPS / app), "--port", str(port),
-               "--data", str(data_dir), "--durability", durability]
+               "--data", str(data_dir), "--durability", durability, "--mutation-rate", "0",
+               "--action-rate", "0"]
     return Service(command, port, data_dir / "server.log")
 
 

@@ -24,6 +24,8 @@ TUNED_ENV = {
     "REACTOR_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
     "REACTOR_MAX_QUERIES_PER_CONNECTION": "20",
     "REACTOR_TRANSITION_CHUNK_BYTES": "50000",
+    # The burst test is about backpressure: no per-caller rate limit.
+    "REACTOR_MUTATION_RATE": "0",
 }
 
 

@@ -37,6 +37,12 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="ORIGIN",
                         help="an origin allowed to call the HTTP API from a browser (repeat"
                              " for several; default: any origin, *)")
+    parser.add_argument("--mutation-rate", type=float, default=None, metavar="PER_SECOND",
+                        help="mutations per second per caller, 0 for no limit (default 500,"
+                             " or REACTOR_MUTATION_RATE)")
+    parser.add_argument("--action-rate", type=float, default=None, metavar="PER_SECOND",
+                        help="actions per second per caller, 0 for no limit (default 50,"
+                             " or REACTOR_ACTION_RATE)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +141,9 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             run_event_loop(serve(arguments.app_dir, arguments.data_dir, arguments.host,
                                  arguments.port, dev=arguments.command == "dev",
                                  durability=arguments.durability,
-                                 cors_origins=arguments.cors_origins))
+                                 cors_origins=arguments.cors_origins,
+                                 mutation_rate=arguments.mutation_rate,
+                                 action_rate=arguments.action_rate))
             return 0
         case "run":
             return commands.run(arguments)

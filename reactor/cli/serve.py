@@ -20,7 +20,7 @@ from reactor.cli.files_config import blob_store_from_env, file_options_from_env,
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.server.app import ReactorServer
-from reactor.server.config import ServerConfig
+from reactor.server.config import ConfigError, ServerConfig
 
 logger = logging.getLogger("reactor.cli")
 
@@ -92,14 +92,21 @@ def _family(host: str) -> socket.AddressFamily:
 
 
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
-                dev: bool, durability: str, cors_origins: list[str] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig).
+                dev: bool, durability: str, cors_origins: list[str] | None = None,
+                mutation_rate: float | None = None, action_rate: float | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
+    then from the command line.
 
     The port is taken first: if it is in use, nothing else happens (no data directory).
     """
+    for flag, rate in (("--mutation-rate", mutation_rate), ("--action-rate", action_rate)):
+        if rate is not None and rate < 0:
+            raise ConfigError(f"{flag}: expected a number of calls per second, 0 for no"
+                              f" limit, got {rate:g}")
     listener = listen(host, port)
     config = ServerConfig.from_env(os.environ,
-                                   cors_origins=tuple(cors_origins) if cors_origins else None)
+                                   cors_origins=tuple(cors_origins) if cors_origins else None,
+                                   mutation_rate=mutation_rate, action_rate=action_rate)
     engine = Engine(app_dir, data_dir, durability=durability,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),

@@ -30,6 +30,7 @@ from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
 from reactor.server.memory import MemoryReclaimer
+from reactor.server.quotas import Quotas
 from reactor.server.sync import SyncSession
 
 logger = logging.getLogger("reactor.server")
@@ -48,6 +49,7 @@ class ReactorServer:
         self.gate = ConnectionGate(self.config.max_connections,
                                    self.config.max_connections_per_address)
         self.reclaimer = MemoryReclaimer()
+        self.quotas = Quotas(self.config.mutation_rate, self.config.action_rate)
         self._started = False
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -99,7 +101,8 @@ class ReactorServer:
         await websocket.accept()
         # The socket's task and every task it starts know which client this is.
         set_client_address(websocket.client.host if websocket.client else None)
-        session = SyncSession(websocket, self.engine, self._authenticator, self.config)
+        session = SyncSession(websocket, self.engine, self._authenticator, self.config,
+                              self.quotas)
         self.sessions.add(session)
         self.heartbeat.ensure_running()
         try:
@@ -127,6 +130,8 @@ class ReactorServer:
         return JSONResponse({
             "sessions": len(self.sessions),
             "connections": {"open": self.gate.open, "refused": self.gate.refused},
+            "rateLimited": {"mutations": self.quotas.mutations.refused,
+                            "actions": self.quotas.actions.refused},
             # Idle sessions have none of their own: a growing count means work piling up.
             "tasks": len(asyncio.all_tasks()),
             "subscriptions": {"entries": stats.query_entries,
@@ -145,7 +150,7 @@ class ReactorServer:
                 await self.stop()
 
         demo = demo_routes(self.engine.app_dir)
-        api = HttpApi(self.engine, self._authenticator, self.config)
+        api = HttpApi(self.engine, self._authenticator, self.config, self.quotas)
         env = EnvApi(self.engine, self._authenticator)
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
         files = FileEndpoints(self.engine, self.config)

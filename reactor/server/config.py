@@ -45,6 +45,10 @@ class ServerConfig:
     uploads_per_minute: float = 600.0
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
+    # Mutations and actions per second per caller (identity; anonymous: connection or
+    # address), with bursts of two seconds' worth; 0 turns the limit off.
+    mutation_rate: float = 500.0
+    action_rate: float = 50.0
     # Distinct live queries held by all connections together (each costs a few KiB);
     # past it a new one fails with TooManyQueries.
     max_live_queries: int = 100_000
@@ -92,6 +96,8 @@ def _parse(name: str, kind: Any, text: str) -> Any:
     except ValueError:
         raise ConfigError(f"{name}: expected {'an integer' if number_type is int else 'a number'},"
                           f" got {text!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}: expected a positive value, got {text!r}")
+    if value < 0 or (value == 0 and not name.endswith("_RATE")):
+        expected = "a positive value or 0 (no limit)" if name.endswith("_RATE") else \
+            "a positive value"
+        raise ConfigError(f"{name}: expected {expected}, got {text!r}")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.outgoing import error_data_json, value_json
+from reactor.server.quotas import Quotas, RateLimited, caller_key
 from reactor.values import from_wire
 
 logger = logging.getLogger("reactor.http")
@@ -40,10 +42,11 @@ class HttpApi:
     """Handlers for `/api/*`; they parse, authenticate and hand over to the engine."""
 
     def __init__(self, engine: Engine, authenticator: Callable[[], Authenticator],
-                 config: ServerConfig) -> None:
+                 config: ServerConfig, quotas: Quotas | None = None) -> None:
         self.engine = engine
         self.authenticator = authenticator
         self.config = config
+        self.quotas = quotas or Quotas(0, 0)
 
     async def _caller(self, request: Request) -> Caller:
         return await self.authenticator().from_header(request.headers.get("authorization"))
@@ -98,6 +101,11 @@ class HttpApi:
                 if not caller.admin:
                     raise AuthenticationError("/api/run needs the admin key")
                 kind = self.engine.resolve(path).kind
+            self._charge(request, kind, caller)
+        except RateLimited as limited:
+            response = _error(429, limited.code, limited.message)
+            response.headers["retry-after"] = str(max(1, math.ceil(limited.retry_after)))
+            return response
         except AuthenticationError as error:
             return _error(401, error.code, error.message)
         except ReactorError as error:
@@ -119,6 +127,14 @@ class HttpApi:
             parts += [b',"errorData":', error_data_json(failure.data)]
         parts.append(b"}")
         return _raw_json(parts)
+
+    def _charge(self, request: Request, kind: FunctionKind, caller: Caller) -> None:
+        """Take a mutation or action from the caller's quota (anonymous: per address)."""
+        quota = {FunctionKind.MUTATION: self.quotas.mutations,
+                 FunctionKind.ACTION: self.quotas.actions}.get(kind)
+        if quota is not None:
+            address = request.client.host if request.client is not None else "unknown"
+            quota.charge(caller_key(caller.identity, caller.admin, address))
 
     async def query(self, request: Request) -> Response:
         return await self._run(request, FunctionKind.QUERY)

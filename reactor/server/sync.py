@@ -16,14 +16,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from reactor.errors import ReactorError
-from reactor.runtime import Engine, FunctionKind, Outcome
+from reactor.runtime import Engine, FunctionError, FunctionKind, Outcome
 from reactor.runtime.auth import AuthenticationError
 from reactor.runtime.runner import to_function_error
 from reactor.runtime.system import MutationJournal
@@ -32,6 +32,7 @@ from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.outgoing import failure_fields, transition_frames, value_json
 from reactor.server.query_set import ClientQueries
+from reactor.server.quotas import Quotas, RateLimited, caller_key
 from reactor.transactions import CommitOrder, CommitTicket
 from reactor.values import from_wire
 
@@ -49,8 +50,10 @@ class SyncSession:
     """Everything the server keeps for one socket, and the loops that drive it."""
 
     def __init__(self, websocket: WebSocket, engine: Engine,
-                 authenticator: Callable[[], Authenticator], config: ServerConfig) -> None:
+                 authenticator: Callable[[], Authenticator], config: ServerConfig,
+                 quotas: Quotas | None = None) -> None:
         self.ws = websocket
+        self.quotas = quotas or Quotas(0, 0)
         self.engine = engine
         self.authenticator = authenticator
         self.config = config
@@ -108,6 +111,7 @@ class SyncSession:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.released_queries = self.queries.close()
+            self.quotas.forget(self._anonymous_key())
 
     def tick(self, now: float) -> None:
         """The heartbeat's call: drop a client that stopped reading, ping a quiet one."""
@@ -284,6 +288,11 @@ class SyncSession:
         except ReactorError as error:
             return p.MutationResponse(requestId=message.requestId, success=False,
                                       result=f"{message.udfPath}: {error.message}"), None
+        try:
+            self.quotas.mutations.charge(self._caller_key())
+        except RateLimited as limited:
+            return p.MutationResponse(requestId=message.requestId, success=False,
+                                      result=f"RateLimited: {limited.message}"), None
         journal = MutationJournal(self.session_id, message.requestId,
                                   resent=not self.fresh_session)
         outcome = await self.engine.call(FunctionKind.MUTATION, message.udfPath, args,
@@ -301,9 +310,13 @@ class SyncSession:
         try:
             try:
                 args = from_wire(p.unwrap_args(message.args), "args")
+                self.quotas.actions.charge(self._caller_key())
             except ReactorError as error:
                 outcome = Outcome(message.udfPath,
                                   error=to_function_error(message.udfPath, error))
+            except RateLimited as limited:
+                outcome = Outcome(message.udfPath, error=FunctionError(
+                    f"RateLimited: {limited.message}", code=limited.code))
             else:
                 outcome = await self.engine.call(FunctionKind.ACTION, message.udfPath, args,
                                                  self.caller.identity, admin=self.caller.admin)
@@ -320,6 +333,13 @@ class SyncSession:
                                          result="InternalServerError"))
         finally:
             self._slots.release()
+
+    def _anonymous_key(self) -> int:
+        """An anonymous caller's bucket is its socket's."""
+        return id(self)
+
+    def _caller_key(self) -> Hashable | None:
+        return caller_key(self.caller.identity, self.caller.admin, self._anonymous_key())
 
     # Sending ---------------------------------------------------------------
 
