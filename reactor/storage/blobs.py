@@ -193,9 +193,9 @@ class LocalBlobStore:
         # once without taking the loop's default executor from everything else.
         self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="reactor-blobs")
 
-    def _run(self, fn: Callable[..., object], *args: object) -> asyncio.Future[None]:
+    def _run(self, fn: Callable[..., None], *args: object) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._io, fn, *args)  # type: ignore[return-value]
+        return loop.run_in_executor(self._io, fn, *args)
 
     def path(self, sha256: str) -> Path:
         check_sha256(sha256)
