@@ -74,6 +74,16 @@ async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
                   .collect())
 
 
+@query(args={"taskId": v.id("tasks"), "paginationOpts": v.pagination_opts()})
+async def page(ctx: QueryCtx, taskId: str, paginationOpts: Doc) -> Doc:
+    """The task's messages newest first, a page at a time (`usePaginatedQuery`)."""
+    await require_task(ctx, taskId)
+    return await (ctx.db.query("chatMessages")
+                  .with_index("by_task_sequence", lambda q: q.eq("taskId", taskId))
+                  .order("desc")
+                  .paginate(paginationOpts))
+
+
 @mutation(args={"messageId": v.id("chatMessages"), "content": v.string(),
                 "llmModel": v.optional(v.string())})
 async def edit(ctx: MutationCtx, messageId: str, content: str, llmModel: str | None = None) -> None:

@@ -56,6 +56,25 @@ async def test_append_numbers_messages_per_task_and_lists_them_in_order(alice: M
     await expect_error(append(alice, task_a, "x", "ROBOT"), "ArgsValidation")
 
 
+async def test_history_pages_newest_first_with_either_clients_options(alice: Member) -> None:
+    task_id = await new_task(alice, message="m1")
+    for n in range(2, 8):
+        await append(alice, task_id, f"m{n}")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        # The official client adds id and maximum* fields; reactor-client sends id.
+        page = await alice.client.query("messages:page", {"taskId": task_id, "paginationOpts": {
+            "numItems": 3, "cursor": cursor, "id": 1, "maximumRowsRead": 1000}})
+        seen += [m["content"] for m in page["page"]]
+        if page["isDone"]:
+            break
+        cursor = page["continueCursor"]
+    assert seen == [f"m{n}" for n in range(7, 0, -1)]
+    await expect_error(alice.client.query("messages:page", {
+        "taskId": task_id, "paginationOpts": {"numItems": 3}}), "ArgsValidation")
+
+
 async def test_append_checks_the_metadata_shape(alice: Member) -> None:
     task_id = await new_task(alice)
     metadata = {
