@@ -29,7 +29,11 @@ from reactor.runtime.preempt import Budget, Preempted, drive
 from reactor.runtime.runner import check_returns, prepare_args, to_function_error
 from reactor.runtime.system.environment import EnvReader
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
-from reactor.runtime.system.scheduled_functions import ScheduledFunctions
+from reactor.runtime.system.scheduled_functions import (
+    JobQuota,
+    ScheduledFunctions,
+    job_owner,
+)
 from reactor.runtime.system.transact import transact
 from reactor.runtime.timeunits import Duration, Instant
 from reactor.transactions import Database
@@ -48,10 +52,11 @@ class ActionScheduler:
     """`ctx.scheduler` in an action: each call commits its own small transaction."""
 
     def __init__(self, database: Database, resolve: Callable[[str], FunctionDefinition],
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], identity: Identity = None) -> None:
         self._database = database
         self._resolve = resolve
         self._now = now
+        self._quota = JobQuota(job_owner(identity))
 
     async def run_after(self, delay: Duration, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
@@ -65,8 +70,10 @@ class ActionScheduler:
         at_ms = check_timestamp(when)
         path = schedulable_path(fn, self._resolve)
         job_args = check_job_args(args)
-        return await transact(self._database,
-                              lambda txn: ScheduledFunctions(txn).schedule(path, job_args, at_ms))
+        self._quota.take()
+        owner = JobQuota(self._quota.owner)  # this job only: the call's count is above
+        return await transact(self._database, lambda txn: ScheduledFunctions(txn).schedule(
+            path, job_args, at_ms, owner))
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a pending job (one that started already is left to finish)."""
@@ -175,7 +182,7 @@ class ActionRunner:
         storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
         auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier)
         return ActionCtx(call, auth,
-                         ActionScheduler(self._database, self._resolve, self._now),
+                         ActionScheduler(self._database, self._resolve, self._now, identity),
                          self._env, self._now, ActionRateLimits(self._database, self._now),
                          storage)
 

@@ -19,7 +19,7 @@ from reactor.runtime.system.environment import (
     transaction_env,
 )
 from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, reset_rate_limit
-from reactor.runtime.system.scheduled_functions import ScheduledFunctions
+from reactor.runtime.system.scheduled_functions import JobQuota, ScheduledFunctions, job_owner
 from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.runtime.timeunits import Duration, Instant, epoch_ms_of, seconds_of
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
@@ -234,10 +234,11 @@ class TransactionScheduler:
     so they exist exactly when the mutation commits (a retried attempt leaves nothing)."""
 
     def __init__(self, txn: Transaction, resolve: Callable[[str], FunctionDefinition],
-                 now_ms: float) -> None:
+                 now_ms: float, identity: dict[str, Any] | None = None) -> None:
         self._jobs = ScheduledFunctions(txn)
         self._resolve = resolve
         self._now_ms = now_ms
+        self._quota = JobQuota(job_owner(identity))
 
     async def run_after(self, delay: Duration, fn: FunctionRef,
                         args: dict[str, Any] | None = None) -> str:
@@ -254,7 +255,7 @@ class TransactionScheduler:
         `ctx.now()` gives); a time in the past runs as soon as possible. Returns the job id."""
         when = check_timestamp(when)
         return await self._jobs.schedule(schedulable_path(fn, self._resolve),
-                                         check_job_args(args), when)
+                                         check_job_args(args), when, self._quota)
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a pending job (one that started already is left to finish)."""
@@ -342,7 +343,7 @@ class MutationCtx(QueryCtx):
     @functools.cached_property
     def scheduler(self) -> TransactionScheduler:
         """`ctx.scheduler`: `run_after`, `run_at` and `cancel`, atomic with this mutation."""
-        return TransactionScheduler(self._txn, self._resolve, self._now_ms)
+        return TransactionScheduler(self._txn, self._resolve, self._now_ms, self._identity)
 
     async def rate_limit(self, name: str, *, key: str | None = None, rate: float,
                          period: timedelta | float, capacity: float | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reactor.errors import NotFoundError
+from reactor.errors import LimitExceededError, NotFoundError
 from reactor.schema import TableDefinition, define_table
 from reactor.transactions import IndexRange, QueryBuilder, Transaction
 from reactor.values import v
@@ -35,14 +35,53 @@ def scheduled_functions_table() -> TableDefinition:
         "scheduledTime": v.number(),
         "completedTime": v.optional(v.number()),
         "state": _state,
-    }).index("by_state_time", ["state.kind", "scheduledTime"])
+        # The signed-in identity (tokenIdentifier) whose call scheduled it, if any.
+        "owner": v.optional(v.string()),
+    }).index("by_state_time", ["state.kind", "scheduledTime"]).index(
+        "by_owner_state", ["owner", "state.kind"])
     table.name = SCHEDULED_FUNCTIONS
     return table
 
 
-def new_job(path: str, args: dict[str, Any], scheduled_ms: float) -> dict[str, Any]:
-    return {"name": path, "args": [args], "scheduledTime": scheduled_ms,
-            "state": {"kind": PENDING}}
+# Jobs one function call (a mutation attempt, an action) may schedule, and jobs one
+# signed-in identity may have pending at once: a client cannot fill the table.
+MAX_JOBS_PER_CALL = 1_000
+MAX_PENDING_PER_IDENTITY = 1_000
+
+
+def new_job(path: str, args: dict[str, Any], scheduled_ms: float,
+            owner: str | None = None) -> dict[str, Any]:
+    job = {"name": path, "args": [args], "scheduledTime": scheduled_ms,
+           "state": {"kind": PENDING}}
+    if owner is not None:
+        job["owner"] = owner
+    return job
+
+
+def job_owner(identity: dict[str, Any] | None) -> str | None:
+    """Whose pending jobs a call's jobs count against: a signed-in identity's, or nobody's
+    (anonymous calls are bounded per call and by the server's call rate instead)."""
+    if identity is None:
+        return None
+    owner = identity.get("tokenIdentifier") or identity.get("subject")
+    return str(owner) if owner else None
+
+
+class JobQuota:
+    """The jobs one call schedules, and whose they are."""
+
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self.scheduled = 0
+        # The owner's pending jobs when the call first scheduled (read once per call).
+        self.pending_before: int | None = None
+
+    def take(self) -> None:
+        if self.scheduled >= MAX_JOBS_PER_CALL:
+            raise LimitExceededError(f"a function may schedule at most {MAX_JOBS_PER_CALL}"
+                                     " jobs per call (schedule one job that schedules the"
+                                     " rest in batches)", code="TooManyScheduledJobs")
+        self.scheduled += 1
 
 
 def job_args(job: dict[str, Any]) -> dict[str, Any]:
@@ -61,8 +100,30 @@ class ScheduledFunctions:
         return (QueryBuilder(self._txn, SCHEDULED_FUNCTIONS)
                 .with_index("by_state_time", lambda q: q.eq("state.kind", kind)))
 
-    async def schedule(self, path: str, args: dict[str, Any], scheduled_ms: float) -> str:
-        return await self._txn.insert(SCHEDULED_FUNCTIONS, new_job(path, args, scheduled_ms))
+    async def schedule(self, path: str, args: dict[str, Any], scheduled_ms: float,
+                       quota: JobQuota | None = None) -> str:
+        """Insert a pending job; with a `quota`, within its per-call and per-owner caps."""
+        owner = None
+        if quota is not None:
+            quota.take()
+            owner = quota.owner
+            if owner is not None:
+                await self._check_pending(owner, quota)
+        return await self._txn.insert(SCHEDULED_FUNCTIONS,
+                                      new_job(path, args, scheduled_ms, owner))
+
+    async def _check_pending(self, owner: str, quota: JobQuota) -> None:
+        """Refuse past MAX_PENDING_PER_IDENTITY: the owner's pending jobs are read once
+        per call (one bounded range, in the read set), then counted as they are added."""
+        if quota.pending_before is None:
+            found = await (QueryBuilder(self._txn, SCHEDULED_FUNCTIONS)
+                           .with_index("by_owner_state",
+                                       lambda q: q.eq("owner", owner).eq("state.kind", PENDING))
+                           .take(MAX_PENDING_PER_IDENTITY))
+            quota.pending_before = len(found)
+        if quota.pending_before + quota.scheduled > MAX_PENDING_PER_IDENTITY:
+            raise LimitExceededError(f"this user already has {MAX_PENDING_PER_IDENTITY}"
+                                     " scheduled jobs waiting to run", code="TooManyPendingJobs")
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         if self._txn.catalog.table_of_id(job_id) != SCHEDULED_FUNCTIONS:
