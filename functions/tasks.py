@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, mutation, query, v
 
-from ..schema import init_status, task_status
+from ..schema import TaskId, init_status, task_status
 from ._lib.authz import Doc, ensure_owner, ensure_self, require_task, require_user
 from ._lib.cascade import delete_task, purge_task
 from ._lib.chat import insert_message
@@ -80,8 +80,8 @@ async def create(ctx: MutationCtx, title: str, repoFullName: str, repoUrl: str, 
     return {"taskId": task_id}
 
 
-@query(args={"taskId": v.id("tasks")})
-async def get(ctx: QueryCtx, taskId: str) -> Doc | None:
+@query
+async def get(ctx: QueryCtx, taskId: TaskId) -> Doc | None:
     """The caller's task, or null if it no longer exists."""
     user = await require_user(ctx)
     task = await ctx.db.get(taskId)
@@ -132,29 +132,29 @@ async def setStatus(ctx: MutationCtx, taskId: str, status: str,
     await set_status(ctx, task, status, errorMessage)
 
 
-@mutation(args={"taskId": v.id("tasks")})
-async def stop(ctx: MutationCtx, taskId: str) -> None:
+@mutation
+async def stop(ctx: MutationCtx, taskId: TaskId) -> None:
     """The user stopped the agent (cleanup follows in 15 minutes)."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, "STOPPED")
 
 
-@mutation(args={"taskId": v.id("tasks")})
-async def archive(ctx: MutationCtx, taskId: str) -> None:
+@mutation
+async def archive(ctx: MutationCtx, taskId: TaskId) -> None:
     """Archive the task: final, and no longer counted as active."""
     _, task = await require_task(ctx, taskId)
     await set_status(ctx, task, "ARCHIVED")
 
 
-@mutation(args={"taskId": v.id("tasks")})
-async def remove(ctx: MutationCtx, taskId: str) -> None:
+@mutation
+async def remove(ctx: MutationCtx, taskId: TaskId) -> None:
     """Delete the task at once; its messages, todos, memories and sessions follow in batches."""
     _, task = await require_task(ctx, taskId)
     await delete_task(ctx, task)
 
 
-@internal_mutation(args={"taskId": v.id("tasks")})
-async def purge(ctx: MutationCtx, taskId: str) -> None:
+@internal_mutation
+async def purge(ctx: MutationCtx, taskId: TaskId) -> None:
     """One batch of a deleted task's rows; scheduled until none is left."""
     await purge_task(ctx, taskId)
 
@@ -183,8 +183,8 @@ async def advanceInit(ctx: MutationCtx, taskId: str, mode: str) -> Doc:
     return {"initStatus": following}
 
 
-@mutation(args={"taskId": v.id("tasks"), "error": v.string()})
-async def failInit(ctx: MutationCtx, taskId: str, error: str) -> None:
+@mutation
+async def failInit(ctx: MutationCtx, taskId: TaskId, error: str) -> None:
     """The current init step failed: keep the step, record the error, the task FAILS."""
     _, task = await require_task(ctx, taskId)
     if task["initStatus"] in ("INACTIVE", "ACTIVE"):
@@ -195,8 +195,8 @@ async def failInit(ctx: MutationCtx, taskId: str, error: str) -> None:
     await ctx.db.patch(taskId, {"initializationError": error})
 
 
-@internal_mutation(args={"taskId": v.id("tasks")})
-async def cleanup(ctx: MutationCtx, taskId: str) -> None:
+@internal_mutation
+async def cleanup(ctx: MutationCtx, taskId: TaskId) -> None:
     """The scheduled workspace cleanup: end active sessions, initStatus back to INACTIVE."""
     task = await ctx.db.get(taskId)
     if task is None:
