@@ -97,6 +97,8 @@ async def test_each_upload_url_works_once(app: tuple[Engine, httpx.AsyncClient])
     assert reply.status_code == 403
     assert reply.json()["code"] == "UploadTokenUsed"
     assert "works once" in reply.json()["message"]
+    large = await client.post(url, content=b"x" * (2 * 1024 * 1024))  # refused before its body
+    assert (large.status_code, large.json()["code"]) == (403, "UploadTokenUsed")
     assert await call(engine, "query", "files:count") == 1
 
 

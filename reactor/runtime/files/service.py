@@ -117,10 +117,12 @@ class FileService:
 
     # Writing -----------------------------------------------------------------
 
-    async def check_token(self, token: str | None) -> UploadToken:
-        """Check an upload token before its body is read: bad, expired or used raise."""
+    async def check_token(self, token: str | None, *, check_used: bool = True) -> UploadToken:
+        """Check an upload token before its body is read: bad, expired or (with
+        `check_used`, a database read) used raise. The commit checks use again anyway."""
         checked = self.signer.check_upload_token(token, time.time() * 1000)
-        if await read(self.database, lambda txn: UsedUploadTokens(txn).used(checked.nonce)):
+        if check_used and await read(self.database,
+                                     lambda txn: UsedUploadTokens(txn).used(checked.nonce)):
             raise _token_used()
         return checked
 
