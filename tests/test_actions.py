@@ -44,7 +44,7 @@ async def test_a_nested_error_reaches_the_caller_with_its_data(t: ReactorTest) -
     assert outcome.error is not None
     assert outcome.error.is_app_error
     assert outcome.error.data == {"code": "Exploded"}
-    assert outcome.error.message == "the job exploded"
+    assert outcome.error.summary == "Uncaught ConvexError: the job exploded"
     assert outcome.log_lines == ["[LOG] about to explode"]
     with pytest.raises(FunctionError, match="the job exploded"):
         await t.action("actions:calls_failing_mutation", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -101,13 +102,32 @@ async def test_errors_become_500_with_a_message_and_logs_reach_the_listener(
     server.engine.add_call_listener(lambda kind, outcome: calls.append((kind, outcome)))
     reply = await http.get("/http/boom")
     assert reply.status_code == 500
-    assert reply.json() == {"code": "UncaughtError",
-                            "message": "GET /boom: Uncaught RuntimeError: kaboom"}
+    body = reply.json()
+    assert body["code"] == "Uncaught RuntimeError: kaboom"
+    assert re.fullmatch(r"\[Request ID: [0-9a-f]{16}\] Server Error\n"
+                        r"Uncaught RuntimeError: kaboom", body["message"])
+    # The app's own frames, as paths inside the app: nothing of the server's.
+    assert body["trace"] == "    at boom (functions/http.py:59)"
     [(kind, outcome)] = calls
     assert (kind, outcome.path, outcome.ok) == (FunctionKind.ACTION, "GET /boom", False)
+    assert outcome.error is not None and outcome.error.request_id in body["message"]
     wrong = await http.get("/http/not-a-response")
     assert wrong.status_code == 500
     assert "expected an HttpResponse, got dict" in wrong.json()["message"]
+
+
+async def test_an_app_error_answers_400_with_its_data(http: httpx.AsyncClient) -> None:
+    reply = await http.get("/http/refuse")
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["code"] == 'Uncaught ConvexError: {"code":"NoWay","limit":"3n"}'
+    assert body["data"] == {"code": "NoWay", "limit": {"$integer": "AwAAAAAAAAA="}}
+    assert body["message"].endswith("\n" + body["code"])
+    # An app error of a mutation the handler called passes through with its data.
+    through = await http.get("/http/explode")
+    assert through.status_code == 400
+    assert through.json()["data"] == {"code": "Exploded"}
+    assert through.json()["code"] == "Uncaught ConvexError: the job exploded"
 
 
 async def test_a_bearer_token_gives_the_handler_an_identity(

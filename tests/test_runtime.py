@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,15 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 
 
 def failed(outcome: Outcome, code: str) -> str:
-    """The error message of a call that must have failed with `code`."""
+    """The error message of a call that must have failed with `code`, without its
+    `[Request ID: ...] Server Error` line (checked here)."""
     assert outcome.error is not None, outcome.value
     assert outcome.error.code == code, outcome.error.message
-    return outcome.error.message
+    request_id = outcome.error.request_id
+    assert re.fullmatch("[0-9a-f]{16}", request_id)
+    prefix = f"[Request ID: {request_id}] Server Error\n"
+    assert outcome.error.message == prefix + outcome.error.summary
+    return outcome.error.summary
 
 
 async def add(engine: Engine, author: str, rank: float = 1) -> str:
@@ -40,15 +46,22 @@ async def add(engine: Engine, author: str, rank: float = 1) -> str:
 
 async def test_args_validation_names_function_and_path(engine: Engine) -> None:
     bad = await engine.run_mutation("notes:add", {"author": "a", "body": "b", "rank": "x"})
-    assert failed(bad, "ArgsValidation") == 'notes:add: args.rank: expected number, got "x"'
+    assert failed(bad, "ArgsValidation") == (
+        "ArgumentValidationError: Value does not match validator.\nPath: .rank\n"
+        'notes:add: args.rank: expected number, got "x"')
     missing = await engine.run_mutation("notes:add", {"author": "a", "body": "b"})
-    assert "notes:add: args.rank" in failed(missing, "ArgsValidation")
+    assert "Path: .rank\nnotes:add: args.rank" in failed(missing, "ArgsValidation")
+    fractional = await engine.run_mutation("notes:add", {"author": 1.5, "body": "b", "rank": 1})
+    assert failed(fractional, "ArgsValidation").endswith("expected string, got 1.5")
+    whole = await engine.run_mutation("notes:add", {"author": 12, "body": "b", "rank": 1})
+    assert failed(whole, "ArgsValidation").endswith("expected string, got 12")
     assert (await engine.run_query("notes:by_author", {"author": "a"})).unwrap() == []
 
 
 async def test_returns_validation(engine: Engine) -> None:
     message = failed(await engine.run_query("notes:wrong_returns", {}), "ReturnsValidation")
-    assert message == "notes:wrong_returns: returns: expected string, got 42"
+    assert message == ("ReturnsValidationError: Value does not match validator.\n"
+                       "notes:wrong_returns: returns: expected string, got 42")
 
 
 async def test_unknown_function(engine: Engine) -> None:
@@ -67,7 +80,8 @@ async def test_internal_functions_are_hidden_from_clients(engine: Engine) -> Non
 
 async def test_kind_mismatch(engine: Engine) -> None:
     args = {"author": "a", "body": "", "rank": 1}
-    assert "mutation" in failed(await engine.run_query("notes:add", args), "WrongFunctionKind")
+    assert failed(await engine.run_query("notes:add", args), "WrongFunctionKind") == (
+        "Trying to execute notes:add as Query, but it is defined as Mutation.")
     failed(await engine.run_mutation("notes:by_author", {"author": "a"}), "WrongFunctionKind")
     failed(await engine.run_action("notes:add", args), "WrongFunctionKind")
 
@@ -101,7 +115,7 @@ async def test_app_error_data_reaches_the_caller_and_nothing_commits(engine: Eng
 
 async def test_uncaught_exception_message_has_no_traceback(engine: Engine) -> None:
     message = failed(await engine.run_mutation("notes:boom", {}), "UncaughtError")
-    assert message == "notes:boom: Uncaught ValueError: boom"
+    assert message == "Uncaught ValueError: boom"
 
 
 async def test_print_and_logging_become_log_lines(engine: Engine) -> None:
@@ -219,7 +233,8 @@ async def test_schemaless_tables_appear_on_first_insert(tmp_path: Path) -> None:
 async def test_schema_violations_are_rejected(engine: Engine) -> None:
     message = failed(await engine.run_mutation("notes:bad_document", {"rank": "x"}),
                      "ValidationError")
-    assert message == 'notes:bad_document: doc.rank: expected number, got "x"'
+    assert message == ('Uncaught ValidationError: notes:bad_document: doc.rank: expected number,'
+                       ' got "x"')
     assert "nowhere" in failed(await engine.run_mutation("notes:undeclared_table", {}),
                                "TableNotFound")
     assert (await engine.run_mutation("notes:bad_document", {"rank": 3})).ok

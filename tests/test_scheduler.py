@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,10 @@ async def test_a_failing_scheduled_mutation_is_marked_failed(t: ReactorTest) -> 
     job_id = await t.mutation("jobs:schedule_explode", {})
     assert await t.run_scheduled() == 1
     job = await t.query("jobs:job", {"jobId": job_id})
-    assert job["state"] == {"kind": "failed", "error": "the job exploded"}
+    assert job["state"]["kind"] == "failed"
+    # What a client would have been told, with the request id of the job's run.
+    assert re.fullmatch(r"\[Request ID: [0-9a-f]{16}\] Server Error\n"
+                        r"Uncaught ConvexError: the job exploded", job["state"]["error"])
     assert job["completedTime"] == START_MS
     assert await t.run_scheduled() == 0
 
@@ -133,7 +137,7 @@ async def test_a_failing_scheduled_mutation_is_marked_failed(t: ReactorTest) -> 
 async def test_only_mutations_and_actions_can_be_scheduled(t: ReactorTest) -> None:
     with pytest.raises(FunctionError, match="jobs:counter is a query"):
         await t.mutation("jobs:schedule_path", {"path": "jobs:counter", "count": 1})
-    with pytest.raises(FunctionError, match="could not find function 'jobs:missing'"):
+    with pytest.raises(FunctionError, match="Could not find function for 'jobs:missing'"):
         await t.mutation("jobs:schedule_path", {"path": "jobs:missing", "count": 1})
     assert await t.query("jobs:jobs", {}) == []
 

@@ -91,7 +91,7 @@ def test_http_admin_key_calls_internal_functions(server: ReactorServer) -> None:
     body = {"path": "counter:peek", "format": "convex_encoded_json", "args": [{"name": "x"}]}
     status, anonymous = http_json(f"{server.url}/api/query", body)
     assert status == 200 and anonymous["status"] == "error"
-    assert "could not find public function" in anonymous["errorMessage"]
+    assert "Could not find public function for " in anonymous["errorMessage"]
     status, admin = http_json(f"{server.url}/api/query", body,
                               headers={"Authorization": f"Convex {key}"})
     assert status == 200 and admin == {"status": "success", "value": None, "logLines": []}

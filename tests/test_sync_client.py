@@ -56,7 +56,7 @@ def test_errors_carry_their_data(server: ReactorServer) -> None:
     assert result["echo"] == {"value": {"echo": "hi"}}
     # Internal functions cannot be called by clients; an internal error carries no data.
     assert result["internal"]["error"]["data"] is None
-    assert "could not find public function" in result["internal"]["error"]["message"]
+    assert "Could not find public function for " in result["internal"]["error"]["message"]
     # The failing query errors on its own subscription; the other keeps updating.
     assert result["guardErrors"][0]["data"] == {"code": "TooHigh", "value": 2}
     assert result["guarded"] == [0, 1] or result["guarded"] == [0]
@@ -100,7 +100,7 @@ def test_auth_builtin_issuer_hs256_bad_token_and_admin_key(server: ReactorServer
     assert "signature" in result["httpBad"]["message"].lower()
     assert result["adminInternal"] == "reset" and result["adminPeek"] is None
     assert result["actingAs"]["subject"] == "acted-as"
-    assert "could not find public function" in result["userInternal"]["message"]
+    assert "Could not find public function for " in result["userInternal"]["message"]
 
 
 def test_client_survives_a_crash_and_mutations_apply_once(

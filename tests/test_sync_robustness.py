@@ -139,9 +139,9 @@ async def test_function_errors_keep_the_socket_open(
             6: ("counter:get", {"name": "fine"}),
         })
         errors = {query_id: failed["errorMessage"] for query_id, failed in client.errors.items()}
-        assert "counter:nope" in errors[0] and "could not find" in errors[0]
+        assert "counter:nope" in errors[0] and "Could not find public function for" in errors[0]
         # Internal functions are invisible to clients: same answer as a missing one.
-        assert "could not find public function 'counter:peek'" in errors[1]
+        assert "Could not find public function for 'counter:peek'" in errors[1]
         assert "counter:get" in errors[2] and "args.name" in errors[2] and "string" in errors[2]
         assert "counter:get" in errors[3] and "args.name" in errors[3]
         assert "counter:get" in errors[4]

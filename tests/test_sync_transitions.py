@@ -253,7 +253,7 @@ async def test_authenticate_bumps_identity_and_reruns_only_what_changed(
         await client.add({0: ("auth:whoami", {}), 1: ("counter:get", {"name": counter}),
                           2: ("counter:peek", {"name": counter})})
         assert client.values[0] is None and client.values[1] == 0
-        assert "could not find public function" in client.errors[2]["errorMessage"]
+        assert "Could not find public function for " in client.errors[2]["errorMessage"]
         response, _ = await client.mutation("auth:login", {"subject": "raw", "name": "Raw"})
         await client.send({"type": "Authenticate", "tokenType": "User", "baseVersion": 0,
                            "value": response["result"]})

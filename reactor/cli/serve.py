@@ -26,8 +26,11 @@ logger = logging.getLogger("reactor.cli")
 
 
 def print_call(kind: FunctionKind, outcome: Outcome) -> None:
-    """One terminal line per function call, then its log lines."""
-    status = "ok" if outcome.ok else f"failed: {outcome.error.message if outcome.error else ''}"
+    """One terminal line per function call, then its log lines; a failure shows the
+    request id its caller was given."""
+    error = outcome.error
+    status = "ok" if error is None else (
+        f"failed [Request ID: {error.request_id}] " + error.summary.replace("\n", "\n    "))
     note = f" ({outcome.note})" if outcome.note else ""
     sys.stderr.write(f"[{kind.value}] {outcome.path}{note} {outcome.duration_s * 1000:.1f} ms"
                      f" {status}\n")

@@ -24,7 +24,7 @@ from reactor.runtime.context import (
 from reactor.runtime.files import ActionStorage, FileService
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
-from reactor.runtime.outcome import Outcome
+from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.preempt import Budget, Preempted, drive
 from reactor.runtime.runner import check_returns, prepare_args, to_function_error
 from reactor.runtime.system.environment import EnvReader
@@ -37,6 +37,7 @@ from reactor.runtime.system.scheduled_functions import (
 from reactor.runtime.system.transact import transact
 from reactor.runtime.timeunits import Duration, Instant
 from reactor.transactions import Database
+from reactor.values import canonicalize, to_wire
 
 T = TypeVar("T")
 Identity = dict[str, Any] | None
@@ -245,7 +246,21 @@ class ActionRunner:
                                             f" got {type(response).__name__}")
             except Exception as error:
                 outcome.error = to_function_error(label, error)
-                response = HttpResponse.error(500, outcome.error.code, outcome.error.message)
+                response = _error_response(outcome.error)
         outcome.log_lines = sink.lines
         outcome.duration_s = time.perf_counter() - started
         return response, outcome
+
+
+def _error_response(error: FunctionError) -> HttpResponse:
+    """A failed HTTP action: 500 with `{code, message, trace}`, where `code` is the
+    uncaught error's text; an `AppError` is a 400 that also carries its `data`."""
+    body: dict[str, Any] = {"code": error.summary.split("\n", 1)[0], "message": error.message,
+                            "trace": error.trace}
+    if not error.is_app_error:
+        return HttpResponse.json(body, 500)
+    try:
+        body["data"] = to_wire(canonicalize(error.data, "data"))
+    except ReactorError:
+        body["data"] = str(error.data)
+    return HttpResponse.json(body, 400)

@@ -52,9 +52,13 @@ class SystemReader:
         self._txn = txn
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
-        """The system document with this id (a scheduled job, a stored file), or None."""
+        """The system document with this id (a scheduled job, a stored file), or None;
+        an id of an app table is an error, as in Convex."""
         table = self._txn.catalog.table_of_id(doc_id)
-        if table is None or not table.startswith("_") or table in _PRIVATE_TABLES:
+        if table is not None and not table.startswith("_"):
+            raise SystemTableError(f'ctx.db.system.get: {doc_id!r} is an id of the app table'
+                                   f' "{table}", not of a system table: use ctx.db.get')
+        if table is None or table in _PRIVATE_TABLES:
             return None
         return await self._txn.get(doc_id)
 

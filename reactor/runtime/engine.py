@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reactor.errors import NotFoundError, ReactorError
+from reactor.errors import ReactorError
 from reactor.runtime import logs, preempt
 from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
 from reactor.runtime.auth import AuthConfig, BuiltinIssuer, TokenVerifier, load_auth_config
+from reactor.runtime.client_errors import function_not_found, request_scope
 from reactor.runtime.files import FileOptions, FileService, FileSigner
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
@@ -191,12 +192,11 @@ class Engine:
         canonical = canonical_path(path)
         fn = self.app.functions.get(canonical)
         if fn is None or (public_only and not fn.is_public):
-            visible = "public " if public_only else ""
-            raise NotFoundError(f"could not find {visible}function {path!r}",
-                                code="FunctionNotFound")
+            raise function_not_found(path, public=public_only)
         if kind is not None and fn.kind is not kind:
-            raise ReactorError(f"{canonical} is a {fn.kind.value}, not a {kind.value}",
-                               code="WrongFunctionKind")
+            raise ReactorError(f"Trying to execute {canonical} as"
+                               f" {kind.value.capitalize()}, but it is defined as"
+                               f" {fn.kind.value.capitalize()}.", code="WrongFunctionKind")
         return fn
 
     def hides(self, path: str, *, admin: bool) -> bool:
@@ -229,6 +229,12 @@ class Engine:
 
         A mutation's `ticket` orders it after the same client's previous one.
         """
+        with request_scope():
+            return await self._call(kind, path, args, identity, admin, ts, journal, ticket)
+
+    async def _call(self, kind: FunctionKind, path: str, args: Any, identity: Identity,
+                    admin: bool, ts: int | None, journal: Journal | None,
+                    ticket: CommitTicket | None) -> Outcome:
         try:
             fn = self.resolve(path, kind, public_only=not admin)
         except ReactorError as error:
@@ -278,7 +284,8 @@ class Engine:
         route = lookup_route(self.app.http, request)
         if isinstance(route, HttpResponse):
             return route
-        response, outcome = await self.actions.run_http(route, request, identity)
+        with request_scope():
+            response, outcome = await self.actions.run_http(route, request, identity)
         self.report(FunctionKind.ACTION, outcome)
         return response
 
@@ -286,13 +293,15 @@ class Engine:
 
     async def run_job_mutation(self, fn: FunctionDefinition, args: dict[str, Any],
                                completion: JobCompletion) -> Outcome:
-        outcome = await self.runner.mutation(fn, args, None, completion)
+        with request_scope():
+            outcome = await self.runner.mutation(fn, args, None, completion)
         if not completion.skipped:
             self.report(FunctionKind.MUTATION, outcome)
         return outcome
 
     async def run_job_action(self, fn: FunctionDefinition, args: dict[str, Any]) -> Outcome:
-        outcome = await self.actions.run(fn, args, None)
+        with request_scope():
+            outcome = await self.actions.run(fn, args, None)
         self.report(FunctionKind.ACTION, outcome)
         return outcome
 

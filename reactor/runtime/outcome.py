@@ -13,17 +13,22 @@ class FunctionError(ReactorError):
     """A call failed; `message` is safe to show a client (never a traceback).
 
     `data` is the application's `AppError` data (the client's `errorData`), or
-    None for errors Reactor raised itself.
+    None for errors Reactor raised itself. `summary` is the message without its
+    request id line (client_errors.py); `trace` the app's own frames, if any.
     """
 
     code = "FunctionError"
 
     def __init__(self, message: str, *, code: str | None = None, data: Any = None,
-                 is_app_error: bool = False, log_lines: list[str] | None = None) -> None:
+                 is_app_error: bool = False, log_lines: list[str] | None = None,
+                 request_id: str = "", summary: str | None = None, trace: str = "") -> None:
         super().__init__(message, code=code)
         self.data = data
         self.is_app_error = is_app_error
         self.log_lines = log_lines or []
+        self.request_id = request_id
+        self.summary = message if summary is None else summary
+        self.trace = trace
 
 
 @dataclass

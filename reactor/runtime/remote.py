@@ -33,13 +33,16 @@ class RemoteCall:
     tables: tuple[str, ...]
     limits: TransactionLimits
     user_time_limit_s: float
+    # The request this call serves: its errors carry this id (client_errors.py).
+    request_id: str = ""
 
 
 @dataclass
 class RemoteResult:
     value: Any = None
-    # (message, code, data, is_app_error) of the FunctionError, if the call failed.
-    error: tuple[str, str, Any, bool] | None = None
+    # (message, code, data, is_app_error, request_id, summary, trace) of the
+    # FunctionError, if the call failed.
+    error: tuple[str, str, Any, bool, str, str, str] | None = None
     log_lines: list[str] = field(default_factory=list)
     reads: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
     writes: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = field(
@@ -49,8 +52,9 @@ class RemoteResult:
     def function_error(self) -> FunctionError | None:
         if self.error is None:
             return None
-        message, code, data, is_app_error = self.error
-        return FunctionError(message, code=code, data=data, is_app_error=is_app_error)
+        message, code, data, is_app_error, request_id, summary, trace = self.error
+        return FunctionError(message, code=code, data=data, is_app_error=is_app_error,
+                             request_id=request_id, summary=summary, trace=trace)
 
     def read_set(self) -> ReadSet:
         read_set = ReadSet()

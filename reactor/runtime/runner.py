@@ -9,7 +9,6 @@ import inspect
 import logging
 import os
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -21,7 +20,7 @@ from reactor.errors import (
     ReactorError,
     StorageError,
 )
-from reactor.runtime import logs
+from reactor.runtime import client_errors, logs
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx, wall_clock_ms
 from reactor.runtime.files import FileService
@@ -101,29 +100,34 @@ def execution_seed(path: str, args: dict[str, Any], ts: int) -> int:
 
 
 def to_function_error(path: str, error: BaseException) -> FunctionError:
-    """What the caller may see of an exception: code and message, never a traceback."""
+    """What the caller may see of an exception (client_errors.py), never a traceback;
+    the server log line of the failure carries the same request id."""
     if isinstance(error, FunctionError):
         return error
+    data = None
     if isinstance(error, AppError):
         try:
             data = canonicalize(error.data, "data")
         except ReactorError as bad:
-            return FunctionError(f"{path}: AppError {bad.message} (AppError data reaches the"
-                                 " client as it is, so it must be a value)",
-                                 code="InvalidAppErrorData")
-        return FunctionError(error.message, code="AppError", data=data, is_app_error=True)
+            error = ReactorError(f"AppError {bad.message} (AppError data reaches the client as"
+                                 " it is, so it must be a value)", code="InvalidAppErrorData")
+    request_id = client_errors.current_request_id()
+    summary = client_errors.summarize(path, error)
+    if isinstance(error, AppError):
+        code = "AppError"
+    elif isinstance(error, ReactorError):
+        code = error.code
+    else:
+        code = "UncaughtError"
     if isinstance(error, StorageError):
-        logger.error("%s: %s", path, error.message)
-        return FunctionError(f"{path}: {error.public_message}", code=error.code)
-    if isinstance(error, ReactorError):
-        return FunctionError(f"{path}: {error.public_message}", code=error.code)
-    logger.error("uncaught error in %s", path, exc_info=error)
-    if isinstance(error, OSError | sqlite3.Error):
-        # Their text names files of the server: it stays in the log.
-        return FunctionError(f"{path}: Uncaught {type(error).__name__} (the details are in"
-                             " the server log)", code="UncaughtError")
-    return FunctionError(f"{path}: Uncaught {type(error).__name__}: {error}",
-                         code="UncaughtError")
+        logger.error("[Request ID: %s] %s: %s", request_id, path, error.message)
+    elif code == "UncaughtError":
+        logger.error("[Request ID: %s] %s: %s", request_id, path, summary, exc_info=error)
+    else:
+        logger.info("[Request ID: %s] %s failed: %s", request_id, path, summary)
+    return FunctionError(client_errors.server_error(request_id, summary), code=code, data=data,
+                         is_app_error=isinstance(error, AppError), request_id=request_id,
+                         summary=summary, trace=client_errors.app_trace(error))
 
 
 def user_time_exceeded(used_s: float, limit_s: float) -> LimitExceededError:
@@ -262,7 +266,8 @@ class Runner:
         assert self.isolation is not None
         call = RemoteCall(kind, fn.path, checked, identity, txn.begin_ts, seed, self.now(),
                           tuple(self.database.catalog.user_table_names),
-                          self.database.options.limits, self.user_time_limit_s)
+                          self.database.options.limits, self.user_time_limit_s,
+                          client_errors.current_request_id())
         result = await self.isolation.run(call)
         if result is None:
             raise LimitExceededError(

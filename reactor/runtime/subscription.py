@@ -60,7 +60,8 @@ async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
     except ReactorError as error:
         failure = to_function_error(entry.path, error)
         engine.report(FunctionKind.QUERY, Outcome(entry.path, error=failure, note=note))
-        return QueryResult(ts, ReadSet(), error_message=failure.message)
+        return QueryResult(ts, ReadSet(), error_message=failure.message,
+                           error_summary=failure.summary)
     pinning = unpinned_page(entry.args)
     args = pin_page(entry.args, entry.journal)
     outcome = await engine.runner.query(fn, args, entry.identity, ts)
@@ -75,6 +76,7 @@ async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
             result.journal = _page_end(outcome.value)
     else:
         result.error_message = outcome.error.message
+        result.error_summary = outcome.error.summary
         if outcome.error.is_app_error:
             result.error_data = dumps(_error_data(outcome.error.data))
     return result

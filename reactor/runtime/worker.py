@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from reactor.errors import NotFoundError
-from reactor.runtime import logs, preempt
+from reactor.runtime import client_errors, logs, preempt
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.functions import FunctionDefinition
@@ -71,7 +70,7 @@ def _resolver(app: App) -> Callable[[str], FunctionDefinition]:
     def resolve(path: str) -> FunctionDefinition:
         fn = app.functions.get(canonical_path(path))
         if fn is None:
-            raise NotFoundError(f"could not find function {path!r}", code="FunctionNotFound")
+            raise client_errors.function_not_found(path, public=False)
         return fn
 
     return resolve
@@ -87,7 +86,7 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
     txn = Transaction(storage=storage, catalog=catalog, begin_ts=call.begin_ts,
                       read_only=read_only, creation_time=_provisional_creation_time,
                       limits=call.limits, on_close=lambda _txn: None)
-    with logs.capture() as sink:
+    with logs.capture() as sink, client_errors.request_scope(call.request_id):
         try:
             ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer)
                    if read_only else
@@ -97,7 +96,8 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
                 fn, ctx, call.args, call.user_time_limit_s)
         except Exception as error:
             failure = to_function_error(fn.path, error)
-            result.error = (failure.message, failure.code, failure.data, failure.is_app_error)
+            result.error = (failure.message, failure.code, failure.data, failure.is_app_error,
+                            failure.request_id, failure.summary, failure.trace)
         finally:
             txn.close()
     result.log_lines = sink.lines

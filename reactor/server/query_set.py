@@ -7,7 +7,9 @@ from typing import Any
 
 from reactor.errors import LimitExceededError, ReactorError
 from reactor.runtime import Engine
+from reactor.runtime.client_errors import function_not_found, same_failure
 from reactor.runtime.paths import canonical_path
+from reactor.runtime.runner import to_function_error
 from reactor.server import protocol as p
 from reactor.server.identity import Caller
 from reactor.server.outgoing import query_modification
@@ -88,8 +90,11 @@ class ClientQueries:
                 raise ReactorError(f"args: expected an object, got {type(args).__name__}",
                                    code="ArgsValidation")
         except ReactorError as error:
-            self._queries[add.queryId] = _Query(None, add.udfPath, None, journal=add.journal,
-                                                failure=f"{add.udfPath}: {error.message}")
+            if error.code != "FunctionNotFound":
+                error = ReactorError(error.message, code="ArgsValidation")
+            self._queries[add.queryId] = _Query(
+                None, add.udfPath, None, journal=add.journal,
+                failure=to_function_error(add.udfPath, error).message)
             return
         self._queries[add.queryId] = self._subscribe(path, args, add.journal, caller)
 
@@ -97,8 +102,9 @@ class ClientQueries:
                    caller: Caller) -> _Query:
         """Share the entry for (path, args, identity); internal queries only for admins."""
         if self.engine.hides(path, admin=caller.admin):
+            hidden = function_not_found(path, public=True)
             return _Query(None, path, args, journal=journal,
-                          failure=f"{path}: could not find public function {path!r}")
+                          failure=to_function_error(path, hidden).message)
         try:
             entry = self.engine.hold_query(path, args, caller.identity, admin=caller.admin,
                                            journal=journal, watcher=self.watcher)
@@ -117,7 +123,8 @@ class ClientQueries:
                 continue
             new = self._subscribe(old.path, old.args, old.journal, caller)
             new.sent = old.sent
-            if new.entry is None and old.entry is None and new.failure == old.failure:
+            if (new.entry is None and old.entry is None
+                    and same_failure(new.failure, old.failure)):
                 new.sent_version = old.sent_version
             self._queries[query_id] = new
             if old.entry is not None:

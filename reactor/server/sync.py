@@ -286,8 +286,10 @@ class SyncSession:
         try:
             args = from_wire(p.unwrap_args(message.args), "args")
         except ReactorError as error:
+            failure = to_function_error(message.udfPath,
+                                        ReactorError(error.message, code="ArgsValidation"))
             return p.MutationResponse(requestId=message.requestId, success=False,
-                                      result=f"{message.udfPath}: {error.message}"), None
+                                      result=failure.message), None
         try:
             self.quotas.mutations.charge(self._caller_key())
         except RateLimited as limited:
@@ -312,8 +314,8 @@ class SyncSession:
                 args = from_wire(p.unwrap_args(message.args), "args")
                 self.quotas.actions.charge(self._caller_key())
             except ReactorError as error:
-                outcome = Outcome(message.udfPath,
-                                  error=to_function_error(message.udfPath, error))
+                outcome = Outcome(message.udfPath, error=to_function_error(
+                    message.udfPath, ReactorError(error.message, code="ArgsValidation")))
             except RateLimited as limited:
                 outcome = Outcome(message.udfPath, error=FunctionError(
                     f"RateLimited: {limited.message}", code=limited.code))

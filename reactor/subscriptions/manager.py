@@ -35,6 +35,9 @@ class QueryResult:
     value: Any = None
     encoded: bytes = b"null"
     error_message: str | None = None
+    # The message without what differs between runs (a request id): what counts as
+    # the same failure when a query fails again.
+    error_summary: str | None = None
     error_data: bytes | None = None
     log_lines: list[str] = field(default_factory=list)
     # Opaque state the next run of the same entry starts from (a page's pinned end).
@@ -45,7 +48,9 @@ class QueryResult:
         return self.error_message is None
 
     def same_outcome(self, other: QueryResult) -> bool:
-        return (self.encoded == other.encoded and self.error_message == other.error_message
+        return (self.encoded == other.encoded
+                and (self.error_summary or self.error_message)
+                == (other.error_summary or other.error_message)
                 and self.error_data == other.error_data)
 
 

@@ -232,7 +232,8 @@ def test_deleting_a_task_or_an_account_leaves_no_orphans(server: ReactorServer) 
     assert body["value"] == account
     # ... and without the key an internal function does not exist for the caller.
     status, body = http_json(f"{server.url}/api/query", request)
-    assert body["status"] == "error" and "could not find public function" in body["errorMessage"]
+    assert body["status"] == "error"
+    assert "Could not find public function for " in body["errorMessage"]
 
 
 def test_an_external_identity_is_a_user_only_through_its_external_id(

@@ -16,7 +16,7 @@ from reactor.testing import ReactorTest
 
 def _refused(outcome: Outcome, code: str, message: str) -> None:
     assert outcome.error is not None, outcome.value
-    assert (outcome.error.code, outcome.error.message) == (code, message)
+    assert (outcome.error.code, outcome.error.summary) == (code, message)
 
 
 async def action_timeout(t: ReactorTest) -> None:

@@ -33,7 +33,7 @@ from sync_support import http_json
 
 from reactor import define_table, v
 from reactor.errors import ReactorError
-from reactor.runtime import Outcome
+from reactor.runtime import FunctionError, Outcome
 from reactor.runtime.actions import ACTION_STEP_LIMIT_S, DEFAULT_ACTION_TIMEOUT_S
 from reactor.runtime.runner import USER_TIME_LIMIT_S
 from reactor.server.config import ServerConfig
@@ -178,9 +178,15 @@ def check_refused(outcome: Outcome, expected: Expected) -> None:
     code, message = expected
     assert outcome.error.code == code, outcome.error.message
     if isinstance(message, re.Pattern):
-        assert message.fullmatch(outcome.error.message), outcome.error.message
+        assert message.fullmatch(reason(outcome.error)), outcome.error.message
     else:
-        assert outcome.error.message == message
+        assert reason(outcome.error) == message
+
+
+def reason(error: FunctionError) -> str:
+    """A message without Convex's framing: the request id line, then `Uncaught <Class>: `."""
+    assert error.message == f"[Request ID: {error.request_id}] Server Error\n{error.summary}"
+    return re.sub(r"^Uncaught \w+: ", "", error.summary)
 
 
 @pytest.mark.parametrize("name", DOCUMENT_CASES)

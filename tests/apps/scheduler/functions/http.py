@@ -1,8 +1,8 @@
 import asyncio
 
-from reactor import HttpResponse, SseEvent, http_router
+from reactor import AppError, HttpResponse, Int64, SseEvent, http_router
 
-from .jobs import bump, counter
+from .jobs import bump, counter, explode
 
 http = http_router()
 
@@ -57,6 +57,16 @@ async def whoami(ctx, request):
 async def boom(ctx, request):
     print("about to fail")
     raise RuntimeError("kaboom")
+
+
+@http.route(path="/refuse", method="GET")
+async def refuse(ctx, request):
+    raise AppError({"code": "NoWay", "limit": Int64(3)})
+
+
+@http.route(path="/explode", method="GET")
+async def explode_through(ctx, request):
+    return await ctx.run_mutation(explode, {})
 
 
 @http.route(path="/not-a-response", method="GET")

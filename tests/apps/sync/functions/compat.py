@@ -1,0 +1,56 @@
+"""Functions whose failures must look as they do in Convex (tests/test_convex_compat.py)."""
+
+from typing import Any
+
+from reactor import AppError, Int64, action, mutation, query, v
+
+# In-process tests set hooks["interfere"] to commit a conflicting write mid-mutation.
+hooks: dict[str, Any] = {}
+
+
+@query(args={"name": v.string(), "count": v.number()})
+async def typed(ctx, name, count):
+    return name
+
+
+@query(args={}, returns=v.object({"n": v.string()}))
+async def bad_returns(ctx):
+    return {"n": 5}
+
+
+@mutation(args={"kind": v.string()})
+async def app_error(ctx, kind):
+    """Data of each kind a client must get back exactly: insertion order, int64, text."""
+    if kind == "text":
+        raise AppError("plain words")
+    raise AppError({"zeta": 1, "alpha": [1.5, Int64(123), None], "nested": {"b": True, "a": "x"}})
+
+
+@action(args={"kind": v.string()})
+async def app_error_through_action(ctx, kind):
+    """Calls the failing mutation and lets its error pass up unchanged."""
+    return await ctx.run_mutation(app_error, {"kind": kind})
+
+
+@mutation(args={})
+async def crash(ctx):
+    raise RuntimeError("kaboom")
+
+
+@query(args={"id": v.string()})
+async def system_get(ctx, id):
+    return await ctx.db.system.get(id)
+
+
+@mutation(args={"name": v.string()})
+async def new_counter(ctx, name):
+    return await ctx.db.insert("counters", {"name": name, "value": 0})
+
+
+@mutation(args={"name": v.string()})
+async def contended(ctx, name):
+    """Reads a counter, lets a test commit a write to it, then writes: always conflicts."""
+    doc = await (ctx.db.query("counters")
+                 .with_index("by_name", lambda q: q.eq("name", name)).first())
+    await hooks["interfere"](name)
+    await ctx.db.patch(doc["_id"], {"value": doc["value"] + 1})

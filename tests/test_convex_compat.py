@@ -1,0 +1,147 @@
+"""Convex compatibility: what apps written for Convex match on, seen through the official
+client (Node, against a real `reactor serve`) or in-process where that is the natural level."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import struct
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import NODE_DIR, ReactorServer, run_node
+
+from reactor.runtime import Engine
+from reactor.values.render import error_data_text, render_number
+
+APP = Path(__file__).parent / "apps" / "sync"
+ENV = {"SYNC_TEST_HS256_SECRET": "hs256-test-secret-" + "x" * 32}
+SERVER_ERROR = re.compile(r"\[Request ID: ([0-9a-f]{16})\] Server Error\n")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, node_modules: Path) -> Iterator[ReactorServer]:
+    with ReactorServer(APP, tmp_path_factory.mktemp("compat-data"), env=ENV) as running:
+        yield running
+
+
+def node(script: str, *args: str) -> Any:
+    return run_node(NODE_DIR / script, *args, timeout=60)
+
+
+def request_id(message: str) -> str:
+    """The request id of a client-side message (the client prefixes `[CONVEX M(path)] `)."""
+    found = SERVER_ERROR.search(message)
+    assert found is not None, message
+    return found.group(1)
+
+
+def after_id(message: str) -> str:
+    """What follows the request id line, without the client's `Called by client` tail."""
+    text = message[SERVER_ERROR.search(message).end():]  # type: ignore[union-attr]
+    return text.removesuffix("\n  Called by client")
+
+
+def test_error_messages_and_data_through_the_official_client(server: ReactorServer) -> None:
+    r = node("compat_errors.mjs", server.url, uuid.uuid4().hex[:10])
+
+    for key in ("missing", "missingMutation", "internal"):
+        message = r[key]["error"]["message"]
+        path = "counter:reset" if key == "internal" else "compat:nope"
+        assert f"Could not find public function for '{path}'" in message
+        assert after_id(message).startswith(f"Could not find public function for '{path}'. ")
+        assert r[key]["error"]["isConvexError"] is False
+
+    # Argument validation: Convex's first line and path, then Reactor's explanation; numbers
+    # print as JavaScript does.
+    assert after_id(r["subscribed"]["message"]) == (
+        "ArgumentValidationError: Value does not match validator.\nPath: .name\n"
+        "compat:typed: args.name: expected string, got 12")
+    assert after_id(r["argsWs"]["error"]["message"]).endswith(
+        "Path: .kind\ncompat:app_error: args.kind: expected string, got 12")
+    assert after_id(r["argsHttp"]["error"]["message"]).startswith(
+        "ArgumentValidationError: Value does not match validator.\nPath: .extra\n")
+    assert "Path: .name\n" in r["missingArg"]["error"]["message"]
+    assert after_id(r["returns"]["error"]["message"]) == (
+        "ReturnsValidationError: Value does not match validator.\nPath: .n\n"
+        "compat:bad_returns: returns.n: expected string, got 5")
+
+    # ConvexError: message as the client prints data, data exact (order, int64, nesting).
+    expected_text = '{"zeta":1,"alpha":[1.5,"123n",null],"nested":{"b":true,"a":"x"}}'
+    for key in ("appWs", "appHttp", "appThroughAction", "appThroughActionHttp"):
+        error = r[key]["error"]
+        assert error["isConvexError"] is True, key
+        assert after_id(error["message"]) == f"Uncaught ConvexError: {expected_text}", key
+        assert error["data"]["nested"] == {"b": True, "a": "x"}
+        assert error["keys"] == ["zeta", "alpha", "nested"]
+        assert error["data"]["alpha"] == [1.5, "bigint:123", None]
+        assert error["data"]["zeta"] == 1
+    assert r["appText"]["error"]["data"] == "plain words"
+    assert after_id(r["appText"]["error"]["message"]) == "Uncaught ConvexError: plain words"
+
+    # An uncaught exception: its class and message, no traceback, the id in the server log.
+    for key in ("crash", "crashHttp"):
+        message = r[key]["error"]["message"]
+        assert after_id(message) == "Uncaught RuntimeError: kaboom"
+        assert "Traceback" not in message and ".py" not in message
+        assert f"[Request ID: {request_id(message)}] compat:crash" in server.log()
+    assert request_id(r["crash"]["error"]["message"]) != request_id(
+        r["crashHttp"]["error"]["message"])
+
+    # ctx.db.system.get with an id of an app table raises, as in Convex.
+    assert "is an id of the app table \"counters\"" in r["systemGet"]["error"]["message"]
+
+
+async def test_write_conflicts_that_exhaust_retries_say_so(tmp_path: Path) -> None:
+    async with Engine(APP, tmp_path, durability="normal") as engine:
+        await engine.run_mutation("compat:new_counter", {"name": "hot"})
+        module = engine.app.module("compat")
+        assert module is not None
+
+        async def interfere(name: str) -> None:
+            (await engine.run_mutation("counter:incr", {"name": name})).unwrap()
+
+        module.hooks["interfere"] = interfere
+        outcome = await engine.run_mutation("compat:contended", {"name": "hot"})
+    assert outcome.error is not None and outcome.attempts == 20
+    assert outcome.error.code == "OptimisticConcurrency"
+    assert outcome.error.summary.startswith("OptimisticConcurrencyControlFailure: compat:contended")
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (123.0, "123"), (-2.5, "-2.5"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+    (1.5e-7, "1.5e-7"), (1e-6, "0.000001"), (0.1, "0.1"), (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"), (float("nan"), "NaN"),
+    (float("-inf"), "-Infinity"),
+])
+def test_numbers_print_as_javascript_prints_them(value: float, text: str) -> None:
+    assert render_number(value) == text
+
+
+def test_error_data_prints_as_the_official_client_prints_it() -> None:
+    from reactor.values import Int64
+    assert error_data_text({"b": 1.0, "10": 2.0, "2": None, "a": [Int64(-5), b"\x00"]}) == (
+        '{"2":null,"10":2,"b":1,"a":["-5n",{}]}')
+    assert error_data_text(float("nan")) == "null" and error_data_text(-0.0) == "0"
+    assert error_data_text("as is") == "as is"
+    long = error_data_text(["x" * 20_000])
+    assert len(long) == 16_384 and long.endswith("[...truncated]")
+
+
+def test_numbers_print_as_node_prints_them(node_modules: Path) -> None:
+    """Node itself is the oracle: 3,000 doubles from every range of exponents."""
+    rng = random.Random(20)
+    values = [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+              for _ in range(2_000)]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)]
+    values += [float(rng.randint(-10**17, 10**17)) for _ in range(500)]
+    values = [x for x in values if math.isfinite(x)]
+    script = ("const xs = JSON.parse(process.argv[2]);"
+              "console.log(JSON.stringify(xs.map((x) => String(x))));")
+    expected = run_node(script + "\n", json.dumps(values))
+    assert [render_number(x) if x != 0 else "0" for x in values] == expected
