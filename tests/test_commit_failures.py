@@ -67,7 +67,7 @@ async def test_a_full_disk_refuses_the_batch_and_the_committer_goes_on(
     for outcome in outcomes:
         assert outcome.error is not None
         assert outcome.error.code == "StorageFull"
-        assert outcome.error.message == DISK_FULL
+        assert outcome.error.summary == DISK_FULL
         assert str(tmp_path) not in outcome.error.message
     # The server log has the whole story: the file and SQLite's own words.
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -136,7 +136,7 @@ async def test_clients_of_the_http_api_read_no_server_path(tmp_path: Path) -> No
             response = await client.post("/api/mutation", json={
                 "path": "journal:write", "args": [{"seq": 1, "payload": "y" * 100_000}]})
         body = response.json()
-        assert body["status"] == "error" and body["errorMessage"] == DISK_FULL
+        assert body["status"] == "error" and body["errorMessage"].endswith("\n" + DISK_FULL)
         assert str(tmp_path) not in response.text and "sqlite" not in response.text.lower()
     finally:
         await server.stop()
@@ -165,7 +165,7 @@ def test_the_log_keeps_the_details(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
         error = to_function_error("m:f", StorageError("/data/reactor.sqlite3: write failed",
                                                       code="StorageIOError"))
-    assert error.message == ("m:f: StorageIOError: the server could not read or write its"
+    assert error.summary == ("m:f: StorageIOError: the server could not read or write its"
                              " data (the details are in the server log)")
     assert "/data/reactor.sqlite3: write failed" in caplog.text
     oserror = to_function_error("m:f", FileNotFoundError(2, "No such file", "/etc/x"))

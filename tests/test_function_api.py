@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import inspect
+import re
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -201,9 +202,11 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 
 
 def failed(outcome: Outcome, code: str) -> str:
+    """Why a call failed with `code`: its message without Convex's framing (the request
+    id line, `Uncaught <Class>: `, a validation error's `Value does not match` lines)."""
     assert outcome.error is not None, outcome.value
     assert outcome.error.code == code, outcome.error.message
-    return outcome.error.message
+    return re.sub(r"^Uncaught \w+: ", "", outcome.error.summary.splitlines()[-1])
 
 
 def load_error(tmp_path: Path, source: str) -> str:

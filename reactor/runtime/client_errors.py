@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reactor.errors import AppError, NotFoundError, ReactorError
+from reactor.errors import AppError, NotFoundError, ReactorError, StorageError
 from reactor.values.render import error_data_text
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -102,6 +102,8 @@ def summarize(path: str, error: BaseException) -> str:
         return _validation("ReturnsValidationError", path, error.message)
     if error.code == "OptimisticConcurrency":
         return f"OptimisticConcurrencyControlFailure: {path}: {error.message}"
+    if isinstance(error, StorageError):
+        return f"{path}: {error.public_message}"  # the server's failure, not the app's
     if error.code in _NAMED_CALL_ERRORS:
         return error.message
     if error.code in _CALL_ERRORS:

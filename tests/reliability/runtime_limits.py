@@ -35,7 +35,7 @@ async def action_step(t: ReactorTest) -> None:
     assert re.fullmatch(r"runaway:spin_action: action ran its own code for 1\.\d\d s without"
                         r" awaiting; the limit is 1 s per step \(the server serves every other"
                         r" client on the same thread: split the work, or await between parts\)",
-                        outcome.error.message), outcome.error.message
+                        outcome.error.summary), outcome.error.message
 
 
 async def concurrent_actions(t: ReactorTest) -> None:

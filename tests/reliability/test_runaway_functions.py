@@ -52,7 +52,8 @@ def test_runaway_function_is_stopped_at_its_limit(server: ReactorServer, kind: s
     elapsed = time.monotonic() - started
     assert status == 200, body
     assert body["status"] == "error", body
-    assert re.match(f"{re.escape(path)}: {message}", body["errorMessage"]), body
+    assert re.match(rf"\[Request ID: [0-9a-f]{{16}}\] Server Error\n{re.escape(path)}: {message}",
+                    body["errorMessage"]), body
     assert 0.9 <= elapsed < STOPPED_WITHIN_S, elapsed
     assert healthy(server)
 
@@ -83,4 +84,4 @@ async def test_runaway_functions_fail_with_user_time_exceeded(kind: str, path: s
         outcome = await t.engine.call(FunctionKind(kind), path, args)
         assert outcome.error is not None, outcome.value
         assert outcome.error.code == "UserTimeExceeded"
-        assert re.match(f"{re.escape(path)}: {message}", outcome.error.message)
+        assert re.match(f"{re.escape(path)}: {message}", outcome.error.summary)
