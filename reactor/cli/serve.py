@@ -21,6 +21,7 @@ from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.server.app import ReactorServer
 from reactor.server.config import ConfigError, ServerConfig
+from reactor.transactions import DatabaseOptions
 
 logger = logging.getLogger("reactor.cli")
 
@@ -110,7 +111,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     config = ServerConfig.from_env(os.environ,
                                    cors_origins=tuple(cors_origins) if cors_origins else None,
                                    mutation_rate=mutation_rate, action_rate=action_rate)
-    engine = Engine(app_dir, data_dir, durability=durability,
+    retention = DatabaseOptions(retention_ns=int(config.history_retention_s * 1e9))
+    engine = Engine(app_dir, data_dir, durability=durability, options=retention,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),
                     blob_store=blob_store_from_env(os.environ))

@@ -237,6 +237,8 @@ class Engine:
                     ticket: CommitTicket | None) -> Outcome:
         try:
             fn = self.resolve(path, kind, public_only=not admin)
+            if ts is not None:
+                self.database.check_readable(ts)
         except ReactorError as error:
             outcome = Outcome(path, error=to_function_error(path, error))
             self.report(kind, outcome)

@@ -49,6 +49,8 @@ class ServerConfig:
     # address), with bursts of two seconds' worth; 0 turns the limit off.
     mutation_rate: float = 500.0
     action_rate: float = 50.0
+    # How far back `/api/query_at_ts` may read; older revisions are pruned.
+    history_retention_s: float = 60.0
     # Distinct live queries held by all connections together (each costs a few KiB);
     # past it a new one fails with TooManyQueries.
     max_live_queries: int = 100_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,9 +197,28 @@ class Database:
     def oldest_snapshot(self) -> int:
         return min(self._snapshots, default=self.latest_ts)
 
+    def history_start(self) -> int:
+        """The oldest timestamp a client may read at (`/api/query_at_ts`): the retention
+        window back from now, by the wall clock, so it moves on a quiet server too."""
+        return max(time.time_ns(), self.latest_ts) - self.options.retention_ns
+
+    def check_readable(self, ts: int) -> None:
+        """Refuse a client's read at `ts` outside the retention window (or in the future).
+
+        The latest commit stays readable however old it is: nothing supersedes it.
+        """
+        if ts > self.latest_ts:
+            message = f"timestamp {ts} is in the future"
+            raise StorageError(message, code="InvalidTimestamp", public=message)
+        if ts < self.latest_ts and ts < self.history_start():
+            message = (f"timestamp {ts} is older than the history the server keeps"
+                       f" ({self.options.retention_ns / 1e9:g} s): read at a later one")
+            raise StorageError(message, code="TimestampTooOld", public=message)
+
     def prune_horizon(self) -> int:
-        """Revisions superseded at or before this ts are no longer readable by anyone."""
-        return min(self.oldest_snapshot, self.latest_ts - self.options.retention_ns)
+        """Revisions superseded at or before this ts are no longer readable by anyone:
+        none is older than the retention window, and no open snapshot is older."""
+        return min(self.oldest_snapshot, self.history_start())
 
     async def prune_outcomes(self, before_ms: float, batch: int) -> int:
         """Delete up to `batch` mutation outcomes recorded before `before_ms`; how many."""
