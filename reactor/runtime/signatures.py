@@ -85,8 +85,11 @@ def declare(fn: Handler, kind: str, args: ObjectValidator | None,
             _check_agreement({"return": returns_hint}, {"return": returns}, where, "returns=")
     elif returns_hint is not _NO_ANNOTATION and returns_hint is not Any:
         translated = translate(returns_hint, f"{where}: return annotation")
-        returns, plain = translated.validator, True
-    handler = _converting(fn, converters, plain) if converters or plain else fn
+        returns, plain = translated.validator, translated.convert is not None
+    # Enum members and Structs are turned into plain values on the way out when the
+    # function uses them at all (it may return what it received).
+    handler = _converting(fn, converters, plain or bool(converters)) \
+        if converters or plain else fn
     return Declared(handler, derived_args, returns)
 
 
