@@ -12,6 +12,8 @@ import pytest
 from reactor.errors import SchemaError
 from reactor.runtime import Engine
 from reactor.schema import index_id
+from reactor.storage import sqlite_index_build
+from reactor.transactions import schema_change
 
 FUNCTIONS = '''import asyncio
 
@@ -86,10 +88,14 @@ async def test_a_mismatch_changes_nothing_not_even_index_drops(engine: Engine) -
     assert await storage.read_globals() == globals_before
 
 
-async def test_the_check_and_backfill_stream_instead_of_loading_the_table(engine: Engine) -> None:
-    size, count = 2_000, 8_000  # 16 MB of documents
-    for _ in range(count // 400):
-        await engine.run_mutation("docs:fill", {"count": 400, "size": size})
+async def test_the_check_and_backfill_stream_instead_of_loading_the_table(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small batches keep the test quick: the table is 30 batches, 3 MB of documents.
+    monkeypatch.setattr(schema_change, "BATCH", 50)
+    monkeypatch.setattr(sqlite_index_build, "BATCH", 50)
+    size, count = 2_000, 1_500
+    for _ in range(count // 500):
+        await engine.run_mutation("docs:fill", {"count": 500, "size": size})
     write_schema(engine.app_dir, n="v.number()", index='.index("by_n", ["n"])')
     tracemalloc.start()
     try:
@@ -98,8 +104,9 @@ async def test_the_check_and_backfill_stream_instead_of_loading_the_table(engine
     finally:
         tracemalloc.stop()
     assert "checked docs" in report and "backfilled docs.by_n" in report
-    # Holding the table's documents would take more than 16 MB; a batch is 500 x 2 KB
-    # (held a few times over: stored bytes, decoded strings). Measured: about 5 MB.
+    # Holding the table's documents would take more than 3 MB; a batch is 50 x 2 KB,
+    # held a few times over (stored bytes, decoded strings). Measured: 0.54 MB, and the
+    # same for a table twice as large.
     assert peak < size * count / 2, f"peak {peak / 1e6:.1f} MB while applying the schema"
     assert await engine.database.storage.index_entry_count(index_id("docs", "by_n")) == count
 
