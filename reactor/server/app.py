@@ -22,6 +22,7 @@ from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
 from reactor.server.demo import demo_routes
+from reactor.server.disconnects import DisconnectLogging
 from reactor.server.env_api import EnvApi
 from reactor.server.files import FileEndpoints
 from reactor.server.heartbeat import Heartbeat
@@ -176,7 +177,8 @@ class ReactorServer:
             home_route(self.engine.app_dir.name, has_demo=bool(demo)),
         ]
         # The operator's origins; any method a route accepts (HTTP actions take PUT...).
-        middleware = [Middleware(CORSMiddleware, allow_origins=list(self.config.cors_origins),
+        middleware = [Middleware(DisconnectLogging),
+                      Middleware(CORSMiddleware, allow_origins=list(self.config.cors_origins),
                                  allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE",
                                                 "OPTIONS"],
                                  allow_headers=["*"])]

@@ -30,6 +30,7 @@ from reactor.runtime.system import MutationJournal
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
+from reactor.server.log_text import clip
 from reactor.server.outgoing import failure_fields, transition_frames, value_json
 from reactor.server.query_set import ClientQueries
 from reactor.server.quotas import Quotas, RateLimited, caller_key
@@ -155,7 +156,7 @@ class SyncSession:
         """Send `final` (if any) after what is queued, then close; the first reason wins."""
         if self.closing is not None:
             return
-        logger.warning("closing session %s: %s", self.session_id or "?", reason)
+        logger.warning("closing session %s: %s", self.session_id or "?", clip(reason))
         if final is not None:
             self.outbox.append(p.encode_server_message(final))
         self.closing = (code, reason)
@@ -264,7 +265,7 @@ class SyncSession:
             response, ts = await self._run_mutation(message, ticket)
         except Exception:
             logger.exception("session %s: mutation %s failed", self.session_id,
-                             message.udfPath)
+                             clip(message.udfPath))
             response = p.MutationResponse(requestId=message.requestId, success=False,
                                           result="InternalServerError")
         try:
@@ -330,7 +331,8 @@ class SyncSession:
                 self._queue(p.ActionResponse(requestId=message.requestId, success=False,
                                              **failure_fields(outcome)))
         except Exception:
-            logger.exception("session %s: action %s failed", self.session_id, message.udfPath)
+            logger.exception("session %s: action %s failed", self.session_id,
+                             clip(message.udfPath))
             self._queue(p.ActionResponse(requestId=message.requestId, success=False,
                                          result="InternalServerError"))
         finally:
