@@ -20,7 +20,10 @@ from reactor.runtime import Engine
 from reactor.values.render import error_data_text, render_number
 
 APP = Path(__file__).parent / "apps" / "sync"
-ENV = {"SYNC_TEST_HS256_SECRET": "hs256-test-secret-" + "x" * 32}
+PUBLIC_URL = "https://reactor.example.test"
+ACTION_TIMEOUT_S = 1.5
+ENV = {"SYNC_TEST_HS256_SECRET": "hs256-test-secret-" + "x" * 32,
+       "REACTOR_PUBLIC_URL": PUBLIC_URL, "REACTOR_ACTION_TIMEOUT_S": str(ACTION_TIMEOUT_S)}
 SERVER_ERROR = re.compile(r"\[Request ID: ([0-9a-f]{16})\] Server Error\n")
 
 
@@ -95,6 +98,28 @@ def test_error_messages_and_data_through_the_official_client(server: ReactorServ
 
     # ctx.db.system.get with an id of an app table raises, as in Convex.
     assert "is an id of the app table \"counters\"" in r["systemGet"]["error"]["message"]
+
+
+def test_api_function_env_urls_and_the_action_timeout(server: ReactorServer) -> None:
+    r = node("compat_endpoints.mjs", server.url, uuid.uuid4().hex[:10])
+    # POST /api/function runs any kind of public function, args as a bare object.
+    assert r["fnMutation"] == {"value": 2} and r["fnQuery"] == {"value": 2}
+    assert r["fnAction"] == {"value": {"echo": "hi"}}
+    assert r["fnAppError"]["error"]["data"] == "plain words"
+    assert after_id(r["fnMissing"]["error"]["message"]).startswith(
+        "Could not find public function for 'compat:nope'")
+    assert "Could not find public function for 'counter:reset'" in (
+        r["fnInternal"]["error"]["message"])
+    assert "ComponentsNotSupported" in r["fnComponent"]["error"]["message"]
+    # The deployment's URLs, under Convex's names, in queries (a worker process) and actions.
+    urls = {"cloud": PUBLIC_URL, "site": f"{PUBLIC_URL}/http"}
+    assert r["urls"] == {"value": urls} and r["actionUrls"] == {"value": urls}
+    # An action awaiting what never happens fails at the deployment's timeout; the
+    # server goes on serving.
+    assert after_id(r["hang"]["error"]["message"]) == (
+        f"compat:hang: action ran longer than its {ACTION_TIMEOUT_S:g} s timeout")
+    assert ACTION_TIMEOUT_S * 1000 <= r["hangMs"] < ACTION_TIMEOUT_S * 1000 + 3000
+    assert r["afterHang"] == {"value": 2}
 
 
 async def test_write_conflicts_that_exhaust_retries_say_so(tmp_path: Path) -> None:

@@ -113,6 +113,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                                    mutation_rate=mutation_rate, action_rate=action_rate)
     retention = DatabaseOptions(retention_ns=int(config.history_retention_s * 1e9))
     engine = Engine(app_dir, data_dir, durability=durability, options=retention,
+                    action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),
                     blob_store=blob_store_from_env(os.environ))

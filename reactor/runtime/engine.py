@@ -23,7 +23,11 @@ from reactor.runtime.runner import Journal, Runner, to_function_error
 from reactor.runtime.scheduler import Clock, Scheduler, SchedulerOptions, SystemClock
 from reactor.runtime.subscription import Subscription, pin_page, query_key, run_entry
 from reactor.runtime.system import system_tables
-from reactor.runtime.system.environment import Environment
+from reactor.runtime.system.environment import (
+    Environment,
+    deployment_values,
+    provide_deployment_values,
+)
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.runtime.worker import WorkerSettings
 from reactor.runtime.workers import NICE, WORKERS, WorkerPool
@@ -110,9 +114,13 @@ class Engine:
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
+            deployment_env = deployment_values(self.public_url)
+            provide_deployment_values(deployment_env)
             if self.workers > 0 and preempt.enabled():
                 self.pool = WorkerPool(WorkerSettings(self.app_dir, self.data_dir,
-                                                      self.issuer_url, NICE), size=self.workers)
+                                                      self.issuer_url, NICE,
+                                                      tuple(deployment_env.items())),
+                                       size=self.workers)
             self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now,
                                  isolation=self.pool)
             self.environment = Environment(self.database)

@@ -29,6 +29,7 @@ from reactor.runtime.paths import canonical_path
 from reactor.runtime.remote import RemoteCall, RemoteResult
 from reactor.runtime.runner import call_handler, to_function_error
 from reactor.runtime.system import system_tables
+from reactor.runtime.system.environment import provide_deployment_values
 from reactor.storage import SqliteStorage, Storage
 from reactor.transactions import Catalog, Transaction
 
@@ -43,6 +44,8 @@ class WorkerSettings:
     data_dir: Path
     issuer_url: str
     nice: int
+    # ctx.env's built-in values (CONVEX_CLOUD_URL, ...), as in the server process.
+    deployment_env: tuple[tuple[str, str], ...] = ()
 
 
 def write_frame(out: IO[bytes], message: Any) -> None:
@@ -113,6 +116,7 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
     logs.install()
     app = load_app(settings.app_dir)
     logs.capture_app_loggers(app.package)
+    provide_deployment_values(dict(settings.deployment_env))
     storage = SqliteStorage(settings.data_dir)
     await storage.open_reader()
     issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)

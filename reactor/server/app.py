@@ -164,6 +164,7 @@ class ReactorServer:
             Route("/api/action", api.action, methods=["POST"]),
             Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
             Route("/api/run", api.run, methods=["POST"]),
+            Route("/api/function", api.function, methods=["POST"]),
             Route("/api/storage/upload", files.upload, methods=["POST"]),
             Route("/api/storage/{storage_id}", files.download, methods=["GET", "HEAD"]),
             Route("/api/debug/stats", self.stats, methods=["GET"]),

@@ -45,6 +45,9 @@ class ServerConfig:
     uploads_per_minute: float = 600.0
     # Origins allowed by CORS on the HTTP API ("*" allows any).
     cors_origins: tuple[str, ...] = field(default=("*",))
+    # Longest an action (or HTTP action) may run, awaiting included; one that never
+    # finishes (awaits something nobody resolves) fails at this time.
+    action_timeout_s: float = 600.0
     # Mutations and actions per second per caller (identity; anonymous: connection or
     # address), with bursts of two seconds' worth; 0 turns the limit off.
     mutation_rate: float = 500.0

@@ -77,8 +77,9 @@ class HttpApi:
         return parsed
 
     async def _run(self, request: Request, kind: FunctionKind | None,
-                   at_ts: bool = False) -> Response:
-        """Call `path`; `kind=None` (admin only) runs whatever kind the function is."""
+                   at_ts: bool = False, *, any_caller: bool = False) -> Response:
+        """Call `path`; `kind=None` runs whatever kind the function is (for an admin
+        only, unless `any_caller`: `/api/function`, where public functions are found)."""
         try:
             body = await self._body(request)
             path = body.get("path")
@@ -97,7 +98,13 @@ class HttpApi:
                     raise BadRequest('missing "ts": expected an encoded timestamp')
                 ts = p.decode_ts(body["ts"])
             caller = await self._caller(request)
-            if kind is None:
+            if kind is None and any_caller:
+                if body.get("componentPath"):
+                    raise BadRequest(f"componentPath {body['componentPath']!r}: this server"
+                                     " has no components; call the app's own functions",
+                                     code="ComponentsNotSupported")
+                kind = self._kind_of(path, caller)
+            elif kind is None:
                 if not caller.admin:
                     raise AuthenticationError("/api/run needs the admin key")
                 kind = self.engine.resolve(path).kind
@@ -135,6 +142,18 @@ class HttpApi:
         if quota is not None:
             address = request.client.host if request.client is not None else "unknown"
             quota.charge(caller_key(caller.identity, caller.admin, address))
+
+    def _kind_of(self, path: str, caller: Caller) -> FunctionKind:
+        """The kind of the function `path` names; a path naming none the caller may run
+        is answered by calling it (as a query): the usual "Could not find" failure."""
+        try:
+            return self.engine.resolve(path, public_only=not caller.admin).kind
+        except ReactorError:
+            return FunctionKind.QUERY
+
+    async def function(self, request: Request) -> Response:
+        """`POST /api/function` (`ConvexHttpClient.function`): any kind, args unwrapped."""
+        return await self._run(request, None, any_caller=True)
 
     async def query(self, request: Request) -> Response:
         return await self._run(request, FunctionKind.QUERY)

@@ -88,6 +88,7 @@ ROW_LIMITS = {
     "REACTOR_TRANSITION_CHUNK_BYTES": "transition chunk",
     "Transition size before splitting into chunks": "transition chunk",
     "run time of one action": "action timeout",
+    "REACTOR_ACTION_TIMEOUT_S": "action timeout",
     "own code between two awaits in an action": "action step",
     "actions running at once": "concurrent actions",
 }

@@ -8,7 +8,7 @@ the next call without a restart.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from reactor.errors import InvalidValueError
@@ -21,6 +21,22 @@ ENVIRONMENT_VARIABLES = "_environment_variables"
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 MAX_VALUE_BYTES = 8 * 1024
+
+# Values every deployment has without setup, under Convex's names; a variable set
+# with the same name wins (a proxy in front may change the URLs clients use).
+# One deployment per process: the engine (and each worker process) provides them.
+_deployment_values: dict[str, str] = {}
+
+
+def deployment_values(public_url: str) -> dict[str, str]:
+    """`CONVEX_CLOUD_URL` (clients connect here) and `CONVEX_SITE_URL` (HTTP actions)."""
+    base = public_url.rstrip("/")
+    return {"CONVEX_CLOUD_URL": base, "CONVEX_SITE_URL": f"{base}/http"}
+
+
+def provide_deployment_values(values: Mapping[str, str]) -> None:
+    _deployment_values.clear()
+    _deployment_values.update(values)
 
 
 def environment_variables_table() -> TableDefinition:
@@ -63,7 +79,7 @@ class EnvironmentVariables:
 
     async def get(self, name: str) -> str | None:
         doc = await self._doc(check_name(name))
-        return None if doc is None else doc["value"]
+        return _deployment_values.get(name) if doc is None else doc["value"]
 
     async def list(self) -> dict[str, str]:
         docs = await QueryBuilder(self._txn, ENVIRONMENT_VARIABLES).with_index("by_name").collect()

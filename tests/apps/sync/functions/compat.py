@@ -1,5 +1,6 @@
 """Functions whose failures must look as they do in Convex (tests/test_convex_compat.py)."""
 
+import asyncio
 from typing import Any
 
 from reactor import AppError, Int64, action, mutation, query, v
@@ -54,3 +55,22 @@ async def contended(ctx, name):
                  .with_index("by_name", lambda q: q.eq("name", name)).first())
     await hooks["interfere"](name)
     await ctx.db.patch(doc["_id"], {"value": doc["value"] + 1})
+
+
+@query(args={})
+async def urls(ctx):
+    """The deployment's own URLs, there without any setup."""
+    return {"cloud": await ctx.env.get("CONVEX_CLOUD_URL"),
+            "site": await ctx.env.get("CONVEX_SITE_URL")}
+
+
+@action(args={})
+async def urls_in_action(ctx):
+    return {"cloud": await ctx.env.get("CONVEX_CLOUD_URL"),
+            "site": await ctx.env.get("CONVEX_SITE_URL")}
+
+
+@action(args={})
+async def hang(ctx):
+    """Awaits a future nobody will ever resolve."""
+    await asyncio.get_running_loop().create_future()
