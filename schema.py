@@ -248,6 +248,9 @@ schema = define_schema({
     }).index("by_task", ["taskId", "createdAt"]),
     "pullRequestSnapshots": define_table({
         "messageId": v.id("chatMessages"),
+        # The message's task, so that deleting a task finds its snapshots by index
+        # (absent on snapshots recorded before it was added).
+        "taskId": v.optional(v.id("tasks")),
         "status": pull_request_status,
         "title": v.string(),
         "description": v.string(),
@@ -256,7 +259,7 @@ schema = define_schema({
         "linesRemoved": v.number(),
         "commitSha": v.string(),
         "createdAt": v.number(),
-    }).index("by_message", ["messageId"]),
+    }).index("by_message", ["messageId"]).index("by_task", ["taskId"]),
     "todos": define_table({
         "taskId": v.id("tasks"),
         "todoId": v.string(),  # the agent's own id; unique per task

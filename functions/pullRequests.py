@@ -21,11 +21,12 @@ async def snapshot_of(ctx: QueryCtx, message_id: str) -> Doc | None:
           returns=v.id("pullRequestSnapshots"))
 async def record(ctx: MutationCtx, messageId: str, **snapshot: Any) -> str:
     """Store the message's snapshot: CREATED the first time, UPDATED after that."""
-    await require_message(ctx, messageId)
+    _, task, _ = await require_message(ctx, messageId)
     existing = await snapshot_of(ctx, messageId)
     if existing is None:
         return await ctx.db.insert("pullRequestSnapshots", {
-            **snapshot, "messageId": messageId, "status": "CREATED", "createdAt": ctx.now()})
+            **snapshot, "messageId": messageId, "taskId": task["_id"], "status": "CREATED",
+            "createdAt": ctx.now()})
     await ctx.db.patch(existing["_id"], {**snapshot, "status": "UPDATED"})
     snapshot_id: str = existing["_id"]
     return snapshot_id

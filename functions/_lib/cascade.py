@@ -18,14 +18,14 @@ from reactor import MutationCtx
 from reactor.auth.password import CREDENTIALS
 
 from .authz import Doc
-from .chat import delete_message
 from .lifecycle import cancel_cleanup
 
 # Rows deleted per mutation: well inside the write and time limits of one.
-BATCH: Final = 500
+BATCH: Final = 200
 PURGE_TASK: Final = "tasks:purge"
 PURGE_USER: Final = "auth:purgeUser"
-TASK_ROWS: Final = (("todos", "by_task_sequence"), ("memories", "by_task"),
+TASK_ROWS: Final = (("pullRequestSnapshots", "by_task"), ("chatMessages", "by_task_sequence"),
+                    ("todos", "by_task_sequence"), ("memories", "by_task"),
                     ("taskSessions", "by_task_active"))
 USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"),
                     ("userSettings", "by_user"), ("sessions", "by_user"),
@@ -55,19 +55,10 @@ async def delete_by(ctx: MutationCtx, table: str, index: str, field: str, value:
 
 
 async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
-    """Delete a task's messages (with their pull-request snapshots), todos, memories,
-    sessions and attachments (with their files) within the budget; whether none is left."""
-    while budget.left > 1:
-        wanted = budget.left // 2  # a message may have a snapshot to delete with it
-        messages = await (ctx.db.query("chatMessages")
-                          .with_index("by_task_sequence", lambda q: q.eq("taskId", task_id))
-                          .take(wanted))
-        for message in messages:
-            budget.left -= await delete_message(ctx, message)
-        if len(messages) < wanted:
-            break
-    else:
-        return False
+    """Delete a task's pull-request snapshots, messages, todos, memories, sessions and
+    attachments (with their files) within the budget; whether none is left. Snapshots
+    go first, by their own index, so that a message is deleted without looking for its
+    snapshot."""
     for table, index in TASK_ROWS:
         if not await delete_by(ctx, table, index, "taskId", task_id, budget):
             return False
