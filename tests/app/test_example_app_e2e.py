@@ -271,7 +271,7 @@ def walkthrough_scripts() -> dict[str, str]:
 def test_the_walkthrough_follows_make_dev_and_the_installed_client() -> None:
     section = GUIDE.read_text().split("## Walkthrough", 1)[1]
     assert "make dev" in section and "reactor dev ." in section
-    assert re.search(r"^dev: .*\n\t\$\(BIN\)/reactor dev \.$",
+    assert re.search(r"^dev: .*\n\t\$\(BIN\)/reactor dev \.( \$\(ARGS\))?$",
                      (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
     pinned = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]["convex"]
     assert f"npm install convex@{pinned}" in section
