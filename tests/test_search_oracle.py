@@ -78,7 +78,8 @@ def check_order(found: list[dict[str, Any]], words: list[str]) -> None:
             (ci, li), (cj, lj) = profiles[i], profiles[j]
             if ci == cj and li == lj:
                 assert found[i]["_creationTime"] > found[j]["_creationTime"], (found, i, j)
-            dominated = all(b >= a for a, b in zip(ci, cj, strict=True)) and lj <= li
+            dominated = ((ci, li) != (cj, lj) and lj <= li
+                         and all(b >= a for a, b in zip(ci, cj, strict=True)))
             assert not dominated, f"{found[j]} outranks {found[i]} for {terms}"
 
 

@@ -36,7 +36,7 @@ from reactor.runtime.system.scheduled_functions import (
 )
 from reactor.runtime.system.transact import transact
 from reactor.runtime.timeunits import Duration, Instant
-from reactor.transactions import Database
+from reactor.transactions import Database, run_vector_search
 from reactor.values import canonicalize, to_wire
 
 T = TypeVar("T")
@@ -88,8 +88,10 @@ class ActionCtx:
     def __init__(self, call: Callable[[FunctionKind, str, Any], Awaitable[Outcome]],
                  auth: Auth, scheduler: ActionScheduler, env: EnvReader,
                  now: Callable[[], float], rate_limits: ActionRateLimits,
-                 storage: ActionStorage | None = None) -> None:
+                 storage: ActionStorage | None = None, database: Database | None = None
+                 ) -> None:
         self._call = call
+        self._database = database
         self.auth = auth
         self.scheduler = scheduler
         self.env = env
@@ -103,6 +105,22 @@ class ActionCtx:
         if self._storage is None:
             raise InvalidValueError("file storage is not configured for this engine")
         return self._storage
+
+    async def vector_search(self, table: str, index: str, *, vector: list[float],
+                            limit: int = 10, filter: Callable[[Any], Any] | None = None
+                            ) -> list[dict[str, Any]]:
+        """`[{"_id", "_score"}]` nearest to `vector` (cosine), read at the latest commit;
+        load the documents with ctx.run_query."""
+        if self._database is None:
+            raise InvalidValueError("vector_search: this action has no database")
+        if isinstance(table, str) and table.startswith("_"):
+            raise InvalidValueError(f'vector_search: "{table}" is a system table')
+        txn = self._database.begin(read_only=True)
+        try:
+            return await run_vector_search(txn, table, index, vector=vector, limit=limit,
+                                           filter=filter)
+        finally:
+            txn.close()
 
     @property
     def db(self) -> NoReturn:
@@ -185,7 +203,7 @@ class ActionRunner:
         return ActionCtx(call, auth,
                          ActionScheduler(self._database, self._resolve, self._now, identity),
                          self._env, self._now, ActionRateLimits(self._database, self._now),
-                         storage)
+                         storage, self._database)
 
     async def _limited(self, work: Coroutine[Any, Any, T], nested: bool) -> T:
         """`work` under the timeout, holding a concurrency slot unless nested."""

@@ -22,7 +22,13 @@ from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, rese
 from reactor.runtime.system.scheduled_functions import JobQuota, ScheduledFunctions, job_owner
 from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.runtime.timeunits import Duration, Instant, epoch_ms_of, seconds_of
-from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
+from reactor.transactions import (
+    QueryBuilder,
+    ReadOnlyError,
+    Transaction,
+    run_hybrid_search,
+    run_vector_search,
+)
 from reactor.values import Id, is_id_for
 
 FunctionRef = FunctionDefinition | str
@@ -292,6 +298,22 @@ class QueryCtx:
     def storage(self) -> QueryStorage:
         """`ctx.storage`: URLs and metadata of stored files (reads join the read set)."""
         return QueryStorage(self._txn, self._files, self._now_ms)
+
+    async def vector_search(self, table: str, index: str, *, vector: list[float],
+                            limit: int = 10, filter: Callable[[Any], Any] | None = None
+                            ) -> list[dict[str, Any]]:
+        """`[{"_id", "_score"}]`: the `limit` (1-256) documents nearest to `vector` by cosine
+        similarity, best first; in a query the result is reactive."""
+        return await run_vector_search(self._txn, _user_table(table), index, vector=vector,
+                                       limit=limit, filter=filter)
+
+    async def hybrid_search(self, table: str, *, text_index: str, text: str,
+                            vector_index: str, vector: list[float], limit: int = 10,
+                            eq: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A text and a vector search fused by reciprocal rank fusion (k = 60)."""
+        return await run_hybrid_search(self._txn, _user_table(table), text_index=text_index,
+                                       text=text, vector_index=vector_index, vector=vector,
+                                       limit=limit, eq=eq)
 
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""

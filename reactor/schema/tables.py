@@ -14,6 +14,7 @@ from reactor.schema.indexes import (
     IndexDefinition,
     check_index_fields,
     check_index_name,
+    get_field,
 )
 from reactor.schema.search_indexes import (
     MAX_SEARCH_INDEXES_PER_TABLE,
@@ -113,6 +114,12 @@ class TableDefinition:
         checked = canonicalize(user, path) if validator is None else validator.validate(user, path)
         result = {key: doc[key] for key in SYSTEM_FIELDS if key in doc}
         result.update(cast(dict[str, Any], checked))
+        for index in self.vector_indexes.values():
+            vector = get_field(result, index.vector_field)
+            if isinstance(vector, list) and len(vector) != index.dimensions:
+                raise InvalidValueError(
+                    f"{path}.{index.vector_field}: vector index {index.name!r} expects"
+                    f" {index.dimensions} numbers, got {len(vector)}")
         check_document(result, path)
         return result
 

@@ -14,6 +14,10 @@ from reactor.storage.base import (
     SearchWrite,
     Storage,
     TextQuery,
+    VectorBuild,
+    VectorHit,
+    VectorQuery,
+    VectorWrite,
 )
 from reactor.storage.sqlite import SqliteStorage
 
@@ -32,4 +36,8 @@ __all__ = [
     "SqliteStorage",
     "Storage",
     "TextQuery",
+    "VectorBuild",
+    "VectorHit",
+    "VectorQuery",
+    "VectorWrite",
 ]

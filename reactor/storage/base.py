@@ -102,6 +102,34 @@ class SearchStatistics:
 
 
 @dataclass(frozen=True, slots=True)
+class VectorWrite:
+    """A document's new entry in a vector index; `vector=None` removes its entry.
+
+    `filters` are the tokens of its filter-field values, in filter-field order.
+    """
+
+    index_id: str
+    doc_id: str
+    vector: list[float] | None
+    filters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorQuery:
+    """The `limit` nearest entries by cosine similarity, among those carrying any of
+    `filters` (filter-field position, token); no filters: all entries."""
+
+    vector: list[float]
+    filters: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    doc_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class CommitRecord:
     """Everything one commit wrote, all at the commit timestamp `ts`."""
 
@@ -110,6 +138,7 @@ class CommitRecord:
     index_writes: list[IndexWrite]
     outcomes: list[OutcomeWrite] = field(default_factory=list)
     search_writes: list[SearchWrite] = field(default_factory=list)
+    vector_writes: list[VectorWrite] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +162,16 @@ class SearchBuild:
     index_id: str
     source_index_id: str
     entry_for: Callable[[dict[str, Any]], SearchWrite]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorBuild:
+    """A vector index to fill from the documents of its table (see IndexBuild);
+    `entry_for` gives a document's entry (`vector=None`: the document has none)."""
+
+    index_id: str
+    source_index_id: str
+    entry_for: Callable[[dict[str, Any]], VectorWrite]
 
 
 class Storage(Protocol):
@@ -181,6 +220,16 @@ class Storage(Protocol):
         """The statistics `search` ranks `query` with (see SearchStatistics)."""
         ...
 
+    async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
+                            ) -> list[VectorHit]:
+        """The `limit` entries of a vector index live at `ts` most similar to the query
+        (cosine, best first, exact: every entry is compared)."""
+        ...
+
+    async def delete_vector_index(self, index_id: str) -> None:
+        """Drop every entry of a vector index (the schema dropped or changed it)."""
+        ...
+
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         """Persist the commits and upsert the globals atomically; return once durable."""
         ...
@@ -206,10 +255,13 @@ class Storage(Protocol):
     async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
                              globals_: dict[str, Any], *,
                              search_builds: Sequence[SearchBuild] = (),
-                             search_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+                             search_dropped: Sequence[str] = (),
+                             vector_builds: Sequence[VectorBuild] = (),
+                             vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
         """Apply a schema's index changes in one atomic, durable write.
 
-        Every entry of the `dropped` indexes (`search_dropped`: full-text indexes)
+        Every entry of the `dropped` indexes (`search_dropped`: full-text indexes,
+        `vector_dropped`: vector indexes)
         and of each built index goes; each built index is then filled at `ts` from
         its source as seen at snapshot `ts`, read in batches so that memory does not
         grow with the table; the globals are upserted. With builds, `ts` must be

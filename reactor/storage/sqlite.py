@@ -14,7 +14,7 @@ import orjson
 
 from reactor.errors import StorageError
 from reactor.storage import data_dir as data_dir_modes
-from reactor.storage import sqlite_index_build, sqlite_prune, sqlite_search
+from reactor.storage import sqlite_index_build, sqlite_prune, sqlite_search, sqlite_vectors
 from reactor.storage.base import (
     CommitRecord,
     IndexBuild,
@@ -24,6 +24,9 @@ from reactor.storage.base import (
     SearchHit,
     SearchStatistics,
     TextQuery,
+    VectorBuild,
+    VectorHit,
+    VectorQuery,
 )
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
@@ -37,6 +40,7 @@ from reactor.storage.sqlite_schema import (
     synchronous_level,
     writer_pragmas,
 )
+from reactor.storage.vector_matrix import VectorMatrix
 from reactor.values.wire import dumps, loads
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
@@ -131,6 +135,8 @@ class SqliteStorage:
         self._checkpointer: Checkpointer | None = None
         # FTS5 tables that exist (committed): searches of other indexes find nothing.
         self._search_tables: set[str] = set()
+        # Vector indexes, in memory (loaded at open, kept in step by `write`).
+        self._vectors: dict[str, VectorMatrix] = {}
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
@@ -148,6 +154,8 @@ class SqliteStorage:
             writer = self._writer
             self._search_tables = {row[0] for row in await self._on_writer_thread(
                 lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
+            self._vectors = sqlite_vectors.load(await self._on_writer_thread(
+                lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
             for _ in range(READERS):
@@ -227,6 +235,8 @@ class SqliteStorage:
             for o in c.outcomes
         ]
         searches = [(c.ts, w) for c in commits for w in c.search_writes]
+        vectors = [(c.ts, w, None if w.vector is None else sqlite_vectors.encode(w.vector))
+                   for c in commits for w in c.vector_writes]
         names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
         known = self._search_tables
 
@@ -239,9 +249,33 @@ class SqliteStorage:
             ):
                 if rows:
                     conn.executemany(sql, rows)
+            if vectors:
+                sqlite_vectors.write_entries(conn, vectors)
             return sqlite_search.write_entries(conn, searches, known) if searches else set()
 
         self._search_tables |= await self._transaction("write commits", write)
+        for ts, vector_write, data in vectors:
+            sqlite_vectors.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
+                                 data, vector_write.filters)
+
+    async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
+                            ) -> list[VectorHit]:
+        matrix = self._vectors.get(index_id)
+        if self._writer is None:
+            # A reader-only worker keeps no matrices in step: load the snapshot's entries.
+            rows = await self._fetch(sqlite_vectors.LOAD_INDEX, (index_id, ts, ts))
+            matrix = sqlite_vectors.load(rows).get(index_id)
+        if matrix is None:
+            return []
+        if len(query.vector) != matrix.dimensions:
+            raise StorageError(f"vector index {index_id!r} has {matrix.dimensions} dimensions,"
+                               f" the query vector {len(query.vector)}")
+        return matrix.search(query.vector, query.filters, ts, limit)
+
+    async def delete_vector_index(self, index_id: str) -> None:
+        await self._transaction(f"delete vector index {index_id!r}",
+                                lambda conn: sqlite_vectors.drop_index(conn, index_id))
+        self._vectors.pop(index_id, None)
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
                      ) -> list[SearchHit]:
@@ -283,6 +317,11 @@ class SqliteStorage:
             removed += count
             if count == 0:
                 break
+        if removed < batch:
+            removed += await self._transaction("prune vector entries", lambda conn: (
+                sqlite_vectors.prune_entries(conn, horizon_ts)))
+            for matrix in self._vectors.values():
+                matrix.prune(horizon_ts)
         return removed
 
     async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
@@ -305,18 +344,28 @@ class SqliteStorage:
     async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
                              globals_: dict[str, Any], *,
                              search_builds: Sequence[SearchBuild] = (),
-                             search_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+                             search_dropped: Sequence[str] = (),
+                             vector_builds: Sequence[VectorBuild] = (),
+                             vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
         names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
         known = set(self._search_tables)
+        rebuilt = [*vector_dropped, *(b.index_id for b in vector_builds)]
 
         def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
             counts, created = sqlite_index_build.change_indexes(
                 conn, _SCAN_SQL["asc", False], ts, builds, dropped, self._decode,
-                search_builds, search_dropped, known)
+                search_builds, search_dropped, known, vector_builds, vector_dropped)
             conn.executemany(_UPSERT_GLOBAL, names)
             return counts, created
 
         counts, created = await self._transaction("apply the schema's index changes", change)
+        if rebuilt and self._writer is not None:
+            writer = self._writer
+            for index_id in rebuilt:
+                self._vectors.pop(index_id, None)
+                rows = await self._on_writer_thread(lambda i=index_id: writer.execute(
+                    sqlite_vectors.LOAD_ALL_OF_INDEX, (i,)).fetchall())
+                self._vectors.update(sqlite_vectors.load(rows))
         gone = {sqlite_search.fts_table(index_id)
                 for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
         self._search_tables = (self._search_tables - gone) | created

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from reactor.errors import StorageError
-from reactor.storage import sqlite_search
-from reactor.storage.base import IndexBuild, SearchBuild
+from reactor.storage import sqlite_search, sqlite_vectors
+from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
 from reactor.values.keys import key_after
 
 # Documents read (and entries written) per step: memory stays bounded by this,
@@ -46,6 +46,8 @@ def _documents(conn: sqlite3.Connection, scan_sql: str, source: str, ts: int,
 def change_indexes(conn: sqlite3.Connection, scan_sql: str, ts: int, builds: list[IndexBuild],
                    dropped: list[str], decode: Decode, search_builds: Sequence[SearchBuild],
                    search_dropped: Sequence[str], known_search_tables: set[str],
+                   vector_builds: Sequence[VectorBuild] = (),
+                   vector_dropped: Sequence[str] = (),
                    ) -> tuple[dict[str, tuple[int, int]], set[str]]:
     """Drop, then fill, in the caller's transaction; `scan_sql` is the storage's ascending,
     open-ended live-entry scan. Returns (documents read, entries written) per built
@@ -74,4 +76,16 @@ def change_indexes(conn: sqlite3.Connection, scan_sql: str, ts: int, builds: lis
             read += len(batch)
             written += len(entries)
         counts[search.index_id] = (read, written)
+    for index_id in dict.fromkeys([*vector_dropped, *(b.index_id for b in vector_builds)]):
+        sqlite_vectors.drop_index(conn, index_id)
+    for vectors in vector_builds:
+        read = written = 0
+        for batch in _documents(conn, scan_sql, vectors.source_index_id, ts, decode):
+            found = [entry for entry in map(vectors.entry_for, (d for _, d in batch))
+                     if entry.vector is not None]
+            sqlite_vectors.write_entries(conn, [(ts, entry, sqlite_vectors.encode(entry.vector))
+                                                for entry in found if entry.vector is not None])
+            read += len(batch)
+            written += len(found)
+        counts[vectors.index_id] = (read, written)
     return counts, created

@@ -20,7 +20,8 @@ PRAGMA temp_store = MEMORY;
 # Revisions are keyed by (id, ts) so the newest revision <= a snapshot is one
 # B-tree seek. The `*_by_ts` indexes let pruning walk revisions in commit order
 # from a persisted watermark, visiting each one once. `search_entries` says when
-# each row of a full-text index's FTS5 table is visible (see sqlite_search.py).
+# each row of a full-text index's FTS5 table is visible (see sqlite_search.py);
+# `vector_entries` is the durable copy of the vector indexes (sqlite_vectors.py).
 TABLES = """
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT NOT NULL,
@@ -64,6 +65,17 @@ CREATE TABLE IF NOT EXISTS search_entries (
 );
 CREATE INDEX IF NOT EXISTS search_entries_current ON search_entries (index_id, doc_id, end_ts);
 CREATE INDEX IF NOT EXISTS search_entries_by_end ON search_entries (end_ts);
+CREATE TABLE IF NOT EXISTS vector_entries (
+    entry_id INTEGER PRIMARY KEY,
+    index_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    end_ts INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    filters TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vector_entries_current ON vector_entries (index_id, doc_id, end_ts);
+CREATE INDEX IF NOT EXISTS vector_entries_by_end ON vector_entries (end_ts);
 CREATE TABLE IF NOT EXISTS prune_watermarks (
     target TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,

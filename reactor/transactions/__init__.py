@@ -3,15 +3,18 @@
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import CommitStats
 from reactor.transactions.database import Database, DatabaseOptions
+from reactor.transactions.hybrid_search import RRF_K, run_hybrid_search
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitOrder, CommitTicket
 from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
 from reactor.transactions.schema_change import SchemaChange
 from reactor.transactions.transaction import PendingWrite, ReadOnlyError, Transaction
+from reactor.transactions.vector_search import run_vector_search
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 __all__ = [
+    "RRF_K",
     "Catalog",
     "CommitOrder",
     "CommitStats",
@@ -31,4 +34,6 @@ __all__ = [
     "Transaction",
     "TransactionLimits",
     "WriteLog",
+    "run_hybrid_search",
+    "run_vector_search",
 ]

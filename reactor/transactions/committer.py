@@ -10,12 +10,20 @@ from typing import Any
 
 from reactor.errors import ConflictError, StorageError
 from reactor.schema import index_id
-from reactor.storage import CommitRecord, DocumentWrite, IndexWrite, SearchWrite, Storage
+from reactor.storage import (
+    CommitRecord,
+    DocumentWrite,
+    IndexWrite,
+    SearchWrite,
+    Storage,
+    VectorWrite,
+)
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.search_plan import entry_keys, search_write
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import OUTCOMES_KEY_SPACE, Transaction, outcome_key
+from reactor.transactions.vector_search import vector_keys, vector_write
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.committer")
@@ -231,6 +239,7 @@ class Committer:
         index_writes: list[IndexWrite] = []
         keys: list[KeyWrite] = []
         search_writes: list[SearchWrite] = []
+        vector_writes: list[VectorWrite] = []
         for doc_id, write in txn.writes.items():
             table = catalog.require(write.table)
             documents.append(DocumentWrite(doc_id, write.table, write.new))
@@ -251,7 +260,15 @@ class Committer:
                 if old_keys or new_keys:
                     keys.extend((name, key) for key in old_keys | new_keys)
                     search_writes.append(search_write(search, name, doc_id, write.new))
+            for vectors in table.vector_indexes.values():
+                name = index_id(write.table, vectors.name)
+                old_keys = vector_keys(vectors, write.old) if write.old is not None else set()
+                new_keys = vector_keys(vectors, write.new) if write.new is not None else set()
+                if old_keys or new_keys:
+                    keys.extend((name, key) for key in old_keys | new_keys)
+                    vector_writes.append(vector_write(vectors, name, doc_id, write.new))
         for outcome in txn.outcomes:
             keys.append((OUTCOMES_KEY_SPACE, outcome_key(outcome.session_id, outcome.request_id)))
-        return (CommitRecord(ts, documents, index_writes, txn.outcomes, search_writes),
+        return (CommitRecord(ts, documents, index_writes, txn.outcomes, search_writes,
+                             vector_writes),
                 LogEntry(ts, tuple(keys)))

@@ -178,6 +178,16 @@ class QueryBuilder:
             self._start, self._end = built.key_range()
         return self
 
+    def search_index_definition(self, name: str) -> Any:
+        """The table's search index `name`, or an error listing the ones it has."""
+        index = self._table.search_indexes.get(name)
+        if index is None:
+            raise NotFoundError(
+                f'search index "{name}" not found on table "{self._table.name}"'
+                f" (search indexes: {', '.join(sorted(self._table.search_indexes)) or 'none'})",
+                code="IndexNotFound")
+        return index
+
     def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> Any:
         """A text search over the search index `name`: `search_fn(q)` calls
         `q.search(field, text)` and optionally `q.eq(filter_field, value)`."""
@@ -185,12 +195,7 @@ class QueryBuilder:
 
         if self._index_chosen:
             raise QueryError("with_search_index cannot be combined with with_index")
-        index = self._table.search_indexes.get(name)
-        if index is None:
-            raise NotFoundError(
-                f'search index "{name}" not found on table "{self._table.name}"'
-                f" (search indexes: {', '.join(sorted(self._table.search_indexes)) or 'none'})",
-                code="IndexNotFound")
+        index = self.search_index_definition(name)
         if self._filters:
             raise QueryError("with_search_index must come before filter()")
         built = search_fn(SearchFilter(self._table, index))

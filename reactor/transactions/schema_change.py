@@ -22,11 +22,13 @@ from reactor.schema import (
     SchemaDefinition,
     SearchIndexDefinition,
     TableDefinition,
+    VectorIndexDefinition,
     index_id,
 )
 from reactor.schema.indexes import BUILTIN_INDEXES
-from reactor.storage import IndexBuild, SearchBuild, SearchWrite
+from reactor.storage import IndexBuild, SearchBuild, SearchWrite, VectorBuild, VectorWrite
 from reactor.transactions.search_plan import search_write
+from reactor.transactions.vector_search import vector_write
 from reactor.values import key_after
 
 if TYPE_CHECKING:
@@ -52,7 +54,9 @@ class SchemaChange:
     undeclared: list[str] = field(default_factory=list)
     search_backfill: dict[str, list[SearchIndexDefinition]] = field(default_factory=dict)
     search_dropped: list[str] = field(default_factory=list)
-    # Per backfilled search index: (documents read, documents with terms).
+    vector_backfill: dict[str, list[VectorIndexDefinition]] = field(default_factory=dict)
+    vector_dropped: list[str] = field(default_factory=list)
+    # Per backfilled search or vector index: (documents read, documents indexed).
     search_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -60,7 +64,7 @@ class SchemaChange:
         if self.backfill:
             names = [f"{t}.{i.name}" for t, indexes in self.backfill.items() for i in indexes]
             parts.append(f"backfilled {', '.join(names)}")
-        parts.extend(f"backfilled search index {name} ({indexed} of {read} documents)"
+        parts.extend(f"backfilled {name} ({indexed} of {read} documents)"
                      for name, (read, indexed) in self.search_counts.items())
         if self.dropped:
             parts.append(f"dropped {', '.join(self.dropped)}")
@@ -80,9 +84,11 @@ def schema_metadata(schema: SchemaDefinition | None, tables: list[str]) -> Saved
         table = schema.tables.get(name) if schema is not None else None
         indexes = table.indexes if table is not None else {i.name: i for i in BUILTIN_INDEXES}
         searches = table.search_indexes if table is not None else {}
+        vectors = table.vector_indexes if table is not None else {}
         saved[name] = {"shape": _shape(table),
                        "indexes": {i.name: list(i.key_fields) for i in indexes.values()},
-                       "search": {i.name: i.describe() for i in searches.values()}}
+                       "search": {i.name: i.describe() for i in searches.values()},
+                       "vector": {i.name: i.describe() for i in vectors.values()}}
     return saved
 
 
@@ -109,20 +115,28 @@ def diff_schema(saved: SavedSchema, tables: list[str], new: SchemaDefinition | N
             current = new_table.indexes.get(index_name)
             if current is None or list(current.key_fields) != fields:
                 change.dropped.append(index_id(name, index_name))
-        _diff_search(change, name, old.get("search", {}), new_table)
+        _diff_rebuilt(new_table.search_indexes, old.get("search", {}), name,
+                      change.search_backfill, change.search_dropped)
+        _diff_rebuilt(new_table.vector_indexes, old.get("vector", {}), name,
+                      change.vector_backfill, change.vector_dropped)
     return change
 
 
-def _diff_search(change: SchemaChange, table: str, old: dict[str, Any],
-                 new: TableDefinition) -> None:
-    """Search indexes are rebuilt whole when their fields change: drop, then backfill."""
-    for index in new.search_indexes.values():
+def _diff_rebuilt(new: dict[str, Any], old: dict[str, Any], table: str,
+                  backfill: dict[str, list[Any]], dropped: list[str]) -> None:
+    """Search and vector indexes are rebuilt whole when their fields change: drop, fill."""
+    for index in new.values():
         if old.get(index.name) != index.describe():
-            change.search_backfill.setdefault(table, []).append(index)
+            backfill.setdefault(table, []).append(index)
     for name, described in old.items():
-        current = new.search_indexes.get(name)
+        current = new.get(name)
         if current is None or current.describe() != described:
-            change.search_dropped.append(index_id(table, name))
+            dropped.append(index_id(table, name))
+
+
+def _vector_entry(index: VectorIndexDefinition, searched: str,
+                  doc: dict[str, Any]) -> VectorWrite:
+    return vector_write(index, searched, doc["_id"], doc)
 
 
 def _search_entry(index: SearchIndexDefinition, searched: str,
@@ -204,18 +218,23 @@ async def migrate(database: Database, new: SchemaDefinition | None) -> Migration
                     partial(_search_entry, index, searched))
         for table, indexes in sorted(change.search_backfill.items()) for index in indexes
         for searched in [index_id(table, index.name)]]
+    vector_builds = [
+        VectorBuild(searched, index_id(table, SOURCE_INDEX),
+                    partial(_vector_entry, index, searched))
+        for table, indexes in sorted(change.vector_backfill.items()) for index in indexes
+        for searched in [index_id(table, index.name)]]
     saved = schema_metadata(new, tables)
     globals_: dict[str, Any] = {"schema": saved}
     commit_ts = None
-    if builds or search_builds:
+    if builds or search_builds or vector_builds:
         commit_ts = database.clock.next_ts()
         globals_["last_ts"] = commit_ts
     counts = await database.storage.change_indexes(
         commit_ts or database.latest_ts, builds, change.dropped, globals_,
-        search_builds=search_builds, search_dropped=change.search_dropped)
-    for build in search_builds:
+        search_builds=search_builds, search_dropped=change.search_dropped,
+        vector_builds=vector_builds, vector_dropped=change.vector_dropped)
+    for build in [*search_builds, *vector_builds]:
         read, indexed = counts[build.index_id]
         change.search_counts[build.index_id] = (read, indexed)
-        logger.info("backfilled search index %s: %d of %d documents have terms",
-                    build.index_id, indexed, read)
+        logger.info("backfilled %s: %d of %d documents indexed", build.index_id, indexed, read)
     return Migration(change, saved, commit_ts)

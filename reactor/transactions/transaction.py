@@ -160,6 +160,25 @@ class Transaction:
             ranked.sort(key=lambda item: (item[0], item[1]), reverse=True)
         return [doc for _, _, doc in ranked[:limit]]
 
+    async def vector_search(self, table_name: str, searched: str, plan: Any
+                            ) -> list[dict[str, Any]]:
+        """`[{"_id", "_score"}]` for a checked `VectorPlan` (vector_search.py), best first.
+
+        Documents this transaction wrote are scored here instead of in storage.
+        """
+        self._before_read()
+        for interval in plan.read_intervals():
+            self.read_set.add(searched, interval)
+        overlay = [w.new for w in self.writes.values() if w.table == table_name]
+        hits = await self.storage.vector_search(searched, plan.query(), self.begin_ts,
+                                                plan.limit + len(overlay))
+        ranked = [(hit.score, hit.doc_id) for hit in hits if hit.doc_id not in self.writes]
+        ranked.extend((plan.score(doc), doc["_id"]) for doc in overlay
+                      if doc is not None and plan.matches(doc))
+        ranked.sort(key=lambda item: item[0], reverse=True)
+        self.stats.count_read(len(hits), 0)
+        return [{"_id": doc_id, "_score": score} for score, doc_id in ranked[:plan.limit]]
+
     def _before_read(self) -> None:
         if self.closed:
             raise ReactorError("this transaction is over: do not keep ctx.db past the handler",

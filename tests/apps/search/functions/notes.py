@@ -1,6 +1,6 @@
 """Text search functions for the search tests."""
 
-from reactor import mutation, query, v
+from reactor import action, mutation, query, v
 
 
 @mutation(args={"body": v.string(), "board": v.optional(v.string())})
@@ -36,3 +36,40 @@ async def add_unless_found(ctx, text, board, body):
     if found is not None:
         return None
     return await ctx.db.insert("notes", {"body": body, "board": board})
+
+
+@mutation(args={"body": v.string(), "board": v.string(), "embedding": v.array(v.number())})
+async def add_vector(ctx, body, board, embedding):
+    return await ctx.db.insert("notes", {"body": body, "board": board, "embedding": embedding})
+
+
+@query(args={"vector": v.any(), "boards": v.optional(v.array(v.string())),
+             "limit": v.optional(v.number())})
+async def nearest(ctx, vector, boards=None, limit=None):
+    def only(q):
+        expr = q.eq("board", boards[0])
+        for board in boards[1:]:
+            expr = expr | q.eq("board", board)
+        return expr
+    return await ctx.vector_search("notes", "by_embedding", vector=vector,
+                                   limit=10 if limit is None else limit,
+                                   filter=only if boards else None)
+
+
+@action(args={"vector": v.array(v.number())})
+async def nearest_bodies(ctx, vector):
+    hits = await ctx.vector_search("notes", "by_embedding", vector=vector, limit=2)
+    return [(await ctx.run_query("notes:body_of", {"id": hit["_id"]})) for hit in hits]
+
+
+@query(args={"id": v.id("notes")})
+async def body_of(ctx, id):
+    return (await ctx.db.get(id))["body"]
+
+
+@query(args={"text": v.string(), "vector": v.array(v.number()), "board": v.optional(v.string())})
+async def hybrid(ctx, text, vector, board=None):
+    hits = await ctx.hybrid_search("notes", text_index="search_body", text=text,
+                                   vector_index="by_embedding", vector=vector, limit=5,
+                                   eq=None if board is None else {"board": board})
+    return [(await ctx.db.get(hit["_id"]))["body"] for hit in hits]
