@@ -40,7 +40,6 @@ from reactor.storage.sqlite_schema import (
     synchronous_level,
     writer_pragmas,
 )
-from reactor.storage.vector_matrix import VectorMatrix
 from reactor.values.wire import dumps, loads
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
@@ -136,7 +135,7 @@ class SqliteStorage:
         # FTS5 tables that exist (committed): searches of other indexes find nothing.
         self._search_tables: set[str] = set()
         # Vector indexes, in memory (loaded at open, kept in step by `write`).
-        self._vectors: dict[str, VectorMatrix] = {}
+        self._vectors: dict[str, sqlite_vectors.VectorMatrix] = {}
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from reactor.storage.base import VectorWrite
-from reactor.storage.vector_matrix import LIVE, VectorMatrix
+
+if TYPE_CHECKING:
+    from reactor.storage.vector_matrix import VectorMatrix
+
+# Current entries end at the largest int64 (as in vector_matrix.py).
+LIVE = 2**63 - 1
 
 _END_CURRENT = """
     UPDATE vector_entries SET end_ts = ? WHERE index_id = ? AND doc_id = ? AND end_ts = ?
@@ -38,6 +42,10 @@ _PRUNE = "DELETE FROM vector_entries WHERE end_ts <= ?"
 
 
 def encode(vector: list[float]) -> bytes:
+    """float32, little-endian as numpy lays it out. numpy is imported on first use, so an
+    app without vector indexes never pays for loading it."""
+    import numpy as np
+
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
@@ -57,6 +65,8 @@ def apply(matrices: dict[str, VectorMatrix], index_id: str, doc_id: str, ts: int
     if matrix is None:
         if data is None:
             return
+        from reactor.storage.vector_matrix import VectorMatrix
+
         matrix = matrices[index_id] = VectorMatrix(len(data) // 4, len(filters))
     matrix.put(doc_id, ts, data, filters, end)
 

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
-
 from reactor.errors import InvalidValueError, NotFoundError
 from reactor.schema import VectorIndexDefinition, filter_token, index_id
 from reactor.storage import VectorQuery, VectorWrite
@@ -119,6 +117,8 @@ class VectorPlan:
 
     def score(self, doc: dict[str, Any]) -> float:
         """Cosine similarity in float32, as the stored index computes it."""
+        import numpy as np  # only apps with vector indexes load it
+
         a = np.asarray(self.index.vector(doc), dtype=np.float32)
         b = np.asarray(self.vector, dtype=np.float32)
         norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
