@@ -174,3 +174,18 @@ def test_every_file_setting_is_documented() -> None:
 
     with pytest.raises(ConfigError, match="REACTOR_FILES_REQUIRE_SIGNED_URLS"):
         file_options_from_env({"REACTOR_FILES_REQUIRE_SIGNED_URLS": "maybe"})
+
+
+async def test_browsers_on_other_origins_may_upload(tmp_path: Path) -> None:
+    async with served(tmp_path) as (engine, client):
+        url = await call(engine, "mutation", "messages:generateUploadUrl")
+        preflight = await client.options(url, headers={
+            "origin": "https://app.example", "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type"})
+        assert preflight.status_code == 200
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        reply = await client.post(url, content=b"cross-origin",
+                                  headers={"origin": "https://app.example",
+                                           "content-type": "text/plain"})
+        assert reply.status_code == 200
+        assert reply.headers["access-control-allow-origin"] in ("*", "https://app.example")
