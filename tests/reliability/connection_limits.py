@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 from e2e_support import ReactorServer
@@ -24,7 +25,13 @@ MAX_OUTBOX = 8
 SEND_TIMEOUT_S = 1.0
 PING_INTERVAL_S = 0.5
 CHUNK_BYTES = 50_000
+MAX_UPLOAD_BYTES = 100_000
+UPLOAD_TIMEOUT_S = 1.0
+UPLOADS_PER_MINUTE = 3
 SERVER_ENV = {
+    "REACTOR_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+    "REACTOR_UPLOAD_TIMEOUT_S": str(UPLOAD_TIMEOUT_S),
+    "REACTOR_UPLOADS_PER_MINUTE": str(UPLOADS_PER_MINUTE),
     "REACTOR_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
     "REACTOR_MAX_QUERIES_PER_CONNECTION": str(MAX_QUERIES),
     "REACTOR_MAX_INFLIGHT_REQUESTS": str(MAX_INFLIGHT),
@@ -206,3 +213,50 @@ async def transition_chunk(server: ReactorServer) -> None:
     assert [json.loads(frame)["type"] for frame in past] == ["TransitionChunk"] * 2
     assert json.loads("".join(json.loads(frame)["chunk"] for frame in past))["type"] == (
         "Transition")
+
+
+# File uploads: anonymous uploads are rated per client address, so each case sends from
+# its own loopback address and none uses up another's allowance.
+
+
+async def _upload(server: ReactorServer, address: str, body: object) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.post(f"{server.url}/api/mutation",
+                                json={"path": "uploads:url", "args": {}})
+        url = reply.json()["value"]
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(transport=transport, timeout=30) as http:
+        return await http.post(url, content=body)  # type: ignore[arg-type]
+
+
+async def upload_size(server: ReactorServer) -> None:
+    served = await _upload(server, "127.0.0.11", b"u" * MAX_UPLOAD_BYTES)
+    assert served.status_code == 200 and "storageId" in served.json()
+    refused = await _upload(server, "127.0.0.11", b"u" * (MAX_UPLOAD_BYTES + 1))
+    assert refused.status_code == 413
+    assert refused.json() == {"code": "FileTooLarge", "message": f"file of {MAX_UPLOAD_BYTES + 1}"
+                              f" bytes exceeds the upload limit of {MAX_UPLOAD_BYTES} bytes"}
+
+
+async def upload_timeout(server: ReactorServer) -> None:
+    async def trickle(pause_s: float) -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"t" * 10
+            await asyncio.sleep(pause_s)
+
+    served = await _upload(server, "127.0.0.12", trickle(0.05))
+    assert served.status_code == 200
+    refused = await _upload(server, "127.0.0.12", trickle(UPLOAD_TIMEOUT_S / 2))
+    assert refused.status_code == 408
+    assert refused.json() == {"code": "UploadTimeout", "message": "upload did not finish within"
+                              f" {UPLOAD_TIMEOUT_S:g} s"}
+
+
+async def uploads_per_minute(server: ReactorServer) -> None:
+    for _ in range(UPLOADS_PER_MINUTE):
+        assert (await _upload(server, "127.0.0.13", b"r")).status_code == 200
+    refused = await _upload(server, "127.0.0.13", b"r")
+    assert refused.status_code == 429 and refused.json()["code"] == "UploadRateExceeded"
+    assert refused.json()["message"].startswith(
+        f"too many uploads: at most {UPLOADS_PER_MINUTE} per minute per user")
+    assert (await _upload(server, "127.0.0.14", b"r")).status_code == 200  # another address

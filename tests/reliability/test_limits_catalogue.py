@@ -101,6 +101,9 @@ CONNECTION_CASES: dict[str, Callable[[ReactorServer], Awaitable[None]]] = {
     "send timeout": conn.send_timeout,
     "ping interval": conn.ping_interval,
     "transition chunk": conn.transition_chunk,
+    "upload size": conn.upload_size,
+    "upload timeout": conn.upload_timeout,
+    "uploads per minute": conn.uploads_per_minute,
 }
 
 
@@ -365,8 +368,12 @@ def test_documented_defaults_are_the_code_defaults() -> None:
         "ping interval": config.ping_interval_s,
         "transition chunk": config.transition_chunk_bytes,
         "action timeout": DEFAULT_ACTION_TIMEOUT_S,
+        "upload size": config.max_upload_bytes,
+        "upload timeout": config.upload_timeout_s,
+        "uploads per minute": config.uploads_per_minute,
     } == {name: DOCUMENTED[name] for name in (
         "message size", "queries per connection", "in-flight requests", "outbox messages",
-        "send timeout", "ping interval", "transition chunk", "action timeout")}
+        "send timeout", "ping interval", "transition chunk", "action timeout", "upload size",
+        "upload timeout", "uploads per minute")}
     assert DOCUMENTED["user time"] == USER_TIME_LIMIT_S
     assert DOCUMENTED["action step"] == ACTION_STEP_LIMIT_S
