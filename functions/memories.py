@@ -8,6 +8,7 @@ from reactor import MutationCtx, QueryCtx, mutation, query, v
 
 from ..schema import MEMORY_CATEGORIES, memory_category
 from ._lib.authz import Doc, ensure_owner, require_task, require_user
+from ._lib.bounds import MAX_NOTE_CHARS, bound_all
 from ._lib.errors import app_error
 
 CATEGORY_RANK: Final = {category: rank for rank, category in enumerate(MEMORY_CATEGORIES)}
@@ -33,6 +34,7 @@ async def user_repo_memories(ctx: QueryCtx, user_id: str, repo_full_name: str,
           returns=v.id("memories"))
 async def add(ctx: MutationCtx, taskId: str, content: str, category: str) -> str:
     """Remember a fact; the repository and the owner are the task's."""
+    bound_all(MAX_NOTE_CHARS, content=content)
     user, task = await require_task(ctx, taskId)
     if not content.strip():
         raise app_error("InvalidArgument", "content: must not be empty", field="content")

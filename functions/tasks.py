@@ -9,6 +9,14 @@ from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, mutation,
 
 from ..schema import TaskId, init_status, task_status
 from ._lib.authz import Doc, ensure_owner, ensure_self, require_task, require_user
+from ._lib.bounds import (
+    MAX_CONTENT_CHARS,
+    MAX_REPO_CHARS,
+    MAX_SHORT_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    bound_all,
+)
 from ._lib.cascade import delete_task, purge_task
 from ._lib.chat import insert_message
 from ._lib.errors import app_error
@@ -56,6 +64,12 @@ async def create(ctx: MutationCtx, title: str, repoFullName: str, repoUrl: str, 
                  mainModel: str | None = None, isScratchpad: bool | None = None,
                  userId: str | None = None, message: str | None = None) -> Doc:
     """A new task (INITIALIZING, initStatus INACTIVE), with its first user message if given."""
+    bound_all(MAX_TITLE_CHARS, title=title)
+    bound_all(MAX_REPO_CHARS, repoFullName=repoFullName)
+    bound_all(MAX_URL_CHARS, repoUrl=repoUrl)
+    bound_all(MAX_SHORT_CHARS, baseBranch=baseBranch, baseCommitSha=baseCommitSha,
+              shadowBranch=shadowBranch, mainModel=mainModel)
+    bound_all(MAX_CONTENT_CHARS, message=message)
     user = await require_user(ctx)
     ensure_self(user, userId, "tasks:create")
     if not _REPO_FULL_NAME.fullmatch(repoFullName):

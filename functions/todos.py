@@ -12,6 +12,7 @@ from reactor import MutationCtx, QueryCtx, mutation, query
 
 from ..schema import TODO_STATUSES, TaskId
 from ._lib.authz import Doc, require_task
+from ._lib.bounds import MAX_NOTE_CHARS, MAX_SHORT_CHARS, bound_all, bound_items
 from ._lib.errors import app_error
 
 
@@ -69,6 +70,11 @@ async def write(ctx: MutationCtx, taskId: TaskId, merge: bool,
 
     Returns how many todos the task now has and how many of them are COMPLETED.
     """
+    bound_items(list(todos), "todos")
+    for position, todo in enumerate(todos):
+        bound_all(MAX_SHORT_CHARS, **{f"todos[{position}].id": todo["id"],
+                                      f"todos[{position}].status": todo["status"]})
+        bound_all(MAX_NOTE_CHARS, **{f"todos[{position}].content": todo["content"]})
     await require_task(ctx, taskId)
     statuses = [normalized_status(todo["status"], n) for n, todo in enumerate(todos)]
     check_unique_ids(todos)

@@ -96,6 +96,28 @@ async def test_oversized_chat_input_is_refused(t: ReactorTest, alice: Member) ->
     assert len(messages[0]["content"]) == 200_000
 
 
+async def test_oversized_task_todo_and_memory_input_is_refused(t: ReactorTest,
+                                                              alice: Member) -> None:
+    task = {"title": "t", "repoFullName": "acme/widgets", "repoUrl": "u", "baseBranch": "main"}
+    for field, size in (("title", 501), ("repoFullName", 201), ("repoUrl", 2_001),
+                        ("baseBranch", 256), ("message", 100_001)):
+        data = await quickly(alice.client.mutation("tasks:create", {**task, field: "x" * size}),
+                             "InvalidArgument")
+        assert data["field"] == field
+    task_id = await new_task(alice)
+    todo = {"id": "1", "content": "c", "status": "pending"}
+    data = await quickly(alice.client.mutation("todos:write", {
+        "taskId": task_id, "merge": False, "todos": [todo] * 201}), "InvalidArgument")
+    assert (data["field"], data["maxLength"]) == ("todos", 200)
+    data = await quickly(alice.client.mutation("todos:write", {
+        "taskId": task_id, "merge": False, "todos": [{**todo, "content": "c" * 10_001}]}),
+        "InvalidArgument")
+    assert data["field"] == "todos[0].content"
+    await quickly(alice.client.mutation("memories:add", {
+        "taskId": task_id, "content": "m" * 10_001, "category": "GENERAL"}), "InvalidArgument")
+    assert (await integrity(t))["counts"]["tasks"] == 1
+
+
 async def test_sign_up_answers_the_same_for_a_taken_email(t: ReactorTest) -> None:
     carol = await sign_up(t, "carol@example.com")
     external = await quick_user(t, "erin@example.com")  # a user without a password
