@@ -3,11 +3,14 @@ client (Node, against a real `reactor serve`) or in-process where that is the na
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
 import re
 import struct
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 from e2e_support import NODE_DIR, ReactorServer, run_node
+from sync_support import NodeProcess, ProtocolClient, http_json
 
 from reactor.runtime import Engine
 from reactor.values.render import error_data_text, render_number
@@ -170,3 +174,69 @@ def test_numbers_print_as_node_prints_them(node_modules: Path) -> None:
               "console.log(JSON.stringify(xs.map((x) => String(x))));")
     expected = run_node(script + "\n", json.dumps(values))
     assert [render_number(x) if x != 0 else "0" for x in values] == expected
+
+
+def test_sigterm_stops_the_server_in_bounded_time_while_actions_hang(
+        tmp_path: Path, node_modules: Path) -> None:
+    """In flight at SIGTERM: a scheduled action, two client actions awaiting forever, a
+    mutation; the server answers them (actions stopped, the mutation finished), closes
+    sockets with 1001 going away and exits 0 well within REACTOR_SHUTDOWN_TIMEOUT_S."""
+    counter = uuid.uuid4().hex[:10]
+    env = {**ENV, "REACTOR_ACTION_TIMEOUT_S": "600", "REACTOR_SHUTDOWN_TIMEOUT_S": "10"}
+    server = ReactorServer(APP, tmp_path / "data", env=env).start()
+    try:
+        _, body = http_json(f"{server.url}/api/mutation",
+                            {"path": "compat:schedule_hang", "args": [{}]})
+        job_id = body["value"]
+        deadline = time.monotonic() + 10
+        while job_state(server, job_id)["kind"] != "inProgress":
+            assert time.monotonic() < deadline, job_state(server, job_id)
+            time.sleep(0.05)
+        script = NodeProcess(NODE_DIR / "compat_shutdown.mjs", server.url, counter)
+        try:
+            script.wait_line("fired")
+            opened, closes = threading.Event(), []
+            idle = threading.Thread(target=lambda: asyncio.run(
+                idle_until_closed(server.url, opened, closes)))
+            idle.start()
+            assert opened.wait(10)
+            started = time.monotonic()
+            assert server.stop(timeout=20) == 0
+            elapsed = time.monotonic() - started
+            result = script.result(timeout=30)
+        finally:
+            script.kill()
+        assert elapsed < 10, elapsed
+        idle.join(10)
+        assert closes == [1001]
+        stopped = "the server is shutting down: the action was stopped before it finished"
+        assert stopped in result["wsAction"]["error"]
+        assert stopped in result["httpAction"]["error"]
+        assert isinstance(result["mutation"]["value"], str)  # committed, and answered
+        assert "shutting down: 3 running actions stopped" in server.log()
+        server.start()
+        # The scheduled action was recorded as failed, with the reason.
+        state = job_state(server, job_id)
+        assert state["kind"] == "failed" and stopped in state["error"]
+        _, doc = http_json(f"{server.url}/api/query",
+                           {"path": "counter:get", "args": [{"name": counter}]})
+        assert doc["value"] == 1
+    finally:
+        server.stop()
+
+
+def job_state(server: ReactorServer, job_id: str) -> dict[str, Any]:
+    _, body = http_json(f"{server.url}/api/query", {"path": "compat:job",
+                                                    "args": [{"jobId": job_id}]})
+    state: dict[str, Any] = body["value"]["state"]
+    return state
+
+
+async def idle_until_closed(url: str, opened: threading.Event,
+                            closes: list[int | None]) -> None:
+    """A client holding one query, until the server closes its socket (the code kept)."""
+    client = ProtocolClient(url)
+    await client.open()
+    await client.add({0: ("counter:get", {"name": "idle"})})
+    opened.set()
+    closes.append((await client.closed(timeout=15)).code)

@@ -134,12 +134,12 @@ def test_cors_allows_any_origin_by_default_and_sigterm_exits_cleanly(tmp_path: P
                                                        "args": [{"name": "x"}]}]}))
             assert json.loads(socket.recv(timeout=5))["type"] == "Transition"
             started = time.monotonic()
-            # SIGTERM with a client connected: it is told (1012) and the server exits 0.
+            # SIGTERM with a client connected: it is told (1001 going away), the server exits 0.
             assert running.stop() == 0
             assert time.monotonic() - started < 5
             with pytest.raises(ConnectionClosed) as closed:
                 socket.recv(timeout=5)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
 
 
 class _Answer:

@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -95,6 +96,40 @@ def _family(host: str) -> socket.AddressFamily:
     return infos[0][0] if infos else socket.AF_INET
 
 
+# Of the shutdown time, what is kept for closing the listener and the engine.
+SHUTDOWN_MARGIN_S = 2.0
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, whose SIGTERM / SIGINT first answers and closes the clients
+    (`ReactorServer.shut_down`), then stops as usual; the whole takes at most
+    `timeout_s` even while actions hang. A second SIGINT stops at once."""
+
+    def __init__(self, config: uvicorn.Config, server: ReactorServer, timeout_s: float) -> None:
+        super().__init__(config)
+        self._reactor = server
+        self._timeout_s = timeout_s
+        self._draining: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is not None:
+            if sig == signal.SIGINT:
+                super().handle_exit(sig, frame)
+            return
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self._reactor.shut_down(max(0.5, self._timeout_s - SHUTDOWN_MARGIN_S))
+        finally:
+            self.should_exit = True
+
+
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
                 mutation_rate: float | None = None, action_rate: float | None = None) -> None:
@@ -132,18 +167,15 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     http_protocol, ws_protocol = server.protocols()
     uvicorn_config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
                                     ws_max_size=config.max_message_bytes, lifespan="on",
+                                    timeout_graceful_shutdown=int(SHUTDOWN_MARGIN_S),
                                     ws_ping_interval=None, http=http_protocol, ws=ws_protocol)
-    runner = uvicorn.Server(uvicorn_config)
+    runner = _GracefulServer(uvicorn_config, server, config.shutdown_timeout_s)
     watcher: asyncio.Task[None] | None = None
     if dev:
         from reactor.cli.reload import regenerate, watch_and_reload
 
         regenerate(engine.app_dir)
         watcher = asyncio.create_task(watch_and_reload(server))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, lambda: setattr(runner, "should_exit", True))
     started = asyncio.create_task(runner.serve(sockets=[listener]))
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)

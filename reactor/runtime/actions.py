@@ -190,6 +190,9 @@ class ActionRunner:
         self._now = now
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_concurrent)
+        # Each running action's own task, so that a shutdown can stop them all.
+        self._running: set[asyncio.Task[Any]] = set()
+        self.stopping = False
         # ctx.storage's file service (set by the engine once it has one).
         self.files: FileService | None = None
         self._verifier = verifier
@@ -221,8 +224,19 @@ class ActionRunner:
         async def driven() -> T:
             return await drive(work, budget)  # type: ignore[no-any-return]
 
+        if self.stopping:
+            work.close()
+            raise _shutting_down()
+        inner = asyncio.ensure_future(driven())
+        self._running.add(inner)
         try:
-            return await asyncio.wait_for(driven(), self.timeout_s)
+            return await asyncio.wait_for(inner, self.timeout_s)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if self.stopping and inner.cancelled() and (caller is None
+                                                        or caller.cancelling() == 0):
+                raise _shutting_down() from None
+            raise
         except (TimeoutError, Preempted):
             if budget.reason == "step":
                 raise LimitExceededError(
@@ -232,6 +246,17 @@ class ActionRunner:
                     " await between parts)", code="UserTimeExceeded") from None
             raise LimitExceededError(f"action ran longer than its {self.timeout_s:g} s timeout",
                                      code="ActionTimeout") from None
+        finally:
+            self._running.discard(inner)
+
+    def shut_down(self) -> int:
+        """Stop every running action (each fails with `ShuttingDown`, which its caller
+        is answered and a scheduled job recorded with) and refuse new ones; how many."""
+        self.stopping = True
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        return len(running)
 
     async def run(self, fn: FunctionDefinition, args: Any, identity: Identity, *,
                   nested: bool = False) -> Outcome:
@@ -268,6 +293,11 @@ class ActionRunner:
         outcome.log_lines = sink.lines
         outcome.duration_s = time.perf_counter() - started
         return response, outcome
+
+
+def _shutting_down() -> ReactorError:
+    return ReactorError("the server is shutting down: the action was stopped before it"
+                        " finished (it may have done part of its work)", code="ShuttingDown")
 
 
 def _error_response(error: FunctionError) -> HttpResponse:

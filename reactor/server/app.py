@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -90,6 +91,22 @@ class ReactorServer:
     def _authenticator(self) -> Authenticator:
         assert self.authenticator is not None, "the server has not started"
         return self.authenticator
+
+    async def shut_down(self, timeout_s: float) -> None:
+        """SIGTERM's first part, within `timeout_s`: the scheduler takes no more jobs,
+        running actions are stopped (and fail), requests in flight are answered and
+        every client is closed with 1001 going away. `stop` closes the engine after."""
+        deadline = time.monotonic() + timeout_s
+        scheduler = asyncio.create_task(self.engine.scheduler.stop())
+        await asyncio.sleep(0)  # it stops taking jobs before actions are stopped
+        stopped = self.engine.actions.shut_down()
+        sessions = list(self.sessions)
+        logger.warning("shutting down: %d running actions stopped, %d clients to close",
+                       stopped, len(sessions))
+        closing = [asyncio.create_task(session.shut_down(timeout_s / 2)) for session in sessions]
+        await asyncio.wait([scheduler, *closing], timeout=timeout_s)
+        while self.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         self.reclaimer.stop()

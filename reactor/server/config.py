@@ -48,6 +48,9 @@ class ServerConfig:
     # Longest an action (or HTTP action) may run, awaiting included; one that never
     # finishes (awaits something nobody resolves) fails at this time.
     action_timeout_s: float = 600.0
+    # SIGTERM: the most the server takes to stop (running actions are stopped, requests
+    # in flight answered, clients closed with 1001), however long actions would run.
+    shutdown_timeout_s: float = 10.0
     # Mutations and actions per second per caller (identity; anonymous: connection or
     # address), with bursts of two seconds' worth; 0 turns the limit off.
     mutation_rate: float = 500.0

@@ -41,6 +41,7 @@ logger = logging.getLogger("reactor.sync")
 
 # Close codes: the client reconnects after any of them except after a FatalError.
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL = 1008
 CLOSE_SERVER = 1011
 # Most time a close handshake may take before the session is dropped anyway.
@@ -113,6 +114,19 @@ class SyncSession:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.released_queries = self.queries.close()
             self.quotas.forget(self._anonymous_key())
+
+    async def shut_down(self, timeout_s: float) -> None:
+        """The server is stopping: let the requests in flight be answered (mutations
+        finish; running actions were stopped and fail), send the Transition a committed
+        mutation is owed, then close with 1001 going away (the client reconnects)."""
+        deadline = time.monotonic() + timeout_s
+        tasks = list(self._tasks or ())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        while (self.owe_transition or self.outbox) and not self._ended \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self._close_later(CLOSE_GOING_AWAY, "ServerShuttingDown: the server is stopping")
 
     def tick(self, now: float) -> None:
         """The heartbeat's call: drop a client that stopped reading, ping a quiet one."""

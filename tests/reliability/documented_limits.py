@@ -99,7 +99,7 @@ ROW_LIMITS = {
     "actions running at once": "concurrent actions",
 }
 # Rows of those tables that are settings but not limits.
-NOT_LIMIT_ROWS = {"REACTOR_CORS_ORIGINS"}
+NOT_LIMIT_ROWS = {"REACTOR_CORS_ORIGINS", "REACTOR_SHUTDOWN_TIMEOUT_S"}
 
 # Numbers in those sections that are not limits of the server.
 NOT_LIMITS = {60: "the official client reconnects after 60 s without a message",

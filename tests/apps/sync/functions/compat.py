@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from reactor import AppError, Int64, action, mutation, query, v
+from reactor import AppError, Int64, action, internal_action, mutation, query, v
 
 # In-process tests set hooks["interfere"] to commit a conflicting write mid-mutation.
 hooks: dict[str, Any] = {}
@@ -74,3 +74,25 @@ async def urls_in_action(ctx):
 async def hang(ctx):
     """Awaits a future nobody will ever resolve."""
     await asyncio.get_running_loop().create_future()
+
+
+@mutation(args={"name": v.string(), "seconds": v.number()})
+async def slow_write(ctx, name, seconds):
+    """Awaits a while (not its own code's time), then writes: in flight at a SIGTERM."""
+    await asyncio.sleep(seconds)
+    return await ctx.db.insert("counters", {"name": name, "value": 1})
+
+
+@internal_action(args={})
+async def hang_job(ctx):
+    await asyncio.get_running_loop().create_future()
+
+
+@mutation(args={})
+async def schedule_hang(ctx):
+    return await ctx.scheduler.run_after(0, hang_job, {})
+
+
+@query(args={"jobId": v.string()})
+async def job(ctx, jobId):
+    return await ctx.db.system.get(jobId)
