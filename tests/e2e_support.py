@@ -158,7 +158,9 @@ class ReactorServer:
             self.process = subprocess.Popen(
                 command,
                 cwd=REPO_ROOT,
-                env={**os.environ, **self.env},
+                # The allocator `reactor serve` would re-execute itself to get, set
+                # up front: one interpreter start instead of two.
+                env={"PYTHONMALLOC": "malloc", **os.environ, **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

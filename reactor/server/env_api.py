@@ -62,7 +62,7 @@ class EnvApi:
             await environment.set(name, await _value(request))
             return JSONResponse({"name": name, "value": await environment.get(name)})
         except ReactorError as error:
-            return _error(400, error.code, error.message)
+            return _error(400, error.code, error.public_message)
 
 
 async def _value(request: Request) -> str:

@@ -80,7 +80,7 @@ class FileEndpoints:
             return _error(403, error.code, error.message)
         except ReactorError as error:
             logger.warning("upload failed: %s", error.message)
-            return _error(500, error.code, f"upload failed: {error.message}")
+            return _error(500, error.code, f"upload failed: {error.public_message}")
         return JSONResponse({"storageId": storage_id})
 
     async def download(self, request: Request) -> Response:

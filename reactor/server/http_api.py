@@ -117,7 +117,7 @@ class HttpApi:
             return _error(401, error.code, error.message)
         except ReactorError as error:
             status = {"PayloadTooLarge": 413, "RequestTimeout": 408}.get(error.code, 400)
-            return _error(status, error.code, error.message)
+            return _error(status, error.code, error.public_message)
         with client_scope(request.client.host if request.client else None):
             outcome = await self.engine.call(kind, path, args, caller.identity,
                                              admin=caller.admin, ts=ts)

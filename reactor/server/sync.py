@@ -214,7 +214,7 @@ class SyncSession:
             except p.ProtocolError as error:
                 self._fatal(error.message)
             except ReactorError as error:
-                self._fatal(f"{error.code}: {error.message}")
+                self._fatal(f"{error.code}: {error.public_message}")
             except Exception:
                 logger.exception("session %s: handling a message failed", self.session_id)
                 self._close_later(CLOSE_SERVER, "InternalServerError: the server failed to"

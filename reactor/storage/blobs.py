@@ -94,7 +94,8 @@ class BlobStore(Protocol):
 
 def check_sha256(sha256: str) -> str:
     if not isinstance(sha256, str) or not SHA256_HEX.match(sha256):
-        raise StorageError(f"not a sha256 hex digest: {sha256!r}", code="InvalidBlobName")
+        message = f"not a sha256 hex digest: {str(sha256)[:80]!r}"
+        raise StorageError(message, code="InvalidBlobName", public=message)
     return sha256
 
 
