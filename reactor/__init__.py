@@ -3,6 +3,7 @@
 from reactor.errors import AppError, ReactorError
 from reactor.runtime.actions import ActionCtx
 from reactor.runtime.context import MutationCtx, QueryCtx
+from reactor.runtime.files.settings import storage_settings
 from reactor.runtime.functions import (
     action,
     internal_action,
@@ -45,5 +46,6 @@ __all__ = [
     "internal_query",
     "mutation",
     "query",
+    "storage_settings",
     "v",
 ]

@@ -20,10 +20,10 @@ BASE = "http://testserver"
 
 @asynccontextmanager
 async def served(data_dir: Path, *, options: FileOptions | None = None,
-                 config: ServerConfig | None = None, **engine: Any
+                 config: ServerConfig | None = None, app_dir: Path = FILES_APP, **engine: Any
                  ) -> AsyncIterator[tuple[Engine, httpx.AsyncClient]]:
     """The files app served in-process; `Engine.public_url` is the client's base URL."""
-    server = ReactorServer(Engine(FILES_APP, data_dir, durability="normal", public_url=BASE,
+    server = ReactorServer(Engine(app_dir, data_dir, durability="normal", public_url=BASE,
                                   file_options=options, **engine), config or ServerConfig())
     asgi = server.build()
     await server.start()

@@ -189,3 +189,38 @@ async def test_browsers_on_other_origins_may_upload(tmp_path: Path) -> None:
                                            "content-type": "text/plain"})
         assert reply.status_code == 200
         assert reply.headers["access-control-allow-origin"] in ("*", "https://app.example")
+
+
+async def test_the_app_can_require_signed_urls_in_functions_storage_py(tmp_path: Path) -> None:
+    import shutil
+    from datetime import timedelta
+
+    from files_support import FILES_APP
+
+    from reactor import storage_settings
+    from reactor.errors import SchemaError
+
+    app = tmp_path / "app"
+    shutil.copytree(FILES_APP, app)
+    (app / "functions" / "storage.py").write_text(
+        "from datetime import timedelta\nfrom reactor import storage_settings\n\n"
+        "storage = storage_settings(require_signed_urls=True,"
+        " signed_url_ttl=timedelta(minutes=2), upload_url_ttl=30)\n")
+    async with served(tmp_path / "data", app_dir=app) as (engine, client):
+        assert engine.files.options.upload_url_ttl_s == 30
+        storage_id = await upload(engine, client, DATA)
+        plain = await client.get(f"/api/storage/{storage_id}")
+        assert (plain.status_code, plain.json()["code"]) == (403, "SignedUrlRequired")
+        url = await call(engine, "query", "files:url", {"id": storage_id})
+        expires = int(url.split("expires=")[1].split("&")[0])
+        assert abs(expires - (time.time() + 120) * 1000) < 5_000
+        assert (await client.get(url)).content == DATA
+        (app / "functions" / "storage.py").unlink()  # a reload applies the change at once
+        await engine.reload()
+        assert (await client.get(f"/api/storage/{storage_id}")).content == DATA
+    assert storage_settings().apply(FileOptions()) == FileOptions()
+    assert storage_settings(signed_url_ttl=timedelta(seconds=5)).default_signed_url_ttl_s == 5
+    with pytest.raises(SchemaError, match="signed_url_ttl must be positive"):
+        storage_settings(signed_url_ttl=0)
+    with pytest.raises(SchemaError, match="require_signed_urls must be True or False"):
+        storage_settings(require_signed_urls="yes")  # type: ignore[arg-type]

@@ -131,7 +131,7 @@ class Engine:
                                         verifier=self.token_verifier)
             self.files = FileService(self.database, self._blob_store(self.data_dir),
                                      FileSigner.load_or_create(self.data_dir),
-                                     self.public_url, self.file_options)
+                                     self.public_url, self._app_file_options(self.app))
             self.runner.files = self.files
             self.actions.files = self.files
             self.scheduler = Scheduler(self.database, self, self.clock, self.scheduler_options)
@@ -190,7 +190,12 @@ class Engine:
         logs.capture_app_loggers(new_app.package)
         self.manager.rerun_all()
         crons = await self.scheduler.reload(new_app.crons)
+        self.files.options = self._app_file_options(new_app)
         return f"{len(new_app.functions)} functions; {report}; {crons}"
+
+    def _app_file_options(self, app: App) -> FileOptions:
+        """The deployment's file settings with the app's own (`functions/storage.py`) over them."""
+        return self.file_options if app.storage is None else app.storage.apply(self.file_options)
 
     # Functions -------------------------------------------------------------
 

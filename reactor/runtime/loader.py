@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.errors import ReactorError
+from reactor.runtime.files.settings import StorageSettings
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.http_actions import HttpRouter
 from reactor.runtime.scheduler.crons import CronJobs
@@ -42,6 +43,8 @@ class App:
     # `functions/crons.py`'s cron jobs and `functions/http.py`'s router, if declared.
     crons: CronJobs | None = None
     http: HttpRouter | None = None
+    # `functions/storage.py`'s file settings (`storage = storage_settings(...)`), if declared.
+    storage: StorageSettings | None = None
 
     def module(self, name: str) -> types.ModuleType | None:
         return self.modules.get(name)
@@ -141,7 +144,8 @@ def _load(directory: Path, package: str) -> App:
         except ReactorError as error:
             raise AppLoadError(f"functions/crons.py: {error.message}", code=error.code) from None
     http = _declared(modules.get("http"), HttpRouter, "functions/http.py")
-    return App(directory, package, schema, functions, modules, crons, http)
+    storage = _declared(modules.get("storage"), StorageSettings, "functions/storage.py")
+    return App(directory, package, schema, functions, modules, crons, http, storage)
 
 
 def _declared(module: types.ModuleType | None, kind: type[T], where: str) -> T | None:

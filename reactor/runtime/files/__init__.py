@@ -2,6 +2,7 @@
 
 from reactor.runtime.files.access import ActionStorage, MutationStorage, QueryStorage
 from reactor.runtime.files.service import FileOptions, FileService, check_storage_id
+from reactor.runtime.files.settings import StorageSettings, storage_settings
 from reactor.runtime.files.tokens import FileSigner, FileUrlError, UploadTokenError
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "FileUrlError",
     "MutationStorage",
     "QueryStorage",
+    "StorageSettings",
     "UploadTokenError",
     "check_storage_id",
+    "storage_settings",
 ]
