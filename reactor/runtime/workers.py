@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pickle
 import sys
@@ -26,6 +27,8 @@ from typing import Any
 from reactor.errors import ReactorError
 from reactor.runtime.remote import RemoteCall, RemoteResult
 from reactor.runtime.worker import READY, WorkerSettings
+
+logger = logging.getLogger("reactor.workers")
 
 # One step longer than this on the event loop moves the call to a worker.
 SLICE_S = 0.05
@@ -73,6 +76,8 @@ class _Worker:
             header = await stdout.readexactly(4)
             return pickle.loads(await stdout.readexactly(int.from_bytes(header, "big")))
         except asyncio.IncompleteReadError:
+            code = await self.process.wait()
+            logger.error("worker process %d exited with status %s", self.process.pid, code)
             raise WorkerExitedError("the function's worker process exited before answering"
                                     " (see the server log)") from None
 

@@ -1,6 +1,13 @@
 """Functions that never finish on their own are stopped at their limits, and the server
 keeps serving everyone else meanwhile.
 
+While 4 clients call such functions back to back, a bystander's indexed query over
+HTTP keeps being answered, a bystander on a WebSocket keeps getting its mutations
+answered and their pushes, and /health answers: the functions run in worker
+processes after their first 50 ms (runtime/workers.py). The bounds are functional
+and generous (an answer within a second or two, never the 1 s per call a spinning
+function would cost everyone on the event loop); bench/bystander.py measures speed.
+
 The attack: a query, a mutation and an action that spin in pure Python forever, and a
 query running a catastrophic regular expression (exponential backtracking inside the
 C regex engine). Each must be stopped at its limit — 1 s of the function's own code
@@ -10,13 +17,16 @@ for queries and mutations, 1 s of code without awaiting for actions — with
 
 from __future__ import annotations
 
+import asyncio
 import re
+import statistics
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from e2e_support import ReactorServer
-from server_probe import LIMITS_APP, healthy
+from server_probe import LIMITS_APP, Bystander, healthy
 from sync_support import http_json
 
 from reactor.runtime import FunctionKind
@@ -72,6 +82,66 @@ def test_the_regex_itself_works_on_small_inputs(server: ReactorServer) -> None:
     status, body = http_json(f"{server.url}/api/query", {
         "path": "runaway:regex", "args": {"length": 10.0}, "format": "json"})
     assert (status, body["status"], body["value"]) == (200, "success", False), body
+
+
+SPINNERS = [RUNAWAYS[0], RUNAWAYS[1], RUNAWAYS[3], RUNAWAYS[0]]
+SPIN_FOR_S = 6.0
+
+
+def _spin_until(stop: threading.Event, url: str, kind: str, path: str,
+                args: dict[str, float], message: str, answered: list[str]) -> None:
+    while not stop.is_set():
+        status, body = http_json(f"{url}/api/{kind}", {"path": path, "args": args,
+                                                       "format": "json"})
+        assert status == 200 and re.match(f"{re.escape(path)}: {message}",
+                                          body["errorMessage"]), body
+        answered.append(path)
+
+
+def _query_until(stop: threading.Event, url: str, latencies: list[float]) -> None:
+    request = {"path": "counter:get", "args": {"name": "http-bystander"}, "format": "json"}
+    while not stop.is_set():
+        started = time.monotonic()
+        status, body = http_json(f"{url}/api/query", request)
+        latencies.append(time.monotonic() - started)
+        assert (status, body["status"]) == (200, "success"), body
+        time.sleep(0.02)
+
+
+async def test_bystanders_are_served_while_four_clients_spin(server: ReactorServer) -> None:
+    stop = threading.Event()
+    answered: list[str] = []
+    http_latencies: list[float] = []
+    threads = [threading.Thread(target=_spin_until, args=(stop, server.url, kind, path, args,
+                                                          message, answered))
+               for kind, path, args, message in SPINNERS]
+    threads.append(threading.Thread(target=_query_until,
+                                    args=(stop, server.url, http_latencies)))
+    for thread in threads:
+        thread.start()
+    bystander = Bystander(server.url)
+    socket_stop = asyncio.Event()
+    on_socket = asyncio.create_task(bystander.run(socket_stop))
+    health: list[bool] = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < SPIN_FOR_S:
+            health.append(await asyncio.to_thread(healthy, server))
+            await asyncio.sleep(0.5)
+    finally:
+        socket_stop.set()
+        stop.set()
+        await on_socket
+        for thread in threads:
+            thread.join(30)
+    assert len(answered) >= 4, answered
+    assert all(health) and len(health) >= 6, health
+    # Back to back on the event loop, 4 spinning calls would hold it all the time, 1 s each.
+    assert statistics.median(http_latencies) < 0.25, sorted(http_latencies)[-10:]
+    assert max(http_latencies) < 2.0, sorted(http_latencies)[-10:]
+    assert len(bystander.latencies) >= 20, bystander.summary()
+    assert statistics.median(bystander.latencies) < 0.25, bystander.summary()
+    assert max(bystander.latencies) < 2.0, bystander.summary()
 
 
 @pytest.mark.parametrize(("kind", "path", "args", "message"), RUNAWAYS,
