@@ -40,6 +40,8 @@ class Preempted(BaseException):
 class Budget:
     """How long one execution's user code may run, and what stopped it.
 
+    Time in a step is the CPU time of the thread running it, so a step is not
+    charged for the moments the operating system gave the core to another process.
     `limit_s` bounds the sum of its steps (queries and mutations); `deadline`
     is a `perf_counter` time it must not run past (an action's timeout);
     `slice_s` bounds one step (past it the execution moves to a worker
@@ -56,16 +58,20 @@ class Budget:
     longest_step_s: float = 0.0
 
     def remaining(self, now: float, step_started: float) -> float:
-        """Seconds until the running step (started at `step_started`) breaks a bound."""
+        """Seconds until the running step (started at CPU time `step_started`; `now` is
+        CPU time too) could break a bound."""
         in_step = now - step_started
-        return min(self.limit_s - self.used_s - in_step, self.deadline - now,
-                   self.slice_s - in_step, self.step_cap_s - in_step)
+        left = min(self.limit_s - self.used_s - in_step, self.slice_s - in_step,
+                   self.step_cap_s - in_step)
+        if self.deadline != float("inf"):
+            left = min(left, self.deadline - time.perf_counter())
+        return left
 
     def breach(self, now: float, step_started: float) -> str | None:
         in_step = now - step_started
         if self.used_s + in_step >= self.limit_s:
             return "limit"
-        if now >= self.deadline:
+        if self.deadline != float("inf") and time.perf_counter() >= self.deadline:
             return "deadline"
         if in_step >= self.step_cap_s:
             return "step"
@@ -90,26 +96,22 @@ class _Slot:
 _running: _Slot | None = None
 _enabled = False
 _lock = threading.Lock()
-# Wall-clock time by default: what a step costs the event loop's other clients. A worker
-# process counts CPU time instead, so waiting for a core on a busy machine is not charged.
-_clock = time.perf_counter
+# CPU time of the calling thread: the user code's own time. The timer is a wall-clock
+# one (CPU time <= wall time, so it never fires late); when it fires early, because the
+# thread was waiting for a core, the handler re-arms it for what is left.
+_clock = time.thread_time
 _timer = signal.ITIMER_REAL
 
 
-def install(*, cpu_time: bool = False) -> bool:
-    """Install the timer's signal handler; True if preemption is on (main thread only).
-    With `cpu_time`, budgets count this process's CPU time (SIGPROF)."""
-    global _enabled, _clock, _timer
+def install() -> bool:
+    """Install the timer's signal handler; True if preemption is on (main thread only)."""
+    global _enabled
     with _lock:
         if _enabled:
             return True
         if threading.current_thread() is not threading.main_thread():
             return False
-        if cpu_time:
-            _clock, _timer = time.process_time, signal.ITIMER_PROF
-            signal.signal(signal.SIGPROF, _on_alarm)
-        else:
-            signal.signal(signal.SIGALRM, _on_alarm)
+        signal.signal(signal.SIGALRM, _on_alarm)
         _enabled = True
         return True
 
@@ -167,7 +169,7 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
             except Preempted:
                 pass  # budget.reason says why; the finally above closed the step
             if budget.reason is None:
-                budget.reason = budget.breach(_clock(), _clock())
+                budget.reason = budget.breach(0.0, 0.0)  # the steps so far, in sum
             if budget.reason is not None:
                 raise Preempted
             if done:
@@ -184,12 +186,12 @@ def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
     """Charge the step and hand the timer back to the enclosing step, if any."""
     if _enabled:
         signal.setitimer(_timer, 0)
-    elapsed = _clock() - started
+    now = _clock()
+    elapsed = now - started
     budget.used_s += elapsed
     if elapsed > budget.longest_step_s:
         budget.longest_step_s = elapsed
     if outer is not None and _enabled:
-        now = _clock()
         _arm(outer.budget.remaining(now, outer.started))
 
 

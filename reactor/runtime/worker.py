@@ -112,7 +112,7 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
 
 
 async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> None:
-    preempt.install(cpu_time=True)
+    preempt.install()
     logs.install()
     app = load_app(settings.app_dir)
     logs.capture_app_loggers(app.package)
