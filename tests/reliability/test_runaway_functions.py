@@ -41,8 +41,9 @@ RUNAWAYS = [
     ("action", "runaway:spin_action", {}, ACTION_STEP),
     ("query", "runaway:regex", {"length": 60.0}, USER_TIME),
 ]
-# Generous: the limit is 1 s; a stop "at the limit" on a loaded machine lands well inside.
-STOPPED_WITHIN_S = 6.0
+# The limit is 1 s of CPU time, in a worker process at a lower priority after the first
+# 50 ms: on a busy machine that takes longer on the clock. Generous, for shared CI hosts.
+STOPPED_WITHIN_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,8 @@ def _spin_until(stop: threading.Event, url: str, kind: str, path: str,
     while not stop.is_set():
         status, body = http_json(f"{url}/api/{kind}", {"path": path, "args": args,
                                                        "format": "json"})
-        assert status == 200 and re.match(f"{re.escape(path)}: {message}",
-                                          body["errorMessage"]), body
+        assert status == 200 and re.search(f"\n{re.escape(path)}: {message}",
+                                           body["errorMessage"]), body
         answered.append(path)
 
 
