@@ -124,7 +124,7 @@ schema = define_schema({
         "text": v.string(),
         "code": v.optional(v.string()),
         "createdAt": v.number(),
-    }).index("by_to", ["to"]),
+    }).index("by_to", ["to"]).index("by_created", ["createdAt"]),
     "users": define_table({
         "name": v.string(),
         "email": v.string(),  # unique, stored lower-case

@@ -22,6 +22,7 @@ from reactor.auth.password import (
     PasswordAuth,
     bounded,
     normalize_email,
+    prune_pending,
 )
 from reactor.runtime.auth import AuthenticationError
 
@@ -34,6 +35,7 @@ from ._lib.mail import deliver
 LEGACY_CREDENTIAL_PROVIDER: Final = "credential"
 MAX_NAME_CHARS: Final = 200
 MAX_TOKEN_CHARS: Final = 16 * 1024
+MAIL_KEPT_MS: Final = 24 * 3600 * 1000
 _PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # What `auth:accounts` shows of an account: never tokens, never the password hash.
 PUBLIC_ACCOUNT_FIELDS: Final = ("_id", "_creationTime", "accountId", "providerId", "userId",
@@ -74,6 +76,18 @@ async def mailbox(ctx: QueryCtx, email: str) -> list[Doc]:
     """The newest mail queued for `email` (development and tests read codes here)."""
     return await (ctx.db.query("outbox").with_index("by_to", lambda q: q.eq("to", email))
                   .order("desc").take(20))
+
+
+@internal_mutation(args={})
+async def pruneExpired(ctx: MutationCtx) -> int:
+    """Delete expired sign-ups and mail older than a day, up to BATCH of each; how many.
+    A cron runs it (functions/crons.py)."""
+    cutoff = ctx.now() - MAIL_KEPT_MS
+    mails = await (ctx.db.query("outbox")
+                   .with_index("by_created", lambda q: q.lt("createdAt", cutoff)).take(BATCH))
+    for mail in mails:
+        await ctx.db.delete(mail["_id"])
+    return len(mails) + await prune_pending(ctx, BATCH)
 
 
 @internal_mutation(args={})

@@ -14,6 +14,7 @@ from reactor.runtime.auth.password import (
     delete_credentials,
     normalize_email,
     password_tables,
+    prune_pending,
 )
 from reactor.runtime.auth.password_hash import (
     OWASP_SCRYPT,
@@ -46,6 +47,7 @@ __all__ = [
     "hash_password_async",
     "normalize_email",
     "password_tables",
+    "prune_pending",
     "verify_password",
     "verify_password_async",
 ]

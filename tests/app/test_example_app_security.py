@@ -30,6 +30,7 @@ from example_app_support import (
 
 from reactor.auth.password import ScryptParams, hash_password
 from reactor.runtime.auth import AuthConfig, hs256_provider
+from reactor.runtime.scheduler import ManualClock
 from reactor.runtime.system.scheduled_functions import SCHEDULED_FUNCTIONS
 from reactor.runtime.system.transact import transact
 from reactor.testing import ReactorTest
@@ -147,6 +148,27 @@ async def test_a_sign_up_code_cannot_be_guessed(t: ReactorTest) -> None:
     await expect_error(t.action("auth:confirmSignUp", {"email": "dan@example.com",
                                                        "code": code}), "InvalidCode")
     assert await t.query("auth:currentUser") is None
+
+
+async def test_an_expired_code_fails_and_the_pending_sign_up_is_pruned() -> None:
+    clock = ManualClock(time.time() * 1000)
+    async with ReactorTest(APP_DIR, clock=clock) as t:
+        await t.action("auth:signUp", {"email": "fay@example.com", "password": PASSWORD,
+                                       "name": "Fay"})
+        code = await mailed_code(t, "fay@example.com")
+        assert await count_rows(t, "authPendingSignUps") == 1
+        clock.advance(14 * 60)
+        assert await t.mutation("auth:pruneExpired") == 0  # not expired yet
+        clock.advance(2 * 60)
+        await expect_error(t.action("auth:confirmSignUp", {"email": "fay@example.com",
+                                                           "code": code}), "InvalidCode")
+        await t.action("auth:signUp", {"email": "gus@example.com", "password": PASSWORD,
+                                       "name": "Gus"})
+        clock.advance(24 * 3600 + 60)
+        # Gus's sign-up expired unconfirmed; both mails are a day old.
+        assert await t.mutation("auth:pruneExpired") == 3
+        assert await count_rows(t, "authPendingSignUps") == 0
+        assert await count_rows(t, "outbox") == 0
 
 
 async def test_sign_ups_for_one_email_are_rate_limited(t: ReactorTest) -> None:

@@ -116,7 +116,7 @@ def password_tables(users: str = "users") -> dict[str, TableDefinition]:
             "codeHash": v.string(),  # SHA-256 of the code; the code itself is only mailed
             "attempts": v.number(),
             "expiresAt": v.number(),
-        }).index("by_email", ["email"]),
+        }).index("by_email", ["email"]).index("by_expires", ["expiresAt"]),
     }
 
 
@@ -339,6 +339,17 @@ async def delete_credentials(ctx: MutationCtx, user_id: str) -> int:
     """Delete a user's password rows (when the app deletes the user); how many."""
     rows = await (ctx.db.query(CREDENTIALS)
                   .with_index("by_user", lambda q: q.eq("userId", user_id)).collect())
+    for row in rows:
+        await ctx.db.delete(row["_id"])
+    return len(rows)
+
+
+async def prune_pending(ctx: MutationCtx, limit: int = 500) -> int:
+    """Delete up to `limit` sign-ups whose code has expired; how many. Run it from a
+    cron (an unconfirmed sign-up otherwise stays until its email signs up again)."""
+    now = ctx.now()
+    rows = await (ctx.db.query(PENDING)
+                  .with_index("by_expires", lambda q: q.lte("expiresAt", now)).take(limit))
     for row in rows:
         await ctx.db.delete(row["_id"])
     return len(rows)
