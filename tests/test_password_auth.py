@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from e2e_support import ReactorServer
-from sync_support import http_json
+from sync_support import ProtocolClient, http_json
 
 from reactor.auth.password import (
     CREDENTIALS,
@@ -206,12 +206,24 @@ def test_verdicts_of_the_hash_format() -> None:
         assert time.perf_counter() - started < 0.5
 
 
-def test_a_live_server_limits_per_client_address(tmp_path: Path) -> None:
+async def sign_in_over_a_socket(url: str, email: str) -> dict[str, Any]:
+    async with ProtocolClient(url) as client:
+        await client.send({"type": "Action", "requestId": 0, "udfPath": "auth:signIn",
+                           "args": [{"email": email, "password": "pw"}]})
+        return await client.receive_until(lambda f: f["type"] == "ActionResponse")
+
+
+async def test_a_live_server_limits_per_client_address(tmp_path: Path) -> None:
     app = write_app(tmp_path / "app", cheap=True)
     with ReactorServer(app, tmp_path / "data") as server:
         answers = [http_json(f"{server.url}/api/action", {
             "path": "auth:signIn", "args": {"email": f"x{i}@example.com", "password": "pw"},
             "format": "json"}) for i in range(6)]
+        # A WebSocket from the same address shares its bucket (a fresh email: only the
+        # per-client bucket can refuse it).
+        over_socket = await sign_in_over_a_socket(server.url, "fresh@example.com")
     codes = [body.get("errorData", {}).get("code") for _, body in answers]
     assert codes == ["InvalidCredentials"] * 5 + ["RateLimited"]
     assert answers[-1][1]["errorData"]["name"] == "signIn:client"
+    assert over_socket["success"] is False
+    assert over_socket["errorData"]["name"] == "signIn:client"
