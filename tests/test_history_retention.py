@@ -53,7 +53,7 @@ async def test_history_is_readable_only_within_the_window(tmp_path: Path) -> Non
             await asyncio.sleep(RETENTION_S + 0.1)
             refused = await count_at(before_delete)
             assert refused["status"] == "error"
-            assert refused["errorMessage"] == (
+            assert str(refused["errorMessage"]).endswith(
                 f"notes:count: timestamp {before_delete} is older than the history the"
                 f" server keeps ({RETENTION_S:g} s): read at a later one")
             # The latest commit stays readable however old it is.
