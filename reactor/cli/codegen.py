@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reactor.cli.remote import require_app
+from reactor.cli.app_dir import require_app
 from reactor.runtime.codegen import CLIENTS, GENERATED_DIR, generated_client, write_api
 
 

@@ -9,8 +9,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from reactor.cli.app_dir import data_dir, require_app
 from reactor.cli.remote import admin_key as remote_admin_key
-from reactor.cli.remote import data_dir, request, require_app
+from reactor.cli.remote import request
 
 AppArguments = Callable[..., None]
 

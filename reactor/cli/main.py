@@ -129,7 +129,7 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def _dispatch(arguments: argparse.Namespace) -> int:
     from reactor.cli import commands
-    from reactor.cli.remote import require_app
+    from reactor.cli.app_dir import require_app
 
     match arguments.command:
         case "init":

@@ -1,4 +1,4 @@
-"""What the commands share: checking the app folder, and calling a running server."""
+"""Calling a running server (`--url`): its admin key, and requests with readable errors."""
 
 from __future__ import annotations
 
@@ -6,30 +6,13 @@ import argparse
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
+from reactor.cli.app_dir import data_dir
 from reactor.errors import ReactorError
 from reactor.runtime.auth import AdminKey
 from reactor.runtime.auth.admin_key import ADMIN_KEY_FILE
 from reactor.runtime.auth.secret_files import AUTH_DIR
-
-
-def require_app(app_dir: Path) -> Path:
-    """`app_dir` if it is an app (a `schema.py` or a `functions/` folder); refuse it
-    otherwise, before anything is created in it (no `.reactor/` in the wrong folder)."""
-    if not app_dir.is_dir():
-        raise ReactorError(f"{app_dir}: no such folder; create an app with"
-                           " `reactor init NAME`", code="NotAnApp")
-    if not (app_dir / "schema.py").is_file() and not (app_dir / "functions").is_dir():
-        raise ReactorError(f"{app_dir.resolve()} is not a Reactor app: it has no schema.py and"
-                           " no functions/ folder (create one with `reactor init NAME`, or"
-                           " pass the app's folder)", code="NotAnApp")
-    return app_dir
-
-
-def data_dir(arguments: argparse.Namespace) -> Path:
-    return arguments.data_dir or Path(arguments.app_dir) / ".reactor"
 
 
 def admin_key(arguments: argparse.Namespace) -> str:
