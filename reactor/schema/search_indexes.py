@@ -117,10 +117,12 @@ class VectorIndexDefinition:
     def vector(self, doc: dict[str, Any]) -> list[float] | None:
         """The document's vector, or None if absent or not a list of the right length."""
         value = get_field(doc, self.vector_field)
-        if isinstance(value, list) and len(value) == self.dimensions:
-            numbers = [x for x in value if isinstance(x, float | int) and not isinstance(x, bool)]
-            if len(numbers) == len(value):
-                return [float(x) for x in numbers]
+        if not isinstance(value, list) or len(value) != self.dimensions:
+            return None
+        if all(type(x) is float for x in value):  # the usual case, checked cheaply
+            return value
+        if all(isinstance(x, float | int) and not isinstance(x, bool) for x in value):
+            return [float(x) for x in value]
         return None
 
     def filter_values(self, doc: dict[str, Any]) -> list[Value | Missing]:

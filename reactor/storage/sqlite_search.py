@@ -70,15 +70,21 @@ def match_expression(query: TextQuery) -> str:
 
 
 def search_sql(table: str) -> str:
-    """Live entries at :ts matching :match, best first, ties newest first."""
+    """Live entries at :ts matching :match, best first, ties newest first.
+
+    Ranked in a subquery that carries only ids, so that the documents are read for
+    the `:limit` rows returned and not for every match the sort goes through.
+    """
     rank = RANK.format(table=table)
     return f"""
         SELECT (SELECT d.value FROM documents AS d
-                WHERE d.doc_id = e.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1),
-               e.doc_id, {rank}
-        FROM {table} JOIN search_entries AS e ON e.entry_id = {table}.rowid
-        WHERE {table} MATCH :match AND e.ts <= :ts AND e.end_ts > :ts
-        ORDER BY {rank}, e.creation DESC LIMIT :limit
+                WHERE d.doc_id = best.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1),
+               best.doc_id, best.score
+        FROM (SELECT e.doc_id AS doc_id, e.creation AS creation, {rank} AS score
+              FROM {table} JOIN search_entries AS e ON e.entry_id = {table}.rowid
+              WHERE {table} MATCH :match AND e.ts <= :ts AND e.end_ts > :ts
+              ORDER BY score, e.creation DESC LIMIT :limit) AS best
+        ORDER BY best.score, best.creation DESC
     """
 
 
