@@ -285,3 +285,28 @@ async def test_upload_tokens_are_not_readable_by_app_code(
         await call(engine, "query", "files:system_rows", {"table": "_upload_tokens"})
     assert error.value.code == "TableNotFound"
     assert len(await call(engine, "query", "files:system_rows", {"table": "_storage"})) == 1
+
+
+async def test_functions_moved_to_worker_processes_have_ctx_storage(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    from reactor.runtime.files import FileOptions
+    from reactor.runtime.workers import SLICE_S
+
+    engine, client = app
+    busy = SLICE_S * 3
+    storage_id = await upload(engine, client, DATA)
+    url = await call(engine, "query", "files:busy_url", {"id": storage_id, "busy": busy})
+    assert engine.pool is not None and engine.pool.isolated("files:busy_url")
+    assert url == f"http://testserver/api/storage/{storage_id}"
+    upload_url = await call(engine, "mutation", "files:busy_upload_url", {"busy": busy})
+    assert engine.pool.isolated("files:busy_upload_url")
+    assert (await client.post(upload_url, content=b"from a worker's URL")).status_code == 200
+    await call(engine, "mutation", "files:busy_delete", {"id": storage_id, "busy": busy})
+    assert engine.pool.isolated("files:busy_delete")
+    assert await call(engine, "query", "files:url", {"id": storage_id}) is None
+    # A worker cannot remove the blob: it is an orphan now, and the sweep takes it.
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert sha in blob_files(tmp_path)
+    engine.files.options = FileOptions(orphan_grace_s=0)
+    await engine.files.sweep()
+    assert sha not in blob_files(tmp_path)

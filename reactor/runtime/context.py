@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.runtime.auth import BuiltinIssuer, TokenVerifier
-from reactor.runtime.files import FileService, MutationStorage, QueryStorage
+from reactor.runtime.files import FileLinks, MutationStorage, QueryStorage
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.system.environment import (
     ENVIRONMENT_VARIABLES,
@@ -279,7 +279,7 @@ class QueryCtx:
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float,
-                 issuer: BuiltinIssuer | None = None, files: FileService | None = None) -> None:
+                 issuer: BuiltinIssuer | None = None, files: FileLinks | None = None) -> None:
         self.db: DatabaseReader = DatabaseWriter(txn) if self.writable else DatabaseReader(txn)
         self.auth = Auth(identity, issuer, can_issue=self.writable)
         self._identity = identity
@@ -357,7 +357,7 @@ class MutationCtx(QueryCtx):
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float, issuer: BuiltinIssuer | None,
                  resolve: Callable[[str], FunctionDefinition],
-                 files: FileService | None = None) -> None:
+                 files: FileLinks | None = None) -> None:
         super().__init__(txn, identity, seed, now_ms, issuer, files)
         self._resolve = resolve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,9 @@ class Engine:
             if self.workers > 0 and preempt.enabled():
                 self.pool = WorkerPool(WorkerSettings(self.app_dir, self.data_dir,
                                                       self.issuer_url, NICE,
-                                                      tuple(deployment_env.items())),
+                                                      tuple(deployment_env.items()),
+                                                      self.public_url,
+                                                      self._app_file_options(self.app)),
                                        size=self.workers)
             self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now,
                                  isolation=self.pool)
@@ -186,6 +189,8 @@ class Engine:
         old, self.app = self.app, new_app
         unload_app(old)
         if self.pool is not None:
+            self.pool.settings = dataclasses.replace(
+                self.pool.settings, file_options=self._app_file_options(new_app))
             self.pool.restart()
         logs.capture_app_loggers(new_app.package)
         self.manager.rerun_all()

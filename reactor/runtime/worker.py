@@ -23,6 +23,7 @@ from typing import IO, Any
 from reactor.runtime import client_errors, logs, preempt
 from reactor.runtime.auth import BuiltinIssuer
 from reactor.runtime.context import MutationCtx, QueryCtx
+from reactor.runtime.files import FileLinks, FileOptions, FileSigner
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.loader import App, load_app
 from reactor.runtime.paths import canonical_path
@@ -46,6 +47,9 @@ class WorkerSettings:
     nice: int
     # ctx.env's built-in values (CONVEX_CLOUD_URL, ...), as in the server process.
     deployment_env: tuple[tuple[str, str], ...] = ()
+    # What ctx.storage needs to make upload and file URLs, as in the server process.
+    public_url: str = ""
+    file_options: FileOptions | None = None
 
 
 def write_frame(out: IO[bytes], message: Any) -> None:
@@ -80,7 +84,7 @@ def _resolver(app: App) -> Callable[[str], FunctionDefinition]:
 
 
 async def execute(call: RemoteCall, app: App, storage: Storage,
-                  issuer: BuiltinIssuer | None) -> RemoteResult:
+                  issuer: BuiltinIssuer | None, files: FileLinks | None = None) -> RemoteResult:
     """Run `call` at its snapshot; the function's own failures travel in the result."""
     fn = app.functions[call.path]
     result = RemoteResult()
@@ -91,10 +95,10 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
                       limits=call.limits, on_close=lambda _txn: None)
     with logs.capture() as sink, client_errors.request_scope(call.request_id):
         try:
-            ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer)
+            ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer, files)
                    if read_only else
                    MutationCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer,
-                               _resolver(app)))
+                               _resolver(app), files))
             result.value, result.longest_step_s = await call_handler(
                 fn, ctx, call.args, call.user_time_limit_s)
         except Exception as error:
@@ -120,13 +124,15 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
     storage = SqliteStorage(settings.data_dir)
     await storage.open_reader()
     issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
+    files = FileLinks(FileSigner.load_or_create(settings.data_dir), settings.public_url,
+                      settings.file_options)
     write_frame(out, READY)
     while True:
         call = read_frame(source)
         if call is None:
             break
         await storage.refresh_search_tables()
-        write_frame(out, await execute(call, app, storage, issuer))
+        write_frame(out, await execute(call, app, storage, issuer, files))
     await storage.close()
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from reactor.errors import InvalidValueError, ReactorError
-from reactor.runtime.files.service import FileService, check_storage_id
+from reactor.runtime.files.service import FileLinks, FileService, check_storage_id
 from reactor.runtime.system.storage_files import StorageFiles
 from reactor.transactions import Transaction
 
@@ -41,7 +41,7 @@ def _metadata(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if doc is None else dict(doc)
 
 
-def _service(files: FileService | None) -> FileService:
+def _service(files: FileLinks | None) -> FileLinks:
     if files is None:
         raise ReactorError("file storage is not available here", code="NotAllowed")
     return files
@@ -50,7 +50,7 @@ def _service(files: FileService | None) -> FileService:
 class QueryStorage:
     """`ctx.storage` in a query: URLs and metadata of stored files."""
 
-    def __init__(self, txn: Transaction, files: FileService | None, now_ms: float) -> None:
+    def __init__(self, txn: Transaction, files: FileLinks | None, now_ms: float) -> None:
         self._txn = txn
         self._files = files
         self._now_ms = now_ms
@@ -97,7 +97,7 @@ def _not_here(method: str, where: str) -> ReactorError:
 class MutationStorage(QueryStorage):
     """`ctx.storage` in a mutation: also upload URLs and deletion."""
 
-    def __init__(self, txn: Transaction, files: FileService | None, now_ms: float,
+    def __init__(self, txn: Transaction, files: FileLinks | None, now_ms: float,
                  identity: Identity) -> None:
         super().__init__(txn, files, now_ms)
         self._identity = identity

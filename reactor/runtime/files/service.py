@@ -62,16 +62,49 @@ def check_storage_id(catalog: Catalog, storage_id: object, where: str) -> str:
                             " not of _storage", code="InvalidStorageId")
 
 
-class FileService:
+class FileLinks:
+    """Upload URLs and file URLs: what queries and mutations need, with no blob store.
+
+    Worker processes (runtime/workers.py) run queries and mutations with these
+    alone; the server's `FileService` is one with the blob store behind it.
+    """
+
+    def __init__(self, signer: FileSigner, public_url: str,
+                 options: FileOptions | None = None) -> None:
+        self.signer = signer
+        self.public_url = public_url.rstrip("/")
+        self.options = options or FileOptions()
+
+    # URLs --------------------------------------------------------------------
+
+    def upload_url(self, now_ms: float, identity: dict[str, Any] | None) -> str:
+        expires = now_ms + self.options.upload_url_ttl_s * 1000
+        token = self.signer.upload_token(expires, identity)
+        return f"{self.public_url}/api/storage/upload?token={token}"
+
+    def file_url(self, storage_id: str, now_ms: float, expires_in_s: float | None) -> str:
+        """A plain URL, or a signed one valid for `expires_in_s` (always when required)."""
+        if expires_in_s is None and self.options.require_signed_urls:
+            expires_in_s = self.options.default_signed_url_ttl_s
+        url = f"{self.public_url}/api/storage/{storage_id}"
+        if expires_in_s is None:
+            return url
+        expires = int(now_ms + expires_in_s * 1000)
+        return f"{url}?expires={expires}&signature={self.signer.url_signature(storage_id, expires)}"
+
+    def release_soon(self, sha256: str) -> None:
+        """A deleted file's blob: here nothing removes it; the server's sweep does, once
+        the grace period is over (the document is gone, so the blob is an orphan)."""
+
+
+class FileService(FileLinks):
     """Stores, serves and deletes files; shared by ctx.storage and the HTTP endpoints."""
 
     def __init__(self, database: Database, blobs: BlobStore, signer: FileSigner,
                  public_url: str, options: FileOptions | None = None) -> None:
+        super().__init__(signer, public_url, options)
         self.database = database
         self.blobs = blobs
-        self.signer = signer
-        self.public_url = public_url.rstrip("/")
-        self.options = options or FileOptions()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._pending: set[asyncio.Task[None]] = set()
@@ -91,23 +124,6 @@ class FileService:
             if not self._lock_users[sha256]:
                 del self._lock_users[sha256]
                 del self._locks[sha256]
-
-    # URLs --------------------------------------------------------------------
-
-    def upload_url(self, now_ms: float, identity: dict[str, Any] | None) -> str:
-        expires = now_ms + self.options.upload_url_ttl_s * 1000
-        token = self.signer.upload_token(expires, identity)
-        return f"{self.public_url}/api/storage/upload?token={token}"
-
-    def file_url(self, storage_id: str, now_ms: float, expires_in_s: float | None) -> str:
-        """A plain URL, or a signed one valid for `expires_in_s` (always when required)."""
-        if expires_in_s is None and self.options.require_signed_urls:
-            expires_in_s = self.options.default_signed_url_ttl_s
-        url = f"{self.public_url}/api/storage/{storage_id}"
-        if expires_in_s is None:
-            return url
-        expires = int(now_ms + expires_in_s * 1000)
-        return f"{url}?expires={expires}&signature={self.signer.url_signature(storage_id, expires)}"
 
     def check_file_url(self, storage_id: str, expires: str | None, signature: str | None) -> None:
         """Raises `FileUrlError` for a URL that must not be served."""
@@ -252,4 +268,4 @@ def _token_used() -> UploadTokenError:
                             " ask for a new one", code="UploadTokenUsed")
 
 
-__all__ = ["FileNotFound", "FileOptions", "FileService", "check_storage_id"]
+__all__ = ["FileLinks", "FileNotFound", "FileOptions", "FileService", "check_storage_id"]

@@ -97,3 +97,30 @@ async def metadata_from_action(ctx, id):
 @query(args={"table": v.string()})
 async def system_rows(ctx, table):
     return await ctx.db.system.query(table).collect()
+
+
+def _spin(seconds):
+    """Hold the event loop: past the slice, the call moves to a worker process."""
+    import time
+
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+@query(args={"id": v.string(), "busy": v.number()})
+async def busy_url(ctx, id, busy):
+    _spin(busy)
+    return await ctx.storage.get_url(id)
+
+
+@mutation(args={"busy": v.number()})
+async def busy_upload_url(ctx, busy):
+    _spin(busy)
+    return await ctx.storage.generate_upload_url()
+
+
+@mutation(args={"id": v.string(), "busy": v.number()})
+async def busy_delete(ctx, id, busy):
+    _spin(busy)
+    await ctx.storage.delete(id)
