@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from reactor import define_table, v
@@ -72,3 +75,17 @@ def test_bad_definitions_name_what_is_wrong() -> None:
         table().search_index("s", search_field="body", filter_fields="f0")
     with pytest.raises(SchemaError, match="reserved for a built-in index"):
         table().search_index("by_id", search_field="body")
+
+
+def test_the_search_guide_samples_are_the_tested_app() -> None:
+    """Every code sample of docs/guide/search.md is in tests/apps/search, which the
+    search tests run, so the guide's code works as shown."""
+    root = Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "guide" / "search.md").read_text()
+    app = root / "tests" / "apps" / "search"
+    sources = (app / "schema.py").read_text() + (app / "functions" / "notes.py").read_text()
+    samples = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    assert len(samples) >= 4
+    for sample in samples:
+        code = "\n".join(line for line in sample.splitlines() if not line.startswith("# "))
+        assert code.strip() in sources, code
