@@ -101,10 +101,11 @@ def rs256_verifier(rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> TokenVerifier:
     return TokenVerifier(AuthConfig.build([provider], tmp_path))
 
 
-async def refusal(verifier: TokenVerifier, token: str) -> str:
+async def refusal(verifier: TokenVerifier, token: str, code: str = "InvalidAuthHeader") -> str:
+    """Why `token` is refused; `code` is Convex's: InvalidAuthHeader or NoAuthProvider."""
     with pytest.raises(AuthenticationError) as info:
         await verifier.verify(token)
-    assert info.value.code == "AuthError"
+    assert info.value.code == code
     assert isinstance(info.value, ReactorError)
     return info.value.message
 
@@ -162,8 +163,9 @@ async def test_es256_from_jwks_file(
     verifier = TokenVerifier(config)
     identity = await verifier.verify(sign(ec_key, "ES256", claims(), kid="ec-1"))
     assert identity["subject"] == "user-1"
-    # Without a kid every key of the right type is tried.
-    assert (await verifier.verify(sign(ec_key, "ES256", claims())))["issuer"] == ISSUER
+    # Without a kid, with several keys: refused (as Convex), saying why.
+    assert "the token has no `kid` header" in await refusal(
+        verifier, sign(ec_key, "ES256", claims()))
     assert "no key with kid 'ec-9'" in await refusal(
         verifier, sign(ec_key, "ES256", claims(), kid="ec-9")
     )
@@ -215,8 +217,11 @@ async def test_tampered_payload(rs256_verifier: TokenVerifier, rsa_key: rsa.RSAP
 
 
 async def test_wrong_audience(rs256_verifier: TokenVerifier, rsa_key: rsa.RSAPrivateKey) -> None:
-    message = await refusal(rs256_verifier, sign(rsa_key, "RS256", claims(aud="someone-else")))
-    assert message == "wrong audience: expected one of ['my-app'], got 'someone-else'"
+    message = await refusal(rs256_verifier, sign(rsa_key, "RS256", claims(aud="someone-else")),
+                            "NoAuthProvider")
+    assert message == (f"no auth provider matches the token's issuer '{ISSUER}' with audience"
+                       f" 'someone-else'; the configured providers: issuer '{ISSUER}'"
+                       " (application ID 'my-app')")
     missing = await refusal(rs256_verifier, sign(rsa_key, "RS256", claims(aud=None)))
     assert "no `aud` claim" in missing and "my-app" in missing
 
@@ -224,13 +229,16 @@ async def test_wrong_audience(rs256_verifier: TokenVerifier, rsa_key: rsa.RSAPri
 async def test_unknown_issuer_lists_trusted(
     rs256_verifier: TokenVerifier, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    message = await refusal(rs256_verifier, sign(rsa_key, "RS256", claims(iss="https://evil")))
-    assert message == f"unknown issuer 'https://evil'; trusted issuers: '{ISSUER}'"
+    message = await refusal(rs256_verifier, sign(rsa_key, "RS256", claims(iss="https://evil")),
+                            "NoAuthProvider")
+    assert message == ("no auth provider matches the token's issuer 'https://evil'; the"
+                       f" configured providers: issuer '{ISSUER}' (application ID 'my-app')")
 
 
 async def test_no_issuers_configured(rsa_key: rsa.RSAPrivateKey) -> None:
-    message = await refusal(TokenVerifier(AuthConfig()), sign(rsa_key, "RS256", claims()))
-    assert "none configured" in message
+    message = await refusal(TokenVerifier(AuthConfig()), sign(rsa_key, "RS256", claims()),
+                            "NoAuthProvider")
+    assert message.endswith("the configured providers: none")
 
 
 async def test_alg_none_refused(rs256_verifier: TokenVerifier) -> None:
@@ -322,22 +330,35 @@ def test_provider_helpers_validate_arguments() -> None:
         hs256_provider(ISSUER, [], secret_env="X")
 
 
-def test_jwks_file_errors(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
-    def build(content: str | None) -> str:
+async def test_a_bad_jwks_file_fails_only_its_providers_tokens(
+        tmp_path: Path, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The server starts; the broken provider's tokens are refused with the reason (and a
+    server log line says so at once); another provider's tokens still work."""
+    good_issuer = "https://good.example"
+
+    async def build(content: str | None) -> str:
         path = tmp_path / "jwks.json"
         path.unlink(missing_ok=True)
         if content is not None:
             path.write_text(content)
-        with pytest.raises(AuthConfigError) as info:
-            AuthConfig.build([es256_provider(ISSUER, AUDIENCE, jwks_file=str(path))], tmp_path)
-        return info.value.message
-
-    assert "cannot be read" in build(None)
-    assert "not JSON" in build("{")
-    assert 'expected a JWKS object {"keys": [...]}' in build("[]")
-    assert "holds no ES256 signing keys" in build(json.dumps({"keys": [jwk(rsa_key, "r")]}))
+        good = rs256_provider(good_issuer, AUDIENCE, public_key_pem=public_pem(rsa_key))
+        caplog.clear()
+        config = AuthConfig.build([es256_provider(ISSUER, AUDIENCE, jwks_file=str(path)),
+                                   good], tmp_path)
+        assert f"the JWKS of issuer '{ISSUER}' cannot be used" in caplog.text
+        verifier = TokenVerifier(config)
+        refused = await refusal(verifier, sign(ec_key, "ES256", claims(), kid="k"))
+        assert refused.startswith(f"the keys of issuer '{ISSUER}' could not be loaded: ")
+        assert await verifier.verify(sign(rsa_key, "RS256", claims(iss=good_issuer)))
+        return refused
+    assert "cannot be read" in await build(None)
+    assert "not JSON" in await build("{")
+    assert 'expected a JWKS object {"keys": [...]}' in await build("[]")
+    assert "holds no ES256 signing keys" in await build(
+        json.dumps({"keys": [jwk(rsa_key, "r")]}))
     bad = {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}
-    assert "keys[0] is not a valid JWK" in build(json.dumps({"keys": [bad]}))
+    assert "keys[0] is not a valid JWK" in await build(json.dumps({"keys": [bad]}))
 
 
 def test_duplicate_issuer_refused(rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:

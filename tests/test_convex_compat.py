@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from e2e_support import NODE_DIR, ReactorServer, run_node
 from sync_support import NodeProcess, ProtocolClient, http_json
@@ -105,7 +106,13 @@ def test_error_messages_and_data_through_the_official_client(server: ReactorServ
 
 
 def test_api_function_env_urls_and_the_action_timeout(server: ReactorServer) -> None:
-    r = node("compat_endpoints.mjs", server.url, uuid.uuid4().hex[:10])
+    now = int(time.time())
+    secret = ENV["SYNC_TEST_HS256_SECRET"]
+    expired = jwt.encode({"iss": "https://hs256.test", "aud": "sync-tests", "sub": "u",
+                          "iat": now - 600, "exp": now - 300}, secret, algorithm="HS256")
+    foreign = jwt.encode({"iss": "https://elsewhere.test", "aud": "x", "sub": "u",
+                          "exp": now + 300}, secret, algorithm="HS256")
+    r = node("compat_endpoints.mjs", server.url, uuid.uuid4().hex[:10], expired, foreign)
     # POST /api/function runs any kind of public function, args as a bare object.
     assert r["fnMutation"] == {"value": 2} and r["fnQuery"] == {"value": 2}
     assert r["fnAction"] == {"value": {"echo": "hi"}}
@@ -124,6 +131,14 @@ def test_api_function_env_urls_and_the_action_timeout(server: ReactorServer) -> 
         f"compat:hang: action ran longer than its {ACTION_TIMEOUT_S:g} s timeout")
     assert ACTION_TIMEOUT_S * 1000 <= r["hangMs"] < ACTION_TIMEOUT_S * 1000 + 3000
     assert r["afterHang"] == {"value": 2}
+    # Refused tokens carry Convex's codes; the configured providers are listed.
+    expired_error = json.loads(r["expired"]["error"]["message"])
+    assert expired_error["code"] == "InvalidAuthHeader"
+    assert expired_error["message"].startswith("token expired")
+    foreign_error = json.loads(r["foreign"]["error"]["message"])
+    assert foreign_error["code"] == "NoAuthProvider"
+    assert "issuer 'https://hs256.test' (application ID 'sync-tests')" in (
+        foreign_error["message"])
 
 
 async def test_write_conflicts_that_exhaust_retries_say_so(tmp_path: Path) -> None:

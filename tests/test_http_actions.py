@@ -137,8 +137,19 @@ async def test_a_bearer_token_gives_the_handler_an_identity(
     signed_in = await http.get("/http/whoami", headers={"Authorization": f"Bearer {token}"})
     assert signed_in.json() == "alice"
     assert (await http.get("/http/whoami")).json() is None
+    # A header that is not a valid token: reading the identity fails, as in Convex...
     forged = await http.get("/http/whoami", headers={"Authorization": "Bearer not-a-jwt"})
-    assert (forged.status_code, forged.json()) == (200, None), "the handler decides"
+    assert forged.status_code == 500
+    assert forged.json()["code"].startswith(
+        "Uncaught AuthenticationError: GET /whoami: malformed token")
+    webhook = await http.get("/http/whoami", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert webhook.status_code == 500
+    assert "the Authorization header ('Basic' scheme) is not a user's token" in (
+        webhook.json()["code"])
+    # ... while a handler that does not read it gets the request, header included.
+    echoed = await http.post("/http/echo", json={"a": 1},
+                             headers={"Authorization": "Basic dXNlcjpwdw==", "X-Test": "t"})
+    assert echoed.status_code == 201 and echoed.json()["header"] == "t"
 
 
 async def test_an_app_without_http_routes_answers_404(tmp_path: Path) -> None:

@@ -197,12 +197,13 @@ class ActionRunner:
         self.files: FileService | None = None
         self._verifier = verifier
 
-    def context(self, identity: Identity) -> ActionCtx:
+    def context(self, identity: Identity, refusal: ReactorError | None = None) -> ActionCtx:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
             return await self._call(kind, path, args, identity)
 
         storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
-        auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier)
+        auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier,
+                    refusal=refusal)
         return ActionCtx(call, auth,
                          ActionScheduler(self._database, self._resolve, self._now, identity),
                          self._env, self._now, ActionRateLimits(self._database, self._now),
@@ -274,16 +275,17 @@ class ActionRunner:
         outcome.duration_s = time.perf_counter() - started
         return outcome
 
-    async def run_http(self, route: HttpRoute, request: HttpRequest,
-                       identity: Identity) -> tuple[HttpResponse, Outcome]:
-        """Run an HTTP action's handler; an exception becomes a 500 response."""
+    async def run_http(self, route: HttpRoute, request: HttpRequest, identity: Identity,
+                       refusal: ReactorError | None = None) -> tuple[HttpResponse, Outcome]:
+        """Run an HTTP action's handler; an exception becomes a 500 response. `refusal`:
+        the request's Authorization header gave no identity (reading it raises this)."""
         started = time.perf_counter()
         label = f"{request.method} {request.path}"
         outcome = Outcome(label)
         with logs.capture() as sink:
             try:
-                response = await self._limited(route.handler(self.context(identity), request),
-                                               nested=False)
+                response = await self._limited(
+                    route.handler(self.context(identity, refusal), request), nested=False)
                 if not isinstance(response, HttpResponse):
                     raise InvalidValueError(f"HTTP action {label}: expected an HttpResponse,"
                                             f" got {type(response).__name__}")

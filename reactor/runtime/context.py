@@ -167,15 +167,21 @@ class Auth:
     """`ctx.auth`: who is calling, and (in mutations and actions) minting tokens."""
 
     def __init__(self, identity: dict[str, Any] | None, issuer: BuiltinIssuer | None,
-                 can_issue: bool, verifier: Callable[[], TokenVerifier] | None = None) -> None:
+                 can_issue: bool, verifier: Callable[[], TokenVerifier] | None = None,
+                 refusal: ReactorError | None = None) -> None:
         self._identity = identity
         self._issuer = issuer
         self._can_issue = can_issue
         self._verifier = verifier
+        # Why the request's credentials give no identity (an HTTP action's Authorization
+        # header that is not a valid token): reading the identity raises it, as in Convex.
+        self._refusal = refusal
 
     async def get_user_identity(self) -> dict[str, Any] | None:
         """The caller's identity (`subject`, `issuer`, `tokenIdentifier` and the token's
         claims), or None when the call carries no token."""
+        if self._refusal is not None:
+            raise self._refusal
         return None if self._identity is None else dict(self._identity)
 
     def issue_token(self, subject: str, claims: dict[str, Any] | None = None,

@@ -299,13 +299,15 @@ class Engine:
                          **kw: Any) -> Outcome:
         return await self.call(FunctionKind.ACTION, path, args, identity, **kw)
 
-    async def run_http_action(self, request: HttpRequest, identity: Identity) -> HttpResponse:
-        """Route a request to `functions/http.py`; 404 / 405 when no route fits."""
+    async def run_http_action(self, request: HttpRequest, identity: Identity,
+                              refusal: ReactorError | None = None) -> HttpResponse:
+        """Route a request to `functions/http.py`; 404 / 405 when no route fits.
+        `refusal`: why the Authorization header gave no identity, raised on reading it."""
         route = lookup_route(self.app.http, request)
         if isinstance(route, HttpResponse):
             return route
         with request_scope():
-            response, outcome = await self.actions.run_http(route, request, identity)
+            response, outcome = await self.actions.run_http(route, request, identity, refusal)
         self.report(FunctionKind.ACTION, outcome)
         return response
 

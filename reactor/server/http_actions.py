@@ -50,18 +50,28 @@ class HttpActions:
         path = request.url.path[len(PREFIX):] or "/"
         http_request = HttpRequest(method=request.method, path=path, url=str(request.url),
                                    headers=headers, query=dict(request.query_params), body=body)
-        response = await self.engine.run_http_action(http_request, await self._identity(request))
+        identity, refusal = await self._identity(request)
+        response = await self.engine.run_http_action(http_request, identity, refusal)
         return _starlette(response)
 
-    async def _identity(self, request: Request) -> dict[str, Any] | None:
-        """The user of a valid `Bearer` token; anything else is left for the handler to read."""
+    async def _identity(self, request: Request
+                        ) -> tuple[dict[str, Any] | None, AuthenticationError | None]:
+        """The user of a valid `Bearer` token. Any other `Authorization` header still
+        reaches the handler (in `request.headers`), but reading the identity then fails
+        with the reason, as in Convex: a webhook's own scheme is not a user."""
         header = request.headers.get("authorization", "")
+        if not header:
+            return None, None
         if not header.lower().startswith("bearer "):
-            return None
+            scheme = header.split(" ", 1)[0][:40]
+            return None, AuthenticationError(
+                f"the Authorization header ({scheme!r} scheme) is not a user's token"
+                " (`Bearer <jwt>`): there is no identity to read; the handler can still"
+                " read the header itself", code="InvalidAuthHeader")
         try:
-            return (await self.authenticator().from_header(header)).identity
-        except AuthenticationError:
-            return None
+            return (await self.authenticator().from_header(header)).identity, None
+        except AuthenticationError as error:
+            return None, error
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -261,7 +261,7 @@ class SyncSession:
             caller = await self.authenticator().from_message(message)
         except AuthenticationError as error:
             self._close_later(CLOSE_NORMAL, f"AuthError: {error.message}", p.AuthError(
-                error=error.message, baseVersion=self.identity_version,
+                error=f"{error.code}: {error.message}", baseVersion=self.identity_version,
                 authUpdateAttempted=True))
             return
         self.caller = caller

@@ -1,10 +1,10 @@
 // ConvexHttpClient.function (POST /api/function), built-in environment values, and the
 // deployment's action timeout, through the official client.
-// Usage: node compat_endpoints.mjs <url> <counter name>
+// Usage: node compat_endpoints.mjs <url> <counter name> <expired token> <foreign token>
 import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { failOnError, finish } from "./sync_lib.mjs";
 
-const [url, counter] = process.argv.slice(2);
+const [url, counter, expiredToken, foreignToken] = process.argv.slice(2);
 
 async function caught(promise) {
   try {
@@ -31,6 +31,13 @@ failOnError(async () => {
     urls: await caught(http.query("compat:urls", {})),
     actionUrls: await caught(http.action("compat:urls_in_action", {})),
   };
+  // Refused tokens, with Convex's codes.
+  const expired = new ConvexHttpClient(url, { logger: false });
+  expired.setAuth(expiredToken);
+  result.expired = await caught(expired.query("auth:whoami", {}));
+  const foreign = new ConvexHttpClient(url, { logger: false });
+  foreign.setAuth(foreignToken);
+  result.foreign = await caught(foreign.query("auth:whoami", {}));
   const started = Date.now();
   result.hang = await caught(client.action("compat:hang", {}));
   result.hangMs = Date.now() - started;

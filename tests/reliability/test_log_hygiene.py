@@ -71,7 +71,7 @@ async def test_a_refused_tokens_claims_are_clipped_in_the_log(server: ReactorSer
         await client.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
                            "value": forged_token(huge_issuer)})
         auth_error = await client.receive_until(lambda f: f["type"] == "AuthError", 10)
-        assert "unknown issuer" in auth_error["error"]
+        assert auth_error["error"].startswith("NoAuthProvider: no auth provider matches")
     lines = await wait_for_line(server, before, "AuthError")
     assert max(len(line) for line in lines) < 2 * LOG_CHARS + 200, lines
     assert "i" * (LOG_CHARS + 1) not in "\n".join(lines)

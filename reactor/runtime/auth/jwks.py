@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import time
 import urllib.request
 
@@ -14,6 +15,8 @@ from reactor.runtime.auth.errors import AuthConfigError, AuthenticationError
 from reactor.runtime.auth.keys import Algorithm, VerifyKey, keys_from_jwks
 
 MAX_JWKS_BYTES = 1 << 20
+
+logger = logging.getLogger("reactor.auth")
 
 
 def _fetch_json(url: str, timeout: float) -> object:
@@ -77,9 +80,12 @@ class RemoteJwks:
             document = await anyio.to_thread.run_sync(_fetch_json, self.url, self.timeout)
             keys = keys_from_jwks(document, self.algorithm, f"JWKS at {self.url}")
         except (OSError, ValueError, http.client.HTTPException, AuthConfigError) as e:
+            reason = e.message if isinstance(e, AuthConfigError) else f"{type(e).__name__}: {e}"
+            logger.error("the JWKS at %s could not be loaded%s: %s", self.url,
+                         "" if self._keys is None else " (the keys known stay in use)", reason)
             if self._keys is not None:
                 return
-            reason = e.message if isinstance(e, AuthConfigError) else f"{type(e).__name__}: {e}"
-            raise AuthenticationError(f"could not load keys from {self.url}: {reason}") from None
+            raise AuthenticationError(f"could not load keys from {self.url}: {reason}",
+                                      code="InvalidAuthHeader") from None
         self._keys = keys
         self._expires_at = now + self.ttl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,8 @@ from reactor.runtime.auth.keys import (
 )
 
 CONFIG_FILE = "auth_config.py"
+
+logger = logging.getLogger("reactor.auth")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class AuthConfig:
     providers: tuple[Provider, ...] = ()
     static_keys: Mapping[str, tuple[VerifyKey, ...]] = field(default_factory=dict)
     source: Path | None = None
+    # Issuers whose JWKS file could not be read, and why: their tokens are refused
+    # (InvalidAuthHeader), the server and the other providers go on.
+    broken: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -55,6 +61,7 @@ class AuthConfig:
         """Check the providers and load their keys; errors name where each was declared."""
         checked: list[Provider] = []
         keys: dict[str, tuple[VerifyKey, ...]] = {}
+        broken: dict[str, str] = {}
         for index, provider in enumerate(providers):
             where = provider.defined_at or f"{source or 'providers'}[{index}]"
             if provider.issuer in keys:
@@ -64,11 +71,16 @@ class AuthConfig:
                     provider.key, provider.algorithm, base_dir
                 )
             except AuthConfigError as e:
-                raise AuthConfigError(
-                    f"{where}: provider for issuer {provider.issuer!r}: {e.message}"
-                ) from None
+                if not isinstance(provider.key, JwksFile):
+                    raise AuthConfigError(
+                        f"{where}: provider for issuer {provider.issuer!r}: {e.message}"
+                    ) from None
+                logger.error("%s: the JWKS of issuer %r cannot be used, so its tokens will be"
+                             " refused: %s", where, provider.issuer, e.message)
+                keys[provider.issuer] = ()
+                broken[provider.issuer] = e.message
             checked.append(provider)
-        return cls(providers=tuple(checked), static_keys=keys, source=source)
+        return cls(providers=tuple(checked), static_keys=keys, source=source, broken=broken)
 
 
 def _call_site() -> str:

@@ -29,6 +29,8 @@ class _Trusted:
     audience: tuple[str, ...] | None
     static_keys: tuple[VerifyKey, ...]
     remote: RemoteJwks | None
+    # Why the provider's keys could not be loaded (its tokens are refused), or "".
+    broken: str = ""
 
     async def keys(self, kid: str | None) -> tuple[VerifyKey, ...]:
         return await self.remote.keys(kid) if self.remote is not None else self.static_keys
@@ -42,8 +44,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _invalid(message: str) -> AuthenticationError:
+    """A token that cannot be accepted as it is (Convex's code for it)."""
+    return AuthenticationError(message, code="InvalidAuthHeader")
+
+
 def _malformed(reason: object) -> AuthenticationError:
-    return AuthenticationError(f"malformed token: {reason}")
+    return _invalid(f"malformed token: {reason}")
 
 
 class TokenVerifier:
@@ -80,6 +87,7 @@ class TokenVerifier:
                 provider.audience,
                 config.static_keys.get(provider.issuer, ()),
                 remote,
+                config.broken.get(provider.issuer, ""),
             )
         if builtin_issuer is not None:
             issuer = builtin_issuer.issuer_url
@@ -114,17 +122,16 @@ class TokenVerifier:
         if not isinstance(alg, str):
             raise _malformed("the header has no `alg`")
         if alg.lower() == "none":
-            raise AuthenticationError("unsigned tokens (alg: none) are refused")
+            raise _invalid("unsigned tokens (alg: none) are refused")
         kid: str | None = header.get("kid")  # get_unverified_header checked it is a string
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
             raise _malformed("the token has no `iss` claim")
         trusted = self._trusted.get(issuer)
         if trusted is None:
-            known = ", ".join(repr(i) for i in self.trusted_issuers) or "none configured"
-            raise AuthenticationError(f"unknown issuer {issuer!r}; trusted issuers: {known}")
+            raise self._no_provider(f"issuer {issuer!r}")
         if alg != trusted.algorithm:
-            raise AuthenticationError(
+            raise _invalid(
                 f"algorithm {alg} is not allowed for issuer {issuer!r}, "
                 f"which signs with {trusted.algorithm} only"
             )
@@ -135,11 +142,17 @@ class TokenVerifier:
         self, token: str, kid: str | None, trusted: _Trusted, unverified: dict[str, Any]
     ) -> dict[str, Any]:
         """Verify signature and claims with each candidate key until one signature holds."""
+        if trusted.broken:
+            raise _invalid(f"the keys of issuer {trusted.issuer!r} could not be loaded:"
+                           f" {trusted.broken}")
         keys = await trusted.keys(kid)
+        if kid is None and len({k.kid for k in keys}) > 1:
+            raise _invalid(f"the token has no `kid` header, and issuer {trusted.issuer!r} has"
+                           f" {len(keys)} keys: the token must name the one that signed it")
         candidates = [k for k in keys if kid is None or k.kid in (None, kid)]
         if not candidates:
             known = ", ".join(sorted(repr(k.kid) for k in keys))
-            raise AuthenticationError(
+            raise _invalid(
                 f"no key with kid {kid!r} for issuer {trusted.issuer!r} (known: {known})"
             )
         for candidate in candidates:
@@ -160,9 +173,19 @@ class TokenVerifier:
                 continue
             except jwt.PyJWTError as e:
                 raise self._explain(e, trusted, unverified) from None
-        raise AuthenticationError(
+        raise _invalid(
             f"bad signature: the token was not signed by a key of issuer {trusted.issuer!r}"
         )
+
+    def _no_provider(self, what: str) -> AuthenticationError:
+        """No configured provider takes this token: Convex's code, and the providers."""
+        listed = "; ".join(
+            f"issuer {t.issuer!r} (application ID "
+            f"{', '.join(repr(a) for a in t.audience) if t.audience else 'any'})"
+            for t in sorted(self._trusted.values(), key=lambda t: t.issuer))
+        return AuthenticationError(f"no auth provider matches the token's {what}; the"
+                                   f" configured providers: {listed or 'none'}",
+                                   code="NoAuthProvider")
 
     def _explain(
         self, error: jwt.PyJWTError, trusted: _Trusted, claims: dict[str, Any]
@@ -172,7 +195,7 @@ class TokenVerifier:
         match error:
             case jwt.ExpiredSignatureError():
                 ago = _duration(now - float(claims["exp"]))
-                return AuthenticationError(f"token expired {ago} ago")
+                return _invalid(f"token expired {ago} ago")
             case jwt.ImmatureSignatureError():
                 future = [
                     name
@@ -181,19 +204,17 @@ class TokenVerifier:
                 ]
                 claim = future[0] if future else "nbf"
                 wait = _duration(float(claims.get(claim, now)) - now)
-                return AuthenticationError(f"token is not valid yet: `{claim}` is {wait} away")
+                return _invalid(f"token is not valid yet: `{claim}` is {wait} away")
             case jwt.MissingRequiredClaimError():
                 wanted = list(trusted.audience or ())
                 expected = f"; expected one of {wanted}" if error.claim == "aud" else ""
-                return AuthenticationError(f"token has no `{error.claim}` claim{expected}")
+                return _invalid(f"token has no `{error.claim}` claim{expected}")
             case jwt.InvalidAudienceError():
-                return AuthenticationError(
-                    f"wrong audience: expected one of {list(trusted.audience or ())}, "
-                    f"got {claims.get('aud')!r}"
-                )
+                return self._no_provider(f"issuer {trusted.issuer!r} with audience"
+                                         f" {claims.get('aud')!r}")
             case jwt.InvalidAlgorithmError() | jwt.InvalidKeyError():
-                return AuthenticationError(
+                return _invalid(
                     f"algorithm not allowed for issuer {trusted.issuer!r}: {error}"
                 )
             case _:
-                return AuthenticationError(f"invalid token: {error}")
+                return _invalid(f"invalid token: {error}")
