@@ -255,3 +255,29 @@ async def idle_until_closed(url: str, opened: threading.Event,
     await client.add({0: ("counter:get", {"name": "idle"})})
     opened.set()
     closes.append((await client.closed(timeout=15)).code)
+
+
+async def test_nested_calls_are_sub_transactions(tmp_path: Path) -> None:
+    """ctx.run_mutation / ctx.run_query inside mutations and queries: a failing nested
+    mutation is rolled back alone and can be caught; nested reads keep the caller live."""
+    async with Engine(APP, tmp_path, durability="normal") as engine:
+        async def value(name: str) -> Any:
+            return (await engine.run_query("nested:value", {"name": name})).unwrap()
+
+        result = (await engine.run_mutation("nested:outer", {"name": "a"})).unwrap()
+        assert result == {"caught": {"code": "Inner", "name": "a-failed"}, "seen": 1}
+        assert (await value("a-outer"), await value("a-kept"), await value("a-failed")) == (
+            1, 1, None)
+
+        failed = await engine.run_mutation("nested:outer_uncaught", {"name": "b"})
+        assert failed.error is not None and failed.error.data == {"code": "Inner",
+                                                                  "name": "b-failed"}
+        assert await value("b-outer") is None and await value("b-failed") is None
+
+        too_deep = await engine.run_mutation("nested:recurse", {"name": "c"})
+        assert too_deep.error is not None and too_deep.error.code == "TooDeep"
+
+        async with engine.subscribe("nested:value_via_query", {"name": "live"}) as live:
+            assert await live.next(timeout=10) is None
+            (await engine.run_mutation("nested:put", {"name": "live", "fail": False})).unwrap()
+            assert await live.next(timeout=10) == 1

@@ -288,6 +288,9 @@ class QueryCtx:
                  issuer: BuiltinIssuer | None = None, files: FileLinks | None = None) -> None:
         self.db: DatabaseReader = DatabaseWriter(txn) if self.writable else DatabaseReader(txn)
         self.auth = Auth(identity, issuer, can_issue=self.writable)
+        # How deep in ctx.run_query / ctx.run_mutation calls this execution is.
+        self.nesting = 0
+        self._issuer = issuer
         self._identity = identity
         self._files = files
         self._txn = txn
@@ -324,6 +327,24 @@ class QueryCtx:
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""
         return self._now_ms
+
+    @property
+    def transaction(self) -> Transaction:
+        return self._txn
+
+    def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
+        """The ctx of a query this one calls (nested.py): same transaction, read-only."""
+        nested = QueryCtx(self._txn, self._identity, self._seed, self._now_ms, self._issuer,
+                          self._files)
+        nested.nesting = depth
+        return nested
+
+    async def run_query(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
+        """Run a query inside this transaction (its reads count as this function's);
+        in a query, `fn` is the function itself, not a path string."""
+        from reactor.runtime import nested  # nested.py builds on this module
+
+        return await nested.run_query(self, fn, args)
 
     def random(self) -> float:
         """A float in [0, 1) from this execution's seeded generator (made on first use)."""
@@ -366,6 +387,26 @@ class MutationCtx(QueryCtx):
                  files: FileLinks | None = None) -> None:
         super().__init__(txn, identity, seed, now_ms, issuer, files)
         self._resolve = resolve
+
+    def resolve_function(self, path: str) -> FunctionDefinition:
+        return self._resolve(path)
+
+    def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
+        """The ctx of a function this mutation calls: a mutation writes in this
+        transaction, a query only reads (and sees this mutation's writes)."""
+        if kind is not MutationCtx:
+            return super().child(kind, depth)
+        nested = MutationCtx(self._txn, self._identity, self._seed, self._now_ms, self._issuer,
+                             self._resolve, self._files)
+        nested.nesting = depth
+        return nested
+
+    async def run_mutation(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
+        """Run a mutation as a sub-transaction of this one: if it raises, its writes are
+        undone and the exception reaches this function, which may catch it and go on."""
+        from reactor.runtime import nested  # nested.py builds on this module
+
+        return await nested.run_mutation(self, fn, args)
 
     @functools.cached_property
     def storage(self) -> MutationStorage:

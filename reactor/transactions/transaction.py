@@ -30,6 +30,15 @@ class ReadOnlyError(ReactorError):
     code = "ReadOnly"
 
 
+@dataclass(frozen=True, slots=True)
+class Savepoint:
+    """The writes of a transaction at one point (`Transaction.savepoint`)."""
+
+    writes: dict[str, PendingWrite]
+    outcomes: int
+    after_commit: int
+
+
 @dataclass(slots=True)
 class PendingWrite:
     """A document's value at the snapshot (`old`) and what the transaction makes of it."""
@@ -287,6 +296,18 @@ class Transaction:
             new = self.writes[doc_id].new
             assert new is not None
             new["_creationTime"] = self._creation_time()
+
+    def savepoint(self) -> Savepoint:
+        """Where a sub-transaction starts: `roll_back_to` undoes what it wrote since."""
+        return Savepoint(dict(self.writes), len(self.outcomes), len(self.after_commit))
+
+    def roll_back_to(self, savepoint: Savepoint) -> None:
+        """Undo the writes made since `savepoint` (its reads stay in the read set: what
+        the caller decided depended on them too)."""
+        self.writes.clear()
+        self.writes.update(savepoint.writes)
+        del self.outcomes[savepoint.outcomes:]
+        del self.after_commit[savepoint.after_commit:]
 
     @property
     def has_writes(self) -> bool:
