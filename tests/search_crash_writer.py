@@ -15,8 +15,11 @@ from reactor.transactions import Database
 from reactor.values import v
 
 SCHEMA = define_schema({
-    "notes": define_table({"body": v.string(), "board": v.string()})
-    .search_index("search_body", search_field="body", filter_fields=["board"]),
+    "notes": define_table({"body": v.string(), "board": v.string(),
+                           "embedding": v.array(v.number())})
+    .search_index("search_body", search_field="body", filter_fields=["board"])
+    .vector_index("by_embedding", vector_field="embedding", dimensions=4,
+                  filter_fields=["board"]),
 })
 WORDS = ["red", "green", "blue", "cyan", "magenta", "yellow"]
 
@@ -28,16 +31,18 @@ async def writer(db: Database, number: int, ids: list[str]) -> None:
         txn = db.begin()
         body = " ".join(rng.choices(WORDS, k=rng.randint(1, 5)))
         board = rng.choice("ab")
+        doc = {"body": body, "board": board,
+               "embedding": [rng.uniform(-1, 1) for _ in range(4)]}
         choice = rng.random()
         try:
             if ids and choice < 0.3:
-                await txn.replace(rng.choice(ids), {"body": body, "board": board})
+                await txn.replace(rng.choice(ids), doc)
             elif ids and choice < 0.45:
                 doc_id = rng.choice(ids)
                 await txn.delete(doc_id)
                 ids.remove(doc_id)
             else:
-                ids.append(await txn.insert("notes", {"body": body, "board": board}))
+                ids.append(await txn.insert("notes", doc))
             await db.commit(txn)
         except (ReactorError, ValueError):  # deleted by another writer, or a conflict
             continue

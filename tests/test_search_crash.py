@@ -1,4 +1,5 @@
-"""A SIGKILL at any point leaves the full-text index consistent with the documents."""
+"""A SIGKILL at any point leaves the full-text and vector indexes consistent with the
+documents."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from reactor.storage import SqliteStorage
-from reactor.transactions import Database, QueryBuilder
+from reactor.transactions import Database, QueryBuilder, run_vector_search
 
 WRITER = Path(__file__).with_name("search_crash_writer.py")
 sys.path.insert(0, str(WRITER.parent))
@@ -52,6 +53,12 @@ async def test_search_index_matches_documents_after_sigkill(tmp_path: Path) -> N
                 assert {d["_id"] for d in found} == expected
                 for doc in found:
                     assert doc == next(d for d in docs if d["_id"] == doc["_id"])
+        for board in "ab":
+            hits = await run_vector_search(txn, "notes", "by_embedding", vector=[1, 0, 0, 0],
+                                           limit=256, filter=lambda q, b=board: q.eq("board", b))
+            expected = {d["_id"] for d in docs if d["board"] == board}
+            assert len(expected) <= 256
+            assert {hit["_id"] for hit in hits} == expected
         txn.close()
     finally:
         await db.close()
