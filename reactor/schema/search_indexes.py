@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from reactor.errors import SchemaError
 from reactor.schema.indexes import CREATION_TIME_FIELD, ID_FIELD, get_field
@@ -120,10 +120,9 @@ class VectorIndexDefinition:
         if not isinstance(value, list) or len(value) != self.dimensions:
             return None
         if all(type(x) is float for x in value):  # the usual case, checked cheaply
-            return value
-        if all(isinstance(x, float | int) and not isinstance(x, bool) for x in value):
-            return [float(x) for x in value]
-        return None
+            return cast(list[float], value)
+        numbers = [x for x in value if isinstance(x, float | int) and not isinstance(x, bool)]
+        return [float(x) for x in numbers] if len(numbers) == len(value) else None
 
     def filter_values(self, doc: dict[str, Any]) -> list[Value | Missing]:
         return [get_field(doc, path) for path in self.filter_fields]

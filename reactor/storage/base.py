@@ -226,10 +226,6 @@ class Storage(Protocol):
         (cosine, best first, exact: every entry is compared)."""
         ...
 
-    async def delete_vector_index(self, index_id: str) -> None:
-        """Drop every entry of a vector index (the schema dropped or changed it)."""
-        ...
-
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         """Persist the commits and upsert the globals atomically; return once durable."""
         ...

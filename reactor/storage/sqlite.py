@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,12 +22,7 @@ from reactor.storage.base import (
     IndexEntry,
     Order,
     SearchBuild,
-    SearchHit,
-    SearchStatistics,
-    TextQuery,
     VectorBuild,
-    VectorHit,
-    VectorQuery,
 )
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
@@ -40,6 +36,7 @@ from reactor.storage.sqlite_schema import (
     synchronous_level,
     writer_pragmas,
 )
+from reactor.storage.sqlite_search_reads import SearchReads
 from reactor.values.wire import dumps, loads
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
@@ -111,7 +108,7 @@ _SCAN_SQL: dict[tuple[Order, bool], str] = {
 _COUNT_SQL = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
 
 
-class SqliteStorage:
+class SqliteStorage(SearchReads):
     """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
 
     Writes and pruning share one plain sqlite3 connection owned by one writer
@@ -132,10 +129,8 @@ class SqliteStorage:
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
-        # FTS5 tables that exist (committed): searches of other indexes find nothing.
-        self._search_tables: set[str] = set()
-        # Vector indexes, in memory (loaded at open, kept in step by `write`).
-        self._vectors: dict[str, sqlite_vectors.VectorMatrix] = {}
+        self._search_tables = set()
+        self._vectors = {}
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
@@ -257,53 +252,6 @@ class SqliteStorage:
             sqlite_vectors.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
 
-    async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
-                            ) -> list[VectorHit]:
-        matrix = self._vectors.get(index_id)
-        if self._writer is None:
-            # A reader-only worker keeps no matrices in step: load the snapshot's entries.
-            rows = await self._fetch(sqlite_vectors.LOAD_INDEX, (index_id, ts, ts))
-            matrix = sqlite_vectors.load(rows).get(index_id)
-        if matrix is None:
-            return []
-        if len(query.vector) != matrix.dimensions:
-            raise StorageError(f"vector index {index_id!r} has {matrix.dimensions} dimensions,"
-                               f" the query vector {len(query.vector)}")
-        return matrix.search(query.vector, query.filters, ts, limit)
-
-    async def delete_vector_index(self, index_id: str) -> None:
-        await self._transaction(f"delete vector index {index_id!r}",
-                                lambda conn: sqlite_vectors.drop_index(conn, index_id))
-        self._vectors.pop(index_id, None)
-
-    async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
-                     ) -> list[SearchHit]:
-        table = sqlite_search.fts_table(index_id)
-        if limit <= 0 or not query.terms or table not in self._search_tables:
-            return []
-        params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
-        rows = await self._fetch(sqlite_search.search_sql(table), params)
-        hits = []
-        for value, doc_id, rank in rows:
-            if value is None:
-                raise StorageError(
-                    f"{self.db_path}: search index {index_id!r} has a live entry for document "
-                    f"{doc_id!r} at ts {ts}, but the document does not exist then")
-            hits.append(SearchHit(self._decode(value, doc_id), -rank))
-        return hits
-
-    async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
-        table = sqlite_search.fts_table(index_id)
-        if table not in self._search_tables:
-            return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
-        rows = await self._fetch(sqlite_search.STATISTICS, (index_id,))
-        documents, tokens = rows[0]
-        matching = []
-        for phrase in sqlite_search.term_phrases(query):
-            counted = await self._fetch(sqlite_search.count_sql(table), (f"terms : {phrase}",))
-            matching.append(int(counted[0][0]))
-        return SearchStatistics(int(documents), int(tokens), tuple(matching))
-
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = 0
         for target in (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES):
@@ -362,8 +310,8 @@ class SqliteStorage:
             writer = self._writer
             for index_id in rebuilt:
                 self._vectors.pop(index_id, None)
-                rows = await self._on_writer_thread(lambda i=index_id: writer.execute(
-                    sqlite_vectors.LOAD_ALL_OF_INDEX, (i,)).fetchall())
+                rows = await self._on_writer_thread(
+                    partial(sqlite_vectors.load_index, writer, index_id))
                 self._vectors.update(sqlite_vectors.load(rows))
         gone = {sqlite_search.fts_table(index_id)
                 for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}

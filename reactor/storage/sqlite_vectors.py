@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reactor.storage.base import VectorWrite
 
@@ -76,6 +76,11 @@ def load(rows: Iterable[tuple[str, str, int, int, bytes, str]]) -> dict[str, Vec
     for index_id, doc_id, ts, end, data, filters in rows:
         apply(matrices, index_id, doc_id, ts, bytes(data), filters.split(), end)
     return matrices
+
+
+def load_index(conn: sqlite3.Connection, index_id: str) -> list[Any]:
+    """Every stored entry of one vector index, for `load` (after a rebuild)."""
+    return conn.execute(LOAD_ALL_OF_INDEX, (index_id,)).fetchall()
 
 
 def prune_entries(conn: sqlite3.Connection, horizon_ts: int) -> int:

@@ -233,7 +233,8 @@ async def migrate(database: Database, new: SchemaDefinition | None) -> Migration
         commit_ts or database.latest_ts, builds, change.dropped, globals_,
         search_builds=search_builds, search_dropped=change.search_dropped,
         vector_builds=vector_builds, vector_dropped=change.vector_dropped)
-    for build in [*search_builds, *vector_builds]:
+    built: list[SearchBuild | VectorBuild] = [*search_builds, *vector_builds]
+    for build in built:
         read, indexed = counts[build.index_id]
         change.search_counts[build.index_id] = (read, indexed)
         logger.info("backfilled %s: %d of %d documents indexed", build.index_id, indexed, read)

@@ -1,0 +1,77 @@
+"""The read side of text and vector search for `SqliteStorage` (which mixes it in)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reactor.errors import StorageError
+from reactor.storage import sqlite_search, sqlite_vectors
+from reactor.storage.base import (
+    SearchHit,
+    SearchStatistics,
+    TextQuery,
+    VectorHit,
+    VectorQuery,
+)
+
+if TYPE_CHECKING:
+    from reactor.storage.vector_matrix import VectorMatrix
+
+
+class SearchReads:
+    """`search`, `search_statistics` and `vector_search` over the tables of
+    sqlite_search.py and the matrices of sqlite_vectors.py."""
+
+    db_path: Path
+    _writer: sqlite3.Connection | None
+    # FTS5 tables that exist (committed): searches of other indexes find nothing.
+    _search_tables: set[str]
+    # Vector indexes, in memory (loaded at open, kept in step by `write`).
+    _vectors: dict[str, VectorMatrix]
+    _fetch: Callable[[str, Iterable[Any] | dict[str, Any]], Awaitable[list[Any]]]
+    _decode: Callable[[bytes, str], dict[str, Any]]
+
+    async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
+                            ) -> list[VectorHit]:
+        matrix = self._vectors.get(index_id)
+        if self._writer is None:
+            # A reader-only worker keeps no matrices in step: load the snapshot's entries.
+            rows = await self._fetch(sqlite_vectors.LOAD_INDEX, (index_id, ts, ts))
+            matrix = sqlite_vectors.load(rows).get(index_id)
+        if matrix is None:
+            return []
+        if len(query.vector) != matrix.dimensions:
+            raise StorageError(f"vector index {index_id!r} has {matrix.dimensions} dimensions,"
+                               f" the query vector {len(query.vector)}")
+        return matrix.search(query.vector, query.filters, ts, limit)
+
+    async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
+                     ) -> list[SearchHit]:
+        table = sqlite_search.fts_table(index_id)
+        if limit <= 0 or not query.terms or table not in self._search_tables:
+            return []
+        params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
+        rows = await self._fetch(sqlite_search.search_sql(table), params)
+        hits = []
+        for value, doc_id, rank in rows:
+            if value is None:
+                raise StorageError(
+                    f"{self.db_path}: search index {index_id!r} has a live entry for document "
+                    f"{doc_id!r} at ts {ts}, but the document does not exist then")
+            hits.append(SearchHit(self._decode(value, doc_id), -rank))
+        return hits
+
+    async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
+        table = sqlite_search.fts_table(index_id)
+        if table not in self._search_tables:
+            return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+        rows = await self._fetch(sqlite_search.STATISTICS, (index_id,))
+        documents, tokens = rows[0]
+        matching = []
+        for phrase in sqlite_search.term_phrases(query):
+            counted = await self._fetch(sqlite_search.count_sql(table), (f"terms : {phrase}",))
+            matching.append(int(counted[0][0]))
+        return SearchStatistics(int(documents), int(tokens), tuple(matching))
