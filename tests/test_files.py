@@ -110,7 +110,7 @@ async def test_concurrent_uploads_with_one_token_commit_once(
                                      for i in range(5)))
     assert sorted(r.status_code for r in replies) == [200, 403, 403, 403, 403]
     assert await call(engine, "query", "files:count") == 1
-    await asyncio.sleep(0.05)
+    await engine.files.released()
     assert len(blob_files(tmp_path)) == 1  # the losers' blobs are gone again
     assert staged_files(tmp_path) == []
 
@@ -157,11 +157,11 @@ async def test_identical_uploads_share_one_blob_until_the_last_is_deleted(
     assert first != second
     assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     await call(engine, "mutation", "files:delete", {"id": first})
-    await asyncio.sleep(0.05)
+    await engine.files.released()
     assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     assert (await client.get(f"/api/storage/{second}")).content == DATA
     await call(engine, "mutation", "files:delete", {"id": second})
-    await asyncio.sleep(0.05)
+    await engine.files.released()
     assert blob_files(tmp_path) == []
 
 
@@ -171,7 +171,7 @@ async def test_a_delete_in_a_failed_mutation_keeps_the_file(
     storage_id = await upload(engine, client, DATA)
     with pytest.raises(FunctionError, match="rolled back"):
         await call(engine, "mutation", "files:delete_then_fail", {"id": storage_id})
-    await asyncio.sleep(0.05)
+    await engine.files.released()
     assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     assert (await client.get(f"/api/storage/{storage_id}")).content == DATA
 

@@ -89,7 +89,7 @@ async def test_files_round_trip_through_the_bucket(s3_url: str, tmp_path: Path) 
         assert ranged.status_code == 206 and ranged.content == data[13:26]
         assert await call(engine, "action", "files:read_text", {"id": second}) == data.decode()
         await call(engine, "mutation", "files:delete", {"id": first})
-        await asyncio.sleep(0.2)
+        await engine.files.released()
         assert await keys(s3_url, "round/") == [sha]
         await call(engine, "action", "files:delete_from_action", {"id": second})
         assert await keys(s3_url, "round/") == []

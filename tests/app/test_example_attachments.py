@@ -3,7 +3,6 @@ and files removed with their attachment or their task."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from example_app_support import Member, expect_error, integrity, new_task
@@ -62,5 +61,5 @@ async def test_removing_a_task_removes_its_attachments_and_files(t: ReactorTest,
     report = await integrity(t)
     assert report["counts"]["attachments"] == 0 and report["orphans"] == []
     assert await t.engine.files.metadata(storage_id) is None
-    await asyncio.sleep(0.05)
+    await t.engine.files.released()
     assert not list((t.engine.data_dir / "files").glob("??/*"))  # the blob went too

@@ -202,6 +202,11 @@ class FileService(FileLinks):
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def released(self) -> None:
+        """Until the releases started by committed deletes so far have finished."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
     async def release(self, sha256: str) -> None:
         """Remove the blob unless a document still references it."""
         try:
