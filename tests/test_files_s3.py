@@ -120,9 +120,7 @@ async def test_large_files_go_up_in_parts_and_stream_back(s3_url: str, tmp_path:
 
 
 async def test_the_sweep_removes_orphans_from_the_bucket(s3_url: str, tmp_path: Path) -> None:
-    options = FileOptions(orphan_grace_s=0)
-    async with served(tmp_path, options=options,
-                      blob_store=s3_store(s3_url, "sweep/")) as (engine, client):
+    async with served(tmp_path, blob_store=s3_store(s3_url, "sweep/")) as (engine, client):
         kept = await upload(engine, client, b"kept")
 
         async def orphan() -> AsyncIterator[bytes]:
@@ -130,6 +128,7 @@ async def test_the_sweep_removes_orphans_from_the_bucket(s3_url: str, tmp_path: 
 
         await engine.files.blobs.publish(await engine.files.blobs.stage(orphan()))
         assert len(await keys(s3_url, "sweep/")) == 2
+        engine.files.options = FileOptions(orphan_grace_s=0)  # the grace period is over
         assert (await engine.files.sweep())["orphans"] == 1
         assert await keys(s3_url, "sweep/") == [hashlib.sha256(b"kept").hexdigest()]
         assert (await client.get(f"/api/storage/{kept}")).content == b"kept"
