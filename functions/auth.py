@@ -68,6 +68,7 @@ password = PasswordAuth(users=Users(), deliver=deliver)
 signUp = password.sign_up
 confirmSignUp = password.confirm_sign_up
 signIn = password.sign_in
+signOut = password.sign_out
 passwordStore = password.store
 
 

@@ -12,12 +12,13 @@ from reactor import QueryCtx, internal_query, v
 
 from ._lib.authz import Doc
 
-TABLES: Final = ("users", "authPasswords", "sessions", "accounts", "verification",
+TABLES: Final = ("users", "authPasswords", "authSessions", "sessions", "accounts", "verification",
                  "userSettings", "tasks", "taskSessions", "chatMessages",
                  "pullRequestSnapshots", "todos", "memories",
                  "repositoryIndex", "codebaseUnderstanding", "attachments")
 # (table, field) pairs that must name an existing row; the deletes cascade along them.
-FOREIGN_KEYS: Final = (("authPasswords", "userId"), ("sessions", "userId"), ("accounts", "userId"),
+FOREIGN_KEYS: Final = (("authPasswords", "userId"), ("authSessions", "userId"),
+                       ("sessions", "userId"), ("accounts", "userId"),
                        ("userSettings", "userId"), ("tasks", "userId"),
                        ("taskSessions", "taskId"), ("chatMessages", "taskId"),
                        ("pullRequestSnapshots", "messageId"), ("todos", "taskId"),

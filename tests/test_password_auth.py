@@ -27,7 +27,7 @@ from reactor.auth.password import (
 )
 from reactor.runtime.client import client_scope
 from reactor.runtime.system.transact import transact
-from reactor.testing import ReactorTest
+from reactor.testing import ReactorClient, ReactorTest
 from reactor.transactions import QueryBuilder, Transaction
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide" / "auth.md"
@@ -106,6 +106,11 @@ async def test_the_guides_app_signs_up_confirms_and_signs_in(guide_app: ReactorT
     signed_in = await t.action("auth:signIn", {"email": "ADA@example.com",
                                                "password": PASSWORD})
     assert signed_in["userId"] == signed_up["userId"]
+    # Signing out ends that token's session: `me` no longer knows it.
+    device = ReactorClient(t.engine, await t.engine.token_verifier().verify(signed_in["token"]))
+    assert (await device.query("auth:me"))["_id"] == signed_up["userId"]
+    await device.mutation("auth:signOut")
+    assert await device.query("auth:me") is None
     # A taken email: the same answer, a notice to the owner, no code for anyone.
     assert await t.action("auth:signUp", {"email": "ada@example.com", "password": "another pw",
                                           "name": "Eve"}) == {"status": "codeSent"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from reactor import QueryCtx
+from reactor.auth.password import session_user
 
 from .errors import app_error
 
@@ -28,7 +29,10 @@ async def find_user(ctx: QueryCtx) -> Doc | None:
     if identity is None:
         return None
     if identity["issuer"] == BUILTIN_ISSUER:
-        user_id = ctx.db.normalize_id("users", identity["subject"])
+        subject = await session_user(ctx)  # None once the token's session has ended
+        if subject is None:
+            return None
+        user_id = ctx.db.normalize_id("users", subject)
         if user_id is not None:
             return await ctx.db.get(user_id)
     token_identifier = identity["tokenIdentifier"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from reactor import MutationCtx
-from reactor.auth.password import CREDENTIALS
+from reactor.auth.password import CREDENTIALS, SESSIONS
 
 from .authz import Doc
 from .lifecycle import cancel_cleanup
@@ -27,7 +27,7 @@ PURGE_USER: Final = "auth:purgeUser"
 TASK_ROWS: Final = (("pullRequestSnapshots", "by_task"), ("chatMessages", "by_task_sequence"),
                     ("todos", "by_task_sequence"), ("memories", "by_task"),
                     ("taskSessions", "by_task_active"))
-USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"),
+USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"), (SESSIONS, "by_user"),
                     ("userSettings", "by_user"), ("sessions", "by_user"),
                     ("codebaseUnderstanding", "by_user"), ("memories", "by_user_repo"))
 

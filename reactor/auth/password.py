@@ -4,6 +4,7 @@ from reactor.runtime.auth.password import (
     CREDENTIALS,
     MAX_EMAIL_CHARS,
     PENDING,
+    SESSIONS,
     AuthMail,
     Limit,
     Limits,
@@ -15,6 +16,7 @@ from reactor.runtime.auth.password import (
     normalize_email,
     password_tables,
     prune_pending,
+    session_user,
 )
 from reactor.runtime.auth.password_hash import (
     OWASP_SCRYPT,
@@ -32,6 +34,7 @@ __all__ = [
     "MAX_EMAIL_CHARS",
     "OWASP_SCRYPT",
     "PENDING",
+    "SESSIONS",
     "AuthMail",
     "Limit",
     "Limits",
@@ -48,6 +51,7 @@ __all__ = [
     "normalize_email",
     "password_tables",
     "prune_pending",
+    "session_user",
     "verify_password",
     "verify_password_async",
 ]

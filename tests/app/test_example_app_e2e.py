@@ -221,7 +221,8 @@ def test_deleting_a_task_or_an_account_leaves_no_orphans(server: ReactorServer) 
     account = result["afterAccount"]
     assert account["orphans"] == []
     gone = {table: after[table] - account["counts"][table] for table in after}
-    assert gone == {**removed, "users": 1, "authPasswords": 1}
+    # The user, their password and the session their sign-up opened.
+    assert gone == {**removed, "users": 1, "authPasswords": 1, "authSessions": 1}
     assert result["signedOut"] is None
 
     # The same report over plain HTTP: `Authorization: Convex <admin key>` ...

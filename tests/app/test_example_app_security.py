@@ -33,7 +33,7 @@ from reactor.runtime.auth import AuthConfig, hs256_provider
 from reactor.runtime.scheduler import ManualClock
 from reactor.runtime.system.scheduled_functions import SCHEDULED_FUNCTIONS
 from reactor.runtime.system.transact import transact
-from reactor.testing import ReactorTest
+from reactor.testing import ReactorClient, ReactorTest
 from reactor.transactions import QueryBuilder, Transaction
 
 # An address that makes a backtracking email pattern take quadratic time.
@@ -134,6 +134,21 @@ async def test_sign_up_answers_the_same_for_a_taken_email(t: ReactorTest) -> Non
     # Mallory's password does not open Carol's account.
     await expect_error(t.action("auth:signIn", {"email": carol.email, "password": "x" * 12}),
                        "InvalidCredentials")
+
+
+async def test_signing_out_ends_that_token_at_once(t: ReactorTest) -> None:
+    carol = await sign_up(t, "carol@example.com")
+    credentials = {"email": carol.email, "password": PASSWORD}
+    laptop, phone = [ReactorClient(t.engine, await t.engine.token_verifier().verify(
+        (await t.action("auth:signIn", credentials))["token"])) for _ in range(2)]
+    assert (await laptop.query("auth:currentUser"))["_id"] == carol.user_id
+    await laptop.mutation("auth:signOut")
+    # The laptop's token is still unexpired and correctly signed, and worth nothing now.
+    assert await laptop.query("auth:currentUser") is None
+    await expect_error(laptop.mutation("tasks:create", {
+        "title": "t", "repoFullName": "a/b", "repoUrl": "u", "baseBranch": "main"}),
+        "Unauthenticated")
+    assert (await phone.query("auth:currentUser"))["_id"] == carol.user_id
 
 
 async def test_a_sign_up_code_cannot_be_guessed(t: ReactorTest) -> None:

@@ -1,13 +1,15 @@
 """Password sign-up and sign-in for apps, ready to export from a function module.
 
-`PasswordAuth` makes four functions: `sign_up` and `confirm_sign_up` (an
+`PasswordAuth` makes five functions: `sign_up` and `confirm_sign_up` (an
 account exists only once its owner proved the email address with a code sent
-to it), `sign_in`, and `store`, the internal mutation the three actions write
-through. Tokens come from the built-in issuer, with the app's users `_id` as
-subject. The library keeps credentials and pending sign-ups in two tables of
-its own (`password_tables()`, merged into the app's schema); the app keeps its
-users table and says how to find and create a user (`UserStore`) and how mail
-goes out (`deliver`).
+to it), `sign_in`, `sign_out`, and `store`, the internal mutation the three
+actions write through. Each sign-in opens a session that its token names, so
+signing out (or deleting the user) ends the token before it expires. Tokens
+come from the built-in issuer, with the app's users `_id` as subject. The
+library keeps credentials, pending sign-ups and sessions in tables of its own
+(`password_tables()`, merged into the app's schema); the app keeps its users
+table and says how to find and create a user (`UserStore`) and how mail goes
+out (`deliver`).
 
 What it defends against:
 - enumeration: `sign_up` answers the same whether or not the email is taken;
@@ -41,12 +43,19 @@ from reactor.runtime.auth.password_hash import (
 )
 from reactor.runtime.client import client_address
 from reactor.runtime.context import MutationCtx, QueryCtx
-from reactor.runtime.functions import FunctionDefinition, action, internal_mutation
+from reactor.runtime.functions import (
+    FunctionDefinition,
+    action,
+    internal_mutation,
+    mutation,
+)
 from reactor.schema import TableDefinition, define_table
 from reactor.values import v
 
 CREDENTIALS: Final = "authPasswords"
 PENDING: Final = "authPendingSignUps"
+SESSIONS: Final = "authSessions"
+SESSION_CLAIM: Final = "sid"
 MAX_EMAIL_CHARS: Final = 254  # RFC 5321's limit on a forward path
 MAX_NAME_CHARS: Final = 200
 MAX_CODE_CHARS: Final = 32
@@ -117,6 +126,13 @@ def password_tables(users: str = "users") -> dict[str, TableDefinition]:
             "attempts": v.number(),
             "expiresAt": v.number(),
         }).index("by_email", ["email"]).index("by_expires", ["expiresAt"]),
+        # One per sign-in: a token names its session (claim `sid`), so deleting the
+        # row signs that token out before it expires.
+        SESSIONS: define_table({
+            "userId": v.id(users),
+            "expiresAt": v.number(),
+            "createdAt": v.number(),
+        }).index("by_user", ["userId"]).index("by_expires", ["expiresAt"]),
     }
 
 
@@ -156,7 +172,10 @@ class PasswordAuth:
         signUp = password.sign_up
         confirmSignUp = password.confirm_sign_up
         signIn = password.sign_in
+        signOut = password.sign_out
         passwordStore = password.store
+
+    and read the caller with `session_user(ctx)`, which also refuses a signed-out token.
     """
 
     users: UserStore
@@ -171,6 +190,7 @@ class PasswordAuth:
     sign_up: FunctionDefinition = field(init=False, repr=False)
     confirm_sign_up: FunctionDefinition = field(init=False, repr=False)
     sign_in: FunctionDefinition = field(init=False, repr=False)
+    sign_out: FunctionDefinition = field(init=False, repr=False)
     store: FunctionDefinition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -184,6 +204,7 @@ class PasswordAuth:
         self.sign_in = action(args={"email": v.string(), "password": v.string()},
                               returns=signed_in)(self._sign_in)
         self.store = internal_mutation(args={"op": v.string(), "data": v.any()})(self._store)
+        self.sign_out = mutation(args={})(self._sign_out)
 
     # The actions -----------------------------------------------------------
 
@@ -234,7 +255,7 @@ class PasswordAuth:
         if user_id is None:
             raise auth_error("InvalidCode", "the code is wrong or has expired; sign up again"
                              " for a new one")
-        return self._signed_in(ctx, user_id)
+        return await self._signed_in(ctx, user_id)
 
     async def _sign_in(self, ctx: ActionCtx, email: str, password: str) -> dict[str, str]:
         """A token for this email and password; never says which of the two was wrong."""
@@ -253,12 +274,23 @@ class PasswordAuth:
             upgraded = await hash_password_async(password, self.scrypt)
             await self._call_store(ctx, "upgrade", {"email": address, "old": stored,
                                                     "new": upgraded})
-        return self._signed_in(ctx, credential["userId"])
+        return await self._signed_in(ctx, credential["userId"])
 
-    def _signed_in(self, ctx: ActionCtx, user_id: str) -> dict[str, str]:
-        token = ctx.auth.issue_token(subject=user_id,
+    async def _signed_in(self, ctx: ActionCtx, user_id: str) -> dict[str, str]:
+        """A new session and a token naming it, lasting `token_ttl` both."""
+        session_id = await self._call_store(ctx, "openSession", {"userId": user_id})
+        token = ctx.auth.issue_token(subject=user_id, claims={SESSION_CLAIM: session_id},
                                      expires_in=self.token_ttl.total_seconds())
         return {"token": token, "userId": user_id}
+
+    async def _sign_out(self, ctx: MutationCtx) -> None:
+        """End the caller's session: its token stops working now, not when it expires."""
+        identity = await ctx.auth.get_user_identity()
+        if identity is None or SESSION_CLAIM not in identity:
+            return
+        session = await _session(ctx, identity[SESSION_CLAIM])
+        if session is not None and session["userId"] == identity["subject"]:
+            await ctx.db.delete(session["_id"])
 
     # The internal mutation ---------------------------------------------------
 
@@ -274,6 +306,11 @@ class PasswordAuth:
                 return None
             case "confirm":
                 return await self._confirm(ctx, data["email"], data["code"])
+            case "openSession":
+                now = ctx.now()
+                return await ctx.db.insert(SESSIONS, {
+                    "userId": data["userId"], "createdAt": now,
+                    "expiresAt": now + self.token_ttl.total_seconds() * 1000})
             case "upgrade":
                 row = await credential_for(ctx, data["email"])
                 if row is not None and row["hash"] == data["old"]:
@@ -335,21 +372,55 @@ async def _pending(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
                   .with_index("by_email", lambda q: q.eq("email", email)).first())
 
 
-async def delete_credentials(ctx: MutationCtx, user_id: str) -> int:
-    """Delete a user's password rows (when the app deletes the user); how many."""
-    rows = await (ctx.db.query(CREDENTIALS)
-                  .with_index("by_user", lambda q: q.eq("userId", user_id)).collect())
-    for row in rows:
-        await ctx.db.delete(row["_id"])
-    return len(rows)
+async def delete_credentials(ctx: MutationCtx, user_id: str, limit: int = 500) -> int:
+    """Delete up to `limit` of a user's password and session rows (when the app deletes
+    the user); how many. Call it until it returns less than `limit`."""
+    deleted = 0
+    for table in (CREDENTIALS, SESSIONS):
+        rows = await (ctx.db.query(table)
+                      .with_index("by_user", lambda q: q.eq("userId", user_id))
+                      .take(limit - deleted))
+        for row in rows:
+            await ctx.db.delete(row["_id"])
+        deleted += len(rows)
+    return deleted
+
+
+async def _session(ctx: QueryCtx, session_id: object) -> dict[str, Any] | None:
+    normalized = ctx.db.normalize_id(SESSIONS, session_id)
+    return None if normalized is None else await ctx.db.get(normalized)
+
+
+async def session_user(ctx: QueryCtx) -> str | None:
+    """The caller's user id if their token's session is still open, else None.
+
+    For tokens of `PasswordAuth` (they carry `sid`): None once the user signed out,
+    the session expired or was deleted. A token without a session claim (minted by
+    other code) is not this function's to judge: its subject is returned as is.
+    """
+    identity = await ctx.auth.get_user_identity()
+    if identity is None:
+        return None
+    subject: str = identity["subject"]
+    if SESSION_CLAIM not in identity:
+        return subject
+    session = await _session(ctx, identity[SESSION_CLAIM])
+    if session is None or session["userId"] != subject or session["expiresAt"] <= ctx.now():
+        return None
+    return subject
 
 
 async def prune_pending(ctx: MutationCtx, limit: int = 500) -> int:
-    """Delete up to `limit` sign-ups whose code has expired; how many. Run it from a
-    cron (an unconfirmed sign-up otherwise stays until its email signs up again)."""
+    """Delete up to `limit` sign-ups whose code has expired and sessions that have ended;
+    how many. Run it from a cron (an unconfirmed sign-up otherwise stays until its
+    email signs up again)."""
     now = ctx.now()
-    rows = await (ctx.db.query(PENDING)
-                  .with_index("by_expires", lambda q: q.lte("expiresAt", now)).take(limit))
-    for row in rows:
-        await ctx.db.delete(row["_id"])
-    return len(rows)
+    deleted = 0
+    for table in (PENDING, SESSIONS):
+        rows = await (ctx.db.query(table)
+                      .with_index("by_expires", lambda q: q.lte("expiresAt", now))
+                      .take(limit - deleted))
+        for row in rows:
+            await ctx.db.delete(row["_id"])
+        deleted += len(rows)
+    return deleted
