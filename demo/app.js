@@ -82,7 +82,14 @@ $("#confirm-form").addEventListener("submit", (event) => {
   });
 });
 
-$("#sign-out").addEventListener("click", () => endSession());
+// Signing out ends the session on the server too: the token stops working everywhere.
+$("#sign-out").addEventListener("click", async () => {
+  try {
+    await client.mutation(api.auth.signOut, {});
+  } finally {
+    endSession();
+  }
+});
 
 function startSession(session) {
   state.session = session;
