@@ -281,3 +281,23 @@ async def test_nested_calls_are_sub_transactions(tmp_path: Path) -> None:
             assert await live.next(timeout=10) is None
             (await engine.run_mutation("nested:put", {"name": "live", "fail": False})).unwrap()
             assert await live.next(timeout=10) == 1
+
+
+async def test_a_server_at_capacity_answers_overloaded(tmp_path: Path) -> None:
+    """Every action slot taken and the queue full: a new action fails at once, with an
+    error of its own that says to retry; the queued one still runs when a slot frees."""
+    async with Engine(APP, tmp_path, durability="normal", action_timeout_s=1.0,
+                      max_concurrent_actions=1, max_queued_actions=1) as engine:
+        running = asyncio.ensure_future(engine.run_action("compat:hang", {}))
+        await asyncio.sleep(0.1)
+        queued = asyncio.ensure_future(engine.run_action("errors:echo", {"text": "later"}))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        refused = await engine.run_action("errors:echo", {"text": "now"})
+        assert time.monotonic() - started < 0.5
+        assert refused.error is not None and refused.error.code == "Overloaded"
+        assert refused.error.summary == (
+            "errors:echo: Overloaded: the server is running its 1 actions at once and 1 more"
+            " wait for a slot; retry later")
+        assert (await running).error.code == "ActionTimeout"  # type: ignore[union-attr]
+        assert (await queued).unwrap() == {"echo": "later"}

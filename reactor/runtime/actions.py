@@ -45,6 +45,8 @@ Identity = dict[str, Any] | None
 Call = Callable[[FunctionKind, str, Any, Identity], Awaitable[Outcome]]
 
 DEFAULT_ACTION_TIMEOUT_S = 600.0
+# Actions that may wait for a free slot; past it a new one fails with Overloaded.
+DEFAULT_MAX_QUEUED_ACTIONS = 1_024
 # How long an action's code may run without awaiting: longer would stall every client.
 ACTION_STEP_LIMIT_S = 1.0
 
@@ -181,6 +183,7 @@ class ActionRunner:
                  resolve: Callable[[str], FunctionDefinition], issuer: BuiltinIssuer | None,
                  env: EnvReader, now: Callable[[], float], *,
                  timeout_s: float = DEFAULT_ACTION_TIMEOUT_S, max_concurrent: int = 64,
+                 max_queued: int = DEFAULT_MAX_QUEUED_ACTIONS,
                  verifier: Callable[[], TokenVerifier] | None = None) -> None:
         self._call = call
         self._database = database
@@ -190,6 +193,9 @@ class ActionRunner:
         self._now = now
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._capacity = max_concurrent
+        self.max_queued = max_queued
+        self._waiting = 0
         # Each running action's own task, so that a shutdown can stop them all.
         self._running: set[asyncio.Task[Any]] = set()
         self.stopping = False
@@ -210,11 +216,25 @@ class ActionRunner:
                          storage, self._database)
 
     async def _limited(self, work: Coroutine[Any, Any, T], nested: bool) -> T:
-        """`work` under the timeout, holding a concurrency slot unless nested."""
+        """`work` under the timeout, holding a concurrency slot unless nested. With every
+        slot taken and `max_queued` actions already waiting, it fails at once with
+        `Overloaded` (the caller may retry later) instead of queueing without end."""
         if nested:
             return await self._timed(work)
-        async with self._slots:
+        if self._slots.locked() and self._waiting >= self.max_queued:
+            work.close()
+            raise ReactorError(f"Overloaded: the server is running its {self._capacity}"
+                               f" actions at once and {self._waiting} more wait for a slot;"
+                               " retry later", code="Overloaded")
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
             return await self._timed(work)
+        finally:
+            self._slots.release()
 
     async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
         """The timeout holds while the action awaits (wait_for) and while its own code

@@ -11,7 +11,11 @@ from typing import Any
 
 from reactor.errors import ReactorError
 from reactor.runtime import logs, preempt
-from reactor.runtime.actions import DEFAULT_ACTION_TIMEOUT_S, ActionRunner
+from reactor.runtime.actions import (
+    DEFAULT_ACTION_TIMEOUT_S,
+    DEFAULT_MAX_QUEUED_ACTIONS,
+    ActionRunner,
+)
 from reactor.runtime.auth import AuthConfig, BuiltinIssuer, TokenVerifier, load_auth_config
 from reactor.runtime.client_errors import function_not_found, request_scope
 from reactor.runtime.files import FileOptions, FileService, FileSigner
@@ -66,7 +70,8 @@ class Engine:
                  durability: str = "full", options: DatabaseOptions | None = None,
                  issuer_url: str = "reactor",
                  action_timeout_s: float = DEFAULT_ACTION_TIMEOUT_S,
-                 max_concurrent_actions: int = 64, clock: Clock | None = None,
+                 max_concurrent_actions: int = 64,
+                 max_queued_actions: int = DEFAULT_MAX_QUEUED_ACTIONS, clock: Clock | None = None,
                  scheduler_options: SchedulerOptions | None = None,
                  public_url: str = "http://127.0.0.1:3210",
                  file_options: FileOptions | None = None,
@@ -80,6 +85,7 @@ class Engine:
         self.issuer_url = issuer_url
         self.action_timeout_s = action_timeout_s
         self.max_concurrent_actions = max_concurrent_actions
+        self.max_queued_actions = max_queued_actions
         self.clock: Clock = clock or SystemClock()
         self.scheduler_options = scheduler_options or SchedulerOptions()
         # Where clients reach this server: upload and file URLs are made from it.
@@ -131,6 +137,7 @@ class Engine:
                                         self.issuer, self.environment.reader(), self.clock.now,
                                         timeout_s=self.action_timeout_s,
                                         max_concurrent=self.max_concurrent_actions,
+                                        max_queued=self.max_queued_actions,
                                         verifier=self.token_verifier)
             self.files = FileService(self.database, self._blob_store(self.data_dir),
                                      FileSigner.load_or_create(self.data_dir),

@@ -104,6 +104,7 @@ NOT_LIMIT_ROWS = {"REACTOR_CORS_ORIGINS", "REACTOR_SHUTDOWN_TIMEOUT_S"}
 # Numbers in those sections that are not limits of the server.
 NOT_LIMITS = {60: "the official client reconnects after 60 s without a message",
               413: "the HTTP status of a body past the message size",
+              10: "REACTOR_SHUTDOWN_TIMEOUT_S: how long a SIGTERM may take (not a client's limit)",
               1009: "the close code of a message past the message size"}
 
 _UNITS = {"MiB": MIB, "KiB": KIB}
