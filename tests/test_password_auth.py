@@ -8,6 +8,7 @@ show that the per-client limits see the client's real address.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,9 @@ from reactor.auth.password import (
     ScryptParams,
     Verdict,
     hash_password,
+    hash_password_async,
     verify_password,
+    verify_password_async,
 )
 from reactor.runtime.client import client_scope
 from reactor.runtime.system.transact import transact
@@ -192,6 +195,16 @@ async def test_a_weaker_hash_is_replaced_at_sign_in(cheap_app: ReactorTest) -> N
     await t.action("auth:signIn", {"email": "ed@example.com", "password": PASSWORD})
     [upgraded] = await rows(t, CREDENTIALS)
     assert upgraded["hash"].startswith("scrypt$1024$8$1$") and upgraded["hash"] != weak
+
+
+async def test_a_burst_of_hashes_leaves_the_shared_threads_free() -> None:
+    stored = await hash_password_async("pw")  # OWASP's cost
+    burst = [asyncio.create_task(verify_password_async("pw", stored)) for _ in range(8)]
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    assert await asyncio.to_thread(sum, [1, 2]) == 3  # not queued behind the hashes
+    assert time.perf_counter() - started < 0.2
+    assert all(verdict.ok for verdict in await asyncio.gather(*burst))
 
 
 def test_verdicts_of_the_hash_format() -> None:

@@ -2,9 +2,11 @@
 
 The cost follows OWASP's current guidance for scrypt (N=2^17, r=8, p=1): about
 half a second of CPU and 128 MiB of memory per hash, on purpose. That is why
-hashing runs in a worker thread (`hash_password_async`, `verify_password_async`),
-never on the event loop, and why at most `MAX_CONCURRENT_HASHES` run at once: a
-burst of sign-ins queues instead of taking every core and gigabytes of memory.
+hashing runs in worker threads (`hash_password_async`, `verify_password_async`),
+never on the event loop, and in a pool of its own with `MAX_CONCURRENT_HASHES`
+threads: a burst of sign-ins queues there instead of taking every core and
+gigabytes of memory, and without holding up the threads other work uses
+(`asyncio.to_thread`).
 A hash records its own parameters, so hashes made with older, cheaper ones still
 verify and are reported as needing an upgrade.
 """
@@ -18,10 +20,12 @@ import functools
 import hashlib
 import hmac
 import os
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
+T = TypeVar("T")
 SALT_BYTES: Final = 16
 KEY_BYTES: Final = 32
 PREFIX: Final = "scrypt"
@@ -29,7 +33,7 @@ MAX_CONCURRENT_HASHES: Final = 2
 # Hashes claiming more than this are refused rather than computed (a stored value
 # should never ask for gigabytes).
 _MAX_N: Final = 2**20
-_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+_hashers = ThreadPoolExecutor(MAX_CONCURRENT_HASHES, thread_name_prefix="reactor-scrypt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +64,8 @@ class Verdict:
 
 
 def _derive(password: str, salt: bytes, params: ScryptParams) -> bytes:
-    with _slots:
-        return hashlib.scrypt(password.encode(), salt=salt, n=params.n, r=params.r, p=params.p,
-                              maxmem=params.maxmem, dklen=KEY_BYTES)
+    return hashlib.scrypt(password.encode(), salt=salt, n=params.n, r=params.r, p=params.p,
+                          maxmem=params.maxmem, dklen=KEY_BYTES)
 
 
 def hash_password(password: str, params: ScryptParams = OWASP_SCRYPT) -> str:
@@ -108,19 +111,23 @@ def decoy_hash(params: ScryptParams = OWASP_SCRYPT) -> str:
     return hash_password("decoy password for unknown emails", params)
 
 
+async def _in_pool(fn: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hashers, fn, *args)
+
+
 async def hash_password_async(password: str, params: ScryptParams = OWASP_SCRYPT) -> str:
-    """`hash_password` in a worker thread, so the event loop keeps serving."""
-    return await asyncio.to_thread(hash_password, password, params)
+    """`hash_password` in a hashing thread, so the event loop keeps serving."""
+    return await _in_pool(hash_password, password, params)
 
 
 async def verify_password_async(password: str, stored: str | None,
                                 params: ScryptParams = OWASP_SCRYPT) -> Verdict:
-    """`verify_password` in a worker thread; `stored=None` checks the decoy (same cost,
+    """`verify_password` in a hashing thread; `stored=None` checks the decoy (same cost,
     never a match) so that an unknown account answers as slowly as a known one."""
     if stored is None:
-        await asyncio.to_thread(_check_decoy, password, params)
+        await _in_pool(_check_decoy, password, params)
         return Verdict(False)
-    return await asyncio.to_thread(verify_password, password, stored, params)
+    return await _in_pool(verify_password, password, stored, params)
 
 
 def _check_decoy(password: str, params: ScryptParams) -> None:
