@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,4 +55,5 @@ def test_mypy_sees_handler_signatures_through_the_decorators(tmp_path: Path) -> 
 
 def test_the_package_is_marked_typed() -> None:
     assert (ROOT / "reactor" / "py.typed").exists()
-    assert 'reactor = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["reactor"]
