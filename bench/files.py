@@ -158,7 +158,7 @@ async def generate(port: int, clients: int, warmup_s: float, seconds: float,
 
 def run(settings: Settings) -> Table:
     table = Table(f"7. File storage (durability={settings.durability})")
-    size = (64 if settings.quick else 256) * MIB
+    size = (32 if settings.quick else 256) * MIB
     work = settings.data_dir("files-bench")
     source = work / "source.bin"
     write_file(source, size)
@@ -200,11 +200,12 @@ def run(settings: Settings) -> Table:
             sources.append(download_file(f"{server.http}/bench/source?bytes={size}",
                                          work / "zeros.bin"))
         clients = 16
-        small_seconds = settings.seconds(3.0, 10.0)
-        flows = run_loadgen("files", {"port": server.port, "clients": clients, "warmup_s": 1.0,
-                                      "seconds": small_seconds, "flow": True})
+        small_seconds = settings.seconds(1.5, 10.0)
+        warmup = settings.seconds(0.3, 1.0)
+        flows = run_loadgen("files", {"port": server.port, "clients": clients,
+                                      "warmup_s": warmup, "seconds": small_seconds, "flow": True})
         inserts = run_loadgen("files", {"port": server.port, "clients": clients,
-                                        "warmup_s": 1.0, "seconds": small_seconds,
+                                        "warmup_s": warmup, "seconds": small_seconds,
                                         "flow": False})
     finally:
         server.stop()

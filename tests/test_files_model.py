@@ -23,7 +23,7 @@ operations = st.lists(st.one_of(
 ), min_size=1, max_size=25)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=operations)
 def test_blobs_on_disk_are_exactly_those_live_documents_reference(
         steps: list[tuple[str, int]]) -> None:
