@@ -9,7 +9,6 @@ the client, the request and (clipped) what of the body had arrived.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +51,6 @@ class DisconnectLogging:
                            "…" if received > len(head) else "")
 
 
-def _address(scope: dict[str, Any]) -> str:
+def _address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "?"
