@@ -87,7 +87,7 @@ async def p50(fn: Any, runs: int) -> float:
 
 async def text_and_insert(settings: Settings, table: Table) -> None:
     rng = np.random.default_rng(1)
-    n = 10_000 if settings.quick else 100_000
+    n = 5_000 if settings.quick else 100_000
     db = await Database.open(SqliteStorage(settings.data_dir("search-text"),
                                            durability=settings.durability), SCHEMA)
     try:
@@ -101,7 +101,7 @@ async def text_and_insert(settings: Settings, table: Table) -> None:
             assert len(rows) == 10
             txn.close()
 
-        runs = 100 if settings.quick else 300
+        runs = 50 if settings.quick else 300
         # Common terms (most notes have one) and rarer ones (a few percent of notes).
         for label, text in (("common", "w5 w9"), ("rarer", "w40 w70")):
             async def search(text: str = text) -> None:
@@ -123,7 +123,7 @@ async def text_and_insert(settings: Settings, table: Table) -> None:
                       f" ({matching:,} match), take 10 (p50)", ms(s, 3), ms(b, 3), ratio(s, b),
                       "<= 3x", s <= 3 * b)
 
-        inserts = 200 if settings.quick else 1000
+        inserts = 100 if settings.quick else 1000
         vectors = rng.standard_normal((inserts, DIMENSIONS)).tolist()
 
         async def insert_all(name: str) -> float:
@@ -149,7 +149,7 @@ async def text_and_insert(settings: Settings, table: Table) -> None:
 
 async def vector(settings: Settings, table: Table) -> None:
     rng = np.random.default_rng(2)
-    n = 20_000 if settings.quick else 100_000
+    n = 10_000 if settings.quick else 100_000
     data = rng.standard_normal((n, DIMENSIONS)).astype(np.float32)
     db = await Database.open(SqliteStorage(settings.data_dir("search-vector"),
                                            durability="normal"), SCHEMA)
@@ -226,7 +226,7 @@ async def invalidation(settings: Settings, table: Table) -> None:
                 await asyncio.sleep(0.01)
             gc.enable()
             gc.collect()
-        commits = 200 if settings.quick else 1000
+        commits = 100 if settings.quick else 1000
         cpu: dict[int, list[float]] = {size: [] for size, _ in engines}
         for n in range(commits + 50):
             for size, engine in engines:
