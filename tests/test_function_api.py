@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reactor import AppError, Id, Int64, cron_jobs, mutation, query, v
 from reactor.errors import InvalidValueError, SchemaError, ValidationError
@@ -21,6 +24,7 @@ from reactor.runtime.loader import AppLoadError, load_app
 from reactor.runtime.scheduler.cron_schedule import IntervalSchedule
 from reactor.schema.indexes import index_id
 from reactor.server.outgoing import error_data_json
+from reactor.values.annotations import translate
 
 SCHEMA = '''
 from reactor import define_schema, define_table, v
@@ -490,3 +494,32 @@ def test_generated_client_types_come_from_annotations() -> None:
     assert validator_type(pick.args) == \
         '{ limit: number; mode?: "a" | "b"; owner?: Id<"users"> | null }'
     assert validator_type(pick.returns) == "Array<string>"
+
+
+# msgspec reads annotations too: for these types (no numbers, whose float64 rules differ)
+# the validator an annotation becomes must accept exactly what msgspec's strict mode does.
+ORACLE_TYPES = [str, bool, bytes, None, list[str], dict[str, bool], Literal["a", "b"],
+                str | None, list[bool] | None, dict[str, list[str]], list[Literal["a"] | bool]]
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.sampled_from(["a", "b", "c"]) | st.binary(max_size=3)
+    | st.integers(-3, 3) | st.floats(allow_nan=False, width=32),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(annotation=st.sampled_from(ORACLE_TYPES), value=VALUES)
+def test_annotation_validators_accept_what_msgspec_accepts(annotation: Any, value: Any) -> None:
+    validator = translate(annotation, "args.x").validator
+    try:
+        msgspec.convert(value, annotation, strict=True)
+        expected = True
+    except msgspec.ValidationError:
+        expected = False
+    try:
+        validator.validate(value)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == expected, (annotation, value)
