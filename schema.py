@@ -203,6 +203,9 @@ schema = define_schema({
         "pullRequestNumber": v.optional(v.number()),
         "githubIssueId": v.optional(v.string()),
         "codebaseUnderstandingId": v.optional(v.id("codebaseUnderstanding")),
+        # Set while the messages after this sequence are being deleted (an edit of an
+        # earlier message): readers ignore them, appends wait (messages:purgeAfter).
+        "truncatedAfter": v.optional(v.number()),
         "createdAt": v.number(),
         "updatedAt": v.number(),
     })

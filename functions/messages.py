@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from reactor import MutationCtx, QueryCtx, mutation, query, v
+from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, mutation, query, v
 from reactor.auth.password import bounded
 
 from ..schema import finish_reason, message_metadata, message_part, message_role
 from ..schema import usage as token_usage
 from ._lib.authz import Doc, require_message, require_task
-from ._lib.chat import delete_message, insert_message, messages_after
+from ._lib.cascade import BATCH
+from ._lib.chat import delete_message, insert_message, messages_after, visible_range
 from ._lib.errors import app_error
 from ._lib.fields import present
 from ._lib.lifecycle import on_agent_finish, on_agent_start, on_user_message
@@ -68,18 +69,18 @@ async def append(ctx: MutationCtx, taskId: str, content: str, role: str,
 @query(args={"taskId": v.id("tasks")})
 async def byTask(ctx: QueryCtx, taskId: str) -> list[Doc]:
     """The task's messages in sequence order."""
-    await require_task(ctx, taskId)
+    _, task = await require_task(ctx, taskId)
     return await (ctx.db.query("chatMessages")
-                  .with_index("by_task_sequence", lambda q: q.eq("taskId", taskId))
+                  .with_index("by_task_sequence", visible_range(task))
                   .collect())
 
 
 @query(args={"taskId": v.id("tasks"), "paginationOpts": v.pagination_opts()})
 async def page(ctx: QueryCtx, taskId: str, paginationOpts: Doc) -> Doc:
     """The task's messages newest first, a page at a time (`usePaginatedQuery`)."""
-    await require_task(ctx, taskId)
+    _, task = await require_task(ctx, taskId)
     return await (ctx.db.query("chatMessages")
-                  .with_index("by_task_sequence", lambda q: q.eq("taskId", taskId))
+                  .with_index("by_task_sequence", visible_range(task))
                   .order("desc")
                   .paginate(paginationOpts))
 
@@ -94,11 +95,37 @@ async def edit(ctx: MutationCtx, messageId: str, content: str, llmModel: str | N
         raise app_error("NotEditable",
                         f"message {messageId} is a {message['role']} message; only USER"
                         " messages can be edited", role=message["role"])
-    for later in await messages_after(ctx, task["_id"], message["sequence"]):
-        await delete_message(ctx, later)
     await ctx.db.patch(messageId, present({"content": content, "llmModel": llmModel,
                                            "editedAt": ctx.now()}))
+    # The later messages go at once for readers; a long tail is deleted in batches.
+    mark = min(message["sequence"], task.get("truncatedAfter", float("inf")))
+    task = {**task, "truncatedAfter": mark}
+    await ctx.db.patch(task["_id"], {"truncatedAfter": mark})
+    if await purge_after(ctx, task):
+        del task["truncatedAfter"]
     await on_user_message(ctx, task)
+
+
+async def purge_after(ctx: MutationCtx, task: Doc) -> bool:
+    """Delete one batch of the messages past the task's truncation mark; whether that was
+    the last (the mark is then cleared) or the next batch is scheduled."""
+    mark = task["truncatedAfter"]
+    later = await messages_after(ctx, task["_id"], mark, BATCH // 2)
+    for message in later:
+        await delete_message(ctx, message)
+    if len(later) == BATCH // 2:
+        await ctx.scheduler.run_after(0, "messages:purgeAfter", {"taskId": task["_id"]})
+        return False
+    await ctx.db.patch(task["_id"], {"truncatedAfter": MISSING})
+    return True
+
+
+@internal_mutation(args={"taskId": v.id("tasks")})
+async def purgeAfter(ctx: MutationCtx, taskId: str) -> None:
+    """One batch of the messages an edit dropped; scheduled until none is left."""
+    task = await ctx.db.get(taskId)
+    if task is not None and "truncatedAfter" in task:
+        await purge_after(ctx, task)
 
 
 @mutation(args={"messageId": v.id("chatMessages"), "stackedTaskId": v.id("tasks")})

@@ -84,7 +84,10 @@ async def require_message(ctx: QueryCtx, message_id: str) -> tuple[Doc, Doc, Doc
     user = await require_user(ctx)
     message = await ctx.db.get(message_id)
     task = None if message is None else await ctx.db.get(message["taskId"])
-    if message is None or task is None:  # no task: deleted, its messages being purged
+    # No task: deleted, its messages being purged. Past the task's truncation mark:
+    # dropped by an edit, being deleted.
+    if message is None or task is None or message["sequence"] > task.get("truncatedAfter",
+                                                                         float("inf")):
         raise app_error("NotFound", f"message {message_id} does not exist", id=message_id)
     if task["userId"] != user["_id"]:
         raise app_error("Forbidden", f"message {message_id} belongs to another user",

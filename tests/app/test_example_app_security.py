@@ -330,6 +330,29 @@ async def test_removing_a_task_with_3000_messages(t: ReactorTest, alice: Member)
     assert len(await alice.client.query("messages:byTask", {"taskId": kept})) == 1
 
 
+async def test_editing_the_first_message_of_a_long_chat(t: ReactorTest, alice: Member) -> None:
+    task_id = await big_task(t, alice, 1_000)
+    messages = await alice.client.query("messages:byTask", {"taskId": task_id})
+    first, later = messages[0], messages[500]
+    await alice.client.mutation("pullRequests:record", {
+        "messageId": later["_id"], "title": "t", "description": "d", "filesChanged": 1,
+        "linesAdded": 1, "linesRemoved": 0, "commitSha": "abc"})
+    await alice.client.mutation("messages:edit", {"messageId": first["_id"],
+                                                  "content": "once more"})
+    # The 999 later messages are gone for readers at once, though still being deleted.
+    shown = await alice.client.query("messages:byTask", {"taskId": task_id})
+    assert [(m["sequence"], m["content"]) for m in shown] == [(1, "once more")]
+    await expect_error(alice.client.query("pullRequests:forMessage",
+                                          {"messageId": later["_id"]}), "NotFound")
+    append = {"taskId": task_id, "content": "next", "role": "USER"}
+    await expect_error(alice.client.mutation("messages:append", append), "EditInProgress")
+    assert await run_jobs_until_idle(t, "messages:purgeAfter") >= 5
+    report = await integrity(t)
+    assert report["orphans"] == []
+    assert (report["counts"]["chatMessages"], report["counts"]["pullRequestSnapshots"]) == (1, 0)
+    assert (await alice.client.mutation("messages:append", append))["sequence"] == 2
+
+
 GITHUB_ISSUER = "https://github-oidc.example"
 GITHUB_SECRET = "a shared secret only the GitHub issuer and this test know"
 
