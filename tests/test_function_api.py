@@ -342,10 +342,15 @@ def test_declaring_args_and_contradicting_annotations_is_an_error() -> None:
         async def wrong(ctx: Any) -> str:
             return ""
 
-    @mutation(args={"n": v.number(), "tag": v.optional(v.string())})
-    async def fine(ctx: Any, n: float, tag: str | None = None) -> None: ...
+    with pytest.raises(SchemaError, match="parameter 'n' is annotated Int64 but args= declares"
+                                          " number"):
+        @mutation(args={"n": v.number()})
+        async def floats(ctx: Any, n: Int64) -> None: ...
 
-    assert fine.args is not None and set(fine.args.fields) == {"n", "tag"}
+    @mutation(args={"n": v.number(), "big": v.int64(), "tag": v.optional(v.string())})
+    async def fine(ctx: Any, n: float, big: float, tag: str | None = None) -> None: ...
+
+    assert fine.args is not None and set(fine.args.fields) == {"n", "big", "tag"}
 
 
 # Names and hints ----------------------------------------------------------------

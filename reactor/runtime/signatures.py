@@ -219,7 +219,10 @@ def _check_agreement(hints: Mapping[str, Any], validators: Mapping[str, Validato
             annotated = translate(hints[name], "")
         except AnnotationError:
             continue
-        missing = kinds(validator) - kinds(annotated.validator)
+        admitted = kinds(annotated.validator)
+        if "number" in admitted:
+            admitted |= {"int64"}  # an int is a fine float to a type checker (Int64 too)
+        missing = kinds(validator) - admitted
         if missing:
             what = "the return" if name == "return" else f"parameter {name!r}"
             shown = getattr(hints[name], "__name__", None) or repr(hints[name])
