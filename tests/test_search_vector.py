@@ -13,7 +13,7 @@ import pytest
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.schema import define_schema, define_table
-from reactor.storage import SqliteStorage
+from reactor.storage import SqliteStorage, VectorQuery
 from reactor.storage.vector_matrix import VectorMatrix
 from reactor.transactions import RRF_K, Database, run_vector_search
 from reactor.values import v
@@ -202,3 +202,36 @@ async def test_bad_vector_filters_are_refused(engine: Engine) -> None:
             await run_vector_search(txn, "notes", "nope", vector=[1, 2, 3])
     finally:
         txn.close()
+
+
+async def test_a_reader_only_worker_store_searches_vectors_at_its_snapshot(
+        tmp_path: Path) -> None:
+    """Worker processes open the file read-only and keep no matrices: they load the
+    snapshot's entries for each search and must find what the server finds."""
+    schema = define_schema({"items": define_table({"e": v.array(v.number()), "k": v.string()})
+                            .vector_index("by_e", vector_field="e", dimensions=2,
+                                          filter_fields=["k"])})
+    db = await Database.open(SqliteStorage(tmp_path, durability="normal"), schema)
+    reader = SqliteStorage(tmp_path)
+    try:
+        txn = db.begin()
+        first = await txn.insert("items", {"e": [1.0, 0.0], "k": "a"})
+        await txn.insert("items", {"e": [0.0, 1.0], "k": "b"})
+        await db.commit(txn)
+        txn.close()
+        before = db.latest_ts
+        txn = db.begin()
+        await txn.patch(first, {"e": [-1.0, 0.0]})
+        await db.commit(txn)
+        txn.close()
+        await reader.open_reader()
+        query = VectorQuery([1.0, 0.1])
+        for ts in (before, db.latest_ts):
+            mine = await db.storage.vector_search("items.by_e", query, ts, 10)
+            theirs = await reader.vector_search("items.by_e", query, ts, 10)
+            assert [(h.doc_id, round(h.score, 6)) for h in theirs] == [
+                (h.doc_id, round(h.score, 6)) for h in mine]
+        assert (await reader.vector_search("items.by_e", query, before, 1))[0].doc_id == first
+    finally:
+        await reader.close()
+        await db.close()
