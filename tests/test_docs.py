@@ -1,6 +1,6 @@
 """The docs as code: every Python sample in docs/guide compiles, self-contained ones run,
-the quickstart's app, test and Node snippet work as written, every error code is
-documented and every protocol section the code cites exists.
+the quickstart's app, test and Node snippet work as written, links resolve, every error
+code is documented and every protocol section the code cites exists.
 
 A sample preceded by `<!-- fragment -->` is only compiled. Otherwise a sample runs when
 it is self-contained (it defines or imports every name it uses and has no top-level
@@ -175,7 +175,20 @@ def test_the_quickstart_node_snippet_exits(quickstart: Path, node_modules: Path)
     assert "live!" in done.stdout.strip().splitlines()[-1]
 
 
-# Error codes, protocol sections ----------------------------------------------
+# Links, error codes, protocol sections ----------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
+DOCS = [REPO_ROOT / "README.md", REPO_ROOT / "client_js" / "README.md",
+        *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_relative_links_resolve(page: Path) -> None:
+    for target, _ in _LINK.findall(page.read_text(encoding="utf-8")):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        assert (page.parent / target).exists(), f"{page.name}: broken link to {target}"
+
 
 def test_every_error_code_is_documented() -> None:
     errors = (GUIDE / "errors.md").read_text(encoding="utf-8")
