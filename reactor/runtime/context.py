@@ -330,6 +330,7 @@ class QueryCtx:
 
     @property
     def transaction(self) -> Transaction:
+        """The execution's transaction (for the runtime's nested calls, not for app code)."""
         return self._txn
 
     def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
@@ -389,6 +390,7 @@ class MutationCtx(QueryCtx):
         self._resolve = resolve
 
     def resolve_function(self, path: str) -> FunctionDefinition:
+        """The function registered under `path` (for the runtime's nested calls)."""
         return self._resolve(path)
 
     def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
