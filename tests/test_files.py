@@ -289,7 +289,6 @@ async def test_upload_tokens_are_not_readable_by_app_code(
 
 async def test_functions_moved_to_worker_processes_have_ctx_storage(
         app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
-    from reactor.runtime.files import FileOptions
     from reactor.runtime.workers import SLICE_S
 
     engine, client = app
@@ -304,9 +303,6 @@ async def test_functions_moved_to_worker_processes_have_ctx_storage(
     await call(engine, "mutation", "files:busy_delete", {"id": storage_id, "busy": busy})
     assert engine.pool.isolated("files:busy_delete")
     assert await call(engine, "query", "files:url", {"id": storage_id}) is None
-    # A worker cannot remove the blob: it is an orphan now, and the sweep takes it.
-    sha = hashlib.sha256(DATA).hexdigest()
-    assert sha in blob_files(tmp_path)
-    engine.files.options = FileOptions(orphan_grace_s=0)
-    await engine.files.sweep()
-    assert sha not in blob_files(tmp_path)
+    # The server sees the worker's delete commit and removes the blob.
+    await engine.files.released()
+    assert hashlib.sha256(DATA).hexdigest() not in blob_files(tmp_path)

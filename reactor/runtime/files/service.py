@@ -5,7 +5,9 @@ The two stores are kept consistent by ordering, not by a shared transaction:
 - A `_storage` document is committed only after its blob is durable under its
   final name, so no document ever points at a missing blob.
 - A blob is removed only after the deletion of its last document has
-  committed (`release`), re-checked at the latest snapshot.
+  committed (`release`), re-checked at the latest snapshot. Every commit that
+  touches `_storage` outside an upload is looked at (a commit listener), so a
+  delete made anywhere — a mutation, an action, a worker process — is seen.
 - Publishing a blob and committing its document happen under the blob's lock,
   and so do the release check and the removal: a concurrent upload of the same
   contents cannot lose its blob between the two.
@@ -29,8 +31,10 @@ from reactor.runtime.files.tokens import FileSigner, UploadToken, UploadTokenErr
 from reactor.runtime.system.storage_files import STORAGE, FileNotFound, StorageFiles
 from reactor.runtime.system.transact import read, transact
 from reactor.runtime.system.upload_tokens import UsedUploadTokens
+from reactor.schema import index_id
 from reactor.storage.blobs import BlobStore, StagedBlob
-from reactor.transactions import Catalog, Database, Transaction
+from reactor.transactions import Catalog, Database, LogEntry, Transaction
+from reactor.values import decode_key
 
 logger = logging.getLogger("reactor.files")
 
@@ -93,8 +97,8 @@ class FileLinks:
         return f"{url}?expires={expires}&signature={self.signer.url_signature(storage_id, expires)}"
 
     def release_soon(self, sha256: str) -> None:
-        """A deleted file's blob: here nothing removes it; the server's sweep does, once
-        the grace period is over (the document is gone, so the blob is an orphan)."""
+        """A deleted file's blob: nothing to do here; the server's file service sees the
+        commit (its commit listener) and releases the blob."""
 
 
 class FileService(FileLinks):
@@ -108,7 +112,10 @@ class FileService(FileLinks):
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self._releasing: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._by_sha256 = index_id(STORAGE, "by_sha256")
+        database.add_commit_listener(self._on_commit)
 
     # Locks -------------------------------------------------------------------
 
@@ -192,15 +199,33 @@ class FileService(FileLinks):
 
     async def delete(self, storage_id: str, where: str) -> None:
         """Delete the document in its own commit, then the blob if nothing else uses it."""
-        sha = await transact(self.database, lambda txn: StorageFiles(txn).delete(storage_id,
-                                                                                 where))
-        await self.release(sha)
+        await transact(self.database, lambda txn: StorageFiles(txn).delete(storage_id, where))
+        await self.released()  # the commit listener started the blob's release
+
+    def _on_commit(self, ts: int, entries: list[LogEntry]) -> None:
+        """Release the blobs of `_storage` keys a commit wrote, unless an upload holding the
+        blob's lock made it (that commit adds a reference; it removes none)."""
+        for entry in entries:
+            for index, key in entry.writes:
+                if index == self._by_sha256:
+                    sha256 = decode_key(key)[0]
+                    if isinstance(sha256, str) and sha256 not in self._locks:
+                        self.release_soon(sha256)
 
     def release_soon(self, sha256: str) -> None:
-        """`release` in the background: called once a mutation's delete has committed."""
+        """`release` in the background, once per blob at a time: called once a delete
+        has committed."""
+        if sha256 in self._releasing:
+            return
+        self._releasing.add(sha256)
         task = asyncio.get_running_loop().create_task(self.release(sha256))
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._pending.discard(finished)
+            self._releasing.discard(sha256)
+
+        task.add_done_callback(done)
 
     async def released(self) -> None:
         """Until the releases started by committed deletes so far have finished."""
@@ -259,6 +284,7 @@ class FileService(FileLinks):
             await asyncio.sleep(self.options.sweep_interval_s)
 
     async def stop(self) -> None:
+        self.database.remove_commit_listener(self._on_commit)
         tasks = list(self._pending)
         if self._sweeper is not None:
             self._sweeper.cancel()
