@@ -231,10 +231,8 @@ def test_convex_flavour_types_check_against_the_official_client(tmp_path: Path,
          "--out", str(web / "_generated")], capture_output=True, text=True, timeout=60,
         cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
+    # Each @ts-expect-error line must be an error, or tsc fails: a wrong argument type and
+    # an internal function are refused by the official client's own types.
     (web / "main.ts").write_text(CONVEX_TYPED)
     checked = _tsc(web, "main.ts")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    (web / "wrong.ts").write_text(CONVEX_TYPED.replace("// @ts-expect-error: int64", "// int64"))
-    wrong = _tsc(web, "wrong.ts")
-    assert wrong.returncode != 0
-    assert "Type 'number' is not assignable to type 'bigint'." in wrong.stdout, wrong.stdout
