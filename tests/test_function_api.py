@@ -430,3 +430,29 @@ async def test_breaking_out_of_async_for_stops_reading(engine: Engine) -> None:
     assert 3 <= len(covered) <= 8, len(covered)  # the first batch, not 10,000
     matched = (await engine.run_query("bulk:matching", {"suffix": "77"})).unwrap()
     assert matched == [f"n{i}" for i in range(9_999, -1, -1) if str(i).endswith("77")]
+
+
+def test_annotations_only_a_type_checker_can_resolve(tmp_path: Path) -> None:
+    """`ctx`'s annotation is for editors and never evaluated; a parameter's must resolve."""
+    message = load_error(tmp_path, '''
+        from __future__ import annotations
+
+        from typing import TYPE_CHECKING
+
+        from reactor import query
+
+        if TYPE_CHECKING:
+            from decimal import Decimal
+
+            from reactor import QueryCtx
+
+        @query
+        async def fine(ctx: QueryCtx, n: int) -> int:
+            return n
+
+        @query
+        async def amount(ctx: QueryCtx, n: Decimal) -> int:
+            return 1
+    ''')
+    assert message.endswith("bad.py:17: amount: cannot evaluate the annotation of parameter"
+                            " 'n' (NameError: name 'Decimal' is not defined)")

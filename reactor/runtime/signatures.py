@@ -128,7 +128,7 @@ def _annotations(fn: Handler, params: list[inspect.Parameter], where: str) -> di
             try:
                 annotation = eval(annotation, namespace)  # the module's own annotation text
             except Exception as error:
-                what = "the return annotation" if name == "return" else f"parameter {name!r}"
+                what = "the return" if name == "return" else f"parameter {name!r}"
                 raise HandlerError(f"{where}: cannot evaluate the annotation of {what}"
                                    f" ({type(error).__name__}: {error})") from None
         hints[name] = annotation
