@@ -234,8 +234,21 @@ async def sign_in_over_a_socket(url: str, email: str) -> dict[str, Any]:
         return await client.receive_until(lambda f: f["type"] == "ActionResponse")
 
 
+HTTP_SIGN_IN = """
+from reactor import HttpResponse, http_router
+
+http = http_router()
+
+
+@http.route(path="/sign-in", method="POST")
+async def sign_in(ctx, request):
+    return HttpResponse.json(await ctx.run_action("auth:signIn", request.json()))
+"""
+
+
 async def test_a_live_server_limits_per_client_address(tmp_path: Path) -> None:
     app = write_app(tmp_path / "app", cheap=True)
+    (app / "functions" / "http.py").write_text(HTTP_SIGN_IN)
     with ReactorServer(app, tmp_path / "data") as server:
         answers = [http_json(f"{server.url}/api/action", {
             "path": "auth:signIn", "args": {"email": f"x{i}@example.com", "password": "pw"},
@@ -243,8 +256,12 @@ async def test_a_live_server_limits_per_client_address(tmp_path: Path) -> None:
         # A WebSocket from the same address shares its bucket (a fresh email: only the
         # per-client bucket can refuse it).
         over_socket = await sign_in_over_a_socket(server.url, "fresh@example.com")
+        # So does an HTTP action's request.
+        status, over_http_action = http_json(f"{server.url}/http/sign-in", {
+            "email": "fresh2@example.com", "password": "pw"})
     codes = [body.get("errorData", {}).get("code") for _, body in answers]
     assert codes == ["InvalidCredentials"] * 5 + ["RateLimited"]
     assert answers[-1][1]["errorData"]["name"] == "signIn:client"
     assert over_socket["success"] is False
     assert over_socket["errorData"]["name"] == "signIn:client"
+    assert status == 400 and over_http_action["data"]["name"] == "signIn:client"

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from reactor.runtime import Engine
 from reactor.runtime.auth import AuthenticationError
+from reactor.runtime.client import client_scope
 from reactor.runtime.http_actions import PREFIX, HttpRequest, HttpResponse
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator
@@ -51,7 +52,8 @@ class HttpActions:
         http_request = HttpRequest(method=request.method, path=path, url=str(request.url),
                                    headers=headers, query=dict(request.query_params), body=body)
         identity, refusal = await self._identity(request)
-        response = await self.engine.run_http_action(http_request, identity, refusal)
+        with client_scope(request.client.host if request.client else None):
+            response = await self.engine.run_http_action(http_request, identity, refusal)
         return _starlette(response)
 
     async def _identity(self, request: Request
