@@ -35,7 +35,7 @@ from reactor.runtime.system.environment import (
 )
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.runtime.worker import WorkerSettings
-from reactor.runtime.workers import NICE, WORKERS, WorkerPool
+from reactor.runtime.workers import NICE, WORKERS, PoolStats, WorkerPool
 from reactor.storage import SqliteStorage
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
@@ -57,6 +57,12 @@ class EngineStats:
     commits: int
     commit_batches: int
     conflicts: int
+    # Worker processes (runtime/workers.py): paths moved off the event loop, calls run
+    # there, workers killed at the time limit, workers started.
+    escalations: int = 0
+    remote_calls: int = 0
+    worker_kills: int = 0
+    workers_started: int = 0
 
 
 class Engine:
@@ -390,8 +396,10 @@ class Engine:
 
     def stats(self) -> EngineStats:
         committer = self.database.committer.stats
+        pool = PoolStats() if self.pool is None else self.pool.stats
         return EngineStats(len(self.manager.entries), self.manager.executions,
-                           committer.commits, committer.batches, committer.conflicts)
+                           committer.commits, committer.batches, committer.conflicts,
+                           pool.escalations, pool.remote_calls, pool.kills, pool.started)
 
     def subscribe(self, path: str, args: Any = None, identity: Identity = None, *,
                   admin: bool = False) -> Subscription:

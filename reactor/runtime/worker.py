@@ -11,8 +11,11 @@ outside a function goes to stderr, the server's log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import pickle
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -136,7 +139,18 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
     await storage.close()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_server() -> None:
+    """Have the kernel kill this process when the server's process ends, even in the
+    middle of a computation that never reads its input again (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def main() -> None:
+    _die_with_server()
     source = sys.stdin.buffer
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -156,6 +156,8 @@ class ReactorServer:
                               "executions": stats.query_executions},
             "committer": {"commits": stats.commits, "batches": stats.commit_batches,
                           "conflicts": stats.conflicts},
+            "workers": {"escalations": stats.escalations, "remoteCalls": stats.remote_calls,
+                        "kills": stats.worker_kills, "started": stats.workers_started},
         })
 
     def build(self) -> Starlette:

@@ -18,15 +18,18 @@ for queries and mutations, 1 s of code without awaiting for actions — with
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import statistics
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2e_support import ReactorServer
-from server_probe import LIMITS_APP, Bystander, healthy
+from server_probe import LIMITS_APP, Bystander, healthy, stats
 from sync_support import http_json
 
 from reactor.runtime import FunctionKind
@@ -136,6 +139,8 @@ async def test_bystanders_are_served_while_four_clients_spin(server: ReactorServ
         for thread in threads:
             thread.join(30)
     assert len(answered) >= 4, answered
+    workers = stats(server)["workers"]
+    assert workers["escalations"] >= 3 and workers["remoteCalls"] >= len(answered), workers
     assert all(health) and len(health) >= 6, health
     # Back to back on the event loop, 4 spinning calls would hold it all the time, 1 s each.
     assert statistics.median(http_latencies) < 0.25, sorted(http_latencies)[-10:]
@@ -156,3 +161,42 @@ async def test_runaway_functions_fail_with_user_time_exceeded(kind: str, path: s
         assert outcome.error is not None, outcome.value
         assert outcome.error.code == "UserTimeExceeded"
         assert re.match(f"{re.escape(path)}: {message}", outcome.error.summary)
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_die_with_the_server(tmp_path: Path) -> None:
+    """A worker busy in C code never reads its input again; killing the server (its
+    process alone, SIGKILL) must still take the worker with it."""
+    server = ReactorServer(LIMITS_APP, tmp_path / "data").start()
+    try:
+        assert server.process is not None
+        escalate = {"path": "runaway:spin_then_c", "args": {"in_c": False}, "format": "json"}
+        assert http_json(f"{server.url}/api/query", escalate)[1]["status"] == "error"
+        in_c = {**escalate, "args": {"in_c": True}}
+        threading.Thread(target=http_json, args=(f"{server.url}/api/query", in_c),
+                         daemon=True).start()
+        time.sleep(0.5)
+        workers = _children(server.process.pid)
+        assert workers and all(_running(pid) for pid in workers), workers
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(pid) for pid in workers), workers
+    finally:
+        server.kill()
