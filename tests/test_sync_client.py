@@ -130,3 +130,17 @@ def test_client_survives_a_crash_and_mutations_apply_once(
         assert 0 < result["resolvedAtDisconnect"] < 30
         assert result["connectionCount"] >= 2
         assert result["counter"][0] == 0 and result["counter"][-1] == 1
+
+
+def test_functions_declared_by_their_signatures(server: ReactorServer) -> None:
+    result = node("sync_signatures.mjs", server.url)
+    assert result["defaults"]["value"] == {"limit": 2, "isInt": True, "tag": "absent",
+                                           "order": "asc"}
+    assert result["given"]["value"] == {"limit": 5, "isInt": True, "tag": None,
+                                        "order": "desc"}
+    assert "typed:window: args.limit: expected integer, got 5.5" in \
+        result["fraction"]["error"]["message"]
+    assert 'args.order: expected "asc" | "desc", got "up"' in \
+        result["literal"]["error"]["message"]
+    assert result["refused"]["error"]["data"] == {"limit": "bigint:3", "raw": [1]}
+    assert "Too many" in result["refused"]["error"]["message"]
