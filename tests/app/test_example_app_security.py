@@ -384,7 +384,7 @@ async def test_link_account_needs_proof_from_the_provider(linking: ReactorTest) 
     await expect_error(bob.client.action("auth:linkAccount", {
         **link, "accountId": "4242", "idToken": github_token("bob-gh")}), "ArgsValidation")
     refusals = {
-        "forged": github_token("4242", secret="guessed"),
+        "forged": github_token("4242", secret="a guessed secret, long enough for HS256"),
         "expired": github_token("4242", expires_in=-3600),
         "another issuer": t.engine.issuer.issue_token("4242"),
         "not a token": "4242",
