@@ -33,8 +33,10 @@ def get_json(url: str, timeout: float = 10.0) -> Any:
 class Service:
     """A server subprocess in its own process group, ready once `/health` answers."""
 
-    def __init__(self, command: list[str], port: int, log_path: Path) -> None:
+    def __init__(self, command: list[str], port: int, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.command = command
+        self.env = None if env is None else {**os.environ, **env}
         self.port = port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -52,7 +54,7 @@ class Service:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+                                            start_new_session=True, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -86,11 +88,13 @@ def reactor_server(app: str, data_dir: Path, durability: str) -> Service:
     """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Capacity is measured: the per-caller rate limits are off.
+    # Capacity is measured: the per-caller rate limits are off, and the connection caps are
+    # lifted, since every benchmark client connects from the one loopback address.
+    caps = {"REACTOR_MAX_CONNECTIONS": "100000", "REACTOR_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
     command = [sys.executable, "-m", "bench.serve", str(APPS / app), "--port", str(port),
                "--data", str(data_dir), "--durability", durability, "--mutation-rate", "0",
                "--action-rate", "0"]
-    return Service(command, port, data_dir / "server.log")
+    return Service(command, port, data_dir / "server.log", env=caps)
 
 
 def echo_server(data_dir: Path, durability: str) -> Service:
