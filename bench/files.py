@@ -187,16 +187,7 @@ def run(settings: Settings) -> Table:
     source = work / "source.bin"
     write_file(source, size)
     server = reactor_server("files", settings.data_dir("files-server"), settings.durability)
-    # Every upload comes from one address: lift the per-user upload rate for this server.
-    rate = os.environ.get("REACTOR_UPLOADS_PER_MINUTE")
-    os.environ["REACTOR_UPLOADS_PER_MINUTE"] = "100000000"
-    try:
-        server.start()
-    finally:
-        if rate is None:
-            del os.environ["REACTOR_UPLOADS_PER_MINUTE"]
-        else:
-            os.environ["REACTOR_UPLOADS_PER_MINUTE"] = rate
+    server.start()
     cp_times: list[float] = []
     durable_cp_times: list[float] = []
     sinks: list[float] = []

@@ -88,9 +88,10 @@ def reactor_server(app: str, data_dir: Path, durability: str) -> Service:
     """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Capacity is measured: the per-caller rate limits are off, and the connection caps are
-    # lifted, since every benchmark client connects from the one loopback address.
-    caps = {"REACTOR_MAX_CONNECTIONS": "100000", "REACTOR_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
+    # Capacity is measured: the per-caller rate limits are off, and the connection and upload
+    # caps are lifted, since every benchmark client connects from the one loopback address.
+    caps = {"REACTOR_MAX_CONNECTIONS": "100000", "REACTOR_MAX_CONNECTIONS_PER_ADDRESS": "100000",
+            "REACTOR_UPLOADS_PER_MINUTE": "100000000"}
     command = [sys.executable, "-m", "bench.serve", str(APPS / app), "--port", str(port),
                "--data", str(data_dir), "--durability", durability, "--mutation-rate", "0",
                "--action-rate", "0"]
