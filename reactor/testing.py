@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reactor.runtime.auth import identity_from_claims
+from reactor.runtime.context import MutationCtx
 from reactor.runtime.engine import Engine
-from reactor.runtime.functions import FunctionKind
+from reactor.runtime.functions import FunctionKind, internal_mutation
 from reactor.runtime.scheduler import Clock, SchedulerOptions
 from reactor.runtime.subscription import Subscription
 from reactor.runtime.system.environment import Environment
 from reactor.transactions import DatabaseOptions
+
+T = TypeVar("T")
 
 
 class ReactorClient:
@@ -40,6 +44,15 @@ class ReactorClient:
 
     def subscribe(self, path: str, args: dict[str, Any] | None = None) -> Subscription:
         return self.engine.subscribe(path, args or {}, self.identity, admin=True)
+
+    async def run(self, handler: Callable[[MutationCtx], Coroutine[Any, Any, T]]) -> T:
+        """Run `handler(ctx)` as one mutation: seed data or look at it directly, with
+        `ctx.db`, `ctx.scheduler` and the rest, without writing a function for it."""
+        definition = internal_mutation(handler)
+        definition.path = f"ReactorTest.run({getattr(handler, '__qualname__', 'handler')})"
+        outcome = await self.engine.run_definition(definition, {}, self.identity)
+        result: T = outcome.unwrap()
+        return result
 
 
 class ReactorTest(ReactorClient):

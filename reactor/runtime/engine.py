@@ -291,6 +291,12 @@ class Engine:
             return await self.runner.mutation(fn, args, identity, journal, ticket)
         return await self.actions.run(fn, args, identity, nested=nested)
 
+    async def run_definition(self, fn: FunctionDefinition, args: Any,
+                             identity: Identity = None) -> Outcome:
+        """Run a definition that need not belong to the app (`ReactorTest.run`)."""
+        with request_scope():
+            return await self._execute(fn, args, identity)
+
     async def _nested_call(self, kind: FunctionKind, path: str, args: Any,
                            identity: Identity) -> Outcome:
         """`ctx.run_query / run_mutation / run_action` from an action, as its caller."""
