@@ -68,3 +68,20 @@ def test_error_codes_are_documented(guide: str, codes: list[str]) -> None:
     text = page(guide)
     for code in codes:
         assert code in text, code
+
+
+@pytest.mark.parametrize(("guide", "command_names"), [
+    ("backups.md", ["backup", "restore"]),
+])
+def test_every_data_command_option_is_documented(guide: str, command_names: list[str]) -> None:
+    text = page(guide)
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in command_names:
+        assert f"reactor {name}" in text, name
+        for option in commands.choices[name]._option_string_actions:
+            if option.startswith("--") and option not in ("--help", "--app"):
+                assert option in text, f"{name} {option}"
+    if guide == "backups.md":
+        for option in ("--backup-every", "--backup-keep", "--backup-dir"):
+            assert option in text, option

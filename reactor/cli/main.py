@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import codegen, env, init
+from reactor.cli import backup, codegen, env, init
 from reactor.errors import ReactorError
 
 
@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the app")
     _app_arguments(serve, positional=True)
     _server_arguments(serve)
+    serve.add_argument("--backup-every", default=None, metavar="INTERVAL",
+                       help="back up the deployment every INTERVAL (e.g. 6h, 30m, 1d), each"
+                            " backup verified by restoring it into a scratch directory")
+    serve.add_argument("--backup-keep", type=int, default=14, metavar="N",
+                       help="keep the newest N scheduled backups (default 14)")
+    serve.add_argument("--backup-dir", type=Path, default=None, metavar="DIR",
+                       help="where scheduled backups go (required with --backup-every)")
 
     run = commands.add_parser("run", help="run one function and print its result as JSON")
     run.add_argument("path", help='function path, e.g. "tasks:list"')
@@ -74,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("admin-key", help="print the deployment's admin key")
     _app_arguments(admin, positional=False)
     env.add_parser(commands, _app_arguments)
+    backup.add_parsers(commands, _app_arguments)
     codegen.add_parser(commands)
     return parser
 
@@ -127,6 +135,25 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+def _backup_schedule(arguments: argparse.Namespace) -> Any:
+    """`reactor serve --backup-every ...` as a schedule; None without it (or for dev)."""
+    every = getattr(arguments, "backup_every", None)
+    if every is None:
+        return None
+    from reactor.cli.backup import PASSPHRASE_ENV
+    from reactor.runtime.backups.schedule import BackupSchedule, parse_interval
+
+    if arguments.backup_dir is None:
+        raise ReactorError("--backup-every needs --backup-dir DIR", code="BadConfig")
+    if arguments.backup_keep < 1:
+        raise ReactorError(f"--backup-keep: expected at least 1, got {arguments.backup_keep}",
+                           code="BadConfig")
+    return BackupSchedule(parse_interval(every), arguments.backup_keep,
+                          arguments.backup_dir.absolute(),
+                          os.environ.get(PASSPHRASE_ENV) or None,
+                          copy_blobs=not os.environ.get("REACTOR_S3_BUCKET"))
+
+
 def _dispatch(arguments: argparse.Namespace) -> int:
     from reactor.cli import commands
     from reactor.cli.app_dir import require_app
@@ -143,7 +170,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                                  durability=arguments.durability,
                                  cors_origins=arguments.cors_origins,
                                  mutation_rate=arguments.mutation_rate,
-                                 action_rate=arguments.action_rate))
+                                 action_rate=arguments.action_rate,
+                                 backups=_backup_schedule(arguments)))
             return 0
         case "run":
             return commands.run(arguments)
@@ -153,4 +181,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return env.run(arguments)
         case "codegen":
             return codegen.run(arguments)
+        case "backup":
+            return backup.run_backup(arguments)
+        case "restore":
+            return backup.run_restore(arguments)
     return 2

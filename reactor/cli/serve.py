@@ -20,6 +20,7 @@ import uvicorn
 from reactor.cli.files_config import blob_store_from_env, file_options_from_env, public_url
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
+from reactor.runtime.backups.schedule import BackupSchedule, run_schedule
 from reactor.server.app import ReactorServer
 from reactor.server.config import ConfigError, ServerConfig
 from reactor.transactions import DatabaseOptions
@@ -132,7 +133,8 @@ class _GracefulServer(uvicorn.Server):
 
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
-                mutation_rate: float | None = None, action_rate: float | None = None) -> None:
+                mutation_rate: float | None = None, action_rate: float | None = None,
+                backups: BackupSchedule | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
@@ -176,6 +178,10 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
 
         regenerate(engine.app_dir)
         watcher = asyncio.create_task(watch_and_reload(server))
+    backing_up: asyncio.Task[None] | None = None
+    if backups is not None:
+        backups.folder.mkdir(parents=True, exist_ok=True)
+        backing_up = asyncio.create_task(run_schedule(engine.data_dir, backups))
     started = asyncio.create_task(runner.serve(sockets=[listener]))
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)
@@ -188,4 +194,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     finally:
         if watcher is not None:
             watcher.cancel()
+        if backing_up is not None:
+            backing_up.cancel()
+            await asyncio.gather(backing_up, return_exceptions=True)
         await server.stop()

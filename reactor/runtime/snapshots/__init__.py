@@ -1,0 +1,1 @@
+"""Snapshots of a deployment's data: Convex-compatible export and import."""
