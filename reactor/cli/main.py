@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import backup, codegen, env, init
+from reactor.cli import backup, codegen, env, init, logs
 from reactor.errors import ReactorError
 
 
@@ -43,6 +43,10 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action-rate", type=float, default=None, metavar="PER_SECOND",
                         help="actions per second per caller, 0 for no limit (default 50,"
                              " or REACTOR_ACTION_RATE)")
+    parser.add_argument("--log-format", choices=["text", "json"], default=None,
+                        help="print one line per function call: text (the default of dev)"
+                             " on stderr, or json on stdout (one object per line, for log"
+                             " shippers); serve prints none unless given")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _app_arguments(admin, positional=False)
     env.add_parser(commands, _app_arguments)
     backup.add_parsers(commands, _app_arguments)
+    logs.add_parser(commands, _app_arguments)
     codegen.add_parser(commands)
     return parser
 
@@ -171,7 +176,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                                  cors_origins=arguments.cors_origins,
                                  mutation_rate=arguments.mutation_rate,
                                  action_rate=arguments.action_rate,
-                                 backups=_backup_schedule(arguments)))
+                                 backups=_backup_schedule(arguments),
+                                 log_format=arguments.log_format))
             return 0
         case "run":
             return commands.run(arguments)
@@ -179,6 +185,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return commands.admin_key(arguments)
         case "env":
             return env.run(arguments)
+        case "logs":
+            return logs.run(arguments)
         case "codegen":
             return codegen.run(arguments)
         case "backup":

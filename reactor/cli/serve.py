@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import errno
 import gc
+import json
 import logging
 import os
 import resource
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -21,6 +23,7 @@ from reactor.cli.files_config import blob_store_from_env, file_options_from_env,
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.runtime.backups.schedule import BackupSchedule, run_schedule
+from reactor.runtime.execution_log import to_record
 from reactor.server.app import ReactorServer
 from reactor.server.config import ConfigError, ServerConfig
 from reactor.transactions import DatabaseOptions
@@ -39,6 +42,17 @@ def print_call(kind: FunctionKind, outcome: Outcome) -> None:
                      f" {status}\n")
     for line in outcome.log_lines:
         sys.stderr.write(f"    {line}\n")
+
+
+def print_json_call(kind: FunctionKind, outcome: Outcome) -> None:
+    """`--log-format json`: one JSON object per call on stdout, the execution log's
+    record (`requestId` is the one a failed call's client saw) with an ISO `time`."""
+    record = to_record(kind, outcome, time.time() * 1000).to_json()
+    del record["id"]
+    record["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record["startedMs"] / 1000)) \
+        + f".{int(record['startedMs'] % 1000):03d}Z"
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 # A server allocates in bursts of short-lived objects (messages, transactions,
@@ -134,7 +148,8 @@ class _GracefulServer(uvicorn.Server):
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
                 mutation_rate: float | None = None, action_rate: float | None = None,
-                backups: BackupSchedule | None = None) -> None:
+                backups: BackupSchedule | None = None,
+                log_format: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
@@ -155,7 +170,9 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                     file_options=file_options_from_env(os.environ),
                     blob_store=blob_store_from_env(os.environ))
     server = ReactorServer(engine, config)
-    if dev:
+    if log_format == "json":
+        engine.add_call_listener(print_json_call)
+    elif log_format == "text" or (dev and log_format is None):
         engine.add_call_listener(print_call)
     # Start before serving, so that a bad schema or auth config is reported as
     # a clean error (and a non-zero exit) instead of a lifespan traceback.

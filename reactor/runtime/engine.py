@@ -17,7 +17,11 @@ from reactor.runtime.actions import (
     ActionRunner,
 )
 from reactor.runtime.auth import AuthConfig, BuiltinIssuer, TokenVerifier, load_auth_config
-from reactor.runtime.client_errors import function_not_found, request_scope
+from reactor.runtime.client_errors import (
+    current_request_id,
+    function_not_found,
+    request_scope,
+)
 from reactor.runtime.files import FileOptions, FileService, FileSigner
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
@@ -244,8 +248,14 @@ class Engine:
         (first runs and re-runs), scheduled jobs and HTTP actions."""
         self._call_listeners.append(listener)
 
-    def report(self, kind: FunctionKind, outcome: Outcome) -> None:
-        """Tell the call listeners about one finished call."""
+    def report(self, kind: FunctionKind, outcome: Outcome, identity: Identity = None) -> None:
+        """Tell the call listeners about one finished call, made by `identity`."""
+        if not outcome.request_id:
+            outcome.request_id = (outcome.error.request_id if outcome.error is not None
+                                  else current_request_id())
+        if identity is not None and outcome.caller is None:
+            subject = identity.get("subject")
+            outcome.caller = subject if isinstance(subject, str) else None
         for listener in self._call_listeners:
             try:
                 listener(kind, outcome)
@@ -272,11 +282,11 @@ class Engine:
                 self.database.check_readable(ts)
         except ReactorError as error:
             outcome = Outcome(path, error=to_function_error(path, error))
-            self.report(kind, outcome)
+            self.report(kind, outcome, identity)
             return outcome
         outcome = await self._execute(fn, args, identity, ts, journal, admin=admin,
                                       ticket=ticket)
-        self.report(kind, outcome)
+        self.report(kind, outcome, identity)
         return outcome
 
     async def _execute(self, fn: FunctionDefinition, args: Any, identity: Identity,
@@ -327,7 +337,7 @@ class Engine:
             return route
         with request_scope():
             response, outcome = await self.actions.run_http(route, request, identity, refusal)
-        self.report(FunctionKind.ACTION, outcome)
+            self.report(FunctionKind.ACTION, outcome, identity)
         return response
 
     # Scheduled jobs (the scheduler's JobHost) --------------------------------
@@ -336,14 +346,14 @@ class Engine:
                                completion: JobCompletion) -> Outcome:
         with request_scope():
             outcome = await self.runner.mutation(fn, args, None, completion)
-        if not completion.skipped:
-            self.report(FunctionKind.MUTATION, outcome)
+            if not completion.skipped:
+                self.report(FunctionKind.MUTATION, outcome)
         return outcome
 
     async def run_job_action(self, fn: FunctionDefinition, args: dict[str, Any]) -> Outcome:
         with request_scope():
             outcome = await self.actions.run(fn, args, None)
-        self.report(FunctionKind.ACTION, outcome)
+            self.report(FunctionKind.ACTION, outcome)
         return outcome
 
     async def _latest_query(self, fn: FunctionDefinition, args: Any, identity: Identity,

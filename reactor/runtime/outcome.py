@@ -47,6 +47,10 @@ class Outcome:
     encoded: bytes | None = None
     # How the call came about, for the dev log: "live" / "live, re-run" for live queries.
     note: str = ""
+    # The request it served (errors carry the same id) and the caller's identity subject,
+    # filled in when the call is reported (Engine.report), for the execution log.
+    request_id: str = ""
+    caller: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -59,14 +59,15 @@ async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
         fn = engine.resolve(entry.path, FunctionKind.QUERY, public_only=not entry.admin)
     except ReactorError as error:
         failure = to_function_error(entry.path, error)
-        engine.report(FunctionKind.QUERY, Outcome(entry.path, error=failure, note=note))
+        engine.report(FunctionKind.QUERY, Outcome(entry.path, error=failure, note=note),
+                      entry.identity)
         return QueryResult(ts, ReadSet(), error_message=failure.message,
                            error_summary=failure.summary)
     pinning = unpinned_page(entry.args)
     args = pin_page(entry.args, entry.journal)
     outcome = await engine.runner.query(fn, args, entry.identity, ts)
     outcome.note = note
-    engine.report(FunctionKind.QUERY, outcome)
+    engine.report(FunctionKind.QUERY, outcome, entry.identity)
     result = QueryResult(ts, outcome.read_set or ReadSet(), log_lines=outcome.log_lines,
                          journal=entry.journal)
     if outcome.error is None:

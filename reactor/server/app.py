@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, load_auth_config
 from reactor.runtime.client import set_client_address
+from reactor.runtime.execution_log import ExecutionLog, LogRetention
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
@@ -31,6 +32,7 @@ from reactor.server.home import home_route
 from reactor.server.http_actions import HttpActions
 from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
+from reactor.server.logs_api import LogsApi
 from reactor.server.memory import MemoryReclaimer
 from reactor.server.quotas import Quotas
 from reactor.server.sync import SyncSession
@@ -52,6 +54,8 @@ class ReactorServer:
                                    self.config.max_connections_per_address)
         self.reclaimer = MemoryReclaimer()
         self.quotas = Quotas(self.config.mutation_rate, self.config.action_rate)
+        # Every function call, kept in the data directory's logs.sqlite3 (from start).
+        self.execution_log: ExecutionLog | None = None
         self._started = False
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -71,6 +75,12 @@ class ReactorServer:
             await self.engine.stop()
             raise
         self.engine.limit_live_queries(self.config.max_live_queries)
+        if self.execution_log is None:
+            self.execution_log = ExecutionLog(
+                self.engine.data_dir,
+                LogRetention(self.config.log_retention_s, self.config.log_max_bytes))
+            self.execution_log.start()
+            self.engine.add_call_listener(self.execution_log.record)
         self.engine.start_scheduler()
         self._started = True
 
@@ -114,6 +124,9 @@ class ReactorServer:
         if self._started:
             self._started = False
             await self.engine.stop()
+        if self.execution_log is not None:
+            log, self.execution_log = self.execution_log, None
+            await asyncio.to_thread(log.stop)
 
     async def sync(self, websocket: WebSocket) -> None:
         await websocket.accept()
@@ -174,6 +187,7 @@ class ReactorServer:
         env = EnvApi(self.engine, self._authenticator)
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
         files = FileEndpoints(self.engine, self.config)
+        logs = LogsApi(lambda: self.execution_log, self._authenticator)
         routes = [
             WebSocketRoute("/api/sync", self.sync),
             WebSocketRoute("/api/{version}/sync", self.sync),
@@ -189,6 +203,7 @@ class ReactorServer:
             Route("/api/debug/stats", self.stats, methods=["GET"]),
             Route("/api/admin/env", env.list, methods=["GET"]),
             Route("/api/admin/env/{name}", env.variable, methods=["GET", "PUT", "DELETE"]),
+            Route("/api/admin/logs", logs.list, methods=["GET"]),
             Route("/http", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),

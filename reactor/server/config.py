@@ -72,6 +72,10 @@ class ServerConfig:
     body_timeout_s: float = 60.0
     # A WebSocket must send Connect within this of opening.
     connect_timeout_s: float = 10.0
+    # The execution log (logs.sqlite3): records older than this, and the oldest past
+    # this size, are deleted (checked every minute).
+    log_retention_s: float = 7 * 24 * 3600.0
+    log_max_bytes: int = 100 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
