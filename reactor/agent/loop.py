@@ -13,7 +13,7 @@ the `async for`, or cancelling the task) closes the provider's connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,8 +62,13 @@ async def run_steps(provider: Provider, messages: list[Message], tools: Sequence
                     *, context: ToolContext, instructions: str | None = None,
                     max_steps: int = DEFAULT_MAX_STEPS, first_step: int = 0,
                     options: dict[str, Any] | None = None,
+                    execute: Callable[[ToolCall, int], Awaitable[ToolResult]] | None = None,
                     ) -> AsyncIterator[StepEvent]:
-    """Steps `first_step`.. until the model answers without tool calls or `max_steps`."""
+    """Steps `first_step`.. until the model answers without tool calls or `max_steps`.
+
+    `execute(call, step)` replaces running a tool directly (`Agent` records each
+    call around it).
+    """
     by_name = {t.name: t for t in tools}
     specs = [t.spec() for t in tools]
     step = first_step
@@ -89,7 +94,8 @@ async def run_steps(provider: Provider, messages: list[Message], tools: Sequence
             return
         for call in calls:
             yield StepEvent(step, ToolStarted(call.id, call.name, call.args))
-            result = await run_tool(by_name, call, context, step)
+            result = (await execute(call, step) if execute is not None
+                      else await run_tool(by_name, call, context, step))
             messages.append({"role": "tool", "toolCallId": result.id, "name": result.name,
                              "result": result.result})
             yield StepEvent(step, result)

@@ -1,0 +1,431 @@
+"""The agent's queries and mutations, made for one app by `agent_functions()`:
+
+    # functions/agent.py
+    from reactor.agent import agent_functions
+    globals().update(agent_functions())
+
+registers `agent:listThreads`, `agent:getThread`, `agent:listMessages`,
+`agent:listToolCalls`, `agent:listDeltas`, `agent:createThread`,
+`agent:saveUserMessage`, `agent:stop` and the run's own internal functions
+(`beginRun`, `beginStep`, `appendBatch`, `finishStep`, `toolStarted`,
+`toolFinished`, `heartbeat`, `finishRun`, `runState`, `contextMessages`,
+`watchdog`). Each call makes fresh function objects, so several apps (or
+tests) in one process never share a registration.
+
+Every run write names its `runId`: once the run is stopped, finished,
+superseded or marked interrupted, its writes are refused (`stale`), so a
+zombie run cannot touch a thread again. Every write is idempotent: messages by
+(thread, order, stepOrder), delta batches by (message, attempt, chunk), tool
+calls by (thread, toolCallId).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactor.agent.parts import merge_parts, text_of
+from reactor.agent.tables import MESSAGE_STATUSES, THREAD_STATUSES, TableNames
+from reactor.errors import AppError
+from reactor.runtime.functions import (
+    FunctionDefinition,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from reactor.values import MISSING, v
+
+# The watchdog looks this long past a lease's end before calling the run interrupted.
+WATCHDOG_GRACE_MS = 500.0
+INTERRUPTED = "interrupted: the server stopped before the run finished"
+
+Doc = dict[str, Any]
+
+
+def agent_functions(prefix: str = "agent", *, public: bool = False
+                    ) -> dict[str, FunctionDefinition]:
+    """Fresh definitions of the agent's functions, keyed by their names.
+
+    With `public=True` the listing queries, `createThread`, `saveUserMessage` and
+    `stop` are callable by clients (they check no identity: wrap them for that);
+    otherwise everything is internal, for the app's own functions to use.
+    """
+    names = TableNames(prefix)
+    q: Callable[..., Callable[[Any], FunctionDefinition]] = (
+        query if public else internal_query)
+    m: Callable[..., Callable[[Any], FunctionDefinition]] = (
+        mutation if public else internal_mutation)
+    thread_id = v.id(names.threads)
+    message_id = v.id(names.messages)
+    status = v.union(*(v.literal(s) for s in MESSAGE_STATUSES))
+    thread_status = v.union(*(v.literal(s) for s in THREAD_STATUSES))
+    fns: dict[str, FunctionDefinition] = {}
+
+    async def thread_of(ctx: Any, tid: str) -> Doc:
+        thread = await ctx.db.get(tid)
+        if thread is None:
+            raise AppError({"code": "ThreadNotFound"}, f"no agent thread {tid}")
+        return thread  # type: ignore[no-any-return]
+
+    def stale(thread: Doc, run_id: str) -> bool:
+        return thread.get("runId") != run_id
+
+    async def renew(ctx: Any, thread: Doc, lease_ms: float) -> None:
+        """Extend the lease once a third of it is used (not on every batch)."""
+        now = ctx.now()
+        if thread.get("leaseUntil", 0) - now < lease_ms * 2 / 3:
+            await ctx.db.patch(thread["_id"], {"leaseUntil": now + lease_ms})
+
+    async def step_message(ctx: Any, tid: str, order: float, step: float) -> Doc | None:
+        return await (ctx.db.query(names.messages)  # type: ignore[no-any-return]
+                      .with_index("by_thread", lambda r: r.eq("threadId", tid)
+                                  .eq("order", order).eq("stepOrder", step)).first())
+
+    async def apply_batch(ctx: Any, message: Doc, chunk: float, parts: list[Doc]) -> Doc:
+        """The message's fields after batch `chunk` (unchanged if applied already)."""
+        if chunk <= message["chunk"] or not parts:
+            return {}
+        merged = merge_parts(message["parts"], parts)
+        text = text_of(merged)
+        await ctx.db.insert(names.deltas, {
+            "threadId": message["threadId"], "messageId": message["_id"],
+            "attempt": message["attempt"], "chunk": chunk, "start": len(message["text"]),
+            "end": len(text), "parts": parts})
+        return {"parts": merged, "text": text, "chunk": chunk}
+
+    async def tool_calls_of(ctx: Any, tid: str, order: float,
+                            step: float | None = None) -> list[Doc]:
+        def bounds(r: Any) -> Any:
+            r = r.eq("threadId", tid).eq("order", order)
+            return r if step is None else r.eq("stepOrder", step)
+        return await (ctx.db.query(names.tool_calls)  # type: ignore[no-any-return]
+                      .with_index("by_thread_order", bounds).collect())
+
+    async def end_thread(ctx: Any, thread: Doc, state: str, error: str | None,
+                         reason: str | None) -> None:
+        await ctx.db.patch(thread["_id"], {
+            "status": state, "runId": MISSING, "leaseUntil": MISSING,
+            "streamingMessageId": MISSING, "stopRequested": False,
+            "error": error if error is not None else MISSING,
+            "endReason": reason if reason is not None else MISSING})
+
+    # -- listing -------------------------------------------------------------
+
+    @q(args={"userKey": v.optional(v.string()), "paginationOpts": v.pagination_opts()})
+    async def listThreads(ctx: Any, paginationOpts: Doc, userKey: str | None = None) -> Any:
+        """The threads of `userKey` (all threads without it), newest first."""
+        threads = ctx.db.query(names.threads)
+        if userKey is not None:
+            threads = threads.with_index("by_user", lambda r: r.eq("userKey", userKey))
+        return await threads.order("desc").paginate(paginationOpts)
+
+    @q(args={"threadId": thread_id})
+    async def getThread(ctx: Any, threadId: str) -> Any:
+        return await ctx.db.get(threadId)
+
+    @q(args={"threadId": thread_id, "paginationOpts": v.pagination_opts(),
+             "order": v.optional(v.union(v.literal("asc"), v.literal("desc")))})
+    async def listMessages(ctx: Any, threadId: str, paginationOpts: Doc,
+                           order: str = "asc") -> Any:
+        return await (ctx.db.query(names.messages)
+                      .with_index("by_thread", lambda r: r.eq("threadId", threadId))
+                      .order(order).paginate(paginationOpts))
+
+    @q(args={"threadId": thread_id, "order": v.optional(v.number())})
+    async def listToolCalls(ctx: Any, threadId: str, order: float | None = None) -> Any:
+        if order is not None:
+            return await tool_calls_of(ctx, threadId, order)
+        return await (ctx.db.query(names.tool_calls)
+                      .with_index("by_thread_order", lambda r: r.eq("threadId", threadId))
+                      .take(1000))
+
+    @q(args={"messageId": message_id, "afterChunk": v.optional(v.number()),
+             "limit": v.optional(v.number())})
+    async def listDeltas(ctx: Any, messageId: str, afterChunk: float = 0,
+                         limit: float = 500) -> Any:
+        """A streaming message's batches after `afterChunk` (of its current attempt)."""
+        message = await ctx.db.get(messageId)
+        if message is None:
+            return []
+        return await (ctx.db.query(names.deltas)
+                      .with_index("by_message", lambda r: r.eq("messageId", messageId)
+                                  .eq("attempt", message["attempt"]).gt("chunk", afterChunk))
+                      .take(int(limit)))
+
+    # -- the app's writes ----------------------------------------------------
+
+    @m(args={"title": v.optional(v.string()), "userKey": v.optional(v.string())})
+    async def createThread(ctx: Any, title: str | None = None,
+                           userKey: str | None = None) -> Any:
+        doc: Doc = {"status": "idle", "stopRequested": False, "order": 0}
+        if title is not None:
+            doc["title"] = title
+        if userKey is not None:
+            doc["userKey"] = userKey
+        return await ctx.db.insert(names.threads, doc)
+
+    @m(args={"threadId": thread_id, "text": v.string()})
+    async def saveUserMessage(ctx: Any, threadId: str, text: str) -> Any:
+        """The prompt of the thread's next order: `{messageId, order}`."""
+        thread = await thread_of(ctx, threadId)
+        order = thread["order"] + 1
+        message = await ctx.db.insert(names.messages, {
+            "threadId": threadId, "order": order, "stepOrder": 0, "role": "user",
+            "status": "success", "text": text, "parts": [{"type": "text", "text": text}],
+            "attempt": 1, "chunk": 0})
+        await ctx.db.patch(threadId, {"order": order})
+        return {"messageId": message, "order": order}
+
+    @m(args={"threadId": thread_id, "reason": v.optional(v.string())})
+    async def stop(ctx: Any, threadId: str, reason: str | None = None) -> Any:
+        """Ask the running run to stop (it ends within one batch interval); whether one ran."""
+        thread = await thread_of(ctx, threadId)
+        if thread["status"] != "running" or thread["stopRequested"]:
+            return False
+        await ctx.db.patch(threadId, {"stopRequested": True,
+                                      "endReason": reason or "stopped by the user"})
+        return True
+
+    # -- the run's writes (internal) ------------------------------------------
+
+    @internal_mutation(args={"threadId": thread_id, "order": v.number(),
+                             "leaseMs": v.number(), "runId": v.string(),
+                             "takeover": v.boolean()})
+    async def beginRun(ctx: Any, threadId: str, order: float, leaseMs: float, runId: str,
+                       takeover: bool) -> Any:
+        thread = await thread_of(ctx, threadId)
+        now = ctx.now()
+        if (thread["status"] == "running" and not takeover
+                and thread.get("leaseUntil", 0) > now and thread.get("runId") != runId):
+            raise AppError({"code": "ThreadBusy"}, f"agent thread {threadId} is running"
+                           " another run; stop it first (or pass takeover=True)")
+        lease = now + leaseMs
+        await ctx.db.patch(threadId, {
+            "status": "running", "stopRequested": False, "runId": runId,
+            "leaseUntil": lease, "order": max(order, thread["order"]),
+            "error": MISSING, "endReason": MISSING, "streamingMessageId": MISSING})
+        await ctx.scheduler.run_at(lease + WATCHDOG_GRACE_MS, watchdog,
+                                   {"threadId": threadId, "runId": runId})
+        return True
+
+    @internal_query(args={"threadId": thread_id, "order": v.number(), "limit": v.number()})
+    async def contextMessages(ctx: Any, threadId: str, order: float, limit: float) -> Any:
+        """`{history, current, toolCalls}`: up to `limit` messages before `order`, the
+        messages of `order`, and its tool calls."""
+        before = await (ctx.db.query(names.messages)
+                        .with_index("by_thread", lambda r: r.eq("threadId", threadId)
+                                    .lt("order", order))
+                        .order("desc").take(int(limit)))
+        current = await (ctx.db.query(names.messages)
+                         .with_index("by_thread", lambda r: r.eq("threadId", threadId)
+                                     .eq("order", order)).collect())
+        return {"history": list(reversed(before)), "current": current,
+                "toolCalls": await tool_calls_of(ctx, threadId, order)}
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(), "order": v.number(),
+                             "stepOrder": v.number(), "model": v.string(),
+                             "leaseMs": v.number()})
+    async def beginStep(ctx: Any, threadId: str, runId: str, order: float, stepOrder: float,
+                        model: str, leaseMs: float) -> Any:
+        thread = await thread_of(ctx, threadId)
+        if stale(thread, runId):
+            return {"stale": True, "stop": True}
+        found = await step_message(ctx, threadId, order, stepOrder)
+        fresh = {"status": "streaming", "text": "", "parts": [], "chunk": 0, "model": model,
+                 "error": MISSING, "finishReason": MISSING, "usage": MISSING}
+        if found is None:
+            message = await ctx.db.insert(names.messages, {
+                "threadId": threadId, "order": order, "stepOrder": stepOrder,
+                "role": "assistant", "attempt": 1,
+                **{k: val for k, val in fresh.items() if val is not MISSING}})
+            attempt = 1
+        else:
+            message, attempt = found["_id"], found["attempt"] + 1
+            await ctx.db.patch(message, {**fresh, "attempt": attempt})
+            for call in await tool_calls_of(ctx, threadId, order, stepOrder):
+                await ctx.db.delete(call["_id"])
+        await ctx.db.patch(threadId, {"streamingMessageId": message})
+        await renew(ctx, thread, leaseMs)
+        return {"messageId": message, "attempt": attempt, "stop": thread["stopRequested"],
+                "stale": False}
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
+                             "messageId": message_id, "attempt": v.number(),
+                             "chunk": v.number(), "parts": v.array(v.any()),
+                             "leaseMs": v.number()})
+    async def appendBatch(ctx: Any, threadId: str, runId: str, messageId: str,
+                          attempt: float, chunk: float, parts: list[Doc],
+                          leaseMs: float) -> Any:
+        """One batch of deltas; a batch applied before (a retry) changes nothing."""
+        thread = await thread_of(ctx, threadId)
+        message = await ctx.db.get(messageId)
+        if (stale(thread, runId) or message is None or message["attempt"] != attempt
+                or message["status"] != "streaming"):
+            return {"stale": True, "stop": True, "applied": False}
+        changes = await apply_batch(ctx, message, chunk, parts)
+        if changes:
+            await ctx.db.patch(messageId, changes)
+        await renew(ctx, thread, leaseMs)
+        return {"stale": False, "stop": thread["stopRequested"], "applied": bool(changes)}
+
+    @internal_mutation(args={
+        "threadId": thread_id, "runId": v.string(), "messageId": message_id,
+        "attempt": v.number(), "chunk": v.number(), "parts": v.array(v.any()),
+        "status": status, "finishReason": v.string(), "error": v.optional(v.string()),
+        "usage": v.optional(v.any()), "toolCalls": v.array(v.any()),
+        "threadStatus": v.optional(thread_status), "endReason": v.optional(v.string())})
+    async def finishStep(ctx: Any, threadId: str, runId: str, messageId: str, attempt: float,
+                         chunk: float, parts: list[Doc], status: str, finishReason: str,
+                         toolCalls: list[Doc], error: str | None = None, usage: Any = None,
+                         threadStatus: str | None = None, endReason: str | None = None
+                         ) -> Any:
+        """The last batch, the message's final state, its tool calls (REQUESTED), its
+        usage and — for the run's last step — the thread's new state: one transaction."""
+        thread = await thread_of(ctx, threadId)
+        message = await ctx.db.get(messageId)
+        if stale(thread, runId) or message is None or message["attempt"] != attempt:
+            return {"stale": True, "applied": False}
+        if message["status"] != "streaming":
+            return {"stale": False, "applied": False}  # finished already: a retry
+        tail = list(parts) + [{"type": "tool-call", "toolCallId": c["id"],
+                               "toolName": c["name"], "args": c["args"]} for c in toolCalls]
+        if error is not None:
+            tail.append({"type": "error", "error": error})
+        changes = await apply_batch(ctx, message, chunk if chunk > message["chunk"]
+                                    else message["chunk"] + 1, tail)
+        final: Doc = {**changes, "status": status, "finishReason": finishReason}
+        if error is not None:
+            final["error"] = error
+        if usage is not None:
+            final["usage"] = usage
+        await ctx.db.patch(messageId, final)
+        for call in toolCalls:
+            existing = await (ctx.db.query(names.tool_calls)
+                              .with_index("by_thread_call", lambda r, c=call: r
+                                          .eq("threadId", threadId).eq("toolCallId", c["id"]))
+                              .first())
+            if existing is None:
+                await ctx.db.insert(names.tool_calls, {
+                    "threadId": threadId, "messageId": messageId, "order": message["order"],
+                    "stepOrder": message["stepOrder"], "toolCallId": call["id"],
+                    "name": call["name"], "args": call["args"], "status": "REQUESTED"})
+        if usage is not None:
+            await ctx.db.insert(names.usage, {
+                "threadId": threadId, "messageId": messageId,
+                "model": message.get("model", ""), "inputTokens": usage["inputTokens"],
+                "outputTokens": usage["outputTokens"], "totalTokens": usage["totalTokens"]})
+        if threadStatus is not None:
+            await end_thread(ctx, thread, threadStatus, error,
+                             endReason or thread.get("endReason"))
+        else:
+            await ctx.db.patch(threadId, {"streamingMessageId": MISSING})
+        return {"stale": False, "applied": True, "stop": thread["stopRequested"]}
+
+    async def tool_call(ctx: Any, threadId: str, toolCallId: str) -> Doc | None:
+        return await (ctx.db.query(names.tool_calls)  # type: ignore[no-any-return]
+                      .with_index("by_thread_call", lambda r: r.eq("threadId", threadId)
+                                  .eq("toolCallId", toolCallId)).first())
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
+                             "toolCallId": v.string(), "leaseMs": v.number()})
+    async def toolStarted(ctx: Any, threadId: str, runId: str, toolCallId: str,
+                          leaseMs: float) -> Any:
+        thread = await thread_of(ctx, threadId)
+        if stale(thread, runId):
+            return {"stale": True, "stop": True}
+        call = await tool_call(ctx, threadId, toolCallId)
+        if call is not None and call["status"] == "REQUESTED":
+            await ctx.db.patch(call["_id"], {"status": "RUNNING", "startedAt": ctx.now()})
+        await renew(ctx, thread, leaseMs)
+        return {"stale": False, "stop": thread["stopRequested"]}
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
+                             "toolCallId": v.string(), "result": v.any(),
+                             "failed": v.boolean(), "leaseMs": v.number()})
+    async def toolFinished(ctx: Any, threadId: str, runId: str, toolCallId: str, result: Any,
+                           failed: bool, leaseMs: float) -> Any:
+        """The call's result, on the call and as a tool-result part of its message."""
+        thread = await thread_of(ctx, threadId)
+        if stale(thread, runId):
+            return {"stale": True, "stop": True}
+        call = await tool_call(ctx, threadId, toolCallId)
+        if call is not None and call["status"] in ("REQUESTED", "RUNNING"):
+            await ctx.db.patch(call["_id"], {"status": "FAILED" if failed else "SUCCEEDED",
+                                             "result": result, "endedAt": ctx.now()})
+            message = await ctx.db.get(call["messageId"])
+            if message is not None:
+                await ctx.db.patch(message["_id"], {"parts": [*message["parts"], {
+                    "type": "tool-result", "toolCallId": toolCallId, "toolName": call["name"],
+                    "result": result, "isError": failed}]})
+        await renew(ctx, thread, leaseMs)
+        return {"stale": False, "stop": thread["stopRequested"]}
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
+                             "leaseMs": v.number()})
+    async def heartbeat(ctx: Any, threadId: str, runId: str, leaseMs: float) -> Any:
+        thread = await thread_of(ctx, threadId)
+        if stale(thread, runId):
+            return {"stale": True, "stop": True}
+        await ctx.db.patch(threadId, {"leaseUntil": ctx.now() + leaseMs})
+        return {"stale": False, "stop": thread["stopRequested"]}
+
+    @internal_query(args={"threadId": thread_id, "runId": v.string()})
+    async def runState(ctx: Any, threadId: str, runId: str) -> Any:
+        thread = await thread_of(ctx, threadId)
+        return {"stale": stale(thread, runId), "stop": thread["stopRequested"],
+                "leaseUntil": thread.get("leaseUntil", 0)}
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
+                             "status": thread_status, "error": v.optional(v.string()),
+                             "endReason": v.optional(v.string())})
+    async def finishRun(ctx: Any, threadId: str, runId: str, status: str,
+                        error: str | None = None, endReason: str | None = None) -> Any:
+        """End the run (and close a message still streaming with the same outcome)."""
+        thread = await thread_of(ctx, threadId)
+        if stale(thread, runId):
+            return False
+        await close_streaming(ctx, thread, _message_status(status), error)
+        await end_thread(ctx, thread, status, error, endReason or thread.get("endReason"))
+        return True
+
+    async def close_streaming(ctx: Any, thread: Doc, state: str, error: str | None) -> None:
+        streaming = thread.get("streamingMessageId")
+        message = None if streaming is None else await ctx.db.get(streaming)
+        if message is not None and message["status"] == "streaming":
+            patch: Doc = {"status": state, "finishReason": state}
+            if error is not None:
+                patch["error"] = error
+                patch["parts"] = [*message["parts"], {"type": "error", "error": error}]
+            await ctx.db.patch(message["_id"], patch)
+
+    @internal_mutation(args={"threadId": thread_id, "runId": v.string()})
+    async def watchdog(ctx: Any, threadId: str, runId: str) -> Any:
+        """Marks a run whose lease ran out (its server died) interrupted; else waits on."""
+        thread = await ctx.db.get(threadId)
+        if thread is None or stale(thread, runId) or thread["status"] != "running":
+            return "done"
+        lease = thread.get("leaseUntil", 0)
+        if lease > ctx.now():
+            await ctx.scheduler.run_at(lease + WATCHDOG_GRACE_MS, watchdog,
+                                       {"threadId": threadId, "runId": runId})
+            return "waiting"
+        await close_streaming(ctx, thread, "interrupted", INTERRUPTED)
+        for call in await tool_calls_of(ctx, threadId, thread["order"]):
+            if call["status"] in ("REQUESTED", "RUNNING"):
+                await ctx.db.patch(call["_id"], {"status": "FAILED", "endedAt": ctx.now(),
+                                                 "result": {"error": INTERRUPTED}})
+        await end_thread(ctx, thread, "interrupted", INTERRUPTED, "interrupted")
+        return "interrupted"
+
+    for definition in (listThreads, getThread, listMessages, listToolCalls, listDeltas,
+                       createThread, saveUserMessage, stop, beginRun, contextMessages,
+                       beginStep, appendBatch, finishStep, toolStarted, toolFinished,
+                       heartbeat, runState, finishRun, watchdog):
+        fns[definition.function.__name__] = definition
+    return fns
+
+
+def _message_status(thread_status: str) -> str:
+    return {"completed": "success", "failed": "failed", "stopped": "stopped"}.get(
+        thread_status, "interrupted")

@@ -1,0 +1,243 @@
+"""Agent runs stored in the library's tables: tools, streaming batches, stop, failures,
+idempotent batches. In-process engine, fake provider process."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_llm import FakeLLM
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reactor.testing import ReactorTest
+
+APP = Path(__file__).parent / "apps" / "agent"
+PAGE = {"numItems": 100, "cursor": None}
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def t(llm: FakeLLM) -> AsyncIterator[ReactorTest]:
+    llm.reset()
+    async with ReactorTest(APP) as test:
+        await test.environment.set("OPENAI_BASE_URL", llm.openai_url)
+        await test.environment.set("OPENAI_API_KEY", "sk-test-key")
+        yield test
+
+
+async def messages(t: ReactorTest, thread: str) -> list[dict[str, Any]]:
+    page = await t.query("agent:listMessages", {"threadId": thread, "paginationOpts": PAGE})
+    return list(page["page"])
+
+
+async def test_tool_call_then_streamed_answer(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([
+        {"tool_calls": [{"id": "c1", "name": "add", "args": '{"a": 2, "b": 3}', "split": 4},
+                        {"id": "c2", "name": "note", "args": '{"text": "hi"}'}],
+         "usage": {"input": 10, "output": 3}},
+        {"text": ["Five", " it", " is."], "usage": {"input": 20, "output": 4}},
+    ])
+    result = await t.action("chat:start", {"prompt": "2+3?"})
+    assert result["status"] == "completed", result
+    assert (result["text"], result["steps"], result["tokens"]) == ("Five it is.", 2, 37)
+    thread = result["threadId"]
+    stored = await messages(t, thread)
+    assert [(m["order"], m["stepOrder"], m["role"], m["status"]) for m in stored] == [
+        (1, 0, "user", "success"), (1, 1, "assistant", "success"),
+        (1, 2, "assistant", "success")]
+    first = stored[1]
+    assert [p["type"] for p in first["parts"]] == ["tool-call", "tool-call", "tool-result",
+                                                   "tool-result"]
+    assert first["finishReason"] == "tool-calls"
+    assert first["usage"] == {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13}
+    assert stored[2]["text"] == "Five it is." and stored[2]["finishReason"] == "stop"
+    calls = await t.query("agent:listToolCalls", {"threadId": thread})
+    assert [(c["toolCallId"], c["status"], c["result"]) for c in calls] == [
+        ("c1", "SUCCEEDED", 5), ("c2", "SUCCEEDED", "noted")]
+    assert await t.query("chat:notes", {"threadId": thread}) == ["ws:hi"]
+    state = await t.query("agent:getThread", {"threadId": thread})
+    assert state["status"] == "completed" and "runId" not in state
+    sent = llm.requests()[1]["body"]["messages"]
+    assert sent[0] == {"role": "system", "content": "You are a test agent."}
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "tool"]
+
+    # A second prompt sees the first exchange as context.
+    llm.script([{"text": ["Again."]}])
+    again = await t.action("chat:ask", {"threadId": thread, "prompt": "and again?"})
+    assert (again["status"], again["order"]) == ("completed", 2)
+    context = llm.requests()[2]["body"]["messages"]
+    assert [m["role"] for m in context] == ["system", "user", "assistant", "tool", "tool",
+                                            "assistant", "user"]
+
+
+async def test_subscriber_sees_the_message_grow(t: ReactorTest, llm: FakeLLM) -> None:
+    words = [f"w{i} " for i in range(60)]
+    llm.script([{"text": words, "delay_s": 0.02}])
+    thread = await t.mutation("agent:createThread", {})
+    versions: list[str] = []
+    async with t.subscribe("agent:listMessages", {"threadId": thread,
+                                                  "paginationOpts": PAGE}) as sub:
+        run = asyncio.ensure_future(t.action("chat:ask", {"threadId": thread,
+                                                          "prompt": "talk"}))
+        while True:
+            page = await sub.next(timeout=10)
+            answer = [m for m in page["page"] if m["role"] == "assistant"]
+            if answer:
+                versions.append(answer[0]["text"])
+                if answer[0]["status"] != "streaming":
+                    break
+        result = await run
+    assert result["status"] == "completed"
+    assert versions[-1] == "".join(words)
+    assert len(set(versions)) >= 10, versions
+    assert all(b.startswith(a) for a, b in itertools.pairwise(versions))
+    message = (await messages(t, thread))[1]
+    deltas = await t.query("agent:listDeltas", {"messageId": message["_id"]})
+    assert "".join(p["text"] for d in deltas for p in d["parts"]) == "".join(words)
+    assert [d["chunk"] for d in deltas] == list(range(1, len(deltas) + 1))
+
+
+async def test_stop_mid_stream_keeps_what_streamed(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([{"text": [f"t{i} " for i in range(200)], "delay_s": 0.02}])
+    thread = await t.mutation("agent:createThread", {})
+    run = asyncio.ensure_future(t.action("chat:ask", {"threadId": thread, "prompt": "go"}))
+    async with t.subscribe("agent:listMessages", {"threadId": thread,
+                                                  "paginationOpts": PAGE}) as sub:
+        while not any(m["role"] == "assistant" and len(m["text"]) > 20
+                      for m in (await sub.next(timeout=10))["page"]):
+            pass
+    assert await t.mutation("agent:stop", {"threadId": thread}) is True
+    stopped_at = asyncio.get_running_loop().time()
+    result = await asyncio.wait_for(run, 5)
+    assert asyncio.get_running_loop().time() - stopped_at < 1.0
+    assert result["status"] == "stopped"
+    answer = (await messages(t, thread))[1]
+    assert answer["status"] == "stopped" and answer["finishReason"] == "stopped"
+    assert len(answer["text"]) > 20 and answer["text"].startswith("t0 t1 ")
+    assert len(answer["text"]) < len("".join(f"t{i} " for i in range(200)))
+    state = await t.query("agent:getThread", {"threadId": thread})
+    assert (state["status"], state["endReason"]) == ("stopped", "stopped by the user")
+    assert await t.mutation("agent:stop", {"threadId": thread}) is False
+
+
+async def test_provider_error_fails_the_message_with_its_words(t: ReactorTest,
+                                                              llm: FakeLLM) -> None:
+    llm.script([{"status": 400, "body": {"error": {"message": "model gpt-test is unknown"}}}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "hi"})
+    assert result["status"] == "failed"
+    assert "HTTP 400: model gpt-test is unknown" in result["error"]
+    answer = (await messages(t, thread))[1]
+    assert answer["status"] == "failed" and "model gpt-test is unknown" in answer["error"]
+    assert answer["parts"][-1]["type"] == "error"
+    state = await t.query("agent:getThread", {"threadId": thread})
+    assert state["status"] == "failed" and "unknown" in state["error"]
+    assert "sk-test-key" not in str(state) + str(answer)
+
+
+async def test_dropped_stream_fails_clearly_keeping_the_text(t: ReactorTest,
+                                                             llm: FakeLLM) -> None:
+    llm.script([{"text": ["part one, ", "part two, ", "never"], "drop_after": 3,
+                 "delay_s": 0.08}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "hi"})
+    assert result["status"] == "failed" and "dropped mid-stream" in result["error"]
+    answer = (await messages(t, thread))[1]
+    assert answer["status"] == "failed"
+    assert answer["text"] == "part one, part two, "
+
+
+async def test_429_then_success(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([{"status": 429, "headers": {"Retry-After": "0"}}, {"text": ["fine"]}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "hi"})
+    assert (result["status"], result["text"]) == ("completed", "fine")
+    assert len(llm.requests()) == 2
+
+
+async def test_generate_text_writes_each_step_once(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([{"text": [f"{i}" for i in range(30)]}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "hi",
+                                         "stream": False})
+    assert result["text"] == "".join(f"{i}" for i in range(30))
+    answer = (await messages(t, thread))[1]
+    deltas = await t.query("agent:listDeltas", {"messageId": answer["_id"]})
+    assert len(deltas) == 1
+
+
+async def test_a_tool_error_goes_back_to_the_model(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([{"tool_calls": [{"id": "c1", "name": "add", "args": '{"a": "x", "b": 1}'}]},
+                {"text": ["Sorry."]}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "hi"})
+    assert result["status"] == "completed"
+    calls = await t.query("agent:listToolCalls", {"threadId": thread})
+    assert calls[0]["status"] == "FAILED" and "invalid arguments" in calls[0]["result"]["error"]
+    sent = llm.requests()[1]["body"]["messages"][-1]
+    assert sent["role"] == "tool" and "invalid arguments" in sent["content"]
+
+
+async def begin(t: ReactorTest) -> tuple[str, str, str]:
+    thread = await t.mutation("agent:createThread", {})
+    await t.mutation("agent:saveUserMessage", {"threadId": thread, "text": "q"})
+    await t.mutation("agent:beginRun", {"threadId": thread, "order": 1, "leaseMs": 60_000,
+                                        "runId": "r1", "takeover": False})
+    step = await t.mutation("agent:beginStep", {"threadId": thread, "runId": "r1", "order": 1,
+                                                "stepOrder": 1, "model": "m",
+                                                "leaseMs": 60_000})
+    return thread, "r1", step["messageId"]
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet="abcé😀 ", min_size=1, max_size=6), min_size=1, max_size=12),
+       st.lists(st.integers(0, 11), max_size=12))
+async def test_retried_batches_never_duplicate(t: ReactorTest, chunks: list[str],
+                                               retries: list[int]) -> None:
+    thread, run, message = await begin(t)
+    sends = list(range(len(chunks)))
+    for index in retries:  # re-send some batches (a retry after a lost answer) later on
+        if index < len(chunks):
+            sends.insert(min(len(sends), sends.index(index) + 2), index)
+    for index in sends:
+        await t.mutation("agent:appendBatch", {
+            "threadId": thread, "runId": run, "messageId": message, "attempt": 1,
+            "chunk": index + 1, "parts": [{"type": "text", "text": chunks[index]}],
+            "leaseMs": 60_000})
+    done = {"threadId": thread, "runId": run, "messageId": message, "attempt": 1,
+            "chunk": len(chunks) + 1, "parts": [], "status": "success",
+            "finishReason": "stop", "toolCalls": [], "threadStatus": "completed"}
+    await t.mutation("agent:finishStep", done)
+    assert (await t.mutation("agent:finishStep", done))["applied"] is False
+    stored = (await messages(t, thread))[1]
+    assert stored["text"] == "".join(chunks) and stored["status"] == "success"
+    assert len([p for p in stored["parts"] if p["type"] == "text"]) == 1
+    deltas = await t.query("agent:listDeltas", {"messageId": message})
+    assert [d["chunk"] for d in deltas] == list(range(1, len(chunks) + 1))
+
+
+async def test_stale_runs_cannot_write(t: ReactorTest) -> None:
+    thread, _run, message = await begin(t)
+    await t.mutation("agent:beginRun", {"threadId": thread, "order": 1, "leaseMs": 60_000,
+                                        "runId": "r2", "takeover": True})
+    answer = await t.mutation("agent:appendBatch", {
+        "threadId": thread, "runId": "r1", "messageId": message, "attempt": 1, "chunk": 1,
+        "parts": [{"type": "text", "text": "zombie"}], "leaseMs": 60_000})
+    assert answer["stale"] is True
+    assert (await messages(t, thread))[1]["text"] == ""
+    with pytest.raises(Exception, match="running another run"):
+        await t.mutation("agent:beginRun", {"threadId": thread, "order": 1,
+                                            "leaseMs": 60_000, "runId": "r3",
+                                            "takeover": False})
