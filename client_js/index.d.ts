@@ -283,6 +283,8 @@ export declare class ReactorClient {
 
   /** Authenticates with tokens from `fetchToken`; `onChange` reports whether the server accepted one. */
   setAuth(fetchToken: AuthTokenFetcher, onChange?: (isAuthenticated: boolean) => void): Promise<void>;
+  /** Act as the deployment's admin: internal and `_system/` functions too. */
+  setAdminAuth(adminKey: string): void;
   clearAuth(): void;
 
   connectionState(): ConnectionState;

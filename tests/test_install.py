@@ -92,7 +92,10 @@ def test_wheel_init_dev_and_the_official_client(tmp_path: Path, node_modules: Pa
     wheel = build_wheel(tmp_path)
     names = run([sys.executable, "-m", "zipfile", "-l", str(wheel)], tmp_path).stdout
     for packaged in ("reactor/py.typed", "reactor/cli/templates/app/schema.py.tmpl",
-                     "reactor/cli/templates/app/functions/notes.py.tmpl"):
+                     "reactor/cli/templates/app/functions/notes.py.tmpl",
+                     "reactor/server/dashboard_static/index.html",
+                     "reactor/server/dashboard_static/pages/data.js",
+                     "reactor/server/dashboard_static/client/index.js"):
         assert packaged in names, packaged
     venv = fresh_venv(tmp_path, wheel)
     reactor = str(venv / "bin" / "reactor")
@@ -120,6 +123,10 @@ def test_wheel_init_dev_and_the_official_client(tmp_path: Path, node_modules: Pa
         wait_healthy(url, server, log)
         with urllib.request.urlopen(url, timeout=5) as response:
             assert "<strong>myapp</strong>" in response.read().decode()
+        for page, marker in (("_dashboard/", 'id="sign-in-form"'),
+                             ("_dashboard/client/index.js", "export { ReactorClient }")):
+            with urllib.request.urlopen(f"{url}/{page}", timeout=5) as response:
+                assert marker in response.read().decode(), page
         result = run_node(FRONTEND, (app / "_generated" / "api.js").as_uri(), url, timeout=60)
     finally:
         server.terminate()

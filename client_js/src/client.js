@@ -85,6 +85,12 @@ export class ReactorClient extends SyncClient {
     return this.auth.setAuth(fetchToken, onChange);
   }
 
+  /** Acts as the deployment's admin (its admin key): internal and `_system/` functions too. */
+  setAdminAuth(adminKey) {
+    this.auth.reset();
+    this.send(this.local.setAdminAuth(adminKey));
+  }
+
   clearAuth() {
     this.auth.reset();
     this.send(this.local.clearAuth());

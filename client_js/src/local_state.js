@@ -88,6 +88,12 @@ export class LocalState {
     return this.identityChange();
   }
 
+  setAdminAuth(value) {
+    this.auth = { tokenType: "Admin", value };
+    this.authUnconfirmed = false;
+    return this.identityChange();
+  }
+
   clearAuth() {
     this.auth = undefined;
     this.authUnconfirmed = false;

@@ -67,7 +67,7 @@ async def _run_local(arguments: argparse.Namespace, args: dict[str, Any],
     try:
         # As a user, only public functions, as a client would; otherwise as the admin.
         as_admin = identity is None
-        fn = engine.resolve(arguments.path, public_only=not as_admin)
+        fn = engine.resolve(arguments.path, public_only=not as_admin, admin=as_admin)
         outcome = await engine.call(fn.kind, arguments.path, from_wire(args, "args"),
                                     identity, admin=as_admin)
     finally:

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import backup, codegen, env, init, logs
+from reactor.cli import backup, codegen, dashboard, env, init, logs
 from reactor.errors import ReactorError
 
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_parser(commands, _app_arguments)
     backup.add_parsers(commands, _app_arguments)
     logs.add_parser(commands, _app_arguments)
+    dashboard.add_parser(commands, _app_arguments)
     codegen.add_parser(commands)
     return parser
 
@@ -193,4 +194,6 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return backup.run_backup(arguments)
         case "restore":
             return backup.run_restore(arguments)
+        case "dashboard":
+            return dashboard.run(arguments)
     return 2

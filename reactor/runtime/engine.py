@@ -16,6 +16,7 @@ from reactor.runtime.actions import (
     DEFAULT_MAX_QUEUED_ACTIONS,
     ActionRunner,
 )
+from reactor.runtime.admin import SYSTEM_PREFIX, SystemFunctions
 from reactor.runtime.auth import AuthConfig, BuiltinIssuer, TokenVerifier, load_auth_config
 from reactor.runtime.client_errors import (
     current_request_id,
@@ -108,6 +109,8 @@ class Engine:
         self.workers = workers
         self.pool: WorkerPool | None = None
         self._call_listeners: list[CallListener] = []
+        # `_system/...`: the dashboard's admin-only queries and mutations.
+        self.system = SystemFunctions(lambda: self.app.functions)
         self._auth_config = auth_config
         self._verifier: TokenVerifier | None = None
         self.app: App
@@ -222,10 +225,14 @@ class Engine:
     # Functions -------------------------------------------------------------
 
     def resolve(self, path: str, kind: FunctionKind | None = None,
-                *, public_only: bool = False) -> FunctionDefinition:
-        """The function at `path`; clients (`public_only`) never see internal ones."""
+                *, public_only: bool = False, admin: bool = False) -> FunctionDefinition:
+        """The function at `path`; clients (`public_only`) never see internal ones, and
+        system functions (`_system/...`) run only for `admin` callers (`AdminOnly`)."""
         canonical = canonical_path(path)
-        fn = self.app.functions.get(canonical)
+        if canonical.startswith(SYSTEM_PREFIX):
+            fn = self.system.get(canonical, admin=admin)
+        else:
+            fn = self.app.functions.get(canonical)
         if fn is None or (public_only and not fn.is_public):
             raise function_not_found(path, public=public_only)
         if kind is not None and fn.kind is not kind:
@@ -277,7 +284,7 @@ class Engine:
                     admin: bool, ts: int | None, journal: Journal | None,
                     ticket: CommitTicket | None) -> Outcome:
         try:
-            fn = self.resolve(path, kind, public_only=not admin)
+            fn = self.resolve(path, kind, public_only=not admin, admin=admin)
             if ts is not None:
                 self.database.check_readable(ts)
         except ReactorError as error:

@@ -56,7 +56,8 @@ async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
     """
     note = "live, re-run" if entry.result is not None else "live"
     try:
-        fn = engine.resolve(entry.path, FunctionKind.QUERY, public_only=not entry.admin)
+        fn = engine.resolve(entry.path, FunctionKind.QUERY, public_only=not entry.admin,
+                            admin=entry.admin)
     except ReactorError as error:
         failure = to_function_error(entry.path, error)
         engine.report(FunctionKind.QUERY, Outcome(entry.path, error=failure, note=note),

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +24,7 @@ from reactor.runtime.execution_log import ExecutionLog, LogRetention
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
+from reactor.server.dashboard import Dashboard, storage_bytes
 from reactor.server.demo import demo_routes
 from reactor.server.disconnects import DisconnectLogging
 from reactor.server.env_api import EnvApi
@@ -157,8 +159,12 @@ class ReactorServer:
         if not caller.admin:
             return JSONResponse({"code": "Forbidden", "message": "/api/debug/stats needs the"
                                  " admin key: `Authorization: Convex <key>`"}, status_code=403)
+        return JSONResponse(await self._figures())
+
+    async def _figures(self) -> dict[str, Any]:
+        """What /api/debug/stats and the dashboard's Health page report."""
         stats = self.engine.stats()
-        return JSONResponse({
+        return {
             "sessions": len(self.sessions),
             "connections": {"open": self.gate.open, "refused": self.gate.refused},
             "rateLimited": {"mutations": self.quotas.mutations.refused,
@@ -171,7 +177,8 @@ class ReactorServer:
                           "conflicts": stats.conflicts},
             "workers": {"escalations": stats.escalations, "remoteCalls": stats.remote_calls,
                         "kills": stats.worker_kills, "started": stats.workers_started},
-        })
+            "storage": {"databaseBytes": storage_bytes(self.engine.data_dir)},
+        }
 
     def build(self) -> Starlette:
         @contextlib.asynccontextmanager
@@ -188,6 +195,8 @@ class ReactorServer:
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
         files = FileEndpoints(self.engine, self.config)
         logs = LogsApi(lambda: self.execution_log, self._authenticator)
+        dashboard = Dashboard(self._authenticator, self._figures)
+        self.engine.add_call_listener(dashboard.call_times)
         routes = [
             WebSocketRoute("/api/sync", self.sync),
             WebSocketRoute("/api/{version}/sync", self.sync),
@@ -209,6 +218,7 @@ class ReactorServer:
             Route("/health", self.health),
             Route("/.well-known/jwks.json", self.jwks),
             *demo,
+            *dashboard.routes(),
             home_route(self.engine.app_dir.name, has_demo=bool(demo)),
         ]
         # The operator's origins; any method a route accepts (HTTP actions take PUT...).

@@ -107,7 +107,7 @@ class HttpApi:
             elif kind is None:
                 if not caller.admin:
                     raise AuthenticationError("/api/run needs the admin key")
-                kind = self.engine.resolve(path).kind
+                kind = self.engine.resolve(path, admin=True).kind
             self._charge(request, kind, caller)
         except RateLimited as limited:
             response = _error(429, limited.code, limited.message)
@@ -147,7 +147,8 @@ class HttpApi:
         """The kind of the function `path` names; a path naming none the caller may run
         is answered by calling it (as a query): the usual "Could not find" failure."""
         try:
-            return self.engine.resolve(path, public_only=not caller.admin).kind
+            return self.engine.resolve(path, public_only=not caller.admin,
+                                       admin=caller.admin).kind
         except ReactorError:
             return FunctionKind.QUERY
 

@@ -143,6 +143,18 @@ class Transaction:
         merged.sort(key=lambda item: item.key, reverse=order == "desc")
         return merged[:limit], exhausted and len(merged) <= limit
 
+    async def count(self, table_name: str) -> int:
+        """How many documents `table_name` holds as of the latest commit, with this
+        transaction's own writes; the whole table joins the read set, so a live count
+        re-runs on any write to it (storage counts without reading every document)."""
+        self._before_read()
+        self.read_set.add(index_id(table_name, "by_id"), KeyInterval(b"", None))
+        stored = await self.storage.index_entry_count(index_id(table_name, "by_id"))
+        for write in self.writes.values():
+            if write.table == table_name:
+                stored += (write.new is not None) - (write.old is not None)
+        return stored
+
     async def search(self, table: TableDefinition, plan: SearchPlan, limit: int
                      ) -> list[dict[str, Any]]:
         """Up to `limit` documents matching a text search, best first, at the snapshot.

@@ -1,0 +1,7 @@
+from reactor import define_schema, define_table, v
+
+schema = define_schema({
+    "items": define_table({"title": v.string(), "n": v.number(),
+                           "tag": v.optional(v.string())})
+    .index("by_n", ["n"]).index("by_tag_n", ["tag", "n"]),
+})
