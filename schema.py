@@ -56,6 +56,10 @@ message_role = one_of(MESSAGE_ROLES)
 todo_status = one_of(TODO_STATUSES)
 memory_category = one_of(MEMORY_CATEGORIES)
 pull_request_status = one_of(PULL_REQUEST_STATUSES)
+TOOL_CALL_STATUSES: Final = ("REQUESTED", "RUNNING", "SUCCEEDED", "FAILED")
+tool_call_status = one_of(TOOL_CALL_STATUSES)
+file_change_kind = one_of(("created", "modified", "deleted"))
+terminal_stream = one_of(("command", "stdout", "stderr", "exit"))
 finish_reason = one_of(FINISH_REASONS)
 
 usage = v.object({
@@ -206,6 +210,9 @@ schema = define_schema({
         # Set while the messages after this sequence are being deleted (an edit of an
         # earlier message): readers ignore them, appends wait (messages:purgeAfter).
         "truncatedAfter": v.optional(v.number()),
+        # The agent run that may write to the task (the newest user message's); an
+        # older run that finds another id here stops (functions/_lib/agent_runs.py).
+        "agentRunId": v.optional(v.string()),
         "createdAt": v.number(),
         "updatedAt": v.number(),
     })
@@ -288,6 +295,39 @@ schema = define_schema({
     .index("by_user_repo", ["userId", "repoFullName", "category"])
     .index("by_task", ["taskId"])
     .index("by_category", ["category"]),
+    # The agent's tool calls, one row each: REQUESTED -> RUNNING -> SUCCEEDED/FAILED.
+    "toolCalls": define_table({
+        "taskId": v.id("tasks"),
+        "messageId": v.id("chatMessages"),
+        "toolCallId": v.string(),
+        "toolName": v.string(),
+        "args": v.any(),
+        "status": tool_call_status,
+        "result": v.optional(v.any()),
+        "createdAt": v.number(),
+        "updatedAt": v.number(),
+    }).index("by_task", ["taskId"]).index("by_call", ["taskId", "toolCallId"]),
+    # Each file the agent's tools created, modified or deleted.
+    "fileChanges": define_table({
+        "taskId": v.id("tasks"),
+        "toolCallId": v.string(),
+        "path": v.string(),
+        "kind": file_change_kind,
+        "beforeHash": v.optional(v.string()),
+        "afterHash": v.optional(v.string()),
+        "diff": v.string(),
+        "linesAdded": v.number(),
+        "linesRemoved": v.number(),
+        "createdAt": v.number(),
+    }).index("by_task", ["taskId"]),
+    # run_terminal_cmd's command, output chunks and exit, as they happen.
+    "terminalOutput": define_table({
+        "taskId": v.id("tasks"),
+        "toolCallId": v.string(),
+        "stream": terminal_stream,
+        "text": v.string(),
+        "createdAt": v.number(),
+    }).index("by_task", ["taskId"]),
     "repositoryIndex": define_table({
         "repoFullName": v.string(),
         "lastIndexedAt": v.number(),

@@ -35,13 +35,18 @@ async def user_repo_memories(ctx: QueryCtx, user_id: str, repo_full_name: str,
 async def add(ctx: MutationCtx, taskId: str, content: str, category: str) -> str:
     """Remember a fact; the repository and the owner are the task's."""
     bound_all(MAX_NOTE_CHARS, content=content)
-    user, task = await require_task(ctx, taskId)
+    _, task = await require_task(ctx, taskId)
+    return await insert_memory(ctx, task, content, category)
+
+
+async def insert_memory(ctx: MutationCtx, task: Doc, content: str, category: str) -> str:
+    """A memory of the task's repository for the task's owner (`add`, the agent's tool)."""
     if not content.strip():
         raise app_error("InvalidArgument", "content: must not be empty", field="content")
     now = ctx.now()
     return await ctx.db.insert("memories", {
         "content": content.strip(), "category": category, "repoFullName": task["repoFullName"],
-        "repoUrl": task["repoUrl"], "userId": user["_id"], "taskId": taskId,
+        "repoUrl": task["repoUrl"], "userId": task["userId"], "taskId": task["_id"],
         "createdAt": now, "updatedAt": now})
 
 

@@ -14,6 +14,7 @@ from reactor.auth.password import bounded
 
 from ..schema import finish_reason, message_metadata, message_part, message_role
 from ..schema import usage as token_usage
+from ._lib.agent_runs import maybe_start_run
 from ._lib.authz import Doc, require_message, require_task
 from ._lib.cascade import BATCH
 from ._lib.chat import delete_message, insert_message, messages_after, visible_range
@@ -56,14 +57,18 @@ def check_parts(parts: list[Doc]) -> None:
           returns=appended)
 async def append(ctx: MutationCtx, taskId: str, content: str, role: str,
                  llmModel: str | None = None, metadata: Doc | None = None) -> Doc:
-    """Add a message at the task's next sequence; a USER message sets the task running."""
+    """Add a message at the task's next sequence; a USER message sets the task running
+    (and starts the agent when a provider is configured for its model)."""
     check_content(content, llmModel)
     if metadata is not None:
         check_parts(metadata.get("parts", []))
     _, task = await require_task(ctx, taskId)
     if role == "USER":
         await on_user_message(ctx, task)
-    return await insert_message(ctx, task, content, role, llmModel, metadata)
+    appended = await insert_message(ctx, task, content, role, llmModel, metadata)
+    if role == "USER":
+        await maybe_start_run(ctx, task, llmModel)
+    return appended
 
 
 @query(args={"taskId": v.id("tasks")})

@@ -8,6 +8,7 @@ from typing import Any, Final
 from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, mutation, query, v
 
 from ..schema import TaskId, init_status, task_status
+from ._lib.agent_runs import maybe_start_run
 from ._lib.authz import Doc, ensure_owner, ensure_self, require_task, require_user
 from ._lib.bounds import (
     MAX_CONTENT_CHARS,
@@ -91,6 +92,7 @@ async def create(ctx: MutationCtx, title: str, repoFullName: str, repoUrl: str, 
         created = await ctx.db.get(task_id)
         assert created is not None  # inserted just above, in this transaction
         await insert_message(ctx, created, message, "USER", mainModel)
+        await maybe_start_run(ctx, created, mainModel)
     return {"taskId": task_id}
 
 
@@ -181,6 +183,11 @@ async def advanceInit(ctx: MutationCtx, taskId: str, mode: str) -> Doc:
     After a failed init (initializationError set) the step list starts over.
     """
     _, task = await require_task(ctx, taskId)
+    return {"initStatus": await advance_init(ctx, task, mode)}
+
+
+async def advance_init(ctx: MutationCtx, task: Doc, mode: str) -> str:
+    """`advanceInit` without the caller check (the agent's run prepares the workspace)."""
     if (mode == "scratchpad") != task["isScratchpad"]:
         raise app_error("InvalidInitMode",
                         f"mode {mode} does not fit a task with isScratchpad"
@@ -193,20 +200,25 @@ async def advanceInit(ctx: MutationCtx, taskId: str, mode: str) -> Doc:
         fields["workspaceCleanedUp"] = False
     if following == "ACTIVE":
         fields["hasBeenInitialized"] = True
-    await ctx.db.patch(taskId, fields)
-    return {"initStatus": following}
+    await ctx.db.patch(task["_id"], fields)
+    return following
 
 
 @mutation
 async def failInit(ctx: MutationCtx, taskId: TaskId, error: str) -> None:
     """The current init step failed: keep the step, record the error, the task FAILS."""
     _, task = await require_task(ctx, taskId)
+    await fail_init(ctx, task, error)
+
+
+async def fail_init(ctx: MutationCtx, task: Doc, error: str) -> None:
+    """`failInit` without the caller check."""
     if task["initStatus"] in ("INACTIVE", "ACTIVE"):
         raise app_error("InitNotInProgress",
-                        f"task {taskId} is not initializing (initStatus {task['initStatus']})",
-                        initStatus=task["initStatus"])
+                        f"task {task['_id']} is not initializing"
+                        f" (initStatus {task['initStatus']})", initStatus=task["initStatus"])
     await set_status(ctx, task, "FAILED", error)
-    await ctx.db.patch(taskId, {"initializationError": error})
+    await ctx.db.patch(task["_id"], {"initializationError": error})
 
 
 @internal_mutation

@@ -76,6 +76,12 @@ async def write(ctx: MutationCtx, taskId: TaskId, merge: bool,
                                       f"todos[{position}].status": todo["status"]})
         bound_all(MAX_NOTE_CHARS, **{f"todos[{position}].content": todo["content"]})
     await require_task(ctx, taskId)
+    return await write_todos(ctx, taskId, merge, todos)
+
+
+async def write_todos(ctx: MutationCtx, taskId: str, merge: bool,
+                      todos: list[TodoInput]) -> TodoCounts:
+    """`write` without the caller check: the agent's `todo_write` tool runs it for its task."""
     statuses = [normalized_status(todo["status"], n) for n, todo in enumerate(todos)]
     check_unique_ids(todos)
     if not merge:

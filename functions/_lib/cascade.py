@@ -26,7 +26,8 @@ PURGE_TASK: Final = "tasks:purge"
 PURGE_USER: Final = "auth:purgeUser"
 TASK_ROWS: Final = (("pullRequestSnapshots", "by_task"), ("chatMessages", "by_task_sequence"),
                     ("todos", "by_task_sequence"), ("memories", "by_task"),
-                    ("taskSessions", "by_task_active"))
+                    ("taskSessions", "by_task_active"), ("toolCalls", "by_task"),
+                    ("fileChanges", "by_task"), ("terminalOutput", "by_task"))
 USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"), (SESSIONS, "by_user"),
                     ("userSettings", "by_user"), ("sessions", "by_user"),
                     ("codebaseUnderstanding", "by_user"), ("memories", "by_user_repo"))
@@ -55,10 +56,10 @@ async def delete_by(ctx: MutationCtx, table: str, index: str, field: str, value:
 
 
 async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
-    """Delete a task's pull-request snapshots, messages, todos, memories, sessions and
-    attachments (with their files) within the budget; whether none is left. Snapshots
-    go first, by their own index, so that a message is deleted without looking for its
-    snapshot."""
+    """Delete a task's pull-request snapshots, messages, todos, memories, sessions, agent
+    records (tool calls, file changes, terminal output) and attachments (with their
+    files) within the budget; whether none is left. Snapshots go first, by their own
+    index, so that a message is deleted without looking for its snapshot."""
     for table, index in TASK_ROWS:
         if not await delete_by(ctx, table, index, "taskId", task_id, budget):
             return False

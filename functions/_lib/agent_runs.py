@@ -1,0 +1,52 @@
+"""When the agent runs: a user message schedules a run if a provider serves its model.
+
+A run is the `agent:run` action, scheduled by the mutation that stored the user
+message (atomically with it). The task's `agentRunId` names the run allowed to
+write: a newer user message replaces it, `tasks:stop` moves the task out of
+RUNNING, and an older run that sees either stops at its next write.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from reactor import MutationCtx, QueryCtx
+from reactor.agent import ProviderError, split_model
+
+from .authz import Doc
+from .chat import DEFAULT_LLM_MODEL
+
+RUN_FUNCTION: Final = "agent:run"
+# A run may write while its task is in one of these (INITIALIZING until its first chunk).
+WRITABLE_STATUSES: Final = frozenset({"INITIALIZING", "RUNNING"})
+
+
+async def provider_configured(ctx: QueryCtx, model: str) -> bool:
+    """Whether the deployment has a key or base URL for the provider `model` picks."""
+    try:
+        kind, _ = split_model(model)
+    except ProviderError:
+        return False
+    prefix = "ANTHROPIC" if kind == "anthropic" else "OPENAI"
+    return bool(await ctx.env.get(f"{prefix}_API_KEY")
+                or await ctx.env.get(f"{prefix}_BASE_URL"))
+
+
+async def maybe_start_run(ctx: MutationCtx, task: Doc, llm_model: str | None) -> str | None:
+    """Schedule the agent for the task's newest user message; the run's id, or None when
+    no model is named or no provider is configured for it (the app then only stores)."""
+    model = llm_model or task.get("mainModel")
+    if not model or model == DEFAULT_LLM_MODEL or not await provider_configured(ctx, model):
+        return None
+    run_id = f"run-{int(ctx.now())}-{int(ctx.random() * 1e12):012d}"
+    await ctx.scheduler.run_after(0, RUN_FUNCTION,
+                                  {"taskId": task["_id"], "runId": run_id, "model": model})
+    await ctx.db.patch(task["_id"], {"agentRunId": run_id})
+    return run_id
+
+
+def may_write(task: Doc | None, run_id: str) -> bool:
+    """Whether run `run_id` may still write to the task: not deleted, not stopped, not
+    replaced by a newer run."""
+    return (task is not None and task.get("agentRunId") == run_id
+            and task["status"] in WRITABLE_STATUSES)

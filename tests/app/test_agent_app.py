@@ -1,0 +1,157 @@
+"""The example app's agent in-process: runs scheduled by user messages, against the fake
+LLM server process (tests/fake_llm.py), with the tools working in a real workspace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from example_app_support import APP_DIR, Member, get_task, quick_user
+from fake_llm import FakeLLM
+
+from reactor.testing import ReactorTest
+
+MODEL = "fake-model"
+SCRATCH = {"title": "Scratch", "repoFullName": "acme/scratch", "repoUrl": "",
+           "baseBranch": "", "isScratchpad": True, "mainModel": MODEL}
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def agent_t(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[ReactorTest]:
+    llm.reset()
+    async with ReactorTest(APP_DIR) as engine:
+        await engine.environment.set("OPENAI_BASE_URL", llm.openai_url)
+        await engine.environment.set("WORKSPACE_ROOT", str(tmp_path / "workspaces"))
+        await engine.environment.set("LOCAL_REPO_ROOT", str(tmp_path / "repos"))
+        yield engine
+
+
+@pytest.fixture
+async def carol(agent_t: ReactorTest) -> Member:
+    return await quick_user(agent_t, "carol@example.com", "Carol")
+
+
+def call(call_id: str, name: str, **args: Any) -> dict[str, Any]:
+    return {"id": call_id, "name": name, "args": json.dumps(args), "split": 2}
+
+
+async def run_all(t: ReactorTest) -> None:
+    while await t.run_scheduled():
+        pass
+
+
+async def test_a_scratchpad_run_writes_todos_reads_a_file_and_answers(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    llm.script([
+        {"tool_calls": [call("c1", "todo_write", merge=False, todos=[
+            {"id": "1", "content": "Write notes", "status": "in_progress"}]),
+            call("c2", "edit_file", target_file="notes.md", code_edit="hello\n")]},
+        {"tool_calls": [call("c3", "read_file", target_file="notes.md"),
+                        call("c4", "read_file", target_file="../secret")]},
+        {"text": ["The notes ", "say hello."], "usage": {"input": 30, "output": 6}},
+    ])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Take notes"})
+    task_id = created["taskId"]
+    await run_all(agent_t)
+
+    task = await get_task(carol, task_id)
+    assert task["status"] == "COMPLETED", task
+    assert (task["initStatus"], task["hasBeenInitialized"]) == ("ACTIVE", True)
+    messages = await carol.client.query("messages:byTask", {"taskId": task_id})
+    answer = messages[-1]
+    assert answer["role"] == "ASSISTANT" and answer["content"] == "The notes say hello."
+    assert answer["metadata"]["isStreaming"] is False
+    assert answer["finishReason"] == "stop"
+    kinds = [p["type"] for p in answer["metadata"]["parts"]]
+    assert kinds == ["tool-call", "tool-call", "tool-result", "tool-result", "tool-call",
+                     "tool-call", "tool-result", "tool-result", "text"]
+    todos = await carol.client.query("todos:byTask", {"taskId": task_id})
+    assert [(t["todoId"], t["status"]) for t in todos] == [("1", "IN_PROGRESS")]
+    calls = await carol.client.query("agent:toolCalls", {"taskId": task_id})
+    assert [(c["toolName"], c["status"]) for c in calls] == [
+        ("todo_write", "SUCCEEDED"), ("edit_file", "SUCCEEDED"), ("read_file", "SUCCEEDED"),
+        ("read_file", "FAILED")]
+    assert calls[2]["result"]["content"] == "hello"
+    assert "outside the workspace" in calls[3]["result"]["error"]
+    changes = await carol.client.query("agent:fileChanges", {"taskId": task_id})
+    assert [(c["path"], c["kind"]) for c in changes] == [("notes.md", "created")]
+    assert (tmp_path / "workspaces" / task_id / "notes.md").read_text() == "hello\n"
+
+
+async def test_a_repository_task_is_cloned_and_the_terminal_streams(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    repo = tmp_path / "repos" / "widgets"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "Makefile").write_text("all:\n\techo built\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qm", "init"], check=True)
+    llm.script([
+        {"tool_calls": [call("c1", "run_terminal_cmd", command="cat Makefile; env | wc -l")]},
+        {"text": ["done"]},
+    ])
+    created = await carol.client.mutation("tasks:create", {
+        "title": "Build", "repoFullName": "acme/widgets", "repoUrl": str(repo),
+        "baseBranch": "main", "mainModel": MODEL, "message": "Build it"})
+    await run_all(agent_t)
+    task = await get_task(carol, created["taskId"])
+    assert task["status"] == "COMPLETED", task
+    terminal = await carol.client.query("agent:terminalOutput", {"taskId": created["taskId"]})
+    streams = [row["stream"] for row in terminal]
+    assert streams[0] == "command" and streams[-1] == "exit"
+    assert "echo built" in "".join(r["text"] for r in terminal if r["stream"] == "stdout")
+    assert terminal[-1]["text"] == "exit 0"
+
+
+async def test_a_failed_clone_fails_the_task_with_its_error(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    created = await carol.client.mutation("tasks:create", {
+        "title": "Nope", "repoFullName": "acme/nope", "repoUrl": str(tmp_path / "repos" / "x"),
+        "baseBranch": "main", "mainModel": MODEL, "message": "Go"})
+    await run_all(agent_t)
+    task = await get_task(carol, created["taskId"])
+    assert task["status"] == "FAILED"
+    assert task["initStatus"] == "PREPARE_WORKSPACE"
+    assert "git clone failed" in task["initializationError"]
+    assert task["errorMessage"] == task["initializationError"]
+    assert str(tmp_path / "workspaces") not in task["errorMessage"]
+
+    outside = await carol.client.mutation("tasks:create", {
+        "title": "Etc", "repoFullName": "acme/etc", "repoUrl": "/etc",
+        "baseBranch": "main", "mainModel": MODEL, "message": "Go"})
+    await run_all(agent_t)
+    task = await get_task(carol, outside["taskId"])
+    assert task["status"] == "FAILED" and "LOCAL_REPO_ROOT" in task["errorMessage"]
+
+
+async def test_a_provider_error_fails_the_task_with_a_useful_message(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM) -> None:
+    llm.script([{"status": 400, "body": {"error": {"message": "model fake-model is unknown"}}}])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Hi"})
+    await run_all(agent_t)
+    task = await get_task(carol, created["taskId"])
+    assert task["status"] == "FAILED"
+    assert "unknown" in task["errorMessage"], task["errorMessage"]
+    messages = await carol.client.query("messages:byTask", {"taskId": created["taskId"]})
+    assert messages[-1]["finishReason"] == "error"
+    assert messages[-1]["metadata"]["parts"][-1]["type"] == "error"
+
+
+async def test_without_a_provider_nothing_runs(agent_t: ReactorTest, carol: Member) -> None:
+    await agent_t.environment.remove("OPENAI_BASE_URL")
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Hi"})
+    assert await agent_t.run_scheduled() == 0
+    task = await get_task(carol, created["taskId"])
+    assert task["status"] == "INITIALIZING" and "agentRunId" not in task
