@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_support import ensure_node_modules
+
+from reactor.testing_postgres import Unavailable, create_database, drop_database, find_server
 
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """tests/node/node_modules, installed from the lock file if missing or stale."""
     return ensure_node_modules()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at its end.
+
+    From REACTOR_TEST_DB_URL's server (default 127.0.0.1:5432, user postgres), or a
+    throwaway cluster started with pg_ctl; the tests skip when neither is possible.
+    """
+    try:
+        server, cluster = find_server(tmp_path_factory.mktemp("pg-cluster"))
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    url = create_database(server)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A URL of a store of its own: a fresh schema of the session's database."""
+    return f"{postgres_database}?schema=t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """Each test using it runs on both backends: None (SQLite in the data directory),
+    then a fresh PostgreSQL store."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))

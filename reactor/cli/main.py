@@ -33,6 +33,10 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durability", choices=["full", "normal"], default="full",
                         help="full: fsync every commit batch (default); normal: faster, a"
                              " power loss may drop the last commits (never corrupts)")
+    parser.add_argument("--db", dest="db_url", default=None, metavar="URL",
+                        help="store the data in PostgreSQL, postgresql://user@host/dbname"
+                             "[?schema=NAME] (default: REACTOR_DB_URL, else SQLite in the"
+                             " data directory)")
     parser.add_argument("--cors-origin", dest="cors_origins", action="append", default=None,
                         metavar="ORIGIN",
                         help="an origin allowed to call the HTTP API from a browser (repeat"
@@ -178,7 +182,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                                  mutation_rate=arguments.mutation_rate,
                                  action_rate=arguments.action_rate,
                                  backups=_backup_schedule(arguments),
-                                 log_format=arguments.log_format))
+                                 log_format=arguments.log_format,
+                                 db_url=arguments.db_url))
             return 0
         case "run":
             return commands.run(arguments)

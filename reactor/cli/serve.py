@@ -149,7 +149,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
                 mutation_rate: float | None = None, action_rate: float | None = None,
                 backups: BackupSchedule | None = None,
-                log_format: str | None = None) -> None:
+                log_format: str | None = None, db_url: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
@@ -164,7 +164,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                                    cors_origins=tuple(cors_origins) if cors_origins else None,
                                    mutation_rate=mutation_rate, action_rate=action_rate)
     retention = DatabaseOptions(retention_ns=int(config.history_retention_s * 1e9))
-    engine = Engine(app_dir, data_dir, durability=durability, options=retention,
+    db_url = db_url or os.environ.get("REACTOR_DB_URL") or None
+    engine = Engine(app_dir, data_dir, durability=durability, options=retention, db_url=db_url,
                     action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),
@@ -205,7 +206,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     if runner.started:
         sys.stderr.write(f"Reactor {'dev server' if dev else 'server'} listening on"
                          f" http://{host}:{port}\n  app: {engine.app_dir}\n"
-                         f"  data: {engine.data_dir}\n")
+                         f"  data: {engine.data_dir}\n"
+                         + (f"  database: {engine.database.storage}\n" if db_url else ""))
     try:
         await started
     finally:

@@ -41,8 +41,8 @@ from reactor.runtime.system.environment import (
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.runtime.worker import WorkerSettings
 from reactor.runtime.workers import NICE, WORKERS, PoolStats, WorkerPool
-from reactor.storage import SqliteStorage
 from reactor.storage.blobs import BlobStore, LocalBlobStore
+from reactor.storage.choose import make_storage
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
@@ -88,8 +88,10 @@ class Engine:
                  file_options: FileOptions | None = None,
                  blob_store: Callable[[Path], BlobStore] | None = None,
                  workers: int = WORKERS,
-                 auth_config: AuthConfig | None = None) -> None:
+                 auth_config: AuthConfig | None = None, db_url: str | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
+        # PostgreSQL instead of SQLite in the data directory (which still keeps keys, files).
+        self.db_url = db_url
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -128,7 +130,7 @@ class Engine:
         preempt.install()
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
-        storage = SqliteStorage(self.data_dir, durability=self.durability)  # type: ignore[arg-type]
+        storage = make_storage(self.data_dir, self.db_url, self.durability)
         self.database = await Database.open(storage, self.app.schema, self.options,
                                             system_tables())
         try:
@@ -141,7 +143,8 @@ class Engine:
                                                       self.issuer_url, NICE,
                                                       tuple(deployment_env.items()),
                                                       self.public_url,
-                                                      self._app_file_options(self.app)),
+                                                      self._app_file_options(self.app),
+                                                      self.db_url),
                                        size=self.workers)
             self.runner = Runner(self.database, self.issuer, self.resolve, now=self.clock.now,
                                  isolation=self.pool)

@@ -34,7 +34,8 @@ from reactor.runtime.remote import RemoteCall, RemoteResult
 from reactor.runtime.runner import call_handler, to_function_error
 from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import provide_deployment_values
-from reactor.storage import SqliteStorage, Storage
+from reactor.storage import Storage
+from reactor.storage.choose import make_storage
 from reactor.transactions import Catalog, Transaction
 
 READY = "ready"
@@ -53,6 +54,8 @@ class WorkerSettings:
     # What ctx.storage needs to make upload and file URLs, as in the server process.
     public_url: str = ""
     file_options: FileOptions | None = None
+    # The server's PostgreSQL URL, if it runs on PostgreSQL (else SQLite in data_dir).
+    db_url: str | None = None
 
 
 def write_frame(out: IO[bytes], message: Any) -> None:
@@ -124,7 +127,7 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
     app = load_app(settings.app_dir)
     logs.capture_app_loggers(app.package)
     provide_deployment_values(dict(settings.deployment_env))
-    storage = SqliteStorage(settings.data_dir)
+    storage = make_storage(settings.data_dir, settings.db_url)
     await storage.open_reader()
     issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
     files = FileLinks(FileSigner.load_or_create(settings.data_dir), settings.public_url,

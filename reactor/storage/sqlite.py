@@ -15,7 +15,15 @@ import orjson
 
 from reactor.errors import StorageError
 from reactor.storage import data_dir as data_dir_modes
-from reactor.storage import sqlite_index_build, sqlite_prune, sqlite_search, sqlite_vectors
+from reactor.storage import (
+    prune_plan,
+    sqlite_index_build,
+    sqlite_prune,
+    sqlite_search,
+    sqlite_vectors,
+    vector_entries,
+)
+from reactor.storage import sqlite_sql as sql
 from reactor.storage.base import (
     CommitRecord,
     IndexBuild,
@@ -24,6 +32,7 @@ from reactor.storage.base import (
     SearchBuild,
     VectorBuild,
 )
+from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
@@ -37,76 +46,13 @@ from reactor.storage.sqlite_schema import (
     writer_pragmas,
 )
 from reactor.storage.sqlite_search_reads import SearchReads
-from reactor.values.wire import dumps, loads
+from reactor.values.wire import dumps
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
 # while it steps, so two readers let two reads proceed at once on two cores.
 READERS = 2
 
 T = TypeVar("T")
-
-_GET_DOCUMENT = """
-    SELECT value FROM documents WHERE doc_id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1
-"""
-
-_INSERT_DOCUMENT = """
-    INSERT INTO documents (doc_id, ts, table_name, deleted, value) VALUES (?, ?, ?, ?, ?)
-"""
-_INSERT_ENTRY = """
-    INSERT INTO index_entries (index_id, key, ts, deleted, doc_id) VALUES (?, ?, ?, ?, ?)
-"""
-# A duplicate (which OCC rules out) must not fail the whole batch: the first stays.
-_INSERT_OUTCOME = """
-    INSERT OR IGNORE INTO mutation_outcomes (session_id, request_id, ts, recorded_ms, value)
-    VALUES (?, ?, ?, ?, ?)
-"""
-_GET_OUTCOME = """
-    SELECT value FROM mutation_outcomes WHERE session_id = ? AND request_id = ? AND ts <= ?
-"""
-_PRUNE_OUTCOMES = """
-    DELETE FROM mutation_outcomes WHERE (session_id, request_id) IN (
-        SELECT session_id, request_id FROM mutation_outcomes
-        WHERE recorded_ms < ? ORDER BY recorded_ms LIMIT ?)
-"""
-_UPSERT_GLOBAL = """
-    INSERT INTO globals (name, value) VALUES (?, ?)
-    ON CONFLICT (name) DO UPDATE SET value = excluded.value
-"""
-
-# An entry revision is live at :ts when it is the newest revision of its key at
-# or below :ts and not a tombstone. The walk follows the primary key in key
-# order and stops after :limit live entries, so it never reads the whole range.
-# `+e.ts` keeps the planner on the primary key rather than the ts index.
-_LIVE_ENTRIES = """
-    FROM index_entries AS e
-    WHERE e.index_id = :index_id AND e.key >= :lo {upper} AND +e.ts <= :ts AND e.deleted = 0
-      AND NOT EXISTS (
-        SELECT 1 FROM index_entries AS n
-        WHERE n.index_id = e.index_id AND n.key = e.key AND n.ts > e.ts AND n.ts <= :ts)
-"""
-
-# The entry's document as of the same snapshot: the newest revision <= :ts.
-_SCAN_TEMPLATE = (
-    """
-    SELECT e.key, e.doc_id, (
-        SELECT d.value FROM documents AS d
-        WHERE d.doc_id = e.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1)
-    """
-    + _LIVE_ENTRIES
-    + "ORDER BY e.key {direction} LIMIT :limit"
-)
-
-_SCAN_SQL: dict[tuple[Order, bool], str] = {
-    (order, bounded): _SCAN_TEMPLATE.format(
-        upper="AND e.key < :hi" if bounded else "",
-        direction="ASC" if order == "asc" else "DESC",
-    )
-    for order in ("asc", "desc")
-    for bounded in (True, False)
-}
-
-_COUNT_SQL = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
-
 
 class SqliteStorage(SearchReads):
     """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
@@ -148,7 +94,7 @@ class SqliteStorage(SearchReads):
             writer = self._writer
             self._search_tables = {row[0] for row in await self._on_writer_thread(
                 lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
-            self._vectors = sqlite_vectors.load(await self._on_writer_thread(
+            self._vectors = vector_entries.load(await self._on_writer_thread(
                 lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
@@ -192,7 +138,7 @@ class SqliteStorage(SearchReads):
         return {name: orjson.loads(value) for name, value in rows}
 
     async def get_document(self, doc_id: str, ts: int) -> dict[str, Any] | None:
-        rows = await self._fetch(_GET_DOCUMENT, (doc_id, ts))
+        rows = await self._fetch(sql.GET_DOCUMENT, (doc_id, ts))
         if not rows or rows[0][0] is None:
             return None
         return self._decode(rows[0][0], doc_id)
@@ -203,16 +149,9 @@ class SqliteStorage(SearchReads):
         if limit <= 0:
             return []
         params = {"index_id": index_id, "lo": lo, "hi": hi, "ts": ts, "limit": limit}
-        rows = await self._fetch(_SCAN_SQL[order, hi is not None], params)
-        entries = []
-        for key, doc_id, value in rows:
-            if value is None:
-                raise StorageError(
-                    f"{self.db_path}: index {index_id!r} has a live entry for document "
-                    f"{doc_id!r} at ts {ts}, but the document does not exist then"
-                )
-            entries.append(IndexEntry(key, self._decode(value, doc_id)))
-        return entries
+        rows = await self._fetch(sql.SCAN[order, hi is not None], params)
+        return [IndexEntry(key, entry_document(value, doc_id, self.db_path, index_id, ts))
+                for key, doc_id, value in rows]
 
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         documents = [
@@ -229,36 +168,33 @@ class SqliteStorage(SearchReads):
             for o in c.outcomes
         ]
         searches = [(c.ts, w) for c in commits for w in c.search_writes]
-        vectors = [(c.ts, w, None if w.vector is None else sqlite_vectors.encode(w.vector))
+        vectors = [(c.ts, w, None if w.vector is None else vector_entries.encode(w.vector))
                    for c in commits for w in c.vector_writes]
-        names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = self._search_tables
 
         def write(conn: sqlite3.Connection) -> set[str]:
-            for sql, rows in (
-                (_INSERT_DOCUMENT, documents),
-                (_INSERT_ENTRY, entries),
-                (_INSERT_OUTCOME, outcomes),
-                (_UPSERT_GLOBAL, names),
+            for statement, rows in (
+                (sql.INSERT_DOCUMENT, documents),
+                (sql.INSERT_ENTRY, entries),
+                (sql.INSERT_OUTCOME, outcomes),
+                (sql.UPSERT_GLOBAL, names),
             ):
                 if rows:
-                    conn.executemany(sql, rows)
+                    conn.executemany(statement, rows)
             if vectors:
                 sqlite_vectors.write_entries(conn, vectors)
             return sqlite_search.write_entries(conn, searches, known) if searches else set()
 
         self._search_tables |= await self._transaction("write commits", write)
         for ts, vector_write, data in vectors:
-            sqlite_vectors.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
+            vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
 
     async def prune(self, horizon_ts: int, batch: int) -> int:
-        removed = 0
-        for target in (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES):
-            finished = False
-            while not finished and removed < batch:
-                count, finished = await self._prune_chunk(target, horizon_ts, batch - removed)
-                removed += count
+        removed = await prune_plan.walk(
+            (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES), batch,
+            lambda target, budget: self._prune_chunk(target, horizon_ts, budget))
         while removed < batch:
             count = await self._prune_search_chunk(horizon_ts, min(batch - removed, 256))
             removed += count
@@ -276,16 +212,16 @@ class SqliteStorage(SearchReads):
             sqlite_search.prune_entries(conn, horizon_ts, budget)))
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
-        rows = await self._fetch(_GET_OUTCOME, (session_id, request_id, ts))
+        rows = await self._fetch(sql.GET_OUTCOME, (session_id, request_id, ts))
         return bytes(rows[0][0]) if rows else None
 
     async def prune_outcomes(self, before_ms: float, batch: int) -> int:
         return await self._transaction(
             "prune mutation outcomes",
-            lambda conn: conn.execute(_PRUNE_OUTCOMES, (before_ms, batch)).rowcount)
+            lambda conn: conn.execute(sql.PRUNE_OUTCOMES, (before_ms, batch)).rowcount)
 
     async def index_entry_count(self, index_id: str) -> int:
-        rows = await self._fetch(_COUNT_SQL, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})
+        rows = await self._fetch(sql.COUNT, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})
         return int(rows[0][0])
 
     async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
@@ -294,15 +230,15 @@ class SqliteStorage(SearchReads):
                              search_dropped: Sequence[str] = (),
                              vector_builds: Sequence[VectorBuild] = (),
                              vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
-        names = [(name, _encode_global(name, value)) for name, value in globals_.items()]
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = set(self._search_tables)
         rebuilt = [*vector_dropped, *(b.index_id for b in vector_builds)]
 
         def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
             counts, created = sqlite_index_build.change_indexes(
-                conn, _SCAN_SQL["asc", False], ts, builds, dropped, self._decode,
+                conn, sql.SCAN["asc", False], ts, builds, dropped, self._decode,
                 search_builds, search_dropped, known, vector_builds, vector_dropped)
-            conn.executemany(_UPSERT_GLOBAL, names)
+            conn.executemany(sql.UPSERT_GLOBAL, names)
             return counts, created
 
         counts, created = await self._transaction("apply the schema's index changes", change)
@@ -312,29 +248,29 @@ class SqliteStorage(SearchReads):
                 self._vectors.pop(index_id, None)
                 rows = await self._on_writer_thread(
                     partial(sqlite_vectors.load_index, writer, index_id))
-                self._vectors.update(sqlite_vectors.load(rows))
+                self._vectors.update(vector_entries.load(rows))
         gone = {sqlite_search.fts_table(index_id)
                 for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
         self._search_tables = (self._search_tables - gone) | created
         return counts
 
     async def _prune_chunk(
-        self, target: sqlite_prune.PruneTarget, horizon_ts: int, budget: int
+        self, target: prune_plan.PruneTarget, horizon_ts: int, budget: int
     ) -> tuple[int, bool]:
         """One transaction of a prune pass: returns (rows deleted, walk finished)."""
 
         def prune(conn: sqlite3.Connection) -> tuple[int, bool]:
             marks = conn.execute(sqlite_prune.READ_WATERMARK_SQL, (target.name,)).fetchall()
-            ts, id_, key = next(iter(marks), sqlite_prune.START)
+            ts, id_, key = next(iter(marks), prune_plan.START)
             params = {
                 "ts": ts,
                 "id": id_,
                 "key": key,
                 "horizon": horizon_ts,
-                "limit": sqlite_prune.CHUNK,
+                "limit": prune_plan.CHUNK,
             }
             rows = conn.execute(target.candidates_sql, params).fetchall()
-            plan = sqlite_prune.plan_chunk(list(rows), target.key_width, budget)
+            plan = prune_plan.plan_chunk(list(rows), target.key_width, budget)
             if plan.doomed:
                 conn.executemany(target.delete_sql, plan.doomed)
             if plan.watermark is not None:
@@ -411,10 +347,7 @@ class SqliteStorage(SearchReads):
             raise storage_failure(self.db_path, "read", exc, writing=False) from exc
 
     def _decode(self, value: bytes, doc_id: str) -> dict[str, Any]:
-        doc = loads(value)
-        if not isinstance(doc, dict):
-            raise StorageError(f"{self.db_path}: document {doc_id!r} is not an object")
-        return doc
+        return decode_document(value, doc_id, self.db_path)
 
     def _not_open(self) -> StorageError:
         return StorageError(f"storage at {self.data_dir} is not open; call open() first")
@@ -444,9 +377,3 @@ class SqliteStorage(SearchReads):
         for conn in readers:
             await conn.close()
 
-
-def _encode_global(name: str, value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError as exc:
-        raise StorageError(f"globals[{name!r}]: expected a JSON value, got {exc}") from None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from reactor.errors import StorageError
-from reactor.storage import sqlite_search, sqlite_vectors
+from reactor.storage import sqlite_search, sqlite_vectors, vector_entries
 from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
 from reactor.values.keys import key_after
 
@@ -83,7 +83,7 @@ def change_indexes(conn: sqlite3.Connection, scan_sql: str, ts: int, builds: lis
         for batch in _documents(conn, scan_sql, vectors.source_index_id, ts, decode):
             found = [entry for entry in map(vectors.entry_for, (d for _, d in batch))
                      if entry.vector is not None]
-            sqlite_vectors.write_entries(conn, [(ts, entry, sqlite_vectors.encode(entry.vector))
+            sqlite_vectors.write_entries(conn, [(ts, entry, vector_entries.encode(entry.vector))
                                                 for entry in found if entry.vector is not None])
             read += len(batch)
             written += len(found)

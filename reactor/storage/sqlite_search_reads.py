@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reactor.errors import StorageError
-from reactor.storage import sqlite_search, sqlite_vectors
+from reactor.storage import sqlite_search, sqlite_vectors, vector_entries
 from reactor.storage.base import (
     SearchHit,
     SearchStatistics,
@@ -40,13 +40,8 @@ class SearchReads:
         if self._writer is None:
             # A reader-only worker keeps no matrices in step: load the snapshot's entries.
             rows = await self._fetch(sqlite_vectors.LOAD_INDEX, (index_id, ts, ts))
-            matrix = sqlite_vectors.load(rows).get(index_id)
-        if matrix is None:
-            return []
-        if len(query.vector) != matrix.dimensions:
-            raise StorageError(f"vector index {index_id!r} has {matrix.dimensions} dimensions,"
-                               f" the query vector {len(query.vector)}")
-        return matrix.search(query.vector, query.filters, ts, limit)
+            matrix = vector_entries.load(rows).get(index_id)
+        return vector_entries.search(matrix, index_id, query, ts, limit)
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
                      ) -> list[SearchHit]:

@@ -2,7 +2,7 @@
 
 The table is the durable copy (written in the commit's own SQLite transaction,
 so a crash leaves it consistent with the documents); the matrices of
-vector_matrix.py are loaded from it when the store opens and then kept in step
+vector_matrix.py are loaded from it (vector_entries.py) when the store opens and then kept in step
 with every write.
 """
 
@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reactor.storage.base import VectorWrite
-
-if TYPE_CHECKING:
-    from reactor.storage.vector_matrix import VectorMatrix
-
-# Current entries end at the largest int64 (as in vector_matrix.py).
-LIVE = 2**63 - 1
+from reactor.storage.vector_entries import LIVE
 
 _END_CURRENT = """
     UPDATE vector_entries SET end_ts = ? WHERE index_id = ? AND doc_id = ? AND end_ts = ?
@@ -41,14 +36,6 @@ LOAD_ALL_OF_INDEX = """
 _PRUNE = "DELETE FROM vector_entries WHERE end_ts <= ?"
 
 
-def encode(vector: list[float]) -> bytes:
-    """float32, little-endian as numpy lays it out. numpy is imported on first use, so an
-    app without vector indexes never pays for loading it."""
-    import numpy as np
-
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
 def write_entries(conn: sqlite3.Connection,
                   writes: Iterable[tuple[int, VectorWrite, bytes | None]]) -> None:
     for ts, write, data in writes:
@@ -56,26 +43,6 @@ def write_entries(conn: sqlite3.Connection,
         if data is not None:
             conn.execute(_INSERT, (write.index_id, write.doc_id, ts, LIVE, data,
                                    " ".join(write.filters)))
-
-
-def apply(matrices: dict[str, VectorMatrix], index_id: str, doc_id: str, ts: int,
-          data: bytes | None, filters: list[str], end: int = LIVE) -> None:
-    """Bring the in-memory matrix of `index_id` in step with one entry change."""
-    matrix = matrices.get(index_id)
-    if matrix is None:
-        if data is None:
-            return
-        from reactor.storage.vector_matrix import VectorMatrix
-
-        matrix = matrices[index_id] = VectorMatrix(len(data) // 4, len(filters))
-    matrix.put(doc_id, ts, data, filters, end)
-
-
-def load(rows: Iterable[tuple[str, str, int, int, bytes, str]]) -> dict[str, VectorMatrix]:
-    matrices: dict[str, VectorMatrix] = {}
-    for index_id, doc_id, ts, end, data, filters in rows:
-        apply(matrices, index_id, doc_id, ts, bytes(data), filters.split(), end)
-    return matrices
 
 
 def load_index(conn: sqlite3.Connection, index_id: str) -> list[Any]:

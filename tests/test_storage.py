@@ -1,10 +1,12 @@
-"""SqliteStorage: multi-version reads, bounded scans, atomic writes, globals and pruning."""
+"""The stores (SQLite and PostgreSQL): multi-version reads, bounded scans, atomic writes,
+globals and pruning. Tests taking `storage` run on both backends."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,26 @@ from reactor.storage import (
     SqliteStorage,
     sqlite_index_build,
 )
-from reactor.storage.sqlite import _SCAN_SQL
+from reactor.storage import postgres_sql as pg_sql
+from reactor.storage.choose import make_storage
+from reactor.storage.postgres import PostgresStorage
+from reactor.storage.postgres_schema import parse_url
+from reactor.storage.sqlite_sql import SCAN as SQLITE_SCAN
 from reactor.values import Int64
+
+Store = SqliteStorage | PostgresStorage
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+async def storage(tmp_path: Path, db_url: str | None) -> AsyncIterator[Store]:
+    store = make_storage(tmp_path / "data", db_url)
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
     store = SqliteStorage(tmp_path / "data")
     await store.open()
     yield store
@@ -56,20 +72,24 @@ def bulk(ts: int, index_id: str, items: list[tuple[str, bytes]], delete: bool) -
     )
 
 
-def row_counts(store: SqliteStorage) -> tuple[int, int]:
+async def row_counts(store: Store) -> tuple[int, int]:
+    if isinstance(store, PostgresStorage):
+        rows = await store._fetch("SELECT (SELECT count(*) FROM documents),"
+                                  " (SELECT count(*) FROM index_entries)")
+        return int(rows[0][0]), int(rows[0][1])
     with sqlite3.connect(store.db_path) as conn:
         docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         entries = conn.execute("SELECT count(*) FROM index_entries").fetchone()[0]
     return docs, entries
 
 
-async def keys(store: SqliteStorage, index_id: str, ts: int, **kw: Any) -> list[bytes]:
+async def keys(store: Store, index_id: str, ts: int, **kw: Any) -> list[bytes]:
     a = {"lo": b"", "hi": None, "order": "asc", "limit": 1000} | kw
     found = await store.scan_index(index_id, a["lo"], a["hi"], ts, a["order"], a["limit"])
     return [entry.key for entry in found]
 
 
-async def test_document_revisions_by_snapshot(storage: SqliteStorage) -> None:
+async def test_document_revisions_by_snapshot(storage: Store) -> None:
     await storage.write([put(10, "a", {"v": 1.0}, live("ix", b"k1", "a"))], {})
     # The indexed field changes: tombstone the old key, add the new one, same ts.
     await storage.write(
@@ -88,14 +108,14 @@ async def test_document_revisions_by_snapshot(storage: SqliteStorage) -> None:
     assert await storage.get_document("missing", 35) is None
 
 
-async def test_entry_not_rewritten_still_yields_current_document(storage: SqliteStorage) -> None:
+async def test_entry_not_rewritten_still_yields_current_document(storage: Store) -> None:
     await storage.write([put(10, "a", {"v": 1.0}, live("ix", b"k", "a"))], {})
     await storage.write([put(20, "a", {"v": 2.0})], {})
     assert await storage.scan_index("ix", b"", None, 15, "asc", 5) == [IndexEntry(b"k", {"v": 1.0})]
     assert await storage.scan_index("ix", b"", None, 20, "asc", 5) == [IndexEntry(b"k", {"v": 2.0})]
 
 
-async def test_values_keep_their_types(storage: SqliteStorage) -> None:
+async def test_values_keep_their_types(storage: Store) -> None:
     doc = {"i": Int64(2**62 + 1), "f": 3.0, "b": b"\x00\xff", "n": None, "l": [True, {"s": "x"}]}
     await storage.write([put(1, "a", doc, live("ix", b"k", "a"))], {})
     got = await storage.get_document("a", 1)
@@ -103,7 +123,7 @@ async def test_values_keep_their_types(storage: SqliteStorage) -> None:
     assert type(got["i"]) is Int64 and type(got["f"]) is float and type(got["b"]) is bytes
 
 
-async def test_scan_bounds_order_and_limit(storage: SqliteStorage) -> None:
+async def test_scan_bounds_order_and_limit(storage: Store) -> None:
     names = [f"k{i:02d}".encode() for i in range(20)]
     await storage.write(
         [put(1, f"d{i}", {"i": float(i)}, live("ix", k, f"d{i}")) for i, k in enumerate(names)], {}
@@ -123,7 +143,7 @@ async def test_scan_bounds_order_and_limit(storage: SqliteStorage) -> None:
     assert entries == [IndexEntry(b"k03", {"i": 3.0})]
 
 
-async def test_scan_skips_interleaved_tombstones(storage: SqliteStorage) -> None:
+async def test_scan_skips_interleaved_tombstones(storage: Store) -> None:
     names = [f"{i:04d}".encode() for i in range(1000)]
     kept = set(range(0, 1000, 100))
     items = [(f"d{i}", k) for i, k in enumerate(names)]
@@ -138,7 +158,8 @@ async def test_scan_skips_interleaved_tombstones(storage: SqliteStorage) -> None
     assert await storage.index_entry_count("ix") == 10
 
 
-async def test_scan_cost_follows_limit_not_range(storage: SqliteStorage) -> None:
+async def test_scan_cost_follows_limit_not_range(sqlite_storage: SqliteStorage) -> None:
+    storage = sqlite_storage
     big = [f"{i:06d}".encode() for i in range(20_000)]
     await storage.write([bulk(1, "big", [(f"b{i}", k) for i, k in enumerate(big)], False)], {})
     await storage.write([bulk(2, "small", [(f"s{i}", big[i]) for i in range(50)], False)], {})
@@ -164,13 +185,13 @@ async def test_scan_cost_follows_limit_not_range(storage: SqliteStorage) -> None
         assert await vm_steps("big", order, 40) > 10 * large
     # The same: no sort step (which would read the whole range before LIMIT).
     with sqlite3.connect(storage.db_path) as conn:
-        for sql in _SCAN_SQL.values():
+        for sql in SQLITE_SCAN.values():
             params = {"index_id": "x", "lo": b"", "hi": b"", "ts": 0, "limit": 1}
             plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert "TEMP B-TREE" not in plan and "USING PRIMARY KEY" in plan, plan
 
 
-async def test_write_is_atomic(storage: SqliteStorage) -> None:
+async def test_write_is_atomic(storage: Store) -> None:
     await storage.write([put(1, "a", {"v": 1.0}, live("ix", b"a", "a"))], {"n": 1})
     # The second commit repeats (doc_id, ts): the whole batch must be refused.
     with pytest.raises(StorageError, match="write commits failed"):
@@ -184,14 +205,14 @@ async def test_write_is_atomic(storage: SqliteStorage) -> None:
     assert await storage.get_document("b", 5) == {"v": 3.0}
 
 
-async def test_globals_are_upserted(storage: SqliteStorage) -> None:
+async def test_globals_are_upserted(storage: Store) -> None:
     assert await storage.read_globals() == {}
     await storage.write([], {"latest_ts": 2**62, "schema": {"tables": ["a"]}})
     await storage.write([], {"latest_ts": 2**62 + 1})
     assert await storage.read_globals() == {"latest_ts": 2**62 + 1, "schema": {"tables": ["a"]}}
 
 
-async def test_change_indexes_drops_and_fills_in_one_write(storage: SqliteStorage) -> None:
+async def test_change_indexes_drops_and_fills_in_one_write(storage: Store) -> None:
     await storage.write([put(1, "a", {"n": "x"}, live("ix", b"a", "a"), live("iy", b"a", "a"))],
                         {})
     await storage.write([put(2, "b", {"n": "y"}, live("ix", b"b", "b"))], {"last_ts": 2})
@@ -206,7 +227,7 @@ async def test_change_indexes_drops_and_fills_in_one_write(storage: SqliteStorag
     assert (await storage.read_globals())["last_ts"] == 4
 
 
-async def test_change_indexes_is_all_or_nothing(storage: SqliteStorage) -> None:
+async def test_change_indexes_is_all_or_nothing(storage: Store) -> None:
     # More documents than one batch of the backfill, so the failure comes mid-way.
     count = sqlite_index_build.BATCH * 2 + 7
     await storage.write([put(ts, f"d{ts:05}", {"n": ts}, live("ix", b"%05d" % ts, f"d{ts:05}"),
@@ -232,29 +253,29 @@ async def test_change_indexes_is_all_or_nothing(storage: SqliteStorage) -> None:
     assert await storage.index_entry_count("old") == 0
 
 
-async def test_prune_removes_superseded_revisions_and_tombstones(storage: SqliteStorage) -> None:
+async def test_prune_removes_superseded_revisions_and_tombstones(storage: Store) -> None:
     # 600 revisions of one document (more than one prune chunk), then a delete.
     await storage.write(
         [put(ts, "a", {"v": float(ts)}, live("ix", b"k", "a")) for ts in range(1, 601)], {}
     )
     await storage.write([put(700, "b", {"v": 0.0}, live("ix", b"b", "b"))], {})
-    assert row_counts(storage) == (601, 601)
+    assert await row_counts(storage) == (601, 601)
     assert await storage.prune(300, 50) == 50
     removed = 50
     while count := await storage.prune(300, 50):
         assert count <= 50
         removed += count
     assert removed == 299 * 2
-    assert row_counts(storage) == (302, 302)
+    assert await row_counts(storage) == (302, 302)
     assert await storage.get_document("a", 300) == {"v": 300.0}
     assert await keys(storage, "ix", 300) == [b"k"]
 
     await storage.write([put(800, "a", None, gone("ix", b"k", "a"))], {})
     assert await storage.prune(799, 10_000) == 300 * 2
-    assert row_counts(storage) == (3, 3)
+    assert await row_counts(storage) == (3, 3)
     assert await storage.prune(800, 10_000) == 4
     assert await storage.prune(800, 10_000) == 0
-    assert row_counts(storage) == (1, 1)
+    assert await row_counts(storage) == (1, 1)
     assert await storage.get_document("b", 800) == {"v": 0.0}
     assert await storage.scan_index("ix", b"", None, 800, "asc", 5) == [
         IndexEntry(b"b", {"v": 0.0})
@@ -349,27 +370,35 @@ class Oracle:
         )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    history=st.lists(st.lists(_op, min_size=1, max_size=4), min_size=1, max_size=10),
-    queries=st.lists(_query, min_size=1, max_size=8),
-    horizon=st.integers(0, 110),
-    batch=st.integers(1, 5),
-)
-def test_matches_oracle_before_and_after_prune(
-    history: list[list[Any]], queries: list[Any], horizon: int, batch: int
-) -> None:
-    asyncio.run(_check_against_oracle(history, queries, horizon, batch))
+_histories = {
+    "history": st.lists(st.lists(_op, min_size=1, max_size=4), min_size=1, max_size=10),
+    "queries": st.lists(_query, min_size=1, max_size=8),
+    "horizon": st.integers(0, 110),
+    "batch": st.integers(1, 5),
+}
+
+
+def test_matches_oracle_before_and_after_prune(db_url: str | None) -> None:
+    # Fewer examples on PostgreSQL, where each opens a store of its own (a fresh schema):
+    # the queries are the same as SQLite's in all that the examples vary.
+    @settings(max_examples=60 if db_url is None else 15, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(**_histories)
+    def check(history: list[list[Any]], queries: list[Any], horizon: int, batch: int) -> None:
+        url = db_url and f"{db_url}_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_check_against_oracle(history, queries, horizon, batch, url))
+
+    check()
 
 
 async def _check_against_oracle(
-    history: list[list[Any]], queries: list[Any], horizon: int, batch: int
+    history: list[list[Any]], queries: list[Any], horizon: int, batch: int, db_url: str | None
 ) -> None:
     oracle = Oracle()
     commits = [oracle.commit(10 * (i + 1), ops) for i, ops in enumerate(history)]
     last = 10 * len(history) + 5
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStorage(Path(tmp))
+        store = make_storage(Path(tmp), db_url)
         await store.open()
         try:
             # Two batches, to cover both one- and many-commit writes.
@@ -391,7 +420,7 @@ async def _check_against_oracle(
             while removed := await store.prune(horizon, batch):
                 assert removed <= batch
             assert await store.prune(horizon, batch) == 0
-            assert row_counts(store) == oracle.rows_after_prune(horizon)
+            assert await row_counts(store) == oracle.rows_after_prune(horizon)
             await check(range(horizon, last, 5))
             for index_id in INDEXES:
                 expected = len(oracle.scan((index_id, b"", None, "asc", 100), last))
@@ -423,3 +452,57 @@ async def test_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
         assert await reopened.get_document("d99-19", 100) == {"payload": payload}
     finally:
         await reopened.close()
+
+
+# --- PostgreSQL only ---------------------------------------------------------------
+
+
+async def test_postgres_scans_follow_the_primary_key(postgres_url: str, tmp_path: Path) -> None:
+    """No sort step (which would read the whole range before LIMIT) in any scan's plan."""
+    store = PostgresStorage(postgres_url)
+    await store.open()
+    try:
+        big = [(f"b{i}", f"{i:06d}".encode()) for i in range(5000)]
+        await store.write([bulk(1, "big", big, False)], {})
+        await store._fetch("ANALYZE index_entries")
+        for (order, bounded), query in pg_sql.SCAN.items():
+            params = ["'big'", "'\\x'::bytea", "5", "10", "'\\xff'::bytea"][:5 if bounded else 4]
+            text = query
+            for n in range(len(params), 0, -1):
+                text = text.replace(f"${n}", params[n - 1])
+            plan = " ".join(row[0] for row in await store._fetch(f"EXPLAIN {text}"))
+            assert "Sort" not in plan and "index_entries_pkey" in plan, (order, plan)
+    finally:
+        await store.close()
+
+
+async def test_postgres_schema_is_versioned_and_has_one_writer(postgres_url: str) -> None:
+    first = PostgresStorage(postgres_url)
+    await first.open()
+    try:
+        second = PostgresStorage(postgres_url)
+        with pytest.raises(StorageError, match="another Reactor process is serving"):
+            await second.open()
+        await first.write([put(1, "a", {"v": 1.0})], {"n": 1})
+        schema = first.target.schema
+        tables = await first._fetch("SELECT table_name FROM information_schema.tables"
+                                    " WHERE table_schema = $1", schema)
+        assert {"documents", "index_entries", "globals"} <= {row[0] for row in tables}
+        await first._transaction("test", lambda conn: conn.execute(
+            "UPDATE storage_format SET version = 99"))
+    finally:
+        await first.close()
+    again = PostgresStorage(postgres_url)
+    with pytest.raises(StorageError, match="storage format 99 is not supported"):
+        await again.open()
+
+
+def test_postgres_urls_are_checked() -> None:
+    target = parse_url("postgresql://u:secret@db.example:6000/app?schema=tenant_1&sslmode=off")
+    assert target.schema == "tenant_1" and "schema=" not in target.dsn
+    assert "sslmode=off" in target.dsn and "secret" not in target.display
+    assert parse_url("postgres://u@h/app").schema == "reactor"
+    with pytest.raises(StorageError, match="expected postgresql://"):
+        parse_url("mysql://u:secret@h/app")
+    with pytest.raises(StorageError, match="schema: expected a lowercase SQL name"):
+        parse_url("postgresql://u@h/app?schema=Robert'); DROP")

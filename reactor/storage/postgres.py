@@ -1,0 +1,303 @@
+"""The PostgreSQL implementation of `Storage`: one writing connection, a pool of readers.
+
+The tables live in one schema of the database (postgres_schema.py), so Reactor can
+share a database with other software. A batch of commits is one statement, so
+one round trip. The writing connection holds an advisory lock for as long as it
+lives: a second Reactor process cannot write the same schema (the seed of the
+committer lease of docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from reactor.errors import StorageError
+from reactor.storage import postgres_sql as sql
+from reactor.storage import prune_plan, vector_entries
+from reactor.storage.base import (
+    CommitRecord,
+    IndexBuild,
+    IndexEntry,
+    Order,
+    SearchBuild,
+    SearchHit,
+    SearchStatistics,
+    TextQuery,
+    VectorBuild,
+    VectorHit,
+    VectorQuery,
+)
+from reactor.storage.codec import decode_document, encode_global, entry_document
+from reactor.storage.postgres_index_build import Conn, change_indexes
+from reactor.storage.postgres_schema import (
+    Target,
+    is_storage_exception,
+    owner_lock_key,
+    parse_url,
+    prepare,
+    storage_failure,
+)
+from reactor.storage.vector_matrix import VectorMatrix
+from reactor.values.wire import dumps
+
+# Reads run on up to this many connections at once (PostgreSQL runs them in parallel).
+READERS = 4
+
+T = TypeVar("T")
+
+
+class PostgresStorage:
+    """Multi-version documents and index entries in PostgreSQL (`durability="normal"`:
+    `synchronous_commit = off`, an acknowledged commit can be lost to a server crash)."""
+
+    def __init__(self, url: str, *, durability: str = "full", readers: int = READERS) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability: expected 'full' or 'normal', got {durability!r}")
+        self.target: Target = parse_url(url)
+        self.durability = durability
+        self.readers = readers
+        self._writer: asyncpg.Pool | None = None
+        self._readers: asyncpg.Pool | None = None
+        self._vectors: dict[str, VectorMatrix] = {}
+
+    def __str__(self) -> str:
+        return self.target.display
+
+    async def open(self) -> None:
+        """Create or check the schema, take the writer's lock, connect the readers."""
+        if self._writer is not None:
+            return
+        try:
+            conn = await asyncpg.connect(self.target.dsn)
+            try:
+                await prepare(conn, self.target)
+            finally:
+                await conn.close()
+            # One connection, re-made if it drops (PostgreSQL restarted): each new one
+            # takes the lock again before it writes anything.
+            self._writer = await self._pool(1, writer=True)
+            self._readers = await self._pool(self.readers)
+            self._vectors = vector_entries.load(await self._fetch(sql.LOAD_VECTORS))
+        except BaseException as exc:
+            await self.close()
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, "open", exc, writing=True) from exc
+            raise
+
+    async def open_reader(self) -> None:
+        """Connect readers only: for a worker process reading snapshots that the process
+        owning the store keeps pinned. Writing methods are not usable."""
+        if self._readers is None:
+            try:
+                self._readers = await self._pool(1)
+            except Exception as exc:
+                if is_storage_exception(exc):
+                    raise storage_failure(self.target, "open", exc, writing=False) from exc
+                raise
+
+    async def refresh_search_tables(self) -> None:
+        """Nothing to learn: this store keeps no per-index tables."""
+
+    async def close(self) -> None:
+        writer, readers = self._writer, self._readers
+        self._writer = self._readers = None
+        for pool in (writer, readers):
+            if pool is not None:
+                await pool.close()
+
+    async def _pool(self, size: int, *, writer: bool = False) -> asyncpg.Pool:
+        synchronous = "on" if self.durability == "full" else "off"
+        return await asyncpg.create_pool(
+            self.target.dsn, min_size=size, max_size=size,
+            init=self._take_lock if writer else None,
+            server_settings={"search_path": self.target.schema,
+                             "synchronous_commit": synchronous,
+                             "application_name": "reactor"})
+
+    async def _take_lock(self, conn: asyncpg.Connection) -> None:
+        key = owner_lock_key(self.target)
+        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+            await conn.close()
+            raise StorageError(f"{self.target.display}: another Reactor process is serving this"
+                               " schema; stop it first or choose another ?schema=")
+
+    async def read_globals(self) -> dict[str, Any]:
+        rows = await self._fetch("SELECT name, value FROM globals")
+        return {name: orjson.loads(value) for name, value in rows}
+
+    async def get_document(self, doc_id: str, ts: int) -> dict[str, Any] | None:
+        rows = await self._fetch(sql.GET_DOCUMENT, doc_id, ts)
+        if not rows or rows[0][0] is None:
+            return None
+        return decode_document(rows[0][0], doc_id, self.target.display)
+
+    async def scan_index(
+        self, index_id: str, lo: bytes, hi: bytes | None, ts: int, order: Order, limit: int
+    ) -> list[IndexEntry]:
+        if limit <= 0:
+            return []
+        bounds = (hi,) if hi is not None else ()
+        rows = await self._fetch(sql.SCAN[order, hi is not None], index_id, lo, ts, limit,
+                                 *bounds)
+        return [IndexEntry(key, entry_document(value, doc_id, self.target.display, index_id, ts))
+                for key, doc_id, value in rows]
+
+    async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
+                     ) -> list[SearchHit]:
+        """No full-text index can exist here (change_indexes refuses to build one)."""
+        return []
+
+    async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
+        return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+
+    async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
+                            ) -> list[VectorHit]:
+        matrix = self._vectors.get(index_id)
+        if self._writer is None:
+            # A reader-only worker keeps no matrices in step: load the snapshot's entries.
+            rows = await self._fetch(sql.LOAD_VECTOR_SNAPSHOT, index_id, ts)
+            matrix = vector_entries.load(rows).get(index_id)
+        return vector_entries.search(matrix, index_id, query, ts, limit)
+
+    async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
+        if any(c.search_writes for c in commits):
+            raise StorageError("full-text search indexes are not supported on PostgreSQL")
+        documents = [(w.doc_id, c.ts, w.table, w.value is None,
+                      None if w.value is None else dumps(w.value))
+                     for c in commits for w in c.documents]
+        entries = [(w.index_id, w.key, c.ts, w.deleted, w.doc_id)
+                   for c in commits for w in c.index_writes]
+        outcomes = [(o.session_id, o.request_id, c.ts, o.recorded_ms, o.value)
+                    for c in commits for o in c.outcomes]
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+        columns = [*_columns(documents, 5), *_columns(entries, 5), *_columns(outcomes, 5),
+                   *_columns(names, 2)]
+        vectors = [(c.ts, w, None if w.vector is None else vector_entries.encode(w.vector))
+                   for c in commits for w in c.vector_writes]
+
+        async def write(conn: Conn) -> None:
+            await conn.execute(sql.WRITE_COMMITS, *columns)
+            for ts, change, data in vectors:
+                await conn.execute(sql.END_VECTORS, ts, change.index_id, change.doc_id,
+                                   vector_entries.LIVE)
+                if data is not None:
+                    await conn.execute(sql.INSERT_VECTOR, change.index_id, change.doc_id, ts,
+                                       vector_entries.LIVE, data, " ".join(change.filters))
+
+        await self._transaction("write commits", write)
+        for ts, change, data in vectors:
+            vector_entries.apply(self._vectors, change.index_id, change.doc_id, ts, data,
+                                 change.filters)
+
+    async def prune(self, horizon_ts: int, batch: int) -> int:
+        removed = await prune_plan.walk(
+            (sql.DOCUMENTS, sql.INDEX_ENTRIES), batch,
+            lambda target, budget: self._prune_chunk(target, horizon_ts, budget))
+        if removed < batch:
+            result = await self._transaction("prune vector entries", lambda conn: (
+                conn.execute(sql.PRUNE_VECTORS, horizon_ts)))
+            removed += _row_count(result)
+            for matrix in self._vectors.values():
+                matrix.prune(horizon_ts)
+        return removed
+
+    async def _prune_chunk(self, target: prune_plan.PruneTarget, horizon_ts: int,
+                           budget: int) -> tuple[int, bool]:
+        """One transaction of a prune pass: returns (rows deleted, walk finished)."""
+
+        async def prune(conn: Conn) -> tuple[int, bool]:
+            mark = await conn.fetchrow(sql.READ_WATERMARK, target.name)
+            ts, id_, key = tuple(mark) if mark is not None else prune_plan.START
+            key_mark = (key,) if target.key_width > 1 else ()
+            rows = await conn.fetch(target.candidates_sql, ts, id_, horizon_ts,
+                                    prune_plan.CHUNK, *key_mark)
+            plan = prune_plan.plan_chunk([tuple(row) for row in rows], target.key_width, budget)
+            if plan.doomed:
+                await conn.executemany(target.delete_sql, plan.doomed)
+            if plan.watermark is not None:
+                await conn.execute(sql.WRITE_WATERMARK, target.name, *plan.watermark)
+            return len(plan.doomed), plan.finished
+
+        return await self._transaction(f"prune {target.name}", prune)
+
+    async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
+        rows = await self._fetch(sql.GET_OUTCOME, session_id, request_id, ts)
+        return bytes(rows[0][0]) if rows else None
+
+    async def prune_outcomes(self, before_ms: float, batch: int) -> int:
+        result = await self._transaction("prune mutation outcomes", lambda conn: (
+            conn.execute(sql.PRUNE_OUTCOMES, before_ms, batch)))
+        return _row_count(result)
+
+    async def index_entry_count(self, index_id: str) -> int:
+        rows = await self._fetch(sql.COUNT, index_id, b"", 2**63 - 1)
+        return int(rows[0][0])
+
+    async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
+                             globals_: dict[str, Any], *,
+                             search_builds: Sequence[SearchBuild] = (),
+                             search_dropped: Sequence[str] = (),
+                             vector_builds: Sequence[VectorBuild] = (),
+                             vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+        if search_builds:
+            raise StorageError(
+                f"search index {search_builds[0].index_id!r}: full-text search indexes are not"
+                " supported on PostgreSQL yet; remove it from the schema or serve on SQLite",
+                code="Unsupported", public=(
+                    "Unsupported: full-text search indexes are not supported on PostgreSQL"))
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+
+        async def change(conn: Conn) -> dict[str, tuple[int, int]]:
+            counts = await change_indexes(conn, ts, builds, dropped, vector_builds,
+                                          vector_dropped, self.target.display)
+            await conn.execute(sql.UPSERT_GLOBALS, *_columns(names, 2))
+            return counts
+
+        counts = await self._transaction("apply the schema's index changes", change)
+        for index_id in [*vector_dropped, *(b.index_id for b in vector_builds)]:
+            self._vectors.pop(index_id, None)
+            self._vectors.update(vector_entries.load(
+                await self._fetch(sql.LOAD_VECTOR_INDEX, index_id)))
+        return counts
+
+    async def _transaction(self, action: str,
+                           body: Callable[[Conn], Awaitable[T]]) -> T:
+        """BEGIN .. COMMIT on the writing connection; COMMIT returning means durable."""
+        if self._writer is None:
+            raise self._not_open()
+        try:
+            async with self._writer.acquire() as conn, conn.transaction():
+                return await body(conn)
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, action, exc, writing=True) from exc
+            raise
+
+    async def _fetch(self, query: str, *params: Any) -> list[Any]:
+        """Run one read statement on a free reader connection."""
+        if self._readers is None:
+            raise self._not_open()
+        try:
+            async with self._readers.acquire() as conn:
+                return list(await conn.fetch(query, *params))
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, "read", exc, writing=False) from exc
+            raise
+
+    def _not_open(self) -> StorageError:
+        return StorageError(f"storage at {self.target.display} is not open; call open() first")
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as `width` parallel column lists (the arrays `unnest` takes)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+def _row_count(status: str) -> int:
+    """The count at the end of a command tag such as `DELETE 12`."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,99 @@
+"""The statements of the PostgreSQL store (tables in postgres_schema.py), `$n` parameters."""
+
+from __future__ import annotations
+
+from reactor.storage.base import Order
+from reactor.storage.prune_plan import targets
+
+GET_DOCUMENT = """
+    SELECT value FROM documents WHERE doc_id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT 1
+"""
+
+# One statement writes a whole batch of commits: a single round trip, atomic by itself.
+# Each table's rows travel as parallel arrays (unnest turns them back into rows). A
+# duplicate outcome (which OCC rules out) must not fail the batch: the first stays.
+WRITE_COMMITS = """
+    WITH d AS (
+        INSERT INTO documents (doc_id, ts, table_name, deleted, value)
+        SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::bytea[])),
+    e AS (
+        INSERT INTO index_entries (index_id, key, ts, deleted, doc_id)
+        SELECT * FROM unnest($6::text[], $7::bytea[], $8::int8[], $9::bool[], $10::text[])),
+    o AS (
+        INSERT INTO mutation_outcomes (session_id, request_id, ts, recorded_ms, value)
+        SELECT * FROM unnest($11::text[], $12::float8[], $13::int8[], $14::float8[],
+                             $15::bytea[])
+        ON CONFLICT DO NOTHING)
+    INSERT INTO globals (name, value) SELECT * FROM unnest($16::text[], $17::text[])
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value
+"""
+
+UPSERT_GLOBALS = """
+    INSERT INTO globals (name, value) SELECT * FROM unnest($1::text[], $2::text[])
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value
+"""
+
+GET_OUTCOME = """
+    SELECT value FROM mutation_outcomes WHERE session_id = $1 AND request_id = $2 AND ts <= $3
+"""
+PRUNE_OUTCOMES = """
+    DELETE FROM mutation_outcomes WHERE (session_id, request_id) IN (
+        SELECT session_id, request_id FROM mutation_outcomes
+        WHERE recorded_ms < $1 ORDER BY recorded_ms LIMIT $2)
+"""
+
+# An entry revision is live at $3 when it is the newest revision of its key at or
+# below $3 and not a tombstone; the walk follows the primary key in key order and
+# stops after $4 live entries. ($1 index, $2 lower bound, $5 upper bound.)
+_LIVE_ENTRIES = """
+    FROM index_entries AS e
+    WHERE e.index_id = $1 AND e.key >= $2 {upper} AND e.ts <= $3 AND NOT e.deleted
+      AND NOT EXISTS (
+        SELECT 1 FROM index_entries AS n
+        WHERE n.index_id = e.index_id AND n.key = e.key AND n.ts > e.ts AND n.ts <= $3)
+"""
+_SCAN = """
+    SELECT e.key, e.doc_id, (
+        SELECT d.value FROM documents AS d
+        WHERE d.doc_id = e.doc_id AND d.ts <= $3 ORDER BY d.ts DESC LIMIT 1)
+""" + _LIVE_ENTRIES + "ORDER BY e.key {direction} LIMIT $4"
+
+SCAN: dict[tuple[Order, bool], str] = {
+    (order, bounded): _SCAN.format(upper="AND e.key < $5" if bounded else "",
+                                   direction="ASC" if order == "asc" else "DESC")
+    for order in ("asc", "desc")
+    for bounded in (True, False)
+}
+COUNT = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
+
+INSERT_ENTRIES = """
+    INSERT INTO index_entries (index_id, key, ts, deleted, doc_id)
+    SELECT $1, k, $2, FALSE, d FROM unnest($3::bytea[], $4::text[]) AS t(k, d)
+"""
+DELETE_INDEX = "DELETE FROM index_entries WHERE index_id = $1"
+
+# Vector entries: the durable copy of the in-memory matrices (vector_entries.py).
+END_VECTORS = """
+    UPDATE vector_entries SET end_ts = $1 WHERE index_id = $2 AND doc_id = $3 AND end_ts = $4
+"""
+INSERT_VECTOR = """
+    INSERT INTO vector_entries (index_id, doc_id, ts, end_ts, vector, filters)
+    VALUES ($1, $2, $3, $4, $5, $6)
+"""
+_VECTOR_COLUMNS = "SELECT index_id, doc_id, ts, end_ts, vector, filters FROM vector_entries"
+LOAD_VECTORS = _VECTOR_COLUMNS + " ORDER BY entry_id"
+LOAD_VECTOR_INDEX = _VECTOR_COLUMNS + " WHERE index_id = $1 ORDER BY entry_id"
+LOAD_VECTOR_SNAPSHOT = (_VECTOR_COLUMNS
+                        + " WHERE index_id = $1 AND ts <= $2 AND end_ts > $2 ORDER BY entry_id")
+PRUNE_VECTORS = "DELETE FROM vector_entries WHERE end_ts <= $1"
+DROP_VECTOR_INDEX = "DELETE FROM vector_entries WHERE index_id = $1"
+
+# Pruning (prune_plan.py): candidates after the watermark ($1 ts, $2 id, $5 key: only
+# index entries have one) up to the horizon $3, at most $4 of them.
+DOCUMENTS, INDEX_ENTRIES = targets(
+    {"ts": "$1", "id": "$2", "horizon": "$3", "limit": "$4", "key": "$5"}, ("$1", "$2", "$3"))
+READ_WATERMARK = "SELECT ts, id, key FROM prune_watermarks WHERE target = $1"
+WRITE_WATERMARK = """
+    INSERT INTO prune_watermarks (target, ts, id, key) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (target) DO UPDATE SET ts = excluded.ts, id = excluded.id, key = excluded.key
+"""
