@@ -165,6 +165,9 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                                    mutation_rate=mutation_rate, action_rate=action_rate)
     retention = DatabaseOptions(retention_ns=int(config.history_retention_s * 1e9))
     db_url = db_url or os.environ.get("REACTOR_DB_URL") or None
+    if db_url and backups is not None:
+        raise ConfigError("scheduled backups copy the SQLite database; on PostgreSQL (--db)"
+                          " back the database up with PostgreSQL's own tools (pg_dump)")
     engine = Engine(app_dir, data_dir, durability=durability, options=retention, db_url=db_url,
                     action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),

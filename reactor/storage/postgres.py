@@ -123,7 +123,8 @@ class PostgresStorage:
         if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
             await conn.close()
             raise StorageError(f"{self.target.display}: another Reactor process is serving this"
-                               " schema; stop it first or choose another ?schema=")
+                               " schema; stop it first or choose another ?schema=",
+                               code="DatabaseInUse")
 
     async def read_globals(self) -> dict[str, Any]:
         rows = await self._fetch("SELECT name, value FROM globals")
