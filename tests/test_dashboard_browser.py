@@ -127,6 +127,9 @@ def test_sign_in_browse_edit_run_and_cancel_in_chromium(
     assert result["whoami"]["subject"] == "user-7" and result["whoami"]["name"] == "Seven"
     assert result["canceled"] == "canceled"
     assert result["envHidden"] == "••••••" and result["envRevealed"] == "https://api.example"
+    assert result["logLine"] == "[LOG] greeting dashboard"
+    assert result["failedOnly"] >= 1
+    assert result["textFiltered"] == "[LOG] greeting while watching"
     assert "by_tag_n" in result["schemaText"]
     assert int(result["health"]) >= 1
     assert result["sameDocument"] is True

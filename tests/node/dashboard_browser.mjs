@@ -147,13 +147,32 @@ async function main() {
     result.envRevealed = await variable.locator(".mono").nth(1).textContent();
     await shot(page, "env");
 
-    for (const name of ["files", "schema", "logs"]) {
+    // Logs: the earlier run is there with its log line; a new call arrives while watching;
+    // filters narrow the list.
+    await page.click('nav a[href="#/logs"]');
+    const greetRow = page.locator('#log-rows tr[data-path="items:greet"]').first();
+    await greetRow.waitFor();
+    result.logLine = await greetRow.locator(".log-lines").textContent();
+    await convex.mutation("items:greet", { title: "while watching" });
+    await page.locator('#log-rows tr[data-path="items:greet"] .log-lines', { hasText: "greeting while watching" }).waitFor();
+    await convex.mutation("items:fill", { count: "many" }).catch(() => {});
+    await page.locator('#log-rows tr[data-path="items:fill"] .badge.failed').first().waitFor();
+    await page.selectOption("#log-status", "failed");
+    await page.waitForFunction(() => [...document.querySelectorAll("#log-rows tr")].every((tr) => tr.querySelector(".badge.failed")));
+    result.failedOnly = await page.locator("#log-rows tr").count();
+    await shot(page, "logs");
+    await page.selectOption("#log-status", "");
+    await page.fill("#log-text", "while watching");
+    await page.press("#log-text", "Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#log-rows tr").length === 1);
+    result.textFiltered = await page.locator("#log-rows tr .log-lines").textContent();
+
+    for (const name of ["files", "schema"]) {
       await page.click(`nav a[href="#/${name}"]`);
       await page.locator(`main[data-page="${name}"] h2`).waitFor();
       await page.waitForTimeout(300);
       await shot(page, name);
     }
-    result.schemaIndexes = await page.evaluate(() => null);
     await page.click('nav a[href="#/schema"]');
     await page.locator("#schema section").first().waitFor();
     result.schemaText = await page.textContent("#schema");
