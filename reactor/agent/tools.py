@@ -169,7 +169,9 @@ class Tool:
         if not self.description:
             raise SchemaError(f"@tool {self.name}: give it a docstring (the model reads it to"
                               " decide when to call the tool)")
-        hints = typing.get_type_hints(handler, include_extras=True)
+        # ToolContext is known even where the tool's module has not imported it by name.
+        hints = typing.get_type_hints(handler, localns={"ToolContext": ToolContext},
+                                      include_extras=True)
         parameters = list(inspect.signature(handler).parameters.values())
         if not parameters:
             raise SchemaError(f"@tool {self.name}: the first parameter must be the ToolContext")
