@@ -254,3 +254,11 @@ async def test_anthropic_thinking_tool_use_and_text(llm: FakeLLM) -> None:
     assert second[1]["content"][1]["type"] == "tool_use"
     assert second[2]["content"][0] == {"type": "tool_result", "tool_use_id": "tu1",
                                        "content": "3"}
+
+
+async def test_a_silent_stream_times_out(llm: FakeLLM) -> None:
+    llm.script([{"text": ["a"], "hang_s": 3}])
+    provider = await provider_for("gpt-test", {"OPENAI_BASE_URL": llm.openai_url},
+                                  timeout_s=0.3)
+    with pytest.raises(ProviderError, match="no data for the read timeout"):
+        await collect(provider, [{"role": "user", "content": "hi"}], [])

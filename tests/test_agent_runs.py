@@ -241,3 +241,53 @@ async def test_stale_runs_cannot_write(t: ReactorTest) -> None:
         await t.mutation("agent:beginRun", {"threadId": thread, "order": 1,
                                             "leaseMs": 60_000, "runId": "r3",
                                             "takeover": False})
+
+
+async def test_stop_while_a_tool_runs(t: ReactorTest, llm: FakeLLM) -> None:
+    llm.script([{"tool_calls": [{"id": "w1", "name": "wait", "args": '{"seconds": 30}'}]}])
+    thread = await t.mutation("agent:createThread", {})
+    run = asyncio.ensure_future(t.action("chat:ask", {"threadId": thread, "prompt": "wait"}))
+
+    async def running() -> bool:
+        calls = await t.query("agent:listToolCalls", {"threadId": thread})
+        return bool(calls) and calls[0]["status"] == "RUNNING"
+
+    while not await running():
+        await asyncio.sleep(0.02)
+    await t.mutation("agent:stop", {"threadId": thread, "reason": "user left"})
+    result = await asyncio.wait_for(run, 2)
+    assert result["status"] == "stopped"
+    call = (await t.query("agent:listToolCalls", {"threadId": thread}))[0]
+    assert call["status"] == "FAILED" and "stopped" in call["result"]["error"]
+    state = await t.query("agent:getThread", {"threadId": thread})
+    assert (state["status"], state["endReason"]) == ("stopped", "user left")
+
+
+async def test_anthropic_run_stores_reasoning(t: ReactorTest, llm: FakeLLM) -> None:
+    await t.environment.set("AGENT_MODEL", "claude-test")
+    await t.environment.set("ANTHROPIC_BASE_URL", llm.url)
+    llm.script([{"reasoning": ["Think", "ing."], "signature": "s1",
+                 "tool_calls": [{"id": "t1", "name": "add", "args": '{"a": 1, "b": 1}',
+                                 "split": 2}]},
+                {"text": ["Two."], "usage": {"input": 5, "output": 2}}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "1+1"})
+    assert (result["status"], result["text"]) == ("completed", "Two.")
+    first = (await messages(t, thread))[1]
+    assert first["parts"][0] == {"type": "reasoning", "text": "Thinking.", "signature": "s1"}
+    assert first["model"] == "claude-test"
+    sent = llm.requests()[1]["body"]["messages"][1]["content"][0]
+    assert sent == {"type": "thinking", "thinking": "Thinking.", "signature": "s1"}
+
+
+async def test_concurrent_runs_on_different_threads(t: ReactorTest, llm: FakeLLM) -> None:
+    runs = 8
+    llm.script([{"text": ["a", "b", "c", "d", "e"], "delay_s": 0.02, "repeat": runs}])
+    threads = [await t.mutation("agent:createThread", {}) for _ in range(runs)]
+    results = await asyncio.gather(*(t.action("chat:ask", {"threadId": thread,
+                                                          "prompt": "go"})
+                                     for thread in threads))
+    assert [r["status"] for r in results] == ["completed"] * runs
+    for thread in threads:
+        stored = await messages(t, thread)
+        assert [(m["stepOrder"], m["text"]) for m in stored] == [(0, "go"), (1, "abcde")]

@@ -104,6 +104,12 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
 
     async def end_thread(ctx: Any, thread: Doc, state: str, error: str | None,
                          reason: str | None) -> None:
+        """The run's end; a tool call it left open is failed, never left RUNNING."""
+        for call in await tool_calls_of(ctx, thread["_id"], thread["order"]):
+            if call["status"] in ("REQUESTED", "RUNNING"):
+                await ctx.db.patch(call["_id"], {
+                    "status": "FAILED", "endedAt": ctx.now(),
+                    "result": {"error": f"the run ended ({state}) before the tool finished"}})
         await ctx.db.patch(thread["_id"], {
             "status": state, "runId": MISSING, "leaseUntil": MISSING,
             "streamingMessageId": MISSING, "stopRequested": False,
@@ -411,10 +417,6 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                                        {"threadId": threadId, "runId": runId})
             return "waiting"
         await close_streaming(ctx, thread, "interrupted", INTERRUPTED)
-        for call in await tool_calls_of(ctx, threadId, thread["order"]):
-            if call["status"] in ("REQUESTED", "RUNNING"):
-                await ctx.db.patch(call["_id"], {"status": "FAILED", "endedAt": ctx.now(),
-                                                 "result": {"error": INTERRUPTED}})
         await end_thread(ctx, thread, "interrupted", INTERRUPTED, "interrupted")
         return "interrupted"
 
