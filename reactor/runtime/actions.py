@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 from reactor.errors import InvalidValueError, LimitExceededError, ReactorError
-from reactor.runtime import logs
+from reactor.runtime import client_errors, logs
+from reactor.runtime.action_wire import ActionCall, function_error
+from reactor.runtime.action_workers import ACTION_SLICE_S, ActionWorkerPool, CtxServer
 from reactor.runtime.auth import BuiltinIssuer, TokenVerifier
 from reactor.runtime.context import (
     Auth,
@@ -201,12 +203,19 @@ class ActionRunner:
         self.stopping = False
         # ctx.storage's file service (set by the engine once it has one).
         self.files: FileService | None = None
+        # Worker processes for actions that held the loop (set by the engine when it has one).
+        self.pool: ActionWorkerPool | None = None
         self._verifier = verifier
 
-    def context(self, identity: Identity, refusal: ReactorError | None = None) -> ActionCtx:
+    def _caller(self, identity: Identity) -> Callable[[FunctionKind, str, Any],
+                                                      Awaitable[Outcome]]:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
             return await self._call(kind, path, args, identity)
 
+        return call
+
+    def context(self, identity: Identity, refusal: ReactorError | None = None) -> ActionCtx:
+        call = self._caller(identity)
         storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
         auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier,
                     refusal=refusal)
@@ -215,12 +224,13 @@ class ActionRunner:
                          self._env, self._now, ActionRateLimits(self._database, self._now),
                          storage, self._database)
 
-    async def _limited(self, work: Coroutine[Any, Any, T], nested: bool) -> T:
+    async def _limited(self, work: Coroutine[Any, Any, T], nested: bool,
+                       path: str | None = None) -> T:
         """`work` under the timeout, holding a concurrency slot unless nested. With every
         slot taken and `max_queued` actions already waiting, it fails at once with
         `Overloaded` (the caller may retry later) instead of queueing without end."""
         if nested:
-            return await self._timed(work)
+            return await self._timed(work, path)
         if self._slots.locked() and self._waiting >= self.max_queued:
             work.close()
             raise ReactorError(f"Overloaded: the server is running its {self._capacity}"
@@ -232,13 +242,15 @@ class ActionRunner:
         finally:
             self._waiting -= 1
         try:
-            return await self._timed(work)
+            return await self._timed(work, path)
         finally:
             self._slots.release()
 
-    async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
+    async def _timed(self, work: Coroutine[Any, Any, T], path: str | None = None) -> T:
         """The timeout holds while the action awaits (wait_for) and while its own code
-        runs (preempt.py), which also stops one step running past ACTION_STEP_LIMIT_S."""
+        runs (preempt.py), which also stops one step running past ACTION_STEP_LIMIT_S.
+        An action at `path` that ran one step past ACTION_SLICE_S runs its next calls in
+        a worker process (action_workers.py)."""
         budget = Budget(deadline=time.perf_counter() + self.timeout_s,
                         step_cap_s=ACTION_STEP_LIMIT_S)
 
@@ -259,16 +271,12 @@ class ActionRunner:
                 raise _shutting_down() from None
             raise
         except (TimeoutError, Preempted):
-            if budget.reason == "step":
-                raise LimitExceededError(
-                    f"action ran its own code for {budget.longest_step_s:.2f} s without"
-                    f" awaiting; the limit is {ACTION_STEP_LIMIT_S:g} s per step (the server"
-                    " serves every other client on the same thread: split the work, or"
-                    " await between parts)", code="UserTimeExceeded") from None
-            raise LimitExceededError(f"action ran longer than its {self.timeout_s:g} s timeout",
-                                     code="ActionTimeout") from None
+            raise budget_error(budget, self.timeout_s) from None
         finally:
             self._running.discard(inner)
+            if path is not None and self.pool is not None \
+                    and budget.longest_step_s > ACTION_SLICE_S:
+                self.pool.escalated(path)
 
     def shut_down(self) -> int:
         """Stop every running action (each fails with `ShuttingDown`, which its caller
@@ -286,14 +294,38 @@ class ActionRunner:
         with logs.capture() as sink:
             try:
                 checked = prepare_args(fn, args)
-                value = await self._limited(fn.handler(self.context(identity), **checked),
-                                            nested)
+                if self.pool is not None and not nested and self.pool.isolated(fn.path):
+                    value = await self._limited(self._in_worker(fn, checked, identity), nested)
+                else:
+                    value = await self._limited(fn.handler(self.context(identity), **checked),
+                                                nested, fn.path)
                 outcome.value = check_returns(fn, value)
             except Exception as error:
                 outcome.error = to_function_error(fn.path, error)
         outcome.log_lines = sink.lines
         outcome.duration_s = time.perf_counter() - started
         return outcome
+
+    async def _in_worker(self, fn: FunctionDefinition, checked: dict[str, Any],
+                         identity: Identity) -> Any:
+        """Run the action in a worker process; its ctx calls are answered here."""
+        assert self.pool is not None
+        ctx = self.context(identity)
+        rate_limits = ActionRateLimits(self._database, self._now)
+        server = CtxServer(self._caller(identity),
+                           {"scheduler": lambda: ctx.scheduler, "storage": lambda: ctx.storage,
+                            "rate_limits": lambda: rate_limits, "auth": lambda: ctx.auth,
+                            "env": lambda: ctx.env},
+                           ctx.vector_search)
+        done = await self.pool.run(ActionCall(fn.path, checked, identity, self._now(),
+                                              self.timeout_s,
+                                              client_errors.current_request_id()), server)
+        sink = logs.current_sink()
+        if sink is not None:
+            sink.lines.extend(done.log_lines)
+        if done.error is not None:
+            raise function_error(done.error)
+        return done.value
 
     async def run_http(self, route: HttpRoute, request: HttpRequest, identity: Identity,
                        refusal: ReactorError | None = None) -> tuple[HttpResponse, Outcome]:
@@ -315,6 +347,18 @@ class ActionRunner:
         outcome.log_lines = sink.lines
         outcome.duration_s = time.perf_counter() - started
         return response, outcome
+
+
+def budget_error(budget: Budget, timeout_s: float) -> LimitExceededError:
+    """Why an action was stopped: one step too long, or past its timeout."""
+    if budget.reason == "step":
+        return LimitExceededError(
+            f"action ran its own code for {budget.longest_step_s:.2f} s without"
+            f" awaiting; the limit is {ACTION_STEP_LIMIT_S:g} s per step (the server"
+            " serves every other client on the same thread: split the work, or"
+            " await between parts)", code="UserTimeExceeded")
+    return LimitExceededError(f"action ran longer than its {timeout_s:g} s timeout",
+                              code="ActionTimeout")
 
 
 def _shutting_down() -> ReactorError:

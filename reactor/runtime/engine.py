@@ -11,6 +11,7 @@ from typing import Any
 
 from reactor.errors import ReactorError
 from reactor.runtime import logs, preempt
+from reactor.runtime.action_workers import ActionWorkerPool
 from reactor.runtime.actions import (
     DEFAULT_ACTION_TIMEOUT_S,
     DEFAULT_MAX_QUEUED_ACTIONS,
@@ -160,6 +161,8 @@ class Engine:
                                      self.public_url, self._app_file_options(self.app))
             self.runner.files = self.files
             self.actions.files = self.files
+            if self.pool is not None:
+                self.actions.pool = ActionWorkerPool(self.pool.settings, size=self.workers)
             self.scheduler = Scheduler(self.database, self, self.clock, self.scheduler_options)
             await self.scheduler.start(self.app.crons)
         except BaseException:
@@ -191,6 +194,8 @@ class Engine:
         await self.manager.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self.actions.pool is not None:
+            await self.actions.pool.close()
         await self.database.close()
         unload_app(self.app)
 
@@ -215,6 +220,9 @@ class Engine:
             self.pool.settings = dataclasses.replace(
                 self.pool.settings, file_options=self._app_file_options(new_app))
             self.pool.restart()
+            if self.actions.pool is not None:
+                self.actions.pool.settings = self.pool.settings
+                self.actions.pool.restart()
         logs.capture_app_loggers(new_app.package)
         self.manager.rerun_all()
         crons = await self.scheduler.reload(new_app.crons)

@@ -145,7 +145,7 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_server() -> None:
+def die_with_server() -> None:
     """Have the kernel kill this process when the server's process ends, even in the
     middle of a computation that never reads its input again (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -153,7 +153,7 @@ def _die_with_server() -> None:
 
 
 def main() -> None:
-    _die_with_server()
+    die_with_server()
     source = sys.stdin.buffer
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
