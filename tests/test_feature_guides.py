@@ -72,6 +72,7 @@ def test_error_codes_are_documented(guide: str, codes: list[str]) -> None:
 
 @pytest.mark.parametrize(("guide", "command_names"), [
     ("backups.md", ["backup", "restore"]),
+    ("import-export.md", ["export", "import"]),
 ])
 def test_every_data_command_option_is_documented(guide: str, command_names: list[str]) -> None:
     text = page(guide)

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import backup, codegen, dashboard, env, init, logs
+from reactor.cli import backup, codegen, dashboard, data_io, env, init, logs
 from reactor.errors import ReactorError
 
 
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_parsers(commands, _app_arguments)
     logs.add_parser(commands, _app_arguments)
     dashboard.add_parser(commands, _app_arguments)
+    data_io.add_parsers(commands, _app_arguments)
     codegen.add_parser(commands)
     return parser
 
@@ -201,4 +202,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return backup.run_restore(arguments)
         case "dashboard":
             return dashboard.run(arguments)
+        case "export":
+            return data_io.run_export(arguments)
+        case "import":
+            return data_io.run_import(arguments)
     return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -228,6 +228,19 @@ class Storage(Protocol):
 
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         """Persist the commits and upsert the globals atomically; return once durable."""
+        ...
+
+    async def write_stream(self, records: AsyncIterable[CommitRecord],
+                           globals_: dict[str, Any]) -> None:
+        """Persist every record of `records` and upsert the globals as ONE atomic, durable
+        transaction, taking the records as they come (memory holds a few at a time).
+
+        For bulk imports: every record carries the same `ts`, newer than every stored
+        commit. Within it, a later row for the same document or index key replaces an
+        earlier one (a replaced table's tombstones, then documents with the same ids).
+        `globals_` is read once `records` is exhausted (the producer may fill it in on
+        the way). If iterating `records` raises, nothing is written.
+        """
         ...
 
     async def prune(self, horizon_ts: int, batch: int) -> int:

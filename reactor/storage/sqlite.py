@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from reactor.errors import StorageError
 from reactor.storage import data_dir as data_dir_modes
 from reactor.storage import (
     prune_plan,
+    sqlite_bulk,
     sqlite_index_build,
     sqlite_prune,
     sqlite_search,
@@ -190,6 +192,41 @@ class SqliteStorage(SearchReads):
         for ts, vector_write, data in vectors:
             vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
+
+    async def write_stream(self, records: AsyncIterable[CommitRecord],
+                           globals_: dict[str, Any]) -> None:
+        conn = self._writer
+        if conn is None:
+            raise self._not_open()
+        batches: queue.Queue[Any] = queue.Queue(maxsize=4)
+        known = set(self._search_tables)
+        job = asyncio.ensure_future(self._on_writer_thread(
+            lambda: sqlite_bulk.write_batches(conn, batches, known)))
+        try:
+            async for record in records:
+                await _hand_over(batches, record, job)
+                if job.done():
+                    break
+            names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+        except BaseException:
+            await _hand_over(batches, sqlite_bulk.FAILED, job)
+            await asyncio.gather(job, return_exceptions=True)
+            raise
+        await _hand_over(batches, (sqlite_bulk.DONE, names), job)
+        try:
+            result = await job
+        except BaseException as exc:
+            if is_storage_exception(exc):
+                raise storage_failure(self.db_path, "write an import", exc, writing=True) from exc
+            raise
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
+        self._search_tables |= result.search_tables
+        for index_id in result.vector_indexes:
+            self._vectors.pop(index_id, None)
+            rows = await self._on_writer_thread(
+                partial(sqlite_vectors.load_index, conn, index_id))
+            self._vectors.update(vector_entries.load(rows))
 
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = await prune_plan.walk(
@@ -377,3 +414,13 @@ class SqliteStorage(SearchReads):
         for conn in readers:
             await conn.close()
 
+
+async def _hand_over(batches: queue.Queue[Any], item: Any, job: asyncio.Future[Any]) -> None:
+    """Put `item` on the writer's queue without blocking the loop; give up if the writer
+    stopped (its error is raised when `job` is awaited)."""
+    while not job.done():
+        try:
+            batches.put_nowait(item)
+            return
+        except queue.Full:
+            await asyncio.sleep(0.001)

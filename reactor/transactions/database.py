@@ -7,13 +7,14 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactor.errors import ConflictError, StorageError
 from reactor.schema import SchemaDefinition, TableDefinition
 from reactor.storage import Storage
+from reactor.transactions.bulk_import import BatchSource, write_import
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import Committer
 from reactor.transactions.limits import TransactionLimits
@@ -106,6 +107,21 @@ class Database:
                 self.write_log.append(LogEntry(migration.commit_ts, ()))
                 self._published(migration.commit_ts, [])
         return migration.change
+
+    async def bulk_import(self, replace: Sequence[str], source: BatchSource) -> int:
+        """Commit every document `source` yields, after removing those of the `replace`
+        tables, as one transaction; its timestamp (see bulk_import.py). Documents carry
+        their `_id` and `_creationTime` and were validated by `source` against the
+        catalog it is given (a new table is registered in it by a validating write)."""
+        async with self.committer.lock:
+            ts, catalog = await write_import(self.storage, self.catalog, self.clock,
+                                             self.latest_ts, replace, source)
+            self.catalog = catalog
+            # Transactions begun before see a replaced catalog and run again; live
+            # queries of every table re-run.
+            self.write_log.append(LogEntry(ts, ()))
+            self._published(ts, [])
+        return ts
 
     # Transactions ----------------------------------------------------------
 

@@ -34,11 +34,11 @@ from reactor.runtime.backups.manifest import (
     FileSum,
     Manifest,
 )
-from reactor.runtime.snapshots.scan import count_table, scan_table
 from reactor.runtime.system import STORAGE, system_tables
 from reactor.storage import SqliteStorage
 from reactor.storage.data_dir import make_private_dir
 from reactor.storage.sqlite_backup import copy_database, database_file
+from reactor.transactions.table_scan import count_table, scan_table
 
 logger = logging.getLogger("reactor.backup")
 

@@ -30,11 +30,11 @@ from reactor.runtime.backups.manifest import (
     Manifest,
     check_member_name,
 )
-from reactor.runtime.snapshots.scan import count_table
 from reactor.storage import SqliteStorage
 from reactor.storage.data_dir import make_private_dir
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_backup import integrity_problems
+from reactor.transactions.table_scan import count_table
 
 COPY_CHUNK = 1024 * 1024
 

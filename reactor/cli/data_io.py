@@ -1,0 +1,94 @@
+"""`reactor export` and `reactor import`: Convex-compatible data in and out."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from reactor.cli.app_dir import data_dir, require_app
+from reactor.cli.files_config import blob_store_from_env
+from reactor.storage.blobs import BlobStore, LocalBlobStore
+
+
+def add_parsers(commands: Any, app_arguments: Any) -> None:
+    """Register `reactor export` and `reactor import`."""
+    export = commands.add_parser("export", help="write the deployment's data as a Convex"
+                                 " snapshot zip")
+    app_arguments(export, positional=False)
+    export.add_argument("--path", required=True, type=Path,
+                        help="the zip file to write (must not exist)")
+    export.add_argument("--include-file-storage", action="store_true",
+                        help="add the contents of stored files (_storage/<id>)")
+    load = commands.add_parser("import", help="import a snapshot zip or one table's file")
+    load.add_argument("path", type=Path, help="a .zip snapshot, or a .jsonl/.json/.csv table")
+    app_arguments(load, positional=False)
+    load.add_argument("--table", default=None,
+                      help="the table to import into (needed for jsonl, json and csv; with a"
+                           " zip, import only this table)")
+    modes = load.add_mutually_exclusive_group()
+    modes.add_argument("--append", action="store_const", dest="mode", const="append",
+                       help="add the documents to the tables")
+    modes.add_argument("--replace", action="store_const", dest="mode", const="replace",
+                       help="replace the tables' documents (atomically)")
+    load.add_argument("--format", choices=["zip", "jsonl", "json", "csv"], default=None,
+                      help="the file's format (default: from its extension)")
+
+
+def _blobs(folder: Path) -> BlobStore:
+    make = blob_store_from_env(os.environ)
+    return make(folder) if make is not None else LocalBlobStore(folder / "files")
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    from reactor.runtime.snapshots.export import export_data_dir
+
+    folder = data_dir(arguments)
+
+    async def export() -> Any:
+        blobs = _blobs(folder) if arguments.include_file_storage else None
+        try:
+            return await export_data_dir(folder, arguments.path, blobs=blobs)
+        finally:
+            if blobs is not None:
+                await blobs.close()
+
+    result = asyncio.run(export())
+    sys.stdout.write(json.dumps({"path": str(result.path), "ts": result.ts,
+                                 "tables": result.tables, "files": result.files,
+                                 "bytes": result.bytes,
+                                 "seconds": round(result.seconds, 3)}) + "\n")
+    return 0
+
+
+def run_import(arguments: argparse.Namespace) -> int:
+    require_app(arguments.app_dir)
+    report = asyncio.run(_import_local(arguments))
+    for note in report.skipped:
+        sys.stderr.write(f"import: skipped {note}\n")
+    sys.stdout.write(json.dumps({"ts": report.ts, "tables": report.tables,
+                                 "files": report.files, "mappedIds": report.mapped_ids,
+                                 "seconds": round(report.seconds, 3)}) + "\n")
+    return 0
+
+
+async def _import_local(arguments: argparse.Namespace) -> Any:
+    from reactor.runtime import Engine
+    from reactor.runtime.snapshots.importer import import_parsed
+    from reactor.runtime.snapshots.progress import Progress
+    from reactor.runtime.snapshots.sources import detect_format, parse_import
+
+    fmt = detect_format(arguments.path, arguments.format)
+    parsed = parse_import(arguments.path, fmt, arguments.table)
+    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0,
+                    blob_store=blob_store_from_env(os.environ))
+    await engine.start()
+    try:
+        return await import_parsed(engine.database, engine.files.blobs, parsed,
+                                   arguments.mode or "require_empty", Progress())
+    finally:
+        await engine.stop()

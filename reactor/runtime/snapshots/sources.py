@@ -1,0 +1,198 @@
+"""Reading an import file: a snapshot zip, or one table as JSON lines, a JSON array or CSV.
+
+Each table is a `TableSource` whose lines can be read again from the start (the
+importer reads twice when ids must be mapped), one parsed line at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+from reactor.errors import ReactorError
+
+Format = Literal["zip", "jsonl", "json", "csv"]
+FORMATS: tuple[Format, ...] = ("zip", "jsonl", "json", "csv")
+# As Convex: a JSON array is read whole, so it is capped.
+MAX_JSON_ARRAY_BYTES = 8 * 1024 * 1024
+STORAGE = "_storage"
+_DOCUMENTS = re.compile(r"^(?:(.*)/)?([^/]+)/documents\.jsonl$")
+_SCHEMA = re.compile(r"^(?:(.*)/)?([^/]+)/generated_schema\.jsonl$")
+_BLOB = re.compile(r"^(?:(.*)/)?_storage/([^/.]+)(?:\.[^/]+)?$")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+class ImportFileError(ReactorError):
+    code = "ImportInvalid"
+
+
+Line = tuple[int, Any]
+
+
+@dataclass(slots=True)
+class TableSource:
+    """One table's documents: `lines()` yields (line number, parsed JSON) from the start.
+
+    `lossless`: the lines use Convex's lossless export JSON (bare integers are
+    int64); otherwise the wire form (every number a float64).
+    """
+
+    table: str
+    where: str
+    lines: Callable[[], Iterator[Line]]
+    lossless: bool
+
+
+@dataclass(slots=True)
+class ParsedImport:
+    tables: list[TableSource] = field(default_factory=list)
+    storage: TableSource | None = None
+    # Stored files' contents: the zip member of each, by its id in the snapshot.
+    blobs: dict[str, str] = field(default_factory=dict)
+    zip_path: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def detect_format(path: Path, given: str | None) -> Format:
+    wanted = given if given is not None else path.suffix.lower().lstrip(".")
+    for fmt in FORMATS:
+        if wanted == fmt:
+            return fmt
+    if given is not None:
+        raise ImportFileError(f"--format: expected one of {', '.join(FORMATS)}, got"
+                              f" {given!r}")
+    raise ImportFileError(f"{path}: cannot tell the format from the name; pass --format"
+                          f" ({', '.join(FORMATS)})")
+
+
+def parse_import(path: Path, fmt: Format, table: str | None) -> ParsedImport:
+    """The tables (and stored files) in the import file at `path`."""
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file", code="ImportNotFound")
+    if fmt == "zip":
+        return _parse_zip(path, table)
+    if table is None:
+        raise ImportFileError(f"{path}: a {fmt} file holds one table: name it with --table T")
+    reader = {"jsonl": _jsonl_file, "json": _json_array, "csv": _csv_file}[fmt]
+    return ParsedImport([TableSource(table, str(path), lambda: reader(path), lossless=False)])
+
+
+def _json_lines(handle: IO[bytes], where: str) -> Iterator[Line]:
+    for number, raw in enumerate(handle, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raise ImportFileError(f"{where} line 1: starts with a UTF-8 byte order mark;"
+                                  " save the file without it")
+        if not raw.strip():
+            continue
+        try:
+            yield number, orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise ImportFileError(f"{where} line {number}: not valid JSON ({error})") from None
+
+
+def _jsonl_file(path: Path) -> Iterator[Line]:
+    with open(path, "rb") as handle:
+        yield from _json_lines(handle, str(path))
+
+
+def _json_array(path: Path) -> Iterator[Line]:
+    size = path.stat().st_size
+    if size > MAX_JSON_ARRAY_BYTES:
+        raise ImportFileError(f"{path}: a JSON array import is limited to"
+                              f" {MAX_JSON_ARRAY_BYTES} bytes ({size} given); use JSON lines")
+    try:
+        parsed = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise ImportFileError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(parsed, list):
+        raise ImportFileError(f"{path}: expected a JSON array of documents")
+    yield from enumerate(parsed, start=1)
+
+
+def _csv_cell(text: str) -> Any:
+    """A CSV cell: a number when it reads as one, else the string."""
+    return float(text) if _NUMBER.match(text.strip()) else text
+
+
+def _csv_file(path: Path) -> Iterator[Line]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None:
+            raise ImportFileError(f"{path}: the CSV file has no header row")
+        names = [name.strip(" ") for name in header]
+        for number, row in enumerate(rows, start=2):
+            if len(row) != len(names):
+                raise ImportFileError(f"{path} line {number}: {len(row)} fields, the header"
+                                      f" has {len(names)}")
+            yield number, {name: _csv_cell(cell) for name, cell in zip(names, row, strict=True)}
+
+
+def _zip_lines(path: Path, member: str) -> Iterator[Line]:
+    with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+        yield from _json_lines(handle, f"{path}: {member}")
+
+
+def _is_uniform(path: Path, archive: zipfile.ZipFile, member: str) -> bool:
+    with archive.open(member) as handle:
+        first = handle.readline().strip()
+    try:
+        value = orjson.loads(first) if first else None
+    except orjson.JSONDecodeError:
+        raise ImportFileError(f"{path}: {member} line 1: not valid JSON") from None
+    if value == "uniform":
+        return True
+    raise ImportFileError(f"{path}: {member} holds an inferred shape (written by an old Convex"
+                          " export); export again with a current version, or remove the"
+                          " generated_schema.jsonl files to read numbers as float64")
+
+
+def _parse_zip(path: Path, only: str | None) -> ParsedImport:
+    parsed = ParsedImport(zip_path=path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ImportFileError(f"{path}: not a zip file ({error})") from None
+    with archive:
+        names = archive.namelist()
+        uniform = {}
+        for name in names:
+            found = _SCHEMA.match(name)
+            if found and not (found.group(1) or "").startswith("_components"):
+                uniform[found.group(2)] = _is_uniform(path, archive, name)
+        for name in names:
+            found = _DOCUMENTS.match(name)
+            if found is None:
+                blob = _BLOB.match(name)
+                if blob is not None and blob.group(2) != "documents":
+                    parsed.blobs[blob.group(2)] = name
+                continue
+            prefix, table = found.group(1) or "", found.group(2)
+            if prefix:
+                parsed.skipped.append(f"{name} (components are not imported)")
+                continue
+            if table == "_tables":
+                continue
+            source = TableSource(table, f"{path}: {name}", _zip_reader(path, name),
+                                 lossless=uniform.get(table, False))
+            if table == STORAGE:
+                parsed.storage = source
+            elif table.startswith("_"):
+                parsed.skipped.append(f"{name} (system table)")
+            elif only is None or table == only:
+                parsed.tables.append(source)
+    if only is not None and not any(s.table == only for s in parsed.tables):
+        raise ImportFileError(f"{path}: no table {only!r} in the snapshot")
+    return parsed
+
+
+
+def _zip_reader(path: Path, member: str) -> Callable[[], Iterator[Line]]:
+    return lambda: _zip_lines(path, member)

@@ -1,0 +1,262 @@
+"""`reactor export` / `reactor import`: Convex snapshot layout, semantics, round trips."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import os
+import string
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import REPO_ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reactor.errors import ReactorError
+from reactor.runtime import Engine
+from reactor.runtime.snapshots.export import export_data_dir
+from reactor.runtime.snapshots.importer import import_parsed
+from reactor.runtime.snapshots.sources import parse_import
+from reactor.storage.blobs import LocalBlobStore
+from reactor.values import Int64, dumps
+
+APP = Path(__file__).parent / "apps" / "snapshots"
+
+
+async def _insert(engine: Engine, table: str, docs: list[dict[str, Any]]) -> list[str]:
+    txn = engine.database.begin()
+    ids = [await txn.insert(table, doc) for doc in docs]
+    await engine.database.commit(txn)
+    return ids
+
+
+async def _all(engine: Engine, table: str) -> list[dict[str, Any]]:
+    txn = engine.database.begin(read_only=True)
+    try:
+        return list(await engine.database.query(txn, table).collect())
+    finally:
+        txn.close()
+
+
+async def _import(data: Path, path: Path, mode: str = "require_empty",
+                  table: str | None = None, fmt: str = "zip") -> Any:
+    async with Engine(APP, data, workers=0) as engine:
+        parsed = parse_import(path, fmt, table)  # type: ignore[arg-type]
+        return await import_parsed(engine.database, engine.files.blobs, parsed,
+                                   mode)  # type: ignore[arg-type]
+
+
+def _encoded(docs: list[dict[str, Any]]) -> list[bytes]:
+    return sorted(dumps(doc) for doc in docs)
+
+
+# Reactor values, with the awkward ones: int64 extremes, -0.0, inf, NaN, bytes, nesting.
+_names = st.text(string.ascii_letters, min_size=1, max_size=6)
+_leaves = (st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 63 - 1).map(Int64)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
+           | st.binary(max_size=20))
+_values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(_names, inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(values=st.lists(_values, min_size=0, max_size=12))
+def test_round_trip_keeps_documents_and_creation_times(tmp_path_factory: Any,
+                                                       values: list[Any]) -> None:
+    base = tmp_path_factory.mktemp("round")
+
+    async def run() -> None:
+        async with Engine(APP, base / "a", workers=0) as engine:
+            await _insert(engine, "items", [{"value": value} for value in values])
+            users = await _insert(engine, "users", [{"name": "ada", "age": Int64(36)}])
+            await _insert(engine, "tasks", [{"title": "write the report", "owner": users[0],
+                                             "done": False, "rank": -0.0}])
+            before = {table: await _all(engine, table) for table in ("items", "users", "tasks")}
+        result = await export_data_dir(base / "a", base / "snapshot.zip")
+        assert result.tables["items"] == len(values)
+        await _import(base / "b", base / "snapshot.zip")
+        async with Engine(APP, base / "b", workers=0) as engine:
+            for table, docs in before.items():
+                assert _encoded(await _all(engine, table)) == _encoded(docs), table
+            hits = await engine.run_query("tasks:search", {"text": "report"})
+            assert [hit["_id"] for hit in hits.value] == [before["tasks"][0]["_id"]]
+
+    asyncio.run(run())
+
+
+def _line(value: Any) -> bytes:
+    return json.dumps(value).encode() + b"\n"
+
+
+def _convex_snapshot(path: Path, *, include_file: bool = True) -> dict[str, Any]:
+    """A snapshot zip as Convex writes one, built from its documented layout."""
+    user_id = "jd7f3a8k2m9q4r5t6v7w8x9y0z1b2c3d"
+    task_id = "kx1b2c3d4e5f6g7h8j9k0m1n2p3q4r5s"
+    file_id = "kg2h8s7d6f5g4h3j2k1l0z9x8c7v6b5n"
+    content = b"hello from convex"
+    files = {
+        "README.md": b"This is a Convex snapshot export.\n",
+        "_tables/documents.jsonl": _line({"name": "users", "id": 10001})
+        + _line({"name": "tasks", "id": 10002}),
+        "users/generated_schema.jsonl": b'"uniform"\n',
+        "users/documents.jsonl": _line({
+            "_id": user_id, "_creationTime": 1700000000000.5, "name": "Ada",
+            "age": 36, "avatar": file_id,
+            "key": {"$bytes": base64.b64encode(b"\x00\xff").decode()}}),
+        "tasks/generated_schema.jsonl": b'"uniform"\n',
+        "tasks/documents.jsonl": _line({
+            "_id": task_id, "_creationTime": 1700000000001.25, "title": "Port the app",
+            "owner": user_id, "done": True, "rank": 2.0}),
+        "_storage/documents.jsonl": _line({
+            "_id": file_id, "_creationTime": 1699999999999.0,
+            "sha256": base64.b64encode(hashlib.sha256(content).digest()).decode(),
+            "size": len(content), "contentType": "text/plain"}),
+    }
+    if include_file:
+        files[f"_storage/{file_id}"] = content
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return {"user": user_id, "task": task_id, "file": file_id, "content": content}
+
+
+async def test_a_convex_snapshot_imports_with_ids_mapped_and_references_rewritten(
+        tmp_path: Path) -> None:
+    ids = _convex_snapshot(tmp_path / "convex.zip")
+    report = await _import(tmp_path / "data", tmp_path / "convex.zip")
+    assert report.tables == {"_storage": 1, "users": 1, "tasks": 1}
+    assert report.mapped_ids == 3 and report.files == 1
+    async with Engine(APP, tmp_path / "data", workers=0) as engine:
+        (user,) = await _all(engine, "users")
+        (task,) = await _all(engine, "tasks")
+        assert user["_id"] != ids["user"] and task["owner"] == user["_id"]
+        assert user["_creationTime"] == 1700000000000.5
+        assert task["_creationTime"] == 1700000000001.25
+        assert user["age"] == 36 and isinstance(user["age"], Int64)
+        assert user["key"] == b"\x00\xff" and task["rank"] == 2.0
+        assert await engine.files.get_bytes(user["avatar"]) == ids["content"]
+        owned = await engine.run_query("tasks:byOwner", {"owner": user["_id"]})
+        assert [t["title"] for t in owned.value] == ["Port the app"]
+
+
+async def test_our_export_has_convex_layout_and_encoding(tmp_path: Path) -> None:
+    async with Engine(APP, tmp_path / "a", workers=0) as engine:
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield b"file bytes"
+
+        file_id = await engine.files.store(chunks(), "text/plain")
+        await _insert(engine, "users", [{"name": "Ada", "age": Int64(2 ** 40),
+                                         "avatar": file_id, "key": b"\x01"}])
+        await _insert(engine, "items", [{"value": [1.0, -0.0, math.inf, "x"]}])
+    blobs = LocalBlobStore(tmp_path / "a" / "files")
+    try:
+        await export_data_dir(tmp_path / "a", tmp_path / "out.zip", blobs=blobs)
+    finally:
+        await blobs.close()
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        names = set(archive.namelist())
+        assert {"README.md", "_tables/documents.jsonl", "users/documents.jsonl",
+                "users/generated_schema.jsonl", "_storage/documents.jsonl",
+                f"_storage/{file_id}"} <= names
+        assert archive.read("users/generated_schema.jsonl") == b'"uniform"\n'
+        tables = [json.loads(x) for x in archive.read("_tables/documents.jsonl").splitlines()]
+        assert {t["name"] for t in tables} == {"users", "tasks", "items"}
+        assert all(isinstance(t["id"], int) for t in tables)
+        user_line = archive.read("users/documents.jsonl").decode()
+        assert f'"age":{2 ** 40}' in user_line and '"key":{"$bytes":"AQ=="}' in user_line
+        item_line = archive.read("items/documents.jsonl").decode()
+        assert '[1.0,-0.0,{"$float":"AAAAAAAA8H8="},"x"]' in item_line
+        stored = json.loads(archive.read("_storage/documents.jsonl"))
+        assert stored["sha256"] == base64.b64encode(hashlib.sha256(b"file bytes").digest()
+                                                    ).decode()
+        assert stored["size"] == 10 and archive.read(f"_storage/{file_id}") == b"file bytes"
+    # And it imports back, file included, with the same ids.
+    await _import(tmp_path / "b", tmp_path / "out.zip")
+    async with Engine(APP, tmp_path / "b", workers=0) as engine:
+        (user,) = await _all(engine, "users")
+        assert user["avatar"] == file_id
+        assert await engine.files.get_bytes(file_id) == b"file bytes"
+
+
+async def test_invalid_documents_name_line_and_field_and_nothing_is_written(
+        tmp_path: Path) -> None:
+    path = tmp_path / "tasks.jsonl"
+    async with Engine(APP, tmp_path / "data", workers=0) as engine:
+        owner = (await _insert(engine, "users", [{"name": "x"}]))[0]
+    good = {"title": "t", "owner": owner, "done": False, "rank": 1}
+    path.write_bytes(_line(good) * 3 + _line({**good, "done": "no"}) + _line(good))
+    with pytest.raises(ReactorError) as failed:
+        await _import(tmp_path / "data", path, table="tasks", fmt="jsonl")
+    assert "line 4" in failed.value.message and "doc.done" in failed.value.message
+    assert failed.value.code == "ValidationError" and "expected boolean" in failed.value.message
+    async with Engine(APP, tmp_path / "data", workers=0) as engine:
+        assert await _all(engine, "tasks") == []
+    path.write_bytes(_line(good) + b"{not json\n")
+    with pytest.raises(ReactorError) as bad_json:
+        await _import(tmp_path / "data", path, table="tasks", fmt="jsonl")
+    assert bad_json.value.code == "ImportInvalid" and "line 2" in bad_json.value.message
+
+
+async def test_modes_require_empty_append_and_replace(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(b"".join(_line({"value": n}) for n in range(5)))
+    await _import(data, path, table="items", fmt="jsonl")
+    with pytest.raises(ReactorError) as refused:
+        await _import(data, path, table="items", fmt="jsonl")
+    assert refused.value.code == "ImportTableNotEmpty"
+    await _import(data, path, "append", table="items", fmt="jsonl")
+    async with Engine(APP, data, workers=0) as engine:
+        assert len(await _all(engine, "items")) == 10
+        # JSON lines use the wire form: bare numbers are float64.
+        assert all(isinstance(d["value"], float) for d in await _all(engine, "items"))
+    path.write_bytes(_line({"value": "only"}))
+    await _import(data, path, "replace", table="items", fmt="jsonl")
+    async with Engine(APP, data, workers=0) as engine:
+        assert [d["value"] for d in await _all(engine, "items")] == ["only"]
+    # Replacing a table with its own export keeps the same ids (same document, same ts).
+    await export_data_dir(data, tmp_path / "self.zip")
+    await _import(data, tmp_path / "self.zip", "replace")
+    async with Engine(APP, data, workers=0) as engine:
+        assert [d["value"] for d in await _all(engine, "items")] == ["only"]
+
+
+def test_cli_import_and_export_of_csv_and_json(tmp_path: Path) -> None:
+    def reactor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO_ROOT,
+                              env=dict(os.environ), capture_output=True, text=True,
+                              timeout=120)
+
+    data = tmp_path / "data"
+    csv_path = tmp_path / "users.csv"
+    csv_path.write_text("name\nAda\nGrace\n")
+    done = reactor("import", str(csv_path), "--table", "users", "--app", str(APP),
+                   "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tables"] == {"users": 2}
+    assert "import: users: 2 documents" in done.stderr
+    json_path = tmp_path / "items.json"
+    json_path.write_text(json.dumps([{"value": {"$integer": base64.b64encode(
+        (7).to_bytes(8, "little")).decode()}}]))
+    done = reactor("import", str(json_path), "--table", "items", "--app", str(APP),
+                   "--data", str(data), "--append")
+    assert done.returncode == 0, done.stderr
+    missing = reactor("import", str(json_path), "--app", str(APP), "--data", str(data))
+    assert missing.returncode == 1 and "--table" in missing.stderr
+    out = tmp_path / "snap.zip"
+    done = reactor("export", "--path", str(out), "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(out) as archive:
+        assert archive.read("items/documents.jsonl") == b'{"_id":' + archive.read(
+            "items/documents.jsonl")[7:]
+        assert b'"value":7}' in archive.read("items/documents.jsonl")
