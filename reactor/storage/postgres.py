@@ -9,15 +9,15 @@ committer lease of docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 
 from reactor.errors import StorageError
+from reactor.storage import postgres_bulk, prune_plan, vector_entries
 from reactor.storage import postgres_sql as sql
-from reactor.storage import prune_plan, vector_entries
 from reactor.storage.base import (
     CommitRecord,
     IndexBuild,
@@ -193,6 +193,26 @@ class PostgresStorage:
         for ts, change, data in vectors:
             vector_entries.apply(self._vectors, change.index_id, change.doc_id, ts, data,
                                  change.filters)
+
+    async def write_stream(self, records: AsyncIterable[CommitRecord],
+                           globals_: dict[str, Any]) -> None:
+        touched: set[str] = set()
+
+        async def write(conn: Conn) -> None:
+            async for record in records:
+                if record.search_writes:
+                    raise StorageError("full-text search indexes are not supported on"
+                                       " PostgreSQL")
+                touched.update(await postgres_bulk.write_record(
+                    conn, record, sql.END_VECTORS, sql.INSERT_VECTOR))
+            names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+            await conn.execute(sql.UPSERT_GLOBALS, *_columns(names, 2))
+
+        await self._transaction("write an import", write)
+        for index_id in touched:
+            self._vectors.pop(index_id, None)
+            self._vectors.update(vector_entries.load(
+                await self._fetch(sql.LOAD_VECTOR_INDEX, index_id)))
 
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = await prune_plan.walk(
