@@ -175,3 +175,18 @@ test("clearAuth after signing in sends a None identity and queries re-run", asyn
     assert.deepEqual(last, { type: "Authenticate", tokenType: "None", baseVersion: 1 });
   });
 });
+
+test("setAdminAuth authenticates with the admin key, and again after a reconnect", async () => {
+  await withServer({}, async (server, client) => {
+    client.setAdminAuth("reactor_admin_test");
+    await client.query("counter:get", {});
+    const admin = { type: "Authenticate", tokenType: "Admin", value: "reactor_admin_test" };
+    const sent = server.last.received.filter((m) => m.type === "Authenticate");
+    assert.deepEqual({ ...sent.at(-1), baseVersion: undefined }, { ...admin, baseVersion: undefined });
+    const before = server.connections.length;
+    server.drop();
+    await until(() => server.connections.length > before, "reconnect");
+    await until(() => server.last.received.some((m) => m.type === "Authenticate"), "re-authenticate");
+    assert.equal(server.last.received.find((m) => m.type === "Authenticate").tokenType, "Admin");
+  });
+});

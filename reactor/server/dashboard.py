@@ -63,8 +63,9 @@ def _percentiles(durations: list[float]) -> dict[str, float | None]:
 
 
 def storage_bytes(data_dir: Path) -> int:
-    """Bytes of the database files (the main file, its WAL and other sidecars)."""
-    return sum(p.stat().st_size for p in data_dir.glob("*.sqlite3*") if p.is_file())
+    """Bytes of the SQLite database files (the main file, its WAL and other sidecars;
+    not the execution log's)."""
+    return sum(p.stat().st_size for p in data_dir.glob("reactor.sqlite3*") if p.is_file())
 
 
 class Dashboard:
