@@ -213,6 +213,9 @@ schema = define_schema({
         # The agent run that may write to the task (the newest user message's); an
         # older run that finds another id here stops (functions/_lib/agent_runs.py).
         "agentRunId": v.optional(v.string()),
+        # Until when that run counts as alive; it renews this while it runs, and the
+        # agent:watchdog job calls a run whose lease ran out (a crashed server) interrupted.
+        "agentLeaseUntil": v.optional(v.number()),
         "createdAt": v.number(),
         "updatedAt": v.number(),
     })

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from reactor import (
+    MISSING,
     ActionCtx,
     MutationCtx,
     QueryCtx,
@@ -27,7 +28,7 @@ from reactor import (
 from ..schema import TaskId, file_change_kind, finish_reason, memory_category, message_part
 from ..schema import usage as token_usage
 from ._lib.agent_run import run_agent
-from ._lib.agent_runs import may_write
+from ._lib.agent_runs import INTERRUPTED, lease_ms, may_write, renew_lease
 from ._lib.authz import Doc, require_task
 from ._lib.chat import insert_message, visible_range
 from ._lib.errors import app_error
@@ -70,6 +71,44 @@ async def runStart(ctx: QueryCtx, taskId: TaskId, runId: str) -> Doc | None:
 async def mayWrite(ctx: QueryCtx, taskId: TaskId, runId: str) -> bool:
     """Whether the run may go on (polled while the model is silent)."""
     return may_write(await ctx.db.get(taskId), runId)
+
+
+@internal_mutation
+async def renew(ctx: MutationCtx, taskId: TaskId, runId: str) -> float | None:
+    """Extend the run's lease; its length in ms, or None when the run may not go on."""
+    task = await ctx.db.get(taskId)
+    if task is None or not may_write(task, runId):
+        return None
+    until = await renew_lease(ctx, task, runId)
+    await ctx.db.patch(taskId, {"agentLeaseUntil": until})
+    return await lease_ms(ctx)
+
+
+@internal_mutation
+async def watchdog(ctx: MutationCtx, taskId: TaskId, runId: str) -> None:
+    """After a lease's end: a run still in charge whose lease ran out died with its server.
+    Its answer is sealed with an error part, its unfinished tool calls fail, the task
+    is FAILED; a new user message starts afresh."""
+    task = await ctx.db.get(taskId)
+    if task is None or not may_write(task, runId) or task.get("agentLeaseUntil", 0) > ctx.now():
+        return
+    last = await (ctx.db.query("chatMessages")
+                  .with_index("by_task_sequence", visible_range(task)).order("desc").first())
+    if last is not None and last["role"] == "ASSISTANT" and last["metadata"].get("isStreaming"):
+        parts = merge_parts(last["metadata"].get("parts", []),
+                            [{"type": "error", "error": INTERRUPTED, "finishReason": "error"}])
+        await ctx.db.patch(last["_id"], {
+            "content": joined_text(parts), "finishReason": "error",
+            "metadata": {**last["metadata"], "parts": parts, "isStreaming": False,
+                         "finishReason": "error"}})
+        calls = await (ctx.db.query("toolCalls")
+                       .with_index("by_task", lambda q: q.eq("taskId", taskId)).collect())
+        for row in calls:
+            if row["messageId"] == last["_id"] and row["status"] in ("REQUESTED", "RUNNING"):
+                await ctx.db.patch(row["_id"], {"status": "FAILED", "updatedAt": ctx.now(),
+                                                "result": {"error": INTERRUPTED}})
+    await set_status(ctx, task, "FAILED", INTERRUPTED)
+    await ctx.db.patch(taskId, {"agentRunId": MISSING, "agentLeaseUntil": MISSING})
 
 
 async def tool_call(ctx: QueryCtx, task_id: str, tool_call_id: str) -> Doc | None:

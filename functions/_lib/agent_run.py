@@ -247,18 +247,26 @@ async def instructions(ctx: ActionCtx, task: Doc) -> str:
     return "\n".join(lines)
 
 
-async def watch_stop(ctx: ActionCtx, task_id: str, run_id: str) -> None:
-    """Returns once the run may no longer write (polled while the model is silent)."""
+async def watch_stop(ctx: ActionCtx, task_id: str, run_id: str, lease_ms: float) -> None:
+    """Returns once the run may no longer write (polled, so that a stop is seen while the
+    model is silent); renews the run's lease each third of it meanwhile."""
+    ids = {"taskId": task_id, "runId": run_id}
+    renewed = time.monotonic()
     while True:
         await asyncio.sleep(STOP_POLL_S)
-        if not await ctx.run_query("agent:mayWrite", {"taskId": task_id, "runId": run_id}):
+        if time.monotonic() - renewed >= lease_ms / 3000:
+            renewed = time.monotonic()
+            if await ctx.run_mutation("agent:renew", ids) is None:
+                return
+        elif not await ctx.run_query("agent:mayWrite", ids):
             return
 
 
 async def run_agent(ctx: ActionCtx, task_id: str, run_id: str, model: str) -> None:
     """The whole run; every way it ends leaves the message sealed and the task settled."""
+    lease = await ctx.run_mutation("agent:renew", {"taskId": task_id, "runId": run_id})
     start = await ctx.run_query("agent:runStart", {"taskId": task_id, "runId": run_id})
-    if start is None:
+    if start is None or lease is None:
         return
     task = start["task"]
     try:
@@ -274,7 +282,7 @@ async def run_agent(ctx: ActionCtx, task_id: str, run_id: str, model: str) -> No
                 for m in start["history"] if m["role"] in ("USER", "ASSISTANT")]
     state = RunState(task_id, run_id, workspace, task, Limits())
     work = asyncio.ensure_future(run_steps_into(ctx, stream, model, messages, state))
-    watcher = asyncio.ensure_future(watch_stop(ctx, task_id, run_id))
+    watcher = asyncio.ensure_future(watch_stop(ctx, task_id, run_id, lease))
     try:
         await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:

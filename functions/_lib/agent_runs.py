@@ -4,6 +4,13 @@ A run is the `agent:run` action, scheduled by the mutation that stored the user
 message (atomically with it). The task's `agentRunId` names the run allowed to
 write: a newer user message replaces it, `tasks:stop` moves the task out of
 RUNNING, and an older run that sees either stops at its next write.
+
+Actions run at most once: a server killed mid-run does not resume it. So a run
+holds a lease (`agentLeaseUntil`) that it renews while alive, and each renewal
+schedules `agent:watchdog` (a mutation: it runs exactly once, after a restart
+too) for just after the lease's end. A watchdog that finds the lease run out
+and the run still in charge seals its message and fails the task as
+interrupted, so no message stays "streaming" after a crash.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ from .authz import Doc
 from .chat import DEFAULT_LLM_MODEL
 
 RUN_FUNCTION: Final = "agent:run"
+WATCHDOG_FUNCTION: Final = "agent:watchdog"
+DEFAULT_LEASE_S: Final = 30.0
+WATCHDOG_GRACE_MS: Final = 1000.0
+INTERRUPTED: Final = "interrupted: the server stopped before the agent's run finished"
 # A run may write while its task is in one of these (INITIALIZING until its first chunk).
 WRITABLE_STATUSES: Final = frozenset({"INITIALIZING", "RUNNING"})
 
@@ -41,8 +52,27 @@ async def maybe_start_run(ctx: MutationCtx, task: Doc, llm_model: str | None) ->
     run_id = f"run-{int(ctx.now())}-{int(ctx.random() * 1e12):012d}"
     await ctx.scheduler.run_after(0, RUN_FUNCTION,
                                   {"taskId": task["_id"], "runId": run_id, "model": model})
-    await ctx.db.patch(task["_id"], {"agentRunId": run_id})
+    await ctx.db.patch(task["_id"], {"agentRunId": run_id,
+                                     "agentLeaseUntil": await renew_lease(ctx, task, run_id)})
     return run_id
+
+
+async def lease_ms(ctx: QueryCtx) -> float:
+    """How long a run counts as alive without renewing (AGENT_LEASE_S, default 30 s)."""
+    configured = await ctx.env.get("AGENT_LEASE_S")
+    try:
+        seconds = float(configured) if configured else DEFAULT_LEASE_S
+    except ValueError:
+        seconds = DEFAULT_LEASE_S
+    return max(seconds, 0.5) * 1000
+
+
+async def renew_lease(ctx: MutationCtx, task: Doc, run_id: str) -> float:
+    """A new lease end for the run, with the watchdog scheduled just after it."""
+    until = ctx.now() + await lease_ms(ctx)
+    await ctx.scheduler.run_at(until + WATCHDOG_GRACE_MS, WATCHDOG_FUNCTION,
+                               {"taskId": task["_id"], "runId": run_id})
+    return until
 
 
 def may_write(task: Doc | None, run_id: str) -> bool:

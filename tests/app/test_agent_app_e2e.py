@@ -49,15 +49,20 @@ def server(tmp_path_factory: pytest.TempPathFactory, node_modules: Path, llm: Fa
            repos: Path) -> Iterator[ReactorServer]:
     data = tmp_path_factory.mktemp("agent-app-data")
     with ReactorServer(REPO_ROOT, data) as running:
-        key = (data / "auth" / "admin_key").read_text().strip()
-        for name, value in (("OPENAI_BASE_URL", llm.openai_url),
-                            ("WORKSPACE_ROOT", str(data / "workspaces")),
-                            ("LOCAL_REPO_ROOT", str(repos))):
-            status, body = http_json(f"{running.url}/api/admin/env/{name}", method="PUT",
-                                     body={"value": value},
-                                     headers={"Authorization": f"Convex {key}"})
-            assert status == 200, body
+        configure(running, llm, repos)
         yield running
+
+
+def configure(server: ReactorServer, llm: FakeLLM, repos: Path, **more: str) -> None:
+    """The deployment's settings: the provider (the fake), workspaces, local repositories."""
+    key = (server.data_dir / "auth" / "admin_key").read_text().strip()
+    for name, value in {"OPENAI_BASE_URL": llm.openai_url,
+                        "WORKSPACE_ROOT": str(server.data_dir / "workspaces"),
+                        "LOCAL_REPO_ROOT": str(repos), **more}.items():
+        status, body = http_json(f"{server.url}/api/admin/env/{name}", method="PUT",
+                                 body={"value": value},
+                                 headers={"Authorization": f"Convex {key}"})
+        assert status == 200, body
 
 
 @pytest.fixture(autouse=True)
@@ -162,3 +167,31 @@ def test_twenty_concurrent_runs_all_complete(server: ReactorServer, llm: FakeLLM
         assert message["role"] == "ASSISTANT" and message["content"] == "".join(words(12))
         assert message["metadata"]["isStreaming"] is False
     assert len(llm.requests()) == 20
+
+
+def test_a_run_killed_with_its_server_is_interrupted_then_resumes(
+        tmp_path: Path, node_modules: Path, llm: FakeLLM, repos: Path) -> None:
+    # The resumed answer streams for 2.5 s, past the 1 s lease: renewals keep it alive.
+    llm.script([{"text": words(400), "delay_s": 0.03}, {"text": words(50), "delay_s": 0.05}])
+    with ReactorServer(REPO_ROOT, tmp_path / "data") as running:
+        configure(running, llm, repos, AGENT_LEASE_S="1")
+        begun = node(running, "begin", {"isScratchpad": True, "repoUrl": "", "baseBranch": ""})
+        running.kill()  # SIGKILL mid-stream
+        running.restart()
+        after = node(running, "resume", {}, json.dumps(begun))
+
+    interrupted = after["interrupted"]
+    assert interrupted["task"]["status"] == "FAILED"
+    assert interrupted["task"]["errorMessage"].startswith("interrupted")
+    first = interrupted["messages"][-1]
+    assert first["role"] == "ASSISTANT" and first["metadata"]["isStreaming"] is False
+    assert first["finishReason"] == "error" and first["content"].startswith("word0")
+    assert first["metadata"]["parts"][-1]["error"].startswith("interrupted")
+
+    resumed = after["resumed"]
+    assert resumed["task"]["status"] == "COMPLETED"
+    assert [(m["sequence"], m["role"]) for m in resumed["messages"]] == [
+        (1, "USER"), (2, "ASSISTANT"), (3, "USER"), (4, "ASSISTANT")]
+    assert resumed["messages"][1] == first  # the interrupted answer stays as it was sealed
+    assert resumed["messages"][3]["content"] == "".join(words(50))
+    assert all(not m.get("metadata", {}).get("isStreaming") for m in resumed["messages"])

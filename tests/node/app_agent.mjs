@@ -1,7 +1,8 @@
 // The example app's agent through the official client: a user message starts a run, a
 // subscriber watches the answer grow, the tools' records are read back.
 // Usage: node app_agent.mjs <url> <mode> <task args JSON> <model> [n]
-//   mode: answer (wait for the run's end), stop (stop it mid-stream), concurrent (n tasks at once)
+//   mode: answer (wait for the run's end), stop (stop it mid-stream), concurrent (n tasks at
+//   once), begin / resume (around a server killed mid-stream; resume's [n] is begin's output)
 import { TASK, api, httpClient, signUp, socketClient } from "./app_lib.mjs";
 import { failOnError, finish, sleep, waitFor } from "./sync_lib.mjs";
 
@@ -80,7 +81,45 @@ async function concurrent(n) {
   finish({ results, elapsedMs: Date.now() - started });
 }
 
+// Crash test, part 1: start a run and report once its answer is streaming.
+async function begin() {
+  const user = await signUp(url, "crash");
+  const client = httpClient(url, user);
+  const { taskId } = await client.mutation(api.tasks.create, taskArgs);
+  await client.mutation(api.messages.append,
+    { taskId, content: "Explain", role: "USER", llmModel: model });
+  for (;;) {
+    const messages = await client.query(api.messages.byTask, { taskId });
+    if (messages.some((m) => m.role === "ASSISTANT" && m.content.length > 0)) break;
+    await sleep(20);
+  }
+  finish({ taskId, user });
+}
+
+// Crash test, part 2 (on the restarted server): wait for the interrupted run to be sealed,
+// then send another message and wait for its answer.
+async function resume({ taskId, user }) {
+  const client = httpClient(url, user);
+  let interrupted;
+  for (const started = Date.now(); ; await sleep(50)) {
+    interrupted = await records(client, taskId);
+    if (interrupted.task.status !== "RUNNING") break;
+    if (Date.now() - started > 30000) throw new Error("the interrupted run was never sealed");
+  }
+  await client.mutation(api.messages.append,
+    { taskId, content: "Try again", role: "USER", llmModel: model });
+  let resumed;
+  for (const started = Date.now(); ; await sleep(50)) {
+    resumed = await records(client, taskId);
+    if (ENDED.includes(resumed.task.status)) break;
+    if (Date.now() - started > 30000) throw new Error("the resumed run never ended");
+  }
+  finish({ interrupted, resumed });
+}
+
 failOnError(async () => {
   if (mode === "concurrent") await concurrent(Number(count));
+  else if (mode === "begin") await begin();
+  else if (mode === "resume") await resume(JSON.parse(count));
   else await single(mode === "stop");
 });
