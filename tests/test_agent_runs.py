@@ -291,3 +291,35 @@ async def test_concurrent_runs_on_different_threads(t: ReactorTest, llm: FakeLLM
     for thread in threads:
         stored = await messages(t, thread)
         assert [(m["stepOrder"], m["text"]) for m in stored] == [(0, "go"), (1, "abcde")]
+
+
+async def test_the_watchdog_interrupts_a_run_whose_lease_ran_out(t: ReactorTest) -> None:
+    thread = await t.mutation("agent:createThread", {})
+    await t.mutation("agent:saveUserMessage", {"threadId": thread, "text": "q"})
+    await t.mutation("agent:beginRun", {"threadId": thread, "order": 1, "leaseMs": 100,
+                                        "runId": "r1", "takeover": False})
+    await t.mutation("agent:beginStep", {"threadId": thread, "runId": "r1", "order": 1,
+                                         "stepOrder": 1, "model": "m", "leaseMs": 100})
+    # Renewed: the watchdog due at 0.6 s finds the lease good until ~1 s and waits on.
+    await t.mutation("agent:heartbeat", {"threadId": thread, "runId": "r1", "leaseMs": 1000})
+    await asyncio.sleep(0.7)
+    assert await t.run_scheduled() == 1
+    assert (await t.query("agent:getThread", {"threadId": thread}))["status"] == "running"
+    await asyncio.sleep(0.9)
+    await t.run_scheduled()
+    state = await t.query("agent:getThread", {"threadId": thread})
+    assert (state["status"], state["endReason"]) == ("interrupted", "interrupted")
+    assert (await messages(t, thread))[1]["status"] == "interrupted"
+
+
+async def test_startup_marks_runs_left_running(tmp_path: Path) -> None:
+    async with ReactorTest(APP, tmp_path) as t:
+        thread = await t.mutation("agent:createThread", {})
+        await t.mutation("agent:saveUserMessage", {"threadId": thread, "text": "q"})
+        await t.mutation("agent:beginRun", {"threadId": thread, "order": 1,
+                                            "leaseMs": 60_000, "runId": "r1",
+                                            "takeover": False})
+    async with ReactorTest(APP, tmp_path) as t:
+        state = await t.query("agent:getThread", {"threadId": thread})
+        assert (state["status"], state["error"]) == (
+            "interrupted", "interrupted: the server stopped before the run finished")

@@ -9,8 +9,9 @@ registers `agent:listThreads`, `agent:getThread`, `agent:listMessages`,
 `agent:saveUserMessage`, `agent:stop` and the run's own internal functions
 (`beginRun`, `beginStep`, `appendBatch`, `finishStep`, `toolStarted`,
 `toolFinished`, `heartbeat`, `finishRun`, `runState`, `contextMessages`,
-`watchdog`). Each call makes fresh function objects, so several apps (or
-tests) in one process never share a registration.
+`watchdog`, and `recoverRuns`, which the engine runs at startup). Each call
+makes fresh function objects, so several apps (or tests) in one process never
+share a registration.
 
 Every run write names its `runId`: once the run is stopped, finished,
 superseded or marked interrupted, its writes are refused (`stale`), so a
@@ -39,6 +40,8 @@ from reactor.values import MISSING, v
 # The watchdog looks this long past a lease's end before calling the run interrupted.
 WATCHDOG_GRACE_MS = 500.0
 INTERRUPTED = "interrupted: the server stopped before the run finished"
+# Threads marked interrupted per startup transaction (more: the next one is scheduled).
+RECOVERY_BATCH = 100
 
 Doc = dict[str, Any]
 
@@ -416,14 +419,32 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
             await ctx.scheduler.run_at(lease + WATCHDOG_GRACE_MS, watchdog,
                                        {"threadId": threadId, "runId": runId})
             return "waiting"
+        await interrupt(ctx, thread)
+        return "interrupted"
+
+    async def interrupt(ctx: Any, thread: Doc) -> None:
         await close_streaming(ctx, thread, "interrupted", INTERRUPTED)
         await end_thread(ctx, thread, "interrupted", INTERRUPTED, "interrupted")
-        return "interrupted"
+
+    @internal_mutation(args={})
+    async def recoverRuns(ctx: Any) -> Any:
+        """At startup no run can be alive: every thread still `running` was left so by
+        the previous process, and is marked interrupted (in batches)."""
+        running = await (ctx.db.query(names.threads)
+                         .with_index("by_status", lambda r: r.eq("status", "running"))
+                         .take(RECOVERY_BATCH))
+        for thread in running:
+            await interrupt(ctx, thread)
+        if len(running) == RECOVERY_BATCH:
+            await ctx.scheduler.run_after(0, recoverRuns, {})
+        return len(running)
+
+    recoverRuns.on_startup = True
 
     for definition in (listThreads, getThread, listMessages, listToolCalls, listDeltas,
                        createThread, saveUserMessage, stop, beginRun, contextMessages,
                        beginStep, appendBatch, finishStep, toolStarted, toolFinished,
-                       heartbeat, runState, finishRun, watchdog):
+                       heartbeat, runState, finishRun, watchdog, recoverRuns):
         fns[definition.function.__name__] = definition
     return fns
 

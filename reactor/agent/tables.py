@@ -73,7 +73,7 @@ def agent_tables(prefix: str = "agent") -> dict[str, TableDefinition]:
             "streamingMessageId": v.optional(v.id(names.messages)),
             "error": v.optional(v.string()),
             "endReason": v.optional(v.string()),
-        }).index("by_user", ["userKey"]),
+        }).index("by_user", ["userKey"]).index("by_status", ["status"]),
         names.messages: define_table({
             "threadId": thread_id,
             "order": v.number(),

@@ -170,6 +170,18 @@ class Engine:
             raise
         self.manager = SubscriptionManager(self.database, self._run_entry)
         self.manager.start()
+        await self._run_startup_functions()
+
+    async def _run_startup_functions(self) -> None:
+        """Run the internal mutations marked `on_startup` (what a previous process left
+        half done is repaired before anyone reads it); a failure is logged, not fatal."""
+        for fn in list(self.app.functions.values()):
+            if not (fn.on_startup and fn.kind is FunctionKind.MUTATION and not fn.is_public):
+                continue
+            outcome = await self.run_definition(fn, {})
+            if outcome.error is not None:
+                logger.warning("startup function %s failed: %s", fn.path,
+                               outcome.error.message)
 
     def token_verifier(self) -> TokenVerifier:
         """The verifier of the app's trusted issuers (`ctx.auth.verify_token`): the

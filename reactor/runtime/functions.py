@@ -48,6 +48,9 @@ class FunctionDefinition:
     function: Handler
     name: str | None = None
     path: str = ""
+    # An internal mutation run once with `{}` when the engine starts, before any
+    # client is served (a library marks this: reactor.agent recovers runs with it).
+    on_startup: bool = False
     signature: inspect.Signature = field(init=False, repr=False)
     # The handler's keyword parameters after `ctx`, when `fits` can decide alone.
     _names: frozenset[str] | None = field(init=False, repr=False, default=None)
