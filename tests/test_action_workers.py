@@ -89,12 +89,14 @@ async def test_a_spinning_action_in_a_worker_leaves_the_loop_free(t: ReactorTest
     assert len(gaps) >= 10 and max(gaps) < ACTION_STEP_LIMIT_S, (len(gaps), max(gaps))
 
 
-async def test_c_code_in_a_worker_action_is_killed_at_the_timeout(tmp_path: Path) -> None:
-    async with ReactorTest(APP, tmp_path, action_timeout_s=3) as t:
-        args = {"busy": BUSY, "spin": False, "in_c": False}
-        await t.action("heavy_actions:then_spin", args)
-        outcome = await t.engine.run_action("heavy_actions:then_spin", {**args, "in_c": True})
-        assert outcome.error is not None and outcome.error.code == "ActionTimeout"
-        assert t.engine.actions.pool is not None and t.engine.actions.pool.kills == 1
-        # The pool starts a new worker for the next call.
-        assert (await t.action("heavy_actions:then_spin", args)) != os.getpid()
+async def test_c_code_in_a_worker_action_is_killed_at_the_timeout(t: ReactorTest) -> None:
+    args = {"busy": BUSY, "spin": False, "in_c": False}
+    await t.action("heavy_actions:then_spin", args)  # escalates
+    assert (await t.action("heavy_actions:then_spin", args)) != os.getpid()  # a worker is up
+    t.engine.actions.timeout_s = 3
+    outcome = await t.engine.run_action("heavy_actions:then_spin", {**args, "in_c": True})
+    assert outcome.error is not None and outcome.error.code == "ActionTimeout"
+    assert t.engine.actions.pool is not None and t.engine.actions.pool.kills == 1
+    # The pool starts a new worker for the next call.
+    t.engine.actions.timeout_s = 60
+    assert (await t.action("heavy_actions:then_spin", args)) != os.getpid()

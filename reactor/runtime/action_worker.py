@@ -15,8 +15,6 @@ killing this process at the action's timeout.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import IO, Any
@@ -43,7 +41,8 @@ from reactor.runtime.runner import to_function_error
 from reactor.runtime.system.environment import EnvReader, provide_deployment_values
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.timeunits import Duration, Instant
-from reactor.runtime.worker import READY, WorkerSettings, die_with_server, read_frame, write_frame
+from reactor.runtime.worker import WorkerSettings
+from reactor.runtime.worker_process import READY, read_frame, run_worker, write_frame
 
 Identity = dict[str, Any] | None
 
@@ -267,12 +266,4 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
 
 
 def main() -> None:
-    die_with_server()
-    source = sys.stdin.buffer
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    settings = read_frame(source)
-    if not isinstance(settings, WorkerSettings):
-        return
-    os.nice(settings.nice)
-    asyncio.run(serve(settings, source, out))
+    run_worker(WorkerSettings, serve)

@@ -17,10 +17,7 @@ error as on the loop; C code that ignores signals needs the kill).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import pickle
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
@@ -36,7 +33,8 @@ from reactor.runtime.action_wire import (
 from reactor.runtime.functions import FunctionKind
 from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.runner import to_function_error
-from reactor.runtime.worker import READY, WorkerSettings
+from reactor.runtime.worker import WorkerSettings
+from reactor.runtime.worker_process import ProcessPool, WorkerProcess
 
 logger = logging.getLogger("reactor.workers")
 
@@ -99,45 +97,13 @@ class CtxServer:
             return CtxReply(request.number, error=error_fields(failure))
 
 
-class _ActionWorker:
-    def __init__(self, process: asyncio.subprocess.Process, generation: int) -> None:
-        self.process = process
-        self.generation = generation
-
-    def send(self, message: Any) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        stdin.write(len(data).to_bytes(4, "big") + data)
-
-    async def receive(self) -> Any:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            header = await stdout.readexactly(4)
-            return pickle.loads(await stdout.readexactly(int.from_bytes(header, "big")))
-        except asyncio.IncompleteReadError:
-            code = await self.process.wait()
-            logger.error("action worker %d exited with status %s", self.process.pid, code)
-            raise ReactorError("the action's worker process exited before answering (see the"
-                               " server log)", code="WorkerExited") from None
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-
-
-class ActionWorkerPool:
+class ActionWorkerPool(ProcessPool):
     """Up to `size` action workers, one action each at a time, started on first use."""
 
     def __init__(self, settings: WorkerSettings, *, size: int = ACTION_WORKERS) -> None:
-        self.settings = settings
+        super().__init__("reactor.runtime.action_worker", settings)
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[_ActionWorker] = []
-        self._all: set[_ActionWorker] = set()
         self._escalated: dict[str, float] = {}
-        self._generation = 0
-        self._reapers: set[asyncio.Task[Any]] = set()
         self.escalations = 0
         self.calls = 0
         self.kills = 0
@@ -159,21 +125,18 @@ class ActionWorkerPool:
     async def run(self, call: ActionCall, ctx_server: CtxServer) -> ActionDone:
         """Run `call` in a worker; the worker is killed if it outlives the timeout."""
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._start()
+            worker = await self.take()
             self.calls += 1
             try:
                 done = await self._call(worker, call, ctx_server)
             except BaseException:  # timed out, cancelled or gone: the worker goes
                 self.kills += 1
-                self._discard(worker)
+                self.discard(worker)
                 raise
-            if worker.generation == self._generation:
-                self._idle.append(worker)
-            else:
-                self._discard(worker)
+            self.give_back(worker)
             return done
 
-    async def _call(self, worker: _ActionWorker, call: ActionCall,
+    async def _call(self, worker: WorkerProcess, call: ActionCall,
                     ctx_server: CtxServer) -> ActionDone:
         worker.send(call)
         deadline = time.monotonic() + call.timeout_s + KILL_GRACE_S
@@ -201,40 +164,7 @@ class ActionWorkerPool:
             for task in answers:
                 task.cancel()
 
-    async def _start(self) -> _ActionWorker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from reactor.runtime.action_worker import main; main()",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        worker = _ActionWorker(process, self._generation)
-        self._all.add(worker)
-        try:
-            worker.send(self.settings)
-            if await worker.receive() != READY:
-                raise ReactorError("an action worker process could not start",
-                                   code="WorkerExited")
-        except BaseException:
-            self._discard(worker)
-            raise
-        return worker
-
-    def _discard(self, worker: _ActionWorker) -> None:
-        worker.kill()
-        self._all.discard(worker)
-        reaper = asyncio.ensure_future(worker.process.wait())
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
-
     def restart(self) -> None:
-        """After a reload: idle workers go now, busy ones when they finish."""
-        self._generation += 1
-        for worker in self._idle:
-            self._discard(worker)
-        self._idle.clear()
+        """After a reload: the paths escalated so far start over on the loop."""
+        super().restart()
         self._escalated.clear()
-
-    async def close(self) -> None:
-        for worker in list(self._all):
-            self._discard(worker)
-        self._idle.clear()
-        if self._reapers:
-            await asyncio.gather(*self._reapers, return_exceptions=True)

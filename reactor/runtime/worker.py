@@ -10,18 +10,11 @@ outside a function goes to stderr, the server's log.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import os
-import pickle
-import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from reactor.runtime import client_errors, logs, preempt
 from reactor.runtime.auth import BuiltinIssuer
@@ -34,11 +27,10 @@ from reactor.runtime.remote import RemoteCall, RemoteResult
 from reactor.runtime.runner import call_handler, to_function_error
 from reactor.runtime.system import system_tables
 from reactor.runtime.system.environment import provide_deployment_values
+from reactor.runtime.worker_process import READY, read_frame, run_worker, write_frame
 from reactor.storage import Storage
 from reactor.storage.choose import make_storage
 from reactor.transactions import Catalog, Transaction
-
-READY = "ready"
 
 
 @dataclass(frozen=True)
@@ -56,21 +48,6 @@ class WorkerSettings:
     file_options: FileOptions | None = None
     # The server's PostgreSQL URL, if it runs on PostgreSQL (else SQLite in data_dir).
     db_url: str | None = None
-
-
-def write_frame(out: IO[bytes], message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(len(data).to_bytes(4, "big") + data)
-    out.flush()
-
-
-def read_frame(source: IO[bytes]) -> Any:
-    """The next message, or None at the end of input (the server went away)."""
-    header = source.read(4)
-    if len(header) < 4:
-        return None
-    body = source.read(int.from_bytes(header, "big"))
-    return pickle.loads(body)
 
 
 def _provisional_creation_time() -> float:
@@ -142,23 +119,5 @@ async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> 
     await storage.close()
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_server() -> None:
-    """Have the kernel kill this process when the server's process ends, even in the
-    middle of a computation that never reads its input again (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def main() -> None:
-    die_with_server()
-    source = sys.stdin.buffer
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    settings = read_frame(source)
-    if not isinstance(settings, WorkerSettings):
-        return
-    os.nice(settings.nice)
-    asyncio.run(serve(settings, source, out))
+    run_worker(WorkerSettings, serve)

@@ -14,21 +14,12 @@ process comes first on a busy machine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-import pickle
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from reactor.errors import ReactorError
 from reactor.runtime.remote import RemoteCall, RemoteResult
-from reactor.runtime.worker import READY, WorkerSettings
-
-logger = logging.getLogger("reactor.workers")
+from reactor.runtime.worker import WorkerSettings
+from reactor.runtime.worker_process import ProcessPool, WorkerProcess
 
 # One step longer than this on the event loop moves the call to a worker.
 SLICE_S = 0.05
@@ -42,11 +33,6 @@ WALL_FACTOR = 30.0
 POLL_S = 0.05
 WORKERS = 2
 NICE = 19
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class WorkerExitedError(ReactorError):
-    code = "WorkerExited"
 
 
 @dataclass
@@ -57,57 +43,16 @@ class PoolStats:
     started: int = 0
 
 
-class _Worker:
-    def __init__(self, process: asyncio.subprocess.Process, generation: int) -> None:
-        self.process = process
-        self.generation = generation
-
-    async def send(self, message: Any) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        stdin.write(len(data).to_bytes(4, "big") + data)
-        await stdin.drain()
-
-    async def receive(self) -> Any:
-        stdout = self.process.stdout
-        assert stdout is not None
-        try:
-            header = await stdout.readexactly(4)
-            return pickle.loads(await stdout.readexactly(int.from_bytes(header, "big")))
-        except asyncio.IncompleteReadError:
-            code = await self.process.wait()
-            logger.error("worker process %d exited with status %s", self.process.pid, code)
-            raise WorkerExitedError("the function's worker process exited before answering"
-                                    " (see the server log)") from None
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the worker so far, from /proc (None where there is none)."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-
-
-class WorkerPool:
+class WorkerPool(ProcessPool):
     """Up to `size` worker processes, started on first use and replaced when killed."""
 
     def __init__(self, settings: WorkerSettings, *, size: int = WORKERS,
                  slice_s: float = SLICE_S) -> None:
-        self.settings = settings
+        super().__init__("reactor.runtime.worker", settings)
         self.slice_s = slice_s
         self.stats = PoolStats()
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = set()
         self._escalated: dict[str, float] = {}
-        self._generation = 0
-        self._reapers: set[asyncio.Task[Any]] = set()
 
     def isolated(self, path: str) -> bool:
         until = self._escalated.get(path)
@@ -126,24 +71,23 @@ class WorkerPool:
     async def run(self, call: RemoteCall) -> RemoteResult | None:
         """`call`'s result from a worker, or None if the worker was killed at the limit."""
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._start()
+            worker = await self.take()
+            self.stats.started = self.started
             self.stats.remote_calls += 1
             try:
                 result = await self._call(worker, call)
             except BaseException:
-                self._discard(worker)
+                self.discard(worker)
                 raise
             if result is None:
                 self.stats.kills += 1
-                self._discard(worker)
-            elif worker.generation == self._generation:
-                self._idle.append(worker)
+                self.discard(worker)
             else:
-                self._discard(worker)
+                self.give_back(worker)
             return result
 
-    async def _call(self, worker: _Worker, call: RemoteCall) -> RemoteResult | None:
-        await worker.send(call)
+    async def _call(self, worker: WorkerProcess, call: RemoteCall) -> RemoteResult | None:
+        worker.send(call)
         answer = asyncio.ensure_future(worker.receive())
         cpu_start = worker.cpu_seconds()
         deadline = time.monotonic() + max(call.user_time_limit_s * WALL_FACTOR, 5.0)
@@ -161,41 +105,3 @@ class WorkerPool:
                     return None
         finally:
             answer.cancel()
-
-    async def _start(self) -> _Worker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from reactor.runtime.worker import main; main()",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        worker = _Worker(process, self._generation)
-        self._all.add(worker)
-        self.stats.started += 1
-        try:
-            await worker.send(self.settings)
-            if await worker.receive() != READY:
-                raise WorkerExitedError("a worker process could not start")
-        except BaseException:
-            self._discard(worker)
-            raise
-        return worker
-
-    def _discard(self, worker: _Worker) -> None:
-        """Kill a worker and reap it in the background."""
-        worker.kill()
-        self._all.discard(worker)
-        reaper = asyncio.ensure_future(worker.process.wait())
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
-
-    def restart(self) -> None:
-        """After a reload: idle workers go now, busy ones when they finish."""
-        self._generation += 1
-        for worker in self._idle:
-            self._discard(worker)
-        self._idle.clear()
-
-    async def close(self) -> None:
-        for worker in list(self._all):
-            self._discard(worker)
-        self._idle.clear()
-        if self._reapers:
-            await asyncio.gather(*self._reapers, return_exceptions=True)
