@@ -21,6 +21,7 @@ from reactor import (
     internal_action,
     internal_mutation,
     internal_query,
+    mutation,
     query,
     v,
 )
@@ -315,3 +316,15 @@ async def fileChanges(ctx: QueryCtx, taskId: TaskId) -> list[Doc]:
 async def terminalOutput(ctx: QueryCtx, taskId: TaskId) -> list[Doc]:
     """The task's terminal: each command, its output as it came, and its exit."""
     return await task_rows(ctx, "terminalOutput", taskId)
+
+
+@mutation
+async def clearTerminal(ctx: MutationCtx, taskId: TaskId) -> int:
+    """Clear the task's terminal (the seed's `clear-terminal`): deletes up to 2,000 rows;
+    how many it deleted (call again while that is 2,000)."""
+    await require_task(ctx, taskId)
+    rows = await (ctx.db.query("terminalOutput")
+                  .with_index("by_task", lambda q: q.eq("taskId", taskId)).take(2_000))
+    for row in rows:
+        await ctx.db.delete(row["_id"])
+    return len(rows)

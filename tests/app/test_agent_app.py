@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from example_app_support import APP_DIR, Member, get_task, quick_user
+from example_app_support import APP_DIR, Member, expect_error, get_task, quick_user
 from fake_llm import FakeLLM
 
 from reactor.testing import ReactorTest
@@ -90,7 +90,9 @@ async def test_a_scratchpad_run_writes_todos_reads_a_file_and_answers(
 
 
 async def test_a_repository_task_is_cloned_and_the_terminal_streams(
-        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_SECRET", "s3cret-of-the-server")
     repo = tmp_path / "repos" / "widgets"
     repo.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -99,7 +101,7 @@ async def test_a_repository_task_is_cloned_and_the_terminal_streams(
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e",
                     "commit", "-qm", "init"], check=True)
     llm.script([
-        {"tool_calls": [call("c1", "run_terminal_cmd", command="cat Makefile; env | wc -l")]},
+        {"tool_calls": [call("c1", "run_terminal_cmd", command="cat Makefile; env")]},
         {"text": ["done"]},
     ])
     created = await carol.client.mutation("tasks:create", {
@@ -113,6 +115,18 @@ async def test_a_repository_task_is_cloned_and_the_terminal_streams(
     assert streams[0] == "command" and streams[-1] == "exit"
     assert "echo built" in "".join(r["text"] for r in terminal if r["stream"] == "stdout")
     assert terminal[-1]["text"] == "exit 0"
+    # The command's environment is a clean one, not the server's.
+    output = "".join(r["text"] for r in terminal)
+    assert "HOME=" in output and "s3cret-of-the-server" not in output
+
+    dave = await quick_user(agent_t, "dave@example.com", "Dave")
+    for path in ("agent:terminalOutput", "agent:toolCalls", "agent:fileChanges"):
+        await expect_error(dave.client.query(path, {"taskId": created["taskId"]}), "Forbidden")
+    await expect_error(dave.client.mutation("agent:clearTerminal",
+                                            {"taskId": created["taskId"]}), "Forbidden")
+    cleared = await carol.client.mutation("agent:clearTerminal", {"taskId": created["taskId"]})
+    assert cleared == len(terminal)
+    assert await carol.client.query("agent:terminalOutput", {"taskId": created["taskId"]}) == []
 
 
 async def test_a_failed_clone_fails_the_task_with_its_error(
