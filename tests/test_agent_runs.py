@@ -323,3 +323,20 @@ async def test_startup_marks_runs_left_running(tmp_path: Path) -> None:
         state = await t.query("agent:getThread", {"threadId": thread})
         assert (state["status"], state["error"]) == (
             "interrupted", "interrupted: the server stopped before the run finished")
+
+
+async def test_context_adds_older_messages_found_by_search(t: ReactorTest,
+                                                          llm: FakeLLM) -> None:
+    await t.environment.set("AGENT_CONTEXT", "2")
+    await t.environment.set("AGENT_SEARCH", "1")
+    thread = await t.mutation("agent:createThread", {})
+    for text in ["my giraffe is called Gerald", "the weather is fine", "lunch at noon",
+                 "tea at four"]:
+        await t.mutation("agent:saveUserMessage", {"threadId": thread, "text": text})
+    llm.script([{"text": ["Gerald."]}])
+    result = await t.action("chat:ask", {"threadId": thread,
+                                         "prompt": "what is my giraffe called?"})
+    assert result["status"] == "completed"
+    sent = [m["content"] for m in llm.requests()[0]["body"]["messages"][1:]]
+    assert sent == ["my giraffe is called Gerald", "lunch at noon", "tea at four",
+                    "what is my giraffe called?"]

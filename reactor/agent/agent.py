@@ -70,7 +70,8 @@ class Agent:
     def __init__(self, *, model: str, instructions: str | None = None,
                  tools: Sequence[Tool] = (), max_steps: int = DEFAULT_MAX_STEPS,
                  functions: str = "agent", stream: StreamSettings | None = None,
-                 context_messages: int = 20, options: dict[str, Any] | None = None,
+                 context_messages: int = 20, search_messages: int = 0,
+                 options: dict[str, Any] | None = None,
                  provider: Provider | None = None, timeout_s: float = 60.0,
                  max_retries: int = 4) -> None:
         self.model = model
@@ -80,6 +81,7 @@ class Agent:
         self.functions = functions
         self.settings = stream or StreamSettings()
         self.context_messages = context_messages
+        self.search_messages = search_messages
         self.options = options
         self.provider = provider
         self.timeout_s = timeout_s
@@ -154,7 +156,8 @@ class _Run:
         """The context and the first step to run; None when the order is answered."""
         loaded = await self.ctx.run_query(self.agent.path("contextMessages"), {
             "threadId": self.result.thread_id, "order": self.result.order,
-            "limit": self.agent.context_messages})
+            "limit": self.agent.context_messages,
+            "searchLimit": self.agent.search_messages})
         done: list[dict[str, Any]] = []
         for doc in sorted(loaded["current"], key=lambda d: d["stepOrder"]):
             if doc["stepOrder"] == 0 or doc["status"] == "success":
@@ -177,7 +180,8 @@ class _Run:
                 self.result.steps = len(steps)
                 await self._finish_run("completed")
                 return None
-        return to_context(loaded["history"]) + to_context(done), len(steps)
+        context = to_context(loaded["found"] + loaded["history"]) + to_context(done)
+        return context, len(steps)
 
     async def _run_tool(self, call: ToolCall, step: int) -> ToolResult:
         await self.writer.tool_event("toolStarted", {"toolCallId": call.id})

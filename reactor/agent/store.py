@@ -182,7 +182,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
         message = await ctx.db.insert(names.messages, {
             "threadId": threadId, "order": order, "stepOrder": 0, "role": "user",
             "status": "success", "text": text, "parts": [{"type": "text", "text": text}],
-            "attempt": 1, "chunk": 0})
+            "attempt": 1, "chunk": 0, "searchText": text})
         await ctx.db.patch(threadId, {"order": order})
         return {"messageId": message, "order": order}
 
@@ -218,9 +218,12 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                                    {"threadId": threadId, "runId": runId})
         return True
 
-    @internal_query(args={"threadId": thread_id, "order": v.number(), "limit": v.number()})
-    async def contextMessages(ctx: Any, threadId: str, order: float, limit: float) -> Any:
-        """`{history, current, toolCalls}`: up to `limit` messages before `order`, the
+    @internal_query(args={"threadId": thread_id, "order": v.number(), "limit": v.number(),
+                          "searchLimit": v.optional(v.number())})
+    async def contextMessages(ctx: Any, threadId: str, order: float, limit: float,
+                              searchLimit: float = 0) -> Any:
+        """`{found, history, current, toolCalls}`: up to `searchLimit` older messages
+        matching the prompt (text search), up to `limit` messages before `order`, the
         messages of `order`, and its tool calls."""
         before = await (ctx.db.query(names.messages)
                         .with_index("by_thread", lambda r: r.eq("threadId", threadId)
@@ -229,7 +232,18 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
         current = await (ctx.db.query(names.messages)
                          .with_index("by_thread", lambda r: r.eq("threadId", threadId)
                                      .eq("order", order)).collect())
-        return {"history": list(reversed(before)), "current": current,
+        prompt = next((m["text"] for m in current if m["stepOrder"] == 0), "")
+        found: list[Doc] = []
+        if searchLimit > 0 and prompt.strip():
+            oldest = min((m["order"] for m in before), default=order)
+            hits = await (ctx.db.query(names.messages)
+                          .with_search_index("search_text", lambda r: r
+                                             .search("searchText", prompt)
+                                             .eq("threadId", threadId))
+                          .take(int(searchLimit + limit + len(current))))
+            found = sorted([m for m in hits if m["order"] < oldest][:int(searchLimit)],
+                           key=lambda m: (m["order"], m["stepOrder"]))
+        return {"found": found, "history": list(reversed(before)), "current": current,
                 "toolCalls": await tool_calls_of(ctx, threadId, order)}
 
     @internal_mutation(args={"threadId": thread_id, "runId": v.string(), "order": v.number(),
@@ -303,7 +317,8 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
             tail.append({"type": "error", "error": error})
         changes = await apply_batch(ctx, message, chunk if chunk > message["chunk"]
                                     else message["chunk"] + 1, tail)
-        final: Doc = {**changes, "status": status, "finishReason": finishReason}
+        final: Doc = {**changes, "status": status, "finishReason": finishReason,
+                      "searchText": changes.get("text", message["text"])}
         if error is not None:
             final["error"] = error
         if usage is not None:
@@ -402,7 +417,8 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
         streaming = thread.get("streamingMessageId")
         message = None if streaming is None else await ctx.db.get(streaming)
         if message is not None and message["status"] == "streaming":
-            patch: Doc = {"status": state, "finishReason": state}
+            patch: Doc = {"status": state, "finishReason": state,
+                          "searchText": message["text"]}
             if error is not None:
                 patch["error"] = error
                 patch["parts"] = [*message["parts"], {"type": "error", "error": error}]

@@ -88,7 +88,11 @@ def agent_tables(prefix: str = "agent") -> dict[str, TableDefinition]:
             "finishReason": v.optional(v.string()),
             "error": v.optional(v.string()),
             "usage": v.optional(v.any()),
-        }).index("by_thread", ["threadId", "order", "stepOrder"]),
+            # The text once final: what the thread's history is searched by (a
+            # message is not re-indexed on every streamed batch).
+            "searchText": v.optional(v.string()),
+        }).index("by_thread", ["threadId", "order", "stepOrder"])
+          .search_index("search_text", search_field="searchText", filter_fields=["threadId"]),
         names.tool_calls: define_table({
             "threadId": thread_id,
             "messageId": v.id(names.messages),

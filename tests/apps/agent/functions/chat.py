@@ -56,6 +56,8 @@ async def _agent(ctx: Any) -> Agent:
                  stream=StreamSettings(interval_s=await number("AGENT_INTERVAL_S", 0.05),
                                        max_chars=int(await number("AGENT_MAX_CHARS", 2048)),
                                        lease_s=await number("AGENT_LEASE_S", 30)),
+                 context_messages=int(await number("AGENT_CONTEXT", 20)),
+                 search_messages=int(await number("AGENT_SEARCH", 0)),
                  max_retries=1, timeout_s=10)
 
 
