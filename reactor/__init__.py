@@ -2,6 +2,7 @@
 
 from reactor.errors import AppError, ReactorError
 from reactor.runtime.actions import ActionCtx
+from reactor.runtime.components import components, define_app, define_component
 from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.files.settings import storage_settings
 from reactor.runtime.functions import (
@@ -37,7 +38,10 @@ __all__ = [
     "SseEvent",
     "Validator",
     "action",
+    "components",
     "cron_jobs",
+    "define_app",
+    "define_component",
     "define_schema",
     "define_table",
     "http_router",

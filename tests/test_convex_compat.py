@@ -121,7 +121,7 @@ def test_api_function_env_urls_and_the_action_timeout(server: ReactorServer) -> 
         "Could not find public function for 'compat:nope'")
     assert "Could not find public function for 'counter:reset'" in (
         r["fnInternal"]["error"]["message"])
-    assert "ComponentsNotSupported" in r["fnComponent"]["error"]["message"]
+    assert "ComponentNotFound" in r["fnComponent"]["error"]["message"]
     # The deployment's URLs, under Convex's names, in queries (a worker process) and actions.
     urls = {"cloud": PUBLIC_URL, "site": f"{PUBLIC_URL}/http"}
     assert r["urls"] == {"value": urls} and r["actionUrls"] == {"value": urls}

@@ -42,8 +42,8 @@ def test_pagination_opts_accepts_both_clients_shapes() -> None:
 
 
 @pytest.mark.parametrize("cls", [
-    "reactor.runtime.context:DatabaseReader", "reactor.runtime.context:DatabaseWriter",
-    "reactor.runtime.context:SystemReader", "reactor.runtime.context:Auth",
+    "reactor.runtime.database_ctx:DatabaseReader", "reactor.runtime.database_ctx:DatabaseWriter",
+    "reactor.runtime.database_ctx:SystemReader", "reactor.runtime.context:Auth",
     "reactor.runtime.context:TransactionScheduler", "reactor.runtime.context:QueryCtx",
     "reactor.runtime.context:MutationCtx", "reactor.runtime.actions:ActionCtx",
     "reactor.runtime.actions:ActionScheduler", "reactor.transactions.query:QueryBuilder",

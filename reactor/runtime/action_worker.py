@@ -38,6 +38,7 @@ from reactor.runtime.functions import FunctionKind
 from reactor.runtime.loader import App, load_app
 from reactor.runtime.outcome import Outcome
 from reactor.runtime.runner import to_function_error
+from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.runtime.system.environment import EnvReader, provide_deployment_values
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.timeunits import Duration, Instant
@@ -174,7 +175,7 @@ class RemoteActionCtx(ActionCtx):
     """`ActionCtx` in a worker: the parts that need the server go through `channel`."""
 
     def __init__(self, channel: Channel, identity: Identity, issuer: BuiltinIssuer,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], scope: Scope = APP_SCOPE) -> None:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:
             reply = await channel.request("call", kind.value, path, args)
             error = None if reply.error is None else function_error(reply.error)
@@ -185,7 +186,7 @@ class RemoteActionCtx(ActionCtx):
 
         super().__init__(call, _RemoteAuth(identity, issuer, channel),
                          _RemoteScheduler(channel), EnvReader(env), now,
-                         _RemoteRateLimits(channel), _RemoteStorage(channel))
+                         _RemoteRateLimits(channel), _RemoteStorage(channel), scope=scope)
         self._channel = channel
 
     async def vector_search(self, table: str, index: str, *, vector: list[float],
@@ -216,7 +217,7 @@ async def run_action(call: ActionCall, app: App, issuer: BuiltinIssuer,
                             step_cap_s=ACTION_STEP_LIMIT_S)
     with logs.capture() as sink, client_errors.request_scope(call.request_id):
         try:
-            ctx = RemoteActionCtx(channel, call.identity, issuer, now)
+            ctx = RemoteActionCtx(channel, call.identity, issuer, now, fn.scope)
             try:
                 done.value = await preempt.drive(fn.handler(ctx, **call.args), budget)
             except preempt.Preempted:

@@ -29,6 +29,7 @@ from reactor.runtime.http_actions import HttpRequest, HttpResponse, HttpRoute
 from reactor.runtime.outcome import FunctionError, Outcome
 from reactor.runtime.preempt import Budget, Preempted, drive
 from reactor.runtime.runner import check_returns, prepare_args, to_function_error
+from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.runtime.system.environment import EnvReader
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.system.scheduled_functions import (
@@ -57,9 +58,11 @@ class ActionScheduler:
     """`ctx.scheduler` in an action: each call commits its own small transaction."""
 
     def __init__(self, database: Database, resolve: Callable[[str], FunctionDefinition],
-                 now: Callable[[], float], identity: Identity = None) -> None:
+                 now: Callable[[], float], identity: Identity = None,
+                 scope: Scope = APP_SCOPE) -> None:
         self._database = database
         self._resolve = resolve
+        self._scope = scope
         self._now = now
         self._quota = JobQuota(job_owner(identity))
 
@@ -73,7 +76,7 @@ class ActionScheduler:
         """Run `fn(args)` at `when` (an aware `datetime`, or ms since the epoch as
         `ctx.now()` gives); returns the job id."""
         at_ms = check_timestamp(when)
-        path = schedulable_path(fn, self._resolve)
+        path = schedulable_path(fn, self._resolve, self._scope)
         job_args = check_job_args(args)
         self._quota.take()
         owner = JobQuota(self._quota.owner)  # this job only: the call's count is above
@@ -92,9 +95,11 @@ class ActionCtx:
     def __init__(self, call: Callable[[FunctionKind, str, Any], Awaitable[Outcome]],
                  auth: Auth, scheduler: ActionScheduler, env: EnvReader,
                  now: Callable[[], float], rate_limits: ActionRateLimits,
-                 storage: ActionStorage | None = None, database: Database | None = None
-                 ) -> None:
+                 storage: ActionStorage | None = None, database: Database | None = None,
+                 *, scope: Scope = APP_SCOPE) -> None:
         self._call = call
+        # Whose action this is: the app's or an installed component's (scope.py).
+        self.scope = scope
         self._database = database
         self.auth = auth
         self.scheduler = scheduler
@@ -119,9 +124,10 @@ class ActionCtx:
             raise InvalidValueError("vector_search: this action has no database")
         if isinstance(table, str) and table.startswith("_"):
             raise InvalidValueError(f'vector_search: "{table}" is a system table')
+        stored = self.scope.table(table, "ctx.vector_search")
         txn = self._database.begin(read_only=True)
         try:
-            return await run_vector_search(txn, table, index, vector=vector, limit=limit,
+            return await run_vector_search(txn, stored, index, vector=vector, limit=limit,
                                            filter=filter)
         finally:
             txn.close()
@@ -136,7 +142,9 @@ class ActionCtx:
     async def _run(self, kind: FunctionKind, fn: FunctionRef, args: dict[str, Any] | None
                    ) -> Any:
         """Call another function; its log lines join ours, its error is raised here."""
-        outcome = await self._call(kind, function_path(fn), args or {})
+        path = self.scope.qualify(function_path(fn))
+        self.scope.check_callee(path)
+        outcome = await self._call(kind, path, args or {})
         sink = logs.current_sink()
         if sink is not None:
             sink.lines.extend(outcome.log_lines)
@@ -214,15 +222,17 @@ class ActionRunner:
 
         return call
 
-    def context(self, identity: Identity, refusal: ReactorError | None = None) -> ActionCtx:
+    def context(self, identity: Identity, refusal: ReactorError | None = None,
+                scope: Scope = APP_SCOPE) -> ActionCtx:
         call = self._caller(identity)
         storage = None if self.files is None else ActionStorage(self.files, identity, self._now)
         auth = Auth(identity, self._issuer, can_issue=True, verifier=self._verifier,
                     refusal=refusal)
         return ActionCtx(call, auth,
-                         ActionScheduler(self._database, self._resolve, self._now, identity),
+                         ActionScheduler(self._database, self._resolve, self._now, identity,
+                                         scope),
                          self._env, self._now, ActionRateLimits(self._database, self._now),
-                         storage, self._database)
+                         storage, self._database, scope=scope)
 
     async def _limited(self, work: Coroutine[Any, Any, T], nested: bool,
                        path: str | None = None) -> T:
@@ -297,8 +307,9 @@ class ActionRunner:
                 if self.pool is not None and not nested and self.pool.isolated(fn.path):
                     value = await self._limited(self._in_worker(fn, checked, identity), nested)
                 else:
-                    value = await self._limited(fn.handler(self.context(identity), **checked),
-                                                nested, fn.path)
+                    value = await self._limited(
+                        fn.handler(self.context(identity, scope=fn.scope), **checked),
+                        nested, fn.path)
                 outcome.value = check_returns(fn, value)
             except Exception as error:
                 outcome.error = to_function_error(fn.path, error)
@@ -310,7 +321,7 @@ class ActionRunner:
                          identity: Identity) -> Any:
         """Run the action in a worker process; its ctx calls are answered here."""
         assert self.pool is not None
-        ctx = self.context(identity)
+        ctx = self.context(identity, scope=fn.scope)
         rate_limits = ActionRateLimits(self._database, self._now)
         server = CtxServer(self._caller(identity),
                            {"scheduler": lambda: ctx.scheduler, "storage": lambda: ctx.storage,

@@ -161,9 +161,12 @@ def generate_api(app: App, client: str = "reactor") -> GeneratedApi:
     if client not in CLIENTS:
         raise CodegenError(f"unknown client {client!r}: expected one of {', '.join(CLIENTS)}")
     package = CLIENTS[client]
+    # A component's functions are out: clients cannot call them, and app code names
+    # them through `components.<name>...` references, which need no generated code.
+    own = [fn for fn in app.functions.values() if fn.scope.component is None]
     groups = {
-        "api": [fn for fn in app.functions.values() if fn.visibility is Visibility.PUBLIC],
-        "internal": [fn for fn in app.functions.values() if fn.visibility is Visibility.INTERNAL],
+        "api": [fn for fn in own if fn.visibility is Visibility.PUBLIC],
+        "internal": [fn for fn in own if fn.visibility is Visibility.INTERNAL],
     }
     trees = {name: _tree(functions) for name, functions in groups.items()}
     js = [HEADER, f'import {{ makeFunctionReference }} from "{package}";\n']

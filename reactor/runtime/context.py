@@ -7,160 +7,27 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, ReactorError
 from reactor.runtime.auth import BuiltinIssuer, TokenVerifier
+from reactor.runtime.components import ComponentReferences, reference_path
+from reactor.runtime.database_ctx import DatabaseReader, DatabaseWriter, _user_table
 from reactor.runtime.files import FileLinks, MutationStorage, QueryStorage
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
-from reactor.runtime.system.environment import (
-    ENVIRONMENT_VARIABLES,
-    EnvReader,
-    transaction_env,
-)
+from reactor.runtime.scope import APP_SCOPE, Scope
+from reactor.runtime.system.environment import EnvReader, transaction_env
 from reactor.runtime.system.rate_limits import RateLimitStatus, rate_limit, reset_rate_limit
 from reactor.runtime.system.scheduled_functions import JobQuota, ScheduledFunctions, job_owner
-from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.runtime.timeunits import Duration, Instant, epoch_ms_of, seconds_of
-from reactor.transactions import (
-    QueryBuilder,
-    ReadOnlyError,
-    Transaction,
-    run_hybrid_search,
-    run_vector_search,
-)
-from reactor.values import Id, is_id_for
+from reactor.transactions import Transaction, run_hybrid_search, run_vector_search
 
-FunctionRef = FunctionDefinition | str
+# A function to call or schedule: the function itself, its path, or a component's
+# function as `components.<name>.<module>.<function>`.
+FunctionRef = FunctionDefinition | str | ComponentReferences
+Resolve = Callable[[str], FunctionDefinition]
 ScheduleHook = Callable[[str, dict[str, Any], float], Awaitable[str]]
 CancelHook = Callable[[str], Awaitable[None]]
-
-
-class SystemTableError(ReactorError):
-    code = "SystemTable"
-
-
-# System tables that app code cannot read through ctx.db.system.
-_PRIVATE_TABLES = (ENVIRONMENT_VARIABLES, UPLOAD_TOKENS)
-
-
-def _user_table(name: object) -> str:
-    if isinstance(name, str) and name.startswith("_"):
-        raise SystemTableError(
-            f'table "{name}" is a system table: read it with ctx.db.system.query("{name}")')
-    return name  # type: ignore[return-value]
-
-
-class SystemReader:
-    """Read-only access to system tables such as `_scheduled_functions`."""
-
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-
-    async def get(self, doc_id: str) -> dict[str, Any] | None:
-        """The system document with this id (a scheduled job, a stored file), or None;
-        an id of an app table is an error, as in Convex."""
-        table = self._txn.catalog.table_of_id(doc_id)
-        if table is not None and not table.startswith("_"):
-            raise SystemTableError(f'ctx.db.system.get: {doc_id!r} is an id of the app table'
-                                   f' "{table}", not of a system table: use ctx.db.get')
-        if table is None or table in _PRIVATE_TABLES:
-            return None
-        return await self._txn.get(doc_id)
-
-    def query(self, table: str) -> QueryBuilder:
-        """A query over a system table, e.g. `ctx.db.system.query("_scheduled_functions")`."""
-        if table == ENVIRONMENT_VARIABLES:
-            raise SystemTableError("read environment variables with ctx.env.get(name)")
-        if not (isinstance(table, str) and table in self._txn.catalog.system_tables) \
-                or table in _PRIVATE_TABLES:
-            raise NotFoundError(f"no system table {table!r}"
-                                f" (system tables: {', '.join(self._txn.catalog.system_tables)})",
-                                code="TableNotFound")
-        return QueryBuilder(self._txn, table)
-
-
-class DatabaseReader:
-    """`ctx.db` in a query."""
-
-    def __init__(self, txn: Transaction) -> None:
-        self._txn = txn
-        self.system = SystemReader(txn)
-
-    async def get(self, doc_id: str) -> dict[str, Any] | None:
-        """The document with this id, or None if there is none (the query then depends
-        on that id: it re-runs when such a document appears)."""
-        table = self._txn.catalog.table_of_id(doc_id)
-        if table is not None and table.startswith("_"):
-            raise SystemTableError("ctx.db.get: that id belongs to a system table;"
-                                   " use ctx.db.system.get")
-        return await self._txn.get(doc_id)
-
-    def query(self, table: str) -> QueryBuilder:
-        """A query over `table`: chain `with_index`, `order`, `filter`, then await a
-        terminal (`take`, `first`, `unique`, `collect`, `paginate`) or `async for`."""
-        return QueryBuilder(self._txn, _user_table(table))
-
-    def normalize_id(self, table: str, doc_id: object) -> str | None:
-        """`doc_id` if it is a well-formed id of `table`, else None."""
-        if isinstance(doc_id, str) and is_id_for(table, doc_id):
-            return doc_id
-        return None
-
-    # Present so that a write in a query fails with ReadOnly, not AttributeError.
-    async def insert(self, table: str, document: dict[str, Any]) -> Id[Any]:
-        """Not in queries (they are read-only): fails with `ReadOnly`."""
-        raise _read_only("insert")
-
-    async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
-        """Not in queries (they are read-only): fails with `ReadOnly`."""
-        raise _read_only("patch")
-
-    async def replace(self, doc_id: str, document: dict[str, Any]) -> None:
-        """Not in queries (they are read-only): fails with `ReadOnly`."""
-        raise _read_only("replace")
-
-    async def delete(self, doc_id: str) -> None:
-        """Not in queries (they are read-only): fails with `ReadOnly`."""
-        raise _read_only("delete")
-
-
-def _read_only(operation: str) -> ReadOnlyError:
-    return ReadOnlyError(f"ctx.db.{operation} is not allowed in a query:"
-                         " queries are read-only, use a mutation")
-
-
-class DatabaseWriter(DatabaseReader):
-    """`ctx.db` in a mutation."""
-
-    async def insert(self, table: str, document: dict[str, Any]) -> Id[Any]:
-        """Insert `document` into `table` and return its new `_id`.
-
-        The document is checked against the table's schema now; `_id` and
-        `_creationTime` are set by the system.
-        """
-        return cast(Id[Any], await self._txn.insert(_user_table(table), document))
-
-    async def patch(self, doc_id: str, fields: dict[str, Any]) -> None:
-        """Shallow-merge `fields` into the document: `None` stores null, `MISSING`
-        removes the field. Fails with `NotFound` if there is no such document."""
-        await self._check_user_id(doc_id)
-        await self._txn.patch(doc_id, fields)
-
-    async def replace(self, doc_id: str, document: dict[str, Any]) -> None:
-        """Replace the whole document (keeping `_id` and `_creationTime`)."""
-        await self._check_user_id(doc_id)
-        await self._txn.replace(doc_id, document)
-
-    async def delete(self, doc_id: str) -> None:
-        """Delete the document. Fails with `NotFound` if there is no such document."""
-        await self._check_user_id(doc_id)
-        await self._txn.delete(doc_id)
-
-    async def _check_user_id(self, doc_id: str) -> None:
-        table = self._txn.catalog.table_of_id(doc_id)
-        if table is not None and table.startswith("_"):
-            raise SystemTableError("system tables cannot be written by app code")
 
 
 class Auth:
@@ -208,6 +75,8 @@ class Auth:
 
 
 def function_path(fn: FunctionRef) -> str:
+    if isinstance(fn, ComponentReferences):
+        return reference_path(fn)
     if isinstance(fn, FunctionDefinition):
         if not fn.path:
             raise NotFoundError("that function is not registered (is it in functions/?)",
@@ -218,9 +87,18 @@ def function_path(fn: FunctionRef) -> str:
     raise InvalidValueError(f"expected a function or a path string, got {type(fn).__name__}")
 
 
-def schedulable_path(fn: FunctionRef, resolve: Callable[[str], FunctionDefinition]) -> str:
+def resolve_in(scope: Scope, fn: FunctionRef, resolve: Resolve) -> FunctionDefinition:
+    """The function `fn` names, as code in `scope` names it (a component's path strings
+    name its own functions, and it may call no others)."""
+    definition = fn if isinstance(fn, FunctionDefinition) \
+        else resolve(scope.qualify(function_path(fn)))
+    scope.check_callee(definition.path)
+    return definition
+
+
+def schedulable_path(fn: FunctionRef, resolve: Resolve, scope: Scope = APP_SCOPE) -> str:
     """The canonical path of a mutation or action that may be scheduled."""
-    definition = resolve(function_path(fn))
+    definition = resolve_in(scope, fn, resolve)
     if definition.kind is FunctionKind.QUERY:
         raise InvalidValueError(f"{definition.path} is a query: only mutations and actions"
                                 " can be scheduled")
@@ -249,10 +127,11 @@ class TransactionScheduler:
     """`ctx.scheduler` in a mutation: jobs are inserted by the mutation's own transaction,
     so they exist exactly when the mutation commits (a retried attempt leaves nothing)."""
 
-    def __init__(self, txn: Transaction, resolve: Callable[[str], FunctionDefinition],
-                 now_ms: float, identity: dict[str, Any] | None = None) -> None:
+    def __init__(self, txn: Transaction, resolve: Resolve, now_ms: float,
+                 identity: dict[str, Any] | None = None, scope: Scope = APP_SCOPE) -> None:
         self._jobs = ScheduledFunctions(txn)
         self._resolve = resolve
+        self._scope = scope
         self._now_ms = now_ms
         self._quota = JobQuota(job_owner(identity))
 
@@ -270,7 +149,7 @@ class TransactionScheduler:
         """Run `fn(args)` at `when` (an aware `datetime`, or ms since the epoch as
         `ctx.now()` gives); a time in the past runs as soon as possible. Returns the job id."""
         when = check_timestamp(when)
-        return await self._jobs.schedule(schedulable_path(fn, self._resolve),
+        return await self._jobs.schedule(schedulable_path(fn, self._resolve, self._scope),
                                          check_job_args(args), when, self._quota)
 
     async def cancel(self, job_id: str) -> None:
@@ -285,8 +164,13 @@ class QueryCtx:
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float,
-                 issuer: BuiltinIssuer | None = None, files: FileLinks | None = None) -> None:
-        self.db: DatabaseReader = DatabaseWriter(txn) if self.writable else DatabaseReader(txn)
+                 issuer: BuiltinIssuer | None = None, files: FileLinks | None = None, *,
+                 scope: Scope = APP_SCOPE, resolve: Resolve | None = None) -> None:
+        # Whose function runs here: the app's or an installed component's (scope.py).
+        self.scope = scope
+        self._resolve_query = resolve
+        self.db: DatabaseReader = (DatabaseWriter(txn, scope) if self.writable
+                                   else DatabaseReader(txn, scope))
         self.auth = Auth(identity, issuer, can_issue=self.writable)
         # How deep in ctx.run_query / ctx.run_mutation calls this execution is.
         self.nesting = 0
@@ -313,14 +197,16 @@ class QueryCtx:
                             ) -> list[dict[str, Any]]:
         """`[{"_id", "_score"}]`: the `limit` (1-256) documents nearest to `vector` by cosine
         similarity, best first; in a query the result is reactive."""
-        return await run_vector_search(self._txn, _user_table(table), index, vector=vector,
+        stored = self.scope.table(_user_table(table), "ctx.vector_search")
+        return await run_vector_search(self._txn, stored, index, vector=vector,
                                        limit=limit, filter=filter)
 
     async def hybrid_search(self, table: str, *, text_index: str, text: str,
                             vector_index: str, vector: list[float], limit: int = 10,
                             eq: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """A text and a vector search fused by reciprocal rank fusion (k = 60)."""
-        return await run_hybrid_search(self._txn, _user_table(table), text_index=text_index,
+        stored = self.scope.table(_user_table(table), "ctx.hybrid_search")
+        return await run_hybrid_search(self._txn, stored, text_index=text_index,
                                        text=text, vector_index=vector_index, vector=vector,
                                        limit=limit, eq=eq)
 
@@ -333,10 +219,15 @@ class QueryCtx:
         """The execution's transaction (for the runtime's nested calls, not for app code)."""
         return self._txn
 
-    def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
-        """The ctx of a query this one calls (nested.py): same transaction, read-only."""
+    def resolver(self) -> Resolve | None:
+        """How this execution looks up functions by path (None: only function objects)."""
+        return self._resolve_query
+
+    def child(self, kind: type[QueryCtx], depth: int, scope: Scope) -> QueryCtx:
+        """The ctx of a query this one calls (nested.py): same transaction, read-only,
+        in the callee's scope (a component's query sees its own tables)."""
         nested = QueryCtx(self._txn, self._identity, self._seed, self._now_ms, self._issuer,
-                          self._files)
+                          self._files, scope=scope, resolve=self.resolver())
         nested.nesting = depth
         return nested
 
@@ -384,22 +275,23 @@ class MutationCtx(QueryCtx):
 
     def __init__(self, txn: Transaction, identity: dict[str, Any] | None,
                  seed: Callable[[], int], now_ms: float, issuer: BuiltinIssuer | None,
-                 resolve: Callable[[str], FunctionDefinition],
-                 files: FileLinks | None = None) -> None:
-        super().__init__(txn, identity, seed, now_ms, issuer, files)
+                 resolve: Resolve, files: FileLinks | None = None, *,
+                 scope: Scope = APP_SCOPE) -> None:
+        super().__init__(txn, identity, seed, now_ms, issuer, files, scope=scope,
+                         resolve=resolve)
         self._resolve = resolve
 
     def resolve_function(self, path: str) -> FunctionDefinition:
         """The function registered under `path` (for the runtime's nested calls)."""
         return self._resolve(path)
 
-    def child(self, kind: type[QueryCtx], depth: int) -> QueryCtx:
+    def child(self, kind: type[QueryCtx], depth: int, scope: Scope) -> QueryCtx:
         """The ctx of a function this mutation calls: a mutation writes in this
         transaction, a query only reads (and sees this mutation's writes)."""
         if kind is not MutationCtx:
-            return super().child(kind, depth)
+            return super().child(kind, depth, scope)
         nested = MutationCtx(self._txn, self._identity, self._seed, self._now_ms, self._issuer,
-                             self._resolve, self._files)
+                             self._resolve, self._files, scope=scope)
         nested.nesting = depth
         return nested
 
@@ -418,7 +310,8 @@ class MutationCtx(QueryCtx):
     @functools.cached_property
     def scheduler(self) -> TransactionScheduler:
         """`ctx.scheduler`: `run_after`, `run_at` and `cancel`, atomic with this mutation."""
-        return TransactionScheduler(self._txn, self._resolve, self._now_ms, self._identity)
+        return TransactionScheduler(self._txn, self._resolve, self._now_ms, self._identity,
+                                    self.scope)
 
     async def rate_limit(self, name: str, *, key: str | None = None, rate: float,
                          period: timedelta | float, capacity: float | None = None,

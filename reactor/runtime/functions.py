@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from reactor.errors import SchemaError
+from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.runtime.signatures import Handler, declare, location
 from reactor.values import ObjectValidator, Validator, v
 
@@ -51,6 +52,8 @@ class FunctionDefinition:
     # An internal mutation run once with `{}` when the engine starts, before any
     # client is served (a library marks this: reactor.agent recovers runs with it).
     on_startup: bool = False
+    # Whose function it is: the app's, or an installed component's (set by the loader).
+    scope: Scope = field(default=APP_SCOPE, repr=False)
     signature: inspect.Signature = field(init=False, repr=False)
     # The handler's keyword parameters after `ctx`, when `fits` can decide alone.
     _names: frozenset[str] | None = field(init=False, repr=False, default=None)
@@ -81,7 +84,9 @@ class FunctionDefinition:
 
     @property
     def is_public(self) -> bool:
-        return self.visibility is Visibility.PUBLIC
+        """Whether clients may call it: a component's functions are reached only through
+        the app's (or by admin tools), as in Convex."""
+        return self.visibility is Visibility.PUBLIC and self.scope.component is None
 
 
 @dataclass(eq=False)

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.errors import ReactorError
+from reactor.runtime.components import AppDefinition, ComponentDefinition
 from reactor.runtime.files.settings import StorageSettings
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.http_actions import HttpRouter
 from reactor.runtime.scheduler.crons import CronJobs
+from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.schema import SchemaDefinition
+from reactor.schema.namespace import merge_schemas, namespace_validator
 
 _generation = itertools.count(1)
 T = TypeVar("T")
@@ -45,6 +48,8 @@ class App:
     http: HttpRouter | None = None
     # `functions/storage.py`'s file settings (`storage = storage_settings(...)`), if declared.
     storage: StorageSettings | None = None
+    # `app.py`'s installed components, by the name the app gave each.
+    components: dict[str, Scope] = field(default_factory=dict)
 
     def module(self, name: str) -> types.ModuleType | None:
         return self.modules.get(name)
@@ -84,14 +89,15 @@ def _import(package: str, relative: str, directory: Path) -> types.ModuleType:
 
 
 def function_modules(directory: Path) -> list[str]:
-    """Module paths under `functions/` (`"folder/file"`), skipping `_private` ones."""
+    """Module paths under `functions/` (`"folder/file"`), skipping `_private` ones (and
+    `@` ones: a path starting with `@` names a component's function)."""
     root = directory / "functions"
     if not root.is_dir():
         return []
     found = []
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root).with_suffix("")
-        if any(part.startswith(("_", ".")) for part in relative.parts):
+        if any(part.startswith(("_", ".", "@")) for part in relative.parts):
             continue
         found.append(relative.as_posix())
     return found
@@ -112,15 +118,46 @@ def load_app(directory: Path) -> App:
 
 
 def _load(directory: Path, package: str) -> App:
-    schema: SchemaDefinition | None = None
-    modules: dict[str, types.ModuleType] = {}
-    if (directory / "schema.py").exists():
-        module = _import(package, "schema", directory)
-        schema = getattr(module, "schema", None)
-        if not isinstance(schema, SchemaDefinition):
-            raise AppLoadError(f"{directory / 'schema.py'}: expected a module-level"
-                               " `schema = define_schema({...})`")
+    schema = _load_schema(directory, package)
+    functions, modules = _load_functions(directory, package, APP_SCOPE)
+    installed = _declared(_import(package, "app", directory) if (directory / "app.py").exists()
+                          else None, AppDefinition, "app.py")
+    component_schemas: dict[str, SchemaDefinition | None] = {}
+    scopes: dict[str, Scope] = {}
+    for name, component in (installed.installed if installed is not None else {}).items():
+        component_schemas[name], scopes[name], found = _load_component(package, name, component)
+        functions.update(found)
+    try:
+        schema = merge_schemas(schema, component_schemas)
+    except ReactorError as error:
+        raise AppLoadError(f"app.py: {error.message}", code=error.code) from None
+    crons = _declared(modules.get("crons"), CronJobs, "functions/crons.py")
+    if crons is not None:
+        try:
+            crons.check(functions)
+        except ReactorError as error:
+            raise AppLoadError(f"functions/crons.py: {error.message}", code=error.code) from None
+    http = _declared(modules.get("http"), HttpRouter, "functions/http.py")
+    storage = _declared(modules.get("storage"), StorageSettings, "functions/storage.py")
+    return App(directory, package, schema, functions, modules, crons, http, storage, scopes)
+
+
+def _load_schema(directory: Path, package: str) -> SchemaDefinition | None:
+    if not (directory / "schema.py").exists():
+        return None
+    schema = getattr(_import(package, "schema", directory), "schema", None)
+    if not isinstance(schema, SchemaDefinition):
+        raise AppLoadError(f"{directory / 'schema.py'}: expected a module-level"
+                           " `schema = define_schema({...})`")
+    return schema
+
+
+def _load_functions(directory: Path, package: str, scope: Scope
+                    ) -> tuple[dict[str, FunctionDefinition], dict[str, types.ModuleType]]:
+    """The functions of `functions/` under `directory`, registered for `scope` (a
+    component's under qualified paths, their `v.id` naming its own tables)."""
     functions: dict[str, FunctionDefinition] = {}
+    modules: dict[str, types.ModuleType] = {}
     for module_path in function_modules(directory):
         module = _import(package, "functions." + module_path.replace("/", "."), directory)
         modules[module_path] = module
@@ -131,21 +168,31 @@ def _load(directory: Path, package: str) -> App:
             if home != module.__name__ and home.startswith(package + "."):
                 continue  # imported from another module of the app: registered there
             name = value.name or attribute
-            path = module_path if name == "default" else f"{module_path}:{name}"
+            path = scope.qualify(module_path if name == "default" else f"{module_path}:{name}")
             if path in functions and functions[path] is not value:
                 raise AppLoadError(f"functions/{module_path}.py: two functions are named"
                                    f" {name!r} (name= must differ from other functions' names)")
             value.path = path
+            if scope.component is not None:
+                value.scope = scope
+                value.args = namespace_validator(value.args, scope.component)
+                value.returns = namespace_validator(value.returns, scope.component)
             functions[path] = value
-    crons = _declared(modules.get("crons"), CronJobs, "functions/crons.py")
-    if crons is not None:
-        try:
-            crons.check(functions)
-        except ReactorError as error:
-            raise AppLoadError(f"functions/crons.py: {error.message}", code=error.code) from None
-    http = _declared(modules.get("http"), HttpRouter, "functions/http.py")
-    storage = _declared(modules.get("storage"), StorageSettings, "functions/storage.py")
-    return App(directory, package, schema, functions, modules, crons, http, storage)
+    return functions, modules
+
+
+def _load_component(package: str, name: str, component: ComponentDefinition
+                    ) -> tuple[SchemaDefinition | None, Scope, dict[str, FunctionDefinition]]:
+    """Import an installed component's schema and functions afresh, as part of the app."""
+    inner = f"{package}._component_{name}"
+    module = types.ModuleType(inner)
+    module.__path__ = [str(component.directory)]
+    module.__package__ = inner
+    sys.modules[inner] = module
+    schema = _load_schema(component.directory, inner)
+    scope = Scope(name, frozenset(schema.tables if schema is not None else ()))
+    functions, _ = _load_functions(component.directory, inner, scope)
+    return schema, scope, functions
 
 
 def _declared(module: types.ModuleType | None, kind: type[T], where: str) -> T | None:

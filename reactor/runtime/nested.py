@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from reactor.errors import InvalidValueError, LimitExceededError
-from reactor.runtime.context import FunctionRef, MutationCtx, QueryCtx, function_path
+from reactor.runtime.context import FunctionRef, MutationCtx, QueryCtx, resolve_in
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.runner import check_returns, prepare_args
 
@@ -23,13 +23,16 @@ MAX_DEPTH = 8
 
 
 def _definition(ctx: QueryCtx, fn: FunctionRef, kind: FunctionKind) -> FunctionDefinition:
+    resolve = ctx.resolver()
     if isinstance(fn, FunctionDefinition):
+        ctx.scope.check_callee(fn.path)
         definition = fn
-    elif isinstance(ctx, MutationCtx):
-        definition = ctx.resolve_function(function_path(fn))
-    else:
+    elif resolve is None or (isinstance(fn, str) and not isinstance(ctx, MutationCtx)):
         raise InvalidValueError("ctx.run_query in a query takes the function itself (imported"
-                                " from its module), not a path string")
+                                " from its module) or a components reference, not a path"
+                                " string")
+    else:
+        definition = resolve_in(ctx.scope, fn, resolve)
     if definition.kind is not kind:
         raise InvalidValueError(f"ctx.run_{kind.value}: {definition.path or 'that function'}"
                                 f" is a {definition.kind.value}, not a {kind.value}")
@@ -48,7 +51,7 @@ async def run_query(ctx: QueryCtx, fn: FunctionRef, args: dict[str, Any] | None)
     """A query in the caller's transaction: read-only, even inside a mutation."""
     definition = _definition(ctx, fn, FunctionKind.QUERY)
     checked = prepare_args(definition, args)
-    nested = ctx.child(QueryCtx, _depth(ctx))
+    nested = ctx.child(QueryCtx, _depth(ctx), definition.scope)
     return check_returns(definition, await definition.handler(nested, **checked))
 
 
@@ -56,7 +59,7 @@ async def run_mutation(ctx: MutationCtx, fn: FunctionRef, args: dict[str, Any] |
     """A mutation in the caller's transaction, rolled back alone if it raises."""
     definition = _definition(ctx, fn, FunctionKind.MUTATION)
     checked = prepare_args(definition, args)
-    nested = ctx.child(MutationCtx, _depth(ctx))
+    nested = ctx.child(MutationCtx, _depth(ctx), definition.scope)
     savepoint = ctx.transaction.savepoint()
     try:
         return check_returns(definition, await definition.handler(nested, **checked))

@@ -241,7 +241,8 @@ class Runner:
                 else:
                     ctx = QueryCtx(txn, identity,
                                    lambda: execution_seed(fn.path, checked, txn.begin_ts),
-                                   self.now(), self.issuer, self.files)
+                                   self.now(), self.issuer, self.files, scope=fn.scope,
+                                   resolve=self.resolve)
                     outcome.value, _ = await call_handler(fn, ctx, checked,
                                                           self.user_time_limit_s, self.slice_s)
                 outcome.ts = txn.begin_ts
@@ -343,7 +344,7 @@ class Runner:
             txn = self.database.begin()
             try:
                 ctx = MutationCtx(txn, identity, fresh_seed, self.now(), self.issuer,
-                                  self.resolve, self.files)
+                                  self.resolve, self.files, scope=fn.scope)
                 stored = None if journal is None else await journal.lookup(txn)
                 if stored is not None:
                     outcome.value = stored["value"]

@@ -78,10 +78,11 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
                       limits=call.limits, on_close=lambda _txn: None)
     with logs.capture() as sink, client_errors.request_scope(call.request_id):
         try:
-            ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer, files)
+            ctx = (QueryCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer, files,
+                            scope=fn.scope, resolve=_resolver(app))
                    if read_only else
                    MutationCtx(txn, call.identity, lambda: call.seed, call.now_ms, issuer,
-                               _resolver(app), files))
+                               _resolver(app), files, scope=fn.scope))
             result.value, result.longest_step_s = await call_handler(
                 fn, ctx, call.args, call.user_time_limit_s)
         except Exception as error:

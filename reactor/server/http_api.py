@@ -16,6 +16,7 @@ from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind
 from reactor.runtime.auth import AuthenticationError
 from reactor.runtime.client import client_scope
+from reactor.runtime.scope import qualified_path
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
@@ -85,6 +86,7 @@ class HttpApi:
             path = body.get("path")
             if not isinstance(path, str):
                 raise BadRequest('missing "path": expected "module:function"')
+            path = self._component_function(path, body.get("componentPath"))
             fmt = body.get("format", "convex_encoded_json")
             if fmt not in ("convex_encoded_json", "json"):
                 raise BadRequest(f'unsupported format {fmt!r}: use "convex_encoded_json"')
@@ -99,10 +101,6 @@ class HttpApi:
                 ts = p.decode_ts(body["ts"])
             caller = await self._caller(request)
             if kind is None and any_caller:
-                if body.get("componentPath"):
-                    raise BadRequest(f"componentPath {body['componentPath']!r}: this server"
-                                     " has no components; call the app's own functions",
-                                     code="ComponentsNotSupported")
                 kind = self._kind_of(path, caller)
             elif kind is None:
                 if not caller.admin:
@@ -134,6 +132,17 @@ class HttpApi:
             parts += [b',"errorData":', error_data_json(failure.data)]
         parts.append(b"}")
         return _raw_json(parts)
+
+    def _component_function(self, path: str, component: object) -> str:
+        """The registered path of `path` in the installed component `component` (a
+        component's functions are found for admin callers only, as in Convex)."""
+        if component is None or component == "":
+            return path
+        if not isinstance(component, str) or component not in self.engine.app.components:
+            installed = ", ".join(sorted(self.engine.app.components)) or "none"
+            raise BadRequest(f"componentPath {component!r}: no component is installed under"
+                             f" that name (installed: {installed})", code="ComponentNotFound")
+        return qualified_path(component, path)
 
     def _charge(self, request: Request, kind: FunctionKind, caller: Caller) -> None:
         """Take a mutation or action from the caller's quota (anonymous: per address)."""

@@ -1,0 +1,68 @@
+from reactor import AppError, action, components, mutation, query
+
+counter = components.counter.lib
+
+
+@mutation
+async def write(ctx, text: str) -> str:
+    return await ctx.db.insert("notes", {"text": text})
+
+
+@mutation
+async def write_and_count(ctx, text: str) -> str:
+    await ctx.db.insert("notes", {"text": text})
+    return await ctx.run_mutation(counter.add, {"name": "notes"})
+
+
+@mutation
+async def write_and_fail(ctx, text: str) -> str:
+    await ctx.db.insert("notes", {"text": text})
+    await ctx.run_mutation(counter.add, {"name": "kept", "by": 1})
+    try:
+        await ctx.run_mutation(counter.add_then_fail, {"name": "kept"})
+    except AppError as error:
+        return error.data["name"]
+    return "not raised"
+
+
+@query
+async def overview(ctx, name: str) -> dict:
+    notes = await ctx.db.query("notes").collect()
+    first = await ctx.run_query(counter.get, {"name": name})
+    second = await ctx.run_query(components.second.lib.get, {"name": name})
+    return {"notes": len(notes), "counter": first, "second": second}
+
+
+@action
+async def count_twice(ctx, name: str) -> float:
+    return await ctx.run_action(counter.add_twice, {"name": name})
+
+
+@mutation
+async def count_later(ctx, name: str) -> str:
+    return await ctx.scheduler.run_after(0, components.second.lib.add, {"name": name, "by": 2})
+
+
+@query
+async def app_jobs(ctx) -> list:
+    return [job["name"] for job in await ctx.db.system.query("_scheduled_functions").collect()]
+
+
+@query
+async def read_component_table(ctx):
+    return await ctx.db.query("counter/counts").collect()
+
+
+@query
+async def read_by_id(ctx, doc_id: str):
+    return await ctx.db.get(doc_id)
+
+
+@mutation
+async def delete_by_id(ctx, doc_id: str) -> None:
+    await ctx.db.delete(doc_id)
+
+
+@query
+async def missing_function(ctx):
+    return await ctx.run_query(components.counter.lib.nothing, {})

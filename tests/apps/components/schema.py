@@ -1,0 +1,5 @@
+from reactor import define_schema, define_table, v
+
+schema = define_schema({
+    "notes": define_table({"text": v.string()}),
+})

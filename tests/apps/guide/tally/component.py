@@ -1,0 +1,3 @@
+from reactor import define_component
+
+component = define_component("tally")

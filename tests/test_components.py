@@ -1,0 +1,157 @@
+"""Components: an installed component's tables and functions behind their own boundary.
+
+The app in tests/apps/components installs `counter` twice (as `counter` and
+`second`); each installation has its own tables and scheduled jobs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from reactor import FunctionError, ReactorError
+from reactor.runtime.loader import AppLoadError, load_app, unload_app
+from reactor.testing import ReactorTest
+
+APP = Path(__file__).parent / "apps" / "components"
+
+
+@pytest.fixture
+async def t() -> AsyncIterator[ReactorTest]:
+    async with ReactorTest(APP) as test:
+        yield test
+
+
+async def test_the_app_cannot_touch_a_components_tables(t: ReactorTest) -> None:
+    count_id = await t.mutation("notes:write_and_count", {"text": "a"})
+    with pytest.raises(FunctionError, match=r'ctx.db.query: table "counts" belongs to'
+                       r" component 'counter'.*components.counter"):
+        await t.query("notes:read_component_table")
+    with pytest.raises(FunctionError, match=r'ctx.db.get: that id is of table "counts",'
+                       r" which belongs to component 'counter'"):
+        await t.query("notes:read_by_id", {"doc_id": count_id})
+    with pytest.raises(FunctionError, match=r"ctx.db.delete: .*component 'counter'"):
+        await t.mutation("notes:delete_by_id", {"doc_id": count_id})
+    assert await t.query("@counter/lib:get", {"name": "notes"}) == 1
+
+
+async def test_a_component_sees_only_its_own_tables_and_functions(t: ReactorTest) -> None:
+    note_id = await t.mutation("notes:write", {"text": "private"})
+    with pytest.raises(FunctionError, match=r"component 'counter' has no table \"notes\""
+                       r" \(its tables: counts, events"):
+        await t.query("@counter/lib:read_app_table")
+    with pytest.raises(FunctionError, match=r'that id is of the app table "notes": component'
+                       r" 'counter' cannot read"):
+        await t.query("@counter/lib:read_by_id", {"doc_id": note_id})
+    with pytest.raises(FunctionError, match=r"Could not find function for"
+                       r" '@counter/notes:write'"):
+        await t.mutation("@counter/lib:call_app")
+    # Two installations of one component: separate tables, ids of one refused by the other.
+    first = await t.mutation("@counter/lib:add", {"name": "n", "by": 3})
+    await t.mutation("@second/lib:add", {"name": "n", "by": 4})
+    assert await t.query("notes:overview", {"name": "n"}) == {
+        "notes": 1, "counter": 3, "second": 4}
+    assert await t.query("@counter/lib:events_of", {"countId": first}) == [3]
+    with pytest.raises(FunctionError, match=r'(?s)ArgumentValidationError.*Id<"second/counts">'):
+        await t.query("@second/lib:events_of", {"countId": first})
+
+
+async def test_component_functions_are_not_public(t: ReactorTest) -> None:
+    outcome = await t.engine.run_query("@counter/lib:get", {"name": "x"})
+    assert outcome.error is not None
+    assert "Could not find public function for '@counter/lib:get'" in outcome.error.message
+    assert not t.engine.app.functions["@counter/lib:get"].is_public
+    assert t.engine.hides("@counter/lib:get", admin=False)
+
+
+async def test_a_raising_component_mutation_rolls_back_alone(t: ReactorTest) -> None:
+    assert await t.mutation("notes:write_and_fail", {"text": "b"}) == "kept"
+    # The note and the first add committed; add_then_fail's +100 did not.
+    assert await t.query("notes:overview", {"name": "kept"}) == {
+        "notes": 1, "counter": 1, "second": 0}
+
+
+async def test_actions_call_across_the_boundary(t: ReactorTest) -> None:
+    # The component's action calls its own functions by path string and by object.
+    assert await t.action("notes:count_twice", {"name": "x"}) == 2
+    assert await t.query("@counter/lib:get", {"name": "x"}) == 2
+
+
+async def test_scheduling_inside_a_component(t: ReactorTest) -> None:
+    from_app = await t.mutation("notes:count_later", {"name": "y"})
+    own = await t.mutation("@counter/lib:add_later", {"name": "z"})
+    # Each sees its own jobs: the app none of the components', a component only its own.
+    assert await t.query("notes:app_jobs") == []
+    assert await t.query("@counter/lib:job_names") == ["@counter/lib:add"]
+    assert await t.query("@second/lib:job_names") == ["@second/lib:add"]
+    assert await t.query("@counter/lib:job", {"job_id": own}) == "pending"
+    assert await t.query("@counter/lib:job", {"job_id": from_app}) is None
+    assert await t.run_scheduled() == 2
+    assert await t.query("@counter/lib:job", {"job_id": own}) == "success"
+    assert await t.query("@second/lib:job", {"job_id": from_app}) == "success"
+    assert await t.query("notes:overview", {"name": "y"}) == {
+        "notes": 0, "counter": 0, "second": 2}
+    assert await t.query("@counter/lib:get", {"name": "z"}) == 5
+
+
+async def test_a_query_through_a_component_is_reactive(t: ReactorTest) -> None:
+    async with t.engine.subscribe("notes:overview", {"name": "live"}) as live:
+        assert await live.next(timeout=5) == {"notes": 0, "counter": 0, "second": 0}
+        await t.mutation("@second/lib:add", {"name": "live", "by": 7})
+        assert await live.next(timeout=5) == {"notes": 0, "counter": 0, "second": 7}
+        await t.mutation("@counter/lib:add", {"name": "live"})
+        assert await live.next(timeout=5) == {"notes": 0, "counter": 1, "second": 7}
+
+
+async def test_an_unknown_component_function_is_named(t: ReactorTest) -> None:
+    with pytest.raises(FunctionError, match="Could not find function for"
+                       " '@counter/lib:nothing'"):
+        await t.query("notes:missing_function")
+
+
+def test_load_errors_name_the_installation(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    loaded = load_app(app)
+    try:
+        assert sorted(loaded.components) == ["counter", "second"]
+        assert "second/events" in loaded.schema.tables  # type: ignore[union-attr]
+        assert loaded.schema.tables["second/events"].validator.describe() == (  # type: ignore
+            '{countId: Id<"second/counts">, by: number}')
+    finally:
+        unload_app(loaded)
+    (app / "app.py").write_text(
+        "from reactor import define_app\nfrom .counter.component import component\n"
+        "app = define_app().use(component).use(component)\n")
+    with pytest.raises(AppLoadError, match="a component is already installed as 'counter'"):
+        load_app(app)
+
+
+def test_codegen_leaves_component_functions_out() -> None:
+    from reactor.runtime.codegen import generate_api
+
+    app = load_app(APP)
+    try:
+        dts = generate_api(app, "convex").dts
+    finally:
+        unload_app(app)
+    assert "write_and_count" in dts
+    assert "add_then_fail" not in dts and "@counter" not in dts
+
+
+async def test_uninstalling_a_component_with_data_is_refused(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(APP, app)
+    async with ReactorTest(app, tmp_path / "data") as t:
+        await t.mutation("@second/lib:add", {"name": "kept"})
+        (app / "app.py").write_text(
+            "from reactor import define_app\nfrom .counter.component import component\n"
+            "app = define_app().use(component)\n")
+        with pytest.raises(ReactorError, match='table "second/counts" has documents but is'
+                           " not declared"):
+            await t.engine.reload()
+        assert await t.query("notes:overview", {"name": "kept"}) == {
+            "notes": 0, "counter": 0, "second": 1}
