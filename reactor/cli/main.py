@@ -1,4 +1,5 @@
-"""`reactor`: init, dev, serve, run, admin-key, env, codegen — a thin layer over the Python API."""
+"""`reactor`: init, dev, serve, run, admin-key, env, codegen, migrate — a thin layer over the
+Python API."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import backup, codegen, dashboard, data_io, env, init, logs
+from reactor.cli import backup, codegen, dashboard, data_io, env, init, logs, migrate
 from reactor.errors import ReactorError
 
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_parser(commands, _app_arguments)
     data_io.add_parsers(commands, _app_arguments)
     codegen.add_parser(commands)
+    migrate.add_parser(commands, _app_arguments)
     return parser
 
 
@@ -206,4 +208,6 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return data_io.run_export(arguments)
         case "import":
             return data_io.run_import(arguments)
+        case "migrate":
+            return migrate.run(arguments)
     return 2

@@ -5,6 +5,7 @@ from reactor.runtime.system.environment import (
     ENVIRONMENT_VARIABLES,
     environment_variables_table,
 )
+from reactor.runtime.system.migration_ids import MIGRATION_IDS, migration_ids_table
 from reactor.runtime.system.mutation_outcomes import MutationJournal
 from reactor.runtime.system.rate_limits import RATE_LIMITS, rate_limits_table
 from reactor.runtime.system.scheduled_functions import (
@@ -23,8 +24,9 @@ def system_tables() -> dict[str, TableDefinition]:
             ENVIRONMENT_VARIABLES: environment_variables_table(),
             RATE_LIMITS: rate_limits_table(),
             STORAGE: storage_table(),
-            UPLOAD_TOKENS: upload_tokens_table()}
+            UPLOAD_TOKENS: upload_tokens_table(),
+            MIGRATION_IDS: migration_ids_table()}
 
 
-__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "RATE_LIMITS", "SCHEDULED_FUNCTIONS", "STORAGE",
-           "UPLOAD_TOKENS", "MutationJournal", "system_tables"]
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "MIGRATION_IDS", "RATE_LIMITS",
+           "SCHEDULED_FUNCTIONS", "STORAGE", "UPLOAD_TOKENS", "MutationJournal", "system_tables"]

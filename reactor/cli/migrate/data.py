@@ -1,0 +1,64 @@
+"""`reactor migrate data`: open both ends, copy, print the verification report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reactor.cli.app_dir import data_dir, require_app
+from reactor.cli.migrate.prisma_plan import build_plan
+from reactor.cli.migrate.prisma_schema import read_prisma
+from reactor.cli.migrate.prisma_targets import resolve_targets
+from reactor.errors import ReactorError
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, str]) -> int:
+    try:
+        import psycopg
+    except ImportError:
+        raise ReactorError("reading PostgreSQL needs psycopg: pip install 'reactor[migrate]'",
+                           code="MissingDependency") from None
+    from reactor.cli.migrate.prisma_copy import Copier, MigrationSourceError
+    from reactor.runtime import Engine
+
+    plan = build_plan(read_prisma(arguments.prisma_schema))
+    require_app(arguments.app_dir)
+    if arguments.batch < 1:
+        raise ReactorError("--batch must be at least 1", code="BadArguments")
+    try:
+        connection = await psycopg.AsyncConnection.connect(
+            arguments.source, options="-c default_transaction_isolation=repeatable\\ read"
+            " -c default_transaction_read_only=on")
+    except psycopg.Error as error:
+        raise MigrationSourceError(f"cannot connect to {_safe(arguments.source)}:"
+                                   f" {str(error).strip()}") from None
+    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0)
+    try:
+        await engine.start()
+        try:
+            targets = resolve_targets(plan, engine.app.schema, tables)
+            copier = Copier(engine.database, connection, plan, targets,
+                            batch=arguments.batch, progress=_progress)
+            report = await copier.run()
+        finally:
+            await engine.stop()
+    finally:
+        await connection.close()
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+    return 0 if report.ok else 1
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{tail}"

@@ -1,0 +1,337 @@
+"""`reactor migrate data`: every row of a Prisma app's PostgreSQL database into Reactor.
+
+Rows are read table by table in copy order (referenced tables first) from one
+REPEATABLE READ snapshot, and written in batches, one transaction each: the
+documents and their `_migration_ids` entries commit together. A rerun (after a
+crash, or to pick up rows changed since) skips rows already in, replaces
+documents whose row changed, and adds the rest. References inside a cycle are
+written in a second pass, once every table has its documents.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from reactor.cli.migrate.prisma_plan import Column, Plan
+from reactor.cli.migrate.prisma_targets import Target, convert, row_key
+from reactor.errors import ReactorError
+from reactor.runtime.system import MIGRATION_IDS
+from reactor.transactions import Database, QueryBuilder, Transaction
+
+SYSTEM_FIELDS = ("_id", "_creationTime")
+Progress = Callable[[str], None]
+
+
+class MigrationRowError(ReactorError):
+    code = "MigrationRowInvalid"
+
+
+class MigrationSourceError(ReactorError):
+    code = "MigrationSourceFailed"
+
+
+@dataclass(slots=True)
+class TableReport:
+    model: str
+    table: str
+    source_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # Copied before, deleted in Reactor since: left deleted.
+    gone: int = 0
+    documents: int = 0
+    references_checked: int = 0
+    references_broken: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (self.documents + self.gone >= self.source_rows
+                and self.references_broken == 0)
+
+
+@dataclass(slots=True)
+class CopyReport:
+    tables: list[TableReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.source_rows for t in self.tables)
+
+    def lines(self) -> list[str]:
+        header = (f"{'model':<24} {'table':<24} {'rows':>8} {'new':>8} {'changed':>8}"
+                  f" {'gone':>6} {'docs':>8} {'refs':>8} {'broken':>6}")
+        out = [header]
+        for t in self.tables:
+            out.append(f"{t.model:<24} {t.table:<24} {t.source_rows:>8} {t.inserted:>8}"
+                       f" {t.updated:>8} {t.gone:>6} {t.documents:>8} {t.references_checked:>8}"
+                       f" {t.references_broken:>6}")
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        verdict = "verified" if self.ok else "NOT verified"
+        out.append(f"{self.rows} rows in {self.seconds:.1f} s ({rate:,.0f} rows/s): {verdict}")
+        return out
+
+
+class _Ids:
+    """The mapping table in memory: (model, key) -> document id, filled as the copy goes."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, str], str] = {}
+
+    def get(self, model: str, key: str) -> str | None:
+        return self.ids.get((model, key))
+
+
+def _after(creation_time: float) -> Callable[[Any], Any]:
+    return lambda q: q.gt("_creationTime", creation_time)
+
+
+class Copier:
+    def __init__(self, database: Database, connection: psycopg.AsyncConnection[Any],
+                 plan: Plan, targets: list[Target], *, batch: int = 500,
+                 progress: Progress = lambda line: None) -> None:
+        self.database = database
+        self.connection = connection
+        self.plan = plan
+        self.targets = targets
+        self.batch = batch
+        self.progress = progress
+        self.ids = _Ids()
+        self.enum_names = {name: {e.db_value: e.name for e in enum.values}
+                           for name, enum in plan.schema.enums.items()}
+        self.report = CopyReport()
+
+    async def run(self) -> CopyReport:
+        started = time.monotonic()
+        await self._load_ids()
+        for target in self.targets:
+            self.report.tables.append(await self._copy_table(target))
+        for target in self.targets:
+            deferred = [c for c in target.plan.columns if c.deferred]
+            if deferred:
+                await self._patch_deferred(target, deferred)
+        self.report.seconds = time.monotonic() - started
+        await self._verify()
+        return self.report
+
+    async def _load_ids(self) -> None:
+        """Read `_migration_ids` page by page, in the order its entries were written."""
+        last = -1.0
+        while True:
+            txn = self.database.begin(read_only=True)
+            try:
+                page = await (QueryBuilder(txn, MIGRATION_IDS)
+                              .with_index("by_creation_time", _after(last)).take(5000))
+            finally:
+                txn.close()
+            if not page:
+                return
+            for entry in page:
+                self.ids.ids[(entry["source"], entry["key"])] = entry["docId"]
+            last = page[-1]["_creationTime"]
+
+    def _select(self, target: Target, columns: list[Column]) -> sql.Composed:
+        model = target.plan.model
+        keys = [model.field(name) for name in target.plan.key_columns]
+        key_columns = [k.column for k in keys if k is not None]
+        wanted = [*key_columns, *(c.column for c in columns)]
+        order = [target.plan.created_column] if target.plan.created_column else []
+        order += key_columns or wanted
+        return sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            sql.SQL(", ").join(self._expression(target, name) for name in wanted),
+            sql.Identifier(model.db_table),
+            sql.SQL(", ").join(sql.Identifier(name) for name in order))
+
+    def _expression(self, target: Target, column_name: str) -> sql.Composable:
+        """Enum columns are read as text, so no type needs registering."""
+        model = target.plan.model
+        prisma_field = next((f for f in model.fields if f.column == column_name), None)
+        identifier = sql.Identifier(column_name)
+        if prisma_field is not None and prisma_field.type in self.plan.schema.enums:
+            cast = "text[]" if prisma_field.is_list else "text"
+            return sql.SQL("{}::" + cast).format(identifier)
+        return identifier
+
+    @staticmethod
+    def _split(target: Target, row: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """A row as (its key for the mapping table, its columns' values)."""
+        count = len(target.plan.key_columns)
+        if count:
+            return row_key(list(row[:count])), row[count:]
+        return row_key(list(row)), row
+
+    async def _rows(self, target: Target, columns: list[Column]) -> Any:
+        cursor = self.connection.cursor(name=f"reactor_copy_{target.table}")
+        try:
+            await cursor.execute(self._select(target, columns))
+        except psycopg.Error as error:
+            raise MigrationSourceError(f"reading {target.plan.model.db_table}: {error}"
+                                       ) from None
+        return cursor
+
+    async def _copy_table(self, target: Target) -> TableReport:
+        model = target.plan.model.name
+        report = TableReport(model, target.table)
+        columns = target.plan.columns
+        async with self.connection.cursor() as counter:
+            await counter.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(target.plan.model.db_table)))
+            row = await counter.fetchone()
+            total = int(row[0]) if row else 0
+        report.source_rows = total
+        cursor = await self._rows(target, columns)
+        done = 0
+        last_shown = time.monotonic()
+        async with cursor:
+            while True:
+                rows = await cursor.fetchmany(self.batch)
+                if not rows:
+                    break
+                await self._write_batch(target, [self._split(target, r) for r in rows],
+                                        report)
+                done += len(rows)
+                if time.monotonic() - last_shown > 1 or done == total:
+                    self.progress(f"{model} -> {target.table}: {done}/{total}")
+                    last_shown = time.monotonic()
+        if total == 0:
+            self.progress(f"{model} -> {target.table}: 0/0")
+        return report
+
+    def _document(self, target: Target, values: tuple[Any, ...] | list[Any],
+                  skip_deferred: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for column, value in zip(target.plan.columns, values, strict=True):
+            if (value is None and not column.field.is_list) or (skip_deferred
+                                                                and column.deferred):
+                continue
+            if column.ref_model is not None:
+                doc[column.target] = self._reference(target, column, value)
+            else:
+                doc[column.target] = convert(column, value, target.validators[column.target],
+                                             self.enum_names)
+        return doc
+
+    def _reference(self, target: Target, column: Column, value: Any) -> Any:
+        assert column.ref_model is not None
+        if isinstance(value, list):
+            return [self._reference(target, column, item) for item in value]
+        found = self.ids.get(column.ref_model, row_key([value]))
+        if found is None:
+            raise MigrationRowError(f"{target.plan.model.name}.{column.field.name} = {value!r}:"
+                                    f" no {column.ref_model} row has that id (was it copied?"
+                                    " a foreign key without a constraint can dangle)")
+        return found
+
+    async def _write_batch(self, target: Target, rows: list[tuple[str, Any]],
+                           report: TableReport) -> None:
+        model = target.plan.model.name
+        txn = self.database.begin()
+        created: list[tuple[str, str]] = []
+        try:
+            for key, values in rows:
+                doc = self._document(target, values)
+                existing_id = self.ids.get(model, key)
+                try:
+                    if existing_id is None:
+                        doc_id = await txn.insert(target.table, doc)
+                        await txn.insert(MIGRATION_IDS, {"source": model, "key": key,
+                                                         "docId": doc_id})
+                        created.append((key, doc_id))
+                        report.inserted += 1
+                    else:
+                        await self._refresh(txn, target, existing_id, doc, report)
+                except ReactorError as error:
+                    raise MigrationRowError(f"{model} row {key} -> {target.table}:"
+                                            f" {error.message}") from None
+            await self.database.commit(txn)
+        finally:
+            txn.close()
+        for key, doc_id in created:
+            self.ids.ids[(model, key)] = doc_id
+
+    async def _refresh(self, txn: Transaction, target: Target, doc_id: str,
+                       doc: dict[str, Any], report: TableReport) -> None:
+        stored = await txn.get(doc_id)
+        if stored is None:
+            report.gone += 1
+            return
+        for column in target.plan.columns:
+            if column.deferred and column.target in stored:
+                doc[column.target] = stored[column.target]
+        current = {k: value for k, value in stored.items() if k not in SYSTEM_FIELDS}
+        if _canonical(txn, target, doc) == current:
+            report.unchanged += 1
+        else:
+            await txn.replace(doc_id, doc)
+            report.updated += 1
+
+    async def _patch_deferred(self, target: Target, deferred: list[Column]) -> None:
+        model = target.plan.model.name
+        cursor = await self._rows(target, target.plan.columns)
+        async with cursor:
+            while rows := await cursor.fetchmany(self.batch):
+                txn = self.database.begin()
+                try:
+                    for row in rows:
+                        key, values = self._split(target, row)
+                        doc_id = self.ids.get(model, key)
+                        assert doc_id is not None
+                        full = self._document(target, values, skip_deferred=False)
+                        stored = await txn.get(doc_id)
+                        if stored is None:
+                            continue
+                        patch = {c.target: full[c.target] for c in deferred
+                                 if c.target in full and stored.get(c.target) != full[c.target]}
+                        if patch:
+                            await txn.patch(doc_id, patch)
+                    await self.database.commit(txn)
+                finally:
+                    txn.close()
+        self.progress(f"{model} -> {target.table}: references patched")
+
+    async def _verify(self) -> None:
+        """Count the documents each table's rows became and check every reference."""
+        for target, report in zip(self.targets, self.report.tables, strict=True):
+            model = target.plan.model.name
+            mapped = [doc_id for (source, _), doc_id in self.ids.ids.items()
+                      if source == model]
+            refs = [c for c in target.plan.columns if c.ref_model is not None]
+            for start in range(0, len(mapped), 1000):
+                txn = self.database.begin(read_only=True)
+                try:
+                    for doc_id in mapped[start:start + 1000]:
+                        doc = await txn.get(doc_id)
+                        if doc is None:
+                            continue
+                        report.documents += 1
+                        for column in refs:
+                            value = doc.get(column.target)
+                            for ref in value if isinstance(value, list) else [value]:
+                                if ref is None:
+                                    continue
+                                report.references_checked += 1
+                                if await txn.get(ref) is None:
+                                    report.references_broken += 1
+                finally:
+                    txn.close()
+
+
+def _canonical(txn: Transaction, target: Target, doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as it would be stored (numbers made floats, and so on)."""
+    del txn
+    validated: dict[str, Any] = {}
+    for name, value in doc.items():
+        validator = target.validators.get(name)
+        validated[name] = validator.validate(value, name) if validator is not None else value
+    return validated

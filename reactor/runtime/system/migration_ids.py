@@ -1,0 +1,21 @@
+"""`_migration_ids`: which document each row of another database became.
+
+`reactor migrate data` writes a row's document and its entry here in the same
+transaction, so after a crash a rerun knows exactly which rows are already in
+(never half of one), and references to old keys are rewritten to Reactor ids.
+"""
+
+from __future__ import annotations
+
+from reactor.schema import TableDefinition, define_table
+from reactor.values import v
+
+MIGRATION_IDS = "_migration_ids"
+
+
+def migration_ids_table() -> TableDefinition:
+    # source: the model (table) of the other database; key: its primary key as JSON.
+    table = define_table({"source": v.string(), "key": v.string(), "docId": v.string()})
+    table.index("by_key", ["source", "key"])
+    table.name = MIGRATION_IDS
+    return table

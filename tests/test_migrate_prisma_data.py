@@ -1,0 +1,241 @@
+"""`reactor migrate data` against a real PostgreSQL: the seed app's Prisma database copied
+into the example app (which then serves it), every type and cycle into a generated schema,
+reruns, and a SIGKILL in the middle of a copy."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prisma_support import (
+    FIXTURES,
+    SeedData,
+    fill_seed,
+    fresh_database,
+    postgres_or_skip,
+    run_sql,
+)
+
+from reactor.runtime.auth.password_hash import ScryptParams, hash_password
+from reactor.runtime.system.transact import read
+from reactor.testing import ReactorTest
+from reactor.transactions import QueryBuilder, Transaction
+from reactor.values import Int64
+
+APP_DIR = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery"
+# The old app's hashes were cheaper than today's; the example app upgrades them at sign-in.
+OLD_HASH = hash_password(PASSWORD, ScryptParams(2**14, 8, 1))
+
+
+def migrate(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "reactor", "migrate", *args],
+                          capture_output=True, text=True, timeout=300)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def report_rows(stdout: str) -> dict[str, dict[str, int]]:
+    """The verification table as {model: {rows, new, changed, gone, docs, refs, broken}}."""
+    lines = stdout.strip().splitlines()
+    names = lines[0].split()[2:]
+    table: dict[str, dict[str, int]] = {}
+    for line in lines[1:-1]:
+        model, _, *values = line.split()
+        table[model] = dict(zip(names, map(int, values), strict=True))
+    return table
+
+
+@pytest.fixture(scope="module")
+def seed_db() -> Iterator[tuple[str, SeedData]]:
+    postgres_or_skip()
+    with fresh_database("reactor_prisma_seed") as url:
+        run_sql(url, (FIXTURES / "seed.sql").read_text())
+        data = fill_seed(url, users=5, tasks_per_user=3, messages_per_task=6,
+                         password_hash=OLD_HASH)
+        yield url, data
+
+
+async def count(t: ReactorTest, table: str) -> int:
+    total, last = 0, -1.0
+    while True:
+        def page(txn: Transaction, after: float = last) -> Any:
+            return (QueryBuilder(txn, table)
+                    .with_index("by_creation_time", lambda q: q.gt("_creationTime", after))
+                    .take(5000))
+        docs = await read(t.engine.database, page)
+        if not docs:
+            return total
+        total += len(docs)
+        last = docs[-1]["_creationTime"]
+
+
+async def test_the_seed_database_serves_the_example_app(
+        seed_db: tuple[str, SeedData], tmp_path: Path) -> None:
+    url, data = seed_db
+    data_dir = tmp_path / "data"
+    common = ["--from", url, "--prisma", str(FIXTURES / "seed.prisma"), "--app", str(APP_DIR),
+              "--data", str(data_dir)]
+    first = migrate("data", *common)
+    assert first.stdout.strip().splitlines()[-1].endswith(": verified"), first.stdout
+    report = report_rows(first.stdout)
+    assert report["ChatMessage"]["rows"] == len(data.messages)
+    for model, row in report.items():
+        assert row["new"] == row["rows"] == row["docs"], (model, row)
+        assert row["broken"] == 0
+    assert report["ChatMessage"]["refs"] == len(data.messages) + 1  # + the stacked task
+    assert "ChatMessage -> chatMessages:" in first.stderr
+
+    # A rerun copies nothing twice; a row changed at the source is brought over.
+    again = report_rows(migrate("data", *common).stdout)
+    assert all(row["new"] == 0 and row["changed"] == 0 for row in again.values()), again
+    renamed = data.tasks[0]
+    run_sql(url, f"""UPDATE "Task" SET title = 'Renamed' WHERE id = '{renamed["id"]}'""")
+    third = report_rows(migrate("data", *common).stdout)
+    assert third["Task"]["changed"] == 1 and third["Task"]["new"] == 0
+
+    async with ReactorTest(APP_DIR, data_dir) as t:
+        assert await count(t, "chatMessages") == len(data.messages)
+        assert await count(t, "todos") == data.counts["Todo"]
+        moved = 0
+        while (batch := await t.mutation("auth:migrateLegacyPasswords")) > 0:
+            moved += batch
+        assert moved == len(data.users)
+        user = data.users[1]
+        signed_in = await t.action("auth:signIn", {"email": user["email"],
+                                                   "password": PASSWORD})
+        member = t.with_identity(subject=signed_in["userId"])
+        me = await member.query("auth:currentUser")
+        assert me["email"] == user["email"] and me["name"] == user["name"]
+        assert me["createdAt"] == user["createdAt"].replace(
+            tzinfo=datetime.UTC).timestamp() * 1000
+        tasks = await member.query("tasks:listByUser", {})
+        mine = [task for task in data.tasks if task["userId"] == user["id"]]
+        newest_first = sorted(mine, key=lambda task: task["createdAt"], reverse=True)
+        assert [task["title"] for task in tasks] == [task["title"] for task in newest_first]
+        assert {task["status"] for task in tasks} <= {"RUNNING", "COMPLETED", "STOPPED"}
+        task = next(task for task in tasks if task["title"] == newest_first[0]["title"])
+        messages = await member.query("messages:byTask", {"taskId": task["_id"]})
+        source_id = newest_first[0]["id"]
+        expected = sorted((m for m in data.messages if m["taskId"] == source_id),
+                          key=lambda m: m["sequence"])
+        assert [m["content"] for m in messages] == [m["content"] for m in expected]
+        assert [m["sequence"] for m in messages] == [float(m["sequence"]) for m in expected]
+        assistant = next(m for m in messages if m["role"] == "ASSISTANT")
+        assert assistant["metadata"]["usage"]["totalTokens"] == 15
+        todos = await member.query("todos:byTask", {"taskId": task["_id"]})
+        assert [todo["todoId"] for todo in todos] == ["todo-0", "todo-1", "todo-2"]
+        # Another user's tasks stay theirs.
+        stranger = t.with_identity(subject=(await t.action("auth:signIn", {
+            "email": data.users[0]["email"], "password": PASSWORD}))["userId"])
+        with pytest.raises(Exception, match="belongs to another user"):
+            await stranger.query("messages:byTask", {"taskId": task["_id"]})
+
+
+async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) -> None:
+    postgres_or_skip()
+    app = tmp_path / "app"
+    app.mkdir()
+    migrate("prisma", str(FIXTURES / "kinds.prisma"), "--out", str(app / "schema.py"))
+    with fresh_database("reactor_prisma_kinds") as url:
+        run_sql(url, (FIXTURES / "kinds.sql").read_text() + """
+            INSERT INTO "teams" (id, name) VALUES (1, 'red'), (2, 'blue');
+            INSERT INTO "Person" (id, name, "teamId", "managerId", born, seen, big, price, ratio,
+                                  photo, profile, level, levels, nicknames)
+            VALUES (1, 'Ada', 1, NULL, '1990-02-03', '2024-05-06 07:08:09.123',
+                    9007199254740993, 12.34, 0.5, '\\x00ff', '{"a": [1, {"b": null}]}', 'high',
+                    ARRAY['LOW', 'high']::"level"[], ARRAY['ace']),
+                   (2, 'Bob', 2, 1, '2000-01-01', NULL, -5, 0.10, -1.25, NULL, NULL, 'LOW',
+                    NULL, NULL);
+            UPDATE "teams" SET lead_id = 2 WHERE id = 1;
+            UPDATE "teams" SET lead_id = 1 WHERE id = 2;
+            INSERT INTO "Membership" ("personId", club) VALUES (1, 'chess'), (2, 'chess');
+            INSERT INTO "Tag" (id, label) VALUES ('t1', 'x');
+            INSERT INTO "_TagToTeam" ("A", "B") VALUES ('t1', 1);
+        """)
+        common = ["--from", url, "--prisma", str(FIXTURES / "kinds.prisma"), "--app", str(app)]
+        done = migrate("data", *common)
+        report = report_rows(done.stdout)
+        assert report["Person"]["refs"] == 3 and report["Team"]["refs"] == 2, done.stdout
+        assert "Team -> team: references patched" in done.stderr
+        again = report_rows(migrate("data", *common).stdout)
+        assert all(row["new"] == 0 and row["changed"] == 0 for row in again.values()), again
+
+    async with ReactorTest(app, app / ".reactor") as t:
+        async def everything(txn: Transaction) -> dict[str, list[dict[str, Any]]]:
+            return {table: await QueryBuilder(txn, table).collect()
+                    for table in ("team", "person", "membership", "tag")}
+        docs = await read(t.engine.database, everything)
+    people = {p["name"]: p for p in docs["person"]}
+    teams = {team["name"]: team for team in docs["team"]}
+    ada, bob = people["Ada"], people["Bob"]
+    assert ada["big"] == 9007199254740993 and isinstance(ada["big"], Int64)
+    assert ada["price"] == 12.34 and bob["price"] == 0.1
+    assert ada["born"] == 634_003_200_000.0  # 1990-02-03T00:00Z
+    assert ada["seen"] == 1_714_979_289_123.0 and "seen" not in bob
+    assert ada["photo"] == b"\x00\xff" and "photo" not in bob
+    assert ada["profile"] == {"a": [1.0, {"b": None}]}
+    assert ada["level"] == "HIGH" and ada["levels"] == ["LOW", "HIGH"]
+    assert ada["nicknames"] == ["ace"] and bob["nicknames"] == [] and bob["levels"] == []
+    assert bob["managerId"] == ada["_id"] and "managerId" not in ada
+    assert ada["teamId"] == teams["red"]["_id"] and bob["teamId"] == teams["blue"]["_id"]
+    assert teams["red"]["leadId"] == bob["_id"] and teams["blue"]["leadId"] == ada["_id"]
+    assert sorted(m["personId"] for m in docs["membership"]) == sorted([ada["_id"], bob["_id"]])
+    assert [tag["label"] for tag in docs["tag"]] == ["x"]
+
+
+def test_a_copy_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None:
+    postgres_or_skip()
+    with fresh_database("reactor_prisma_crash") as url:
+        run_sql(url, (FIXTURES / "seed.sql").read_text())
+        data = fill_seed(url, users=2, tasks_per_user=2, messages_per_task=4000,
+                         password_hash=OLD_HASH)
+        total = len(data.messages)
+        common = ["--from", url, "--prisma", str(FIXTURES / "seed.prisma"),
+                  "--app", str(APP_DIR), "--data", str(tmp_path / "data"), "--batch", "100"]
+        process = subprocess.Popen([sys.executable, "-m", "reactor", "migrate", "data",
+                                    *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        assert process.stderr is not None
+        killed_at = None
+        for line in process.stderr:
+            if line.startswith("ChatMessage -> chatMessages:"):
+                done = int(line.rsplit(" ", 1)[1].split("/")[0])
+                if 0 < done < total:
+                    os.kill(process.pid, signal.SIGKILL)
+                    killed_at = done
+                    break
+        process.wait(timeout=60)
+        assert killed_at is not None, "the copy ended before it could be killed"
+        assert process.returncode == -signal.SIGKILL
+
+        resumed = migrate("data", *common)
+        report = report_rows(resumed.stdout)
+        messages = report["ChatMessage"]
+        assert messages["rows"] == messages["docs"] == total
+        assert 0 < messages["new"] < total, messages  # some were in before the kill
+        assert messages["broken"] == 0
+        assert resumed.stdout.strip().endswith(": verified")
+
+    async def stored() -> int:
+        async with ReactorTest(APP_DIR, tmp_path / "data") as t:
+            return await count(t, "chatMessages")
+    assert asyncio.run(stored()) == total
+
+
+def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    done = migrate("data", "--from", "postgresql://nobody@127.0.0.1:1/none", "--prisma",
+                   str(FIXTURES / "seed.prisma"), "--app", str(APP_DIR), "--data",
+                   str(tmp_path / "data"), check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error [MigrationSourceFailed]: cannot connect to"), done.stderr
+    assert "Traceback" not in done.stderr
