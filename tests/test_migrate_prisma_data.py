@@ -197,7 +197,7 @@ def test_a_copy_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None
     postgres_or_skip()
     with fresh_database("reactor_prisma_crash") as url:
         run_sql(url, (FIXTURES / "seed.sql").read_text())
-        data = fill_seed(url, users=2, tasks_per_user=2, messages_per_task=4000,
+        data = fill_seed(url, users=2, tasks_per_user=2, messages_per_task=1500,
                          password_hash=OLD_HASH)
         total = len(data.messages)
         common = ["--from", url, "--prisma", str(FIXTURES / "seed.prisma"),

@@ -11,7 +11,7 @@ written in a second pass, once every table has its documents.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,30 +301,48 @@ class Copier:
         self.progress(f"{model} -> {target.table}: references patched")
 
     async def _verify(self) -> None:
-        """Count the documents each table's rows became and check every reference."""
+        """Count the documents each table's rows became and check every reference, by
+        scanning each table once (page by page) rather than a read per document."""
+        existing: dict[str, set[str]] = {}
+        references: list[tuple[TableReport, str, Any]] = []
         for target, report in zip(self.targets, self.report.tables, strict=True):
             model = target.plan.model.name
-            mapped = [doc_id for (source, _), doc_id in self.ids.ids.items()
-                      if source == model]
+            mapped = {doc_id for (source, _), doc_id in self.ids.ids.items()
+                      if source == model}
             refs = [c for c in target.plan.columns if c.ref_model is not None]
-            for start in range(0, len(mapped), 1000):
-                txn = self.database.begin(read_only=True)
-                try:
-                    for doc_id in mapped[start:start + 1000]:
-                        doc = await txn.get(doc_id)
-                        if doc is None:
-                            continue
-                        report.documents += 1
-                        for column in refs:
-                            value = doc.get(column.target)
-                            for ref in value if isinstance(value, list) else [value]:
-                                if ref is None:
-                                    continue
-                                report.references_checked += 1
-                                if await txn.get(ref) is None:
-                                    report.references_broken += 1
-                finally:
-                    txn.close()
+            ids = existing.setdefault(target.table, set())
+            async for doc in self._scan(target.table):
+                ids.add(doc["_id"])
+                if doc["_id"] not in mapped:
+                    continue
+                report.documents += 1
+                for column in refs:
+                    value = doc.get(column.target)
+                    for ref in value if isinstance(value, list) else [value]:
+                        if ref is not None:
+                            references.append((report, self._table_of(column), ref))
+        for report, table, ref in references:
+            report.references_checked += 1
+            if ref not in existing.get(table, set()):
+                report.references_broken += 1
+
+    def _table_of(self, column: Column) -> str:
+        return next(t.table for t in self.targets if t.plan.model.name == column.ref_model)
+
+    async def _scan(self, table: str) -> AsyncIterator[dict[str, Any]]:
+        last = -1.0
+        while True:
+            txn = self.database.begin(read_only=True)
+            try:
+                page = await (QueryBuilder(txn, table)
+                              .with_index("by_creation_time", _after(last)).take(5000))
+            finally:
+                txn.close()
+            for doc in page:
+                yield doc
+            if not page:
+                return
+            last = page[-1]["_creationTime"]
 
 
 def _canonical(txn: Transaction, target: Target, doc: dict[str, Any]) -> dict[str, Any]:
