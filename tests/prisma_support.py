@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -12,38 +13,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
-psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the test extra)")
+from reactor.testing_postgres import (
+    DEFAULT_URL,
+    ENV,
+    create_database,
+    drop_database,
+    reachable,
+    run_sync,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
-def postgres_or_skip() -> None:
-    try:
-        psycopg.connect(f"{SERVER}/postgres", connect_timeout=3).close()
-    except psycopg.Error as error:
-        pytest.skip(f"no PostgreSQL reachable at {SERVER} (user postgres, trust): "
-                    f"{str(error).strip()[:200]}")
+def server_or_skip() -> str:
+    """The maintenance URL of the PostgreSQL server the tests use, or skip saying why."""
+    url = os.environ.get(ENV, DEFAULT_URL)
+    problem = run_sync(reachable(url))
+    if problem is not None:
+        pytest.skip(f"no PostgreSQL reachable at {url} (set {ENV} to use another):"
+                    f" {problem}")
+    return url
 
 
 @contextmanager
 def fresh_database(prefix: str) -> Iterator[str]:
     """A new empty database; its URL. Dropped afterwards, even if connections remain."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    url = create_database(server_or_skip(), prefix)
     try:
-        yield f"{SERVER}/{name}"
+        yield url
     finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
 
 def run_sql(url: str, script: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(script)
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(script)
+        finally:
+            await conn.close()
+    run_sync(run())
 
 
 def ts(ms: float) -> datetime.datetime:
@@ -160,14 +172,17 @@ def fill_seed(url: str, *, users: int, tasks_per_user: int, messages_per_task: i
     # A stacked task: a message of the first task links to the second.
     if len(data.tasks) > 1 and rows["ChatMessage"]:
         rows["ChatMessage"][0]["stackedTaskId"] = data.tasks[1]["id"]
-    with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        for table, table_rows in rows.items():
-            if not table_rows:
-                continue
-            names = list(table_rows[0])
-            columns = ", ".join(f'"{n}"' for n in names)
-            with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
-                for row in table_rows:
-                    copy.write_row([row[n] for n in names])
-            data.counts[table] = len(table_rows)
+    async def write() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            for table, table_rows in rows.items():
+                if table_rows:
+                    names = list(table_rows[0])
+                    await conn.copy_records_to_table(
+                        table, columns=names, records=[[row[n] for n in names]
+                                                       for row in table_rows])
+                data.counts[table] = len(table_rows)
+        finally:
+            await conn.close()
+    run_sync(write())
     return data

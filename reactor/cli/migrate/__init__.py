@@ -36,6 +36,9 @@ def add_parser(commands: Any, app_arguments: Any) -> None:
     data.add_argument("--prisma", dest="prisma_schema", type=Path, required=True,
                       help="the app's schema.prisma")
     app_arguments(data, positional=False)
+    data.add_argument("--db", dest="db_url", default=None, metavar="URL",
+                      help="the deployment keeps its data in this PostgreSQL database"
+                           " (default: REACTOR_DB_URL, else SQLite in the data directory)")
     data.add_argument("--batch", type=int, default=500,
                       help="rows per Reactor transaction (default 500)")
     _table_argument(data)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 from reactor.cli.app_dir import data_dir, require_app
@@ -18,11 +20,8 @@ def _progress(line: str) -> None:
 
 
 async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, str]) -> int:
-    try:
-        import psycopg
-    except ImportError:
-        raise ReactorError("reading PostgreSQL needs psycopg: pip install 'reactor[migrate]'",
-                           code="MissingDependency") from None
+    import asyncpg
+
     from reactor.cli.migrate.prisma_copy import Copier, MigrationSourceError
     from reactor.runtime import Engine
 
@@ -31,15 +30,20 @@ async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, st
     if arguments.batch < 1:
         raise ReactorError("--batch must be at least 1", code="BadArguments")
     try:
-        connection = await psycopg.AsyncConnection.connect(
-            arguments.source, options="-c default_transaction_isolation=repeatable\\ read"
-            " -c default_transaction_read_only=on")
-    except psycopg.Error as error:
+        connection = await asyncpg.connect(arguments.source, timeout=30)
+    except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as error:
         raise MigrationSourceError(f"cannot connect to {_safe(arguments.source)}:"
                                    f" {str(error).strip()}") from None
+    # Every table read from one snapshot, read-only; JSON columns as values, not text.
+    reading = connection.transaction(isolation="repeatable_read", readonly=True)
+    await reading.start()
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(json_type, encoder=json.dumps, decoder=json.loads,
+                                        schema="pg_catalog")
     # A crash or kill loses nothing that a rerun would not redo (documents and their
     # mapping entries commit together), so commits need not wait for fsync.
-    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0, durability="normal")
+    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0, durability="normal",
+                    db_url=arguments.db_url or os.environ.get("REACTOR_DB_URL") or None)
     try:
         await engine.start()
         try:

@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from psycopg import sql
+import asyncpg
 
 from reactor.cli.migrate.prisma_plan import Column, Plan
 from reactor.cli.migrate.prisma_targets import Target, convert, row_key
@@ -98,7 +97,7 @@ def _after(creation_time: float) -> Callable[[Any], Any]:
 
 
 class Copier:
-    def __init__(self, database: Database, connection: psycopg.AsyncConnection[Any],
+    def __init__(self, database: Database, connection: asyncpg.Connection,
                  plan: Plan, targets: list[Target], *, batch: int = 500,
                  progress: Progress = lambda line: None) -> None:
         self.database = database
@@ -141,27 +140,24 @@ class Copier:
                 self.ids.ids[(entry["source"], entry["key"])] = entry["docId"]
             last = page[-1]["_creationTime"]
 
-    def _select(self, target: Target, columns: list[Column]) -> sql.Composed:
+    def _select(self, target: Target, columns: list[Column]) -> str:
         model = target.plan.model
         keys = [model.field(name) for name in target.plan.key_columns]
         key_columns = [k.column for k in keys if k is not None]
         wanted = [*key_columns, *(c.column for c in columns)]
         order = [target.plan.created_column] if target.plan.created_column else []
         order += key_columns or wanted
-        return sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-            sql.SQL(", ").join(self._expression(target, name) for name in wanted),
-            sql.Identifier(model.db_table),
-            sql.SQL(", ").join(sql.Identifier(name) for name in order))
+        return (f"SELECT {', '.join(self._expression(target, name) for name in wanted)}"
+                f" FROM {_quote(model.db_table)}"
+                f" ORDER BY {', '.join(_quote(name) for name in order)}")
 
-    def _expression(self, target: Target, column_name: str) -> sql.Composable:
+    def _expression(self, target: Target, column_name: str) -> str:
         """Enum columns are read as text, so no type needs registering."""
         model = target.plan.model
         prisma_field = next((f for f in model.fields if f.column == column_name), None)
-        identifier = sql.Identifier(column_name)
         if prisma_field is not None and prisma_field.type in self.plan.schema.enums:
-            cast = "text[]" if prisma_field.is_list else "text"
-            return sql.SQL("{}::" + cast).format(identifier)
-        return identifier
+            return f"{_quote(column_name)}::{'text[]' if prisma_field.is_list else 'text'}"
+        return _quote(column_name)
 
     @staticmethod
     def _split(target: Target, row: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
@@ -171,39 +167,32 @@ class Copier:
             return row_key(list(row[:count])), row[count:]
         return row_key(list(row)), row
 
-    async def _rows(self, target: Target, columns: list[Column]) -> Any:
-        cursor = self.connection.cursor(name=f"reactor_copy_{target.table}")
+    async def _rows(self, target: Target, columns: list[Column]) -> AsyncIterator[
+            list[tuple[Any, ...]]]:
+        """The table's rows, a batch at a time, through a server-side cursor."""
+        query = self._select(target, columns)
         try:
-            await cursor.execute(self._select(target, columns))
-        except psycopg.Error as error:
+            cursor = await self.connection.cursor(query)
+            while rows := await cursor.fetch(self.batch):
+                yield [tuple(row) for row in rows]
+        except asyncpg.PostgresError as error:
             raise MigrationSourceError(f"reading {target.plan.model.db_table}: {error}"
                                        ) from None
-        return cursor
 
     async def _copy_table(self, target: Target) -> TableReport:
         model = target.plan.model.name
         report = TableReport(model, target.table)
-        columns = target.plan.columns
-        async with self.connection.cursor() as counter:
-            await counter.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier(target.plan.model.db_table)))
-            row = await counter.fetchone()
-            total = int(row[0]) if row else 0
+        total = int(await self.connection.fetchval(
+            f"SELECT count(*) FROM {_quote(target.plan.model.db_table)}"))
         report.source_rows = total
-        cursor = await self._rows(target, columns)
         done = 0
         last_shown = time.monotonic()
-        async with cursor:
-            while True:
-                rows = await cursor.fetchmany(self.batch)
-                if not rows:
-                    break
-                await self._write_batch(target, [self._split(target, r) for r in rows],
-                                        report)
-                done += len(rows)
-                if time.monotonic() - last_shown > 1 or done == total:
-                    self.progress(f"{model} -> {target.table}: {done}/{total}")
-                    last_shown = time.monotonic()
+        async for rows in self._rows(target, target.plan.columns):
+            await self._write_batch(target, [self._split(target, r) for r in rows], report)
+            done += len(rows)
+            if time.monotonic() - last_shown > 1 or done == total:
+                self.progress(f"{model} -> {target.table}: {done}/{total}")
+                last_shown = time.monotonic()
         if total == 0:
             self.progress(f"{model} -> {target.table}: 0/0")
         return report
@@ -278,26 +267,24 @@ class Copier:
 
     async def _patch_deferred(self, target: Target, deferred: list[Column]) -> None:
         model = target.plan.model.name
-        cursor = await self._rows(target, target.plan.columns)
-        async with cursor:
-            while rows := await cursor.fetchmany(self.batch):
-                txn = self.database.begin()
-                try:
-                    for row in rows:
-                        key, values = self._split(target, row)
-                        doc_id = self.ids.get(model, key)
-                        assert doc_id is not None
-                        full = self._document(target, values, skip_deferred=False)
-                        stored = await txn.get(doc_id)
-                        if stored is None:
-                            continue
-                        patch = {c.target: full[c.target] for c in deferred
-                                 if c.target in full and stored.get(c.target) != full[c.target]}
-                        if patch:
-                            await txn.patch(doc_id, patch)
-                    await self.database.commit(txn)
-                finally:
-                    txn.close()
+        async for rows in self._rows(target, target.plan.columns):
+            txn = self.database.begin()
+            try:
+                for row in rows:
+                    key, values = self._split(target, row)
+                    doc_id = self.ids.get(model, key)
+                    assert doc_id is not None
+                    full = self._document(target, values, skip_deferred=False)
+                    stored = await txn.get(doc_id)
+                    if stored is None:
+                        continue
+                    patch = {c.target: full[c.target] for c in deferred
+                             if c.target in full and stored.get(c.target) != full[c.target]}
+                    if patch:
+                        await txn.patch(doc_id, patch)
+                await self.database.commit(txn)
+            finally:
+                txn.close()
         self.progress(f"{model} -> {target.table}: references patched")
 
     async def _verify(self) -> None:
@@ -343,6 +330,11 @@ class Copier:
             if not page:
                 return
             last = page[-1]["_creationTime"]
+
+
+def _quote(name: str) -> str:
+    """A PostgreSQL identifier, quoted (Prisma's names keep their case)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _canonical(txn: Transaction, target: Target, doc: dict[str, Any]) -> dict[str, Any]:
