@@ -7,6 +7,7 @@ The app in tests/apps/components installs `counter` twice (as `counter` and
 from __future__ import annotations
 
 import shutil
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,3 +156,29 @@ async def test_uninstalling_a_component_with_data_is_refused(tmp_path: Path) -> 
             await t.engine.reload()
         assert await t.query("notes:overview", {"name": "kept"}) == {
             "notes": 0, "counter": 0, "second": 1}
+
+
+async def test_export_and_import_keep_component_tables(tmp_path: Path) -> None:
+    from reactor.runtime.snapshots.export import export_data_dir
+    from reactor.runtime.snapshots.importer import import_parsed
+    from reactor.runtime.snapshots.sources import parse_import
+
+    async with ReactorTest(APP, tmp_path / "a") as t:
+        await t.mutation("notes:write_and_count", {"text": "a"})
+        count_id = await t.mutation("@second/lib:add", {"name": "n", "by": 4})
+    snapshot = tmp_path / "snapshot.zip"
+    await export_data_dir(tmp_path / "a", snapshot)
+    with zipfile.ZipFile(snapshot) as archive:
+        names = set(archive.namelist())
+    assert {"notes/documents.jsonl", "_components/counter/counts/documents.jsonl",
+            "_components/second/events/documents.jsonl",
+            "_components/second/_tables/documents.jsonl"} <= names
+    assert not any(name.startswith(("counter/", "second/")) for name in names)
+    async with ReactorTest(APP, tmp_path / "b") as t:
+        parsed = parse_import(snapshot, "zip", None)
+        assert sorted(s.table for s in parsed.tables) == [
+            "counter/counts", "counter/events", "notes", "second/counts", "second/events"]
+        await import_parsed(t.engine.database, None, parsed, "require_empty")
+        assert await t.query("notes:overview", {"name": "notes"}) == {
+            "notes": 1, "counter": 1, "second": 0}
+        assert await t.query("@second/lib:events_of", {"countId": count_id}) == [4]

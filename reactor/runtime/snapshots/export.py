@@ -25,6 +25,7 @@ from typing import IO, Any
 from reactor.errors import ReactorError
 from reactor.runtime.snapshots.convex_json import export_line
 from reactor.runtime.system import STORAGE
+from reactor.schema.namespace import split_table
 from reactor.storage import SqliteStorage, Storage
 from reactor.storage.blobs import BlobStore
 from reactor.storage.data_dir import make_private_dir
@@ -43,6 +44,8 @@ Exported by Reactor at commit ts {ts}, in the layout of a Convex snapshot export
 - `<table>/generated_schema.jsonl`: `"uniform"` (the encoding above).
 - `_storage/documents.jsonl`: stored files' metadata; `_storage/<id>`: their
   contents (when exported with --include-file-storage).
+- `_components/<name>/`: the tables of the component installed as `<name>`,
+  laid out as above.
 
 Import it with `reactor import snapshot.zip` or `npx convex import snapshot.zip`.
 """
@@ -75,12 +78,18 @@ async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED,
                              compresslevel=1, allowZip64=True) as archive:
             archive.writestr("README.md", README.format(ts=ts))
-            listing = b"".join(export_line({"name": name, "id": Int64(FIRST_TABLE_NUMBER + number)})
-                               for number, name in enumerate(tables))
-            archive.writestr("_tables/documents.jsonl", listing)
+            listings: dict[str, bytes] = {}
+            for number, name in enumerate(tables):
+                folder, local = _folder(name)
+                listings[folder] = listings.get(folder, b"") + export_line(
+                    {"name": local, "id": Int64(FIRST_TABLE_NUMBER + number)})
+            for folder, listing in sorted(listings.items()):
+                archive.writestr(f"{folder}_tables/documents.jsonl", listing)
             for name in tables:
-                archive.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
-                with archive.open(f"{name}/documents.jsonl", "w", force_zip64=True) as sink:
+                folder, local = _folder(name)
+                archive.writestr(f"{folder}{local}/generated_schema.jsonl", '"uniform"\n')
+                with archive.open(f"{folder}{local}/documents.jsonl", "w",
+                                  force_zip64=True) as sink:
                     result.tables[name] = await _write_table(storage, name, ts, sink)
             await _write_storage(storage, archive, ts, blobs, result)
         with open(partial, "rb+") as handle:
@@ -92,6 +101,13 @@ async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int
     result.bytes = out.stat().st_size
     result.seconds = time.monotonic() - started
     return result
+
+
+def _folder(table: str) -> tuple[str, str]:
+    """Where a table's files go: an installed component's table `c/t` under
+    `_components/c/` as `t` (Convex's layout), the app's at the top."""
+    component, local = split_table(table)
+    return ("" if component is None else f"_components/{component}/"), local
 
 
 async def _write_table(storage: Storage, table: str, ts: int, sink: IO[bytes]) -> int:

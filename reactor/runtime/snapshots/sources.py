@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from reactor.errors import ReactorError
+from reactor.schema.namespace import component_table
 
 Format = Literal["zip", "jsonl", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("zip", "jsonl", "json", "csv")
@@ -165,8 +166,9 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
         uniform = {}
         for name in names:
             found = _SCHEMA.match(name)
-            if found and not (found.group(1) or "").startswith("_components"):
-                uniform[found.group(2)] = _is_uniform(path, archive, name)
+            table = None if found is None else _stored_table(found.group(1), found.group(2))
+            if found and table is not None:
+                uniform[table] = _is_uniform(path, archive, name)
         for name in names:
             found = _DOCUMENTS.match(name)
             if found is None:
@@ -174,12 +176,13 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
                 if blob is not None and blob.group(2) != "documents":
                     parsed.blobs[blob.group(2)] = name
                 continue
-            prefix, table = found.group(1) or "", found.group(2)
-            if prefix:
-                parsed.skipped.append(f"{name} (components are not imported)")
+            stored = _stored_table(found.group(1), found.group(2))
+            if found.group(2) == "_tables":
                 continue
-            if table == "_tables":
+            if stored is None:
+                parsed.skipped.append(f"{name} (a nested component is not imported)")
                 continue
+            table = stored
             source = TableSource(table, f"{path}: {name}", _zip_reader(path, name),
                                  lossless=uniform.get(table, False))
             if table == STORAGE:
@@ -192,6 +195,18 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
         raise ImportFileError(f"{path}: no table {only!r} in the snapshot")
     return parsed
 
+
+
+def _stored_table(prefix: str | None, table: str) -> str | None:
+    """The table a snapshot's `<prefix>/<table>/` folder fills: the app's at the top,
+    an installed component's under `_components/<name>/` (stored as `<name>/<table>`;
+    its system tables get a `_` name, so they are skipped); None for deeper nesting."""
+    if not prefix:
+        return table
+    parts = prefix.split("/")
+    if len(parts) != 2 or parts[0] != "_components" or not parts[1]:
+        return None
+    return f"_{parts[1]}{table}" if table.startswith("_") else component_table(parts[1], table)
 
 
 def _zip_reader(path: Path, member: str) -> Callable[[], Iterator[Line]]:
