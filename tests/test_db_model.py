@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import tempfile
+import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 from support.model import (
     POOLS,
@@ -39,7 +41,9 @@ from support.model import (
 )
 
 from reactor import MISSING, ReactorError
-from reactor.storage import SqliteStorage
+from reactor.storage import SqliteStorage, Storage
+from reactor.storage.choose import make_storage
+from reactor.storage.postgres import PostgresStorage
 from reactor.transactions import Database, Transaction
 
 T = TypeVar("T")
@@ -54,12 +58,15 @@ class DatabaseModel(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.dir = Path(tempfile.mkdtemp(prefix="reactor-model-"))
-        self.db = self.run(Database.open(SqliteStorage(self.dir, durability="normal"), SCHEMA))
+        self.db = self.run(Database.open(self.storage(), SCHEMA))
         self.committed: dict[str, dict[str, Any]] = {}
         self.shadow: dict[str, dict[str, Any]] = {}
         self.txn: Transaction | None = None
         self.last_ts = self.db.latest_ts
         self.last_creation = 0.0
+
+    def storage(self) -> Storage:
+        return SqliteStorage(self.dir, durability="normal")
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)
@@ -153,7 +160,7 @@ class DatabaseModel(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.run(self.db.close())
-        self.db = self.run(Database.open(SqliteStorage(self.dir, durability="normal"), SCHEMA))
+        self.db = self.run(Database.open(self.storage(), SCHEMA))
         assert self.db.latest_ts == self.last_ts
 
     # Reads -------------------------------------------------------------------
@@ -272,10 +279,26 @@ DatabaseModel.TestCase.settings = settings(
 TestDatabaseModel = DatabaseModel.TestCase
 
 
-async def test_scans_longer_than_one_storage_batch(tmp_path: Path) -> None:
+def test_database_model_on_postgres(postgres_database: str) -> None:
+    """The same model on PostgreSQL (fewer examples: each opens a store of its own)."""
+
+    class OnPostgres(DatabaseModel):
+        def __init__(self) -> None:
+            self.url = f"{postgres_database}?schema=m_{uuid.uuid4().hex[:16]}"
+            super().__init__()
+
+        def storage(self) -> Storage:
+            return PostgresStorage(self.url, durability="normal")
+
+    run_state_machine_as_test(OnPostgres, settings=settings(
+        max_examples=int(os.environ.get("MODEL_EXAMPLES_PG", "8")), stateful_step_count=50,
+        deadline=None, suppress_health_check=[HealthCheck.too_slow]))
+
+
+async def test_scans_longer_than_one_storage_batch(tmp_path: Path, db_url: str | None) -> None:
     """Hundreds of documents: filters and collect() cross many storage round trips."""
     rng = random.Random(11)
-    db = await Database.open(SqliteStorage(tmp_path, durability="normal"), SCHEMA)
+    db = await Database.open(make_storage(tmp_path, db_url, "normal"), SCHEMA)
     try:
         txn = db.begin()
         for _ in range(400):

@@ -36,8 +36,8 @@ BOB = identity_from_claims({"sub": "bob", "iss": "test"})
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    async with Engine(APP, tmp_path, durability="normal") as running:
+async def engine(tmp_path: Path, db_url: str | None) -> AsyncIterator[Engine]:
+    async with Engine(APP, tmp_path, durability="normal", db_url=db_url) as running:
         yield running
 
 

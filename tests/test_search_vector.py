@@ -14,6 +14,7 @@ from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.schema import define_schema, define_table
 from reactor.storage import SqliteStorage, VectorQuery
+from reactor.storage.choose import make_storage
 from reactor.storage.vector_matrix import VectorMatrix
 from reactor.transactions import RRF_K, Database, run_vector_search
 from reactor.values import v
@@ -146,10 +147,10 @@ async def test_vector_search_in_an_action_and_after_a_restart(tmp_path: Path) ->
         assert found.unwrap() == ["west", "north"]
 
 
-async def test_a_mutation_sees_its_own_vectors(tmp_path: Path) -> None:
+async def test_a_mutation_sees_its_own_vectors(tmp_path: Path, db_url: str | None) -> None:
     schema = define_schema({"items": define_table({"e": v.array(v.number())})
                             .vector_index("by_e", vector_field="e", dimensions=2)})
-    db = await Database.open(SqliteStorage(tmp_path, durability="normal"), schema)
+    db = await Database.open(make_storage(tmp_path, db_url, "normal"), schema)
     try:
         txn = db.begin()
         old = await txn.insert("items", {"e": [1.0, 0.0]})

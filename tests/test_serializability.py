@@ -56,10 +56,12 @@ def replay(opening: dict[str, float], transfers: list[Transfer]) -> dict[str, fl
     return balances
 
 
-async def test_concurrent_transfers_are_serializable(tmp_path: Path) -> None:
+async def test_concurrent_transfers_are_serializable(tmp_path: Path, db_url: str | None) -> None:
+    # Fewer on PostgreSQL, whose reads are round trips: the same races, in less time.
+    transfers = TRANSFERS_PER_WORKER if db_url is None else TRANSFERS_PER_WORKER // 4
     seed = int.from_bytes(os.urandom(4), "little")
     print(f"\nserializability seed {seed}")
-    async with Engine(APP, tmp_path, durability="normal") as engine:
+    async with Engine(APP, tmp_path, durability="normal", db_url=db_url) as engine:
         ids = (await engine.run_mutation(
             "bank:open_accounts", {"count": ACCOUNTS, "balance": OPENING_BALANCE})).unwrap()
         opening = {doc_id: OPENING_BALANCE for doc_id in ids}
@@ -69,7 +71,7 @@ async def test_concurrent_transfers_are_serializable(tmp_path: Path) -> None:
 
         async def worker(number: int) -> None:
             rng = random.Random(seed * 100 + number)
-            for _ in range(TRANSFERS_PER_WORKER):
+            for _ in range(transfers):
                 source, dest = rng.sample(ids, 2)
                 amount = float(rng.randint(1, 80))
                 outcome = await engine.run_mutation(
@@ -110,7 +112,7 @@ async def test_concurrent_transfers_are_serializable(tmp_path: Path) -> None:
         final = (await engine.run_query("bank:balances", {})).unwrap()
         stats = engine.database.committer.stats
 
-    calls = WORKERS * TRANSFERS_PER_WORKER
+    calls = WORKERS * transfers
     committed = sum(1 for t in done if t.result["ok"])
     retried = sum(1 for t in done if t.attempts > 1)
     print(f"{calls} transfers in {elapsed:.1f} s: {committed} committed,"

@@ -480,10 +480,11 @@ async def test_postgres_schema_is_versioned_and_has_one_writer(postgres_url: str
     first = PostgresStorage(postgres_url)
     await first.open()
     try:
+        await first.write([put(1, "a", {"v": 1.0})], {"n": 1})
+        # Still held after the writing connection went back to its pool.
         second = PostgresStorage(postgres_url)
         with pytest.raises(StorageError, match="another Reactor process is serving"):
             await second.open()
-        await first.write([put(1, "a", {"v": 1.0})], {"n": 1})
         schema = first.target.schema
         tables = await first._fetch("SELECT table_name FROM information_schema.tables"
                                     " WHERE table_schema = $1", schema)

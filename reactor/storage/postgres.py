@@ -113,7 +113,7 @@ class PostgresStorage:
         synchronous = "on" if self.durability == "full" else "off"
         return await asyncpg.create_pool(
             self.target.dsn, min_size=size, max_size=size,
-            init=self._take_lock if writer else None,
+            init=self._take_lock if writer else None, reset=_keep_session,
             server_settings={"search_path": self.target.schema,
                              "synchronous_commit": synchronous,
                              "application_name": "reactor"})
@@ -312,6 +312,11 @@ class PostgresStorage:
 
     def _not_open(self) -> StorageError:
         return StorageError(f"storage at {self.target.display} is not open; call open() first")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Leave a connection as it is when the pool takes it back: asyncpg's default reset is
+    a round trip per use, and would release the writer's advisory lock."""
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -44,13 +44,16 @@ PRUNE_OUTCOMES = """
 
 # An entry revision is live at $3 when it is the newest revision of its key at or
 # below $3 and not a tombstone; the walk follows the primary key in key order and
-# stops after $4 live entries. ($1 index, $2 lower bound, $5 upper bound.)
+# stops after $4 live entries. ($1 index, $2 lower bound, $5 upper bound.) The newest
+# revision is a correlated scalar subquery, not NOT EXISTS: the planner may turn an
+# anti-join into a scan of the whole index per row when its estimates are off (a
+# fresh table), while this stays one primary-key probe per row.
 _LIVE_ENTRIES = """
     FROM index_entries AS e
     WHERE e.index_id = $1 AND e.key >= $2 {upper} AND e.ts <= $3 AND NOT e.deleted
-      AND NOT EXISTS (
-        SELECT 1 FROM index_entries AS n
-        WHERE n.index_id = e.index_id AND n.key = e.key AND n.ts > e.ts AND n.ts <= $3)
+      AND e.ts = (
+        SELECT max(n.ts) FROM index_entries AS n
+        WHERE n.index_id = $1 AND n.key = e.key AND n.ts <= $3)
 """
 _SCAN = """
     SELECT e.key, e.doc_id, (
