@@ -3,6 +3,8 @@ process, the step loop, retries and failures."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any, Literal, TypedDict
@@ -262,3 +264,56 @@ async def test_a_silent_stream_times_out(llm: FakeLLM) -> None:
                                   timeout_s=0.3)
     with pytest.raises(ProviderError, match="no data for the read timeout"):
         await collect(provider, [{"role": "user", "content": "hi"}], [])
+
+
+class FlakyStore:
+    """The run's functions as a stub action ctx: batches apply once per chunk (as the
+    real mutation does) and each write may fail before or after it commits."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        self.text = ""
+        self.last_chunk = 0
+
+    def now(self) -> float:
+        return time.time() * 1000
+
+    async def run_mutation(self, path: str, args: dict[str, Any]) -> Any:
+        name = path.split(":")[1]
+        mode = self.failures.pop(0) if self.failures and name == "appendBatch" else "ok"
+        if mode == "before":
+            raise RuntimeError("lost before the commit")
+        if name == "beginStep":
+            return {"messageId": "m1", "attempt": 1, "stop": False, "stale": False}
+        if args.get("chunk", 0) > self.last_chunk:
+            self.last_chunk = args["chunk"]
+            self.text += "".join(p["text"] for p in args["parts"])
+        if mode == "after":
+            raise RuntimeError("committed, answer lost")
+        return {"stale": False, "stop": False}
+
+
+@given(st.lists(st.text(alphabet="ab😀", min_size=1, max_size=4), min_size=1, max_size=10),
+       st.lists(st.sampled_from(["ok", "before", "after"]), max_size=12))
+def test_failed_batches_are_resent_without_loss_or_duplicates(
+        pieces: list[str], failures: list[str]) -> None:
+    from reactor.agent.writer import StreamSettings, StreamWriter
+
+    async def scenario() -> str:
+        store = FlakyStore(list(failures))
+        writer = StreamWriter(store, lambda name: f"agent:{name}", "t1", "r1",
+                              StreamSettings(max_chars=1))
+        await writer.begin_step(1, 1, "m")
+        for piece in pieces:
+            writer.add({"type": "text", "text": piece})
+            with contextlib.suppress(RuntimeError):  # the next beat sends it again
+                await writer.flush()
+        while True:
+            try:
+                await writer.finish_step(status="success", finish_reason="stop",
+                                         tool_calls=[], usage=None)
+                return store.text
+            except RuntimeError:
+                continue
+
+    assert asyncio.run(scenario()) == "".join(pieces)

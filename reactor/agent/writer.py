@@ -4,8 +4,10 @@ Deltas collect in memory and go out as one mutation per batch: when
 `interval_s` has passed since the last write, or `max_chars` of text is
 waiting, whichever comes first. Each batch carries (message, attempt, chunk);
 the mutation applies a chunk only once, so a retried call never duplicates
-text. A batch is never lost to cancellation: the mutation runs in its own
-task, and whoever finishes the step waits for it first. The answer to every
+text. A batch is never lost: the mutation runs in its own task (cancelling the
+run does not cancel it, and whoever finishes the step waits for it first), and
+a batch whose write failed is sent again, alone, under its own chunk number,
+before anything newer. The answer to every
 batch says whether the user asked to stop (or the run was superseded), which
 is how a stop reaches the run within one interval.
 """
@@ -67,6 +69,9 @@ class StreamWriter:
         self.finished = False
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Future[Any] | None = None
+        # A batch whose write failed (or whose answer never came): sent again, alone and
+        # under the same chunk number, before anything else.
+        self._unsent: tuple[int, list[Part]] | None = None
         self._last_write = time.monotonic()
 
     def _note(self, answer: dict[str, Any]) -> None:
@@ -102,6 +107,7 @@ class StreamWriter:
                 self.attempt = answer["attempt"]
                 self.chunk = 0
                 self.pending = []
+                self._unsent = None
 
     def add(self, part: Part) -> None:
         self.pending.append(part)
@@ -115,16 +121,24 @@ class StreamWriter:
     async def flush(self) -> None:
         """Write what is pending as the next batch (no-op when nothing is)."""
         async with self._lock:
-            if not self.pending or self.message_id is None:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if self.message_id is None:
+            return
+        if self._unsent is None:
+            if not self.pending:
                 return
-            batch, self.pending = self.pending, []
             self.chunk += 1
-            answer = await self._call("appendBatch", {
-                "threadId": self.thread_id, "runId": self.run_id, "messageId": self.message_id,
-                "attempt": self.attempt, "chunk": self.chunk, "parts": batch,
-                "leaseMs": self.settings.lease_ms})
-            self.batches += 1
-            self._note(answer)
+            self._unsent, self.pending = (self.chunk, self.pending), []
+        chunk, batch = self._unsent
+        answer = await self._call("appendBatch", {
+            "threadId": self.thread_id, "runId": self.run_id, "messageId": self.message_id,
+            "attempt": self.attempt, "chunk": chunk, "parts": batch,
+            "leaseMs": self.settings.lease_ms})
+        self._unsent = None
+        self.batches += 1
+        self._note(answer)
 
     async def finish_step(self, *, status: str, finish_reason: str,
                           tool_calls: list[dict[str, Any]], usage: dict[str, Any] | None,
@@ -136,6 +150,8 @@ class StreamWriter:
             await self._settle()
             if self.message_id is None:
                 return
+            if self._unsent is not None:
+                await self._flush_locked()
             batch, self.pending = self.pending, []
             self.chunk += 1
             args: dict[str, Any] = {
