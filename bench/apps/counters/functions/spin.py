@@ -1,10 +1,18 @@
-"""The bystander benchmark's attacker: a query that computes forever in pure Python."""
+"""The bystander benchmark's attackers: a query and an action that compute forever in pure
+Python."""
 
-from reactor import query
+from reactor import action, query
 
 
 @query(args={})
 async def forever(ctx):
+    count = 0
+    while True:
+        count += 1
+
+
+@action(args={})
+async def forever_action(ctx):
     count = 0
     while True:
         count += 1
