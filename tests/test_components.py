@@ -6,12 +6,17 @@ The app in tests/apps/components installs `counter` twice (as `counter` and
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reactor import FunctionError, ReactorError
 from reactor.runtime.loader import AppLoadError, load_app, unload_app
@@ -182,3 +187,58 @@ async def test_export_and_import_keep_component_tables(tmp_path: Path) -> None:
         assert await t.query("notes:overview", {"name": "notes"}) == {
             "notes": 1, "counter": 1, "second": 0}
         assert await t.query("@second/lib:events_of", {"countId": count_id}) == [4]
+
+
+async def test_component_functions_keep_their_scope_in_worker_processes(tmp_path: Path) -> None:
+    from reactor.runtime.action_workers import ACTION_SLICE_S
+    from reactor.runtime.workers import SLICE_S
+
+    async with ReactorTest(APP, tmp_path, action_timeout_s=60) as t:
+        await t.mutation("@counter/lib:busy_add", {"name": "w", "busy": SLICE_S * 3})
+        assert t.engine.pool is not None and t.engine.pool.isolated("@counter/lib:busy_add")
+        moved = await t.mutation("@counter/lib:busy_add", {"name": "w", "busy": 0})
+        assert moved["pid"] != os.getpid()
+        assert await t.query("@counter/lib:get", {"name": "w"}) == 2
+        assert await t.query("@counter/lib:events_of", {"countId": moved["count"]}) == [1, 1]
+
+        await t.action("@counter/lib:busy_twice", {"name": "a", "busy": ACTION_SLICE_S * 2})
+        pool = t.engine.actions.pool
+        assert pool is not None and pool.isolated("@counter/lib:busy_twice")
+        remote = await t.action("@counter/lib:busy_twice", {"name": "a", "busy": 0})
+        assert remote["pid"] != os.getpid() and remote["value"] == 2
+        # Jobs scheduled from the workers run the component's function, and are its own.
+        assert await t.query("@counter/lib:job_names") == ["@counter/lib:add"] * 4
+        assert await t.query("notes:app_jobs") == []
+
+
+_ops = st.lists(st.tuples(st.sampled_from(["counter", "second"]), st.sampled_from(["a", "b"]),
+                          st.integers(1, 9), st.booleans()), max_size=6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(calls=st.lists(st.tuples(_ops, st.booleans()), min_size=1, max_size=5))
+def test_calls_across_the_boundary_match_a_model(calls: list[tuple[list[Any], bool]]) -> None:
+    """Oracle: a failing component mutation adds nothing, an aborted app mutation adds
+    nothing at all, everything else adds to its own installation's count only."""
+    async def run() -> None:
+        model: dict[tuple[str, str], float] = {}
+        async with ReactorTest(APP, workers=0) as t:
+            for ops, abort in calls:
+                outcome = await t.engine.run_mutation("notes:apply",
+                                                      {"ops": [list(op) for op in ops],
+                                                       "abort": abort})
+                failures = sum(1 for op in ops if op[3])
+                if abort:
+                    assert outcome.error is not None
+                    assert outcome.error.data == {"failed": failures}
+                    continue
+                assert outcome.unwrap() == failures
+                for installation, name, by, fail in ops:
+                    if not fail:
+                        model[installation, name] = model.get((installation, name), 0) + by
+            for name in ("a", "b"):
+                assert await t.query("notes:overview", {"name": name}) == {
+                    "notes": 0, "counter": model.get(("counter", name), 0),
+                    "second": model.get(("second", name), 0)}
+
+    asyncio.run(run())

@@ -66,3 +66,22 @@ async def delete_by_id(ctx, doc_id: str) -> None:
 @query
 async def missing_function(ctx):
     return await ctx.run_query(components.counter.lib.nothing, {})
+
+
+@mutation
+async def apply(ctx, ops: list, abort: bool = False) -> int:
+    """Each op `[installation, name, by, fail]` adds `by` through that installation, or
+    calls its failing mutation (rolled back alone); `abort` then fails the whole call."""
+    failed = 0
+    for installation, name, by, fail in ops:
+        lib = getattr(components, installation).lib
+        try:
+            if fail:
+                await ctx.run_mutation(lib.add_then_fail, {"name": name})
+            else:
+                await ctx.run_mutation(lib.add, {"name": name, "by": by})
+        except AppError:
+            failed += 1
+    if abort:
+        raise AppError("aborted", data={"failed": failed})
+    return failed

@@ -1,3 +1,6 @@
+import os
+import time
+
 from reactor import AppError, action, internal_mutation, mutation, query, v
 
 
@@ -70,3 +73,28 @@ async def read_by_id(ctx, doc_id: str):
 @mutation
 async def call_app(ctx):
     return await ctx.run_mutation("notes:write", {"text": "from the component"})
+
+
+def _spin(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+@mutation
+async def busy_add(ctx, name: str, busy: float) -> dict:
+    """Computes for `busy` seconds (past the slice: the call moves to a worker process),
+    then adds, by the component's own table and function names."""
+    _spin(busy)
+    count_id = await add(ctx, name=name)
+    job = await ctx.scheduler.run_after(3600, "lib:add", {"name": name})
+    return {"pid": os.getpid(), "count": count_id, "job": job}
+
+
+@action
+async def busy_twice(ctx, name: str, busy: float) -> dict:
+    _spin(busy)
+    await ctx.run_mutation("lib:add", {"name": name})
+    value = await ctx.run_query(get, {"name": name})
+    job = await ctx.scheduler.run_after(3600, "lib:add", {"name": name})
+    return {"pid": os.getpid(), "value": value, "job": job}
