@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import uuid
 from collections.abc import Coroutine
@@ -103,7 +104,6 @@ class Cluster:
             raise Unavailable(f"{' '.join(command[:2])} failed: {done.stderr.strip()[-500:]}")
 
     def init(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.directory / "data"), "-A",
@@ -115,30 +115,39 @@ class Cluster:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"), "-o",
                   options, "-l", str(self.directory / "log"), "-w", "start")
 
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
     def stop(self, mode: str = "fast") -> None:
         """`immediate` is a crash: no checkpoint, recovery from the WAL at the next start."""
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"), "-m",
                   mode, "-w", "stop")
 
 
-def start_cluster(directory: Path) -> Cluster:
+def start_cluster() -> Cluster:
+    """A new cluster in a fresh temporary directory (directly under the system's temporary
+    folder, which the postgres user can reach), started; `stop` then `remove` it."""
     bin_dir = pg_bin()
     if bin_dir is None:
         raise Unavailable("no pg_ctl (install Debian's postgresql package)")
-    cluster = Cluster(directory, free_port(), bin_dir)
-    cluster.init()
-    cluster.start()
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="reactor-pg-")), free_port(), bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+    except BaseException:
+        cluster.remove()
+        raise
     return cluster
 
 
-def find_server(scratch: Path) -> tuple[str, Cluster | None]:
+def find_server() -> tuple[str, Cluster | None]:
     """A maintenance URL of a server to use, and the cluster if this call started one."""
     url = os.environ.get(ENV, DEFAULT_URL)
     problem = run_sync(reachable(url))
     if problem is None:
         return url, None
     try:
-        cluster = start_cluster(scratch)
+        cluster = start_cluster()
     except (Unavailable, OSError, subprocess.SubprocessError) as exc:
         raise Unavailable(f"no PostgreSQL at {url} ({problem}), and none could be"
                           f" started: {exc}") from None

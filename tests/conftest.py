@@ -19,14 +19,14 @@ def node_modules() -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at its end.
 
     From REACTOR_TEST_DB_URL's server (default 127.0.0.1:5432, user postgres), or a
     throwaway cluster started with pg_ctl; the tests skip when neither is possible.
     """
     try:
-        server, cluster = find_server(tmp_path_factory.mktemp("pg-cluster"))
+        server, cluster = find_server()
     except Unavailable as exc:
         pytest.skip(f"PostgreSQL tests skipped: {exc}")
     url = create_database(server)
@@ -36,6 +36,7 @@ def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         drop_database(url)
         if cluster is not None:
             cluster.stop()
+            cluster.remove()
 
 
 @pytest.fixture

@@ -104,9 +104,10 @@ def test_auth_builtin_issuer_hs256_bad_token_and_admin_key(server: ReactorServer
 
 
 def test_client_survives_a_crash_and_mutations_apply_once(
-        tmp_path: Path, node_modules: Path) -> None:
+        tmp_path: Path, node_modules: Path, db_url: str | None) -> None:
     counter = name()
-    with ReactorServer(APP, tmp_path / "data", env=ENV) as crashing:
+    args = ["--db", db_url] if db_url else None
+    with ReactorServer(APP, tmp_path / "data", env=ENV, args=args) as crashing:
         script = NodeProcess(NODE_DIR / "sync_restart.mjs", crashing.url, counter, "30")
         try:
             script.wait_line("ready")
