@@ -84,8 +84,10 @@ class Service:
         self.stop()
 
 
-def reactor_server(app: str, data_dir: Path, durability: str) -> Service:
-    """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare)."""
+def reactor_server(app: str, data_dir: Path, durability: str,
+                   args: list[str] | None = None) -> Service:
+    """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare);
+    `args` are more of its options (`["--db", url]`)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     # Capacity is measured: the per-caller rate limits are off, and the connection and upload
@@ -94,7 +96,7 @@ def reactor_server(app: str, data_dir: Path, durability: str) -> Service:
             "REACTOR_UPLOADS_PER_MINUTE": "100000000"}
     command = [sys.executable, "-m", "bench.serve", str(APPS / app), "--port", str(port),
                "--data", str(data_dir), "--durability", durability, "--mutation-rate", "0",
-               "--action-rate", "0"]
+               "--action-rate", "0", *(args or [])]
     return Service(command, port, data_dir / "server.log", env=caps)
 
 

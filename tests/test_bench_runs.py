@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TITLES = ["1. Commit throughput", "2. Push latency", "3. Invalidation scaling", "4. Fan-out",
           "5. Memory per idle connection", "6. Read throughput", "7. File storage",
-          "8. Bystander latency", "9. Search"]
+          "8. Bystander latency", "9. Search", "10. PostgreSQL"]
 
 
 def test_every_benchmark_runs_and_reports_a_ratio(tmp_path: Path) -> None:
@@ -27,6 +27,8 @@ def test_every_benchmark_runs_and_reports_a_ratio(tmp_path: Path) -> None:
     sections = report.split("\n### ")[1:]
     assert [next(t for t in TITLES if s.startswith(t)) for s in sections] == TITLES, report
     for section in sections:
+        if "\n- skipped: " in section:  # PostgreSQL's, when none can be reached or started
+            continue
         # Each table has at least one row whose ratio column holds a number and an "x".
         rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
         assert any(len(cells) > 4 and cells[4].strip().endswith("x") for cells in rows), section
