@@ -223,7 +223,8 @@ schema = define_schema({
     .index("by_user_status", ["userId", "status"])
     .index("by_status", ["status"])
     .index("by_repo", ["repoFullName"])
-    .index("by_user_repo", ["userId", "repoFullName"]),
+    .index("by_user_repo", ["userId", "repoFullName"])
+    .index("by_agent_run", ["agentRunId"]),
     "taskSessions": define_table({
         "taskId": v.id("tasks"),
         "podName": v.optional(v.string()),

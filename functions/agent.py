@@ -29,7 +29,14 @@ from reactor import (
 from ..schema import TaskId, file_change_kind, finish_reason, memory_category, message_part
 from ..schema import usage as token_usage
 from ._lib.agent_run import run_agent
-from ._lib.agent_runs import INTERRUPTED, lease_ms, may_write, renew_lease
+from ._lib.agent_runs import (
+    INTERRUPTED,
+    RECOVERY_BATCH,
+    WRITABLE_STATUSES,
+    lease_ms,
+    may_write,
+    renew_lease,
+)
 from ._lib.authz import Doc, require_task
 from ._lib.chat import insert_message, visible_range
 from ._lib.errors import app_error
@@ -87,12 +94,34 @@ async def renew(ctx: MutationCtx, taskId: TaskId, runId: str) -> float | None:
 
 @internal_mutation
 async def watchdog(ctx: MutationCtx, taskId: TaskId, runId: str) -> None:
-    """After a lease's end: a run still in charge whose lease ran out died with its server.
-    Its answer is sealed with an error part, its unfinished tool calls fail, the task
-    is FAILED; a new user message starts afresh."""
+    """After a lease's end: a run still in charge whose lease ran out died with its server."""
     task = await ctx.db.get(taskId)
-    if task is None or not may_write(task, runId) or task.get("agentLeaseUntil", 0) > ctx.now():
+    if (task is None or task.get("agentRunId") != runId
+            or task.get("agentLeaseUntil", 0) > ctx.now()):
         return
+    await interrupt(ctx, task)
+
+
+@internal_mutation(args={})
+async def recoverRuns(ctx: MutationCtx) -> int:
+    """At startup no run is alive: each task a run still owns was left so by the previous
+    process, and is interrupted at once (100 a transaction, the rest in a follow-up)."""
+    tasks = await (ctx.db.query("tasks")
+                   .with_index("by_agent_run", lambda q: q.gt("agentRunId", ""))
+                   .take(RECOVERY_BATCH))
+    for task in tasks:
+        await interrupt(ctx, task)
+    if len(tasks) == RECOVERY_BATCH:
+        await ctx.scheduler.run_after(0, "agent:recoverRuns", {})
+    return len(tasks)
+
+
+recoverRuns.on_startup = True
+
+
+async def interrupt(ctx: MutationCtx, task: Doc) -> None:
+    """A dead run's end: its answer sealed with an error part, its unfinished tool calls
+    failed, the task FAILED (unless stopped meanwhile); a new message starts afresh."""
     last = await (ctx.db.query("chatMessages")
                   .with_index("by_task_sequence", visible_range(task)).order("desc").first())
     if last is not None and last["role"] == "ASSISTANT" and last["metadata"].get("isStreaming"):
@@ -103,13 +132,19 @@ async def watchdog(ctx: MutationCtx, taskId: TaskId, runId: str) -> None:
             "metadata": {**last["metadata"], "parts": parts, "isStreaming": False,
                          "finishReason": "error"}})
         calls = await (ctx.db.query("toolCalls")
-                       .with_index("by_task", lambda q: q.eq("taskId", taskId)).collect())
+                       .with_index("by_task", lambda q: q.eq("taskId", task["_id"])).collect())
         for row in calls:
             if row["messageId"] == last["_id"] and row["status"] in ("REQUESTED", "RUNNING"):
                 await ctx.db.patch(row["_id"], {"status": "FAILED", "updatedAt": ctx.now(),
                                                 "result": {"error": INTERRUPTED}})
-    await set_status(ctx, task, "FAILED", INTERRUPTED)
-    await ctx.db.patch(taskId, {"agentRunId": MISSING, "agentLeaseUntil": MISSING})
+    if task["status"] in WRITABLE_STATUSES:
+        await set_status(ctx, task, "FAILED", INTERRUPTED)
+    await release(ctx, task["_id"])
+
+
+async def release(ctx: MutationCtx, task_id: str) -> None:
+    """The run is over: no run owns the task (nothing for the watchdog or recovery)."""
+    await ctx.db.patch(task_id, {"agentRunId": MISSING, "agentLeaseUntil": MISSING})
 
 
 async def tool_call(ctx: QueryCtx, task_id: str, tool_call_id: str) -> Doc | None:
@@ -201,6 +236,8 @@ async def finishAnswer(ctx: MutationCtx, messageId: str, runId: str, finishReaso
         if finishReason == "error":
             error = last_error(merged) or "the agent stopped with an error"
         await on_agent_finish(ctx, task, error)
+    if task.get("agentRunId") == runId:
+        await release(ctx, task["_id"])
 
 
 @internal_mutation
@@ -215,6 +252,7 @@ async def failInit(ctx: MutationCtx, taskId: TaskId, runId: str, error: str) -> 
         await ctx.db.patch(taskId, {"initializationError": error})
     else:
         await fail_init(ctx, task, error)
+    await release(ctx, taskId)
 
 
 @internal_mutation

@@ -10,7 +10,9 @@ holds a lease (`agentLeaseUntil`) that it renews while alive, and each renewal
 schedules `agent:watchdog` (a mutation: it runs exactly once, after a restart
 too) for just after the lease's end. A watchdog that finds the lease run out
 and the run still in charge seals its message and fails the task as
-interrupted, so no message stays "streaming" after a crash.
+interrupted, so no message stays "streaming" after a crash. At startup
+`agent:recoverRuns` does the same at once for every run the task still names
+(a run that ends clears `agentRunId`): no run of a previous process is alive.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ RUN_FUNCTION: Final = "agent:run"
 WATCHDOG_FUNCTION: Final = "agent:watchdog"
 DEFAULT_LEASE_S: Final = 30.0
 WATCHDOG_GRACE_MS: Final = 1000.0
+# Tasks agent:recoverRuns interrupts per transaction at startup.
+RECOVERY_BATCH: Final = 100
 INTERRUPTED: Final = "interrupted: the server stopped before the agent's run finished"
 # A run may write while its task is in one of these (INITIALIZING until its first chunk).
 WRITABLE_STATUSES: Final = frozenset({"INITIALIZING", "RUNNING"})

@@ -169,3 +169,42 @@ async def test_without_a_provider_nothing_runs(agent_t: ReactorTest, carol: Memb
     assert await agent_t.run_scheduled() == 0
     task = await get_task(carol, created["taskId"])
     assert task["status"] == "INITIALIZING" and "agentRunId" not in task
+
+
+async def test_startup_interrupts_what_a_dead_process_left_running(tmp_path: Path,
+                                                                  llm: FakeLLM) -> None:
+    """A run that was streaming when its process died is sealed when the next one starts;
+    a finished run is left alone."""
+    data = tmp_path / "data"
+    async with ReactorTest(APP_DIR, data) as t:
+        await t.environment.set("OPENAI_BASE_URL", llm.openai_url)
+        carol = await quick_user(t, "carol@example.com", "Carol")
+        ids = []
+        for _ in range(2):
+            created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Hi"})
+            task = await get_task(carol, created["taskId"])
+            ids.append((created["taskId"], task["agentRunId"]))
+        # Both runs start streaming (as their actions would); the second one finishes.
+        messages = []
+        for task_id, run_id in ids:
+            messages.append(await t.mutation("agent:startAnswer", {
+                "taskId": task_id, "runId": run_id, "llmModel": MODEL,
+                "parts": [{"type": "text", "text": "Half an ans"}],
+                "calls": [{"toolCallId": "c1", "toolName": "read_file", "args": {},
+                           "status": "RUNNING"}]}))
+        await t.mutation("agent:finishAnswer", {
+            "messageId": messages[1]["messageId"], "runId": ids[1][1], "finishReason": "stop",
+            "parts": [{"type": "text", "text": "wer."}], "calls": []})
+    async with ReactorTest(APP_DIR, data) as t:  # the next process
+        carol = Member(t.with_identity(subject=carol.user_id), carol.user_id, carol.email)
+        dead, done = [await get_task(carol, task_id) for task_id, _ in ids]
+        assert dead["status"] == "FAILED" and dead["errorMessage"].startswith("interrupted")
+        assert "agentRunId" not in dead and "agentRunId" not in done
+        assert done["status"] == "COMPLETED"
+        sealed = (await carol.client.query("messages:byTask", {"taskId": ids[0][0]}))[-1]
+        assert sealed["metadata"]["isStreaming"] is False and sealed["finishReason"] == "error"
+        assert sealed["content"] == "Half an ans"
+        calls = await carol.client.query("agent:toolCalls", {"taskId": ids[0][0]})
+        assert [c["status"] for c in calls] == ["FAILED"]
+        finished = (await carol.client.query("messages:byTask", {"taskId": ids[1][0]}))[-1]
+        assert finished["content"] == "Half an answer." and finished["finishReason"] == "stop"
