@@ -93,8 +93,11 @@ async function main() {
     await shot(page, "data_edit_error");
     await page.fill("#field-n", "5");
     await page.fill("#field-title", '"edited in the dashboard"');
+    await page.fill("#field-big", "9007199254740993"); // 2^53 + 1: exact only as an int64
     await page.click("#save-document");
-    result.convexSaw = (await watched).title;
+    const edited = await watched;
+    result.convexSaw = edited.title;
+    result.convexSawBig = typeof edited.big === "bigint" ? edited.big.toString() : `not an int64: ${edited.big}`;
     await page.locator("#editor").waitFor({ state: "hidden" });
 
     // A write by the app appears without a reload; delete it from the dashboard.

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from reactor.errors import ReactorError
 from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.functions import FunctionDefinition, internal_mutation, internal_query
 from reactor.schema import IndexDefinition, get_field
-from reactor.transactions import IndexRange
+from reactor.transactions import IndexRange, QueryBuilder
 from reactor.values import MISSING, v
 
 # `doc.title: expected ...` -> the field the dashboard marks (`title`).
 _FIELD_ERROR = re.compile(r"^doc\.([A-Za-z_$][\w$]*)[^:]*: (.*)$", re.S)
 _SYSTEM_FIELDS = ("_id", "_creationTime")
 
+# A filtered page reads at most this many documents (well under the transaction's limit
+# of documents scanned), in chunks of SCAN_CHUNK.
+SCAN_BUDGET = 4096
+SCAN_CHUNK = 512
+
 _filter = v.object({"field": v.string(), "value": v.any()})
 
 
-@internal_query(args={})
-async def tables(ctx: QueryCtx) -> list[dict[str, Any]]:
-    """Every app table with its document count (live: re-runs on any write to it)."""
+@internal_query(args={"tick": v.optional(v.number())})
+async def tables(ctx: QueryCtx, tick: float | None = None) -> list[dict[str, Any]]:
+    """Every app table with its document count. Counts are not live (see
+    `Transaction.count`): the dashboard asks again with a new `tick` every few seconds."""
     txn = ctx.transaction
     schema = txn.catalog.schema
     return [{"name": name, "count": await txn.count(name),
@@ -38,19 +45,47 @@ async def documents(ctx: QueryCtx, table: str, paginationOpts: Any,
     """One page of `table` in the order of `index`; `filters` keep documents whose field
     equals the value, through the index where they match its leading fields."""
     wanted = {f["field"]: f.get("value") for f in filters or ()}
-    query = ctx.db.query(table)
+    prefix: dict[str, Any] = {}
     if index:
-        definition = ctx.transaction.catalog.require(table).indexes.get(index)
-        prefix = _index_prefix(definition, wanted)
-        query = query.with_index(index, lambda q: _eq_all(q, prefix))
+        prefix = _index_prefix(ctx.transaction.catalog.require(table).indexes.get(index), wanted)
         for name in prefix:
             wanted.pop(name)
-    if wanted:
-        query = query.filter(lambda doc: all(_equals(get_field(doc, name), value)
-                                             for name, value in wanted.items()))
-    page: dict[str, Any] = await query.order("asc" if order == "asc" else "desc").paginate(
-        paginationOpts)
-    return page
+
+    def query() -> QueryBuilder:
+        built = ctx.db.query(table)
+        if index:
+            built = built.with_index(index, lambda q: _eq_all(q, prefix))
+        return built.order("asc" if order == "asc" else "desc")
+
+    def matches(doc: dict[str, Any]) -> bool:
+        return all(_equals(get_field(doc, name), value) for name, value in wanted.items())
+
+    if not wanted or not isinstance(paginationOpts, dict) or paginationOpts.get("endCursor"):
+        # No filter to check, or a page pinned to its end: the range bounds the reading.
+        plain: dict[str, Any] = await (query().filter(matches) if wanted else query()).paginate(
+            paginationOpts)
+        return plain
+    return await _scan_page(query, matches, paginationOpts)
+
+
+async def _scan_page(query: Callable[[], QueryBuilder],
+                     matches: Callable[[dict[str, Any]], bool],
+                     options: dict[str, Any]) -> dict[str, Any]:
+    """A page of documents passing a filter no index serves, read in chunks and stopped
+    after SCAN_BUDGET documents: a rare value in a large table gives short (even empty)
+    pages that go on from where the reading stopped, instead of one read past the
+    transaction limits. `scanned` says how many documents the page read."""
+    wanted = options.get("numItems")
+    wanted = int(wanted) if isinstance(wanted, int | float) and wanted > 0 else 1
+    cursor, found, scanned = options.get("cursor"), [], 0
+    while True:
+        chunk = await query().paginate({"numItems": SCAN_CHUNK, "cursor": cursor})
+        found += [doc for doc in chunk["page"] if matches(doc)]
+        scanned += len(chunk["page"])
+        cursor = chunk["continueCursor"]
+        if chunk["isDone"] or len(found) >= wanted or scanned >= SCAN_BUDGET:
+            return {"page": found, "isDone": chunk["isDone"], "continueCursor": cursor,
+                    "scanned": scanned}
 
 
 def _index_prefix(index: IndexDefinition | None, wanted: dict[str, Any]) -> dict[str, Any]:

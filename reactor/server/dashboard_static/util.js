@@ -33,6 +33,7 @@ export function toJson(value, indent) {
 export function cell(value) {
   if (value === undefined) return "";
   if (typeof value === "string") return value;
+  if (typeof value === "bigint") return value.toString();
   return toJson(value);
 }
 

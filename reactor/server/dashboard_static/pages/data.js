@@ -3,10 +3,12 @@
 import { cell, h, live, parseJson, toJson, when } from "../util.js";
 
 const PAGE_SIZE = 50;
+const COUNT_EVERY_MS = 3000;
 const SYSTEM = ["_id", "_creationTime"];
 
 export function render({ client, main }) {
-  const state = { table: null, index: "by_creation_time", order: "desc", filters: [], cursors: [null], schema: null };
+  // `pages`: where each page seen so far starts (cursor) and how many documents came before it.
+  const state = { table: null, index: "by_creation_time", order: "desc", filters: [], pages: [{ cursor: null, before: 0 }], schema: null };
   const stops = [];
   let stopPage = null;
   const tableList = h("ul", { class: "plain", id: "tables", "aria-label": "Tables" });
@@ -41,15 +43,33 @@ export function render({ client, main }) {
           h("button", { id: "new-document", type: "button", class: "primary", onclick: () => openEditor(null) }, "New document")),
         error, grid, editor)));
 
-  stops.push(live(client, "_system/dashboard:tables", {}, showTables));
+  // Table sizes are re-counted every few seconds (counting a large table is too costly to
+  // redo on every write) and at once after a write made here; the documents are live.
+  let tick = 0;
+  let stopTables = null;
+  function countTables() {
+    let previous = stopTables; // kept until the new count arrives: no flicker
+    stopTables = live(client, "_system/dashboard:tables", { tick: ++tick }, (tables) => {
+      showTables(tables);
+      if (previous) previous();
+      previous = null;
+    });
+  }
+  countTables();
+  const counter = setInterval(countTables, COUNT_EVERY_MS);
+  stops.push(() => { clearInterval(counter); if (stopTables) stopTables(); });
   stops.push(live(client, "_system/dashboard:schema", {}, (schema) => {
     state.schema = schema;
     if (state.table) fillIndexes();
   }));
   indexSelect.addEventListener("change", () => { state.index = indexSelect.value; restart(); });
   orderSelect.addEventListener("change", () => { state.order = orderSelect.value; restart(); });
-  prev.addEventListener("click", () => { state.cursors.pop(); subscribePage(); });
-  next.addEventListener("click", () => { state.cursors.push(state.nextCursor); subscribePage(); });
+  prev.addEventListener("click", () => { state.pages.pop(); subscribePage(); });
+  next.addEventListener("click", () => {
+    const current = state.pages.at(-1);
+    state.pages.push({ cursor: state.nextCursor, before: current.before + state.shown });
+    subscribePage();
+  });
 
   function showTables(tables) {
     tableList.replaceChildren(...tables.map((t) =>
@@ -98,7 +118,7 @@ export function render({ client, main }) {
   }
 
   function restart() {
-    state.cursors = [null];
+    state.pages = [{ cursor: null, before: 0 }];
     showFilters();
     subscribePage();
   }
@@ -106,7 +126,7 @@ export function render({ client, main }) {
   function subscribePage() {
     if (stopPage) stopPage();
     error.textContent = "";
-    const cursor = state.cursors[state.cursors.length - 1];
+    const cursor = state.pages.at(-1).cursor;
     const args = { table: state.table, index: state.index, order: state.order, filters: state.filters,
       paginationOpts: { numItems: PAGE_SIZE, cursor } };
     stopPage = live(client, "_system/dashboard:documents", args, showPage, (e) => { error.textContent = e.message; });
@@ -114,10 +134,13 @@ export function render({ client, main }) {
 
   function showPage(page) {
     state.nextCursor = page.continueCursor;
-    prev.disabled = state.cursors.length <= 1;
+    state.shown = page.page.length;
+    prev.disabled = state.pages.length <= 1;
     next.disabled = page.isDone;
-    const first = (state.cursors.length - 1) * PAGE_SIZE;
-    status.textContent = page.page.length ? `documents ${first + 1}–${first + page.page.length}` : "no documents";
+    const first = state.pages.at(-1).before;
+    // A filter no index serves reads a bounded stretch per page: say how much was read.
+    const read = page.scanned === undefined ? "" : ` (filter checked ${page.scanned.toLocaleString("en-US")} documents${page.isDone ? "" : "; Next reads on"})`;
+    status.textContent = (page.page.length ? `documents ${first + 1}–${first + page.page.length}` : "no documents here") + read;
     const fields = new Set();
     for (const doc of page.page) for (const key of Object.keys(doc)) if (!SYSTEM.includes(key)) fields.add(key);
     const columns = ["_id", ...fields, "_creationTime"];
@@ -133,13 +156,19 @@ export function render({ client, main }) {
     const names = [...new Set([...Object.keys(declared), ...Object.keys(doc ?? {}).filter((k) => !SYSTEM.includes(k))])];
     const inputs = new Map();
     const errors = new Map();
+    const kept = new Map();
+    const integers = new Set();
     const general = h("p", { class: "error", role: "alert" });
     const rows = names.map((name) => fieldRow(name, doc?.[name], declared[name]));
     const extra = h("input", { placeholder: "new field name", "aria-label": "New field name", size: 16 });
     function fieldRow(name, value, validator) {
       const id = `field-${name}`;
-      const input = h("input", { id, name, class: "mono", value: value === undefined ? "" : toJson(value),
+      // int64 values edit as their exact digits; bytes are kept as they are (not editable here).
+      const text = value === undefined ? "" : typeof value === "bigint" ? value.toString() : toJson(value);
+      const input = h("input", { id, name, class: "mono", value: text, readonly: value instanceof ArrayBuffer,
         placeholder: validator ? `${validator.fieldType?.type ?? ""}${validator.optional ? " (optional)" : ""}` : "JSON" });
+      if (value instanceof ArrayBuffer) kept.set(name, value);
+      if (typeof value === "bigint" || validator?.fieldType?.type === "int64") integers.add(name);
       const message = h("span", { class: "error", id: `${id}-error`, role: "alert" });
       input.setAttribute("aria-describedby", message.id);
       inputs.set(name, input);
@@ -155,8 +184,11 @@ export function render({ client, main }) {
       const document = {};
       try {
         for (const [name, input] of inputs) {
-          if (input.value.trim() === "") continue;
-          document[name] = parseJson(input.value, name);
+          const typed = input.value.trim();
+          if (kept.has(name)) document[name] = kept.get(name);
+          else if (typed === "") continue;
+          else if (integers.has(name) && /^-?\d+$/.test(typed)) document[name] = BigInt(typed);
+          else document[name] = parseJson(typed, name);
         }
       } catch (problem) {
         general.textContent = problem.message;
@@ -167,6 +199,7 @@ export function render({ client, main }) {
         : await client.mutation("_system/dashboard:insert", { table: state.table, document });
       if (result.ok) {
         editor.hidden = true;
+        countTables();
         return;
       }
       for (const problem of result.errors) {
@@ -182,6 +215,7 @@ export function render({ client, main }) {
       if (!confirm(`Delete document ${doc._id}? This cannot be undone.`)) return;
       await client.mutation("_system/dashboard:remove", { ids: [doc._id] });
       editor.hidden = true;
+      countTables();
     }
     editor.replaceChildren(
       h("form", { id: "document-form", onsubmit: save, class: "editor" },
