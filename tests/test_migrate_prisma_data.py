@@ -215,7 +215,7 @@ def test_a_copy_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None
     server_or_skip()
     with fresh_database("reactor_prisma_crash") as url:
         run_sql(url, (FIXTURES / "seed.sql").read_text())
-        data = fill_seed(url, users=2, tasks_per_user=2, messages_per_task=1500,
+        data = fill_seed(url, users=2, tasks_per_user=2, messages_per_task=800,
                          password_hash=OLD_HASH)
         total = len(data.messages)
         common = ["--from", url, "--prisma", str(FIXTURES / "seed.prisma"),
@@ -257,3 +257,17 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error [MigrationSourceFailed]: cannot connect to"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_row_that_does_not_fit_stops_the_copy_naming_it(tmp_path: Path) -> None:
+    with fresh_database("reactor_prisma_bad") as url:
+        run_sql(url, (FIXTURES / "seed.sql").read_text())
+        fill_seed(url, users=1, tasks_per_user=1, messages_per_task=2, password_hash=OLD_HASH)
+        run_sql(url, """UPDATE "ChatMessage" SET "finishReason" = 'weird'
+                        WHERE sequence = 2""")
+        done = migrate("data", "--from", url, "--prisma", str(FIXTURES / "seed.prisma"),
+                       "--app", str(APP_DIR), "--data", str(tmp_path / "data"), check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error [MigrationRowInvalid]: ChatMessage row ["), last
+    assert '-> chatMessages: doc.finishReason: expected "stop"' in last and 'got "weird"' in last

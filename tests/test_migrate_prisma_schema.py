@@ -180,3 +180,17 @@ def test_fields_read_back_as_written(fields: dict[str, dict[str, object]]) -> No
     unique = {name for name, spec in fields.items() if spec["unique"]}
     assert {name for name, _ in table.indexes} == {f"by_{name}" for name in unique}
     compile(render_schema(plan), "schema.py", "exec")
+
+
+def test_a_schema_that_does_not_fit_is_refused_with_every_mismatch() -> None:
+    from reactor.cli.migrate.prisma_targets import MigrationTargetError, resolve_targets
+
+    plan = build_plan(read_prisma(FIXTURES / "kinds.prisma"))
+    with pytest.raises(MigrationTargetError) as caught:
+        resolve_targets(plan, loaded_schema(REPO), {"Person": "users"})
+    message = caught.value.message
+    assert caught.value.code == "MigrationTargetMismatch"
+    assert "model Team: no table team or teams" in message
+    assert "model Person: field teamId has no field teamId in table users" in message
+    assert "table users: required field email has no source in model Person" in message
+    assert "model Tag: no table tag or tags" in message

@@ -25,6 +25,7 @@ from reactor.transactions import Database, QueryBuilder, Transaction
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
 Progress = Callable[[str], None]
+PROGRESS_BATCHES = 10
 
 
 class MigrationRowError(ReactorError):
@@ -185,14 +186,17 @@ class Copier:
         total = int(await self.connection.fetchval(
             f"SELECT count(*) FROM {_quote(target.plan.model.db_table)}"))
         report.source_rows = total
-        done = 0
+        done = quiet_batches = 0
         last_shown = time.monotonic()
         async for rows in self._rows(target, target.plan.columns):
             await self._write_batch(target, [self._split(target, r) for r in rows], report)
             done += len(rows)
-            if time.monotonic() - last_shown > 1 or done == total:
+            quiet_batches += 1
+            # A line a second, or every PROGRESS_BATCHES batches if that comes first.
+            if (time.monotonic() - last_shown > 1 or quiet_batches >= PROGRESS_BATCHES
+                    or done == total):
                 self.progress(f"{model} -> {target.table}: {done}/{total}")
-                last_shown = time.monotonic()
+                last_shown, quiet_batches = time.monotonic(), 0
         if total == 0:
             self.progress(f"{model} -> {target.table}: 0/0")
         return report

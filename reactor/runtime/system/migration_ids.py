@@ -15,7 +15,8 @@ MIGRATION_IDS = "_migration_ids"
 
 def migration_ids_table() -> TableDefinition:
     # source: the model (table) of the other database; key: its primary key as JSON.
+    # No index beyond the built-in ones: the copy reads the whole table once, in
+    # creation order, and keeps it in memory.
     table = define_table({"source": v.string(), "key": v.string(), "docId": v.string()})
-    table.index("by_key", ["source", "key"])
     table.name = MIGRATION_IDS
     return table
