@@ -287,7 +287,7 @@ async def test_concurrent_runs_on_different_threads(t: ReactorTest, llm: FakeLLM
     results = await asyncio.gather(*(t.action("chat:ask", {"threadId": thread,
                                                           "prompt": "go"})
                                      for thread in threads))
-    assert [r["status"] for r in results] == ["completed"] * runs
+    assert [r["status"] for r in results] == ["completed"] * runs, results
     for thread in threads:
         stored = await messages(t, thread)
         assert [(m["stepOrder"], m["text"]) for m in stored] == [(0, "go"), (1, "abcde")]
