@@ -49,7 +49,7 @@ def fts_table(index_id: str) -> str:
 
 def create_table_sql(table: str) -> str:
     return (f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5("
-            "terms, filters, tokenize = 'ascii', detail = 'full')")
+            "terms, filters, tokenize = 'ascii', detail = 'full', prefix = '2 3')")
 
 
 def _phrase(term: str, prefix: bool = False) -> str:
