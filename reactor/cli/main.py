@@ -52,6 +52,10 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one line per function call: text (the default of dev)"
                              " on stderr, or json on stdout (one object per line, for log"
                              " shippers); serve prints none unless given")
+    parser.add_argument("--metrics-port", default=None, metavar="[HOST:]PORT",
+                        help="also serve /metrics on this port without the admin key (for a"
+                             " Prometheus scraper on a private network); on --host unless"
+                             " HOST is given")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +190,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                                  action_rate=arguments.action_rate,
                                  backups=_backup_schedule(arguments),
                                  log_format=arguments.log_format,
-                                 db_url=arguments.db_url))
+                                 db_url=arguments.db_url,
+                                 metrics_port=arguments.metrics_port))
             return 0
         case "run":
             return commands.run(arguments)

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -103,6 +104,19 @@ def listen(host: str, port: int) -> socket.socket:
                            code="CannotListen") from None
 
 
+def metrics_address(text: str, host: str) -> tuple[str, int]:
+    """`--metrics-port [HOST:]PORT`: where `/metrics` is served without the admin key
+    (on the server's own `--host` unless a host is given)."""
+    where, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 < number < 65536:
+        raise ConfigError(f"--metrics-port: expected PORT or HOST:PORT, got {text!r}")
+    return (where.strip("[]") or host), number
+
+
 def _family(host: str) -> socket.AddressFamily:
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
@@ -145,11 +159,21 @@ class _GracefulServer(uvicorn.Server):
             self.should_exit = True
 
 
+class _SecondServer(uvicorn.Server):
+    """A uvicorn server beside the main one: the main one handles the signals and this
+    one stops when it does."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
                 mutation_rate: float | None = None, action_rate: float | None = None,
                 backups: BackupSchedule | None = None,
-                log_format: str | None = None, db_url: str | None = None) -> None:
+                log_format: str | None = None, db_url: str | None = None,
+                metrics_port: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
@@ -160,6 +184,13 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
             raise ConfigError(f"{flag}: expected a number of calls per second, 0 for no"
                               f" limit, got {rate:g}")
     listener = listen(host, port)
+    metrics_listener = None
+    if metrics_port is not None:
+        try:
+            metrics_listener = listen(*metrics_address(metrics_port, host))
+        except BaseException:
+            listener.close()
+            raise
     config = ServerConfig.from_env(os.environ,
                                    cors_origins=tuple(cors_origins) if cors_origins else None,
                                    mutation_rate=mutation_rate, action_rate=action_rate)
@@ -184,6 +215,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         await server.start()
     except BaseException:
         listener.close()
+        if metrics_listener is not None:
+            metrics_listener.close()
         raise
     settle_heap()
     raise_file_limit(config.max_connections)
@@ -204,6 +237,12 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         backups.folder.mkdir(parents=True, exist_ok=True)
         backing_up = asyncio.create_task(run_schedule(engine.data_dir, backups))
     started = asyncio.create_task(runner.serve(sockets=[listener]))
+    metrics_runner: uvicorn.Server | None = None
+    metrics_serving: asyncio.Task[None] | None = None
+    if metrics_listener is not None:
+        metrics_runner = _SecondServer(uvicorn.Config(server.build_metrics(),
+                                                      log_level="warning", lifespan="off"))
+        metrics_serving = asyncio.create_task(metrics_runner.serve(sockets=[metrics_listener]))
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)
     if runner.started:
@@ -214,6 +253,9 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     try:
         await started
     finally:
+        if metrics_runner is not None and metrics_serving is not None:
+            metrics_runner.should_exit = True
+            await asyncio.gather(metrics_serving, return_exceptions=True)
         if watcher is not None:
             watcher.cancel()
         if backing_up is not None:

@@ -215,6 +215,16 @@ class ActionRunner:
         self.pool: ActionWorkerPool | None = None
         self._verifier = verifier
 
+    @property
+    def running(self) -> int:
+        """Actions running now (nested ones included)."""
+        return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        """Actions waiting for one of the `max_concurrent` slots."""
+        return self._waiting
+
     def _caller(self, identity: Identity) -> Callable[[FunctionKind, str, Any],
                                                       Awaitable[Outcome]]:
         async def call(kind: FunctionKind, path: str, args: Any) -> Outcome:

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -22,6 +22,7 @@ from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, l
 from reactor.runtime.client import set_client_address
 from reactor.runtime.execution_log import ExecutionLog, LogRetention
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
+from reactor.server.admin_auth import refuse_unless_admin
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
 from reactor.server.dashboard import Dashboard, storage_bytes
@@ -36,6 +37,7 @@ from reactor.server.http_api import HttpApi
 from reactor.server.identity import Authenticator
 from reactor.server.logs_api import LogsApi
 from reactor.server.memory import MemoryReclaimer
+from reactor.server.metrics import ServerMetrics
 from reactor.server.quotas import Quotas
 from reactor.server.sync import SyncSession
 
@@ -58,6 +60,9 @@ class ReactorServer:
         self.quotas = Quotas(self.config.mutation_rate, self.config.action_rate)
         # Every function call, kept in the data directory's logs.sqlite3 (from start).
         self.execution_log: ExecutionLog | None = None
+        # The Prometheus instruments (`/metrics`), counting from start.
+        self.metrics = ServerMetrics(self)
+        self._metrics_attached = False
         self._started = False
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -83,6 +88,9 @@ class ReactorServer:
                 LogRetention(self.config.log_retention_s, self.config.log_max_bytes))
             self.execution_log.start()
             self.engine.add_call_listener(self.execution_log.record)
+        if not self._metrics_attached:
+            self.metrics.attach()
+            self._metrics_attached = True
         self.engine.start_scheduler()
         self._started = True
 
@@ -135,7 +143,7 @@ class ReactorServer:
         # The socket's task and every task it starts know which client this is.
         set_client_address(websocket.client.host if websocket.client else None)
         session = SyncSession(websocket, self.engine, self._authenticator, self.config,
-                              self.quotas)
+                              self.quotas, on_push=self.metrics.push_latency.observe)
         self.sessions.add(session)
         self.heartbeat.ensure_running()
         try:
@@ -180,6 +188,21 @@ class ReactorServer:
             "storage": {"databaseBytes": storage_bytes(self.engine.data_dir)},
         }
 
+    async def metrics_endpoint(self, request: Request) -> Response:
+        """Admin only on the main port (`Authorization: Convex <key>`)."""
+        refused = await refuse_unless_admin(self._authenticator, request, "/metrics")
+        if refused is not None:
+            return refused
+        return await self.metrics.response()
+
+    async def open_metrics(self, request: Request) -> Response:
+        """`--metrics-port`: the same, without the key (a private network's scraper)."""
+        return await self.metrics.response()
+
+    def build_metrics(self) -> Starlette:
+        """The app of `--metrics-port`: only `GET /metrics`, no authentication."""
+        return Starlette(routes=[Route("/metrics", self.open_metrics, methods=["GET"])])
+
     def build(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -213,6 +236,7 @@ class ReactorServer:
             Route("/api/admin/env", env.list, methods=["GET"]),
             Route("/api/admin/env/{name}", env.variable, methods=["GET", "PUT", "DELETE"]),
             Route("/api/admin/logs", logs.list, methods=["GET"]),
+            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
             Route("/http", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),

@@ -53,8 +53,13 @@ class SyncSession:
 
     def __init__(self, websocket: WebSocket, engine: Engine,
                  authenticator: Callable[[], Authenticator], config: ServerConfig,
-                 quotas: Quotas | None = None) -> None:
+                 quotas: Quotas | None = None,
+                 on_push: Callable[[float], None] | None = None) -> None:
         self.ws = websocket
+        # Told, after a Transition carrying changes is written, the seconds since the
+        # commit it shows (commit timestamps are wall-clock nanoseconds).
+        self.on_push = on_push
+        self._pushed_ts = 0
         self.quotas = quotas or Quotas(0, 0)
         self.engine = engine
         self.authenticator = authenticator
@@ -376,6 +381,8 @@ class SyncSession:
             return None
         transition = p.Transition(startVersion=self.sent, endVersion=end,
                                   modifications=modifications)
+        if modifications and ts > self.sent_ts:
+            self._pushed_ts = ts
         self.sent = end
         self.sent_ts = ts
         self.owe_transition = False
@@ -410,6 +417,9 @@ class SyncSession:
                     await self.ws.send_text(frame.decode())
                     self.send_started = None
                     self.last_send = time.monotonic()
+                if self._pushed_ts and self.on_push is not None:
+                    self.on_push(max(0.0, (time.time_ns() - self._pushed_ts) / 1e9))
+                self._pushed_ts = 0
             if self.closing is not None:
                 await self._close(*self.closing)
         except Exception:

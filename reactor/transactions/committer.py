@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ class CommitStats:
     batches: int = 0
     conflicts: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
+    # Called with each accepted commit's seconds from `commit()` to durable (metrics).
+    latency_listeners: list[Callable[[float], None]] = field(default_factory=list)
 
     def record_batch(self, size: int) -> None:
         self.batches += 1
@@ -59,6 +62,7 @@ class _Pending:
     # The same client's previous mutation's attempt: this one commits only after it.
     after: _Pending | None = None
     state: int = QUEUED
+    queued_at: float = 0.0
 
 
 class Committer:
@@ -99,7 +103,7 @@ class Committer:
             raise StorageError("the database is closed", code="DatabaseClosed",
                                public="DatabaseClosed: the server is shutting down")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        pending = _Pending(txn, future)
+        pending = _Pending(txn, future, queued_at=time.perf_counter())
         if ticket is not None:
             previous = ticket.predecessor()
             if previous is not None:
@@ -177,10 +181,22 @@ class Committer:
             self.clock.last_creation_ms = max(self.clock.last_creation_ms, previous_creation)
             raise
         self.stats.record_batch(len(accepted))
+        if self.stats.latency_listeners:
+            self._report_latency(accepted)
         self.on_durable(accepted[-1][1], entries)
         for pending, ts in accepted:
             if not pending.future.done():
                 pending.future.set_result(ts)
+
+    def _report_latency(self, accepted: list[tuple[_Pending, int]]) -> None:
+        now = time.perf_counter()
+        for listener in self.stats.latency_listeners:
+            for pending, _ in accepted:
+                try:
+                    listener(now - pending.queued_at)
+                except Exception:
+                    logger.exception("commit latency listener failed")
+                    break
 
     def _admit(self, pending: _Pending) -> bool:
         """Whether `pending` may commit in this batch; if not, its caller is answered."""

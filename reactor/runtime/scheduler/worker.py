@@ -147,6 +147,15 @@ class Scheduler:
             ran += sum(await asyncio.gather(*tasks))
         return ran
 
+    @property
+    def running_jobs(self) -> int:
+        """Jobs this process is running now."""
+        return len(self._running)
+
+    async def pending_jobs(self, cap: int) -> int:
+        """Jobs waiting to run (due or not), counted up to `cap`."""
+        return len(await self._pending(cap))
+
     async def _pending(self, limit: int) -> list[dict[str, Any]]:
         return await read(self.database, lambda txn: ScheduledFunctions(txn).pending(limit))
 
