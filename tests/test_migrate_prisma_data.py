@@ -177,7 +177,9 @@ async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) ->
             UPDATE "teams" SET lead_id = 2 WHERE id = 1;
             UPDATE "teams" SET lead_id = 1 WHERE id = 2;
             INSERT INTO "Membership" ("personId", club) VALUES (1, 'chess'), (2, 'chess');
-            INSERT INTO "Tag" (id, label) VALUES ('t1', 'x');
+            INSERT INTO "extra"."Tag" (id, label) VALUES ('t1', 'x');
+            INSERT INTO "Old" (id) VALUES (1);
+            UPDATE "Person" SET secret = 'hidden';
             INSERT INTO "_TagToTeam" ("A", "B") VALUES ('t1', 1);
         """)
         common = ["--from", url, "--prisma", str(FIXTURES / "kinds.prisma"), "--app", str(app)]
@@ -201,6 +203,7 @@ async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) ->
     assert ada["born"] == 634_003_200_000.0  # 1990-02-03T00:00Z
     assert ada["seen"] == 1_714_979_289_123.0 and "seen" not in bob
     assert ada["photo"] == b"\x00\xff" and "photo" not in bob
+    assert "secret" not in ada and "secret" not in bob
     assert ada["profile"] == {"a": [1.0, {"b": None}]}
     assert ada["level"] == "HIGH" and ada["levels"] == ["LOW", "HIGH"]
     assert ada["nicknames"] == ["ace"] and bob["nicknames"] == [] and bob["levels"] == []

@@ -97,10 +97,12 @@ def test_what_does_not_map_is_commented_in_the_output(tmp_path: Path,
     text = (app / "schema.py").read_text()
     reported = capsys.readouterr().err
     for expected in ("implicit many-to-many between Tag and Team",
-                     "composite id (personId, club)"):
+                     "composite id (personId, club)",
+                     "ignored model Old (line 69) is not migrated"):
         assert expected in text and expected in reported
     assert '"since": v.number(),  # default now() was computed by the database' in text
     assert "Membership.since: default now() was computed by the database" in reported
+    assert '"secret"' not in text and '"old"' not in text
     assert '"big": v.number(),' in text and '"price": v.string(),' in text
     assert 'level = v.union(v.literal("LOW"), v.literal("HIGH"))' in text
     schema = loaded_schema(app)

@@ -149,7 +149,7 @@ class Copier:
         order = [target.plan.created_column] if target.plan.created_column else []
         order += key_columns or wanted
         return (f"SELECT {', '.join(self._expression(target, name) for name in wanted)}"
-                f" FROM {_quote(model.db_table)}"
+                f" FROM {_table_name(target)}"
                 f" ORDER BY {', '.join(_quote(name) for name in order)}")
 
     def _expression(self, target: Target, column_name: str) -> str:
@@ -183,8 +183,7 @@ class Copier:
     async def _copy_table(self, target: Target) -> TableReport:
         model = target.plan.model.name
         report = TableReport(model, target.table)
-        total = int(await self.connection.fetchval(
-            f"SELECT count(*) FROM {_quote(target.plan.model.db_table)}"))
+        total = int(await self.connection.fetchval(f"SELECT count(*) FROM {_table_name(target)}"))
         report.source_rows = total
         done = quiet_batches = 0
         last_shown = time.monotonic()
@@ -334,6 +333,13 @@ class Copier:
             if not page:
                 return
             last = page[-1]["_creationTime"]
+
+
+def _table_name(target: Target) -> str:
+    """The model's table, schema-qualified when the model says `@@schema`."""
+    model = target.plan.model
+    table = _quote(model.db_table)
+    return f"{_quote(model.db_schema)}.{table}" if model.db_schema else table
 
 
 def _quote(name: str) -> str:

@@ -111,8 +111,8 @@ def build_plan(schema: PrismaSchema, *, bigint: Choice = Choice.INT64,
     enums = {e: snake(e) for e in schema.enums}
     plan = Plan(schema, [], enums)
     for kind, name, line in schema.other_blocks:
-        plan.notes.append(f"{kind} {name} (line {line}) is not migrated: only models become"
-                          " tables")
+        plan.notes.append(f"{kind} {name} (line {line}) is not migrated: only models the"
+                          " Prisma client uses become tables")
     _many_to_many(schema, plan)
     unordered = [_table(schema, model, names, enums, bigint, decimal)
                  for model in schema.models.values()]
@@ -176,9 +176,13 @@ def _table(schema: PrismaSchema, model: Model, names: dict[str, str], enums: dic
                           " mutations that write (look the key up first)")
     elif not keys:
         plan.notes.append("no @id: rows are told apart by all their columns when copied")
+    left_out = {name for _, name, _ in schema.other_blocks}
     for f in model.fields:
         if f.type in schema.models:
             _relation_note(plan, f, schema)
+            continue
+        if f.type in left_out:
+            plan.notes.append(f"{f.name}: its type {f.type} is not migrated, nor is it")
             continue
         if f.name == single_id:
             continue

@@ -40,7 +40,7 @@ class Ident:
     name: str
 
 
-Expr: TypeAlias = "str | float | bool | Ident | Call | list[Expr]"
+Expr: TypeAlias = "str | int | float | bool | Ident | Call | list[Expr]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,13 @@ class Model:
         mapped = self.block_attributes("map")
         value = mapped[0].arg("name") if mapped else None
         return value if isinstance(value, str) else self.name
+
+    @property
+    def db_schema(self) -> str | None:
+        """The PostgreSQL schema of the table (`@@schema`, with multiSchema), if given."""
+        given = self.block_attributes("schema")
+        value = given[0].arg("name") if given else None
+        return value if isinstance(value, str) else None
 
     @property
     def id_fields(self) -> list[str]:
@@ -250,6 +257,7 @@ def parse_prisma(text: str, path: str = "schema.prisma") -> PrismaSchema:
                 schema.other_blocks.append((keyword, name, token.line))
             case _:
                 raise reader.fail("model, enum, datasource, generator, type or view", token)
+    _leave_out_ignored(schema)
     _check_types(schema)
     return schema
 
@@ -362,7 +370,7 @@ def _expr(reader: _Reader) -> Expr:
         value = json.loads(token.text)
         return str(value)
     if token.kind == "number":
-        return float(token.text)
+        return float(token.text) if "." in token.text else int(token.text)
     if token.text == "[":
         items: list[Expr] = []
         while reader.peek().text != "]":
@@ -413,6 +421,17 @@ def _settings(reader: _Reader) -> dict[str, Expr]:
         inner.expect("=")
         settings[key] = _expr(inner)
     return settings
+
+
+def _leave_out_ignored(schema: PrismaSchema) -> None:
+    """`@@ignore` models and `@ignore` fields are not part of the app (its Prisma client
+    has no access to them either), so they are neither declared nor copied."""
+    for name, model in list(schema.models.items()):
+        if model.block_attributes("ignore"):
+            del schema.models[name]
+            schema.other_blocks.append(("ignored model", name, model.line))
+        else:
+            model.fields = [f for f in model.fields if f.attribute("ignore") is None]
 
 
 def _check_types(schema: PrismaSchema) -> None:
