@@ -136,3 +136,24 @@ def test_sign_in_browse_edit_run_and_cancel_in_chromium(
     assert result["sameDocument"] is True
     for name in PAGES:
         _not_blank(shots / f"dashboard_{name}.png")
+
+
+def test_system_functions_refuse_clients_without_the_key(server: ReactorServer) -> None:
+    """Over HTTP and the official client's WebSocket, as anonymous callers."""
+    request = urllib.request.Request(
+        f"{server.url}/api/query", method="POST", headers={"Content-Type": "application/json"},
+        data=b'{"path": "_system/dashboard:tables", "args": {}, "format": "json"}')
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        body = reply.read().decode()
+    assert '"status":"error"' in body and "needs the admin key" in body
+    assert "documents" not in body
+    result = run_node("""
+import { ConvexClient } from "convex/browser";
+const client = new ConvexClient(process.argv[2]);
+const outcome = await new Promise((resolve) => client.onUpdate(
+  "_system/dashboard:documents", { table: "items", paginationOpts: { numItems: 5, cursor: null } },
+  (value) => resolve({ value }), (error) => resolve({ error: error.message })));
+await client.close();
+console.log(JSON.stringify(outcome));
+""", server.url, timeout=60)
+    assert "value" not in result and "needs the admin key" in result["error"]
