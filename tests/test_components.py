@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from reactor import FunctionError, ReactorError
 from reactor.runtime.loader import AppLoadError, load_app, unload_app
+from reactor.runtime.scheduler import ManualClock
 from reactor.testing import ReactorTest
 
 APP = Path(__file__).parent / "apps" / "components"
@@ -156,6 +157,10 @@ async def test_uninstalling_a_component_with_data_is_refused(tmp_path: Path) -> 
         (app / "app.py").write_text(
             "from reactor import define_app\nfrom .counter.component import component\n"
             "app = define_app().use(component)\n")
+        with pytest.raises(ReactorError, match="functions/crons.py: cron 'app tick': no"
+                           " function '@second/lib:add'"):
+            await t.engine.reload()
+        (app / "functions" / "crons.py").unlink()
         with pytest.raises(ReactorError, match='table "second/counts" has documents but is'
                            " not declared"):
             await t.engine.reload()
@@ -242,3 +247,17 @@ def test_calls_across_the_boundary_match_a_model(calls: list[tuple[list[Any], bo
                     "second": model.get(("second", name), 0)}
 
     asyncio.run(run())
+
+
+async def test_a_components_crons_run_its_own_functions() -> None:
+    clock = ManualClock(1_800_000_000_000)
+    async with ReactorTest(APP, clock=clock) as t:
+        crons = t.engine.app.crons
+        assert crons is not None and sorted(crons.jobs) == ["app tick", "counter/tick",
+                                                            "second/tick"]
+        clock.advance(60)
+        assert await t.run_scheduled() == 3
+        for installation, ticks in (("counter", 1), ("second", 1)):
+            assert await t.query(f"@{installation}/lib:get", {"name": "ticks"}) == ticks
+        assert await t.query("notes:overview", {"name": "app ticks"}) == {
+            "notes": 0, "counter": 0, "second": 1}

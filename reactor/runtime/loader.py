@@ -21,7 +21,7 @@ from reactor.runtime.components import AppDefinition, ComponentDefinition
 from reactor.runtime.files.settings import StorageSettings
 from reactor.runtime.functions import FunctionDefinition
 from reactor.runtime.http_actions import HttpRouter
-from reactor.runtime.scheduler.crons import CronJobs
+from reactor.runtime.scheduler.crons import CronJob, CronJobs
 from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.schema import SchemaDefinition
 from reactor.schema.namespace import merge_schemas, namespace_validator
@@ -124,14 +124,20 @@ def _load(directory: Path, package: str) -> App:
                           else None, AppDefinition, "app.py")
     component_schemas: dict[str, SchemaDefinition | None] = {}
     scopes: dict[str, Scope] = {}
+    component_crons: list[CronJob] = []
     for name, component in (installed.installed if installed is not None else {}).items():
-        component_schemas[name], scopes[name], found = _load_component(package, name, component)
+        component_schemas[name], scopes[name], found, jobs = _load_component(package, name,
+                                                                              component)
         functions.update(found)
+        component_crons += jobs
     try:
         schema = merge_schemas(schema, component_schemas)
     except ReactorError as error:
         raise AppLoadError(f"app.py: {error.message}", code=error.code) from None
     crons = _declared(modules.get("crons"), CronJobs, "functions/crons.py")
+    if component_crons:
+        crons = crons or CronJobs()
+        crons.jobs.update({job.name: job for job in component_crons})
     if crons is not None:
         try:
             crons.check(functions)
@@ -182,8 +188,10 @@ def _load_functions(directory: Path, package: str, scope: Scope
 
 
 def _load_component(package: str, name: str, component: ComponentDefinition
-                    ) -> tuple[SchemaDefinition | None, Scope, dict[str, FunctionDefinition]]:
-    """Import an installed component's schema and functions afresh, as part of the app."""
+                    ) -> tuple[SchemaDefinition | None, Scope, dict[str, FunctionDefinition],
+                               list[CronJob]]:
+    """Import an installed component's schema, functions and crons afresh, as part of the
+    app; its cron jobs are named `<name>/<job>` and run its own functions."""
     inner = f"{package}._component_{name}"
     module = types.ModuleType(inner)
     module.__path__ = [str(component.directory)]
@@ -191,8 +199,12 @@ def _load_component(package: str, name: str, component: ComponentDefinition
     sys.modules[inner] = module
     schema = _load_schema(component.directory, inner)
     scope = Scope(name, frozenset(schema.tables if schema is not None else ()))
-    functions, _ = _load_functions(component.directory, inner, scope)
-    return schema, scope, functions
+    functions, modules = _load_functions(component.directory, inner, scope)
+    crons = _declared(modules.get("crons"), CronJobs, f"component {name!r}: functions/crons.py")
+    jobs = [] if crons is None else [
+        CronJob(f"{name}/{job.name}", job.schedule, scope.qualify(job.path), job.args)
+        for job in crons.jobs.values()]
+    return schema, scope, functions, jobs
 
 
 def _declared(module: types.ModuleType | None, kind: type[T], where: str) -> T | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reactor.errors import InvalidValueError, NotFoundError, SchemaError
+from reactor.runtime.components import ComponentReferences
 from reactor.runtime.context import FunctionRef, function_path
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.paths import canonical_path
@@ -103,7 +104,7 @@ class CronJobs:
         if args is not None and not isinstance(args, dict):
             raise InvalidValueError(f"cron {name!r}: args must be a dict, got"
                                     f" {type(args).__name__}")
-        if not isinstance(fn, FunctionDefinition | str):
+        if not isinstance(fn, FunctionDefinition | str | ComponentReferences):
             raise InvalidValueError(f"cron {name!r}: expected a function or a path string,"
                                     f" got {type(fn).__name__}")
         checked: dict[str, Any] = canonicalize(dict(args or {}), f"cron {name!r} args")  # type: ignore[assignment]
