@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reactor.cli import backup, codegen, dashboard, data_io, env, init, logs, migrate
+from reactor.cli import backup, codegen, dashboard, data, data_io, env, init, logs, migrate
 from reactor.errors import ReactorError
 
 
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_parser(commands, _app_arguments)
     backup.add_parsers(commands, _app_arguments)
     logs.add_parser(commands, _app_arguments)
+    data.add_parser(commands, _app_arguments)
     dashboard.add_parser(commands, _app_arguments)
     data_io.add_parsers(commands, _app_arguments)
     codegen.add_parser(commands)
@@ -201,6 +202,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return env.run(arguments)
         case "logs":
             return logs.run(arguments)
+        case "data":
+            return data.run(arguments)
         case "codegen":
             return codegen.run(arguments)
         case "backup":
