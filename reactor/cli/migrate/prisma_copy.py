@@ -262,7 +262,7 @@ class Copier:
             if column.deferred and column.target in stored:
                 doc[column.target] = stored[column.target]
         current = {k: value for k, value in stored.items() if k not in SYSTEM_FIELDS}
-        if _canonical(txn, target, doc) == current:
+        if _canonical(target, doc) == current:
             report.unchanged += 1
         else:
             await txn.replace(doc_id, doc)
@@ -347,9 +347,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _canonical(txn: Transaction, target: Target, doc: dict[str, Any]) -> dict[str, Any]:
+def _canonical(target: Target, doc: dict[str, Any]) -> dict[str, Any]:
     """The document as it would be stored (numbers made floats, and so on)."""
-    del txn
     validated: dict[str, Any] = {}
     for name, value in doc.items():
         validator = target.validators.get(name)

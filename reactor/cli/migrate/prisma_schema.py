@@ -10,19 +10,14 @@ anything it does not know is an error naming the file and line.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeAlias
 
-from reactor.errors import ReactorError
+from reactor.cli.migrate.prisma_tokens import PrismaSchemaError, Reader, Token, tokenize
 
 SCALAR_TYPES: Final = frozenset({"String", "Boolean", "Int", "BigInt", "Float", "Decimal",
                                  "DateTime", "Json", "Bytes"})
-
-
-class PrismaSchemaError(ReactorError):
-    code = "PrismaSchemaInvalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,84 +149,9 @@ class PrismaSchema:
     provider: str | None = None
 
 
-_TOKEN = re.compile(r"""
-    (?P<newline>\n)
-  | (?P<space>[ \t\r]+)
-  | (?P<comment>//[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<number>-?\d+(?:\.\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-  | (?P<punct>@@|[@{}()\[\],:=?])
-""", re.VERBOSE)
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: str
-    text: str
-    line: int
-
-
-def tokenize(text: str, path: str) -> list[Token]:
-    tokens: list[Token] = []
-    line, position = 1, 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise PrismaSchemaError(f"{path}:{line}: unexpected character"
-                                    f" {text[position]!r}")
-        kind = match.lastgroup or ""
-        if kind in ("newline", "number", "name", "punct", "string"):
-            tokens.append(Token(kind, match.group(), line))
-        if kind == "newline":
-            line += 1
-        position = match.end()
-    tokens.append(Token("end", "", line))
-    return tokens
-
-
-class _Reader:
-    """A cursor over the tokens; newlines matter between fields, not inside brackets."""
-
-    def __init__(self, tokens: list[Token], path: str) -> None:
-        self.tokens = tokens
-        self.path = path
-        self.at = 0
-
-    def peek(self) -> Token:
-        return self.tokens[self.at]
-
-    def next(self) -> Token:
-        token = self.tokens[self.at]
-        self.at += 1
-        return token
-
-    def skip_newlines(self) -> None:
-        while self.peek().kind == "newline":
-            self.at += 1
-
-    def fail(self, expected: str, token: Token | None = None) -> PrismaSchemaError:
-        token = token or self.peek()
-        got = "end of line" if token.kind == "newline" else (
-            "end of file" if token.kind == "end" else repr(token.text))
-        return PrismaSchemaError(f"{self.path}:{token.line}: expected {expected}, got {got}")
-
-    def expect(self, text: str) -> Token:
-        token = self.next()
-        if token.text != text or token.kind == "string":
-            raise self.fail(repr(text), token)
-        return token
-
-    def name(self, what: str) -> str:
-        token = self.next()
-        if token.kind != "name":
-            raise self.fail(what, token)
-        return token.text
-
-
 def parse_prisma(text: str, path: str = "schema.prisma") -> PrismaSchema:
     """Parse the text of a Prisma schema; errors name the file and line."""
-    reader = _Reader(tokenize(text, path), path)
+    reader = Reader(tokenize(text, path), path)
     schema = PrismaSchema(path)
     while True:
         reader.skip_newlines()
@@ -270,7 +190,7 @@ def read_prisma(path: Path) -> PrismaSchema:
     return parse_prisma(text, str(path))
 
 
-def _block_lines(reader: _Reader) -> list[list[Token]]:
+def _block_lines(reader: Reader) -> list[list[Token]]:
     """The lines of a `{ ... }` block; brackets may span lines."""
     reader.expect("{")
     lines: list[list[Token]] = []
@@ -296,11 +216,11 @@ def _block_lines(reader: _Reader) -> list[list[Token]]:
         current.append(token)
 
 
-def _line_reader(line: list[Token], path: str) -> _Reader:
-    return _Reader([*line, Token("end", "", line[-1].line)], path)
+def _line_reader(line: list[Token], path: str) -> Reader:
+    return Reader([*line, Token("end", "", line[-1].line)], path)
 
 
-def _model(reader: _Reader, name: str, line: int) -> Model:
+def _model(reader: Reader, name: str, line: int) -> Model:
     model = Model(name, [], [], line)
     for tokens in _block_lines(reader):
         inner = _line_reader(tokens, reader.path)
@@ -314,7 +234,7 @@ def _model(reader: _Reader, name: str, line: int) -> Model:
     return model
 
 
-def _field(reader: _Reader) -> PrismaField:
+def _field(reader: Reader) -> PrismaField:
     line = reader.peek().line
     name = reader.name("a field name")
     type_name = reader.name(f"the type of field {name}")
@@ -338,7 +258,7 @@ def _field(reader: _Reader) -> PrismaField:
     return PrismaField(name, type_name, is_list, optional, attributes, line)
 
 
-def _attribute(reader: _Reader) -> Attribute:
+def _attribute(reader: Reader) -> Attribute:
     name = reader.name("an attribute name")
     args: tuple[Arg, ...] = ()
     if reader.peek().text == "(":
@@ -346,7 +266,7 @@ def _attribute(reader: _Reader) -> Attribute:
     return Attribute(name, args)
 
 
-def _args(reader: _Reader, close: str) -> tuple[Arg, ...]:
+def _args(reader: Reader, close: str) -> tuple[Arg, ...]:
     reader.next()
     args: list[Arg] = []
     while reader.peek().text != close:
@@ -364,7 +284,7 @@ def _args(reader: _Reader, close: str) -> tuple[Arg, ...]:
     return tuple(args)
 
 
-def _expr(reader: _Reader) -> Expr:
+def _expr(reader: Reader) -> Expr:
     token = reader.next()
     if token.kind == "string":
         value = json.loads(token.text)
@@ -390,7 +310,7 @@ def _expr(reader: _Reader) -> Expr:
     raise reader.fail("a value", token)
 
 
-def _enum(reader: _Reader, name: str, line: int) -> PrismaEnum:
+def _enum(reader: Reader, name: str, line: int) -> PrismaEnum:
     enum = PrismaEnum(name, [], name, line)
     for tokens in _block_lines(reader):
         inner = _line_reader(tokens, reader.path)
@@ -413,7 +333,7 @@ def _enum(reader: _Reader, name: str, line: int) -> PrismaEnum:
     return enum
 
 
-def _settings(reader: _Reader) -> dict[str, Expr]:
+def _settings(reader: Reader) -> dict[str, Expr]:
     settings: dict[str, Expr] = {}
     for tokens in _block_lines(reader):
         inner = _line_reader(tokens, reader.path)
