@@ -1,19 +1,21 @@
 """Password sign-up and sign-in for apps: see `PasswordAuth` and docs/guide/auth.md."""
 
 from reactor.runtime.auth.password import (
-    CREDENTIALS,
     MAX_EMAIL_CHARS,
-    PENDING,
-    SESSIONS,
     AuthMail,
     Limit,
     Limits,
     PasswordAuth,
     UserStore,
     bounded,
+    normalize_email,
+)
+from reactor.runtime.auth.password_data import (
+    CREDENTIALS,
+    PENDING,
+    SESSIONS,
     credential_for,
     delete_credentials,
-    normalize_email,
     password_tables,
     prune_pending,
     session_user,

@@ -35,6 +35,15 @@ from typing import Any, Final, Literal, Protocol
 
 from reactor.errors import AppError
 from reactor.runtime.actions import ActionCtx
+from reactor.runtime.auth.password_data import (
+    CREDENTIALS,
+    PENDING,
+    SESSION_CLAIM,
+    SESSIONS,
+    credential_for,
+    pending_for,
+    session_for,
+)
 from reactor.runtime.auth.password_hash import (
     OWASP_SCRYPT,
     ScryptParams,
@@ -42,20 +51,15 @@ from reactor.runtime.auth.password_hash import (
     verify_password_async,
 )
 from reactor.runtime.client import client_address
-from reactor.runtime.context import MutationCtx, QueryCtx
+from reactor.runtime.context import MutationCtx
 from reactor.runtime.functions import (
     FunctionDefinition,
     action,
     internal_mutation,
     mutation,
 )
-from reactor.schema import TableDefinition, define_table
 from reactor.values import v
 
-CREDENTIALS: Final = "authPasswords"
-PENDING: Final = "authPendingSignUps"
-SESSIONS: Final = "authSessions"
-SESSION_CLAIM: Final = "sid"
 MAX_EMAIL_CHARS: Final = 254  # RFC 5321's limit on a forward path
 MAX_NAME_CHARS: Final = 200
 MAX_CODE_CHARS: Final = 32
@@ -106,34 +110,6 @@ class Limits:
     sign_in_per_email: Limit = Limit(10, timedelta(minutes=15))
     sign_in_per_client: Limit = Limit(30, timedelta(minutes=15))
     confirm_per_client: Limit = Limit(30, timedelta(minutes=15))
-
-
-def password_tables(users: str = "users") -> dict[str, TableDefinition]:
-    """The library's tables, to merge into the app's schema: `{**password_tables(), ...}`."""
-    return {
-        CREDENTIALS: define_table({
-            "email": v.string(),
-            "userId": v.id(users),
-            "hash": v.string(),
-            "createdAt": v.number(),
-            "updatedAt": v.number(),
-        }).index("by_email", ["email"]).index("by_user", ["userId"]),
-        PENDING: define_table({
-            "email": v.string(),
-            "name": v.string(),
-            "hash": v.string(),
-            "codeHash": v.string(),  # SHA-256 of the code; the code itself is only mailed
-            "attempts": v.number(),
-            "expiresAt": v.number(),
-        }).index("by_email", ["email"]).index("by_expires", ["expiresAt"]),
-        # One per sign-in: a token names its session (claim `sid`), so deleting the
-        # row signs that token out before it expires.
-        SESSIONS: define_table({
-            "userId": v.id(users),
-            "expiresAt": v.number(),
-            "createdAt": v.number(),
-        }).index("by_user", ["userId"]).index("by_expires", ["expiresAt"]),
-    }
 
 
 def auth_error(code: str, message: str, **details: Any) -> AppError:
@@ -288,7 +264,7 @@ class PasswordAuth:
         identity = await ctx.auth.get_user_identity()
         if identity is None or SESSION_CLAIM not in identity:
             return
-        session = await _session(ctx, identity[SESSION_CLAIM])
+        session = await session_for(ctx, identity[SESSION_CLAIM])
         if session is not None and session["userId"] == identity["subject"]:
             await ctx.db.delete(session["_id"])
 
@@ -324,7 +300,7 @@ class PasswordAuth:
         if await self._taken(ctx, email):
             await self.deliver(ctx, AuthMail("alreadyRegistered", email))
             return
-        pending = await _pending(ctx, email)
+        pending = await pending_for(ctx, email)
         fields = {"name": data["name"], "hash": data["hash"],
                   "codeHash": _code_hash(email, data["code"]), "attempts": 0,
                   "expiresAt": ctx.now() + self.code_ttl.total_seconds() * 1000}
@@ -335,7 +311,7 @@ class PasswordAuth:
         await self.deliver(ctx, AuthMail("signUpCode", email, data["code"]))
 
     async def _confirm(self, ctx: MutationCtx, email: str, code: str) -> str | None:
-        pending = await _pending(ctx, email)
+        pending = await pending_for(ctx, email)
         if pending is None:
             return None
         expired = pending["expiresAt"] <= ctx.now()
@@ -359,68 +335,3 @@ class PasswordAuth:
     async def _taken(self, ctx: MutationCtx, email: str) -> bool:
         return (await credential_for(ctx, email) is not None
                 or await self.users.find(ctx, email) is not None)
-
-
-async def credential_for(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
-    """The password row of `email`, if it has one."""
-    return await (ctx.db.query(CREDENTIALS)
-                  .with_index("by_email", lambda q: q.eq("email", email)).first())
-
-
-async def _pending(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
-    return await (ctx.db.query(PENDING)
-                  .with_index("by_email", lambda q: q.eq("email", email)).first())
-
-
-async def delete_credentials(ctx: MutationCtx, user_id: str, limit: int = 500) -> int:
-    """Delete up to `limit` of a user's password and session rows (when the app deletes
-    the user); how many. Call it until it returns less than `limit`."""
-    deleted = 0
-    for table in (CREDENTIALS, SESSIONS):
-        rows = await (ctx.db.query(table)
-                      .with_index("by_user", lambda q: q.eq("userId", user_id))
-                      .take(limit - deleted))
-        for row in rows:
-            await ctx.db.delete(row["_id"])
-        deleted += len(rows)
-    return deleted
-
-
-async def _session(ctx: QueryCtx, session_id: object) -> dict[str, Any] | None:
-    normalized = ctx.db.normalize_id(SESSIONS, session_id)
-    return None if normalized is None else await ctx.db.get(normalized)
-
-
-async def session_user(ctx: QueryCtx) -> str | None:
-    """The caller's user id if their token's session is still open, else None.
-
-    For tokens of `PasswordAuth` (they carry `sid`): None once the user signed out,
-    the session expired or was deleted. A token without a session claim (minted by
-    other code) is not this function's to judge: its subject is returned as is.
-    """
-    identity = await ctx.auth.get_user_identity()
-    if identity is None:
-        return None
-    subject: str = identity["subject"]
-    if SESSION_CLAIM not in identity:
-        return subject
-    session = await _session(ctx, identity[SESSION_CLAIM])
-    if session is None or session["userId"] != subject or session["expiresAt"] <= ctx.now():
-        return None
-    return subject
-
-
-async def prune_pending(ctx: MutationCtx, limit: int = 500) -> int:
-    """Delete up to `limit` sign-ups whose code has expired and sessions that have ended;
-    how many. Run it from a cron (an unconfirmed sign-up otherwise stays until its
-    email signs up again)."""
-    now = ctx.now()
-    deleted = 0
-    for table in (PENDING, SESSIONS):
-        rows = await (ctx.db.query(table)
-                      .with_index("by_expires", lambda q: q.lte("expiresAt", now))
-                      .take(limit - deleted))
-        for row in rows:
-            await ctx.db.delete(row["_id"])
-        deleted += len(rows)
-    return deleted
