@@ -19,7 +19,8 @@ from bench.report import Table
 from bench.settings import Settings
 
 BENCHMARKS = ["commit_throughput", "push_latency", "invalidation", "fanout", "memory",
-              "read_throughput", "files", "bystander", "search", "postgres"]
+              "read_throughput", "files", "bystander", "search", "postgres",
+              "import_speed"]
 
 
 def run_one(name: str, settings: Settings) -> Table:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from reactor.values import id_table_hash, is_id_for, new_id, table_hash
+from reactor.values import id_table_hash, is_id_for, new_id, new_ids, table_hash
 from reactor.values import ids as ids_module
 
 ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
@@ -62,3 +64,12 @@ def test_uppercase_and_length(fixed_id: str) -> None:
     assert id_table_hash(fixed_id.upper()) is None
     assert id_table_hash(fixed_id + "0") is None
     assert id_table_hash(fixed_id[:-1]) is None
+
+
+@given(count=st.integers(min_value=0, max_value=300),
+       table=st.sampled_from(["users", "t", "_storage", "a_long_table_name_42"]))
+def test_new_ids_in_bulk_are_valid_distinct_ids_of_their_table(count: int, table: str) -> None:
+    ids = new_ids(table, count)
+    assert len(ids) == count == len(set(ids))
+    assert all(is_id_for(table, doc_id) for doc_id in ids)
+    assert not any(is_id_for(table + "x", doc_id) for doc_id in ids)

@@ -33,6 +33,9 @@ _UPSERT_GLOBAL = """
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
 """
 
+# A big import touches pages all over the tables' B-trees (ids are random): while its
+# transaction is open they stay in the page cache, which grows to this for it.
+CACHE_KIB = 256 * 1024
 DONE = "done"
 FAILED = "failed"
 
@@ -51,6 +54,8 @@ def write_batches(conn: sqlite3.Connection, batches: queue.Queue[Any],
     `(DONE, globals)` upsert the globals and COMMIT; roll back at `FAILED` or on any
     error."""
     result = StreamResult()
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.execute("BEGIN IMMEDIATE")
     try:
         while True:
@@ -66,6 +71,8 @@ def write_batches(conn: sqlite3.Connection, batches: queue.Queue[Any],
         if conn.in_transaction:
             conn.rollback()
         raise
+    finally:
+        conn.execute(f"PRAGMA cache_size = {cache}")
     return result
 
 

@@ -1,6 +1,6 @@
 """Layer 1: the value model, validators, total order, index keys, wire JSON and ids."""
 
-from reactor.values.ids import id_table_hash, is_id_for, new_id, table_hash
+from reactor.values.ids import id_table_hash, is_id_for, new_id, new_ids, table_hash
 from reactor.values.keys import decode_key, encode_key, key_after, prefix_end
 from reactor.values.model import (
     MISSING,
@@ -70,6 +70,7 @@ __all__ = [
     "key_after",
     "loads",
     "new_id",
+    "new_ids",
     "prefix_end",
     "table_hash",
     "to_wire",

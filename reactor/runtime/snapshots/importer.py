@@ -29,7 +29,7 @@ from reactor.transactions import Database
 from reactor.transactions.bulk_import import Batch
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.table_scan import LATEST, count_table
-from reactor.values import from_wire, is_id_for, new_id
+from reactor.values import from_wire, is_id_for, new_id, new_ids
 
 Mode = Literal["require_empty", "append", "replace"]
 BATCH = 2000
@@ -159,10 +159,11 @@ async def _documents(database: Database, catalog: Catalog, source: TableSource,
         raise ReactorError(f"{source.where}: {error.message}", code=error.code) from None
     batch: Batch = []
     count = 0
+    fresh = _FreshIds(source.table)
     for number, line in source.lines():
         doc = _decode(source, number, line)
         where = f"{source.where} line {number}"
-        doc["_id"] = await _doc_id(database, source.table, doc.get("_id"), mapping, mode, where)
+        doc["_id"] = await _doc_id(database, fresh, doc.get("_id"), mapping, mode, where)
         doc["_creationTime"] = _creation_time(database, doc.get("_creationTime"), where)
         if mapping:
             doc = _rewrite(doc, mapping)
@@ -182,10 +183,25 @@ async def _documents(database: Database, catalog: Catalog, source: TableSource,
     progress.table_done(source.table, count)
 
 
-async def _doc_id(database: Database, table: str, old: Any, mapping: dict[str, str],
+class _FreshIds:
+    """New ids for one table, made a batch at a time."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._ready: list[str] = []
+
+    def next(self) -> str:
+        if not self._ready:
+            self._ready = new_ids(self.table, BATCH)
+            self._ready.reverse()
+        return self._ready.pop()
+
+
+async def _doc_id(database: Database, fresh: _FreshIds, old: Any, mapping: dict[str, str],
                   mode: Mode, where: str) -> str:
+    table = fresh.table
     if old is None:
-        return new_id(table)
+        return fresh.next()
     if not isinstance(old, str):
         raise ImportInvalid(f"{where}: doc._id: expected a string id, got {type(old).__name__}")
     if not is_id_for(table, old):
