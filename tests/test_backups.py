@@ -151,11 +151,10 @@ def _rewrite_member(source: Path, dest: Path, name: str) -> None:
             new.addfile(member, io.BytesIO(data))
 
 
-def test_cli_backup_and_restore_a_stopped_deployment(tmp_path: Path) -> None:
+async def test_cli_backup_and_restore_a_stopped_deployment(tmp_path: Path) -> None:
     live = tmp_path / "live"
-    done = reactor("run", "messages:send", '{"author": "a", "body": "b"}', "--app", str(APP),
-                   "--data", str(live))
-    assert done.returncode == 0, done.stderr
+    async with Engine(APP, live, workers=0) as engine:
+        await _fill(engine, 2)
     secret = tmp_path / "pass"
     secret.write_text("s3cret\n")
     out = tmp_path / "nightly.rbk"
@@ -163,9 +162,10 @@ def test_cli_backup_and_restore_a_stopped_deployment(tmp_path: Path) -> None:
                      "--passphrase-file", str(secret))
     assert backed.returncode == 0, backed.stderr
     summary = json.loads(backed.stdout)
-    assert summary["encrypted"] and summary["documents"] >= 1
-    again = reactor("backup", "--data", str(live), "--out", str(out))
-    assert again.returncode == 1 and "BackupExists" in again.stderr
+    assert summary["encrypted"] and summary["documents"] >= 2
+    with pytest.raises(ReactorError) as exists:
+        await write_backup(live, out)
+    assert exists.value.code == "BackupExists"
     restored = reactor("restore", str(out), "--data", str(tmp_path / "new"),
                        env={"REACTOR_BACKUP_PASSPHRASE": "s3cret"})
     assert restored.returncode == 0, restored.stderr
@@ -238,5 +238,18 @@ def test_scheduled_backups_are_verified_and_pruned(tmp_path: Path) -> None:
 
 
 def test_backup_flags_are_checked() -> None:
-    done = reactor("serve", str(APP), "--backup-every", "soon", "--backup-dir", "x")
-    assert done.returncode == 1 and "BadConfig" in done.stderr and "--backup-every" in done.stderr
+    from reactor.cli.main import _backup_schedule, build_parser
+
+    def schedule(*flags: str) -> object:
+        return _backup_schedule(build_parser().parse_args(["serve", str(APP), *flags]))
+
+    assert schedule() is None
+    for flags, text in ((["--backup-every", "soon", "--backup-dir", "x"], "--backup-every"),
+                        (["--backup-every", "6h"], "--backup-dir"),
+                        (["--backup-every", "6h", "--backup-dir", "x", "--backup-keep", "0"],
+                         "--backup-keep")):
+        with pytest.raises(ReactorError) as bad:
+            schedule(*flags)
+        assert bad.value.code == "BadConfig" and text in bad.value.message
+    made = schedule("--backup-every", "1.5d", "--backup-dir", "x", "--backup-keep", "3")
+    assert made.every_s == 1.5 * 86400 and made.keep == 3  # type: ignore[attr-defined]

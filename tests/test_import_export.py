@@ -251,8 +251,9 @@ def test_cli_import_and_export_of_csv_and_json(tmp_path: Path) -> None:
     done = reactor("import", str(json_path), "--table", "items", "--app", str(APP),
                    "--data", str(data), "--append")
     assert done.returncode == 0, done.stderr
-    missing = reactor("import", str(json_path), "--app", str(APP), "--data", str(data))
-    assert missing.returncode == 1 and "--table" in missing.stderr
+    with pytest.raises(ReactorError) as missing:
+        parse_import(json_path, "json", None)
+    assert missing.value.code == "ImportInvalid" and "--table" in missing.value.message
     out = tmp_path / "snap.zip"
     done = reactor("export", "--path", str(out), "--data", str(data))
     assert done.returncode == 0, done.stderr
@@ -308,3 +309,46 @@ async def test_write_stream_is_all_or_nothing_on_both_backends(tmp_path: Path,
         assert await store.get_document("d5", 10) is not None
     finally:
         await store.close()
+
+
+def test_commands_against_a_running_server(tmp_path: Path) -> None:
+    from e2e_support import ReactorServer
+    from sync_support import http_json
+
+    from reactor.runtime.auth import AdminKey
+
+    def reactor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO_ROOT,
+                              env=dict(os.environ), capture_output=True, text=True,
+                              timeout=120)
+
+    lines = tmp_path / "items.jsonl"
+    lines.write_bytes(b"".join(_line({"value": n}) for n in range(40)))
+    with ReactorServer(APP, tmp_path / "live") as server:
+        key = AdminKey.load_or_create(tmp_path / "live").value
+        remote = ["--url", server.url, "--admin-key", key]
+        done = reactor("import", str(lines), "--table", "items", *remote)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["tables"] == {"items": 40}
+        status, counted = http_json(f"{server.url}/api/query",
+                                    {"path": "items:count", "args": {}})
+        assert status == 200 and counted["value"] == 40
+        status, refused = http_json(f"{server.url}/api/admin/import?table=items&format=jsonl",
+                                    headers={"Authorization": "Convex wrong"})
+        assert status in (401, 403) and refused["code"]
+        status, again = http_json(f"{server.url}/api/admin/import?table=items&format=jsonl",
+                                  headers={"Authorization": f"Convex {key}"})
+        assert status == 400 and again["code"] == "ImportTableNotEmpty"
+        done = reactor("export", "--path", str(tmp_path / "e.zip"), *remote)
+        assert done.returncode == 0, done.stderr
+        with zipfile.ZipFile(tmp_path / "e.zip") as archive:
+            assert len(archive.read("items/documents.jsonl").splitlines()) == 40
+        secret = tmp_path / "pass"
+        secret.write_text("pw")
+        done = reactor("backup", "--out", str(tmp_path / "b.rbk"), "--passphrase-file",
+                       str(secret), *remote)
+        assert done.returncode == 0, done.stderr
+    done = reactor("restore", str(tmp_path / "b.rbk"), "--data", str(tmp_path / "back"),
+                   "--passphrase-file", str(secret))
+    assert done.returncode == 0, done.stderr
+    assert AdminKey.load_or_create(tmp_path / "back").value == key

@@ -24,6 +24,8 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
     backup.add_argument("--out", required=True, type=Path,
                         help="the backup file to write (must not exist)")
     _passphrase_argument(backup, "encrypt the backup with the passphrase in FILE")
+    remote_arguments(backup, "back up a running server over HTTP instead (the file is"
+                     " written here)")
     restore = commands.add_parser("restore", help="restore a backup into a data directory")
     restore.add_argument("path", type=Path, help="the backup file")
     restore.add_argument("--data", dest="data_dir", type=Path, required=True,
@@ -31,6 +33,13 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
     restore.add_argument("--force", action="store_true",
                          help="replace a non-empty data directory (no server may be using it)")
     _passphrase_argument(restore, "the passphrase of an encrypted backup, in FILE")
+
+
+def remote_arguments(parser: argparse.ArgumentParser, text: str) -> None:
+    """`--url` and `--admin-key`, as `reactor env` has them."""
+    parser.add_argument("--url", default=None, help=text)
+    parser.add_argument("--admin-key", default=None,
+                        help="admin key for --url (default: read from the data directory)")
 
 
 def _passphrase_argument(parser: argparse.ArgumentParser, text: str) -> None:
@@ -55,6 +64,8 @@ def passphrase(arguments: argparse.Namespace) -> str | None:
 
 
 def run_backup(arguments: argparse.Namespace) -> int:
+    if arguments.url:
+        return _remote_backup(arguments)
     from reactor.runtime.backups import write_backup
 
     folder = data_dir(arguments)
@@ -68,6 +79,23 @@ def run_backup(arguments: argparse.Namespace) -> int:
                                "seconds": round(result.seconds, 3),
                                **result.manifest.describe()}
     sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+def _remote_backup(arguments: argparse.Namespace) -> int:
+    import time
+
+    from reactor.cli.remote import admin_key
+    from reactor.cli.transfer import download
+
+    started = time.monotonic()
+    secret = passphrase(arguments)
+    url = arguments.url.rstrip("/") + "/api/admin/backup"
+    size = download(url, admin_key(arguments), {"passphrase": secret} if secret else {},
+                    arguments.out)
+    sys.stdout.write(json.dumps({"path": str(Path(arguments.out).absolute()), "bytes": size,
+                                 "seconds": round(time.monotonic() - started, 3),
+                                 "encrypted": secret is not None}) + "\n")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reactor.cli.app_dir import data_dir, require_app
+from reactor.cli.backup import remote_arguments
 from reactor.cli.files_config import blob_store_from_env
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 
@@ -24,6 +25,7 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
                         help="the zip file to write (must not exist)")
     export.add_argument("--include-file-storage", action="store_true",
                         help="add the contents of stored files (_storage/<id>)")
+    remote_arguments(export, "export from a running server over HTTP instead")
     load = commands.add_parser("import", help="import a snapshot zip or one table's file")
     load.add_argument("path", type=Path, help="a .zip snapshot, or a .jsonl/.json/.csv table")
     app_arguments(load, positional=False)
@@ -37,6 +39,7 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
                        help="replace the tables' documents (atomically)")
     load.add_argument("--format", choices=["zip", "jsonl", "json", "csv"], default=None,
                       help="the file's format (default: from its extension)")
+    remote_arguments(load, "import into a running server over HTTP instead")
 
 
 def _blobs(folder: Path) -> BlobStore:
@@ -45,6 +48,8 @@ def _blobs(folder: Path) -> BlobStore:
 
 
 def run_export(arguments: argparse.Namespace) -> int:
+    if arguments.url:
+        return _remote_export(arguments)
     from reactor.runtime.snapshots.export import export_data_dir
 
     folder = data_dir(arguments)
@@ -65,15 +70,52 @@ def run_export(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def run_import(arguments: argparse.Namespace) -> int:
-    require_app(arguments.app_dir)
-    report = asyncio.run(_import_local(arguments))
-    for note in report.skipped:
-        sys.stderr.write(f"import: skipped {note}\n")
-    sys.stdout.write(json.dumps({"ts": report.ts, "tables": report.tables,
-                                 "files": report.files, "mappedIds": report.mapped_ids,
-                                 "seconds": round(report.seconds, 3)}) + "\n")
+def _remote_export(arguments: argparse.Namespace) -> int:
+    import time
+
+    from reactor.cli.remote import admin_key
+    from reactor.cli.transfer import download
+
+    started = time.monotonic()
+    query = "?includeFileStorage=true" if arguments.include_file_storage else ""
+    url = arguments.url.rstrip("/") + "/api/admin/export" + query
+    size = download(url, admin_key(arguments), {}, arguments.path)
+    sys.stdout.write(json.dumps({"path": str(Path(arguments.path).absolute()), "bytes": size,
+                                 "seconds": round(time.monotonic() - started, 3)}) + "\n")
     return 0
+
+
+def run_import(arguments: argparse.Namespace) -> int:
+    if arguments.url:
+        reply = _remote_import(arguments)
+        skipped, summary = reply.pop("skipped", []), reply
+    else:
+        require_app(arguments.app_dir)
+        report = asyncio.run(_import_local(arguments))
+        skipped = report.skipped
+        summary = {"ts": report.ts, "tables": report.tables, "files": report.files,
+                   "mappedIds": report.mapped_ids, "seconds": round(report.seconds, 3)}
+    for note in skipped:
+        sys.stderr.write(f"import: skipped {note}\n")
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+def _remote_import(arguments: argparse.Namespace) -> Any:
+    import urllib.parse
+
+    from reactor.cli.remote import admin_key
+    from reactor.cli.transfer import upload
+    from reactor.runtime.snapshots.sources import detect_format
+
+    fmt = detect_format(arguments.path, arguments.format)
+    query = {"format": fmt, "mode": arguments.mode or "require_empty"}
+    if arguments.table:
+        query["table"] = arguments.table
+    url = (arguments.url.rstrip("/") + "/api/admin/import?"
+           + urllib.parse.urlencode(query))
+    sys.stderr.write(f"import: sending {arguments.path} to {arguments.url}\n")
+    return upload(url, admin_key(arguments), arguments.path)
 
 
 async def _import_local(arguments: argparse.Namespace) -> Any:

@@ -40,13 +40,13 @@ def request(method: str, url: str, key: str, body: dict[str, Any] | None = None,
     except urllib.error.HTTPError as error:
         if missing_ok and error.code == 404:
             return None
-        raise _server_error(url, error) from None
+        raise server_error(url, error) from None
     except urllib.error.URLError as error:
         raise ReactorError(f"cannot reach {url}: {error.reason}",
                            code="ServerUnreachable") from None
 
 
-def _server_error(url: str, error: urllib.error.HTTPError) -> ReactorError:
+def server_error(url: str, error: urllib.error.HTTPError) -> ReactorError:
     """The server's `{"code", "message"}` as an error; any other body in a sentence."""
     body = error.read()
     try:

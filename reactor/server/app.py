@@ -26,6 +26,7 @@ from reactor.server.admin_auth import refuse_unless_admin
 from reactor.server.config import ServerConfig
 from reactor.server.connections import ConnectionGate, guarded_protocols
 from reactor.server.dashboard import Dashboard, storage_bytes
+from reactor.server.data_api import DataApi
 from reactor.server.demo import demo_routes
 from reactor.server.disconnects import DisconnectLogging
 from reactor.server.env_api import EnvApi
@@ -215,6 +216,7 @@ class ReactorServer:
         demo = demo_routes(self.engine.app_dir)
         api = HttpApi(self.engine, self._authenticator, self.config, self.quotas)
         env = EnvApi(self.engine, self._authenticator)
+        data = DataApi(self.engine, self._authenticator)
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
         files = FileEndpoints(self.engine, self.config)
         logs = LogsApi(lambda: self.execution_log, self._authenticator)
@@ -237,6 +239,9 @@ class ReactorServer:
             Route("/api/admin/env/{name}", env.variable, methods=["GET", "PUT", "DELETE"]),
             Route("/api/admin/logs", logs.list, methods=["GET"]),
             Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+            Route("/api/admin/backup", data.backup, methods=["POST"]),
+            Route("/api/admin/export", data.export, methods=["POST"]),
+            Route("/api/admin/import", data.import_, methods=["POST"]),
             Route("/http", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),
