@@ -332,6 +332,20 @@ schema = define_schema({
         "text": v.string(),
         "createdAt": v.number(),
     }).index("by_task", ["taskId"]),
+    # The code index (the seed's Milestone 6, searched by the semantic_search tool): a
+    # repository's files in chunks of lines, text-searchable per repository namespace.
+    "codeChunks": define_table({
+        "repoFullName": v.string(),  # the namespace: "owner/repo", or "task:<id>"
+        "path": v.string(),
+        "name": v.string(),
+        "lang": v.string(),
+        "kind": v.string(),
+        "lineStart": v.number(),
+        "lineEnd": v.number(),
+        "code": v.string(),
+    })
+    .index("by_repo", ["repoFullName"])
+    .search_index("search_code", search_field="code", filter_fields=["repoFullName"]),
     "repositoryIndex": define_table({
         "repoFullName": v.string(),
         "lastIndexedAt": v.number(),

@@ -11,6 +11,7 @@ in `fileChanges`, terminal output in `terminalOutput`, both as they happen.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypedDict
@@ -19,9 +20,10 @@ from reactor.agent import Tool, ToolContext, tool
 
 from .authz import Doc
 from .sandbox import Limits, run_command, run_shell
-from .workspace import FileChange, Workspace, grep_argv, parse_grep_output
+from .workspace import FileChange, Workspace, code_chunks, grep_argv, parse_grep_output
 
 TERMINAL_FLUSH_S: Final = 0.1
+INDEX_BATCH: Final = 200
 MemoryCategory = Literal["INFRA", "SETUP", "STYLES", "ARCHITECTURE", "TESTING", "PATTERNS",
                          "BUGS", "PERFORMANCE", "CONFIG", "GENERAL"]
 
@@ -288,6 +290,66 @@ async def remove_memory(ctx: ToolContext, memoryId: str,
     return {"success": True}
 
 
+def fingerprint(workspace: Workspace) -> str:
+    """A hash of every file's path, size and modification time (a folder without git)."""
+    digest = hashlib.sha256()
+    for relative in workspace.walk():
+        info = (workspace.root / relative).stat()
+        digest.update(f"{relative}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return "files-" + digest.hexdigest()[:24]
+
+
+async def index_key(state: RunState) -> tuple[str, str]:
+    """`(namespace, version)` of the workspace's code index: a repository's chunks are
+    shared by its tasks and versioned by the checked-out commit; a scratchpad's are its
+    own, versioned by its files."""
+    root = state.workspace.root
+    if (root / ".git").exists():
+        head = await run_command(["git", "rev-parse", "HEAD"], root, Limits(timeout_s=10))
+        if head.exitCode == 0:
+            return state.task["repoFullName"], head.stdout.strip()
+    return f"task:{state.task_id}", await asyncio.to_thread(fingerprint, state.workspace)
+
+
+async def ensure_index(ctx: ToolContext, namespace: str, version: str) -> None:
+    """Index the workspace unless the namespace's index is of this version already."""
+    record = await ctx.run_query("codeIndex:state", {"namespace": namespace})
+    if record is not None and record.get("lastCommitSha") == version:
+        return
+    while await ctx.run_mutation("codeIndex:clear", {"namespace": namespace}):
+        pass
+    chunks = await asyncio.to_thread(code_chunks, state_of(ctx).workspace)
+    for start in range(0, len(chunks), INDEX_BATCH):
+        await ctx.run_mutation("codeIndex:add", {"namespace": namespace,
+                                                 "chunks": chunks[start:start + INDEX_BATCH]})
+    await ctx.run_mutation("codeIndex:markIndexed", {"namespace": namespace,
+                                                     "commitSha": version})
+
+
+@tool
+async def semantic_search(ctx: ToolContext, query: str,
+                          explanation: str | None = None) -> dict[str, Any]:
+    """Find the code most relevant to a description, across the repository's files.
+
+    Ranks chunks of about 60 lines by the words they share with the query (BM25);
+    the index is built on first use and rebuilt when the commit changes.
+
+    Args:
+        query: what you are looking for, in words that would appear in the code
+        explanation: one sentence on why, for the user
+    """
+    state = state_of(ctx)
+    namespace, version = await index_key(state)
+    await ensure_index(ctx, namespace, version)
+    rows = await ctx.run_query("codeIndex:search", {"namespace": namespace, "text": query})
+    results = [{"id": rank + 1, "content": row["code"], "relevance": round(1 / (rank + 1), 3),
+                "filePath": row["path"], "lineStart": row["lineStart"],
+                "lineEnd": row["lineEnd"], "language": row["lang"], "kind": row["kind"],
+                "name": row["name"]} for rank, row in enumerate(rows)]
+    return {"success": True, "query": query, "results": results,
+            "searchTerms": query.split(), "message": f"{len(results)} chunks found"}
+
+
 TOOLS: Final[tuple[Tool, ...]] = (
     read_file, list_dir, file_search, grep_search, edit_file, search_replace, delete_file,
-    run_terminal_cmd, todo_write, add_memory, list_memories, remove_memory)
+    run_terminal_cmd, todo_write, add_memory, list_memories, remove_memory, semantic_search)

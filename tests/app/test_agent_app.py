@@ -208,3 +208,44 @@ async def test_startup_interrupts_what_a_dead_process_left_running(tmp_path: Pat
         assert [c["status"] for c in calls] == ["FAILED"]
         finished = (await carol.client.query("messages:byTask", {"taskId": ids[1][0]}))[-1]
         assert finished["content"] == "Half an answer." and finished["finishReason"] == "stop"
+
+
+async def test_semantic_search_indexes_the_commit_once(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    repo = tmp_path / "repos" / "tools"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "config.py").write_text("def parse_config(path):\n    return load_toml(path)\n")
+    (repo / "server.py").write_text("class Server:\n    def listen(self, port):\n"
+                                    "        return bind_socket(port)\n")
+    (repo / "data.bin").write_bytes(b"\x00config\x00")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qm", "init"], check=True)
+    args = {"title": "Find", "repoFullName": "acme/tools", "repoUrl": str(repo),
+            "baseBranch": "main", "mainModel": MODEL}
+    task_ids = []
+    for _ in range(2):
+        llm.script([{"tool_calls": [call("s1", "semantic_search", query="parse the config")]},
+                    {"text": ["found"]}])
+        created = await carol.client.mutation("tasks:create", {**args, "message": "Where?"})
+        task_ids.append(created["taskId"])
+        await run_all(agent_t)
+        if len(task_ids) == 1:
+            first_index = await agent_t.query("codeIndex:state", {"namespace": "acme/tools"})
+
+    for task_id in task_ids:
+        calls = await carol.client.query("agent:toolCalls", {"taskId": task_id})
+        assert [c["status"] for c in calls] == ["SUCCEEDED"], calls
+        results = calls[0]["result"]["results"]
+        assert results[0]["filePath"] == "config.py" and results[0]["name"] == "parse_config"
+        assert results[0]["language"] == "python" and results[0]["lineStart"] == 1
+        assert "data.bin" not in {r["filePath"] for r in results}
+    # The second task found the same commit indexed and did not index it again.
+    index = await agent_t.query("codeIndex:state", {"namespace": "acme/tools"})
+    assert index == first_index and len(index["lastCommitSha"]) == 40
+    async def all_chunks(ctx: Any) -> Any:
+        return await ctx.db.query("codeChunks").collect()
+
+    chunks = await agent_t.run(all_chunks)
+    assert sorted(c["path"] for c in chunks) == ["config.py", "server.py"]
