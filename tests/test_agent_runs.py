@@ -340,3 +340,20 @@ async def test_context_adds_older_messages_found_by_search(t: ReactorTest,
     sent = [m["content"] for m in llm.requests()[0]["body"]["messages"][1:]]
     assert sent == ["my giraffe is called Gerald", "lunch at noon", "tea at four",
                     "what is my giraffe called?"]
+
+
+async def test_arguments_and_results_no_document_could_hold(t: ReactorTest,
+                                                            llm: FakeLLM) -> None:
+    llm.script([{"tool_calls": [{"id": "e1", "name": "echo", "args": '{"key": "k"}'},
+                                {"id": "e2", "name": "echo",
+                                 "args": '{"key": "k", "caf\u00e9": 1}'}]},
+                {"text": ["ok"]}])
+    thread = await t.mutation("agent:createThread", {})
+    result = await t.action("chat:ask", {"threadId": thread, "prompt": "echo"})
+    assert result["status"] == "completed", result
+    first, second = await t.query("agent:listToolCalls", {"threadId": thread})
+    assert (first["status"], first["result"]) == ("SUCCEEDED", {"json": '{"$k": "echoed"}'})
+    assert second["status"] == "FAILED" and "invalid arguments" in second["result"]["error"]
+    assert second["args"] == {"json": '{"key": "k", "caf\\u00e9": 1}'}
+    sent = llm.requests()[1]["body"]["messages"]
+    assert '"$k"' in sent[-2]["content"] and "invalid arguments" in sent[-1]["content"]

@@ -35,7 +35,7 @@ from reactor.agent.events import (
     Usage,
 )
 from reactor.agent.loop import DEFAULT_MAX_STEPS, run_steps, run_tool
-from reactor.agent.parts import text_of, to_context
+from reactor.agent.parts import storable, text_of, to_context
 from reactor.agent.providers import Provider, ProviderError, provider_for
 from reactor.agent.tools import Tool, ToolContext
 from reactor.agent.writer import StreamSettings, StreamWriter
@@ -188,7 +188,7 @@ class _Run:
         by_name = {t.name: t for t in self.agent.tools}
         result = await run_tool(by_name, call, self.context, step)
         await self.writer.tool_event("toolFinished", {"toolCallId": result.id,
-                                                      "result": result.result,
+                                                      "result": storable(result.result),
                                                       "failed": result.failed})
         return result
 
@@ -221,7 +221,7 @@ class _Run:
                 last = not self.calls
                 await self.writer.finish_step(
                     status="success", finish_reason=event.reason,
-                    tool_calls=[{"id": c.id, "name": c.name, "args": c.args}
+                    tool_calls=[{"id": c.id, "name": c.name, "args": storable(c.args)}
                                 for c in self.calls],
                     usage={**event.usage.to_json()},
                     thread_status="completed" if last else None)

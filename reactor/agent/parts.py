@@ -10,6 +10,8 @@ import json
 from typing import Any
 
 from reactor.agent.events import Message
+from reactor.errors import ReactorError
+from reactor.values import canonicalize
 
 Part = dict[str, Any]
 
@@ -81,3 +83,13 @@ def size_of(batch: list[Part]) -> int:
         else:
             total += len(json.dumps(part, default=str))
     return total
+
+
+def storable(value: Any) -> Any:
+    """`value` if a document can hold it, else `{"json": <its JSON text>}`: a model's
+    arguments or a tool's result may have keys no document field may have (`é`, `$x`)."""
+    try:
+        canonicalize(value, "value")
+    except ReactorError:
+        return {"json": json.dumps(value, default=str)}
+    return value

@@ -45,13 +45,19 @@ async def wait(ctx: ToolContext, seconds: float) -> str:
     return "waited"
 
 
+@tool
+async def echo(ctx: ToolContext, key: str) -> dict[str, str]:
+    """Echo a key back, marked."""
+    return {f"${key}": "echoed"}
+
+
 async def _agent(ctx: Any) -> Agent:
     async def number(name: str, default: float) -> float:
         value = await ctx.env.get(name)
         return float(value) if value else default
 
     return Agent(model=await ctx.env.get("AGENT_MODEL") or "gpt-test",
-                 instructions="You are a test agent.", tools=[add, note, wait],
+                 instructions="You are a test agent.", tools=[add, note, wait, echo],
                  max_steps=int(await number("AGENT_MAX_STEPS", 4)),
                  stream=StreamSettings(interval_s=await number("AGENT_INTERVAL_S", 0.05),
                                        max_chars=int(await number("AGENT_MAX_CHARS", 2048)),
