@@ -3,6 +3,7 @@ apps call too: credentials, sign-ups waiting for their code, and sessions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from reactor.runtime.context import MutationCtx, QueryCtx
@@ -58,15 +59,8 @@ async def pending_for(ctx: QueryCtx, email: str) -> dict[str, Any] | None:
 async def delete_credentials(ctx: MutationCtx, user_id: str, limit: int = 500) -> int:
     """Delete up to `limit` of a user's password and session rows (when the app deletes
     the user); how many. Call it until it returns less than `limit`."""
-    deleted = 0
-    for table in (CREDENTIALS, SESSIONS):
-        rows = await (ctx.db.query(table)
-                      .with_index("by_user", lambda q: q.eq("userId", user_id))
-                      .take(limit - deleted))
-        for row in rows:
-            await ctx.db.delete(row["_id"])
-        deleted += len(rows)
-    return deleted
+    return await _delete_some(ctx, (CREDENTIALS, SESSIONS), "by_user",
+                              lambda q: q.eq("userId", user_id), limit)
 
 
 async def session_for(ctx: QueryCtx, session_id: object) -> dict[str, Any] | None:
@@ -99,11 +93,16 @@ async def prune_pending(ctx: MutationCtx, limit: int = 500) -> int:
     how many. Run it from a cron (an unconfirmed sign-up otherwise stays until its
     email signs up again)."""
     now = ctx.now()
+    return await _delete_some(ctx, (PENDING, SESSIONS), "by_expires",
+                              lambda q: q.lte("expiresAt", now), limit)
+
+
+async def _delete_some(ctx: MutationCtx, tables: tuple[str, ...], index: str,
+                       where: Callable[[Any], Any], limit: int) -> int:
+    """Delete up to `limit` rows of `tables` in `index`'s range `where`; how many."""
     deleted = 0
-    for table in (PENDING, SESSIONS):
-        rows = await (ctx.db.query(table)
-                      .with_index("by_expires", lambda q: q.lte("expiresAt", now))
-                      .take(limit - deleted))
+    for table in tables:
+        rows = await ctx.db.query(table).with_index(index, where).take(limit - deleted)
         for row in rows:
             await ctx.db.delete(row["_id"])
         deleted += len(rows)
