@@ -157,8 +157,8 @@ async def test_uninstalling_a_component_with_data_is_refused(tmp_path: Path) -> 
         (app / "app.py").write_text(
             "from reactor import define_app\nfrom .counter.component import component\n"
             "app = define_app().use(component)\n")
-        with pytest.raises(ReactorError, match="functions/crons.py: cron 'app tick': no"
-                           " function '@second/lib:add'"):
+        with pytest.raises(ReactorError, match=r"functions/crons\.py: cron 'app tick': no"
+                           r" function '@second/lib:add'"):
             await t.engine.reload()
         (app / "functions" / "crons.py").unlink()
         with pytest.raises(ReactorError, match='table "second/counts" has documents but is'
@@ -261,3 +261,19 @@ async def test_a_components_crons_run_its_own_functions() -> None:
             assert await t.query(f"@{installation}/lib:get", {"name": "ticks"}) == ticks
         assert await t.query("notes:overview", {"name": "app ticks"}) == {
             "notes": 0, "counter": 0, "second": 1}
+
+
+async def test_the_dashboard_sees_component_tables_and_jobs(t: ReactorTest) -> None:
+    system = "_system/dashboard:"
+    count_id = await t.mutation("notes:write_and_count", {"text": "a"})
+    await t.mutation("@counter/lib:add_later", {"name": "later"})
+    tables = {row["name"]: row["count"] for row in await t.query(f"{system}tables", {})}
+    assert tables == {"notes": 1, "counter/counts": 1, "counter/events": 1,
+                      "second/counts": 0, "second/events": 0}
+    page = await t.query(f"{system}documents", {
+        "table": "counter/counts", "paginationOpts": {"numItems": 10, "cursor": None}})
+    assert [doc["_id"] for doc in page["page"]] == [count_id]
+    jobs = (await t.query(f"{system}schedules"))["jobs"]
+    assert [job["name"] for job in jobs] == ["@counter/lib:add"]
+    paths = {f["path"] for f in await t.query(f"{system}functions")}
+    assert {"notes:overview", "@counter/lib:get", "@second/lib:add"} <= paths

@@ -57,6 +57,7 @@ class SystemReader:
             return None
         document = await self._txn.get(doc_id)
         if document is not None and table == SCHEDULED_FUNCTIONS \
+                and not self._scope.sees_everything \
                 and _job_owner(document) != self._scope.component:
             return None
         return document
@@ -72,7 +73,7 @@ class SystemReader:
                                 f" (system tables: {', '.join(self._txn.catalog.system_tables)})",
                                 code="TableNotFound")
         builder = QueryBuilder(self._txn, table)
-        if table == SCHEDULED_FUNCTIONS:
+        if table == SCHEDULED_FUNCTIONS and not self._scope.sees_everything:
             owner = self._scope.component
             builder = builder.filter(lambda job: _job_owner(job) == owner)
         return builder

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from reactor.errors import ReactorError
 from reactor.runtime.admin import data, overview
 from reactor.runtime.functions import FunctionDefinition
+from reactor.runtime.scope import SYSTEM_SCOPE
 
 SYSTEM_PREFIX = "_system/"
 
@@ -24,6 +25,7 @@ class SystemFunctions:
                                     ("dashboard", overview.functions(app_functions))):
             for name, fn in definitions.items():
                 fn.path = f"{SYSTEM_PREFIX}{module}:{name}"
+                fn.scope = SYSTEM_SCOPE  # an admin's view: components' tables too
                 found[fn.path] = fn
         self.functions = found
 
