@@ -317,3 +317,46 @@ def test_failed_batches_are_resent_without_loss_or_duplicates(
                 continue
 
     assert asyncio.run(scenario()) == "".join(pieces)
+
+
+class Recorder:
+    """A Sink keeping what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, Any]] = []
+
+    async def on_text(self, step: int, text: str) -> None:
+        self.seen.append(("text", step, text))
+
+    async def on_reasoning(self, step: int, text: str, signature: str | None) -> None:
+        self.seen.append(("reasoning", step, (text, signature)))
+
+    async def on_tool_call(self, step: int, call: ToolCall) -> None:
+        self.seen.append(("call", step, call.name))
+
+    async def on_tool_started(self, step: int, call: Any) -> None:
+        self.seen.append(("started", step, call.id))
+
+    async def on_tool_result(self, step: int, result: ToolResult) -> None:
+        self.seen.append(("result", step, result.result))
+
+    async def on_finish(self, step: int, finish: Finish) -> None:
+        self.seen.append(("finish", step, finish.reason))
+
+
+async def test_run_into_a_sink(llm: FakeLLM) -> None:
+    from reactor.agent import run_into
+
+    llm.script([{"reasoning": ["hm"], "tool_calls": [{"id": "c1", "name": "add",
+                                                      "args": '{"a": 1}'}]},
+                {"text": ["tw", "o"], "usage": {"input": 3, "output": 2}}])
+    provider = await provider_for("gpt-test", {"OPENAI_BASE_URL": llm.openai_url})
+    sink = Recorder()
+    summary = await run_into(sink, provider, [{"role": "user", "content": "1+1"}], [add],
+                             context=ToolContext(None))
+    assert sink.seen == [("reasoning", 0, ("hm", None)), ("call", 0, "add"),
+                         ("finish", 0, "tool-calls"), ("started", 0, "c1"),
+                         ("result", 0, 2), ("text", 1, "tw"), ("text", 1, "o"),
+                         ("finish", 1, "stop")]
+    assert (summary.text, summary.steps, summary.finish_reason) == ("two", 2, "stop")
+    assert summary.usage.total_tokens == 15 + 5
