@@ -274,3 +274,23 @@ def test_a_row_that_does_not_fit_stops_the_copy_naming_it(tmp_path: Path) -> Non
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error [MigrationRowInvalid]: ChatMessage row ["), last
     assert '-> chatMessages: doc.finishReason: expected "stop"' in last and 'got "weird"' in last
+
+
+def test_a_batch_too_big_for_one_transaction_is_split(tmp_path: Path) -> None:
+    """30 rows of ~700 KB: more than one transaction may write (16 MiB), fewer rows than
+    a batch."""
+    app = tmp_path / "app"
+    app.mkdir()
+    migrate("prisma", str(FIXTURES / "kinds.prisma"), "--out", str(app / "schema.py"))
+    with fresh_database("reactor_prisma_big") as url:
+        run_sql(url, (FIXTURES / "kinds.sql").read_text() + """
+            INSERT INTO "teams" (id, name) VALUES (1, 'red');
+            INSERT INTO "Person" (id, name, "teamId", born, big, price, ratio, profile)
+            SELECT n, 'p' || n, 1, '2000-01-01', n, 1, 1,
+                   jsonb_build_object('text', repeat('x', 700000))
+            FROM generate_series(1, 30) AS n;
+        """)
+        done = migrate("data", "--from", url, "--prisma", str(FIXTURES / "kinds.prisma"),
+                       "--app", str(app))
+    person = report_rows(done.stdout)["Person"]
+    assert person["rows"] == person["new"] == person["docs"] == 30, done.stdout

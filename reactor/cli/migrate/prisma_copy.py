@@ -11,6 +11,7 @@ written in a second pass, once every table has its documents.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ import asyncpg
 
 from reactor.cli.migrate.prisma_plan import Column, Plan
 from reactor.cli.migrate.prisma_targets import Target, convert, row_key
-from reactor.errors import ReactorError
+from reactor.errors import LimitExceededError, ReactorError
 from reactor.runtime.system import MIGRATION_IDS
 from reactor.transactions import Database, QueryBuilder, Transaction
 
@@ -227,9 +228,30 @@ class Copier:
 
     async def _write_batch(self, target: Target, rows: list[tuple[str, Any]],
                            report: TableReport) -> None:
+        """One transaction for `rows`; a batch too big for one transaction (large JSON
+        or text columns) is written as two halves, down to single rows."""
+        try:
+            outcomes, created = await self._try_batch(target, rows)
+        except LimitExceededError:
+            if len(rows) == 1:
+                raise
+            half = len(rows) // 2
+            await self._write_batch(target, rows[:half], report)
+            await self._write_batch(target, rows[half:], report)
+            return
+        for key, doc_id in created:
+            self.ids.ids[(target.plan.model.name, key)] = doc_id
+        report.inserted += len(created)
+        report.updated += outcomes["updated"]
+        report.unchanged += outcomes["unchanged"]
+        report.gone += outcomes["gone"]
+
+    async def _try_batch(self, target: Target, rows: list[tuple[str, Any]]
+                         ) -> tuple[Counter[str], list[tuple[str, str]]]:
         model = target.plan.model.name
-        txn = self.database.begin()
+        outcomes: Counter[str] = Counter()
         created: list[tuple[str, str]] = []
+        txn = self.database.begin()
         try:
             for key, values in rows:
                 doc = self._document(target, values)
@@ -240,54 +262,67 @@ class Copier:
                         await txn.insert(MIGRATION_IDS, {"source": model, "key": key,
                                                          "docId": doc_id})
                         created.append((key, doc_id))
-                        report.inserted += 1
                     else:
-                        await self._refresh(txn, target, existing_id, doc, report)
+                        outcomes[await self._refresh(txn, target, existing_id, doc)] += 1
+                except LimitExceededError:
+                    if len(rows) > 1:
+                        raise
+                    raise MigrationRowError(f"{model} row {key} -> {target.table}: it is"
+                                            " larger than one transaction may write") from None
                 except ReactorError as error:
                     raise MigrationRowError(f"{model} row {key} -> {target.table}:"
                                             f" {error.message}") from None
             await self.database.commit(txn)
         finally:
             txn.close()
-        for key, doc_id in created:
-            self.ids.ids[(model, key)] = doc_id
+        return outcomes, created
+
+    async def _patch_batch(self, target: Target, deferred: list[Column],
+                           rows: list[tuple[Any, ...]]) -> None:
+        """Write the deferred references of `rows` (in halves if too big for one go)."""
+        txn = self.database.begin()
+        try:
+            for row in rows:
+                key, values = self._split(target, row)
+                doc_id = self.ids.get(target.plan.model.name, key)
+                assert doc_id is not None
+                full = self._document(target, values, skip_deferred=False)
+                stored = await txn.get(doc_id)
+                if stored is None:
+                    continue
+                patch = {c.target: full[c.target] for c in deferred
+                         if c.target in full and stored.get(c.target) != full[c.target]}
+                if patch:
+                    await txn.patch(doc_id, patch)
+            await self.database.commit(txn)
+        except LimitExceededError:
+            txn.close()
+            if len(rows) == 1:
+                raise
+            await self._patch_batch(target, deferred, rows[: len(rows) // 2])
+            await self._patch_batch(target, deferred, rows[len(rows) // 2:])
+        finally:
+            txn.close()
 
     async def _refresh(self, txn: Transaction, target: Target, doc_id: str,
-                       doc: dict[str, Any], report: TableReport) -> None:
+                       doc: dict[str, Any]) -> str:
+        """Bring a document copied before up to date with its row: what happened."""
         stored = await txn.get(doc_id)
         if stored is None:
-            report.gone += 1
-            return
+            return "gone"
         for column in target.plan.columns:
             if column.deferred and column.target in stored:
                 doc[column.target] = stored[column.target]
         current = {k: value for k, value in stored.items() if k not in SYSTEM_FIELDS}
         if _canonical(target, doc) == current:
-            report.unchanged += 1
-        else:
-            await txn.replace(doc_id, doc)
-            report.updated += 1
+            return "unchanged"
+        await txn.replace(doc_id, doc)
+        return "updated"
 
     async def _patch_deferred(self, target: Target, deferred: list[Column]) -> None:
         model = target.plan.model.name
         async for rows in self._rows(target, target.plan.columns):
-            txn = self.database.begin()
-            try:
-                for row in rows:
-                    key, values = self._split(target, row)
-                    doc_id = self.ids.get(model, key)
-                    assert doc_id is not None
-                    full = self._document(target, values, skip_deferred=False)
-                    stored = await txn.get(doc_id)
-                    if stored is None:
-                        continue
-                    patch = {c.target: full[c.target] for c in deferred
-                             if c.target in full and stored.get(c.target) != full[c.target]}
-                    if patch:
-                        await txn.patch(doc_id, patch)
-                await self.database.commit(txn)
-            finally:
-                txn.close()
+            await self._patch_batch(target, deferred, rows)
         self.progress(f"{model} -> {target.table}: references patched")
 
     async def _verify(self) -> None:
@@ -320,12 +355,19 @@ class Copier:
         return next(t.table for t in self.targets if t.plan.model.name == column.ref_model)
 
     async def _scan(self, table: str) -> AsyncIterator[dict[str, Any]]:
-        last = -1.0
+        """Every document of `table`, in pages; a page that reads more than a transaction
+        may (large documents) is read again at half the size."""
+        last, size = -1.0, 5000
         while True:
             txn = self.database.begin(read_only=True)
             try:
                 page = await (QueryBuilder(txn, table)
-                              .with_index("by_creation_time", _after(last)).take(5000))
+                              .with_index("by_creation_time", _after(last)).take(size))
+            except LimitExceededError:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                continue
             finally:
                 txn.close()
             for doc in page:
