@@ -11,6 +11,7 @@ import sys
 import tarfile
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -231,7 +232,14 @@ def test_scheduled_backups_are_verified_and_pruned(tmp_path: Path) -> None:
         while time.monotonic() < deadline and server.log_path.read_text().count("verified") < 3:
             time.sleep(0.1)
         log = server.log_path.read_text()
+        key = AdminKey.load_or_create(tmp_path / "live").value
+        request = urllib.request.Request(f"{server.url}/api/debug/stats",
+                                         headers={"Authorization": f"Convex {key}"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            status = json.loads(reply.read())["backups"]
     assert log.count("verified") >= 3, log
+    assert status["runs"] >= 3 and status["failures"] == 0 and status["last"]["ok"]
+    assert status["last"]["path"].startswith(str(folder))
     kept = sorted(folder.glob("backup-*.rbk"))
     assert 1 <= len(kept) <= 2
     assert not list(folder.glob("*.failed"))

@@ -235,6 +235,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     backing_up: asyncio.Task[None] | None = None
     if backups is not None:
         backups.folder.mkdir(parents=True, exist_ok=True)
+        server.backups = backups.status
         backing_up = asyncio.create_task(run_schedule(engine.data_dir, backups))
     started = asyncio.create_task(runner.serve(sockets=[listener]))
     metrics_runner: uvicorn.Server | None = None

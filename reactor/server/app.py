@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, load_auth_config
+from reactor.runtime.backups.schedule import BackupStatus
 from reactor.runtime.client import set_client_address
 from reactor.runtime.execution_log import ExecutionLog, LogRetention
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
@@ -64,6 +65,8 @@ class ReactorServer:
         # The Prometheus instruments (`/metrics`), counting from start.
         self.metrics = ServerMetrics(self)
         self._metrics_attached = False
+        # Set by `reactor serve --backup-every` (runtime/backups/schedule.py).
+        self.backups: BackupStatus | None = None
         self._started = False
 
     def protocols(self) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -187,6 +190,7 @@ class ReactorServer:
             "workers": {"escalations": stats.escalations, "remoteCalls": stats.remote_calls,
                         "kills": stats.worker_kills, "started": stats.workers_started},
             "storage": {"databaseBytes": storage_bytes(self.engine.data_dir)},
+            "backups": None if self.backups is None else self.backups.describe(),
         }
 
     async def metrics_endpoint(self, request: Request) -> Response:

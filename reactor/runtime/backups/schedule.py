@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +32,24 @@ def parse_interval(text: str, flag: str = "--backup-every") -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
+@dataclass(slots=True)
+class BackupStatus:
+    """The last scheduled backup, for the server's health figures and the dashboard."""
+
+    runs: int = 0
+    failures: int = 0
+    last: dict[str, object] | None = None
+
+    def record(self, ok: bool, path: Path, detail: dict[str, object]) -> None:
+        self.runs += 1
+        self.failures += 0 if ok else 1
+        self.last = {"ok": ok, "path": str(path), "at": datetime.now(UTC).isoformat(
+            timespec="seconds"), **detail}
+
+    def describe(self) -> dict[str, object]:
+        return {"runs": self.runs, "failures": self.failures, "last": self.last}
+
+
 @dataclass(frozen=True, slots=True)
 class BackupSchedule:
     every_s: float
@@ -39,6 +57,7 @@ class BackupSchedule:
     folder: Path
     passphrase: str | None = None
     copy_blobs: bool = True
+    status: BackupStatus = field(default_factory=BackupStatus)
 
 
 async def backup_once(data_dir: Path, schedule: BackupSchedule) -> Path | None:
@@ -52,6 +71,7 @@ async def backup_once(data_dir: Path, schedule: BackupSchedule) -> Path | None:
                                     copy_blobs=schedule.copy_blobs)
     except Exception as error:
         logger.error("scheduled backup to %s failed: %s", out, error)
+        schedule.status.record(False, out, {"error": str(error)})
         return None
     try:
         manifest = await verify_backup(out, passphrase=schedule.passphrase)
@@ -59,12 +79,16 @@ async def backup_once(data_dir: Path, schedule: BackupSchedule) -> Path | None:
         logger.error("scheduled backup %s failed its check (kept as %s%s): %s", out, out.name,
                      FAILED, error)
         out.rename(out.with_name(out.name + FAILED))
+        schedule.status.record(False, out, {"error": f"failed its check: {error}"})
         return None
     documents = sum(manifest.tables.values())
     sys.stderr.write(f"backup {out} verified: ts {manifest.ts}, {documents} documents in"
                      f" {len(manifest.tables)} tables, {result.bytes} bytes,"
                      f" {result.seconds:.1f} s\n")
     prune(schedule.folder, schedule.keep)
+    schedule.status.record(True, out, {"ts": manifest.ts, "documents": documents,
+                                       "bytes": result.bytes,
+                                       "seconds": round(result.seconds, 3)})
     return out
 
 

@@ -21,6 +21,15 @@ function chart(values) {
   return svg;
 }
 
+/** The last scheduled backup (`reactor serve --backup-every`), in one line. */
+function describeBackups(status) {
+  if (!status) return "Scheduled backups: off (reactor serve --backup-every INTERVAL --backup-dir DIR)";
+  const last = status.last;
+  if (!last) return "Scheduled backups: on, none taken yet";
+  const outcome = last.ok ? `verified, ${last.documents} documents, ${last.bytes} bytes` : `FAILED: ${last.error}`;
+  return `Last backup ${last.at}: ${outcome} (${status.runs} taken, ${status.failures} failed)`;
+}
+
 export function render({ main, api }) {
   const series = { connections: [], subscriptions: [], commitsPerSecond: [], mutationP95: [], queryP95: [], databaseMiB: [] };
   const labels = { connections: "Open connections", subscriptions: "Live queries", commitsPerSecond: "Commits / s",
@@ -28,7 +37,8 @@ export function render({ main, api }) {
   const charts = h("div", { class: "charts", id: "health" });
   const table = h("tbody", { id: "latency" });
   const error = h("p", { class: "error", role: "alert" });
-  main.append(h("h2", {}, "Health"), error, charts, h("h3", { style: "margin-top:16px" }, "Call latency (latest 2,000 calls per kind)"),
+  const backups = h("p", { id: "backups" });
+  main.append(h("h2", {}, "Health"), error, backups, charts, h("h3", { style: "margin-top:16px" }, "Call latency (latest 2,000 calls per kind)"),
     h("table", {}, h("thead", {}, h("tr", {}, ["kind", "calls", "failures", "p50 ms", "p95 ms", "p99 ms"].map((c) => h("th", { scope: "col" }, c)))), table));
   let previous = null;
 
@@ -39,6 +49,7 @@ export function render({ main, api }) {
       error.textContent = figures.message;
       return;
     }
+    backups.textContent = describeBackups(figures.backups);
     const commits = figures.committer.commits;
     const rate = previous ? (commits - previous.commits) / Math.max(0.001, figures.time - previous.time) : 0;
     previous = { commits, time: figures.time };
