@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reactor.agent.parts import merge_parts, text_of
+from reactor.agent.records import Records, stale
 from reactor.agent.tables import MESSAGE_STATUSES, THREAD_STATUSES, TableNames
 from reactor.errors import AppError
 from reactor.runtime.functions import (
@@ -39,7 +39,6 @@ from reactor.values import MISSING, v
 
 # The watchdog looks this long past a lease's end before calling the run interrupted.
 WATCHDOG_GRACE_MS = 500.0
-INTERRUPTED = "interrupted: the server stopped before the run finished"
 # Threads marked interrupted per startup transaction (more: the next one is scheduled).
 RECOVERY_BATCH = 100
 
@@ -64,60 +63,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     status = v.union(*(v.literal(s) for s in MESSAGE_STATUSES))
     thread_status = v.union(*(v.literal(s) for s in THREAD_STATUSES))
     fns: dict[str, FunctionDefinition] = {}
-
-    async def thread_of(ctx: Any, tid: str) -> Doc:
-        thread = await ctx.db.get(tid)
-        if thread is None:
-            raise AppError({"code": "ThreadNotFound"}, f"no agent thread {tid}")
-        return thread  # type: ignore[no-any-return]
-
-    def stale(thread: Doc, run_id: str) -> bool:
-        return thread.get("runId") != run_id
-
-    async def renew(ctx: Any, thread: Doc, lease_ms: float) -> None:
-        """Extend the lease once a third of it is used (not on every batch)."""
-        now = ctx.now()
-        if thread.get("leaseUntil", 0) - now < lease_ms * 2 / 3:
-            await ctx.db.patch(thread["_id"], {"leaseUntil": now + lease_ms})
-
-    async def step_message(ctx: Any, tid: str, order: float, step: float) -> Doc | None:
-        return await (ctx.db.query(names.messages)  # type: ignore[no-any-return]
-                      .with_index("by_thread", lambda r: r.eq("threadId", tid)
-                                  .eq("order", order).eq("stepOrder", step)).first())
-
-    async def apply_batch(ctx: Any, message: Doc, chunk: float, parts: list[Doc]) -> Doc:
-        """The message's fields after batch `chunk` (unchanged if applied already)."""
-        if chunk <= message["chunk"] or not parts:
-            return {}
-        merged = merge_parts(message["parts"], parts)
-        text = text_of(merged)
-        await ctx.db.insert(names.deltas, {
-            "threadId": message["threadId"], "messageId": message["_id"],
-            "attempt": message["attempt"], "chunk": chunk, "start": len(message["text"]),
-            "end": len(text), "parts": parts})
-        return {"parts": merged, "text": text, "chunk": chunk}
-
-    async def tool_calls_of(ctx: Any, tid: str, order: float,
-                            step: float | None = None) -> list[Doc]:
-        def bounds(r: Any) -> Any:
-            r = r.eq("threadId", tid).eq("order", order)
-            return r if step is None else r.eq("stepOrder", step)
-        return await (ctx.db.query(names.tool_calls)  # type: ignore[no-any-return]
-                      .with_index("by_thread_order", bounds).collect())
-
-    async def end_thread(ctx: Any, thread: Doc, state: str, error: str | None,
-                         reason: str | None) -> None:
-        """The run's end; a tool call it left open is failed, never left RUNNING."""
-        for call in await tool_calls_of(ctx, thread["_id"], thread["order"]):
-            if call["status"] in ("REQUESTED", "RUNNING"):
-                await ctx.db.patch(call["_id"], {
-                    "status": "FAILED", "endedAt": ctx.now(),
-                    "result": {"error": f"the run ended ({state}) before the tool finished"}})
-        await ctx.db.patch(thread["_id"], {
-            "status": state, "runId": MISSING, "leaseUntil": MISSING,
-            "streamingMessageId": MISSING, "stopRequested": False,
-            "error": error if error is not None else MISSING,
-            "endReason": reason if reason is not None else MISSING})
+    rec = Records(names)
 
     # -- listing -------------------------------------------------------------
 
@@ -144,7 +90,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     @q(args={"threadId": thread_id, "order": v.optional(v.number())})
     async def listToolCalls(ctx: Any, threadId: str, order: float | None = None) -> Any:
         if order is not None:
-            return await tool_calls_of(ctx, threadId, order)
+            return await rec.tool_calls_of(ctx, threadId, order)
         return await (ctx.db.query(names.tool_calls)
                       .with_index("by_thread_order", lambda r: r.eq("threadId", threadId))
                       .take(1000))
@@ -177,7 +123,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     @m(args={"threadId": thread_id, "text": v.string()})
     async def saveUserMessage(ctx: Any, threadId: str, text: str) -> Any:
         """The prompt of the thread's next order: `{messageId, order}`."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         order = thread["order"] + 1
         message = await ctx.db.insert(names.messages, {
             "threadId": threadId, "order": order, "stepOrder": 0, "role": "user",
@@ -189,7 +135,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     @m(args={"threadId": thread_id, "reason": v.optional(v.string())})
     async def stop(ctx: Any, threadId: str, reason: str | None = None) -> Any:
         """Ask the running run to stop (it ends within one batch interval); whether one ran."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if thread["status"] != "running" or thread["stopRequested"]:
             return False
         await ctx.db.patch(threadId, {"stopRequested": True,
@@ -203,7 +149,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                              "takeover": v.boolean()})
     async def beginRun(ctx: Any, threadId: str, order: float, leaseMs: float, runId: str,
                        takeover: bool) -> Any:
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         now = ctx.now()
         if (thread["status"] == "running" and not takeover
                 and thread.get("leaseUntil", 0) > now and thread.get("runId") != runId):
@@ -244,17 +190,17 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
             found = sorted([m for m in hits if m["order"] < oldest][:int(searchLimit)],
                            key=lambda m: (m["order"], m["stepOrder"]))
         return {"found": found, "history": list(reversed(before)), "current": current,
-                "toolCalls": await tool_calls_of(ctx, threadId, order)}
+                "toolCalls": await rec.tool_calls_of(ctx, threadId, order)}
 
     @internal_mutation(args={"threadId": thread_id, "runId": v.string(), "order": v.number(),
                              "stepOrder": v.number(), "model": v.string(),
                              "leaseMs": v.number()})
     async def beginStep(ctx: Any, threadId: str, runId: str, order: float, stepOrder: float,
                         model: str, leaseMs: float) -> Any:
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if stale(thread, runId):
             return {"stale": True, "stop": True}
-        found = await step_message(ctx, threadId, order, stepOrder)
+        found = await rec.step_message(ctx, threadId, order, stepOrder)
         fresh = {"status": "streaming", "text": "", "parts": [], "chunk": 0, "model": model,
                  "error": MISSING, "finishReason": MISSING, "usage": MISSING}
         if found is None:
@@ -266,10 +212,10 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
         else:
             message, attempt = found["_id"], found["attempt"] + 1
             await ctx.db.patch(message, {**fresh, "attempt": attempt})
-            for call in await tool_calls_of(ctx, threadId, order, stepOrder):
+            for call in await rec.tool_calls_of(ctx, threadId, order, stepOrder):
                 await ctx.db.delete(call["_id"])
         await ctx.db.patch(threadId, {"streamingMessageId": message})
-        await renew(ctx, thread, leaseMs)
+        await rec.renew(ctx, thread, leaseMs)
         return {"messageId": message, "attempt": attempt, "stop": thread["stopRequested"],
                 "stale": False}
 
@@ -281,15 +227,15 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                           attempt: float, chunk: float, parts: list[Doc],
                           leaseMs: float) -> Any:
         """One batch of deltas; a batch applied before (a retry) changes nothing."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         message = await ctx.db.get(messageId)
         if (stale(thread, runId) or message is None or message["attempt"] != attempt
                 or message["status"] != "streaming"):
             return {"stale": True, "stop": True, "applied": False}
-        changes = await apply_batch(ctx, message, chunk, parts)
+        changes = await rec.apply_batch(ctx, message, chunk, parts)
         if changes:
             await ctx.db.patch(messageId, changes)
-        await renew(ctx, thread, leaseMs)
+        await rec.renew(ctx, thread, leaseMs)
         return {"stale": False, "stop": thread["stopRequested"], "applied": bool(changes)}
 
     @internal_mutation(args={
@@ -305,7 +251,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                          ) -> Any:
         """The last batch, the message's final state, its tool calls (REQUESTED), its
         usage and — for the run's last step — the thread's new state: one transaction."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         message = await ctx.db.get(messageId)
         if stale(thread, runId) or message is None or message["attempt"] != attempt:
             return {"stale": True, "applied": False}
@@ -315,7 +261,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                                "toolName": c["name"], "args": c["args"]} for c in toolCalls]
         if error is not None:
             tail.append({"type": "error", "error": error})
-        changes = await apply_batch(ctx, message, chunk if chunk > message["chunk"]
+        changes = await rec.apply_batch(ctx, message, chunk if chunk > message["chunk"]
                                     else message["chunk"] + 1, tail)
         final: Doc = {**changes, "status": status, "finishReason": finishReason,
                       "searchText": changes.get("text", message["text"])}
@@ -340,28 +286,23 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                 "model": message.get("model", ""), "inputTokens": usage["inputTokens"],
                 "outputTokens": usage["outputTokens"], "totalTokens": usage["totalTokens"]})
         if threadStatus is not None:
-            await end_thread(ctx, thread, threadStatus, error,
+            await rec.end_thread(ctx, thread, threadStatus, error,
                              endReason or thread.get("endReason"))
         else:
             await ctx.db.patch(threadId, {"streamingMessageId": MISSING})
         return {"stale": False, "applied": True, "stop": thread["stopRequested"]}
 
-    async def tool_call(ctx: Any, threadId: str, toolCallId: str) -> Doc | None:
-        return await (ctx.db.query(names.tool_calls)  # type: ignore[no-any-return]
-                      .with_index("by_thread_call", lambda r: r.eq("threadId", threadId)
-                                  .eq("toolCallId", toolCallId)).first())
-
     @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
                              "toolCallId": v.string(), "leaseMs": v.number()})
     async def toolStarted(ctx: Any, threadId: str, runId: str, toolCallId: str,
                           leaseMs: float) -> Any:
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if stale(thread, runId):
             return {"stale": True, "stop": True}
-        call = await tool_call(ctx, threadId, toolCallId)
+        call = await rec.tool_call(ctx, threadId, toolCallId)
         if call is not None and call["status"] == "REQUESTED":
             await ctx.db.patch(call["_id"], {"status": "RUNNING", "startedAt": ctx.now()})
-        await renew(ctx, thread, leaseMs)
+        await rec.renew(ctx, thread, leaseMs)
         return {"stale": False, "stop": thread["stopRequested"]}
 
     @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
@@ -370,10 +311,10 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     async def toolFinished(ctx: Any, threadId: str, runId: str, toolCallId: str, result: Any,
                            failed: bool, leaseMs: float) -> Any:
         """The call's result, on the call and as a tool-result part of its message."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if stale(thread, runId):
             return {"stale": True, "stop": True}
-        call = await tool_call(ctx, threadId, toolCallId)
+        call = await rec.tool_call(ctx, threadId, toolCallId)
         if call is not None and call["status"] in ("REQUESTED", "RUNNING"):
             await ctx.db.patch(call["_id"], {"status": "FAILED" if failed else "SUCCEEDED",
                                              "result": result, "endedAt": ctx.now()})
@@ -382,13 +323,13 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                 await ctx.db.patch(message["_id"], {"parts": [*message["parts"], {
                     "type": "tool-result", "toolCallId": toolCallId, "toolName": call["name"],
                     "result": result, "isError": failed}]})
-        await renew(ctx, thread, leaseMs)
+        await rec.renew(ctx, thread, leaseMs)
         return {"stale": False, "stop": thread["stopRequested"]}
 
     @internal_mutation(args={"threadId": thread_id, "runId": v.string(),
                              "leaseMs": v.number()})
     async def heartbeat(ctx: Any, threadId: str, runId: str, leaseMs: float) -> Any:
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if stale(thread, runId):
             return {"stale": True, "stop": True}
         await ctx.db.patch(threadId, {"leaseUntil": ctx.now() + leaseMs})
@@ -396,7 +337,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
 
     @internal_query(args={"threadId": thread_id, "runId": v.string()})
     async def runState(ctx: Any, threadId: str, runId: str) -> Any:
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         return {"stale": stale(thread, runId), "stop": thread["stopRequested"],
                 "leaseUntil": thread.get("leaseUntil", 0)}
 
@@ -406,23 +347,12 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
     async def finishRun(ctx: Any, threadId: str, runId: str, status: str,
                         error: str | None = None, endReason: str | None = None) -> Any:
         """End the run (and close a message still streaming with the same outcome)."""
-        thread = await thread_of(ctx, threadId)
+        thread = await rec.thread_of(ctx, threadId)
         if stale(thread, runId):
             return False
-        await close_streaming(ctx, thread, _message_status(status), error)
-        await end_thread(ctx, thread, status, error, endReason or thread.get("endReason"))
+        await rec.close_streaming(ctx, thread, _message_status(status), error)
+        await rec.end_thread(ctx, thread, status, error, endReason or thread.get("endReason"))
         return True
-
-    async def close_streaming(ctx: Any, thread: Doc, state: str, error: str | None) -> None:
-        streaming = thread.get("streamingMessageId")
-        message = None if streaming is None else await ctx.db.get(streaming)
-        if message is not None and message["status"] == "streaming":
-            patch: Doc = {"status": state, "finishReason": state,
-                          "searchText": message["text"]}
-            if error is not None:
-                patch["error"] = error
-                patch["parts"] = [*message["parts"], {"type": "error", "error": error}]
-            await ctx.db.patch(message["_id"], patch)
 
     @internal_mutation(args={"threadId": thread_id, "runId": v.string()})
     async def watchdog(ctx: Any, threadId: str, runId: str) -> Any:
@@ -435,12 +365,8 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
             await ctx.scheduler.run_at(lease + WATCHDOG_GRACE_MS, watchdog,
                                        {"threadId": threadId, "runId": runId})
             return "waiting"
-        await interrupt(ctx, thread)
+        await rec.interrupt(ctx, thread)
         return "interrupted"
-
-    async def interrupt(ctx: Any, thread: Doc) -> None:
-        await close_streaming(ctx, thread, "interrupted", INTERRUPTED)
-        await end_thread(ctx, thread, "interrupted", INTERRUPTED, "interrupted")
 
     @internal_mutation(args={})
     async def recoverRuns(ctx: Any) -> Any:
@@ -450,7 +376,7 @@ def agent_functions(prefix: str = "agent", *, public: bool = False
                          .with_index("by_status", lambda r: r.eq("status", "running"))
                          .take(RECOVERY_BATCH))
         for thread in running:
-            await interrupt(ctx, thread)
+            await rec.interrupt(ctx, thread)
         if len(running) == RECOVERY_BATCH:
             await ctx.scheduler.run_after(0, recoverRuns, {})
         return len(running)
