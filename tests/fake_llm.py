@@ -18,7 +18,9 @@ A response: `status` (200; otherwise `body` or a default error JSON is sent),
 "output"}`), `finish` (default: tool calls → tool-calls, else stop), `delay_s`
 between chunks, `drop_after` (abort the connection after that many SSE events),
 `hang_s` (pause that long before the end, connection open), `no_finish` (end
-the stream cleanly without a finish reason), `repeat` (serve it this many times).
+the stream cleanly without a finish reason), `error_after` (after that many
+events, the provider's in-stream error event with message `error`), `repeat`
+(serve it this many times).
 With no response left a request gets a 500. `requests()` returns what arrived
 (`path`, `headers`, `body`), for asserting on what the model was sent.
 
@@ -172,6 +174,11 @@ class FakeServer:
                 spec.get("headers", {}))
         render = openai_events if kind == "openai" else anthropic_events
         events = render(spec, str(request.get("model", "")))
+        if spec.get("error_after") is not None:
+            error = {"type": "overloaded_error", "message": spec.get("error", "Overloaded")}
+            failure = (f"data: {json.dumps({'error': error})}\n\n" if kind == "openai" else
+                       f"event: error\ndata: {json.dumps({'type': 'error', 'error': error})}\n\n")
+            events = [*events[:spec["error_after"]], failure]
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                      b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
         for number, event in enumerate(events):

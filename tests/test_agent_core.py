@@ -360,3 +360,12 @@ async def test_run_into_a_sink(llm: FakeLLM) -> None:
                          ("finish", 1, "stop")]
     assert (summary.text, summary.steps, summary.finish_reason) == ("two", 2, "stop")
     assert summary.usage.total_tokens == 15 + 5
+
+
+@pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
+async def test_an_error_event_mid_stream(llm: FakeLLM, model: str) -> None:
+    llm.script([{"text": ["a", "b"], "error_after": 2, "error": "too busy right now"}])
+    provider = await provider_for(model, {"OPENAI_BASE_URL": llm.openai_url,
+                                          "ANTHROPIC_BASE_URL": llm.url})
+    with pytest.raises(ProviderError, match=r"error in the stream.*too busy right now"):
+        await collect(provider, [{"role": "user", "content": "hi"}], [])
