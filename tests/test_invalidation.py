@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import mutate, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.model import (
@@ -41,19 +42,8 @@ async def engine(tmp_path: Path, db_url: str | None) -> AsyncIterator[Engine]:
         yield running
 
 
-async def settle(engine: Engine) -> None:
-    """Wait until the subscription manager has caught up with the latest commit."""
-    target = engine.database.latest_ts
-    async with asyncio.timeout(5):
-        while engine.manager.current_ts < target:
-            await asyncio.sleep(0.001)
 
 
-async def mutate(engine: Engine, path: str, args: dict[str, Any]) -> Any:
-    """Run a mutation, then let every subscription advance past it."""
-    value = (await engine.run_mutation(path, args)).unwrap()
-    await settle(engine)
-    return value
 
 
 async def add(engine: Engine, author: str, rank: float, body: str = "") -> str:

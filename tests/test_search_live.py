@@ -8,9 +8,9 @@ import logging
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from engine_support import mutate
 
 from reactor.runtime import Engine
 
@@ -23,17 +23,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         yield running
 
 
-async def settle(engine: Engine) -> None:
-    target = engine.database.latest_ts
-    async with asyncio.timeout(10):
-        while engine.manager.current_ts < target:
-            await asyncio.sleep(0.001)
 
 
-async def mutate(engine: Engine, path: str, args: dict[str, Any]) -> Any:
-    value = (await engine.run_mutation(path, args)).unwrap()
-    await settle(engine)
-    return value
 
 
 async def add(engine: Engine, body: str, board: str | None = None) -> str:

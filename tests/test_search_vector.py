@@ -3,12 +3,12 @@ persistence across restarts, and hybrid (reciprocal rank fusion) search."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_support import settle
 
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
@@ -28,11 +28,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         yield running
 
 
-async def settle(engine: Engine) -> None:
-    target = engine.database.latest_ts
-    async with asyncio.timeout(10):
-        while engine.manager.current_ts < target:
-            await asyncio.sleep(0.001)
 
 
 async def add(engine: Engine, body: str, board: str, embedding: list[float]) -> str:

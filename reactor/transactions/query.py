@@ -145,7 +145,37 @@ def _after_prefix(prefix: bytes) -> bytes:
     return end if end is not None else prefix + b"\xff" * 16
 
 
-class QueryBuilder:
+def check_count(n: object) -> bool:
+    """`take(n)`'s argument checked; False when it asks for nothing."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise QueryError(f"take: expected a non-negative integer, got {n!r}")
+    return n > 0
+
+
+class Terminals:
+    """`first` and `unique` over a query's `take`, shared by index and search queries."""
+
+    _table: TableDefinition
+
+    async def take(self, n: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def first(self) -> dict[str, Any] | None:
+        """The first document, or None."""
+        found = await self.take(1)
+        return found[0] if found else None
+
+    async def unique(self) -> dict[str, Any] | None:
+        """The only document, or None; fails with `NotUnique` if there are more."""
+        found = await self.take(2)
+        if len(found) > 1:
+            raise QueryError(f"unique: expected at most one document in {self._table.name},"
+                             f" found more (ids {found[0]['_id']}, {found[1]['_id']})",
+                             code="NotUnique")
+        return found[0] if found else None
+
+
+class QueryBuilder(Terminals):
     """`ctx.db.query(table)`: pick an index and order, filter, then run a terminal."""
 
     def __init__(self, transaction: Transaction, table_name: str) -> None:
@@ -250,26 +280,10 @@ class QueryBuilder:
 
     async def take(self, n: int) -> list[dict[str, Any]]:
         """The first `n` documents (fewer if the range ends first)."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise QueryError(f"take: expected a non-negative integer, got {n!r}")
-        if n == 0:
+        if not check_count(n):
             return []
         found, _ = await self._run(self._start, self._end, n)
         return [doc for _, doc in found]
-
-    async def first(self) -> dict[str, Any] | None:
-        """The first document, or None."""
-        found = await self.take(1)
-        return found[0] if found else None
-
-    async def unique(self) -> dict[str, Any] | None:
-        """The only document, or None; fails with `NotUnique` if there are more."""
-        found = await self.take(2)
-        if len(found) > 1:
-            raise QueryError(f"unique: expected at most one document in {self._table.name},"
-                             f" found more (ids {found[0]['_id']}, {found[1]['_id']})",
-                             code="NotUnique")
-        return found[0] if found else None
 
     async def collect(self) -> list[dict[str, Any]]:
         """Every document in the range (subject to the read limits: use `take`,

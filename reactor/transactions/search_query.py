@@ -7,7 +7,13 @@ from typing import Any
 
 from reactor.errors import InvalidValueError
 from reactor.schema import SearchIndexDefinition, TableDefinition, tokenize
-from reactor.transactions.query import END_CURSOR, QueryError, declared_int64
+from reactor.transactions.query import (
+    END_CURSOR,
+    QueryError,
+    Terminals,
+    check_count,
+    declared_int64,
+)
 from reactor.transactions.search_plan import MAX_FILTERS, MAX_SCANNED, MAX_TERMS, SearchPlan
 from reactor.transactions.transaction import Transaction
 from reactor.values import MISSING, Int64, Value, canonicalize
@@ -72,7 +78,7 @@ class SearchFilter:
         return SearchPlan(self._index, (*unique, *terms[-1:]), prefix, tuple(self._filters))
 
 
-class SearchQuery:
+class SearchQuery(Terminals):
     """A text search: relevance order, at most 1,024 documents scanned."""
 
     def __init__(self, transaction: Transaction, table: TableDefinition,
@@ -102,21 +108,8 @@ class SearchQuery:
         return docs[:limit]
 
     async def take(self, n: int) -> list[dict[str, Any]]:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise QueryError(f"take: expected a non-negative integer, got {n!r}")
-        return await self._run(n) if n else []
-
-    async def first(self) -> dict[str, Any] | None:
-        found = await self.take(1)
-        return found[0] if found else None
-
-    async def unique(self) -> dict[str, Any] | None:
-        found = await self.take(2)
-        if len(found) > 1:
-            raise QueryError(f"unique: expected at most one document in {self._table.name},"
-                             f" found more (ids {found[0]['_id']}, {found[1]['_id']})",
-                             code="NotUnique")
-        return found[0] if found else None
+        """The `n` best matches (fewer if fewer match)."""
+        return await self._run(n) if check_count(n) else []
 
     async def collect(self) -> list[dict[str, Any]]:
         return await self._run(MAX_SCANNED)
