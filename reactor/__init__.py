@@ -2,7 +2,12 @@
 
 from reactor.errors import AppError, ReactorError
 from reactor.runtime.actions import ActionCtx
-from reactor.runtime.components import components, define_app, define_component
+from reactor.runtime.components import (
+    components,
+    create_function_handle,
+    define_app,
+    define_component,
+)
 from reactor.runtime.context import MutationCtx, QueryCtx
 from reactor.runtime.files.settings import storage_settings
 from reactor.runtime.functions import (
@@ -39,6 +44,7 @@ __all__ = [
     "Validator",
     "action",
     "components",
+    "create_function_handle",
     "cron_jobs",
     "define_app",
     "define_component",

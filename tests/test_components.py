@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reactor import FunctionError, ReactorError
+from reactor import FunctionError, ReactorError, components, create_function_handle
 from reactor.runtime.loader import AppLoadError, load_app, unload_app
 from reactor.runtime.scheduler import ManualClock
 from reactor.testing import ReactorTest
@@ -277,3 +277,16 @@ async def test_the_dashboard_sees_component_tables_and_jobs(t: ReactorTest) -> N
     assert [job["name"] for job in jobs] == ["@counter/lib:add"]
     paths = {f["path"] for f in await t.query(f"{system}functions")}
     assert {"notes:overview", "@counter/lib:get", "@second/lib:add"} <= paths
+
+
+async def test_a_function_handle_lets_a_component_call_back_into_the_app(
+        t: ReactorTest) -> None:
+    # The component calls the app's mutation and query through handles, and schedules it.
+    assert await t.mutation("notes:count_with_callback", {"name": "h"}) == 1
+    assert await t.run_scheduled() == 1
+    assert await t.query("notes:texts") == ["counted h", "later h"]
+    assert await t.query("@counter/lib:get", {"name": "h"}) == 1
+    assert create_function_handle(components.counter.lib.get) == "function://@counter/lib:get"
+    # Without a handle the same path stays out of the component's reach.
+    with pytest.raises(FunctionError, match="Could not find function for '@counter/notes:write'"):
+        await t.mutation("@counter/lib:call_app")

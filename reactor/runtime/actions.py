@@ -142,8 +142,7 @@ class ActionCtx:
     async def _run(self, kind: FunctionKind, fn: FunctionRef, args: dict[str, Any] | None
                    ) -> Any:
         """Call another function; its log lines join ours, its error is raised here."""
-        path = self.scope.qualify(function_path(fn))
-        self.scope.check_callee(path)
+        path = self.scope.callee(function_path(fn))
         outcome = await self._call(kind, path, args or {})
         sink = logs.current_sink()
         if sink is not None:

@@ -18,8 +18,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reactor.errors import SchemaError
-from reactor.runtime.scope import qualified_path
+from reactor.errors import InvalidValueError, NotFoundError, SchemaError
+from reactor.runtime.functions import FunctionDefinition
+from reactor.runtime.scope import HANDLE_PREFIX, qualified_path
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -102,3 +103,21 @@ def reference_path(reference: ComponentReferences) -> str:
 
 
 components = ComponentReferences(())
+
+
+def create_function_handle(fn: FunctionDefinition | ComponentReferences) -> str:
+    """A string naming `fn` that any side of a component boundary may call or schedule
+    (`ctx.run_mutation(handle, args)`): how an app hands a component a callback.
+
+    A handle is a capability: whoever holds it may call the function, internal or
+    not, so never take one from a client's arguments.
+    """
+    if isinstance(fn, ComponentReferences):
+        return HANDLE_PREFIX + reference_path(fn)
+    if not isinstance(fn, FunctionDefinition):
+        raise InvalidValueError("create_function_handle: expected a function or a components"
+                                f" reference, got {type(fn).__name__}")
+    if not fn.path:
+        raise NotFoundError("create_function_handle: that function is not registered (is it"
+                            " in functions/?)", code="FunctionNotFound")
+    return HANDLE_PREFIX + fn.path

@@ -90,10 +90,10 @@ def function_path(fn: FunctionRef) -> str:
 def resolve_in(scope: Scope, fn: FunctionRef, resolve: Resolve) -> FunctionDefinition:
     """The function `fn` names, as code in `scope` names it (a component's path strings
     name its own functions, and it may call no others)."""
-    definition = fn if isinstance(fn, FunctionDefinition) \
-        else resolve(scope.qualify(function_path(fn)))
-    scope.check_callee(definition.path)
-    return definition
+    if isinstance(fn, FunctionDefinition):
+        scope.check_callee(fn.path)
+        return fn
+    return resolve(scope.callee(function_path(fn)))
 
 
 def schedulable_path(fn: FunctionRef, resolve: Resolve, scope: Scope = APP_SCOPE) -> str:

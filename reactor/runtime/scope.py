@@ -16,6 +16,8 @@ from reactor.errors import NotFoundError, ReactorError
 from reactor.schema.namespace import component_table, split_table
 
 COMPONENT_MARK = "@"
+# `create_function_handle`'s strings: a path any scope may call (components.py).
+HANDLE_PREFIX = "function://"
 
 
 class ComponentBoundaryError(ReactorError):
@@ -78,9 +80,19 @@ class Scope:
 
     def qualify(self, path: str) -> str:
         """The registered path of a function this code names by a path string."""
+        if path.startswith(HANDLE_PREFIX):
+            return path[len(HANDLE_PREFIX):]
         if self.component is None or path.startswith(COMPONENT_MARK):
             return path
         return qualified_path(self.component, path)
+
+    def callee(self, path: str) -> str:
+        """The registered path this code may call by `path` (a handle is always allowed);
+        refuses a call from a component to a function outside it."""
+        resolved = self.qualify(path)
+        if not path.startswith(HANDLE_PREFIX):
+            self.check_callee(resolved)
+        return resolved
 
     def check_callee(self, path: str) -> None:
         """Refuse a call from a component to a function outside it."""

@@ -1,4 +1,4 @@
-from reactor import AppError, action, components, mutation, query
+from reactor import AppError, action, components, create_function_handle, mutation, query
 
 counter = components.counter.lib
 
@@ -85,3 +85,15 @@ async def apply(ctx, ops: list, abort: bool = False) -> int:
     if abort:
         raise AppError("aborted", data={"failed": failed})
     return failed
+
+
+@query
+async def texts(ctx) -> list:
+    return sorted(note["text"] for note in await ctx.db.query("notes").collect())
+
+
+@mutation
+async def count_with_callback(ctx, name: str) -> int:
+    return await ctx.run_mutation(counter.add_and_call_back, {
+        "name": name, "on_done": create_function_handle(write),
+        "notes": create_function_handle(texts)})

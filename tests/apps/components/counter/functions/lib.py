@@ -98,3 +98,12 @@ async def busy_twice(ctx, name: str, busy: float) -> dict:
     value = await ctx.run_query(get, {"name": name})
     job = await ctx.scheduler.run_after(3600, "lib:add", {"name": name})
     return {"pid": os.getpid(), "value": value, "job": job}
+
+
+@mutation
+async def add_and_call_back(ctx, name: str, on_done: str, notes: str) -> int:
+    """Adds, then tells the app through the handles it passed (now and in a job)."""
+    await add(ctx, name=name)
+    await ctx.run_mutation(on_done, {"text": f"counted {name}"})
+    await ctx.scheduler.run_after(0, on_done, {"text": f"later {name}"})
+    return len(await ctx.run_query(notes, {}))
