@@ -186,6 +186,7 @@ async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) ->
         done = migrate("data", *common)
         report = report_rows(done.stdout)
         assert report["Person"]["refs"] == 3 and report["Team"]["refs"] == 2, done.stdout
+        assert report["TagToTeam"]["rows"] == 1 and report["TagToTeam"]["refs"] == 2
         assert "Team -> team: references patched" in done.stderr
         again = report_rows(migrate("data", *common).stdout)
         assert all(row["new"] == 0 and row["changed"] == 0 for row in again.values()), again
@@ -193,7 +194,7 @@ async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) ->
     async with ReactorTest(app, app / ".reactor") as t:
         async def everything(txn: Transaction) -> dict[str, list[dict[str, Any]]]:
             return {table: await QueryBuilder(txn, table).collect()
-                    for table in ("team", "person", "membership", "tag")}
+                    for table in ("team", "person", "membership", "tag", "tagToTeam")}
         docs = await read(t.engine.database, everything)
     people = {p["name"]: p for p in docs["person"]}
     teams = {team["name"]: team for team in docs["team"]}
@@ -212,6 +213,8 @@ async def test_every_type_and_a_cycle_into_a_generated_schema(tmp_path: Path) ->
     assert teams["red"]["leadId"] == bob["_id"] and teams["blue"]["leadId"] == ada["_id"]
     assert sorted(m["personId"] for m in docs["membership"]) == sorted([ada["_id"], bob["_id"]])
     assert [tag["label"] for tag in docs["tag"]] == ["x"]
+    assert [(pair["tagId"], pair["teamId"]) for pair in docs["tagToTeam"]] == [
+        (docs["tag"][0]["_id"], teams["red"]["_id"])]
 
 
 def test_a_copy_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None:

@@ -107,6 +107,7 @@ def test_what_does_not_map_is_commented_in_the_output(tmp_path: Path,
     assert 'level = v.union(v.literal("LOW"), v.literal("HIGH"))' in text
     schema = loaded_schema(app)
     assert index_fields(schema, "membership") == {("personId", "club")}
+    assert index_fields(schema, "tagToTeam") == {("tagId", "teamId"), ("teamId",)}
     assert index_fields(schema, "person") == {("teamId",), ("managerId",)}
     assert schema.tables["team"].validator.fields["leadId"].describe() == 'Id<"person">'  # type: ignore[union-attr]
 

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from reactor.cli.migrate.prisma_schema import Call, Model, PrismaField, PrismaSchema
+from reactor.cli.migrate.prisma_schema import (
+    Arg,
+    Attribute,
+    Call,
+    Expr,
+    Ident,
+    Model,
+    PrismaField,
+    PrismaSchema,
+)
 
 # Defaults the database computes: Reactor has none, the inserting mutation sets them.
 COMPUTED_DEFAULTS: Final = frozenset({"now", "autoincrement", "uuid", "cuid", "ulid",
@@ -113,9 +122,12 @@ def build_plan(schema: PrismaSchema, *, bigint: Choice = Choice.INT64,
     for kind, name, line in schema.other_blocks:
         plan.notes.append(f"{kind} {name} (line {line}) is not migrated: only models the"
                           " Prisma client uses become tables")
-    _many_to_many(schema, plan)
+    joins = _many_to_many(schema, plan)
+    names.update({m.name: overrides.get(m.name, lower_camel(m.name)) for m in joins})
     unordered = [_table(schema, model, names, enums, bigint, decimal)
-                 for model in schema.models.values()]
+                 for model in [*schema.models.values(), *joins]]
+    for join in unordered[len(schema.models):]:
+        join.notes = []
     plan.tables = _copy_order(unordered)
     return plan
 
@@ -126,10 +138,13 @@ def _relation_name(f: PrismaField) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _many_to_many(schema: PrismaSchema, plan: Plan) -> None:
+def _many_to_many(schema: PrismaSchema, plan: Plan) -> list[Model]:
     """Two list fields of one relation, neither holding the key: Prisma's hidden join
-    table, which has no model to copy from."""
+    table (`_AToB`, or `_Name` for a named relation, columns A and B for the two models in
+    name order). Each becomes a model of its own, so it is declared and copied like any
+    other: one document per pair, two ids."""
     seen: set[tuple[str, str, str | None]] = set()
+    joins: list[Model] = []
     for model in schema.models.values():
         for f in model.fields:
             other = schema.models.get(f.type)
@@ -139,14 +154,39 @@ def _many_to_many(schema: PrismaSchema, plan: Plan) -> None:
                     and g is not f and _relation_name(g) == _relation_name(f)]
             pair = (min(model.name, other.name), max(model.name, other.name))
             key = (*pair, _relation_name(f))
-            if back and key not in seen:
-                seen.add(key)
-                table = _relation_name(f) or f"{pair[0]}To{pair[1]}"
-                plan.notes.append(
-                    f"implicit many-to-many between {pair[0]} and {pair[1]} (Prisma's join"
-                    f" table _{table}) is not migrated: declare a join table with two"
-                    " v.id(...) fields and an index on each (or an array of ids on one"
-                    " side), then copy the pairs with a mutation")
+            if not back or key in seen:
+                continue
+            seen.add(key)
+            name = _relation_name(f) or f"{pair[0]}To{pair[1]}"
+            first, second = schema.models[pair[0]], schema.models[pair[1]]
+            if len(first.id_fields) != 1 or len(second.id_fields) != 1:
+                plan.notes.append(f"implicit many-to-many {name}: a side without a single"
+                                  " @id; not migrated")
+                continue
+            joins.append(_join_model(name, first, second, f.line))
+            plan.notes.append(f"implicit many-to-many between {pair[0]} and {pair[1]} (Prisma's"
+                              f" join table _{name}): migrated as table {lower_camel(name)},"
+                              " one document per pair")
+    return joins
+
+
+def _join_model(name: str, first: Model, second: Model, line: int) -> Model:
+    same = first is second
+    fields: list[PrismaField] = []
+    keys: list[Expr] = []
+    for column, side in (("A", first), ("B", second)):
+        key_name = f"{lower_camel(side.name)}{column if same else ''}Id"
+        id_field = side.field(side.id_fields[0])
+        assert id_field is not None
+        fields.append(PrismaField(key_name, id_field.type, False, False,
+                                  [Attribute("map", (Arg(None, column),))], line))
+        fields.append(PrismaField(f"{key_name}Relation", side.name, False, False, [Attribute(
+            "relation", (Arg("fields", [Ident(key_name)]),
+                         Arg("references", [Ident(id_field.name)])))], line))
+        keys.append(Ident(key_name))
+    attributes = [Attribute("map", (Arg(None, f"_{name}"),)),
+                  Attribute("id", (Arg(None, keys),))]
+    return Model(name, fields, attributes, line)
 
 
 def _foreign_keys(model: Model, schema: PrismaSchema) -> dict[str, tuple[str, bool]]:
