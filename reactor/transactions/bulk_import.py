@@ -39,23 +39,37 @@ def build_record(catalog: Catalog, ts: int, batch: Batch, *, delete: bool) -> Co
     index_writes: list[IndexWrite] = []
     search_writes: list[SearchWrite] = []
     vector_writes: list[VectorWrite] = []
+    plans: dict[str, _TablePlan] = {}
     for table_name, doc in batch:
-        table = catalog.require(table_name)
+        plan = plans.get(table_name)
+        if plan is None:
+            plan = plans[table_name] = _TablePlan(catalog, table_name)
         doc_id = doc["_id"]
         documents.append(DocumentWrite(doc_id, table_name, None if delete else doc))
-        for index in table.indexes.values():
-            index_writes.append(IndexWrite(index_id(table_name, index.name), index.key_for(doc),
-                                           doc_id, delete))
-        for search in table.search_indexes.values():
+        index_writes.extend(IndexWrite(name, index.key_for(doc), doc_id, delete)
+                            for name, index in plan.indexes)
+        for name, search in plan.searches:
             if entry_keys(search, doc):
-                search_writes.append(search_write(search, index_id(table_name, search.name),
-                                                  doc_id, None if delete else doc))
-        for vectors in table.vector_indexes.values():
+                search_writes.append(search_write(search, name, doc_id,
+                                                  None if delete else doc))
+        for name, vectors in plan.vectors:
             if vector_keys(vectors, doc):
-                vector_writes.append(vector_write(vectors, index_id(table_name, vectors.name),
-                                                  doc_id, None if delete else doc))
+                vector_writes.append(vector_write(vectors, name, doc_id,
+                                                  None if delete else doc))
     return CommitRecord(ts, documents, index_writes, search_writes=search_writes,
                         vector_writes=vector_writes)
+
+
+class _TablePlan:
+    """A table's indexes with their storage names, looked up once per batch."""
+
+    def __init__(self, catalog: Catalog, table_name: str) -> None:
+        table = catalog.require(table_name)
+        self.indexes = [(index_id(table_name, i.name), i) for i in table.indexes.values()]
+        self.searches = [(index_id(table_name, i.name), i)
+                         for i in table.search_indexes.values()]
+        self.vectors = [(index_id(table_name, i.name), i)
+                        for i in table.vector_indexes.values()]
 
 
 async def write_import(storage: Storage, old: Catalog, clock: TimestampOracle, begin: int,
