@@ -357,3 +357,39 @@ async def test_arguments_and_results_no_document_could_hold(t: ReactorTest,
     assert second["args"] == {"json": '{"key": "k", "caf\\u00e9": 1}'}
     sent = llm.requests()[1]["body"]["messages"]
     assert '"$k"' in sent[-2]["content"] and "invalid arguments" in sent[-1]["content"]
+
+
+async def test_resume_after_a_crash_during_a_tool(tmp_path: Path, llm: FakeLLM) -> None:
+    """The step that asked for the tool is kept, the tool is not run again, and the model
+    is told it was interrupted."""
+    async with ReactorTest(APP, tmp_path) as t:
+        thread = await t.mutation("agent:createThread", {})
+        await t.mutation("agent:saveUserMessage", {"threadId": thread, "text": "note it"})
+        run = {"threadId": thread, "runId": "r1"}
+        await t.mutation("agent:beginRun", {**run, "order": 1, "leaseMs": 60_000,
+                                            "takeover": False})
+        step = await t.mutation("agent:beginStep", {**run, "order": 1, "stepOrder": 1,
+                                                    "model": "gpt-test", "leaseMs": 60_000})
+        await t.mutation("agent:finishStep", {
+            **run, "messageId": step["messageId"], "attempt": 1, "chunk": 1,
+            "parts": [{"type": "text", "text": "Noting."}], "status": "success",
+            "finishReason": "tool-calls",
+            "toolCalls": [{"id": "n1", "name": "note", "args": {"text": "x"}}]})
+        await t.mutation("agent:toolStarted", {**run, "toolCallId": "n1", "leaseMs": 60_000})
+    llm.reset()
+    async with ReactorTest(APP, tmp_path) as t:  # the restart: recoverRuns ran
+        await t.environment.set("OPENAI_BASE_URL", llm.openai_url)
+        call = (await t.query("agent:listToolCalls", {"threadId": thread}))[0]
+        assert call["status"] == "FAILED" and "interrupted" in call["result"]["error"]
+        llm.script([{"text": ["Could not note it."]}])
+        result = await t.action("chat:ask", {"threadId": thread, "order": 1})
+        assert (result["status"], result["text"]) == ("completed", "Could not note it.")
+        stored = await messages(t, thread)
+        assert [(m["stepOrder"], m["status"], m["text"]) for m in stored] == [
+            (0, "success", "note it"), (1, "success", "Noting."),
+            (2, "success", "Could not note it.")]
+        assert await t.query("chat:notes", {"threadId": thread}) == []
+        sent = llm.requests()[0]["body"]["messages"]
+        assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool"]
+        assert sent[2]["tool_calls"][0]["id"] == "n1"
+        assert "interrupted" in sent[3]["content"]
