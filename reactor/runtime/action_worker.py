@@ -35,14 +35,14 @@ from reactor.runtime.context import Auth, FunctionRef, check_delay, check_timest
 from reactor.runtime.files import ActionStorage
 from reactor.runtime.files.access import ExpiresIn
 from reactor.runtime.functions import FunctionKind
-from reactor.runtime.loader import App, load_app
+from reactor.runtime.loader import App
 from reactor.runtime.outcome import Outcome
 from reactor.runtime.runner import to_function_error
 from reactor.runtime.scope import APP_SCOPE, Scope
-from reactor.runtime.system.environment import EnvReader, provide_deployment_values
+from reactor.runtime.system.environment import EnvReader
 from reactor.runtime.system.rate_limits import ActionRateLimits, RateLimitStatus
 from reactor.runtime.timeunits import Duration, Instant
-from reactor.runtime.worker import WorkerSettings
+from reactor.runtime.worker import WorkerSettings, load_worker_app
 from reactor.runtime.worker_process import READY, read_frame, run_worker, write_frame
 
 Identity = dict[str, Any] | None
@@ -230,12 +230,7 @@ async def run_action(call: ActionCall, app: App, issuer: BuiltinIssuer,
 
 
 async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> None:
-    preempt.install()
-    logs.install()
-    app = load_app(settings.app_dir)
-    logs.capture_app_loggers(app.package)
-    provide_deployment_values(dict(settings.deployment_env))
-    issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
+    app, issuer = load_worker_app(settings)
     channel = Channel(out)
     loop = asyncio.get_running_loop()
     frames: asyncio.Queue[Any] = asyncio.Queue()

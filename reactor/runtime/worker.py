@@ -99,15 +99,21 @@ async def execute(call: RemoteCall, app: App, storage: Storage,
     return result
 
 
-async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> None:
+def load_worker_app(settings: WorkerSettings) -> tuple[App, BuiltinIssuer]:
+    """The app and the token issuer, as the server process has them (either kind of
+    worker starts with this)."""
     preempt.install()
     logs.install()
     app = load_app(settings.app_dir)
     logs.capture_app_loggers(app.package)
     provide_deployment_values(dict(settings.deployment_env))
+    return app, BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
+
+
+async def serve(settings: WorkerSettings, source: IO[bytes], out: IO[bytes]) -> None:
+    app, issuer = load_worker_app(settings)
     storage = make_storage(settings.data_dir, settings.db_url)
     await storage.open_reader()
-    issuer = BuiltinIssuer.load_or_create(settings.data_dir, settings.issuer_url)
     files = FileLinks(FileSigner.load_or_create(settings.data_dir), settings.public_url,
                       settings.file_options)
     write_frame(out, READY)
