@@ -28,7 +28,7 @@ from reactor import (
 
 from ..schema import TaskId, file_change_kind, finish_reason, memory_category, message_part
 from ..schema import usage as token_usage
-from ._lib.agent_run import run_agent
+from ._lib.agent_run import remove_workspace, run_agent
 from ._lib.agent_runs import (
     INTERRUPTED,
     RECOVERY_BATCH,
@@ -60,6 +60,25 @@ answer_args = {"parts": v.array(message_part), "calls": v.array(call_update)}
 async def run(ctx: ActionCtx, taskId: TaskId, runId: str, model: str) -> None:
     """One agent run for the task's newest user message (scheduled, never called by clients)."""
     await run_agent(ctx, taskId, runId, model)
+
+
+@internal_action
+async def removeWorkspace(ctx: ActionCtx, taskId: str) -> bool:
+    """Delete a cleaned-up or deleted task's workspace folder (scheduled by tasks:cleanup
+    and by deletes); whether there was one to delete."""
+    return await remove_workspace(ctx, taskId)
+
+
+@internal_query
+async def workspaceUse(ctx: QueryCtx, taskId: str) -> str:
+    """"gone" (deleted task), "inUse" (a run may use the folder) or "idle"."""
+    task_id = ctx.db.normalize_id("tasks", taskId)
+    task = None if task_id is None else await ctx.db.get(task_id)
+    if task is None:
+        return "gone"
+    if task["status"] in WRITABLE_STATUSES or not task["workspaceCleanedUp"]:
+        return "inUse"
+    return "idle"
 
 
 @internal_query

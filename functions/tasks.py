@@ -18,7 +18,7 @@ from ._lib.bounds import (
     MAX_URL_CHARS,
     bound_all,
 )
-from ._lib.cascade import delete_task, purge_task
+from ._lib.cascade import delete_task, purge_task, remove_workspace_later
 from ._lib.chat import insert_message
 from ._lib.errors import app_error
 from ._lib.fields import present
@@ -223,7 +223,8 @@ async def fail_init(ctx: MutationCtx, task: Doc, error: str) -> None:
 
 @internal_mutation
 async def cleanup(ctx: MutationCtx, taskId: TaskId) -> None:
-    """The scheduled workspace cleanup: end active sessions, initStatus back to INACTIVE."""
+    """The scheduled workspace cleanup: end active sessions, initStatus back to INACTIVE,
+    the agent's workspace folder deleted (agent:removeWorkspace)."""
     task = await ctx.db.get(taskId)
     if task is None:
         return
@@ -237,3 +238,4 @@ async def cleanup(ctx: MutationCtx, taskId: TaskId) -> None:
     await ctx.db.patch(taskId, {"initStatus": "INACTIVE", "scheduledCleanupAt": MISSING,
                                 "cleanupJobId": MISSING, "workspaceCleanedUp": True,
                                 "updatedAt": now})
+    await remove_workspace_later(ctx, task)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -234,6 +235,27 @@ async def prepare_workspace(ctx: ActionCtx, task: Doc, run_id: str) -> Workspace
         # no work in this port: the steps are recorded so clients see the same sequence.
         step = await advance()
     return Workspace(path)
+
+
+async def remove_workspace(ctx: ActionCtx, task_id: str) -> bool:
+    """Delete the task's workspace folder unless a run uses it; whether it was deleted.
+
+    The folder is first renamed out of the way (atomic), so a run that starts while it
+    is being deleted finds no folder and prepares a fresh one, never a half-deleted one.
+    """
+    if not task_id.isalnum():
+        return False
+    task = await ctx.run_query("agent:workspaceUse", {"taskId": task_id})
+    if task == "inUse":
+        return False
+    root = await workspace_root(ctx)
+    path = root / task_id
+    if not path.is_dir() or path.is_symlink():
+        return False
+    trash = root / f".removed-{task_id}-{int(ctx.now())}"
+    await asyncio.to_thread(path.rename, trash)
+    await asyncio.to_thread(shutil.rmtree, trash, True)
+    return True
 
 
 async def instructions(ctx: ActionCtx, task: Doc) -> str:

@@ -24,6 +24,7 @@ from .lifecycle import cancel_cleanup
 BATCH: Final = 200
 PURGE_TASK: Final = "tasks:purge"
 PURGE_USER: Final = "auth:purgeUser"
+REMOVE_WORKSPACE: Final = "agent:removeWorkspace"
 TASK_ROWS: Final = (("pullRequestSnapshots", "by_task"), ("chatMessages", "by_task_sequence"),
                     ("todos", "by_task_sequence"), ("memories", "by_task"),
                     ("taskSessions", "by_task_active"), ("toolCalls", "by_task"),
@@ -85,7 +86,14 @@ async def delete_task(ctx: MutationCtx, task: Doc) -> None:
     """The task at once (with its pending cleanup); what it owns, batch by batch."""
     await cancel_cleanup(ctx, task)
     await ctx.db.delete(task["_id"])
+    await remove_workspace_later(ctx, task)
     await purge_task(ctx, task["_id"])
+
+
+async def remove_workspace_later(ctx: MutationCtx, task: Doc) -> None:
+    """Schedule the deletion of the task's workspace folder, if the agent made one."""
+    if "workspacePath" in task:
+        await ctx.scheduler.run_after(0, REMOVE_WORKSPACE, {"taskId": task["_id"]})
 
 
 async def purge_task(ctx: MutationCtx, task_id: str) -> None:
@@ -115,6 +123,7 @@ async def purge_user_rows(ctx: MutationCtx, user_id: str, budget: Budget) -> boo
         if not await purge_task_rows(ctx, task["_id"], budget):
             return False
         await ctx.db.delete(task["_id"])
+        await remove_workspace_later(ctx, task)
         budget.left -= 1
     return False
 

@@ -249,3 +249,28 @@ async def test_semantic_search_indexes_the_commit_once(
 
     chunks = await agent_t.run(all_chunks)
     assert sorted(c["path"] for c in chunks) == ["config.py", "server.py"]
+
+
+async def test_cleanup_and_delete_remove_the_workspace(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    llm.script([{"text": ["one"]}, {"text": ["two"]}])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Hi"})
+    task_id = created["taskId"]
+    await run_all(agent_t)
+    folder = tmp_path / "workspaces" / task_id
+    (folder / "notes.txt").write_text("kept until cleanup")
+    await agent_t.mutation("tasks:cleanup", {"taskId": task_id})  # as the scheduler would
+    await run_all(agent_t)
+    assert not folder.exists()
+    assert [p.name for p in (tmp_path / "workspaces").iterdir()] == []
+
+    # The next message prepares a fresh, empty workspace.
+    await carol.client.mutation("messages:append", {"taskId": task_id, "content": "Again",
+                                                    "role": "USER"})
+    await run_all(agent_t)
+    task = await get_task(carol, task_id)
+    assert task["status"] == "COMPLETED" and folder.is_dir() and not any(folder.iterdir())
+
+    await carol.client.mutation("tasks:remove", {"taskId": task_id})
+    await run_all(agent_t)
+    assert not folder.exists()
