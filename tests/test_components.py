@@ -290,3 +290,13 @@ async def test_a_function_handle_lets_a_component_call_back_into_the_app(
     # Without a handle the same path stays out of the component's reach.
     with pytest.raises(FunctionError, match="Could not find function for '@counter/notes:write'"):
         await t.mutation("@counter/lib:call_app")
+
+
+async def test_a_table_name_with_a_slash_that_no_component_has(t: ReactorTest) -> None:
+    with pytest.raises(FunctionError, match='invalid table name "nobody/counts"'):
+        await t.query("notes:read_table", {"table": "nobody/counts"})
+    with pytest.raises(FunctionError, match="belongs to component 'counter'"):
+        await t.query("notes:read_table", {"table": "counter/counts"})
+    with pytest.raises(FunctionError, match=r'ctx\.vector_search: table "counts" belongs to'
+                       r" component 'second'"):
+        await t.action("notes:vector_search_in", {"table": "second/counts"})

@@ -88,7 +88,10 @@ class DatabaseReader:
         self.system = SystemReader(txn, scope)
 
     def _table(self, name: object, operation: str) -> str:
-        return self._scope.table(_user_table(name), f"ctx.db.{operation}")
+        table = _user_table(name)
+        return self._scope.table(table, f"ctx.db.{operation}",
+                                 not isinstance(table, str) or self._txn.catalog.get(table)
+                                 is not None)
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
         """The document with this id, or None if there is none (the query then depends

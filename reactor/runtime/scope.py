@@ -49,13 +49,14 @@ class Scope:
     def describe(self) -> str:
         return "the app" if self.component is None else f"component {self.component!r}"
 
-    def table(self, name: str, operation: str) -> str:
-        """The stored name of the table this code calls `name`."""
+    def table(self, name: str, operation: str, exists: bool = True) -> str:
+        """The stored name of the table this code calls `name`; the app's name of a
+        table that does not `exist` is left for the catalog to refuse."""
         if not isinstance(name, str) or name.startswith("_") or self.sees_everything:
             return name
         owner, local = split_table(name)
         if self.component is None:
-            if owner is not None:
+            if owner is not None and exists:
                 raise _not_yours(operation, f'table "{local}"', owner)
             return name
         if owner is not None or name not in self.tables:

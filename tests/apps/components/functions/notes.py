@@ -97,3 +97,13 @@ async def count_with_callback(ctx, name: str) -> int:
     return await ctx.run_mutation(counter.add_and_call_back, {
         "name": name, "on_done": create_function_handle(write),
         "notes": create_function_handle(texts)})
+
+
+@query
+async def read_table(ctx, table: str):
+    return await ctx.db.query(table).collect()
+
+
+@action
+async def vector_search_in(ctx, table: str):
+    return await ctx.vector_search(table, "by_vector", vector=[1.0, 0.0])
