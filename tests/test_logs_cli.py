@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from e2e_support import REPO_ROOT, ReactorServer
@@ -125,14 +128,25 @@ def test_follow_prints_new_executions(server: ReactorServer, calls: dict[str, st
         ["--url", server.url, "--data", str(server.data_dir)]
     follower = subprocess.Popen([sys.executable, "-m", "reactor", "logs", "--follow",
                                  "--limit", "0", "--function", "notes:add", *where],
-                                cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    assert follower.stdout is not None and follower.stderr is not None
+
+    lines: dict[int, queue.Queue[str]] = {}
+    for stream in (follower.stdout, follower.stderr):
+        lines[id(stream)] = queue.Queue()
+        threading.Thread(target=lambda s=stream: [lines[id(s)].put(x) for x in s],
+                         daemon=True).start()
+
+    def line(stream: IO[str]) -> str:
+        return lines[id(stream)].get(timeout=30)
+
     try:
-        time.sleep(1.5)  # started and polling
+        assert line(follower.stderr) == "following new executions (Ctrl-C stops)\n"
         mutation(server, "notes:add", {"body": f"followed-{mode}"})
-        assert follower.stdout is not None
-        head = follower.stdout.readline()
+        head = line(follower.stdout)
         assert "notes:add" in head and " success" in head
-        assert follower.stdout.readline() == f"    [LOG] adding followed-{mode}\n"
+        assert line(follower.stdout) == f"    [LOG] adding followed-{mode}\n"
     finally:
         follower.terminate()
         follower.wait(timeout=10)

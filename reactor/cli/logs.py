@@ -88,6 +88,8 @@ def run(arguments: argparse.Namespace) -> int:
         if not arguments.follow:
             return 0
         cursor = max([last_id, *(r.id for r in records)])
+        sys.stderr.write("following new executions (Ctrl-C stops)\n")
+        sys.stderr.flush()
         while True:
             time.sleep(FOLLOW_INTERVAL_S)
             records, _last = read(LogFilter(after=cursor, since_ms=since_ms,

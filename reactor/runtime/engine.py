@@ -278,6 +278,11 @@ class Engine:
         (first runs and re-runs), scheduled jobs and HTTP actions."""
         self._call_listeners.append(listener)
 
+    def remove_call_listener(self, listener: CallListener) -> None:
+        """Stop calling `listener` (added by `add_call_listener`)."""
+        if listener in self._call_listeners:
+            self._call_listeners.remove(listener)
+
     def report(self, kind: FunctionKind, outcome: Outcome, identity: Identity = None) -> None:
         """Tell the call listeners about one finished call, made by `identity`."""
         if not outcome.request_id:

@@ -140,6 +140,7 @@ class ReactorServer:
             await self.engine.stop()
         if self.execution_log is not None:
             log, self.execution_log = self.execution_log, None
+            self.engine.remove_call_listener(log.record)
             await asyncio.to_thread(log.stop)
 
     async def sync(self, websocket: WebSocket) -> None:
