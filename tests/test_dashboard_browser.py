@@ -133,6 +133,7 @@ def test_sign_in_browse_edit_run_and_cancel_in_chromium(
     assert result["textFiltered"] == "[LOG] greeting while watching"
     assert "by_tag_n" in result["schemaText"]
     assert int(result["health"]) >= 1
+    assert 0 < result["pushP95"] <= 10_000 and 0 < result["commitP95"] <= 10_000
     assert result["sameDocument"] is True
     for name in PAGES:
         _not_blank(shots / f"dashboard_{name}.png")

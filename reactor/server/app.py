@@ -225,7 +225,9 @@ class ReactorServer:
         http_actions = HttpActions(self.engine, self._authenticator, self.config)
         files = FileEndpoints(self.engine, self.config)
         logs = LogsApi(lambda: self.execution_log, self._authenticator)
-        dashboard = Dashboard(self._authenticator, self._figures)
+        dashboard = Dashboard(self._authenticator, self._figures,
+                              lambda: {"commit": self.metrics.commit_latency,
+                                       "push": self.metrics.push_latency})
         self.engine.add_call_listener(dashboard.call_times)
         routes = [
             WebSocketRoute("/api/sync", self.sync),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
+from prometheus_client import Histogram
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -62,6 +63,18 @@ def _percentiles(durations: list[float]) -> dict[str, float | None]:
     return {"p50Ms": at(0.5), "p95Ms": at(0.95), "p99Ms": at(0.99)}
 
 
+def histogram_buckets(histogram: Histogram) -> list[list[float | None]]:
+    """A histogram's cumulative counts per upper bound (seconds; None for +Inf), for the
+    Health page to take percentiles of the calls between two of its samples."""
+    buckets: list[list[float | None]] = []
+    for metric in histogram.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets.append([None if bound == float("inf") else bound, sample.value])
+    return buckets
+
+
 def storage_bytes(data_dir: Path) -> int:
     """Bytes of the SQLite database files (the main file, its WAL and other sidecars;
     not the execution log's)."""
@@ -72,10 +85,12 @@ class Dashboard:
     """The routes under `/_dashboard/`."""
 
     def __init__(self, authenticator: Callable[[], Authenticator],
-                 stats: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+                 stats: Callable[[], Awaitable[dict[str, Any]]],
+                 histograms: Callable[[], dict[str, Histogram]]) -> None:
         self.authenticator = authenticator
         self.codes = LoginCodes(lambda: authenticator().admin_key)
         self.stats = stats
+        self.histograms = histograms
         self.call_times = CallTimes()
 
     async def login(self, request: Request) -> Response:
@@ -105,6 +120,8 @@ class Dashboard:
                                 status_code=403)
         figures = await self.stats()
         figures["latency"] = self.call_times.summary()
+        figures["histograms"] = {name: histogram_buckets(histogram)
+                                 for name, histogram in self.histograms().items()}
         figures["time"] = time.time()
         return JSONResponse(figures, headers={"Cache-Control": "no-store"})
 

@@ -1,8 +1,18 @@
-// Health: connections, subscriptions, commits per second, call latency percentiles and the
-// database size, sampled every two seconds, with small SVG charts of the last two minutes.
+// Health: connections, subscriptions, commits per second, call, commit and push latency
+// percentiles and the database size, sampled every two seconds, with small SVG charts of the last two minutes.
 import { h } from "../util.js";
 
 const POINTS = 60;
+
+/** The `q` percentile (ms, a bucket's upper bound) of what two cumulative histogram samples
+ * counted in between; null when nothing was counted. */
+function windowPercentile(now, before, q) {
+  const counts = now.map(([bound, count], i) => [bound, count - (before?.[i]?.[1] ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  if (total <= 0) return null;
+  const hit = counts.find(([, count]) => count >= q * total);
+  return hit[0] === null ? 10000 : Math.round(hit[0] * 1000 * 100) / 100; // past the last bound: 10 s
+}
 
 function chart(values) {
   const max = Math.max(1, ...values);
@@ -13,7 +23,7 @@ function chart(values) {
   svg.setAttribute("viewBox", "0 0 100 40");
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `latest ${values.at(-1) ?? 0}, peak ${max}`);
+  svg.setAttribute("aria-label", `latest ${values.at(-1) ?? 0}, peak ${Math.max(0, ...values)}`);
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
   line.setAttribute("points", points);
   line.setAttribute("vector-effect", "non-scaling-stroke");
@@ -31,9 +41,11 @@ function describeBackups(status) {
 }
 
 export function render({ main, api }) {
-  const series = { connections: [], subscriptions: [], commitsPerSecond: [], mutationP95: [], queryP95: [], databaseMiB: [] };
+  const series = { connections: [], subscriptions: [], commitsPerSecond: [], mutationP95: [], queryP95: [], databaseMiB: [],
+    commitP95: [], pushP95: [] };
   const labels = { connections: "Open connections", subscriptions: "Live queries", commitsPerSecond: "Commits / s",
-    mutationP95: "Mutation p95 (ms)", queryP95: "Query p95 (ms)", databaseMiB: "Database size (MiB)" };
+    mutationP95: "Mutation p95 (ms)", queryP95: "Query p95 (ms)", databaseMiB: "Database size (MiB)",
+    commitP95: "Commit p95 (ms, ≤ bucket)", pushP95: "Push p95 (ms, ≤ bucket)" };
   const charts = h("div", { class: "charts", id: "health" });
   const table = h("tbody", { id: "latency" });
   const error = h("p", { class: "error", role: "alert" });
@@ -52,10 +64,15 @@ export function render({ main, api }) {
     backups.textContent = describeBackups(figures.backups);
     const commits = figures.committer.commits;
     const rate = previous ? (commits - previous.commits) / Math.max(0.001, figures.time - previous.time) : 0;
-    previous = { commits, time: figures.time };
+    // Commit and push latencies over the last interval, from the server's histograms.
+    const windowed = (name) => windowPercentile(figures.histograms[name], previous?.histograms[name], 0.95) ?? 0;
+    const commitP95 = windowed("commit");
+    const pushP95 = windowed("push");
+    previous = { commits, time: figures.time, histograms: figures.histograms };
     const latest = { connections: figures.connections.open, subscriptions: figures.subscriptions.entries,
       commitsPerSecond: Math.round(rate * 10) / 10, mutationP95: figures.latency.mutation.p95Ms ?? 0,
-      queryP95: figures.latency.query.p95Ms ?? 0, databaseMiB: Math.round(figures.storage.databaseBytes / 10485.76) / 100 };
+      queryP95: figures.latency.query.p95Ms ?? 0, databaseMiB: Math.round(figures.storage.databaseBytes / 10485.76) / 100,
+      commitP95, pushP95 };
     for (const [key, value] of Object.entries(latest)) {
       series[key].push(value);
       if (series[key].length > POINTS) series[key].shift();
