@@ -161,3 +161,16 @@ async def test_a_filter_no_index_serves_reads_a_bounded_stretch_per_page(
     assert second["isDone"] is True and second["scanned"] == total - SCAN_BUDGET
     common = await _page(t, filters=[{"field": "tag", "value": "odd"}])
     assert len(common["page"]) >= 50 and common["scanned"] <= 512
+
+
+async def test_system_functions_stay_on_the_event_loop() -> None:
+    """Calls that hold the loop move to worker processes, which load the app's functions
+    only: a system function must stay (it failed there with a KeyError)."""
+    async with ReactorTest(APP, workers=1) as t:
+        if t.engine.pool is None:
+            pytest.skip("worker processes are not available here")
+        t.engine.pool.slice_s = 0.0  # every step of an app function would move
+        await t.mutation("items:fill", {"count": 600})
+        page = await _page(t, filters=[{"field": "tag", "value": "odd"}])
+        assert len(page["page"]) >= 50
+        assert (await t.query(f"{D}tables", {"tick": 1}))[0]["count"] == 600

@@ -49,6 +49,9 @@ class FunctionDefinition:
     function: Handler
     name: str | None = None
     path: str = ""
+    # Whether a call may move to a worker process (runtime/workers.py) when it holds
+    # the event loop: workers load the app's functions, not the system functions.
+    movable: bool = True
     # An internal mutation run once with `{}` when the engine starts, before any
     # client is served (a library marks this: reactor.agent recovers runs with it).
     on_startup: bool = False

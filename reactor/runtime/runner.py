@@ -211,7 +211,12 @@ class Runner:
         return float("inf") if self.isolation is None else self.isolation.slice_s
 
     def _isolated(self, fn: FunctionDefinition) -> bool:
-        return self.isolation is not None and self.isolation.isolated(fn.path)
+        return fn.movable and self.isolation is not None and self.isolation.isolated(fn.path)
+
+    def _slice(self, fn: FunctionDefinition) -> float:
+        """How long one step of `fn` may hold the loop before it moves to a worker; a
+        function workers cannot load (a system function) stays, whatever it takes."""
+        return self.slice_s if fn.movable else float("inf")
 
     async def query(self, fn: FunctionDefinition, args: Any, identity: dict[str, Any] | None,
                     ts: int | None = None) -> Outcome:
@@ -244,7 +249,7 @@ class Runner:
                                    self.now(), self.issuer, self.files, scope=fn.scope,
                                    resolve=self.resolve)
                     outcome.value, _ = await call_handler(fn, ctx, checked,
-                                                          self.user_time_limit_s, self.slice_s)
+                                                          self.user_time_limit_s, self._slice(fn))
                 outcome.ts = txn.begin_ts
             except Escalated:
                 assert self.isolation is not None
@@ -355,7 +360,7 @@ class Runner:
                                                            identity, fresh_seed(), sink)
                     else:
                         outcome.value, _ = await call_handler(
-                            fn, ctx, checked, self.user_time_limit_s, self.slice_s)
+                            fn, ctx, checked, self.user_time_limit_s, self._slice(fn))
                     if journal is not None:
                         await journal.record(txn, outcome.value, self.now())
                     outcome.ts = await self.database.commit(txn, ticket)

@@ -25,6 +25,7 @@ class SystemFunctions:
                                     ("dashboard", overview.functions(app_functions))):
             for name, fn in definitions.items():
                 fn.path = f"{SYSTEM_PREFIX}{module}:{name}"
+                fn.movable = False
                 fn.scope = SYSTEM_SCOPE  # an admin's view: components' tables too
                 found[fn.path] = fn
         self.functions = found
