@@ -93,7 +93,8 @@ async def page(ctx: QueryCtx, taskId: str, paginationOpts: Doc) -> Doc:
 @mutation(args={"messageId": v.id("chatMessages"), "content": v.string(),
                 "llmModel": v.optional(v.string())})
 async def edit(ctx: MutationCtx, messageId: str, content: str, llmModel: str | None = None) -> None:
-    """Rewrite a user message and drop every later message: the conversation resumes there."""
+    """Rewrite a user message and drop every later message: the conversation resumes there
+    (the agent answers the edited message when a provider is configured)."""
     check_content(content, llmModel)
     _, task, message = await require_message(ctx, messageId)
     if message["role"] != "USER":
@@ -109,6 +110,7 @@ async def edit(ctx: MutationCtx, messageId: str, content: str, llmModel: str | N
     if await purge_after(ctx, task):
         del task["truncatedAfter"]
     await on_user_message(ctx, task)
+    await maybe_start_run(ctx, task, llmModel or message["llmModel"])
 
 
 async def purge_after(ctx: MutationCtx, task: Doc) -> bool:

@@ -274,3 +274,20 @@ async def test_cleanup_and_delete_remove_the_workspace(
     await carol.client.mutation("tasks:remove", {"taskId": task_id})
     await run_all(agent_t)
     assert not folder.exists()
+
+
+async def test_editing_a_message_answers_it_afresh(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM) -> None:
+    llm.script([{"text": ["first answer"]}, {"text": ["second answer"]}])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Hi"})
+    task_id = created["taskId"]
+    await run_all(agent_t)
+    first = await carol.client.query("messages:byTask", {"taskId": task_id})
+    assert [m["content"] for m in first] == ["Hi", "first answer"]
+    await carol.client.mutation("messages:edit", {"messageId": first[0]["_id"],
+                                                  "content": "Hello"})
+    await run_all(agent_t)
+    second = await carol.client.query("messages:byTask", {"taskId": task_id})
+    assert [(m["sequence"], m["content"]) for m in second] == [(1, "Hello"), (2, "second answer")]
+    assert (await get_task(carol, task_id))["status"] == "COMPLETED"
+    assert llm.requests()[1]["body"]["messages"][-1]["content"] == "Hello"
