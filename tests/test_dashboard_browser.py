@@ -103,6 +103,7 @@ def _not_blank(path: Path) -> None:
     assert stddev > 10, f"{path.name} is nearly uniform (stddev {stddev:.1f})"
 
 
+@pytest.mark.slow  # about 30 s: 10,000 documents, every page, a few sampling intervals
 @needs_chromium
 def test_sign_in_browse_edit_run_and_cancel_in_chromium(
         server: ReactorServer, tmp_path: Path, node_modules: Path) -> None:
