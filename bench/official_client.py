@@ -1,0 +1,93 @@
+"""Benchmark 10: insert mutations through the official `convex` client (Node), as apps run it.
+
+8 `ConvexClient`s, each keeping 4 `items:insert` mutations outstanding; a mutation
+completes when its client has seen the Transition carrying its write (what
+`await client.mutation(...)` waits for), with permessage-deflate as the client
+negotiates it. Against raw aiosqlite per-transaction commits in the same run
+(bench 1's baseline). Reported: completions per second, server CPU per mutation,
+the load generator's CPU (on 2 cores it competes with the server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from typing import Any
+
+from bench.commit_throughput import baseline
+from bench.processes import REPO_ROOT, reactor_server
+from bench.procstat import cpu_seconds
+from bench.report import Table, core_share, ms, num, ratio
+from bench.settings import Settings
+
+NODE_DIR = REPO_ROOT / "tests" / "node"
+CLIENTS = 8
+INFLIGHT = 4
+
+
+def node_modules() -> None:
+    """tests/node's packages (the official client), installed from its lock file if missing."""
+    if not (NODE_DIR / "node_modules" / "convex").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
+                       capture_output=True, timeout=600)
+
+
+def generate(url: str, server_pid: int, clients: int, inflight: int, seconds: float
+             ) -> dict[str, Any]:
+    """Run the Node load generator; the server's CPU is read when its window opens and
+    closes (it says when on stdout)."""
+    command = ["node", "load_official.mjs", url, str(clients), str(inflight), "1.5",
+               str(seconds)]
+    with subprocess.Popen(command, cwd=NODE_DIR, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        marks: dict[str, float] = {}
+        result: dict[str, Any] = {}
+        for line in process.stdout:
+            message = json.loads(line)
+            if "event" in message:
+                marks[message["event"]] = cpu_seconds(server_pid)
+            else:
+                result = message
+        stderr = process.stderr.read() if process.stderr else ""
+    if process.returncode != 0 or not result or set(marks) != {"open", "close"}:
+        raise RuntimeError(f"load_official.mjs failed ({process.returncode}): {stderr[-2000:]}")
+    result["server_cpu_s"] = marks["close"] - marks["open"]
+    return result
+
+
+def run(settings: Settings) -> Table:
+    table = Table(f"10. Mutations through the official client (durability={settings.durability})")
+    seconds = settings.seconds(3.0, 10.0)
+    node_modules()
+    server = reactor_server("counters", settings.data_dir("official"), settings.durability)
+    baselines: list[float] = []
+    runs: list[dict[str, Any]] = []
+    with server:
+        for _ in range(settings.rounds()):
+            baselines.append(asyncio.run(baseline(
+                settings.data_dir("official-baseline") / "baseline.sqlite3",
+                settings.durability, seconds)))
+            runs.append(generate(server.http, server.pid, CLIENTS, INFLIGHT, seconds))
+    best = max(runs, key=lambda r: r["ok"] / r["seconds"])
+    rate = best["ok"] / best["seconds"]
+    raw = max(baselines)
+    table.add(f"{CLIENTS} official clients x {INFLIGHT} in flight: mutations/s", num(rate),
+              f"{num(raw)} commits/s (aiosqlite, 1 INSERT per transaction)", ratio(rate, raw),
+              ">= 1.5x", rate >= 1.5 * raw)
+    per_mutation = best["server_cpu_s"] / max(best["ok"], 1)
+    table.add("server CPU per mutation", ms(per_mutation, 3), "", None, "<= 0.25 ms",
+              per_mutation <= 0.00025)
+    table.add("server / load generator CPU use",
+              f"{core_share(best['server_cpu_s'], best['seconds'])} /"
+              f" {core_share(best['loadgen_cpu_s'], best['seconds'])}")
+    table.add("mutation latency p50 / p99 (await client.mutation)",
+              f"{best['latency_p50_ms']:.2f} ms / {best['latency_p99_ms']:.2f} ms")
+    table.note(f"Load generator: tests/node/load_official.mjs, convex@1.48.0 `ConvexClient`s in"
+               f" one Node process; {best['failed']} mutations failed"
+               + (f" (first error: {best['errors'][0]})" if best["errors"] else "") + ".")
+    table.note(f"Rounds (mutations/s): {', '.join(num(r['ok'] / r['seconds']) for r in runs)};"
+               f" baseline rounds (commits/s): {', '.join(num(b) for b in baselines)};"
+               f" {seconds:g} s each, after 1.5 s of warm-up.")
+    return table
