@@ -3,6 +3,8 @@ directory and from a running server (`--url`)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -11,14 +13,22 @@ from pathlib import Path
 from e2e_support import REPO_ROOT, ReactorServer
 from sync_support import http_json
 
+from reactor.cli.main import main
 from reactor.runtime.auth import AdminKey
 
 APP = Path(__file__).parent / "apps" / "ops"
 
 
 def reactor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO_ROOT,
-                          env=os.environ, capture_output=True, text=True, timeout=60)
+    """`reactor ARGS` run in this process, with its output and exit code (the server is a
+    real process; an interpreter per command would only add seconds)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def rows(output: str) -> list[list[str]]:
@@ -33,7 +43,8 @@ def test_data_lists_tables_and_documents_locally_and_from_a_server(tmp_path: Pat
     for body, rank in (("first", 1), ("[bold]markup stays text[/bold]", 2.5), ("third", 3)):
         added = reactor("run", "notes:add", f'{{"body": "{body}", "rank": {rank}}}', *local)
         assert added.returncode == 0, added.stderr
-    tables = reactor("data", *local)
+    tables = subprocess.run([sys.executable, "-m", "reactor", "data", *local], cwd=REPO_ROOT,
+                            env=os.environ, capture_output=True, text=True, timeout=60)
     assert tables.returncode == 0, tables.stderr
     assert rows(tables.stdout) == [["notes", "3"], ["tags", "0"]]
     newest = reactor("data", "notes", *local)

@@ -3,12 +3,14 @@ by age and by size, and the writer thread that keeps records off the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reactor.runtime import Engine
 from reactor.runtime.execution_log import ExecutionLog, LogRetention
 from reactor.runtime.functions import FunctionKind
 from reactor.runtime.outcome import FunctionError, Outcome
@@ -135,3 +137,29 @@ def test_the_writer_thread_batches_records_and_flushes_on_stop(tmp_path: Path) -
     assert (records[-1].status, records[-1].error, records[-1].kind) == \
         ("failed", "boom", "action")
     store.close()
+
+
+async def test_the_engine_stamps_caller_and_request_id(tmp_path: Path) -> None:
+    app = Path(__file__).parent / "apps" / "ops"
+    engine = Engine(app, tmp_path / "data", workers=0)
+    await engine.start()
+    log = ExecutionLog(engine.data_dir)
+    log.start()
+    engine.add_call_listener(log.record)
+    try:
+        identity = {"subject": "user-1", "issuer": "https://issuer.test",
+                    "tokenIdentifier": "https://issuer.test|user-1"}
+        await engine.run_mutation("notes:add", {"body": "mine"}, identity)
+        failed = await engine.run_mutation("notes:fail", {"why": "no"})
+        assert failed.error is not None
+        await asyncio.to_thread(log.flush)
+        added, failure = log.store.query(LogFilter(limit=10))
+    finally:
+        engine.remove_call_listener(log.record)
+        log.stop()
+        await engine.stop()
+    assert (added.path, added.caller, added.status, added.log_lines) == \
+        ("notes:add", "user-1", "success", ("[LOG] adding mine",))
+    assert len(added.request_id) == 16 and added.request_id != failure.request_id
+    assert failure.caller is None and failure.request_id == failed.error.request_id
+    assert failure.error == 'Uncaught ConvexError: {"why":"no"}'

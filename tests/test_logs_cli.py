@@ -3,6 +3,8 @@ and the execution log across a crash and a restart (real server processes)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import queue
@@ -18,14 +20,31 @@ import pytest
 from e2e_support import REPO_ROOT, ReactorServer
 from sync_support import http_json
 
+from reactor.cli.main import main
 from reactor.runtime.auth import AdminKey
 
 APP = Path(__file__).parent / "apps" / "ops"
 
 
 def reactor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO_ROOT,
+    """`reactor ARGS` run in this process (the servers are real processes; starting an
+    interpreter per command would only add seconds), with its output and exit code."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_reactor_logs_runs_as_a_command(server: ReactorServer, calls: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "reactor", "logs", "--data",
+                           str(server.data_dir), "--status", "failed"], cwd=REPO_ROOT,
                           env=os.environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "notes:fail" in done.stdout
+    assert done.stdout == reactor("logs", "--data", str(server.data_dir), "--status",
+                                  "failed").stdout
 
 
 def mutation(server: ReactorServer, path: str, args: dict[str, object]) -> dict[str, object]:
