@@ -318,7 +318,8 @@ async def run_agent(ctx: ActionCtx, task_id: str, run_id: str, model: str) -> No
             message = str(failure)
         elif not isinstance(failure, Stopped):
             log.error("agent run %s of task %s failed", run_id, task_id, exc_info=failure)
-            message = f"the agent failed: {type(failure).__name__}: {failure}"[:2000]
+            text = str(failure).replace(str(workspace.root.parent), "<workspaces>")
+            message = f"the agent failed: {type(failure).__name__}: {text}"[:2000]
     stopped = not work.done() or work.cancelled() or isinstance(work.exception(), Stopped)
     await stream.finish("other" if stopped and message is None else stream.reason, message)
 

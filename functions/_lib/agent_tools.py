@@ -13,15 +13,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict, TypeVar
 
 from reactor.agent import Tool, ToolContext, tool
 
 from .authz import Doc
 from .sandbox import Limits, run_command, run_shell
-from .workspace import FileChange, Workspace, code_chunks, grep_argv, parse_grep_output
+from .workspace import (
+    FileChange,
+    Refused,
+    Workspace,
+    code_chunks,
+    grep_argv,
+    parse_grep_output,
+)
 
+T = TypeVar("T")
 TERMINAL_FLUSH_S: Final = 0.1
 INDEX_BATCH: Final = 200
 MemoryCategory = Literal["INFRA", "SETUP", "STYLES", "ARCHITECTURE", "TESTING", "PATTERNS",
@@ -43,6 +52,15 @@ def state_of(ctx: ToolContext) -> RunState:
     state = ctx.state
     assert isinstance(state, RunState)
     return state
+
+
+async def in_workspace(operation: Callable[..., T], *args: Any) -> T:
+    """Run a file operation in a worker thread; an OS error (a file that vanished, a full
+    disk) is refused with its reason only: its text would name the server's folders."""
+    try:
+        return await asyncio.to_thread(operation, *args)
+    except OSError as error:
+        raise Refused(f"{error.strerror or type(error).__name__}") from None
 
 
 async def record(ctx: ToolContext, change: FileChange) -> dict[str, Any]:
@@ -67,7 +85,7 @@ async def read_file(ctx: ToolContext, target_file: str, should_read_entire_file:
         end_line_one_indexed_inclusive: last line to read
         explanation: one sentence on why, for the user
     """
-    return await asyncio.to_thread(state_of(ctx).workspace.read_file, target_file,
+    return await in_workspace(state_of(ctx).workspace.read_file, target_file,
                                    should_read_entire_file, start_line_one_indexed,
                                    end_line_one_indexed_inclusive)
 
@@ -81,7 +99,7 @@ async def list_dir(ctx: ToolContext, relative_workspace_path: str = ".",
         relative_workspace_path: the folder, relative to the workspace root
         explanation: one sentence on why, for the user
     """
-    return await asyncio.to_thread(state_of(ctx).workspace.list_dir, relative_workspace_path)
+    return await in_workspace(state_of(ctx).workspace.list_dir, relative_workspace_path)
 
 
 @tool
@@ -93,7 +111,7 @@ async def file_search(ctx: ToolContext, query: str,
         query: part of the file name or path
         explanation: one sentence on why, for the user
     """
-    return await asyncio.to_thread(state_of(ctx).workspace.file_search, query)
+    return await in_workspace(state_of(ctx).workspace.file_search, query)
 
 
 @tool
@@ -131,7 +149,7 @@ async def edit_file(ctx: ToolContext, target_file: str, code_edit: str,
         code_edit: the file's complete new content
         instructions: one sentence describing the edit, for the user
     """
-    change = await asyncio.to_thread(state_of(ctx).workspace.write_file, target_file,
+    change = await in_workspace(state_of(ctx).workspace.write_file, target_file,
                                      code_edit)
     return await record(ctx, change)
 
@@ -146,7 +164,7 @@ async def search_replace(ctx: ToolContext, file_path: str, old_string: str,
         old_string: text that occurs exactly once in the file (include context lines)
         new_string: the replacement
     """
-    change = await asyncio.to_thread(state_of(ctx).workspace.search_replace, file_path,
+    change = await in_workspace(state_of(ctx).workspace.search_replace, file_path,
                                      old_string, new_string)
     return await record(ctx, change)
 
@@ -160,7 +178,7 @@ async def delete_file(ctx: ToolContext, target_file: str,
         target_file: the file's path, relative to the workspace root
         explanation: one sentence on why, for the user
     """
-    change = await asyncio.to_thread(state_of(ctx).workspace.delete_file, target_file)
+    change = await in_workspace(state_of(ctx).workspace.delete_file, target_file)
     return await record(ctx, change)
 
 

@@ -291,3 +291,18 @@ async def test_editing_a_message_answers_it_afresh(
     assert [(m["sequence"], m["content"]) for m in second] == [(1, "Hello"), (2, "second answer")]
     assert (await get_task(carol, task_id))["status"] == "COMPLETED"
     assert llm.requests()[1]["body"]["messages"][-1]["content"] == "Hello"
+
+
+async def test_os_errors_reach_the_model_without_server_paths(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    llm.script([
+        {"tool_calls": [call("c1", "edit_file", target_file="a.txt", code_edit="x"),
+                        call("c2", "edit_file", target_file="a.txt/b.txt", code_edit="y")]},
+        {"text": ["ok"]},
+    ])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Go"})
+    await run_all(agent_t)
+    calls = await carol.client.query("agent:toolCalls", {"taskId": created["taskId"]})
+    assert [c["status"] for c in calls] == ["SUCCEEDED", "FAILED"]
+    error = calls[1]["result"]["error"]
+    assert error.startswith("Refused:") and str(tmp_path) not in error, error
