@@ -121,6 +121,7 @@ def test_sign_in_browse_edit_run_and_cancel_in_chromium(
     assert result["convexSaw"] == "edited in the dashboard"
     assert result["convexSawBig"] == "9007199254740993"
     assert result["afterDelete"] == "10,000"
+    assert result["inserted"] == "made in the dashboard"
     assert result["greet"] == {"status": "success", "value": '"hello dashboard"',
                                "logs": "greeting dashboard"} or (
         result["greet"]["status"] == "success"

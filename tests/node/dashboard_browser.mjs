@@ -110,6 +110,14 @@ async function main() {
     await page.click("#delete-document");
     await page.waitForFunction(() => document.querySelector('#tables button[data-table="items"] .count').textContent === "10,000");
     result.afterDelete = await items.textContent();
+    // Insert from the form: the new document is at the top of the (newest first) page.
+    await page.click("#new-document");
+    await page.fill("#field-title", '"made in the dashboard"');
+    await page.fill("#field-n", "77777");
+    await page.click("#save-document");
+    await page.waitForFunction(() => document.querySelector("#documents tbody tr td:nth-child(2)")?.textContent === "made in the dashboard");
+    await page.waitForFunction(() => document.querySelector('#tables button[data-table="items"] .count').textContent === "10,001");
+    result.inserted = (await seen(convex, "items:by_n", { n: 77777 }, (doc) => doc !== null)).title;
 
     // Functions: run a public mutation (result, log line, duration), an internal one, and a
     // query as a given user.
