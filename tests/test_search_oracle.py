@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from reactor.errors import ConflictError
 from reactor.schema import define_schema, define_table, tokenize
-from reactor.storage import SqliteStorage
+from reactor.storage.choose import make_storage
 from reactor.transactions import Database, QueryBuilder, Transaction
 from reactor.values import v
 
@@ -135,8 +136,8 @@ async def run_search(txn: Transaction, words: list[str], board: str | None
     return await QueryBuilder(txn, "notes").with_search_index("search_body", build).collect()
 
 
-async def scenario(directory: Path, plan: list[Any]) -> None:
-    db = await Database.open(SqliteStorage(directory, durability="normal"), SCHEMA)
+async def scenario(directory: Path, plan: list[Any], db_url: str | None = None) -> None:
+    db = await Database.open(make_storage(directory, db_url, "normal"), SCHEMA)
     try:
         run = Run(db)
         for (words, board), concurrent in plan:
@@ -163,14 +164,19 @@ async def scenario(directory: Path, plan: list[Any]) -> None:
         await db.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(setup=st.lists(writes, min_size=5, max_size=25), plan=steps)
-def test_search_matches_the_oracle_under_concurrent_commits(
-        setup: list[Any], plan: list[Any]) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="reactor-search-"))
-    try:
-        async def main() -> None:
-            await scenario(directory, [((["x"], "any"), setup), *plan])
-        asyncio.run(main())
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def test_search_matches_the_oracle_under_concurrent_commits(db_url: str | None) -> None:
+    # Fewer examples on PostgreSQL, where each opens a store of its own (a fresh schema).
+    @settings(max_examples=60 if db_url is None else 15, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(setup=st.lists(writes, min_size=5, max_size=25), plan=steps)
+    def check(setup: list[Any], plan: list[Any]) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="reactor-search-"))
+        url = db_url and f"{db_url}_{uuid.uuid4().hex[:8]}"
+        try:
+            async def main() -> None:
+                await scenario(directory, [((["x"], "any"), setup), *plan], url)
+            asyncio.run(main())
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    check()

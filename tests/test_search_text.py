@@ -11,7 +11,7 @@ import pytest
 
 from reactor import ReactorError
 from reactor.schema import define_schema, define_table, tokenize
-from reactor.storage import SqliteStorage
+from reactor.storage.choose import make_storage
 from reactor.transactions import Database, Transaction
 from reactor.values import v
 
@@ -24,8 +24,8 @@ SCHEMA = define_schema({"notes": NOTES})
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(SqliteStorage(tmp_path, durability="normal"), SCHEMA)
+async def db(tmp_path: Path, db_url: str | None) -> AsyncIterator[Database]:
+    database = await Database.open(make_storage(tmp_path, db_url, "normal"), SCHEMA)
     yield database
     await database.close()
 

@@ -23,8 +23,8 @@ APP = Path(__file__).parent / "apps" / "search"
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    async with Engine(APP, tmp_path, durability="normal") as running:
+async def engine(tmp_path: Path, db_url: str | None) -> AsyncIterator[Engine]:
+    async with Engine(APP, tmp_path, durability="normal", db_url=db_url) as running:
         yield running
 
 
@@ -130,14 +130,15 @@ async def test_live_vector_search_reruns_only_for_its_filter(engine: Engine) -> 
         assert [hit["_id"] for hit in await sub.next(timeout=5)] == [closer]
 
 
-async def test_vector_search_in_an_action_and_after_a_restart(tmp_path: Path) -> None:
-    async with Engine(APP, tmp_path, durability="normal") as engine:
+async def test_vector_search_in_an_action_and_after_a_restart(
+        tmp_path: Path, db_url: str | None) -> None:
+    async with Engine(APP, tmp_path, durability="normal", db_url=db_url) as engine:
         for body, vector in (("east", [1.0, 0.0, 0.0]), ("north", [0.0, 1.0, 0.0]),
                              ("west", [-1.0, 0.0, 0.0])):
             await add(engine, body, "a", vector)
         found = await engine.run_action("notes:nearest_bodies", {"vector": [1.0, 0.9, 0.0]})
         assert found.unwrap() == ["east", "north"]
-    async with Engine(APP, tmp_path, durability="normal") as engine:
+    async with Engine(APP, tmp_path, durability="normal", db_url=db_url) as engine:
         found = await engine.run_action("notes:nearest_bodies", {"vector": [-1.0, 0.9, 0.0]})
         assert found.unwrap() == ["west", "north"]
 

@@ -22,7 +22,10 @@ from reactor.storage import (
     IndexBuild,
     IndexEntry,
     IndexWrite,
+    SearchBuild,
+    SearchWrite,
     SqliteStorage,
+    TextQuery,
     sqlite_index_build,
 )
 from reactor.storage import postgres_sql as pg_sql
@@ -507,3 +510,32 @@ def test_postgres_urls_are_checked() -> None:
         parse_url("mysql://u:secret@h/app")
     with pytest.raises(StorageError, match="schema: expected a lowercase SQL name"):
         parse_url("postgresql://u@h/app?schema=Robert'); DROP")
+
+
+async def test_search_index_build_search_and_prune(storage: Store) -> None:
+    """A full-text index filled by a schema change, searched at two snapshots, pruned."""
+    bodies = {"a": "red apple pie", "b": "green apple", "c": "blue car"}
+    await storage.write([put(ts, doc_id, {"_id": doc_id, "body": body},
+                             live("ix", doc_id.encode(), doc_id))
+                         for ts, (doc_id, body) in enumerate(bodies.items(), 1)], {})
+
+    def entry(doc: dict[str, Any]) -> SearchWrite:
+        return SearchWrite("s", doc["_id"], doc["body"].split(), [], 0.0)
+
+    built = await storage.change_indexes(4, [], [], {}, search_builds=[
+        SearchBuild("s", "ix", entry)])
+    assert built == {"s": (3, 3)}
+    query = TextQuery(("apple",), prefix=False)
+    hits = await storage.search("s", query, 4, 10)
+    assert sorted(hit.doc["body"] for hit in hits) == ["green apple", "red apple pie"]
+    assert hits[0].doc["body"] == "green apple"  # shorter: higher BM25
+    prefix = await storage.search("s", TextQuery(("ca",), prefix=True), 4, 10)
+    assert [hit.doc["body"] for hit in prefix] == ["blue car"]
+    stats = await storage.search_statistics("s", query)
+    assert (stats.documents, stats.tokens, stats.matching) == (3, 7, (2,))
+    await storage.write([CommitRecord(5, [DocumentWrite("b", "t", None)], [],
+                                      search_writes=[SearchWrite("s", "b", None)])], {})
+    assert [h.doc["body"] for h in await storage.search("s", query, 5, 10)] == ["red apple pie"]
+    assert len(await storage.search("s", query, 4, 10)) == 2  # the older snapshot still
+    await storage.prune(5, 10_000)
+    assert (await storage.search_statistics("s", query)).documents == 2

@@ -9,14 +9,16 @@ committer lease of docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 
 from reactor.errors import StorageError
-from reactor.storage import postgres_bulk, prune_plan, vector_entries
+from reactor.storage import postgres_bulk, postgres_search, prune_plan, vector_entries
 from reactor.storage import postgres_sql as sql
 from reactor.storage.base import (
     CommitRecord,
@@ -32,8 +34,9 @@ from reactor.storage.base import (
     VectorQuery,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
-from reactor.storage.postgres_index_build import Conn, change_indexes
+from reactor.storage.postgres_index_build import change_indexes
 from reactor.storage.postgres_schema import (
+    Conn,
     Target,
     is_storage_exception,
     owner_lock_key,
@@ -46,6 +49,9 @@ from reactor.values.wire import dumps
 
 # Reads run on up to this many connections at once (PostgreSQL runs them in parallel).
 READERS = 4
+
+# How long `close` waits for reads still running before it cuts their connections.
+CLOSE_TIMEOUT_S = 5.0
 
 T = TypeVar("T")
 
@@ -107,7 +113,11 @@ class PostgresStorage:
         self._writer = self._readers = None
         for pool in (writer, readers):
             if pool is not None:
-                await pool.close()
+                try:
+                    await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
+                except TimeoutError:
+                    # A read still holds a connection (its task was abandoned): cut it.
+                    pool.terminate()
 
     async def _pool(self, size: int, *, writer: bool = False) -> asyncpg.Pool:
         synchronous = "on" if self.durability == "full" else "off"
@@ -149,11 +159,18 @@ class PostgresStorage:
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
                      ) -> list[SearchHit]:
-        """No full-text index can exist here (change_indexes refuses to build one)."""
-        return []
+        if limit <= 0 or not query.terms:
+            return []
+        rows = await self._fetch(postgres_search.SEARCH, index_id,
+                                 *postgres_search.search_params(query, ts, limit))
+        return [SearchHit(entry_document(value, doc_id, self.target.display, index_id, ts),
+                          score) for value, doc_id, score in rows]
 
     async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
-        return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+        rows = await self._fetch(postgres_search.STATISTICS, index_id,
+                                 *postgres_search.phrase_ranges(query))
+        documents, tokens, matching = rows[0]
+        return SearchStatistics(int(documents), int(tokens), tuple(int(n) for n in matching))
 
     async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
                             ) -> list[VectorHit]:
@@ -165,8 +182,6 @@ class PostgresStorage:
         return vector_entries.search(matrix, index_id, query, ts, limit)
 
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
-        if any(c.search_writes for c in commits):
-            raise StorageError("full-text search indexes are not supported on PostgreSQL")
         documents = [(w.doc_id, c.ts, w.table, w.value is None,
                       None if w.value is None else dumps(w.value))
                      for c in commits for w in c.documents]
@@ -179,9 +194,11 @@ class PostgresStorage:
                    *_columns(names, 2)]
         vectors = [(c.ts, w, None if w.vector is None else vector_entries.encode(w.vector))
                    for c in commits for w in c.vector_writes]
+        searches = [(c.ts, w) for c in commits for w in c.search_writes]
 
         async def write(conn: Conn) -> None:
             await conn.execute(sql.WRITE_COMMITS, *columns)
+            await postgres_search.write_entries(conn, searches)
             for ts, change, data in vectors:
                 await conn.execute(sql.END_VECTORS, ts, change.index_id, change.doc_id,
                                    vector_entries.LIVE)
@@ -218,6 +235,12 @@ class PostgresStorage:
         removed = await prune_plan.walk(
             (sql.DOCUMENTS, sql.INDEX_ENTRIES), batch,
             lambda target, budget: self._prune_chunk(target, horizon_ts, budget))
+        while removed < batch:
+            count = await self._transaction("prune search entries", partial(
+                _prune_search, horizon_ts=horizon_ts, budget=min(batch - removed, 256)))
+            removed += count
+            if count == 0:
+                break
         if removed < batch:
             result = await self._transaction("prune vector entries", lambda conn: (
                 conn.execute(sql.PRUNE_VECTORS, horizon_ts)))
@@ -264,17 +287,12 @@ class PostgresStorage:
                              search_dropped: Sequence[str] = (),
                              vector_builds: Sequence[VectorBuild] = (),
                              vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
-        if search_builds:
-            raise StorageError(
-                f"search index {search_builds[0].index_id!r}: full-text search indexes are not"
-                " supported on PostgreSQL yet; remove it from the schema or serve on SQLite",
-                code="Unsupported", public=(
-                    "Unsupported: full-text search indexes are not supported on PostgreSQL"))
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
 
         async def change(conn: Conn) -> dict[str, tuple[int, int]]:
-            counts = await change_indexes(conn, ts, builds, dropped, vector_builds,
-                                          vector_dropped, self.target.display)
+            counts = await change_indexes(conn, ts, builds, dropped, self.target.display,
+                                          search_builds, search_dropped, vector_builds,
+                                          vector_dropped)
             await conn.execute(sql.UPSERT_GLOBALS, *_columns(names, 2))
             return counts
 
@@ -312,6 +330,10 @@ class PostgresStorage:
 
     def _not_open(self) -> StorageError:
         return StorageError(f"storage at {self.target.display} is not open; call open() first")
+
+
+async def _prune_search(conn: Conn, *, horizon_ts: int, budget: int) -> int:
+    return int(await conn.fetchval(postgres_search.PRUNE, horizon_ts, budget))
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

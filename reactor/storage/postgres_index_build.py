@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
+from reactor.storage import postgres_search, vector_entries
 from reactor.storage import postgres_sql as sql
-from reactor.storage import vector_entries
-from reactor.storage.base import IndexBuild, VectorBuild
+from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
 from reactor.storage.codec import entry_document
+from reactor.storage.postgres_schema import Conn
 from reactor.values.keys import key_after
-
-# The writing connection, as the pool lends it.
-Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 # Documents read (and entries written) per step: memory stays bounded by this.
 BATCH = 500
@@ -34,16 +29,18 @@ async def _documents(conn: Conn, source: str, ts: int, where: str
         lo = key_after(bytes(rows[-1][0]))
 
 
-async def change_indexes(conn: Conn, ts: int, builds: list[IndexBuild],
-                         dropped: list[str], vector_builds: Sequence[VectorBuild],
-                         vector_dropped: Sequence[str], where: str
-                         ) -> dict[str, tuple[int, int]]:
+async def change_indexes(conn: Conn, ts: int, builds: list[IndexBuild], dropped: list[str],
+                         where: str, search_builds: Sequence[SearchBuild],
+                         search_dropped: Sequence[str], vector_builds: Sequence[VectorBuild],
+                         vector_dropped: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Drop, then fill, in the caller's transaction; (documents read, entries written)
     per built index."""
     for index_id in dict.fromkeys([*dropped, *(build.index_id for build in builds)]):
         await conn.execute(sql.DELETE_INDEX, index_id)
     for index_id in dict.fromkeys([*vector_dropped, *(b.index_id for b in vector_builds)]):
         await conn.execute(sql.DROP_VECTOR_INDEX, index_id)
+    await postgres_search.drop_indexes(
+        conn, [*search_dropped, *(build.index_id for build in search_builds)])
     counts: dict[str, tuple[int, int]] = {}
     for build in builds:
         read = 0
@@ -53,6 +50,15 @@ async def change_indexes(conn: Conn, ts: int, builds: list[IndexBuild],
                                [doc_id for doc_id, _ in batch])
             read += len(batch)
         counts[build.index_id] = (read, read)
+    for search in search_builds:
+        read = written = 0
+        async for batch in _documents(conn, search.source_index_id, ts, where):
+            entries = [(ts, entry) for entry in map(search.entry_for, (d for _, d in batch))
+                       if entry.terms is not None]
+            await postgres_search.write_entries(conn, entries)
+            read += len(batch)
+            written += len(entries)
+        counts[search.index_id] = (read, written)
     for vectors in vector_builds:
         read = written = 0
         async for batch in _documents(conn, vectors.source_index_id, ts, where):

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from reactor.errors import StorageError
 
 FORMAT_VERSION = 1
+
+# A connection as the pool lends it.
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 DEFAULT_SCHEMA = "reactor"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -66,6 +71,26 @@ CREATE TABLE IF NOT EXISTS vector_entries (
 );
 CREATE INDEX IF NOT EXISTS vector_entries_current ON vector_entries (index_id, doc_id, end_ts);
 CREATE INDEX IF NOT EXISTS vector_entries_by_end ON vector_entries (end_ts);
+CREATE TABLE IF NOT EXISTS search_entries (
+    entry_id BIGSERIAL PRIMARY KEY,
+    index_id TEXT COLLATE "C" NOT NULL,
+    doc_id TEXT COLLATE "C" NOT NULL,
+    ts BIGINT NOT NULL,
+    end_ts BIGINT NOT NULL,
+    creation DOUBLE PRECISION NOT NULL,
+    tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_entries_current ON search_entries (index_id, doc_id, end_ts);
+CREATE INDEX IF NOT EXISTS search_entries_by_end ON search_entries (end_ts);
+CREATE TABLE IF NOT EXISTS search_postings (
+    index_id TEXT COLLATE "C" NOT NULL,
+    field SMALLINT NOT NULL,
+    term TEXT COLLATE "C" NOT NULL,
+    entry_id BIGINT NOT NULL,
+    hits INTEGER NOT NULL,
+    PRIMARY KEY (index_id, field, term, entry_id)
+);
+CREATE INDEX IF NOT EXISTS search_postings_by_entry ON search_postings (entry_id);
 CREATE TABLE IF NOT EXISTS prune_watermarks (
     target TEXT PRIMARY KEY,
     ts BIGINT NOT NULL,
