@@ -2,10 +2,11 @@
 
 8 `ConvexClient`s, each keeping 4 `items:insert` mutations outstanding; a mutation
 completes when its client has seen the Transition carrying its write (what
-`await client.mutation(...)` waits for), with permessage-deflate as the client
-negotiates it. Against raw aiosqlite per-transaction commits in the same run
-(bench 1's baseline). Reported: completions per second, server CPU per mutation,
-the load generator's CPU (on 2 cores it competes with the server).
+`await client.mutation(...)` waits for); once with the server's default (no
+compression), once with permessage-deflate accepted as the client asks for it.
+Against raw aiosqlite per-transaction commits in the same run (bench 1's baseline).
+Reported: completions per second, server CPU per mutation, the load generator's CPU
+(on 2 cores it competes with the server).
 """
 
 from __future__ import annotations
@@ -61,33 +62,43 @@ def run(settings: Settings) -> Table:
     table = Table(f"10. Mutations through the official client (durability={settings.durability})")
     seconds = settings.seconds(3.0, 10.0)
     node_modules()
-    server = reactor_server("counters", settings.data_dir("official"), settings.durability)
     baselines: list[float] = []
-    runs: list[dict[str, Any]] = []
-    with server:
+    runs: dict[str, list[dict[str, Any]]] = {"1": [], "0": []}
+    servers = {flag: reactor_server("counters", settings.data_dir(f"official-{flag}"),
+                                    settings.durability, env={"REACTOR_WS_COMPRESSION": flag})
+               for flag in runs}
+    with servers["1"], servers["0"]:
         for _ in range(settings.rounds()):
             baselines.append(asyncio.run(baseline(
                 settings.data_dir("official-baseline") / "baseline.sqlite3",
                 settings.durability, seconds)))
-            runs.append(generate(server.http, server.pid, CLIENTS, INFLIGHT, seconds))
-    best = max(runs, key=lambda r: r["ok"] / r["seconds"])
-    rate = best["ok"] / best["seconds"]
+            for flag, server in servers.items():
+                runs[flag].append(generate(server.http, server.pid, CLIENTS, INFLIGHT, seconds))
     raw = max(baselines)
-    table.add(f"{CLIENTS} official clients x {INFLIGHT} in flight: mutations/s", num(rate),
-              f"{num(raw)} commits/s (aiosqlite, 1 INSERT per transaction)", ratio(rate, raw),
-              ">= 1.5x", rate >= 1.5 * raw)
-    per_mutation = best["server_cpu_s"] / max(best["ok"], 1)
-    table.add("server CPU per mutation", ms(per_mutation, 3), "", None, "<= 0.25 ms",
-              per_mutation <= 0.00025)
-    table.add("server / load generator CPU use",
-              f"{core_share(best['server_cpu_s'], best['seconds'])} /"
-              f" {core_share(best['loadgen_cpu_s'], best['seconds'])}")
-    table.add("mutation latency p50 / p99 (await client.mutation)",
-              f"{best['latency_p50_ms']:.2f} ms / {best['latency_p99_ms']:.2f} ms")
-    table.note(f"Load generator: tests/node/load_official.mjs, convex@1.48.0 `ConvexClient`s in"
-               f" one Node process; {best['failed']} mutations failed"
-               + (f" (first error: {best['errors'][0]})" if best["errors"] else "") + ".")
-    table.note(f"Rounds (mutations/s): {', '.join(num(r['ok'] / r['seconds']) for r in runs)};"
-               f" baseline rounds (commits/s): {', '.join(num(b) for b in baselines)};"
-               f" {seconds:g} s each, after 1.5 s of warm-up.")
+    for flag, label in (("0", "compression off (the default)"),
+                        ("1", "permessage-deflate (REACTOR_WS_COMPRESSION=1)")):
+        best = max(runs[flag], key=lambda r: r["ok"] / r["seconds"])
+        rate = best["ok"] / best["seconds"]
+        per_mutation = best["server_cpu_s"] / max(best["ok"], 1)
+        table.add(f"{CLIENTS} official clients x {INFLIGHT} in flight, {label}: mutations/s",
+                  num(rate), f"{num(raw)} commits/s (aiosqlite, 1 INSERT per transaction)",
+                  ratio(rate, raw), ">= 1.5x", rate >= 1.5 * raw)
+        table.add(f"server CPU per mutation, {label}", ms(per_mutation, 3), "", None,
+                  "<= 0.25 ms", per_mutation <= 0.00025)
+        table.add(f"server / load generator CPU use, {label}",
+                  f"{core_share(best['server_cpu_s'], best['seconds'])} /"
+                  f" {core_share(best['loadgen_cpu_s'], best['seconds'])}")
+        table.add(f"mutation latency p50 / p99 (await client.mutation), {label}",
+                  f"{best['latency_p50_ms']:.2f} ms / {best['latency_p99_ms']:.2f} ms")
+        if best["failed"]:
+            table.note(f"{label}: {best['failed']} mutations failed (first error:"
+                       f" {best['errors'][0] if best['errors'] else 'none printed'}).")
+    table.note("Load generator: tests/node/load_official.mjs, convex@1.48.0 `ConvexClient`s in"
+               " one Node process.")
+    table.note("Rounds (mutations/s): " + "; ".join(
+        f"compression {'on' if flag == '1' else 'off'} "
+        + ", ".join(num(r["ok"] / r["seconds"]) for r in rounds)
+        for flag, rounds in runs.items())
+        + f"; baseline (commits/s): {', '.join(num(b) for b in baselines)};"
+        f" {seconds:g} s each, after 1.5 s of warm-up.")
     return table

@@ -85,9 +85,9 @@ class Service:
 
 
 def reactor_server(app: str, data_dir: Path, durability: str,
-                   args: list[str] | None = None) -> Service:
+                   args: list[str] | None = None, env: dict[str, str] | None = None) -> Service:
     """`reactor serve` (through bench.serve, which adds /bench/stats and /bench/bare);
-    `args` are more of its options (`["--db", url]`)."""
+    `args` are more of its options (`["--db", url]`), `env` more of its settings."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     # Capacity is measured: the per-caller rate limits are off, and the connection and upload
@@ -97,7 +97,7 @@ def reactor_server(app: str, data_dir: Path, durability: str,
     command = [sys.executable, "-m", "bench.serve", str(APPS / app), "--port", str(port),
                "--data", str(data_dir), "--durability", durability, "--mutation-rate", "0",
                "--action-rate", "0", *(args or [])]
-    return Service(command, port, data_dir / "server.log", env=caps)
+    return Service(command, port, data_dir / "server.log", env={**caps, **(env or {})})
 
 
 def echo_server(data_dir: Path, durability: str) -> Service:

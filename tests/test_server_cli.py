@@ -187,10 +187,23 @@ def test_server_config_from_environment() -> None:
         ("REACTOR_MAX_QUERIES_PER_CONNECTION", "1.5", "expected an integer, got '1.5'"),
         ("REACTOR_SEND_TIMEOUT_S", "-1", "expected a positive value"),
         ("REACTOR_CORS_ORIGINS", " , ", "comma-separated list"),
+        ("REACTOR_WS_COMPRESSION", "maybe", "expected 1 or 0 (on or off)"),
     ]:
         with pytest.raises(ConfigError) as raised:
             ServerConfig.from_env({variable: text})
         assert raised.value.message.startswith(variable) and fragment in raised.value.message
+
+
+def test_permessage_deflate_only_when_turned_on(server: ReactorServer, tmp_path: Path) -> None:
+    assert ServerConfig.from_env({"REACTOR_WS_COMPRESSION": "off"}).ws_compression is False
+    assert ServerConfig.from_env({"REACTOR_WS_COMPRESSION": "1"}).ws_compression is True
+    # The client asks for permessage-deflate, as the official client does.
+    with connect(server.url.replace("http", "ws") + "/api/sync") as socket:
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+    with ReactorServer(APP, tmp_path, env={**ENV, "REACTOR_WS_COMPRESSION": "1"}) as deflating, \
+            connect(deflating.url.replace("http", "ws") + "/api/sync") as socket:
+        assert "permessage-deflate" in socket.response.headers.get(
+            "Sec-WebSocket-Extensions", "")
 
 
 def test_every_setting_and_command_is_documented() -> None:

@@ -224,7 +224,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     uvicorn_config = uvicorn.Config(server.build(), host=host, port=port, log_level="warning",
                                     ws_max_size=config.max_message_bytes, lifespan="on",
                                     timeout_graceful_shutdown=int(SHUTDOWN_MARGIN_S),
-                                    ws_ping_interval=None, http=http_protocol, ws=ws_protocol)
+                                    ws_ping_interval=None, http=http_protocol, ws=ws_protocol,
+                                    ws_per_message_deflate=config.ws_compression)
     runner = _GracefulServer(uvicorn_config, server, config.shutdown_timeout_s)
     watcher: asyncio.Task[None] | None = None
     if dev:

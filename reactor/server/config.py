@@ -76,6 +76,11 @@ class ServerConfig:
     # this size, are deleted (checked every minute).
     log_retention_s: float = 7 * 24 * 3600.0
     log_max_bytes: int = 100 * 1024 * 1024
+    # Accept permessage-deflate from WebSocket clients that ask for it (the official client
+    # does): 12-bit windows, memLevel 5, context kept. Off by default: it costs server
+    # and client CPU on every frame and ~43 KiB per connection, for frames that are
+    # mostly small (docs/performance.md has the measurements).
+    ws_compression: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
@@ -96,7 +101,15 @@ def env_name(setting: str) -> str:
     return ENV_PREFIX + setting.upper()
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _parse(name: str, kind: Any, text: str) -> Any:
+    if kind in ("bool", bool):
+        if text.strip().lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"{name}: expected 1 or 0 (on or off), got {text!r}")
+        return text.strip().lower() in _TRUE
     if kind in ("tuple[str, ...]", tuple[str, ...]):
         origins = tuple(part.strip() for part in text.split(",") if part.strip())
         if not origins:
