@@ -306,3 +306,33 @@ async def test_os_errors_reach_the_model_without_server_paths(
     assert [c["status"] for c in calls] == ["SUCCEEDED", "FAILED"]
     error = calls[1]["result"]["error"]
     assert error.startswith("Refused:") and str(tmp_path) not in error, error
+
+
+async def test_memory_tools_act_for_the_tasks_owner_only(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM) -> None:
+    dave = await quick_user(agent_t, "dave@example.com", "Dave")
+    daves_task = await dave.client.mutation("tasks:create", SCRATCH)
+    daves_memory = await dave.client.mutation("memories:add", {
+        "taskId": daves_task["taskId"], "content": "Dave's fact", "category": "GENERAL"})
+    llm.script([
+        {"tool_calls": [call("c1", "add_memory", content="Tests run with make test",
+                             category="TESTING"),
+                        call("c2", "remove_memory", memoryId=daves_memory),
+                        call("c3", "add_memory", content="x", category="NOT_A_CATEGORY")]},
+        {"tool_calls": [call("c4", "list_memories")]},
+        {"text": ["ok"]},
+    ])
+    created = await carol.client.mutation("tasks:create", {**SCRATCH, "message": "Remember"})
+    await run_all(agent_t)
+    calls = await carol.client.query("agent:toolCalls", {"taskId": created["taskId"]})
+    assert [c["status"] for c in calls] == ["SUCCEEDED", "FAILED", "FAILED", "SUCCEEDED"]
+    assert "invalid arguments" in calls[2]["result"]["error"]
+    listed = calls[3]["result"]["memories"]
+    assert [(m["category"], m["content"]) for m in listed] == [
+        ("TESTING", "Tests run with make test")]
+    # Dave's memory is untouched, and the new one is Carol's, of the task's repository.
+    assert [m["content"] for m in await dave.client.query(
+        "memories:list", {"repoFullName": SCRATCH["repoFullName"]})] == ["Dave's fact"]
+    assert [m["content"] for m in await carol.client.query(
+        "memories:list", {"repoFullName": SCRATCH["repoFullName"]})] == [
+        "Tests run with make test"]
