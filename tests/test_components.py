@@ -300,3 +300,21 @@ async def test_a_table_name_with_a_slash_that_no_component_has(t: ReactorTest) -
     with pytest.raises(FunctionError, match=r'ctx\.vector_search: table "counts" belongs to'
                        r" component 'second'"):
         await t.action("notes:vector_search_in", {"table": "second/counts"})
+
+
+def test_reactor_run_calls_a_component_function(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from reactor.cli.main import main
+
+    def reactor_run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exited:
+            main(["run", *args, "--app", str(APP), "--data", str(tmp_path)])
+        out, err = capsys.readouterr()
+        return int(exited.value.code or 0), out, err
+
+    assert reactor_run("lib:add", '{"name": "cli", "by": 3}', "--component", "second")[0] == 0
+    assert reactor_run("lib:get", '{"name": "cli"}', "--component", "second")[1] == "3.0\n"
+    assert reactor_run("@second/lib:get", '{"name": "cli"}')[1] == "3.0\n"
+    assert reactor_run("lib:get", '{"name": "cli"}', "--component", "counter")[1] == "0.0\n"
+    code, _, err = reactor_run("lib:get", "{}", "--component", "nobody")
+    assert code == 1 and "'@nobody/lib:get'" in err

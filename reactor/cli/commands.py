@@ -15,6 +15,7 @@ from reactor.cli.remote import request
 from reactor.errors import ReactorError
 from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey
+from reactor.runtime.scope import qualified_path
 from reactor.values import from_wire, to_wire
 
 
@@ -52,6 +53,8 @@ def _print(value: Any) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.component:
+        arguments.path = qualified_path(arguments.component, arguments.path)
     args = _parse_args(arguments.args)
     identity = parse_identity(arguments.identity)
     if arguments.url:

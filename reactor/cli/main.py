@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("path", help='function path, e.g. "tasks:list"')
     run.add_argument("args", nargs="?", default="{}", help="arguments as a JSON object")
     _app_arguments(run, positional=False)
+    run.add_argument("--component", default=None, metavar="NAME",
+                     help="run a function of the component installed as NAME (its own path)")
     run.add_argument("--url", default=None, help="call a running server instead")
     run.add_argument("--admin-key", default=None,
                      help="admin key for --url (default: read from the data directory)")
