@@ -261,3 +261,25 @@ def test_backup_flags_are_checked() -> None:
         assert bad.value.code == "BadConfig" and text in bad.value.message
     made = schedule("--backup-every", "1.5d", "--backup-dir", "x", "--backup-keep", "3")
     assert made.every_s == 1.5 * 86400 and made.keep == 3  # type: ignore[attr-defined]
+
+
+async def test_a_token_issued_before_the_backup_works_on_a_server_of_the_restored_data(
+        tmp_path: Path) -> None:
+    from sync_support import http_json
+
+    app = Path(__file__).parent / "apps" / "snapshots"
+    async with Engine(app, tmp_path / "live", workers=0) as engine:
+        token = engine.issuer.issue_token("user-7", expires_in=3600)
+    result = await write_backup(tmp_path / "live", tmp_path / "b.rbk")
+    await restore_backup(result.path, tmp_path / "restored")
+    with ReactorServer(app, tmp_path / "restored") as server:
+        status, reply = http_json(f"{server.url}/api/query",
+                                  {"path": "items:whoami", "args": {}},
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert status == 200 and reply["value"] == "user-7", reply
+    # A server with other keys refuses the same token.
+    with ReactorServer(app, tmp_path / "other") as server:
+        status, reply = http_json(f"{server.url}/api/query",
+                                  {"path": "items:whoami", "args": {}},
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert status != 200 or reply.get("status") != "success", reply
