@@ -539,3 +539,26 @@ async def test_search_index_build_search_and_prune(storage: Store) -> None:
     assert len(await storage.search("s", query, 4, 10)) == 2  # the older snapshot still
     await storage.prune(5, 10_000)
     assert (await storage.search_statistics("s", query)).documents == 2
+
+
+async def test_postgres_writer_reconnects_after_its_connection_is_cut(postgres_url: str) -> None:
+    store = PostgresStorage(postgres_url)
+    await store.open()
+    try:
+        await store.write([put(1, "a", {"v": 1.0})], {})
+        assert store._writer is not None
+        async with store._writer.acquire() as conn:
+            pid = conn.get_server_pid()
+        await store._fetch("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises(StorageError) as failed:
+            await store.write([put(2, "b", {"v": 2.0})], {})
+        assert failed.value.code == "StorageIOError"
+        assert await store.get_document("b", 5) is None
+        await store.write([put(3, "c", {"v": 3.0})], {})  # a new connection
+        assert await store.get_document("c", 5) == {"v": 3.0}
+        with pytest.raises(StorageError, match="another Reactor process is serving"):
+            await PostgresStorage(postgres_url).open()  # which took the lock again
+        # What decides a write whose COMMIT lost its answer: its commits in the log.
+        assert await store._committed([1, 3]) and not await store._committed([2, 3])
+    finally:
+        await store.close()

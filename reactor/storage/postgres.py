@@ -10,6 +10,7 @@ committer lease of docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -50,10 +51,16 @@ from reactor.values.wire import dumps
 # Reads run on up to this many connections at once (PostgreSQL runs them in parallel).
 READERS = 4
 
+# How long a write whose COMMIT lost its answer waits for PostgreSQL to say whether it
+# happened (it is back within seconds after a restart).
+RESOLVE_S = 15.0
+
 # How long `close` waits for reads still running before it cuts their connections.
 CLOSE_TIMEOUT_S = 5.0
 
 T = TypeVar("T")
+
+logger = logging.getLogger("reactor.storage")
 
 
 class PostgresStorage:
@@ -191,10 +198,11 @@ class PostgresStorage:
                     for c in commits for o in c.outcomes]
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         columns = [*_columns(documents, 5), *_columns(entries, 5), *_columns(outcomes, 5),
-                   *_columns(names, 2)]
+                   *_columns(names, 2), [c.ts for c in commits]]
         vectors = [(c.ts, w, None if w.vector is None else vector_entries.encode(w.vector))
                    for c in commits for w in c.vector_writes]
         searches = [(c.ts, w) for c in commits for w in c.search_writes]
+        committing = [False]
 
         async def write(conn: Conn) -> None:
             await conn.execute(sql.WRITE_COMMITS, *columns)
@@ -205,11 +213,35 @@ class PostgresStorage:
                 if data is not None:
                     await conn.execute(sql.INSERT_VECTOR, change.index_id, change.doc_id, ts,
                                        vector_entries.LIVE, data, " ".join(change.filters))
+            committing[0] = True  # COMMIT follows: from here a failure is ambiguous
 
-        await self._transaction("write commits", write)
+        try:
+            await self._transaction("write commits", write)
+        except StorageError as exc:
+            if not (committing[0] and exc.code == "StorageIOError"
+                    and await self._committed(sorted({c.ts for c in commits}))):
+                raise
+            logger.warning("%s; the commits had reached PostgreSQL: acknowledged", exc)
         for ts, change, data in vectors:
             vector_entries.apply(self._vectors, change.index_id, change.doc_id, ts, data,
                                  change.filters)
+
+    async def _committed(self, timestamps: list[int]) -> bool:
+        """Whether a batch whose COMMIT lost its answer (the connection broke) is stored;
+        `timestamps` are its commits' (distinct).
+
+        Asks again until PostgreSQL answers, for at most RESOLVE_S; no answer by then
+        counts as not stored (the batch is refused, though it may be durable).
+        """
+        deadline = asyncio.get_running_loop().time() + RESOLVE_S
+        while True:
+            try:
+                rows = await self._fetch(sql.COMMITTED, timestamps)
+                return int(rows[0][0]) == len(timestamps)
+            except StorageError:
+                if asyncio.get_running_loop().time() > deadline:
+                    return False
+                await asyncio.sleep(0.2)
 
     async def write_stream(self, records: AsyncIterable[CommitRecord],
                            globals_: dict[str, Any]) -> None:
@@ -217,11 +249,10 @@ class PostgresStorage:
 
         async def write(conn: Conn) -> None:
             async for record in records:
-                if record.search_writes:
-                    raise StorageError("full-text search indexes are not supported on"
-                                       " PostgreSQL")
                 touched.update(await postgres_bulk.write_record(
                     conn, record, sql.END_VECTORS, sql.INSERT_VECTOR))
+                await postgres_search.write_entries(
+                    conn, [(record.ts, change) for change in record.search_writes])
             names = [(name, encode_global(name, value)) for name, value in globals_.items()]
             await conn.execute(sql.UPSERT_GLOBALS, *_columns(names, 2))
 
@@ -242,8 +273,8 @@ class PostgresStorage:
             if count == 0:
                 break
         if removed < batch:
-            result = await self._transaction("prune vector entries", lambda conn: (
-                conn.execute(sql.PRUNE_VECTORS, horizon_ts)))
+            result = await self._transaction("prune vector entries", partial(
+                _prune_vectors, horizon_ts=horizon_ts))
             removed += _row_count(result)
             for matrix in self._vectors.values():
                 matrix.prune(horizon_ts)
@@ -330,6 +361,11 @@ class PostgresStorage:
 
     def _not_open(self) -> StorageError:
         return StorageError(f"storage at {self.target.display} is not open; call open() first")
+
+
+async def _prune_vectors(conn: Conn, *, horizon_ts: int) -> str:
+    await conn.execute(sql.PRUNE_COMMIT_LOG, horizon_ts)
+    return str(await conn.execute(sql.PRUNE_VECTORS, horizon_ts))
 
 
 async def _prune_search(conn: Conn, *, horizon_ts: int, budget: int) -> int:

@@ -23,11 +23,16 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Text columns compare bytewise (COLLATE "C"), as SQLite's do: the prune walk's
 # watermark comparison and its ORDER BY must agree whatever the database's locale.
 # Keys are bytea, so index order is the bytes' order. The `*_by_ts` indexes make
-# every commit's rows readable in ts order (pruning walks them; docs/architecture.md).
+# every commit's rows readable in ts order (pruning walks them; docs/architecture.md);
+# `commit_log` has a row per commit still retained, written in the commit's statement,
+# so whether a commit whose acknowledgement was lost happened can be looked up.
 TABLES = """
 CREATE TABLE IF NOT EXISTS storage_format (
     only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
     version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commit_log (
+    ts BIGINT PRIMARY KEY
 );
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT COLLATE "C" NOT NULL,

@@ -23,7 +23,9 @@ WRITE_COMMITS = """
         INSERT INTO mutation_outcomes (session_id, request_id, ts, recorded_ms, value)
         SELECT * FROM unnest($11::text[], $12::float8[], $13::int8[], $14::float8[],
                              $15::bytea[])
-        ON CONFLICT DO NOTHING)
+        ON CONFLICT DO NOTHING),
+    c AS (INSERT INTO commit_log (ts) SELECT DISTINCT unnest($18::int8[])
+          ON CONFLICT DO NOTHING)
     INSERT INTO globals (name, value) SELECT * FROM unnest($16::text[], $17::text[])
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
 """
@@ -89,6 +91,8 @@ LOAD_VECTOR_INDEX = _VECTOR_COLUMNS + " WHERE index_id = $1 ORDER BY entry_id"
 LOAD_VECTOR_SNAPSHOT = (_VECTOR_COLUMNS
                         + " WHERE index_id = $1 AND ts <= $2 AND end_ts > $2 ORDER BY entry_id")
 PRUNE_VECTORS = "DELETE FROM vector_entries WHERE end_ts <= $1"
+PRUNE_COMMIT_LOG = "DELETE FROM commit_log WHERE ts <= $1"
+COMMITTED = "SELECT count(*) FROM commit_log WHERE ts = ANY($1::int8[])"
 DROP_VECTOR_INDEX = "DELETE FROM vector_entries WHERE index_id = $1"
 
 # Pruning (prune_plan.py): candidates after the watermark ($1 ts, $2 id, $5 key: only
