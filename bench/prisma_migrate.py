@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from reactor.cli.migrate.data import json_value
 from reactor.cli.migrate.prisma_copy import Copier
 from reactor.cli.migrate.prisma_plan import build_plan
 from reactor.cli.migrate.prisma_schema import read_prisma
@@ -77,7 +78,7 @@ async def migrate(url: str, data_dir: Path, batch: int) -> tuple[float, float]:
     reading = conn.transaction(isolation="repeatable_read", readonly=True)
     await reading.start()
     for json_type in ("json", "jsonb"):
-        await conn.set_type_codec(json_type, encoder=json.dumps, decoder=json.loads,
+        await conn.set_type_codec(json_type, encoder=json.dumps, decoder=json_value,
                                   schema="pg_catalog")
     engine = Engine(REPO, data_dir, workers=0, durability="normal")
     await engine.start()

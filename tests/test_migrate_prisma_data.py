@@ -9,15 +9,20 @@ import concurrent.futures
 import contextlib
 import datetime
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from prisma_support import (
     FIXTURES,
     SeedData,
@@ -25,12 +30,14 @@ from prisma_support import (
     fresh_database,
     run_sql,
     server_or_skip,
+    ts,
 )
 
 from reactor.cli.main import main
 from reactor.runtime.auth.password_hash import ScryptParams, hash_password
 from reactor.runtime.system.transact import read
 from reactor.testing import ReactorTest
+from reactor.testing_postgres import run_sync
 from reactor.transactions import QueryBuilder, Transaction
 from reactor.values import Int64
 
@@ -297,3 +304,110 @@ def test_a_batch_too_big_for_one_transaction_is_split(tmp_path: Path) -> None:
                        "--app", str(app))
     person = report_rows(done.stdout)["Person"]
     assert person["rows"] == person["new"] == person["docs"] == 30, done.stdout
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=6).filter(
+            lambda key: not key.startswith("$")), inner, max_size=3),
+    max_leaves=8)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=20)
+MS = st.integers(0, 4_102_444_800_000)  # 1970 to 2100, whole milliseconds
+PERSON = st.fixed_dictionaries({
+    "name": TEXT, "born": st.dates(datetime.date(1900, 1, 1), datetime.date(2100, 1, 1)),
+    "seen": st.none() | MS, "big": st.integers(-(2**63), 2**63 - 1),
+    "price": st.decimals(min_value=-(10**7), max_value=10**7, places=2),
+    "ratio": st.floats(allow_nan=False, allow_infinity=False, width=64),
+    "photo": st.none() | st.binary(max_size=16), "profile": st.none() | JSON,
+    "level": st.sampled_from(["LOW", "high"]),
+    "levels": st.none() | st.lists(st.sampled_from(["LOW", "high"]), max_size=3),
+    "nicknames": st.none() | st.lists(TEXT, max_size=3),
+})
+
+
+def expected_person(row: dict[str, Any]) -> dict[str, Any]:
+    """The oracle: what the type table of docs/guide/migrating-from-prisma.md says."""
+    def level(value: str) -> str:
+        return value.upper()
+
+    def floats(value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            return float(value)
+        if isinstance(value, list):
+            return [floats(item) for item in value]
+        if isinstance(value, dict):
+            return {key: floats(item) for key, item in value.items()}
+        return value
+
+    born = datetime.datetime.combine(row["born"], datetime.time(), datetime.UTC)
+    doc = {"name": row["name"], "born": born.timestamp() * 1000, "big": row["big"],
+           "price": float(row["price"]), "ratio": row["ratio"], "level": level(row["level"]),
+           "levels": [level(x) for x in row["levels"] or []],
+           "nicknames": row["nicknames"] or [], "active": True}
+    if row["seen"] is not None:
+        doc["seen"] = float(row["seen"])
+    if row["photo"] is not None:
+        doc["photo"] = row["photo"]
+    if row["profile"] is not None:
+        doc["profile"] = floats(row["profile"])
+    return doc
+
+
+# Each example is a whole migration: few examples, and no shrinking (a
+# failure reports the example it found).
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(rows=st.lists(PERSON, min_size=1, max_size=25))
+def test_random_rows_arrive_as_the_type_table_says(kinds_db: tuple[str, Path],
+                                                    rows: list[dict[str, Any]]) -> None:
+    url, app = kinds_db
+    run_sql(url, 'TRUNCATE "Membership", "Person", "teams" CASCADE;'
+                 ' INSERT INTO "teams" (id, name) VALUES (1, \'t\');')
+    insert_people(url, rows)
+    with tempfile.TemporaryDirectory() as data:
+        migrate("data", "--from", url, "--prisma", str(FIXTURES / "kinds.prisma"),
+                "--app", str(app), "--data", data)
+
+        async def people() -> list[dict[str, Any]]:
+            async with ReactorTest(app, data) as t:
+                return await read(t.engine.database,
+                                  lambda txn: QueryBuilder(txn, "person").collect())
+        stored = asyncio.run(people())
+    system = ("_id", "_creationTime", "teamId")
+    assert [{k: v for k, v in doc.items() if k not in system} for doc in stored] == [
+        expected_person(row) for row in rows]
+    assert all(isinstance(doc["big"], Int64) for doc in stored)
+
+
+@pytest.fixture(scope="module")
+def kinds_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    app = tmp_path_factory.mktemp("kinds_app")
+    migrate("prisma", str(FIXTURES / "kinds.prisma"), "--out", str(app / "schema.py"))
+    with fresh_database("reactor_prisma_random") as url:
+        run_sql(url, (FIXTURES / "kinds.sql").read_text())
+        yield url, app
+
+
+def insert_people(url: str, rows: list[dict[str, Any]]) -> None:
+    async def write() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                                      schema="pg_catalog")
+            for n, row in enumerate(rows, start=1):
+                seen = None if row["seen"] is None else ts(row["seen"])
+                await conn.execute(
+                    'INSERT INTO "Person" (id, name, "teamId", born, seen, big, price, ratio,'
+                    ' photo, profile, level, levels, nicknames) VALUES ($1, $2, 1, $3, $4, $5,'
+                    ' $6, $7, $8, $9, $10::text::"level", $11::text[]::"level"[], $12)',
+                    n, row["name"], row["born"], seen, row["big"], row["price"], row["ratio"],
+                    row["photo"], row["profile"], row["level"], row["levels"],
+                    row["nicknames"])
+        finally:
+            await conn.close()
+    run_sync(write())

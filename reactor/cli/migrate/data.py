@@ -38,7 +38,7 @@ async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, st
     reading = connection.transaction(isolation="repeatable_read", readonly=True)
     await reading.start()
     for json_type in ("json", "jsonb"):
-        await connection.set_type_codec(json_type, encoder=json.dumps, decoder=json.loads,
+        await connection.set_type_codec(json_type, encoder=json.dumps, decoder=json_value,
                                         schema="pg_catalog")
     # A crash or kill loses nothing that a rerun would not redo (documents and their
     # mapping entries commit together), so commits need not wait for fsync.
@@ -58,6 +58,13 @@ async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, st
     for line in report.lines():
         sys.stdout.write(line + "\n")
     return 0 if report.ok else 1
+
+
+def json_value(text: str) -> object:
+    """A JSON column's value with every number a float64, as the Prisma client's
+    JSON.parse made it (PostgreSQL writes 1e300 as 301 digits, which would otherwise
+    become a Python int too big for Reactor)."""
+    return json.loads(text, parse_int=float)
 
 
 def _safe(url: str) -> str:

@@ -86,12 +86,17 @@ def _key_part(value: Any) -> Any:
 
 
 def to_millis(value: datetime.datetime | datetime.date) -> float:
-    """Prisma writes `timestamp(3)` without a zone, in UTC."""
+    """Milliseconds since 1970 UTC; Prisma writes `timestamp(3)` without a zone, in UTC.
+    Computed from whole microseconds, so 8.014 s is 8014.0, not 8013.999999999999."""
     if not isinstance(value, datetime.datetime):
         value = datetime.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
-    return value.timestamp() * 1000
+    return ((value - _EPOCH) // _MICROSECOND) / 1000
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def convert(column: Column, value: Any, validator: Validator,
