@@ -233,7 +233,8 @@ class QueryCtx:
 
     async def run_query(self, fn: FunctionRef, args: dict[str, Any] | None = None) -> Any:
         """Run a query inside this transaction (its reads count as this function's);
-        in a query, `fn` is the function itself, not a path string."""
+        `fn` is the function itself, its path (`"tasks:get"`), a components reference or
+        a function handle."""
         from reactor.runtime import nested  # nested.py builds on this module
 
         return await nested.run_query(self, fn, args)

@@ -17,7 +17,6 @@ from reactor.errors import InvalidValueError, LimitExceededError
 from reactor.runtime.context import FunctionRef, MutationCtx, QueryCtx, resolve_in
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.runner import check_returns, prepare_args
-from reactor.runtime.scope import HANDLE_PREFIX
 
 # Calls within calls, counted from the function the client called.
 MAX_DEPTH = 8
@@ -28,11 +27,9 @@ def _definition(ctx: QueryCtx, fn: FunctionRef, kind: FunctionKind) -> FunctionD
     if isinstance(fn, FunctionDefinition):
         ctx.scope.check_callee(fn.path)
         definition = fn
-    elif resolve is None or (isinstance(fn, str) and not fn.startswith(HANDLE_PREFIX)
-                             and not isinstance(ctx, MutationCtx)):
-        raise InvalidValueError("ctx.run_query in a query takes the function itself (imported"
-                                " from its module), a components reference or a function handle,"
-                                " not a path string")
+    elif resolve is None:
+        raise InvalidValueError(f"ctx.run_{kind.value} here takes the function itself (imported"
+                                " from its module), not a path or a handle")
     else:
         definition = resolve_in(ctx.scope, fn, resolve)
     if definition.kind is not kind:

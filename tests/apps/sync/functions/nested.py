@@ -12,8 +12,11 @@ async def value(ctx, name):
 
 @query(args={"name": v.string()})
 async def value_via_query(ctx, name):
-    """A live query whose reads are all made by the query it calls."""
-    return await ctx.run_query(value, {"name": name})
+    """A live query whose reads are all made by the queries it calls (by object and by
+    path)."""
+    by_object = await ctx.run_query(value, {"name": name})
+    assert await ctx.run_query("nested:value", {"name": name}) == by_object
+    return by_object
 
 
 @mutation(args={"name": v.string(), "fail": v.boolean()})
