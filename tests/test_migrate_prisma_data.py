@@ -411,3 +411,27 @@ def insert_people(url: str, rows: list[dict[str, Any]]) -> None:
         finally:
             await conn.close()
     run_sync(write())
+
+
+def test_into_a_deployment_on_postgresql(tmp_path: Path) -> None:
+    """`--db`: the deployment's own data in PostgreSQL (docs/guide/postgresql.md)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    migrate("prisma", str(FIXTURES / "kinds.prisma"), "--out", str(app / "schema.py"))
+    with fresh_database("reactor_prisma_from") as source, \
+            fresh_database("reactor_prisma_into") as target:
+        run_sql(source, (FIXTURES / "kinds.sql").read_text() + """
+            INSERT INTO "teams" (id, name) VALUES (1, 'red');
+            INSERT INTO "Person" (id, name, "teamId", "managerId", born, big, price, ratio)
+            VALUES (1, 'a', 1, NULL, '2000-01-01', 1, 1, 1), (2, 'b', 1, 1, '2000-01-01', 2,
+                    2, 2);
+            UPDATE "teams" SET lead_id = 2;
+        """)
+        common = ["--from", source, "--prisma", str(FIXTURES / "kinds.prisma"), "--app",
+                  str(app), "--db", f"{target}?schema=deployment"]
+        first = report_rows(migrate("data", *common).stdout)
+        again = report_rows(migrate("data", *common).stdout)
+    assert first["Person"]["new"] == 2 and first["Person"]["refs"] == 3
+    assert first["Team"]["refs"] == 1
+    assert again["Person"]["new"] == 0 and again["Person"]["docs"] == 2
+    assert not (app / ".reactor" / "reactor.sqlite3").exists()
