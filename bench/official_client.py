@@ -1,4 +1,4 @@
-"""Benchmark 10: insert mutations through the official `convex` client (Node), as apps run it.
+"""Benchmark 12: insert mutations through the official `convex` client (Node), as apps run it.
 
 8 `ConvexClient`s, each keeping 4 `items:insert` mutations outstanding; a mutation
 completes when its client has seen the Transition carrying its write (what
@@ -59,7 +59,7 @@ def generate(url: str, server_pid: int, clients: int, inflight: int, seconds: fl
 
 
 def run(settings: Settings) -> Table:
-    table = Table(f"10. Mutations through the official client (durability={settings.durability})")
+    table = Table(f"12. Mutations through the official client (durability={settings.durability})")
     seconds = settings.seconds(3.0, 10.0)
     node_modules()
     baselines: list[float] = []
