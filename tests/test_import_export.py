@@ -398,3 +398,17 @@ async def test_replace_import_on_postgresql(tmp_path: Path, postgres_url: str) -
             "by_name", lambda q: q.eq("name", "new")).collect()
         txn.close()
         assert len(found) == 1
+
+
+async def test_json_lines_decode_as_the_wire_form_with_or_without_tags(tmp_path: Path) -> None:
+    plain, tagged = tmp_path / "plain.jsonl", tmp_path / "tagged.jsonl"
+    rows = [{"value": 2 ** 60}, {"value": [1, {"k": 2.5}]}, {"value": "$5"}]
+    plain.write_bytes(b"".join(_line(row) for row in rows[:2]))
+    tagged.write_bytes(b"".join(_line(row) for row in rows))
+    await _import(tmp_path / "a", plain, table="items", fmt="jsonl")
+    await _import(tmp_path / "b", tagged, table="items", fmt="jsonl")
+    for data in (tmp_path / "a", tmp_path / "b"):
+        async with Engine(APP, data, workers=0) as engine:
+            values = [d["value"] for d in await _all(engine, "items")]
+        assert values[:2] == [float(2 ** 60), [1.0, {"k": 2.5}]]
+        assert isinstance(values[0], float) and not isinstance(values[0], Int64)
