@@ -26,7 +26,8 @@ admin endpoint `/api/admin/logs` and the dashboard):
   cursor), `since_ms`, `path` (exact, or a module prefix ending in `:`),
   `status`, `text` (in the path, error or log lines), `limit`, `newest_first`.
   Reads are thread-safe; each takes a few milliseconds at most.
-- `store.append(records)` (one transaction) and `store.prune(max_age_s,
+- `store.append(records)` (one transaction; `append_rows` takes `record.row()`
+  tuples, what the recorder queues) and `store.prune(max_age_s,
   max_bytes)`: the recorder's; `store.last_id()`, `store.size_bytes()`.
 """
 
@@ -40,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from reactor.storage.data_dir import create_private_file
 
@@ -65,6 +68,16 @@ CREATE INDEX IF NOT EXISTS executions_by_start ON executions (started_ms);
 """
 
 
+# path, kind, started_ms, duration_ms, status, error, log_lines, request_id, caller, note:
+# a plain tuple of atomic values, which the garbage collector stops tracking.
+Row = tuple[str, str, float, float, str, str | None, tuple[str, ...], str, str | None, str]
+
+_INSERT_BATCH = (
+    "INSERT INTO executions (path, kind, started_ms, duration_ms, status, error, log_lines,"
+    " request_id, caller, note) SELECT " + ", ".join(
+        f"json_extract(value, '$[{i}]')" for i in range(10)) + " FROM json_each(?)")
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
     """One function call, as the log keeps it."""
@@ -80,6 +93,11 @@ class ExecutionRecord:
     caller: str | None = None
     note: str = ""
     id: int = 0
+
+    def row(self) -> Row:
+        """The record as the tuple `LogStore.append_rows` writes (without its id)."""
+        return (self.path, self.kind, self.started_ms, self.duration_ms, self.status,
+                self.error, self.log_lines, self.request_id, self.caller, self.note)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "kind": self.kind,
@@ -163,23 +181,18 @@ class LogStore:
 
     def append(self, records: Sequence[ExecutionRecord]) -> None:
         """Write `records` in one transaction (their `id` is assigned here)."""
-        if not records or self._connection is None:
+        self.append_rows([record.row() for record in records])
+
+    def append_rows(self, rows: Sequence[Row]) -> None:
+        """`append` for rows made by `ExecutionRecord.row` (or built the same way)."""
+        if not rows or self._connection is None:
             return
-        rows = [(r.path, r.kind, r.started_ms, r.duration_ms, r.status, r.error,
-                 json.dumps(list(r.log_lines)), r.request_id, r.caller, r.note)
-                for r in records]
+        # One statement for the whole batch: SQLite unpacks the rows from one JSON text
+        # (orjson, in C), so the writer thread takes the GIL once per batch, not per row,
+        # and the event loop sharing the process is interrupted less.
+        payload = orjson.dumps(rows)
         with self._lock:
-            connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                connection.executemany(
-                    "INSERT INTO executions (path, kind, started_ms, duration_ms, status, error,"
-                    " log_lines, request_id, caller, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+            self._connection.execute(_INSERT_BATCH, (payload,))
 
     def query(self, selection: LogFilter = LogFilter()) -> list[ExecutionRecord]:
         if self._connection is None:
