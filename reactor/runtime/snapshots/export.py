@@ -47,7 +47,8 @@ Exported by Reactor at commit ts {ts}, in the layout of a Convex snapshot export
 - `_components/<name>/`: the tables of the component installed as `<name>`,
   laid out as above.
 
-Import it with `reactor import snapshot.zip` or `npx convex import snapshot.zip`.
+Import it with `reactor import snapshot.zip`. Document ids are Reactor's, which a
+Convex deployment does not take as `_id`s.
 """
 FIRST_TABLE_NUMBER = 10001
 
