@@ -18,12 +18,20 @@ BUSY = SLICE_S * 3
 
 
 @pytest.fixture
-async def t(db_url: str | None) -> AsyncIterator[ReactorTest]:
+async def t() -> AsyncIterator[ReactorTest]:
+    async with ReactorTest(APP) as test:
+        yield test
+
+
+@pytest.fixture
+async def on_both(db_url: str | None) -> AsyncIterator[ReactorTest]:
+    """On each backend: workers read the store themselves (PostgreSQL: a connection each)."""
     async with ReactorTest(APP, db_url=db_url) as test:
         yield test
 
 
-async def test_a_busy_mutation_runs_in_a_worker_and_commits(t: ReactorTest) -> None:
+async def test_a_busy_mutation_runs_in_a_worker_and_commits(on_both: ReactorTest) -> None:
+    t = on_both
     outcome = await t.engine.run_mutation("busy:add", {"name": "a", "busy": BUSY})
     assert outcome.unwrap() == 1
     assert outcome.log_lines == ["[LOG] adding to a"]

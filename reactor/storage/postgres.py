@@ -39,6 +39,7 @@ from reactor.storage.postgres_index_build import change_indexes
 from reactor.storage.postgres_schema import (
     Conn,
     Target,
+    is_connection_failure,
     is_storage_exception,
     owner_lock_key,
     parse_url,
@@ -340,8 +341,13 @@ class PostgresStorage:
         if self._writer is None:
             raise self._not_open()
         try:
-            async with self._writer.acquire() as conn, conn.transaction():
-                return await body(conn)
+            async with self._writer.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        return await body(conn)
+                except BaseException as exc:
+                    _drop_if_broken(conn, exc)
+                    raise
         except Exception as exc:
             if is_storage_exception(exc):
                 raise storage_failure(self.target, action, exc, writing=True) from exc
@@ -353,7 +359,11 @@ class PostgresStorage:
             raise self._not_open()
         try:
             async with self._readers.acquire() as conn:
-                return list(await conn.fetch(query, *params))
+                try:
+                    return list(await conn.fetch(query, *params))
+                except BaseException as exc:
+                    _drop_if_broken(conn, exc)
+                    raise
         except Exception as exc:
             if is_storage_exception(exc):
                 raise storage_failure(self.target, "read", exc, writing=False) from exc
@@ -361,6 +371,13 @@ class PostgresStorage:
 
     def _not_open(self) -> StorageError:
         return StorageError(f"storage at {self.target.display} is not open; call open() first")
+
+
+def _drop_if_broken(conn: Conn, exc: BaseException) -> None:
+    """Close a connection that failed other than by an SQL error (cut, confused by a
+    cancellation): the pool then makes a new one instead of lending it again."""
+    if not isinstance(exc, asyncpg.PostgresError) or is_connection_failure(exc):
+        conn.terminate()
 
 
 async def _prune_vectors(conn: Conn, *, horizon_ts: int) -> str:

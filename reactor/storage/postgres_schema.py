@@ -168,8 +168,14 @@ def owner_lock_key(target: Target) -> str:
 
 def is_storage_exception(exc: BaseException) -> bool:
     """Whether `exc` is a failure of PostgreSQL or of the connection (not of the caller)."""
-    return isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError
-                      | ConnectionError)
+    return isinstance(exc, asyncpg.PostgresError) or is_connection_failure(exc)
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether `exc` says the connection (not the statement) failed."""
+    return isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError
+                      | asyncpg.InternalClientError | asyncpg.PostgresConnectionError
+                      | asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError)
 
 
 def storage_failure(target: Target, action: str, exc: BaseException, *,
@@ -182,9 +188,7 @@ def storage_failure(target: Target, action: str, exc: BaseException, *,
             "StorageFull: the server could not write the data: its disk is full"))
     if isinstance(exc, asyncpg.DataCorruptedError | asyncpg.IndexCorruptedError):
         code = "StorageCorrupt"
-    elif isinstance(exc, OSError | ConnectionError | asyncpg.InterfaceError
-                    | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
-                    | asyncpg.AdminShutdownError):
+    elif is_connection_failure(exc):
         code = "StorageIOError"
     else:
         code = "StorageError"
