@@ -109,6 +109,8 @@ def test_logs_filters(server: ReactorServer, calls: dict[str, str]) -> None:
     assert added.count("notes:add") == 2 and "notes:fail" not in added
     module = reactor("logs", *data, "--function", "notes:").stdout
     assert module.count("[mutation]") == 3
+    second = reactor("logs", *data, "--text", "adding second").stdout
+    assert second.count("[mutation]") == 1 and "    [LOG] adding second" in second
     last = reactor("logs", *data, "--limit", "1").stdout
     assert "notes:fail" in last and "notes:add" not in last
     assert reactor("logs", *data, "--since", "10m").stdout.count("[mutation]") == 3
@@ -126,6 +128,7 @@ def test_logs_from_a_running_server_with_the_admin_key(
     remote = ["--url", server.url, "--admin-key", key]
     local = reactor("logs", "--data", str(server.data_dir)).stdout
     assert reactor("logs", *remote).stdout == local
+    assert reactor("logs", *remote, "--text", "on purpose").stdout.count("[mutation]") == 1
     failed = reactor("logs", *remote, "--status", "failed", "--since", "10m").stdout
     assert "notes:fail" in failed and "notes:add" not in failed
     assert reactor("logs", *remote, "--function", "notes:add", "--limit", "1").stdout \

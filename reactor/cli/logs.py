@@ -40,6 +40,8 @@ def add_parser(commands: Any, app_arguments: Callable[..., None]) -> None:
                       help='only this function ("notes:add"), or a module ("notes:")')
     logs.add_argument("--status", choices=STATUSES, default=None,
                       help="only successful or only failed executions")
+    logs.add_argument("--text", default=None,
+                      help="only executions with this text in the path, error or log lines")
     logs.add_argument("--since", default=None, metavar="DURATION",
                       help="only executions that started this long ago or later: 30s, 10m,"
                            " 2h, 1d")
@@ -79,7 +81,7 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.since is not None:
         since_ms = time.time() * 1000 - parse_duration(arguments.since) * 1000
     selection = LogFilter(since_ms=since_ms, path=arguments.function, status=arguments.status,
-                          limit=arguments.limit, newest_first=True)
+                          text=arguments.text, limit=arguments.limit, newest_first=True)
     read = _remote_reader(arguments) if arguments.url else _local_reader(arguments)
     try:
         records, last_id = read(selection)
@@ -94,7 +96,7 @@ def run(arguments: argparse.Namespace) -> int:
             time.sleep(FOLLOW_INTERVAL_S)
             records, _last = read(LogFilter(after=cursor, since_ms=since_ms,
                                             path=arguments.function, status=arguments.status,
-                                            limit=1000))
+                                            text=arguments.text, limit=1000))
             for record in records:
                 _emit(record)
                 cursor = record.id
@@ -139,6 +141,8 @@ def _remote_reader(arguments: argparse.Namespace) -> Reader:
             params["function"] = selection.path
         if selection.status:
             params["status"] = selection.status
+        if selection.text:
+            params["text"] = selection.text
         if selection.newest_first:
             params["newest"] = "1"
         reply = request("GET", f"{base}?{urllib.parse.urlencode(params)}", key, timeout=60)
