@@ -56,6 +56,10 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also serve /metrics on this port without the admin key (for a"
                              " Prometheus scraper on a private network); on --host unless"
                              " HOST is given")
+    parser.add_argument("--follow", action="store_true",
+                        help="serve as a follower node of a PostgreSQL store (--db) that"
+                             " another Reactor node commits to: queries and subscriptions"
+                             " follow its commits; mutations are refused (NotCommitter)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +198,8 @@ def _dispatch(arguments: argparse.Namespace) -> int:
                                  backups=_backup_schedule(arguments),
                                  log_format=arguments.log_format,
                                  db_url=arguments.db_url,
-                                 metrics_port=arguments.metrics_port))
+                                 metrics_port=arguments.metrics_port,
+                                 follow=arguments.follow))
             return 0
         case "run":
             return commands.run(arguments)

@@ -173,7 +173,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 mutation_rate: float | None = None, action_rate: float | None = None,
                 backups: BackupSchedule | None = None,
                 log_format: str | None = None, db_url: str | None = None,
-                metrics_port: str | None = None) -> None:
+                metrics_port: str | None = None, follow: bool = False) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
@@ -199,7 +199,11 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     if db_url and backups is not None:
         raise ConfigError("scheduled backups copy the SQLite database; on PostgreSQL (--db)"
                           " back the database up with PostgreSQL's own tools (pg_dump)")
+    if follow and not db_url:
+        raise ConfigError("--follow: expected --db postgresql://... (the store the committing"
+                          " node writes)")
     engine = Engine(app_dir, data_dir, durability=durability, options=retention, db_url=db_url,
+                    follow=follow,
                     action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),

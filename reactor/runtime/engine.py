@@ -44,11 +44,16 @@ from reactor.runtime.worker import WorkerSettings
 from reactor.runtime.workers import NICE, WORKERS, PoolStats, WorkerPool
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.storage.choose import make_storage
+from reactor.storage.sqlite import SqliteStorage
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
 
 logger = logging.getLogger("reactor.engine")
+
+# How long a follower node waits for the commit log to reach a ts a client read at
+# elsewhere, before it answers "in the future".
+FOLLOW_WAIT_S = 5.0
 
 CallListener = Callable[[FunctionKind, Outcome], None]
 Identity = dict[str, Any] | None
@@ -89,10 +94,15 @@ class Engine:
                  file_options: FileOptions | None = None,
                  blob_store: Callable[[Path], BlobStore] | None = None,
                  workers: int = WORKERS,
-                 auth_config: AuthConfig | None = None, db_url: str | None = None) -> None:
+                 auth_config: AuthConfig | None = None, db_url: str | None = None,
+                 follow: bool = False) -> None:
         self.app_dir = Path(app_dir).resolve()
         # PostgreSQL instead of SQLite in the data directory (which still keeps keys, files).
         self.db_url = db_url
+        # A follower node of a PostgreSQL store another node commits to (`--follow`):
+        # it serves queries and subscriptions from the shared commit log and commits
+        # nothing; scheduled jobs, crons and startup functions run on the committer.
+        self.follow = follow
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -132,8 +142,15 @@ class Engine:
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
         storage = make_storage(self.data_dir, self.db_url, self.durability)
-        self.database = await Database.open(storage, self.app.schema, self.options,
-                                            system_tables())
+        if self.follow:
+            if isinstance(storage, SqliteStorage):
+                raise ReactorError("--follow needs a PostgreSQL store another node commits"
+                                   " to (--db postgresql://...)", code="BadConfig")
+            self.database = await Database.follow(storage, self.app.schema, self.options,
+                                                  system_tables())
+        else:
+            self.database = await Database.open(storage, self.app.schema, self.options,
+                                                system_tables())
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
@@ -164,13 +181,15 @@ class Engine:
             if self.pool is not None:
                 self.actions.pool = ActionWorkerPool(self.pool.settings, size=self.workers)
             self.scheduler = Scheduler(self.database, self, self.clock, self.scheduler_options)
-            await self.scheduler.start(self.app.crons)
+            if not self.follow:
+                await self.scheduler.start(self.app.crons)
         except BaseException:
             await self.database.close()
             raise
         self.manager = SubscriptionManager(self.database, self._run_entry)
         self.manager.start()
-        await self._run_startup_functions()
+        if not self.follow:
+            await self._run_startup_functions()
 
     async def _run_startup_functions(self) -> None:
         """Run the internal mutations marked `on_startup` (what a previous process left
@@ -196,7 +215,10 @@ class Engine:
         self._verifier = verifier
 
     def start_scheduler(self) -> None:
-        """Run due jobs and crons, and the orphan-file sweep, in the background from now on."""
+        """Run due jobs and crons, and the orphan-file sweep, in the background from now on
+        (on the committing node only: they commit)."""
+        if self.follow:
+            return
         self.scheduler.start_background()
         self.files.start()
 
@@ -314,6 +336,7 @@ class Engine:
         try:
             fn = self.resolve(path, kind, public_only=not admin, admin=admin)
             if ts is not None:
+                await self.database.wait_until(ts, FOLLOW_WAIT_S)
                 self.database.check_readable(ts)
         except ReactorError as error:
             outcome = Outcome(path, error=to_function_error(path, error))

@@ -256,6 +256,11 @@ class SyncSession:
                 f"Connect: sessionId {message.sessionId!r} is not a UUID") from None
         # A client's first socket cannot have stored outcomes to re-send against.
         self.fresh_session = message.connectionCount == 0
+        observed = message.maxObservedTimestamp
+        if observed is not None and self.engine.follow:
+            # It saw `ts` on another node: nothing older is shown to it here.
+            self.required_ts = max(self.required_ts, p.decode_ts(observed))
+            self.engine.notify_at(self.required_ts, self._wake_up)
 
     async def _authenticate(self, message: p.Authenticate) -> None:
         if message.baseVersion != self.identity_version:

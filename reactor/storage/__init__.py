@@ -1,11 +1,14 @@
 """Layer 3: the storage interface and its SQLite implementation."""
 
 from reactor.storage.base import (
+    CommitLog,
     CommitRecord,
     DocumentWrite,
+    FollowableStorage,
     IndexBuild,
     IndexEntry,
     IndexWrite,
+    LoggedWrite,
     Order,
     OutcomeWrite,
     SearchBuild,
@@ -22,11 +25,14 @@ from reactor.storage.base import (
 from reactor.storage.sqlite import SqliteStorage
 
 __all__ = [
+    "CommitLog",
     "CommitRecord",
     "DocumentWrite",
+    "FollowableStorage",
     "IndexBuild",
     "IndexEntry",
     "IndexWrite",
+    "LoggedWrite",
     "Order",
     "OutcomeWrite",
     "SearchBuild",

@@ -278,3 +278,41 @@ class Storage(Protocol):
         entries written).
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedWrite:
+    """One document revision read back from the commit log, with the revision it replaced
+    (`old`), so that a node that did not make the commit can tell which keys it wrote."""
+
+    ts: int
+    doc_id: str
+    table: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+class CommitLog(Protocol):
+    """A store that other processes commit to, read by a follower node (docs/architecture.md,
+    "Many nodes"): the newest durable ts, the writes after a ts, and a wake-up."""
+
+    async def open_follower(self) -> None:
+        """Connect for reading and listening only: another process commits."""
+        ...
+
+    async def log_tail(self) -> int:
+        """The ts at or below which every commit is durable and readable."""
+        ...
+
+    async def read_log(self, after_ts: int, upto_ts: int) -> list[LoggedWrite]:
+        """The document revisions committed in `(after_ts, upto_ts]`, in ts order."""
+        ...
+
+    async def wait_for_commits(self, timeout_s: float) -> None:
+        """Return when a commit may have happened since the last call, or after
+        `timeout_s` (a missed wake-up costs latency only)."""
+        ...
+
+
+class FollowableStorage(Storage, CommitLog, Protocol):
+    """A store another node commits to that this one can follow (PostgreSQL)."""

@@ -10,6 +10,7 @@ committer lease of docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from functools import partial
@@ -19,12 +20,19 @@ import asyncpg
 import orjson
 
 from reactor.errors import StorageError
-from reactor.storage import postgres_bulk, postgres_search, prune_plan, vector_entries
+from reactor.storage import (
+    postgres_bulk,
+    postgres_follow,
+    postgres_search,
+    prune_plan,
+    vector_entries,
+)
 from reactor.storage import postgres_sql as sql
 from reactor.storage.base import (
     CommitRecord,
     IndexBuild,
     IndexEntry,
+    LoggedWrite,
     Order,
     SearchBuild,
     SearchHit,
@@ -77,6 +85,10 @@ class PostgresStorage:
         self._writer: asyncpg.Pool | None = None
         self._readers: asyncpg.Pool | None = None
         self._vectors: dict[str, VectorMatrix] = {}
+        self._channel = postgres_follow.channel(self.target)
+        # A follower's listening connection, and the wake-up its notifications set.
+        self._listener: asyncpg.Connection | None = None
+        self._woken = asyncio.Event()
 
     def __str__(self) -> str:
         return self.target.display
@@ -113,12 +125,56 @@ class PostgresStorage:
                     raise storage_failure(self.target, "open", exc, writing=False) from exc
                 raise
 
+    async def open_follower(self) -> None:
+        """Connect readers and a listening connection, without the writer's lock: another
+        node commits (docs/architecture.md, "Many nodes"). Writing methods are not usable."""
+        if self._readers is not None:
+            return
+        try:
+            self._readers = await self._pool(self.readers)
+            await self._listen()
+        except BaseException as exc:
+            await self.close()
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, "open", exc, writing=False) from exc
+            raise
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self.target.dsn)
+        await conn.add_listener(self._channel, lambda *_: self._woken.set())
+        self._listener = conn
+
+    async def log_tail(self) -> int:
+        rows = await self._fetch(postgres_follow.READ_LAST_TS)
+        return int(orjson.loads(rows[0][0])) if rows else 0
+
+    async def read_log(self, after_ts: int, upto_ts: int) -> list[LoggedWrite]:
+        rows = await self._fetch(postgres_follow.READ_LOG, after_ts, upto_ts)
+        display = self.target.display
+        return [LoggedWrite(ts, doc_id, table,
+                            None if old is None else decode_document(old, doc_id, display),
+                            None if new is None else decode_document(new, doc_id, display))
+                for ts, doc_id, table, new, old in rows]
+
+    async def wait_for_commits(self, timeout_s: float) -> None:
+        if self._listener is None or self._listener.is_closed():
+            # Lost (PostgreSQL restarted): listen again; polling covers the gap.
+            self._listener = None
+            with contextlib.suppress(Exception):
+                await self._listen()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), timeout_s)
+        self._woken.clear()
+
     async def refresh_search_tables(self) -> None:
         """Nothing to learn: this store keeps no per-index tables."""
 
     async def close(self) -> None:
         writer, readers = self._writer, self._readers
         self._writer = self._readers = None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.terminate()
         for pool in (writer, readers):
             if pool is not None:
                 try:
@@ -206,7 +262,8 @@ class PostgresStorage:
         committing = [False]
 
         async def write(conn: Conn) -> None:
-            await conn.execute(sql.WRITE_COMMITS, *columns)
+            await conn.execute(sql.WRITE_COMMITS, *columns, self._channel,
+                               str(commits[-1].ts if commits else 0))
             await postgres_search.write_entries(conn, searches)
             for ts, change, data in vectors:
                 await conn.execute(sql.END_VECTORS, ts, change.index_id, change.doc_id,

@@ -12,6 +12,8 @@ GET_DOCUMENT = """
 # One statement writes a whole batch of commits: a single round trip, atomic by itself.
 # Each table's rows travel as parallel arrays (unnest turns them back into rows). A
 # duplicate outcome (which OCC rules out) must not fail the batch: the first stays.
+# The notification ($19 channel, $20 last ts) wakes follower nodes when it commits
+# (postgres_follow.py); joining `n` makes PostgreSQL evaluate it, once.
 WRITE_COMMITS = """
     WITH d AS (
         INSERT INTO documents (doc_id, ts, table_name, deleted, value)
@@ -25,8 +27,10 @@ WRITE_COMMITS = """
                              $15::bytea[])
         ON CONFLICT DO NOTHING),
     c AS (INSERT INTO commit_log (ts) SELECT DISTINCT unnest($18::int8[])
-          ON CONFLICT DO NOTHING)
-    INSERT INTO globals (name, value) SELECT * FROM unnest($16::text[], $17::text[])
+          ON CONFLICT DO NOTHING),
+    n AS (SELECT pg_notify($19, $20))
+    INSERT INTO globals (name, value)
+    SELECT g.name, g.value FROM unnest($16::text[], $17::text[]) AS g (name, value), n
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
 """
 

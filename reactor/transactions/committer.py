@@ -25,6 +25,7 @@ from reactor.transactions.search_plan import entry_keys, search_write
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import OUTCOMES_KEY_SPACE, Transaction, outcome_key
 from reactor.transactions.vector_search import vector_keys, vector_write
+from reactor.transactions.write_keys import write_keys
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.committer")
@@ -259,29 +260,24 @@ class Committer:
         for doc_id, write in txn.writes.items():
             table = catalog.require(write.table)
             documents.append(DocumentWrite(doc_id, write.table, write.new))
+            keys.extend(write_keys(table, write.table, write.old, write.new))
             for index in table.indexes.values():
                 name = index_id(write.table, index.name)
                 old_key = index.key_for(write.old) if write.old is not None else None
                 new_key = index.key_for(write.new) if write.new is not None else None
                 if old_key is not None and old_key != new_key:
                     index_writes.append(IndexWrite(name, old_key, doc_id, True))
-                    keys.append((name, old_key))
                 if new_key is not None:
                     index_writes.append(IndexWrite(name, new_key, doc_id, False))
-                    keys.append((name, new_key))
             for search in table.search_indexes.values():
                 name = index_id(write.table, search.name)
-                old_keys = entry_keys(search, write.old) if write.old is not None else set()
-                new_keys = entry_keys(search, write.new) if write.new is not None else set()
-                if old_keys or new_keys:
-                    keys.extend((name, key) for key in old_keys | new_keys)
+                if (write.old is not None and entry_keys(search, write.old)) or (
+                        write.new is not None and entry_keys(search, write.new)):
                     search_writes.append(search_write(search, name, doc_id, write.new))
             for vectors in table.vector_indexes.values():
                 name = index_id(write.table, vectors.name)
-                old_keys = vector_keys(vectors, write.old) if write.old is not None else set()
-                new_keys = vector_keys(vectors, write.new) if write.new is not None else set()
-                if old_keys or new_keys:
-                    keys.extend((name, key) for key in old_keys | new_keys)
+                if (write.old is not None and vector_keys(vectors, write.old)) or (
+                        write.new is not None and vector_keys(vectors, write.new)):
                     vector_writes.append(vector_write(vectors, name, doc_id, write.new))
         for outcome in txn.outcomes:
             keys.append((OUTCOMES_KEY_SPACE, outcome_key(outcome.session_id, outcome.request_id)))

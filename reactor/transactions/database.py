@@ -13,10 +13,11 @@ from typing import Any
 
 from reactor.errors import ConflictError, StorageError
 from reactor.schema import SchemaDefinition, TableDefinition
-from reactor.storage import Storage
+from reactor.storage import FollowableStorage, Storage
 from reactor.transactions.bulk_import import BatchSource, write_import
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import Committer
+from reactor.transactions.follower import LogFollower
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
@@ -65,6 +66,8 @@ class Database:
         self._pruner: asyncio.Task[None] | None = None
         # The schema last applied to the stored data (see schema_change.py).
         self.saved_schema: dict[str, Any] = {}
+        # Set on a follower node: it commits nothing and reads the log another node writes.
+        self.follower: LogFollower | None = None
 
     @classmethod
     async def open(cls, storage: Storage, schema: SchemaDefinition | None,
@@ -81,7 +84,46 @@ class Database:
         database._pruner = asyncio.create_task(database._prune_forever(), name="reactor-pruner")
         return database
 
+    @classmethod
+    async def follow(cls, storage: FollowableStorage, schema: SchemaDefinition | None,
+                     options: DatabaseOptions | None = None,
+                     system_tables: dict[str, TableDefinition] | None = None) -> Database:
+        """Open a store that another node commits to (docs/architecture.md, "Many nodes"):
+        reads and subscriptions here follow its commit log; commits are refused."""
+        await storage.open_follower()
+        saved = await storage.read_globals()
+        tail = await storage.log_tail()
+        clock = TimestampOracle(tail, float(saved.get("last_creation_ms", 0.0)))
+        catalog = Catalog(schema, list(saved.get("tables", [])), system_tables)
+        database = cls(storage, catalog, clock, options or DatabaseOptions())
+        database.saved_schema = dict(saved.get("schema") or {})
+        database.follower = LogFollower(database, storage)
+        database.follower.start()
+        return database
+
+    def publish_followed(self, ts: int, entries: list[LogEntry]) -> None:
+        """Make the commits up to `ts`, read from the log by a follower, visible here."""
+        for entry in entries:
+            self.write_log.append(entry)
+        self.clock.last_ts = max(self.clock.last_ts, ts)
+        self._published(ts, entries)
+
+    async def wait_until(self, ts: int, timeout_s: float) -> None:
+        """On a follower, wait (bounded) for the log to reach `ts`: a client that saw `ts`
+        on another node reads at or after it here. Elsewhere a no-op."""
+        if self.follower is not None and ts > self.latest_ts:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_for(ts), timeout_s)
+
+    def _refuse_on_follower(self) -> None:
+        if self.follower is not None:
+            message = ("NotCommitter: this node follows another node's commits and cannot"
+                       " commit; send mutations to the committing node")
+            raise StorageError(message, code="NotCommitter", public=message)
+
     async def close(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
         if self._pruner is not None:
             self._pruner.cancel()
             await asyncio.gather(self._pruner, return_exceptions=True)
@@ -96,6 +138,11 @@ class Database:
         and changes nothing. Transactions begun under the old schema are re-run
         under the new one if they try to commit after it (schema_change.py).
         """
+        if self.follower is not None:
+            # The committing node applies it to the data; this node reads under it.
+            self.catalog = Catalog(schema, self.catalog.user_table_names,
+                                   self.catalog.system_tables)
+            return SchemaChange()
         async with self.committer.lock:
             migration = await migrate(self, schema)
             self.saved_schema = migration.saved
@@ -113,6 +160,7 @@ class Database:
         tables, as one transaction; its timestamp (see bulk_import.py). Documents carry
         their `_id` and `_creationTime` and were validated by `source` against the
         catalog it is given (a new table is registered in it by a validating write)."""
+        self._refuse_on_follower()
         async with self.committer.lock:
             ts, catalog = await write_import(self.storage, self.catalog, self.clock,
                                              self.latest_ts, replace, source)
@@ -153,6 +201,8 @@ class Database:
         With a ticket, `txn` takes its place after the client's previous mutation
         (see ordering.py); a `ConflictError` then may also mean "run again after it".
         """
+        if txn.has_writes:
+            self._refuse_on_follower()
         if not txn.has_writes:
             if ticket is None:
                 return txn.begin_ts
