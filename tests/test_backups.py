@@ -283,3 +283,16 @@ async def test_a_token_issued_before_the_backup_works_on_a_server_of_the_restore
                                   {"path": "items:whoami", "args": {}},
                                   headers={"Authorization": f"Bearer {token}"})
     assert status != 200 or reply.get("status") != "success", reply
+
+
+async def test_restore_force_refuses_a_directory_in_use(tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    async with Engine(APP, live, workers=0) as engine:
+        await _fill(engine, 1)
+    result = await write_backup(live, tmp_path / "b.rbk")
+    async with Engine(APP, live, workers=0):
+        with pytest.raises(ReactorError) as locked:
+            await restore_backup(result.path, live, force=True)
+        assert locked.value.code == "DataDirLocked"
+    assert (live / "reactor.sqlite3").is_file()
+    assert not list(tmp_path.glob(".live.*"))
