@@ -14,6 +14,10 @@ WebSocket protocols are uvicorn's, subclassed here to:
 
 Slow bodies are the HTTP handlers' business (a deadline on reading them), and a
 WebSocket that never sends Connect the sync session's.
+
+The WebSocket protocol also offers the application a synchronous text write
+(`DIRECT_WRITE` in the scope's extensions): a push to many sessions then costs
+each a frame and a socket write, not a task and a pass through the ASGI layers.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+from websockets.exceptions import InvalidState
 
 logger = logging.getLogger("reactor.server")
 
@@ -34,6 +39,10 @@ logger = logging.getLogger("reactor.server")
 REFUSED_LINGER_S = 1.0
 # Refusals are logged at most this often (with a count), so a flood cannot flood the log.
 LOG_INTERVAL_S = 5.0
+
+# The scope extension holding `write_text(data) -> bool`: writes one text frame now if
+# the socket is open and not paused (False: nothing was written, use the ASGI send).
+DIRECT_WRITE = "reactor.write_text"
 
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large",
             503: "Service Unavailable"}
@@ -194,6 +203,26 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
         def connection_lost(self, exc: Exception | None) -> None:
             gate.release(self.transport)
             super().connection_lost(exc)
+
+        def handle_connect(self, event: Any) -> None:
+            super().handle_connect(event)
+            scope = getattr(self, "scope", None)
+            if scope is not None and hasattr(self, "conn") and hasattr(self, "writable"):
+                scope["extensions"][DIRECT_WRITE] = self.write_text
+
+        def write_text(self, data: bytes) -> bool:
+            """One text frame written without awaiting, as the ASGI send would write it
+            (extensions such as compression included); False when it must wait."""
+            if (self.close_sent or self.disconnected or not self.handshake_complete
+                    or self.initial_response is not None or not self.writable.is_set()
+                    or self.transport.is_closing()):
+                return False
+            try:
+                self.conn.send_text(data)
+            except InvalidState:
+                return False
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            return True
 
     http = type("GuardedHttp", (_GuardedHttp,), {
         "gate": gate, "header_timeout_s": header_timeout_s,

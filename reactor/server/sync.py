@@ -1,18 +1,16 @@
 """One WebSocket client: its query set, identity and versions, and the Transitions it is owed.
 
-The receive loop applies client messages to the session state; a sender task,
-started when something is due and gone when nothing is, turns that state into
-frames, so an idle connection costs no task of its own. Transitions are built
-without awaiting, from the subscription manager's entries, which are all valid
-at one timestamp — so a Transition is always one consistent snapshot, and a slow
-socket simply gets fewer, larger Transitions (it skips to the newest state).
+The receive loop applies client messages to the session state; the sending half
+(sending.py) turns that state into frames when something is due, so an idle
+connection costs no task of its own beside the one receiving. Transitions are
+built without awaiting, from the subscription manager's entries, which are all
+valid at one timestamp — so a Transition is always one consistent snapshot.
 Pings and the send timeout are the server-wide heartbeat's (heartbeat.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -20,7 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionError, FunctionKind, Outcome
@@ -31,9 +29,10 @@ from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.log_text import clip
-from reactor.server.outgoing import failure_fields, transition_frames, value_json
+from reactor.server.outgoing import failure_fields, value_json
 from reactor.server.query_set import ClientQueries
 from reactor.server.quotas import Quotas, RateLimited, caller_key
+from reactor.server.sending import SessionSender
 from reactor.transactions import CommitOrder, CommitTicket
 from reactor.values import from_wire
 
@@ -44,54 +43,28 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL = 1008
 CLOSE_SERVER = 1011
-# Most time a close handshake may take before the session is dropped anyway.
-CLOSE_TIMEOUT_S = 1.0
 
 
-class SyncSession:
+class SyncSession(SessionSender):
     """Everything the server keeps for one socket, and the loops that drive it."""
 
     def __init__(self, websocket: WebSocket, engine: Engine,
                  authenticator: Callable[[], Authenticator], config: ServerConfig,
                  quotas: Quotas | None = None,
                  on_push: Callable[[float], None] | None = None) -> None:
-        self.ws = websocket
-        # Told, after a Transition carrying changes is written, the seconds since the
-        # commit it shows (commit timestamps are wall-clock nanoseconds).
-        self.on_push = on_push
-        self._pushed_ts = 0
+        super().__init__(websocket, engine, config, on_push)
         self.quotas = quotas or Quotas(0, 0)
-        self.engine = engine
         self.authenticator = authenticator
-        self.config = config
         self.session_id = ""
         self.fresh_session = False
         self.caller = Caller()
         self.queries = ClientQueries(engine, config.max_queries_per_connection, self._wake_up)
-        self.identity_version = 0
-        # What the client has seen: the endVersion of the last Transition sent.
-        self.sent = p.StateVersion(querySet=0, identity=0, ts=p.encode_ts(0))
-        self.sent_ts = 0
-        self.required_ts = 0
-        # A MutationResponse went out: the client needs a Transition after it.
-        self.owe_transition = False
-        self.outbox: list[bytes] = []
-        # Set once: the close code and reason the socket ends with.
-        self.closing: tuple[int, str] | None = None
-        self.last_send = time.monotonic()
-        # When the frame being written started (None between writes): the heartbeat
-        # drops a session whose write has not completed within send_timeout_s.
-        self.send_started: float | None = None
         self._slots = asyncio.Semaphore(config.max_inflight_requests)
         # Made by the first Mutation: most connections only hold queries.
         self._order: CommitOrder | None = None
         self._tasks: set[asyncio.Task[Any]] | None = None
-        # The task running `run` (it receives), and the sender while one is running:
-        # an idle connection has no task of its own beside the one receiving.
+        # The task running `run` (it receives): an idle connection has no other.
         self._receiver: asyncio.Task[Any] | None = None
-        self._sender: asyncio.Task[None] | None = None
-        self._dropped = False
-        self._ended = False
         # How many live queries the session held when it ended (for memory reclaim).
         self.released_queries = 0
 
@@ -368,76 +341,3 @@ class SyncSession:
 
     def _caller_key(self) -> Hashable | None:
         return caller_key(self.caller.identity, self.caller.admin, self._anonymous_key())
-
-    # Sending ---------------------------------------------------------------
-
-    def _ready(self) -> bool:
-        """Whether a consistent Transition can be built now."""
-        return self.engine.live_ts >= self.required_ts and self.queries.ready()
-
-    def _transition(self) -> p.Transition | None:
-        """The Transition owed to the client now, or None if it is owed nothing."""
-        ts = max(self.engine.live_ts, self.sent_ts)
-        end = p.StateVersion(querySet=self.queries.version, identity=self.identity_version,
-                             ts=p.encode_ts(ts))
-        modifications = self.queries.take_modifications()
-        versions_moved = (end.querySet, end.identity) != (self.sent.querySet, self.sent.identity)
-        if not (modifications or versions_moved or self.owe_transition):
-            return None
-        transition = p.Transition(startVersion=self.sent, endVersion=end,
-                                  modifications=modifications)
-        if modifications and ts > self.sent_ts:
-            self._pushed_ts = ts
-        self.sent = end
-        self.sent_ts = ts
-        self.owe_transition = False
-        return transition
-
-    def _due_frames(self) -> list[bytes]:
-        """Queued responses, then the Transition owed (if it can be built), or a Ping."""
-        frames, self.outbox = self.outbox, []
-        if self.closing is None and self._ready():
-            transition = self._transition()
-            if transition is not None:
-                frames.extend(transition_frames(transition, self.config.transition_chunk_bytes))
-        if not frames and time.monotonic() - self.last_send >= self.config.ping_interval_s:
-            frames.append(p.encode_server_message(p.Ping()))
-        return frames
-
-    def _wake_up(self) -> None:
-        """Something may be due: start a sender unless one is running (it will see it)."""
-        if self._sender is None and not self._ended and not self._dropped:
-            self._sender = asyncio.get_running_loop().create_task(self._send_due())
-
-    async def _send_due(self) -> None:
-        """Write what is due until nothing is, then close if the session is closing.
-
-        Everything due is read afresh after each write, so whatever changes while
-        a write is in progress goes out in the same run, coalesced.
-        """
-        try:
-            while frames := self._due_frames():
-                for frame in frames:
-                    self.send_started = time.monotonic()
-                    await self.ws.send_text(frame.decode())
-                    self.send_started = None
-                    self.last_send = time.monotonic()
-                if self._pushed_ts and self.on_push is not None:
-                    self.on_push(max(0.0, (time.time_ns() - self._pushed_ts) / 1e9))
-                self._pushed_ts = 0
-            if self.closing is not None:
-                await self._close(*self.closing)
-        except Exception:
-            return  # the client has gone; the receive loop sees the disconnect
-        finally:
-            self._sender = None
-
-    async def _close(self, code: int, reason: str) -> None:
-        """Close the socket, giving up after CLOSE_TIMEOUT_S (a peer that does not read)."""
-        if self.ws.application_state != WebSocketState.CONNECTED:
-            return
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                # A close reason is limited to 123 bytes by the WebSocket protocol.
-                await self.ws.close(code=code, reason=reason.encode()[:123].decode(
-                    errors="ignore"))
