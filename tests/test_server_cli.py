@@ -204,6 +204,21 @@ def test_permessage_deflate_only_when_turned_on(server: ReactorServer, tmp_path:
             connect(deflating.url.replace("http", "ws") + "/api/sync") as socket:
         assert "permessage-deflate" in socket.response.headers.get(
             "Sec-WebSocket-Extensions", "")
+        # Pushed Transitions (written without awaiting) are compressed frames too.
+        socket.send(json.dumps({"type": "Connect", "sessionId": str(uuid.uuid4()),
+                                "connectionCount": 0, "lastCloseReason": None,
+                                "clientTs": 0}))
+        socket.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+                                "modifications": [{"type": "Add", "queryId": 0,
+                                                   "udfPath": "counter:get",
+                                                   "args": [{"name": "deflated"}]}]}))
+        socket.send(json.dumps({"type": "Mutation", "requestId": 0, "udfPath": "counter:incr",
+                                "args": [{"name": "deflated", "by": 5}]}))
+        values = []
+        while 5 not in values:
+            message = json.loads(socket.recv(timeout=10))
+            values += [m.get("value") for m in message.get("modifications", ())]
+        assert values[0] == 0
 
 
 def test_every_setting_and_command_is_documented() -> None:
