@@ -166,7 +166,7 @@ async def scenario(directory: Path, plan: list[Any], db_url: str | None = None) 
 
 def test_search_matches_the_oracle_under_concurrent_commits(db_url: str | None) -> None:
     # Fewer examples on PostgreSQL, where each opens a store of its own (a fresh schema).
-    @settings(max_examples=60 if db_url is None else 15, deadline=None,
+    @settings(max_examples=60 if db_url is None else 10, deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(setup=st.lists(writes, min_size=5, max_size=25), plan=steps)
     def check(setup: list[Any], plan: list[Any]) -> None:

@@ -384,7 +384,7 @@ _histories = {
 def test_matches_oracle_before_and_after_prune(db_url: str | None) -> None:
     # Fewer examples on PostgreSQL, where each opens a store of its own (a fresh schema):
     # the queries are the same as SQLite's in all that the examples vary.
-    @settings(max_examples=60 if db_url is None else 15, deadline=None,
+    @settings(max_examples=60 if db_url is None else 10, deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(**_histories)
     def check(history: list[list[Any]], queries: list[Any], horizon: int, batch: int) -> None:
