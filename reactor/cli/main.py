@@ -59,7 +59,7 @@ def _server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--follow", action="store_true",
                         help="serve as a follower node of a PostgreSQL store (--db) that"
                              " another Reactor node commits to: queries and subscriptions"
-                             " follow its commits; mutations are refused (NotCommitter)")
+                             " follow its commits; mutations are committed through it")
 
 
 def build_parser() -> argparse.ArgumentParser:

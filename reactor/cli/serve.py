@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -168,6 +168,17 @@ class _SecondServer(uvicorn.Server):
         yield
 
 
+def node_url(environ: Mapping[str, str], host: str, port: int) -> str:
+    """Where other nodes of a PostgreSQL store reach this one (`REACTOR_NODE_URL`, else
+    this server's own host and port; a wildcard host is named by the machine's name)."""
+    given = environ.get("REACTOR_NODE_URL")
+    if given:
+        return given.rstrip("/")
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
 async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 dev: bool, durability: str, cors_origins: list[str] | None = None,
                 mutation_rate: float | None = None, action_rate: float | None = None,
@@ -203,7 +214,7 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         raise ConfigError("--follow: expected --db postgresql://... (the store the committing"
                           " node writes)")
     engine = Engine(app_dir, data_dir, durability=durability, options=retention, db_url=db_url,
-                    follow=follow,
+                    follow=follow, node_url=node_url(os.environ, host, port),
                     action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),

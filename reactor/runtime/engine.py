@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from reactor.runtime.client_errors import (
     request_scope,
 )
 from reactor.runtime.files import FileOptions, FileService, FileSigner
+from reactor.runtime.forwarding import CommitForwarder
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
 from reactor.runtime.loader import App, load_app, unload_app
@@ -50,6 +52,9 @@ from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
 
 logger = logging.getLogger("reactor.engine")
+
+# The committer's term in the store's lease (docs/architecture.md, "Many nodes").
+LEASE_TERM_S = 5.0
 
 # How long a follower node waits for the commit log to reach a ts a client read at
 # elsewhere, before it answers "in the future".
@@ -95,7 +100,7 @@ class Engine:
                  blob_store: Callable[[Path], BlobStore] | None = None,
                  workers: int = WORKERS,
                  auth_config: AuthConfig | None = None, db_url: str | None = None,
-                 follow: bool = False) -> None:
+                 follow: bool = False, node_url: str | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         # PostgreSQL instead of SQLite in the data directory (which still keeps keys, files).
         self.db_url = db_url
@@ -103,6 +108,11 @@ class Engine:
         # it serves queries and subscriptions from the shared commit log and commits
         # nothing; scheduled jobs, crons and startup functions run on the committer.
         self.follow = follow
+        # Where other nodes reach this one (forwarded transactions); the secret the
+        # nodes of one PostgreSQL store share, once this node commits to it.
+        self.node_url = node_url or public_url
+        self.node_secret: str | None = None
+        self._forwarder: CommitForwarder | None = None
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -148,9 +158,15 @@ class Engine:
                                    " to (--db postgresql://...)", code="BadConfig")
             self.database = await Database.follow(storage, self.app.schema, self.options,
                                                   system_tables())
+            self._forwarder = CommitForwarder(storage)
+            self.database.forward = self._forwarder
         else:
             self.database = await Database.open(storage, self.app.schema, self.options,
                                                 system_tables())
+            if not isinstance(storage, SqliteStorage):
+                committer = await storage.claim_commits(uuid.uuid4().hex, self.node_url,
+                                                        LEASE_TERM_S)
+                self.node_secret = committer.secret
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
@@ -231,6 +247,8 @@ class Engine:
         if self.actions.pool is not None:
             await self.actions.pool.close()
         await self.database.close()
+        if self._forwarder is not None:
+            await self._forwarder.close()
         unload_app(self.app)
 
     async def __aenter__(self) -> Engine:

@@ -22,6 +22,7 @@ from reactor.runtime.auth import AdminKey, AuthenticationError, TokenVerifier, l
 from reactor.runtime.backups.schedule import BackupStatus
 from reactor.runtime.client import set_client_address
 from reactor.runtime.execution_log import ExecutionLog, LogRetention
+from reactor.runtime.forwarding import COMMIT_ROUTE
 from reactor.runtime.http_actions import METHODS as HTTP_METHODS
 from reactor.server.admin_auth import refuse_unless_admin
 from reactor.server.config import ServerConfig
@@ -40,6 +41,7 @@ from reactor.server.identity import Authenticator
 from reactor.server.logs_api import LogsApi
 from reactor.server.memory import MemoryReclaimer
 from reactor.server.metrics import ServerMetrics
+from reactor.server.node_api import NodeApi
 from reactor.server.quotas import Quotas
 from reactor.server.sync import SyncSession
 
@@ -237,6 +239,7 @@ class ReactorServer:
             Route("/api/mutation", api.mutation, methods=["POST"]),
             Route("/api/action", api.action, methods=["POST"]),
             Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
+            Route(COMMIT_ROUTE, NodeApi(self.engine).commit, methods=["POST"]),
             Route("/api/run", api.run, methods=["POST"]),
             Route("/api/function", api.function, methods=["POST"]),
             Route("/api/storage/upload", files.upload, methods=["POST"]),

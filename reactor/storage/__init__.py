@@ -3,6 +3,7 @@
 from reactor.storage.base import (
     CommitLog,
     CommitRecord,
+    CommitterInfo,
     DocumentWrite,
     FollowableStorage,
     IndexBuild,
@@ -27,6 +28,7 @@ from reactor.storage.sqlite import SqliteStorage
 __all__ = [
     "CommitLog",
     "CommitRecord",
+    "CommitterInfo",
     "DocumentWrite",
     "FollowableStorage",
     "IndexBuild",

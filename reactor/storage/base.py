@@ -292,6 +292,16 @@ class LoggedWrite:
     new: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class CommitterInfo:
+    """The committing node as it named itself in the store: its address for forwarded
+    transactions, the secret the nodes of one store share, its term (`epoch`)."""
+
+    address: str
+    secret: str
+    epoch: int
+
+
 class CommitLog(Protocol):
     """A store that other processes commit to, read by a follower node (docs/architecture.md,
     "Many nodes"): the newest durable ts, the writes after a ts, and a wake-up."""
@@ -306,6 +316,10 @@ class CommitLog(Protocol):
 
     async def read_log(self, after_ts: int, upto_ts: int) -> list[LoggedWrite]:
         """The document revisions committed in `(after_ts, upto_ts]`, in ts order."""
+        ...
+
+    async def committer(self) -> CommitterInfo | None:
+        """Where the committing node takes forwarded transactions, if one has said."""
         ...
 
     async def wait_for_commits(self, timeout_s: float) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from reactor.storage import (
 from reactor.storage import postgres_sql as sql
 from reactor.storage.base import (
     CommitRecord,
+    CommitterInfo,
     IndexBuild,
     IndexEntry,
     LoggedWrite,
@@ -155,6 +157,18 @@ class PostgresStorage:
                             None if old is None else decode_document(old, doc_id, display),
                             None if new is None else decode_document(new, doc_id, display))
                 for ts, doc_id, table, new, old in rows]
+
+    async def committer(self) -> CommitterInfo | None:
+        rows = await self._fetch(postgres_follow.READ_COMMITTER)
+        return CommitterInfo(*rows[0]) if rows else None
+
+    async def claim_commits(self, holder: str, address: str, term_s: float) -> CommitterInfo:
+        """Name this process the committer (it holds the writer's lock): followers send
+        their transactions to `address`."""
+        row = await self._transaction("name the committer", lambda conn: conn.fetchrow(
+            postgres_follow.CLAIM_COMMITTER, holder, address, term_s, secrets.token_hex(32)))
+        assert row is not None
+        return CommitterInfo(address, row["secret"], row["epoch"])
 
     async def wait_for_commits(self, timeout_s: float) -> None:
         if self._listener is None or self._listener.is_closed():

@@ -28,3 +28,16 @@ def channel(target: Target) -> str:
     """The notification channel of one schema (an identifier: short, no quoting)."""
     digest = hashlib.sha256(target.schema.encode()).hexdigest()[:16]
     return f"reactor_commits_{digest}"
+
+
+# The committing node names itself (its address for forwarded transactions) and
+# renews its term; `secret` is made once, so nodes that share the database (and
+# only they) can authenticate to each other. Times are PostgreSQL's clock.
+CLAIM_COMMITTER = """
+    INSERT INTO committer_lease AS l (id, holder, address, epoch, expires_at, secret)
+    VALUES (1, $1, $2, 1, clock_timestamp() + make_interval(secs => $3), $4)
+    ON CONFLICT (id) DO UPDATE SET holder = $1, address = $2, epoch = l.epoch + 1,
+        expires_at = clock_timestamp() + make_interval(secs => $3)
+    RETURNING epoch, secret
+"""
+READ_COMMITTER = "SELECT address, secret, epoch FROM committer_lease WHERE id = 1"

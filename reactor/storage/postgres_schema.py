@@ -96,6 +96,14 @@ CREATE TABLE IF NOT EXISTS search_postings (
     PRIMARY KEY (index_id, field, term, entry_id)
 );
 CREATE INDEX IF NOT EXISTS search_postings_by_entry ON search_postings (entry_id);
+CREATE TABLE IF NOT EXISTS committer_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    address TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    secret TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS prune_watermarks (
     target TEXT PRIMARY KEY,
     ts BIGINT NOT NULL,

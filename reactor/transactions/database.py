@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from reactor.transactions.bulk_import import BatchSource, write_import
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import Committer
 from reactor.transactions.follower import LogFollower
+from reactor.transactions.forwarding import adopt_forwarded, encode_transaction, forwarded_ts
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
@@ -68,6 +69,9 @@ class Database:
         self.saved_schema: dict[str, Any] = {}
         # Set on a follower node: it commits nothing and reads the log another node writes.
         self.follower: LogFollower | None = None
+        # On a follower: sends an encoded transaction to the committing node, returns its
+        # ts (the runtime provides the transport). Without one, commits are refused.
+        self.forward: Callable[[bytes], Awaitable[int]] | None = None
 
     @classmethod
     async def open(cls, storage: Storage, schema: SchemaDefinition | None,
@@ -201,8 +205,8 @@ class Database:
         With a ticket, `txn` takes its place after the client's previous mutation
         (see ordering.py); a `ConflictError` then may also mean "run again after it".
         """
-        if txn.has_writes:
-            self._refuse_on_follower()
+        if txn.has_writes and self.follower is not None:
+            return await self._forward(txn, ticket)
         if not txn.has_writes:
             if ticket is None:
                 return txn.begin_ts
@@ -218,6 +222,42 @@ class Database:
             except Exception:
                 logger.exception("after-commit callback failed")
         return ts
+
+    async def _forward(self, txn: Transaction, ticket: CommitTicket | None) -> int:
+        """Commit `txn` through the committing node; return once this node shows it.
+
+        The same client's mutations go one after another (its previous one is done
+        before this one is sent), so they commit in the order they were sent.
+        """
+        if self.forward is None:
+            self._refuse_on_follower()
+        assert self.forward is not None
+        previous = None if ticket is None else ticket.predecessor()
+        if previous is not None:
+            await previous.wait_done()
+        ts = await self.forward(encode_transaction(txn))
+        await self.wait_for(ts)
+        for callback in txn.after_commit:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit callback failed")
+        return ts
+
+    async def commit_forwarded(self, body: bytes) -> int:
+        """Validate and commit a transaction a follower node ran (forwarding.py), as if
+        it had run here at the same snapshot; its ts (`ConflictError`: run it again)."""
+        self._refuse_on_follower()
+        begin_ts = forwarded_ts(body)
+        if begin_ts > self.latest_ts:
+            # Durable, and read by the follower, a moment before this node published it.
+            await asyncio.wait_for(self.wait_for(begin_ts), 5.0)
+        txn = self.begin(ts=begin_ts)
+        try:
+            adopt_forwarded(txn, body)
+            return await self.commit(txn)
+        finally:
+            txn.close()
 
     async def serialize_after(self, txn: Transaction, ticket: CommitTicket) -> None:
         """Place a transaction that commits nothing (it failed, or wrote nothing) after the
