@@ -25,6 +25,9 @@ INIT_STATUSES: Final = (
     "COMPLETE_SHADOW_WIKI",
     "ACTIVE",
 )
+# Every embedder answers with this many numbers (functions/_lib/embeddings.py).
+EMBEDDING_DIMENSIONS: Final = 384
+INDEX_STATUSES: Final = ("indexing", "done", "failed")
 MESSAGE_ROLES: Final = ("USER", "ASSISTANT", "SYSTEM")
 TODO_STATUSES: Final = ("PENDING", "IN_PROGRESS", "COMPLETED", "CANCELLED")
 # Declaration order is the display order (the original sorted by this enum).
@@ -53,6 +56,7 @@ def one_of(values: tuple[str, ...]) -> Validator:
 task_status = one_of(TASK_STATUSES)
 init_status = one_of(INIT_STATUSES)
 message_role = one_of(MESSAGE_ROLES)
+index_status = one_of(INDEX_STATUSES)
 todo_status = one_of(TODO_STATUSES)
 memory_category = one_of(MEMORY_CATEGORIES)
 pull_request_status = one_of(PULL_REQUEST_STATUSES)
@@ -248,10 +252,13 @@ schema = define_schema({
         "stackedTaskId": v.optional(v.id("tasks")),
         "createdAt": v.number(),
         "editedAt": v.optional(v.number()),
+        # The task's owner, so search:messages filters one user's history in the index.
+        "userId": v.optional(v.id("users")),
     })
     .index("by_task_sequence", ["taskId", "sequence"])
     .index("by_task_role", ["taskId", "role", "sequence"])
-    .index("by_model_created", ["llmModel", "createdAt"]),
+    .index("by_model_created", ["llmModel", "createdAt"])
+    .search_index("search_content", search_field="content", filter_fields=["userId", "taskId"]),
     # Files attached to a task's chat: the bytes are in `_storage`.
     "attachments": define_table({
         "taskId": v.id("tasks"),
@@ -332,8 +339,9 @@ schema = define_schema({
         "text": v.string(),
         "createdAt": v.number(),
     }).index("by_task", ["taskId"]),
-    # The code index (the seed's Milestone 6, searched by the semantic_search tool): a
-    # repository's files in chunks of lines, text-searchable per repository namespace.
+    # The code index (the seed's Milestone 6, searched by search:code and the agent's
+    # semantic_search tool): a repository's files in chunks (by definition where a parser
+    # is installed, else by lines), per repository namespace, with their embeddings.
     "codeChunks": define_table({
         "repoFullName": v.string(),  # the namespace: "owner/repo", or "task:<id>"
         "path": v.string(),
@@ -343,13 +351,31 @@ schema = define_schema({
         "lineStart": v.number(),
         "lineEnd": v.number(),
         "code": v.string(),
+        # Absent on chunks indexed before embeddings existed: text search still finds them.
+        "embedding": v.optional(v.array(v.float64())),
     })
     .index("by_repo", ["repoFullName"])
-    .search_index("search_code", search_field="code", filter_fields=["repoFullName"]),
+    .index("by_repo_path", ["repoFullName", "path"])
+    .search_index("search_code", search_field="code", filter_fields=["repoFullName"])
+    .vector_index("by_embedding", vector_field="embedding", dimensions=EMBEDDING_DIMENSIONS,
+                  filter_fields=["repoFullName"]),
+    # One row per indexed file: its content hash, so a re-index redoes changed files only.
+    "codeFiles": define_table({
+        "repoFullName": v.string(),
+        "path": v.string(),
+        "hash": v.string(),
+        "chunks": v.number(),
+    }).index("by_repo_path", ["repoFullName", "path"]),
+    # Also the live progress of an indexing run: subscribe with codeIndex:progress.
     "repositoryIndex": define_table({
         "repoFullName": v.string(),
         "lastIndexedAt": v.number(),
         "lastCommitSha": v.optional(v.string()),
+        "status": v.optional(index_status),
+        "filesDone": v.optional(v.number()),
+        "filesTotal": v.optional(v.number()),
+        "chunkCount": v.optional(v.number()),
+        "error": v.optional(v.string()),
         "createdAt": v.number(),
         "updatedAt": v.number(),
     }).index("by_repo", ["repoFullName"]),

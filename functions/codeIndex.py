@@ -1,26 +1,42 @@
-"""The code index (the seed's Milestone 6): chunks of a repository's files, searched by text.
+"""The code index (the seed's Milestone 6): a repository's chunks with embeddings.
 
-The seed embedded chunks and searched them in a vector store; here a chunk's
-code is in a text search index (BM25 over its words), filtered by repository
-namespace, so the agent's `semantic_search` needs no embedding model. The
-agent's run fills the index (functions/_lib/agent_tools.py) and
-`repositoryIndex.lastCommitSha` lets it skip a commit already indexed.
+`codeIndex:indexRepository` (an action) indexes a folder on the server into a
+repository namespace (functions/_lib/code_index.py does the work, batch by
+batch through the internal mutations here); `codeIndex:progress` is the live
+progress document a client subscribes to. `search:code` searches the chunks.
+The agent's `semantic_search` tool indexes its workspace the same way.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
-from reactor import MISSING, MutationCtx, QueryCtx, internal_mutation, internal_query, v
+from reactor import (
+    MISSING,
+    ActionCtx,
+    MutationCtx,
+    QueryCtx,
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    query,
+    v,
+)
 
-from ._lib.authz import Doc
+from ._lib.authz import Doc, require_repository
+from ._lib.code_index import index_folder
+from ._lib.embeddings import embedder_for
+from ._lib.errors import app_error
 
-CLEAR_BATCH: Final = 1_000
-MAX_RESULTS: Final = 20
+DELETE_BATCH: Final = 1_000
+MAX_KNOWN_FILES: Final = 10_000
 
 chunk = v.object({"path": v.string(), "name": v.string(), "lang": v.string(),
                   "kind": v.string(), "lineStart": v.number(), "lineEnd": v.number(),
-                  "code": v.string()})
+                  "code": v.string(), "embedding": v.array(v.float64())})
+indexed_file = v.object({"path": v.string(), "hash": v.string(), "chunks": v.array(chunk)})
 
 
 async def index_row(ctx: QueryCtx, namespace: str) -> Doc | None:
@@ -28,53 +44,137 @@ async def index_row(ctx: QueryCtx, namespace: str) -> Doc | None:
                   .with_index("by_repo", lambda q: q.eq("repoFullName", namespace)).first())
 
 
+def progress_of(row: Doc | None) -> Doc | None:
+    if row is None:
+        return None
+    keys = ("repoFullName", "status", "filesDone", "filesTotal", "chunkCount",
+            "lastCommitSha", "lastIndexedAt", "error")
+    return {key: row[key] for key in keys if key in row}
+
+
 @internal_query
 async def state(ctx: QueryCtx, namespace: str) -> Doc | None:
-    """The namespace's `repositoryIndex` row (lastCommitSha), or None if never indexed."""
+    """The namespace's `repositoryIndex` row, or None if never indexed."""
     return await index_row(ctx, namespace)
 
 
-@internal_mutation
-async def clear(ctx: MutationCtx, namespace: str) -> int:
-    """Delete up to CLEAR_BATCH of the namespace's chunks (and its index record); how many
-    chunks went (call until 0)."""
-    rows = await (ctx.db.query("codeChunks")
-                  .with_index("by_repo", lambda q: q.eq("repoFullName", namespace))
-                  .take(CLEAR_BATCH))
-    for row in rows:
-        await ctx.db.delete(row["_id"])
-    record = await index_row(ctx, namespace)
-    if record is not None:
-        await ctx.db.patch(record["_id"], {"lastCommitSha": MISSING})
-    return len(rows)
-
-
-@internal_mutation(args={"namespace": v.string(), "chunks": v.array(chunk)})
-async def add(ctx: MutationCtx, namespace: str, chunks: list[Doc]) -> None:
-    for item in chunks:
-        await ctx.db.insert("codeChunks", {**item, "repoFullName": namespace})
-
-
-@internal_mutation
-async def markIndexed(ctx: MutationCtx, namespace: str, commitSha: str) -> None:
-    """Record that the namespace's chunks are of `commitSha`."""
-    now = ctx.now()
-    record = await index_row(ctx, namespace)
-    if record is None:
-        await ctx.db.insert("repositoryIndex", {"repoFullName": namespace, "lastIndexedAt": now,
-                                                "lastCommitSha": commitSha, "createdAt": now,
-                                                "updatedAt": now})
-    else:
-        await ctx.db.patch(record["_id"], {"lastIndexedAt": now, "lastCommitSha": commitSha,
-                                           "updatedAt": now})
+@query(args={"repoFullName": v.string()})
+async def progress(ctx: QueryCtx, repoFullName: str) -> Doc | None:
+    """The repository's index as a client follows it: status (indexing, done, failed),
+    filesDone / filesTotal of the current or last run, chunkCount, lastCommitSha."""
+    await require_repository(ctx, repoFullName)
+    return progress_of(await index_row(ctx, repoFullName))
 
 
 @internal_query
-async def search(ctx: QueryCtx, namespace: str, text: str, limit: int = 8) -> list[Doc]:
-    """The namespace's chunks best matching `text`, most relevant first."""
-    rows: list[Doc] = await (ctx.db.query("codeChunks")
-                             .with_search_index("search_code",
-                                                lambda q: q.search("code", text)
-                                                .eq("repoFullName", namespace))
-                             .take(max(1, min(limit, MAX_RESULTS))))
-    return rows
+async def fileHashes(ctx: QueryCtx, namespace: str) -> list[list[str]]:
+    """`[path, sha256]` of every file the namespace's chunks were made from."""
+    rows = await (ctx.db.query("codeFiles")
+                  .with_index("by_repo_path", lambda q: q.eq("repoFullName", namespace))
+                  .take(MAX_KNOWN_FILES))
+    return [[row["path"], row["hash"]] for row in rows]
+
+
+@internal_mutation
+async def begin(ctx: MutationCtx, namespace: str, filesTotal: int) -> None:
+    now = ctx.now()
+    record = await index_row(ctx, namespace)
+    fields: Doc = {"status": "indexing", "filesDone": 0, "filesTotal": filesTotal,
+                   "error": MISSING, "updatedAt": now}
+    if record is None:
+        await ctx.db.insert("repositoryIndex", {
+            "repoFullName": namespace, "lastIndexedAt": now, "createdAt": now,
+            "chunkCount": 0, **{k: value for k, value in fields.items() if k != "error"}})
+    else:
+        await ctx.db.patch(record["_id"], fields)
+
+
+async def drop_file(ctx: MutationCtx, namespace: str, path: str) -> int:
+    """Delete the file's chunks and its hash row; how many chunks went."""
+    gone = 0
+    while rows := await (ctx.db.query("codeChunks")
+                         .with_index("by_repo_path", lambda q: q.eq("repoFullName", namespace)
+                                     .eq("path", path)).take(DELETE_BATCH)):
+        for row in rows:
+            await ctx.db.delete(row["_id"])
+        gone += len(rows)
+    known = await (ctx.db.query("codeFiles")
+                   .with_index("by_repo_path", lambda q: q.eq("repoFullName", namespace)
+                               .eq("path", path)).first())
+    if known is not None:
+        await ctx.db.delete(known["_id"])
+    return gone
+
+
+@internal_mutation(args={"namespace": v.string(), "files": v.array(indexed_file),
+                         "removed": v.array(v.string()), "filesDone": v.number()})
+async def applyBatch(ctx: MutationCtx, namespace: str, files: list[Doc], removed: list[str],
+                     filesDone: int) -> None:
+    """One batch of a run: replace the chunks of `files`, drop those of `removed`."""
+    record = await index_row(ctx, namespace)
+    if record is None:
+        raise app_error("NotFound", f"codeIndex:applyBatch: {namespace!r} has no index run"
+                        " (call codeIndex:begin first)")
+    delta = 0
+    for path in removed:
+        delta -= await drop_file(ctx, namespace, path)
+    for item in files:
+        delta -= await drop_file(ctx, namespace, item["path"])
+        for piece in item["chunks"]:
+            await ctx.db.insert("codeChunks", {**piece, "repoFullName": namespace})
+        await ctx.db.insert("codeFiles", {"repoFullName": namespace, "path": item["path"],
+                                          "hash": item["hash"], "chunks": len(item["chunks"])})
+        delta += len(item["chunks"])
+    await ctx.db.patch(record["_id"], {
+        "filesDone": filesDone, "chunkCount": max(0, record.get("chunkCount", 0) + delta),
+        "updatedAt": ctx.now()})
+
+
+@internal_mutation
+async def finish(ctx: MutationCtx, namespace: str, commitSha: str) -> None:
+    """Record that the namespace's chunks are of `commitSha`, and the run done."""
+    record = await index_row(ctx, namespace)
+    if record is None:
+        raise app_error("NotFound", f"codeIndex:finish: {namespace!r} has no index run")
+    now = ctx.now()
+    await ctx.db.patch(record["_id"], {"status": "done", "lastCommitSha": commitSha,
+                                       "lastIndexedAt": now, "updatedAt": now})
+
+
+@internal_mutation
+async def fail(ctx: MutationCtx, namespace: str, error: str) -> None:
+    record = await index_row(ctx, namespace)
+    if record is not None:
+        await ctx.db.patch(record["_id"], {"status": "failed", "error": error,
+                                           "updatedAt": ctx.now()})
+
+
+async def allowed_folder(ctx: ActionCtx, folder: str) -> Path:
+    """A folder on the server, only under LOCAL_REPO_ROOT (else any user could have the
+    server read any folder it can)."""
+    root = await ctx.env.get("LOCAL_REPO_ROOT")
+    path = Path(folder).resolve()
+    if not root or not path.is_relative_to(Path(root).resolve()):
+        raise app_error("Forbidden", "folder: local repositories can be indexed only under"
+                        " LOCAL_REPO_ROOT")
+    if not path.is_dir():
+        raise app_error("NotFound", "folder: there is no such folder under LOCAL_REPO_ROOT")
+    return path
+
+
+@action(args={"repoFullName": v.string(), "folder": v.string()})
+async def indexRepository(ctx: ActionCtx, repoFullName: str, folder: str) -> dict[str, Any]:
+    """Index a folder on the server (under LOCAL_REPO_ROOT) as the caller's repository:
+    `{skipped, commitSha, filesChanged, filesRemoved}`. Follow it with codeIndex:progress."""
+    await ctx.run_query("codeIndex:progress", {"repoFullName": repoFullName})
+    root = await allowed_folder(ctx, folder)
+    return await index_folder(ctx, repoFullName, root, await embedder_for(ctx.env))
+
+
+@internal_action
+async def indexFolder(ctx: ActionCtx, namespace: str, folder: str) -> dict[str, Any]:
+    """The same for an operator (`reactor run codeIndex:indexFolder`): any folder."""
+    root = Path(folder).resolve()
+    if not root.is_dir():
+        raise app_error("NotFound", f"folder: {folder!r} is not a folder")
+    return await index_folder(ctx, namespace, root, await embedder_for(ctx.env))

@@ -25,17 +25,24 @@ With no response left a request gets a 500. `requests()` returns what arrived
 (`path`, `headers`, `body`), for asserting on what the model was sent.
 
 POST /v1/chat/completions and /chat/completions speak Chat Completions;
-POST /v1/messages speaks Anthropic Messages. Control: POST /_script (append),
-POST /_reset, GET /_requests.
+POST /v1/messages speaks Anthropic Messages; POST /v1/embeddings speaks OpenAI
+Embeddings, answering every input with a bag of words (crc32 buckets, unit
+length, `dimensions` numbers, 384 by default) so that texts sharing words are
+near. Control: POST /_script (append), POST /_embedding_errors (responses the
+next embedding requests get instead: `{"status", "body"}`), POST /_reset,
+GET /_requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import subprocess
 import sys
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +126,19 @@ def anthropic_events(spec: State, model: str) -> list[str]:
     return [f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in out]
 
 
+def bag_of_words(text: str, dimensions: int) -> list[float]:
+    vector = [0.0] * dimensions
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[zlib.crc32(word.encode()) % dimensions] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
 class FakeServer:
     def __init__(self) -> None:
         self.queue: list[State] = []
         self.requests: list[State] = []
+        self.embedding_errors: list[State] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -148,12 +164,18 @@ class FakeServer:
         if path == "/_script" and method == "POST":
             self.queue.extend(json.loads(body)["responses"])
             return self.reply(writer, 200, {"queued": len(self.queue)})
+        if path == "/_embedding_errors" and method == "POST":
+            self.embedding_errors.extend(json.loads(body)["responses"])
+            return self.reply(writer, 200, {})
         if path == "/_reset" and method == "POST":
             self.queue.clear()
             self.requests.clear()
+            self.embedding_errors.clear()
             return self.reply(writer, 200, {})
         if path == "/_requests":
             return self.reply(writer, 200, {"requests": self.requests})
+        if path in ("/v1/embeddings", "/embeddings") and method == "POST":
+            return self.embed(path, headers, json.loads(body or b"{}"), writer)
         kind = {"/v1/chat/completions": "openai", "/chat/completions": "openai",
                 "/v1/messages": "anthropic"}.get(path)
         if kind is None or method != "POST":
@@ -195,6 +217,23 @@ class FakeServer:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+    def embed(self, path: str, headers: dict[str, str], request: State,
+              writer: asyncio.StreamWriter) -> bool:
+        self.requests.append({"path": path, "headers": headers, "body": request})
+        if self.embedding_errors:
+            error = self.embedding_errors.pop(0)
+            return self.reply(writer, error.get("status", 500), error.get("body", {
+                "error": {"message": "fake embeddings error"}}))
+        inputs = request.get("input", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        dimensions = int(request.get("dimensions", 384))
+        data = [{"object": "embedding", "index": index,
+                 "embedding": bag_of_words(str(text), dimensions)}
+                for index, text in enumerate(inputs)]
+        return self.reply(writer, 200, {"object": "list", "data": data,
+                                        "model": request.get("model", ""),
+                                        "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
     def reply(self, writer: asyncio.StreamWriter, status: int, body: Any,
               headers: dict[str, str] | None = None) -> bool:
@@ -252,6 +291,9 @@ class FakeLLM:
 
     def script(self, responses: list[State]) -> None:
         self._post("/_script", {"responses": responses})
+
+    def fail_embeddings(self, responses: list[State]) -> None:
+        self._post("/_embedding_errors", {"responses": responses})
 
     def reset(self) -> None:
         self._post("/_reset", {})

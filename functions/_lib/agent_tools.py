@@ -11,7 +11,6 @@ in `fileChanges`, terminal output in `terminalOutput`, both as they happen.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,19 +19,20 @@ from typing import Any, Final, Literal, TypedDict, TypeVar
 from reactor.agent import Tool, ToolContext, tool
 
 from .authz import Doc
+from .code_index import index_folder
+from .embeddings import embedder_for
 from .sandbox import Limits, run_command, run_shell
 from .workspace import (
     FileChange,
     Refused,
     Workspace,
-    code_chunks,
     grep_argv,
     parse_grep_output,
 )
 
 T = TypeVar("T")
 TERMINAL_FLUSH_S: Final = 0.1
-INDEX_BATCH: Final = 200
+SEARCH_RESULTS: Final = 8
 MemoryCategory = Literal["INFRA", "SETUP", "STYLES", "ARCHITECTURE", "TESTING", "PATTERNS",
                          "BUGS", "PERFORMANCE", "CONFIG", "GENERAL"]
 
@@ -308,40 +308,15 @@ async def remove_memory(ctx: ToolContext, memoryId: str,
     return {"success": True}
 
 
-def fingerprint(workspace: Workspace) -> str:
-    """A hash of every file's path, size and modification time (a folder without git)."""
-    digest = hashlib.sha256()
-    for relative in workspace.walk():
-        info = (workspace.root / relative).stat()
-        digest.update(f"{relative}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return "files-" + digest.hexdigest()[:24]
-
-
-async def index_key(state: RunState) -> tuple[str, str]:
-    """`(namespace, version)` of the workspace's code index: a repository's chunks are
-    shared by its tasks and versioned by the checked-out commit; a scratchpad's are its
-    own, versioned by its files."""
+async def index_namespace(state: RunState) -> str:
+    """The workspace's code index namespace: a repository's chunks are shared by its
+    tasks (kept current per commit and per changed file); a scratchpad's are its own."""
     root = state.workspace.root
     if (root / ".git").exists():
         head = await run_command(["git", "rev-parse", "HEAD"], root, Limits(timeout_s=10))
         if head.exitCode == 0:
-            return state.task["repoFullName"], head.stdout.strip()
-    return f"task:{state.task_id}", await asyncio.to_thread(fingerprint, state.workspace)
-
-
-async def ensure_index(ctx: ToolContext, namespace: str, version: str) -> None:
-    """Index the workspace unless the namespace's index is of this version already."""
-    record = await ctx.run_query("codeIndex:state", {"namespace": namespace})
-    if record is not None and record.get("lastCommitSha") == version:
-        return
-    while await ctx.run_mutation("codeIndex:clear", {"namespace": namespace}):
-        pass
-    chunks = await asyncio.to_thread(code_chunks, state_of(ctx).workspace)
-    for start in range(0, len(chunks), INDEX_BATCH):
-        await ctx.run_mutation("codeIndex:add", {"namespace": namespace,
-                                                 "chunks": chunks[start:start + INDEX_BATCH]})
-    await ctx.run_mutation("codeIndex:markIndexed", {"namespace": namespace,
-                                                     "commitSha": version})
+            return str(state.task["repoFullName"])
+    return f"task:{state.task_id}"
 
 
 @tool
@@ -349,18 +324,23 @@ async def semantic_search(ctx: ToolContext, query: str,
                           explanation: str | None = None) -> dict[str, Any]:
     """Find the code most relevant to a description, across the repository's files.
 
-    Ranks chunks of about 60 lines by the words they share with the query (BM25);
-    the index is built on first use and rebuilt when the commit changes.
+    Ranks chunks (a function or class each where the language is parsed, else about
+    60 lines) by meaning and by shared words together (hybrid search); the index is
+    brought up to date first, redoing only files that changed.
 
     Args:
-        query: what you are looking for, in words that would appear in the code
+        query: what you are looking for, in words or identifiers
         explanation: one sentence on why, for the user
     """
     state = state_of(ctx)
-    namespace, version = await index_key(state)
-    await ensure_index(ctx, namespace, version)
-    rows = await ctx.run_query("codeIndex:search", {"namespace": namespace, "text": query})
-    results = [{"id": rank + 1, "content": row["code"], "relevance": round(1 / (rank + 1), 3),
+    namespace = await index_namespace(state)
+    embedder = await embedder_for(ctx.ctx.env)
+    await index_folder(ctx, namespace, state.workspace.root, embedder)
+    [vector] = await embedder.embed([query])
+    rows = await ctx.run_query("search:codeInNamespace", {
+        "namespace": namespace, "text": query, "vector": vector, "mode": "hybrid",
+        "limit": SEARCH_RESULTS})
+    results = [{"id": rank + 1, "content": row["code"], "relevance": round(row["score"], 4),
                 "filePath": row["path"], "lineStart": row["lineStart"],
                 "lineEnd": row["lineEnd"], "language": row["lang"], "kind": row["kind"],
                 "name": row["name"]} for rank, row in enumerate(rows)]

@@ -93,3 +93,23 @@ async def require_message(ctx: QueryCtx, message_id: str) -> tuple[Doc, Doc, Doc
         raise app_error("Forbidden", f"message {message_id} belongs to another user",
                         id=message_id)
     return user, task, message
+
+
+async def require_repository(ctx: QueryCtx, namespace: str) -> Doc:
+    """The caller, who may see a code index namespace: `owner/repo` if one of their tasks
+    is on that repository, `task:<id>` if that task is theirs. Otherwise `Forbidden`,
+    worded the same whether or not the namespace exists."""
+    user = await require_user(ctx)
+    if namespace.startswith("task:"):
+        task_id = ctx.db.normalize_id("tasks", namespace.removeprefix("task:"))
+        task = None if task_id is None else await ctx.db.get(task_id)
+        allowed = task is not None and task["userId"] == user["_id"]
+    else:
+        task = await (ctx.db.query("tasks")
+                      .with_index("by_user_repo", lambda q: q.eq("userId", user["_id"])
+                                  .eq("repoFullName", namespace)).first())
+        allowed = task is not None
+    if not allowed:
+        raise app_error("Forbidden", f"repository {namespace!r}: none of your tasks is on it",
+                        repoFullName=namespace)
+    return user

@@ -39,6 +39,7 @@ async def insert_message(ctx: MutationCtx, task: Doc, content: str, role: str,
         "llmModel": llm_model or task.get("mainModel") or DEFAULT_LLM_MODEL,
         "sequence": sequence,
         "createdAt": ctx.now(),
+        "userId": task["userId"],
     }
     if metadata is not None:
         document["metadata"] = metadata

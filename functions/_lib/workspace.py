@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,19 +30,6 @@ MAX_DIFF_CHARS: Final = 20_000
 MAX_WRITE_CHARS: Final = 1_000_000
 # Folders the listing and search tools step over (version control, dependencies).
 SKIPPED_DIRS: Final = frozenset({".git", "node_modules", "__pycache__", ".venv"})
-# The code index: lines per chunk, and bounds on what one workspace contributes.
-CHUNK_LINES: Final = 60
-MAX_INDEXED_FILES: Final = 2_000
-MAX_INDEXED_FILE_BYTES: Final = 200_000
-MAX_CHUNKS: Final = 5_000
-LANGUAGES: Final = {".py": "python", ".js": "javascript", ".mjs": "javascript",
-                    ".ts": "typescript", ".tsx": "typescript", ".jsx": "javascript",
-                    ".go": "go", ".rs": "rust", ".java": "java", ".rb": "ruby", ".c": "c",
-                    ".h": "c", ".cpp": "cpp", ".cs": "csharp", ".php": "php", ".sh": "shell",
-                    ".md": "markdown", ".json": "json", ".toml": "toml", ".yaml": "yaml",
-                    ".yml": "yaml", ".sql": "sql", ".html": "html", ".css": "css"}
-_DEFINITION = re.compile(r"^\s*(?:export\s+)?(?:async\s+)?(?:def|class|function|func|fn|"
-                         r"interface|type|struct|impl)\s+([A-Za-z_][\w]*)")
 
 
 class Refused(Exception):
@@ -310,34 +296,3 @@ def parse_grep_output(output: str) -> list[dict[str, Any]]:
         if len(matches) == MAX_SEARCH_RESULTS:
             break
     return matches
-
-
-def code_chunks(workspace: Workspace) -> list[dict[str, Any]]:
-    """The workspace's text files in chunks of CHUNK_LINES lines, for the code index.
-
-    Plain line windows, named after the first definition (def, class, function, ...)
-    they contain: no parser per language, so a chunk may cut a function in two.
-    """
-    chunks: list[dict[str, Any]] = []
-    for relative in workspace.walk()[:MAX_INDEXED_FILES]:
-        path = workspace.root / relative
-        if path.stat().st_size > MAX_INDEXED_FILE_BYTES:
-            continue
-        data = path.read_bytes()
-        if b"\x00" in data[:8192]:
-            continue
-        lines = data.decode("utf-8", errors="replace").splitlines()
-        for start in range(0, len(lines), CHUNK_LINES):
-            window = lines[start:start + CHUNK_LINES]
-            code = "\n".join(window)
-            if not code.strip():
-                continue
-            names = [m.group(1) for m in map(_DEFINITION.match, window) if m]
-            chunks.append({"path": relative, "name": names[0] if names else relative,
-                           "lang": LANGUAGES.get(path.suffix.lower(), "text"),
-                           "kind": "definition" if names else "lines",
-                           "lineStart": start + 1, "lineEnd": start + len(window),
-                           "code": code})
-            if len(chunks) == MAX_CHUNKS:
-                return chunks
-    return chunks

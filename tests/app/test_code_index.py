@@ -1,0 +1,280 @@
+"""The example app's code index (Milestone 6): a git repository folder indexed by
+codeIndex:indexRepository, searched by search:code (hashing embedder, and the fake
+OpenAI-compatible embeddings server process), chat history by search:messages."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from example_app_support import APP_DIR, Member, expect_error, new_task, quick_user
+from fake_llm import FakeLLM
+
+from reactor.testing import ReactorTest
+
+REPO = "acme/widgets"
+
+PARSER = '''"""Configuration files."""
+
+import tomllib
+
+
+def parse_config(path):
+    """Read the settings file and return its table."""
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+class RetryPolicy:
+    def backoff_delay(self, attempt):
+        return min(30, 2 ** attempt)
+'''
+SERVER = '''class HttpServer:
+    def listen(self, port):
+        return bind_socket(port)
+
+    def shutdown(self):
+        close_all_connections()
+'''
+MAILER = "func sendInvoiceEmail(customer string) error {\n\treturn smtp.Send(customer)\n}\n"
+
+
+def git(repo: Path, *argv: str) -> str:
+    result = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                             "user.email=t@example.com", *argv],
+                            check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    folder = tmp_path / "repos" / "widgets"
+    (folder / "src").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
+    (folder / ".gitignore").write_text("build/\n*.log\n")
+    (folder / "src" / "config.py").write_text(PARSER)
+    (folder / "src" / "server.py").write_text(SERVER)
+    (folder / "mailer.go").write_text(MAILER)
+    (folder / "logo.png").write_bytes(b"\x89PNG\x00\x00binary")
+    (folder / "build").mkdir()
+    (folder / "build" / "generated.py").write_text("def parse_config_generated(): pass\n")
+    (folder / "debug.log").write_text("parse_config failed\n")
+    commit_all(folder, "init")
+    return folder
+
+
+@pytest.fixture
+async def t(tmp_path: Path) -> AsyncIterator[ReactorTest]:
+    async with ReactorTest(APP_DIR) as engine:
+        await engine.environment.set("LOCAL_REPO_ROOT", str(tmp_path / "repos"))
+        yield engine
+
+
+@pytest.fixture
+async def owner(t: ReactorTest) -> Member:
+    member = await quick_user(t, "alice@example.com", "Alice")
+    await new_task(member, repoFullName=REPO)
+    return member
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+async def index(member: Member, repo: Path) -> dict[str, Any]:
+    result: dict[str, Any] = await member.client.action(
+        "codeIndex:indexRepository", {"repoFullName": REPO, "folder": str(repo)})
+    return result
+
+
+async def chunks_of(t: ReactorTest) -> list[dict[str, Any]]:
+    async def read(ctx: Any) -> Any:
+        return await ctx.db.query("codeChunks").collect()
+    rows: list[dict[str, Any]] = await t.run(read)
+    return rows
+
+
+async def search(member: Member, query: str, **extra: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await member.client.action(
+        "search:code", {"repoFullName": REPO, "query": query, **extra})
+    return rows
+
+
+async def test_indexing_respects_gitignore_and_chunks_by_definition(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    result = await index(owner, repo)
+    assert result["skipped"] is False and result["filesChanged"] == 4
+    chunks = await chunks_of(t)
+    # .gitignore'd build/ and *.log are not read; the binary logo is left out.
+    assert {c["path"] for c in chunks} == {".gitignore", "src/config.py", "src/server.py",
+                                           "mailer.go"}
+    python = {(c["name"], c["kind"], c["lineStart"], c["lineEnd"])
+              for c in chunks if c["path"] == "src/config.py"}
+    # tree-sitter cuts at top-level definitions; the module header is a chunk of lines.
+    assert python == {("src/config.py", "lines", 1, 3), ("parse_config", "function", 6, 9),
+                      ("RetryPolicy", "class", 12, 14)}
+    go = [c for c in chunks if c["path"] == "mailer.go"]
+    assert [(c["kind"], c["name"], c["lang"]) for c in go] == [
+        ("definition", "sendInvoiceEmail", "go")]  # no grammar: by lines
+    assert all(len(c["embedding"]) == 384 for c in chunks)
+    progress = await owner.client.query("codeIndex:progress", {"repoFullName": REPO})
+    assert progress["status"] == "done" and progress["filesDone"] == progress["filesTotal"] == 4
+    assert progress["lastCommitSha"] == git(repo, "rev-parse", "HEAD")
+    assert progress["chunkCount"] == len(chunks)
+
+
+async def test_progress_is_live_and_reaches_done(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    for number in range(120):
+        (repo / "src" / f"module_{number}.py").write_text(f"def helper_{number}():\n"
+                                                           f"    return {number}\n")
+    commit_all(repo, "many")
+    seen: list[dict[str, Any]] = []
+    async with owner.client.subscribe("codeIndex:progress", {"repoFullName": REPO}) as sub:
+        assert await sub.next(timeout=5) is None
+        run = asyncio.create_task(index(owner, repo))
+        while not seen or seen[-1]["status"] != "done":
+            seen.append(await sub.next(timeout=30))
+        await run
+    done = [value["filesDone"] for value in seen]
+    assert done == sorted(done) and seen[-1]["filesDone"] == seen[-1]["filesTotal"] == 124
+    assert {value["filesTotal"] for value in seen} == {124}
+
+
+async def test_an_unchanged_commit_is_skipped_and_a_change_redoes_only_its_file(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    await index(owner, repo)
+    before = {c["_id"]: c for c in await chunks_of(t)}
+    assert (await index(owner, repo))["skipped"] is True
+    assert {c["_id"] for c in await chunks_of(t)} == set(before)
+
+    (repo / "src" / "server.py").write_text(SERVER + "\n    def restart(self):\n"
+                                            "        reload_workers()\n")
+    (repo / "mailer.go").unlink()
+    head = commit_all(repo, "restart, no mailer")
+    result = await index(owner, repo)
+    assert (result["skipped"], result["filesChanged"], result["filesRemoved"]) == (
+        False, 1, 1)
+    after = {c["_id"]: c for c in await chunks_of(t)}
+    kept = {i for i, c in before.items() if c["path"] in (".gitignore", "src/config.py")}
+    assert kept <= set(after)  # untouched files keep their chunks (same documents)
+    assert not any(c["path"] == "mailer.go" for c in after.values())
+    server = [c for c in after.values() if c["path"] == "src/server.py"]
+    assert server and all(c["_id"] not in before for c in server)
+    assert "reload_workers" in server[0]["code"]
+    progress = await owner.client.query("codeIndex:progress", {"repoFullName": REPO})
+    assert (progress["lastCommitSha"], progress["filesTotal"]) == (head, 2)
+    assert progress["chunkCount"] == len(after)
+
+
+async def test_uncommitted_edits_are_indexed_though_the_commit_is_the_same(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    await index(owner, repo)
+    (repo / "src" / "config.py").write_text(PARSER + "\n\ndef validate_schema(table):\n"
+                                            "    return table\n")
+    result = await index(owner, repo)
+    assert (result["skipped"], result["filesChanged"]) == (False, 1)
+    assert (await search(owner, "validate schema table"))[0]["name"] == "validate_schema"
+
+
+async def test_search_code_finds_the_chunk_with_the_hashing_embedder(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    await index(owner, repo)
+    semantic = await search(owner, "read the settings file", mode="semantic", limit=3)
+    assert semantic[0]["path"] == "src/config.py" and semantic[0]["name"] == "parse_config"
+    assert semantic[0]["score"] > semantic[1]["score"]
+    assert set(semantic[0]) == {"_id", "path", "name", "lang", "kind", "lineStart", "lineEnd",
+                                "code", "score"}
+    hybrid = await search(owner, "how does the http server listen on a port")
+    assert (hybrid[0]["path"], hybrid[0]["name"]) == ("src/server.py", "HttpServer")
+    # Identifier parts count: backoffDelay finds backoff_delay.
+    assert (await search(owner, "backoffDelay"))[0]["name"] == "RetryPolicy"
+
+
+async def test_search_code_through_an_openai_compatible_embeddings_server(
+        t: ReactorTest, owner: Member, repo: Path, fake: FakeLLM) -> None:
+    fake.reset()
+    await t.environment.set("EMBEDDINGS_PROVIDER", "openai")
+    await t.environment.set("EMBEDDINGS_BASE_URL", fake.openai_url)
+    await t.environment.set("EMBEDDINGS_API_KEY", "sk-embed-secret")
+    await index(owner, repo)
+    rows = await search(owner, "invoice email to a customer", mode="semantic")
+    assert rows[0]["path"] == "mailer.go"
+    requests = fake.requests()
+    assert [r["path"] for r in requests] == ["/v1/embeddings", "/v1/embeddings"]
+    assert requests[0]["headers"]["authorization"] == "Bearer sk-embed-secret"
+    assert requests[0]["body"]["dimensions"] == 384 and len(requests[0]["body"]["input"]) == 6
+    assert requests[1]["body"]["input"] == ["invoice email to a customer"]
+
+    fake.fail_embeddings([{"status": 401, "body": {"error": "bad key sk-embed-secret"}}])
+    data = await expect_error(search(owner, "anything"), "EmbeddingFailed")
+    assert data["status"] == 401
+    fake.fail_embeddings([{"status": 200, "body": {"data": [{"index": 0,
+                                                             "embedding": [1.0, 0.0]}]}}])
+    await expect_error(search(owner, "anything"), "EmbeddingFailed")
+
+
+async def test_an_embedding_failure_marks_the_run_failed(
+        t: ReactorTest, owner: Member, repo: Path, fake: FakeLLM) -> None:
+    fake.reset()
+    await t.environment.set("EMBEDDINGS_PROVIDER", "openai")
+    await t.environment.set("EMBEDDINGS_BASE_URL", fake.openai_url)
+    fake.fail_embeddings([{"status": 500}])
+    await expect_error(index(owner, repo), "EmbeddingFailed")
+    progress = await owner.client.query("codeIndex:progress", {"repoFullName": REPO})
+    assert progress["status"] == "failed" and "500" in progress["error"]
+    assert str(repo) not in progress["error"]
+    assert (await index(owner, repo))["skipped"] is False  # a failed run is not skipped
+
+
+async def test_another_users_repository_is_not_searchable(
+        t: ReactorTest, owner: Member, repo: Path, tmp_path: Path) -> None:
+    await index(owner, repo)
+    bob = await quick_user(t, "bob@example.com", "Bob")
+    await new_task(bob, repoFullName="bob/other")
+    for call in (search(bob, "parse config"),
+                 bob.client.query("codeIndex:progress", {"repoFullName": REPO}),
+                 index(bob, repo)):
+        await expect_error(call, "Forbidden")
+    signed_out = t.with_identity(subject="nobody", issuer="https://elsewhere.example")
+    await expect_error(signed_out.action("search:code", {"repoFullName": REPO,
+                                                         "query": "x"}), "Unauthenticated")
+    # A folder outside LOCAL_REPO_ROOT is refused even for the repository's user.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    await expect_error(owner.client.action("codeIndex:indexRepository", {
+        "repoFullName": REPO, "folder": str(outside)}), "Forbidden")
+    await expect_error(owner.client.action("codeIndex:indexRepository", {
+        "repoFullName": REPO, "folder": str(repo / ".." / ".." / "elsewhere")}), "Forbidden")
+
+
+async def test_search_messages_is_limited_to_the_caller(t: ReactorTest, owner: Member) -> None:
+    bob = await quick_user(t, "bob@example.com", "Bob")
+    first = await new_task(owner, message="the flaky checkout test fails on Mondays")
+    second = await new_task(owner, repoFullName="acme/other",
+                            message="rename the checkout button")
+    theirs = await new_task(bob, message="the checkout test fails for me too")
+
+    mine = await owner.client.query("search:messages", {"query": "checkout"})
+    assert {row["taskId"] for row in mine} == {first, second}
+    only = await owner.client.query("search:messages", {"query": "checkout test",
+                                                        "taskId": first})
+    assert [row["taskId"] for row in only] == [first]
+    assert only[0]["content"].startswith("the flaky checkout")
+    assert [row["taskId"] for row in await bob.client.query(
+        "search:messages", {"query": "checkout"})] == [theirs]
+    await expect_error(bob.client.query("search:messages", {"query": "checkout",
+                                                            "taskId": first}), "Forbidden")
