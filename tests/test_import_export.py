@@ -165,27 +165,146 @@ async def test_our_export_has_convex_layout_and_encoding(tmp_path: Path) -> None
         await blobs.close()
     with zipfile.ZipFile(tmp_path / "out.zip") as archive:
         names = set(archive.namelist())
+        stored = json.loads(archive.read("_storage/documents.jsonl"))
         assert {"README.md", "_tables/documents.jsonl", "users/documents.jsonl",
                 "users/generated_schema.jsonl", "_storage/documents.jsonl",
-                f"_storage/{file_id}"} <= names
+                f"_storage/{stored['_id']}"} <= names
         assert archive.read("users/generated_schema.jsonl") == b'"uniform"\n'
         tables = [json.loads(x) for x in archive.read("_tables/documents.jsonl").splitlines()]
         assert {t["name"] for t in tables} == {"users", "tasks", "items"}
         assert all(isinstance(t["id"], int) for t in tables)
         user_line = archive.read("users/documents.jsonl").decode()
         assert f'"age":{2 ** 40}' in user_line and '"key":{"$bytes":"AQ=="}' in user_line
+        assert json.loads(user_line)["avatar"] == stored["_id"] != file_id
         item_line = archive.read("items/documents.jsonl").decode()
         assert '[1.0,-0.0,{"$float":"AAAAAAAA8H8="},"x"]' in item_line
-        stored = json.loads(archive.read("_storage/documents.jsonl"))
         assert stored["sha256"] == base64.b64encode(hashlib.sha256(b"file bytes").digest()
                                                     ).decode()
-        assert stored["size"] == 10 and archive.read(f"_storage/{file_id}") == b"file bytes"
-    # And it imports back, file included, with the same ids.
+        assert stored["size"] == 10
+        assert archive.read(f"_storage/{stored['_id']}") == b"file bytes"
+    # And it imports back, file included, with the same (Reactor) ids.
     await _import(tmp_path / "b", tmp_path / "out.zip")
     async with Engine(APP, tmp_path / "b", workers=0) as engine:
         (user,) = await _all(engine, "users")
         assert user["avatar"] == file_id
         assert await engine.files.get_bytes(file_id) == b"file bytes"
+
+
+_CONVEX_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _decode_convex_id(text: str) -> tuple[int, bytes]:
+    """A Convex id, decoded by hand from the documented format (independent of the
+    exporter): base32 -> varint table number + 16 bytes + Fletcher-16 footer."""
+    bits = "".join(format(_CONVEX_ALPHABET.index(char), "05b") for char in text)
+    whole = len(bits) // 8
+    assert set(bits[whole * 8:]) <= {"0"}, "non-zero padding bits"
+    raw = bytes(int(bits[i * 8:i * 8 + 8], 2) for i in range(whole))
+    number, shift, position = 0, 0, 0
+    while True:
+        number |= (raw[position] & 0x7F) << shift
+        shift += 7
+        position += 1
+        if raw[position - 1] < 0x80:
+            break
+    assert number > 0 and len(raw) == position + 16 + 2
+    c0 = c1 = 0
+    for byte in raw[:-2]:
+        c0 = (c0 + byte) % 256
+        c1 = (c1 + c0) % 256
+    assert raw[-2:] == bytes([c0, c1]), "Fletcher-16 footer"
+    return number, raw[position:position + 16]
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.integers(1, 2 ** 32 - 1), internal=st.binary(min_size=16, max_size=16))
+def test_convex_id_codec_matches_the_documented_format(number: int, internal: bytes) -> None:
+    from reactor.runtime.snapshots.convex_ids import decode_convex_id, encode_convex_id
+
+    text = encode_convex_id(number, internal)
+    assert _decode_convex_id(text) == (number, internal)
+    assert decode_convex_id(text) == (number, internal)
+    assert decode_convex_id(text[:30]) is None
+    if text.upper() != text:
+        assert decode_convex_id(text.upper()) is None
+
+
+async def test_export_ids_are_valid_convex_ids_and_references_follow(tmp_path: Path) -> None:
+    async with Engine(APP, tmp_path / "a", workers=0) as engine:
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield b"avatar"
+
+        file_id = await engine.files.store(chunks(), "image/png")
+        users = await _insert(engine, "users", [{"name": f"u{n}", "avatar": file_id}
+                                                for n in range(3)])
+        await _insert(engine, "tasks", [{"title": "t", "owner": users[0], "done": False,
+                                         "rank": 1.0, "helpers": [{"who": users[1]},
+                                                                  {"who": users[2]}]}])
+        await _insert(engine, "items", [{"value": {"ref": users[2], "text": "keep me"}}])
+        before = {table: await _all(engine, table) for table in ("users", "tasks", "items")}
+    blobs = LocalBlobStore(tmp_path / "a" / "files")
+    try:
+        await export_data_dir(tmp_path / "a", tmp_path / "out.zip", blobs=blobs)
+    finally:
+        await blobs.close()
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        numbers = {json.loads(x)["name"]: json.loads(x)["id"]
+                   for x in archive.read("_tables/documents.jsonl").splitlines()}
+        docs = {table: [json.loads(x) for x in archive.read(f"{table}/documents.jsonl")
+                        .splitlines()] for table in ("users", "tasks", "items")}
+        (stored,) = [json.loads(x) for x in archive.read("_storage/documents.jsonl")
+                     .splitlines()]
+    assert len(set(numbers.values())) == 3 and all(n >= 10001 for n in numbers.values())
+    exported: dict[str, set[str]] = {}
+    for table, lines in docs.items():
+        for doc in lines:
+            number, internal = _decode_convex_id(doc["_id"])
+            assert number == numbers[table] and len(internal) == 16
+            exported.setdefault(table, set()).add(doc["_id"])
+    assert _decode_convex_id(stored["_id"])[0] not in numbers.values()
+    # Every reference names an exported document: v.id fields, nested ones, and ids in
+    # a v.any() field; other strings are untouched.
+    (task,) = docs["tasks"]
+    assert task["owner"] in exported["users"]
+    assert [h["who"] for h in task["helpers"]] == [
+        d["_id"] for d in docs["users"][1:]]
+    assert all(user["avatar"] == stored["_id"] for user in docs["users"])
+    (item,) = docs["items"]
+    assert item["value"] == {"ref": docs["users"][2]["_id"], "text": "keep me"}
+    # Reactor reads its export back with the original ids, references included.
+    await _import(tmp_path / "b", tmp_path / "out.zip")
+    async with Engine(APP, tmp_path / "b", workers=0) as engine:
+        for table, docs_before in before.items():
+            assert _encoded(await _all(engine, table)) == _encoded(docs_before), table
+        assert await engine.files.get_bytes(file_id) == b"avatar"
+    # Without the marker file Reactor treats the ids as another system's: new ids,
+    # references rewritten consistently.
+    with zipfile.ZipFile(tmp_path / "out.zip") as source, \
+            zipfile.ZipFile(tmp_path / "foreign.zip", "w") as target:
+        for name in source.namelist():
+            if not name.startswith("_reactor/"):
+                target.writestr(name, source.read(name))
+    await _import(tmp_path / "c", tmp_path / "foreign.zip")
+    async with Engine(APP, tmp_path / "c", workers=0) as engine:
+        new_users = {u["name"]: u["_id"] for u in await _all(engine, "users")}
+        (new_task,) = await _all(engine, "tasks")
+        assert set(new_users.values()).isdisjoint(users)
+        assert new_task["owner"] == new_users["u0"]
+        assert [h["who"] for h in new_task["helpers"]] == [new_users["u1"], new_users["u2"]]
+
+
+async def test_reactor_id_format_keeps_reactor_ids(tmp_path: Path) -> None:
+    async with Engine(APP, tmp_path / "a", workers=0) as engine:
+        (user,) = await _insert(engine, "users", [{"name": "Ada"}])
+    await export_data_dir(tmp_path / "a", tmp_path / "out.zip", id_format="reactor")
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        assert json.loads(archive.read("users/documents.jsonl"))["_id"] == user
+        assert "_reactor/export.json" not in archive.namelist()
+    with pytest.raises(ReactorError) as raised:
+        await export_data_dir(tmp_path / "a", tmp_path / "bad.zip",
+                              id_format="uuid")  # type: ignore[arg-type]
+    assert raised.value.code == "ExportInvalid"
 
 
 async def test_invalid_documents_name_line_and_field_and_nothing_is_written(

@@ -25,6 +25,9 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
                         help="the zip file to write (must not exist)")
     export.add_argument("--include-file-storage", action="store_true",
                         help="add the contents of stored files (_storage/<id>)")
+    export.add_argument("--id-format", choices=["convex", "reactor"], default="convex",
+                        help="write document ids as Convex ids (default; `npx convex import`"
+                             " takes them, `reactor import` maps them back) or as Reactor's")
     remote_arguments(export, "export from a running server over HTTP instead")
     load = commands.add_parser("import", help="import a snapshot zip or one table's file")
     load.add_argument("path", type=Path, help="a .zip snapshot, or a .jsonl/.json/.csv table")
@@ -57,7 +60,8 @@ def run_export(arguments: argparse.Namespace) -> int:
     async def export() -> Any:
         blobs = _blobs(folder) if arguments.include_file_storage else None
         try:
-            return await export_data_dir(folder, arguments.path, blobs=blobs)
+            return await export_data_dir(folder, arguments.path, blobs=blobs,
+                                         id_format=arguments.id_format)
         finally:
             if blobs is not None:
                 await blobs.close()
@@ -77,7 +81,9 @@ def _remote_export(arguments: argparse.Namespace) -> int:
     from reactor.cli.transfer import download
 
     started = time.monotonic()
-    query = "?includeFileStorage=true" if arguments.include_file_storage else ""
+    query = f"?idFormat={arguments.id_format}"
+    if arguments.include_file_storage:
+        query += "&includeFileStorage=true"
     url = arguments.url.rstrip("/") + "/api/admin/export" + query
     size = download(url, admin_key(arguments), {}, arguments.path)
     sys.stdout.write(json.dumps({"path": str(Path(arguments.path).absolute()), "bytes": size,

@@ -75,7 +75,7 @@ class DataApi:
         return _file_response(result.path, scratch, "application/octet-stream")
 
     async def export(self, request: Request) -> Response:
-        from reactor.runtime.snapshots.export import export_data_dir
+        from reactor.runtime.snapshots.export import ID_FORMATS, export_data_dir
 
         refused = await self._refuse(request)
         if refused is not None:
@@ -83,9 +83,13 @@ class DataApi:
         scratch = self._scratch()
         try:
             with_files = request.query_params.get("includeFileStorage") == "true"
+            given = request.query_params.get("idFormat", "convex")
+            id_format = next((f for f in ID_FORMATS if f == given), None)
+            if id_format is None:
+                raise ReactorError("idFormat: expected convex or reactor", code="BadRequest")
             result = await export_data_dir(self.engine.data_dir, scratch / "snapshot.zip",
                                            blobs=self.engine.files.blobs if with_files
-                                           else None)
+                                           else None, id_format=id_format)
         except ReactorError as error:
             shutil.rmtree(scratch, ignore_errors=True)
             return _error(400, error.code, error.public_message)

@@ -1,6 +1,14 @@
 """Layer 1: the value model, validators, total order, index keys, wire JSON and ids."""
 
-from reactor.values.ids import id_table_hash, is_id_for, new_id, new_ids, table_hash
+from reactor.values.ids import (
+    id_from_random_bytes,
+    id_random_bytes,
+    id_table_hash,
+    is_id_for,
+    new_id,
+    new_ids,
+    table_hash,
+)
 from reactor.values.keys import decode_key, encode_key, key_after, prefix_end
 from reactor.values.model import (
     MISSING,
@@ -65,6 +73,8 @@ __all__ = [
     "dumps",
     "encode_key",
     "from_wire",
+    "id_from_random_bytes",
+    "id_random_bytes",
     "id_table_hash",
     "is_id_for",
     "key_after",

@@ -63,6 +63,12 @@ def new_ids(table: str, count: int) -> list[str]:
 
 def id_table_hash(value: Any) -> bytes | None:
     """The table hash inside an id, or None if `value` is not a well-formed id."""
+    raw = _decode_raw(value)
+    return None if raw is None else raw[RANDOM_BYTES:RANDOM_BYTES + TABLE_HASH_BYTES]
+
+
+def _decode_raw(value: Any) -> bytes | None:
+    """The checksummed bytes of a well-formed id, without the checksum; else None."""
     if not isinstance(value, str) or len(value) != ID_LENGTH:
         return None
     number = 0
@@ -77,7 +83,23 @@ def id_table_hash(value: Any) -> bytes | None:
     body, checksum = raw[:-CHECKSUM_BYTES], raw[-CHECKSUM_BYTES:]
     if _checksum(body) != checksum:
         return None
-    return body[RANDOM_BYTES:]
+    return body
+
+
+def id_random_bytes(value: Any) -> bytes | None:
+    """The 16 random bytes of a well-formed id, or None: what stays the same when an id
+    is written in another system's form (the table is carried separately there)."""
+    raw = _decode_raw(value)
+    return None if raw is None else raw[:RANDOM_BYTES]
+
+
+def id_from_random_bytes(table: str, random: bytes) -> str:
+    """The id of `table` whose random part is `random` (the inverse of id_random_bytes)."""
+    if len(random) != RANDOM_BYTES:
+        raise ValueError(f"id_from_random_bytes: expected {RANDOM_BYTES} bytes, got"
+                         f" {len(random)}")
+    body = random + table_hash(table)
+    return _encode(body + _checksum(body))
 
 
 def is_id_for(table: str, value: Any) -> bool:

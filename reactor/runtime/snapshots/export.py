@@ -4,9 +4,17 @@ Layout, as Convex writes and reads it: `README.md`; `_tables/documents.jsonl`
 (`{"name", "id"}` per table); per table `<table>/documents.jsonl` (one document
 per line, `_creationTime` order) and `<table>/generated_schema.jsonl` (`"uniform"`:
 the lines use the lossless export JSON, convex_json.py); `_storage/documents.jsonl`
-(`{_id, _creationTime, sha256 (base64), size, contentType}`) and, with files,
-`_storage/<id>` holding each file's bytes. Written line by line from a snapshot,
-so memory does not grow with the tables.
+(`{_id, _creationTime, sha256 (base64), size, contentType}`) and `_storage/<id>`
+holding each file's bytes, with --include-file-storage (as Convex: without it, no
+`_storage` folder). Written line by line from a snapshot, so memory does not grow
+with the tables.
+
+Ids: with `id_format="convex"` (the default) every document id, and every string
+anywhere in a document that is a well-formed id of an exported table, is written
+in Convex's id form (convex_ids.py), derived from the Reactor id alone, so
+references stay consistent without a lookup table; `_reactor/export.json` (a file
+Convex's importer ignores) names the table of each number, so Reactor's importer
+turns them back into the original ids. `id_format="reactor"` writes Reactor's ids.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
+
+import orjson
 
 from reactor.errors import ReactorError
+from reactor.runtime.snapshots.convex_ids import encode_convex_id
 from reactor.runtime.snapshots.convex_json import export_line
 from reactor.runtime.system import STORAGE
 from reactor.schema.namespace import split_table
@@ -31,7 +42,7 @@ from reactor.storage.blobs import BlobStore
 from reactor.storage.data_dir import make_private_dir
 from reactor.storage.sqlite_backup import copy_database, database_file
 from reactor.transactions.table_scan import scan_table
-from reactor.values import Int64
+from reactor.values import Int64, id_random_bytes, id_table_hash, table_hash
 
 README = """# Snapshot export
 
@@ -47,10 +58,22 @@ Exported by Reactor at commit ts {ts}, in the layout of a Convex snapshot export
 - `_components/<name>/`: the tables of the component installed as `<name>`,
   laid out as above.
 
-Import it with `reactor import snapshot.zip`. Document ids are Reactor's, which a
-Convex deployment does not take as `_id`s.
+Import it with `reactor import snapshot.zip` (Reactor keeps the documents' ids), or
+into Convex with `npx convex import snapshot.zip`. {ids}
 """
+_IDS_NOTE = {
+    "convex": "Document ids are written as Convex ids (`_reactor/export.json` maps their\n"
+              "table numbers back to Reactor's tables).",
+    "reactor": "Document ids are Reactor's (exported with --id-format reactor), which a\n"
+               "Convex deployment does not take as `_id`s.",
+}
+IdFormat = Literal["convex", "reactor"]
+ID_FORMATS: tuple[IdFormat, ...] = ("convex", "reactor")
 FIRST_TABLE_NUMBER = 10001
+# Convex numbers its `_storage` table itself (per deployment); this is the number an
+# export gives stored files' ids (docs/guide/import-export.md says what follows).
+STORAGE_TABLE_NUMBER = 10000
+MARKER = "_reactor/export.json"
 
 
 @dataclass(slots=True)
@@ -63,10 +86,37 @@ class ExportResult:
     seconds: float = 0.0
 
 
+class _ConvexIds:
+    """Rewrites Reactor ids of the exported tables into their Convex form."""
+
+    def __init__(self, numbers: dict[str, int]) -> None:
+        self._by_hash = {table_hash(table): number for table, number in numbers.items()}
+
+    def id(self, value: str) -> str:
+        number = self._by_hash.get(id_table_hash(value) or b"")
+        random = id_random_bytes(value)
+        if number is None or random is None:
+            return value
+        return encode_convex_id(number, random)
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.id(value)
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        return value
+
+
 async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int, *,
-                         blobs: BlobStore | None = None) -> ExportResult:
+                         blobs: BlobStore | None = None,
+                         id_format: IdFormat = "convex") -> ExportResult:
     """Write the snapshot zip of `tables` as of `ts` to the new file `out` (through a
     temporary name, renamed when complete); `blobs` adds file contents."""
+    if id_format not in ID_FORMATS:
+        raise ReactorError(f"export: id_format must be one of {', '.join(ID_FORMATS)}, got"
+                           f" {id_format!r}", code="ExportInvalid")
     started = time.monotonic()
     out = Path(out).absolute()
     if out.exists():
@@ -75,15 +125,22 @@ async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int
     make_private_dir(out.parent)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     result = ExportResult(out, ts)
+    numbers = {name: FIRST_TABLE_NUMBER + index for index, name in enumerate(tables)}
+    numbers[STORAGE] = STORAGE_TABLE_NUMBER
+    ids = _ConvexIds(numbers) if id_format == "convex" else None
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED,
                              compresslevel=1, allowZip64=True) as archive:
-            archive.writestr("README.md", README.format(ts=ts))
+            archive.writestr("README.md", README.format(ts=ts, ids=_IDS_NOTE[id_format]))
+            if ids is not None:
+                archive.writestr(MARKER, orjson.dumps(
+                    {"idFormat": id_format,
+                     "tables": {str(number): name for name, number in numbers.items()}}))
             listings: dict[str, bytes] = {}
-            for number, name in enumerate(tables):
+            for name in tables:
                 folder, local = _folder(name)
                 listings[folder] = listings.get(folder, b"") + export_line(
-                    {"name": local, "id": Int64(FIRST_TABLE_NUMBER + number)})
+                    {"name": local, "id": Int64(numbers[name])})
             for folder, listing in sorted(listings.items()):
                 archive.writestr(f"{folder}_tables/documents.jsonl", listing)
             for name in tables:
@@ -91,8 +148,9 @@ async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int
                 archive.writestr(f"{folder}{local}/generated_schema.jsonl", '"uniform"\n')
                 with archive.open(f"{folder}{local}/documents.jsonl", "w",
                                   force_zip64=True) as sink:
-                    result.tables[name] = await _write_table(storage, name, ts, sink)
-            await _write_storage(storage, archive, ts, blobs, result)
+                    result.tables[name] = await _write_table(storage, name, ts, sink, ids)
+            if blobs is not None:
+                await _write_storage(storage, archive, ts, blobs, result, ids)
         with open(partial, "rb+") as handle:
             os.fsync(handle.fileno())
         os.rename(partial, out)
@@ -111,11 +169,12 @@ def _folder(table: str) -> tuple[str, str]:
     return ("" if component is None else f"_components/{component}/"), local
 
 
-async def _write_table(storage: Storage, table: str, ts: int, sink: IO[bytes]) -> int:
+async def _write_table(storage: Storage, table: str, ts: int, sink: IO[bytes],
+                       ids: _ConvexIds | None) -> int:
     count = 0
     lines: list[bytes] = []
     async for doc in scan_table(storage, table, ts):
-        lines.append(export_line(doc))
+        lines.append(export_line(doc if ids is None else ids.value(doc)))
         count += 1
         if len(lines) >= 1000:
             sink.write(b"".join(lines))
@@ -135,25 +194,27 @@ def storage_line(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _write_storage(storage: Storage, archive: zipfile.ZipFile, ts: int,
-                         blobs: BlobStore | None, result: ExportResult) -> None:
+                         blobs: BlobStore, result: ExportResult, ids: _ConvexIds | None
+                         ) -> None:
     count = 0
     with archive.open("_storage/documents.jsonl", "w", force_zip64=True) as sink:
         async for doc in scan_table(storage, STORAGE, ts):
             line = storage_line(doc)
+            if ids is not None:
+                line["_id"] = ids.id(line["_id"])
             sink.write(export_line(line))
             count += 1
     result.tables[STORAGE] = count
-    if blobs is None:
-        return
     async for doc in scan_table(storage, STORAGE, ts):
-        with archive.open(f"_storage/{doc['_id']}", "w", force_zip64=True) as sink:
+        name = doc["_id"] if ids is None else ids.id(doc["_id"])
+        with archive.open(f"_storage/{name}", "w", force_zip64=True) as sink:
             async for chunk in blobs.read(str(doc["sha256"])):
                 sink.write(chunk)
         result.files += 1
 
 
-async def export_data_dir(data_dir: Path, out: Path, *, blobs: BlobStore | None = None
-                          ) -> ExportResult:
+async def export_data_dir(data_dir: Path, out: Path, *, blobs: BlobStore | None = None,
+                          id_format: IdFormat = "convex") -> ExportResult:
     """Export the deployment in `data_dir`, running or not: from a consistent copy of
     its database (`VACUUM INTO`), so a long export never holds back the server."""
     work = Path(out).absolute().parent / f".{Path(out).name}.copy-{os.getpid()}"
@@ -166,7 +227,8 @@ async def export_data_dir(data_dir: Path, out: Path, *, blobs: BlobStore | None 
             saved = await storage.read_globals()
             tables = sorted(saved.get("tables", []))
             ts = int(saved.get("last_ts", 0))
-            return await export_storage(storage, out, tables, ts, blobs=blobs)
+            return await export_storage(storage, out, tables, ts, blobs=blobs,
+                                        id_format=id_format)
         finally:
             await storage.close()
     finally:

@@ -2,6 +2,10 @@
 
 Each table is a `TableSource` whose lines can be read again from the start (the
 importer reads twice when ids must be mapped), one parsed line at a time.
+
+A Reactor export written with Convex ids (its `_reactor/export.json` names the table
+of each table number) is read with those ids turned back into the Reactor ids they
+came from, so the importer sees Reactor's own snapshot and keeps the ids.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import IO, Any, Literal
 import orjson
 
 from reactor.errors import ReactorError
+from reactor.runtime.snapshots.convex_ids import decode_convex_id
 from reactor.schema.namespace import component_table
+from reactor.values import id_from_random_bytes
 
 Format = Literal["zip", "jsonl", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("zip", "jsonl", "json", "csv")
@@ -27,6 +33,7 @@ STORAGE = "_storage"
 _DOCUMENTS = re.compile(r"^(?:(.*)/)?([^/]+)/documents\.jsonl$")
 _SCHEMA = re.compile(r"^(?:(.*)/)?([^/]+)/generated_schema\.jsonl$")
 _BLOB = re.compile(r"^(?:(.*)/)?_storage/([^/.]+)(?:\.[^/]+)?$")
+MARKER = "_reactor/export.json"
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
@@ -163,6 +170,7 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
         raise ImportFileError(f"{path}: not a zip file ({error})") from None
     with archive:
         names = archive.namelist()
+        back = _reactor_ids(path, archive) if MARKER in names else None
         uniform = {}
         for name in names:
             found = _SCHEMA.match(name)
@@ -174,7 +182,8 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
             if found is None:
                 blob = _BLOB.match(name)
                 if blob is not None and blob.group(2) != "documents":
-                    parsed.blobs[blob.group(2)] = name
+                    key = blob.group(2) if back is None else back.id(blob.group(2))
+                    parsed.blobs[key] = name
                 continue
             stored = _stored_table(found.group(1), found.group(2))
             if found.group(2) == "_tables":
@@ -183,7 +192,7 @@ def _parse_zip(path: Path, only: str | None) -> ParsedImport:
                 parsed.skipped.append(f"{name} (a nested component is not imported)")
                 continue
             table = stored
-            source = TableSource(table, f"{path}: {name}", _zip_reader(path, name),
+            source = TableSource(table, f"{path}: {name}", _zip_reader(path, name, back),
                                  lossless=uniform.get(table, False))
             if table == STORAGE:
                 parsed.storage = source
@@ -209,5 +218,46 @@ def _stored_table(prefix: str | None, table: str) -> str | None:
     return f"_{parts[1]}{table}" if table.startswith("_") else component_table(parts[1], table)
 
 
-def _zip_reader(path: Path, member: str) -> Callable[[], Iterator[Line]]:
-    return lambda: _zip_lines(path, member)
+class _ReactorIds:
+    """Turns the Convex ids of a Reactor export back into the Reactor ids they encode."""
+
+    def __init__(self, tables: dict[int, str]) -> None:
+        self._tables = tables
+
+    def id(self, value: str) -> str:
+        decoded = decode_convex_id(value)
+        table = None if decoded is None else self._tables.get(decoded[0])
+        if decoded is None or table is None:
+            return value
+        return id_from_random_bytes(table, decoded[1])
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.id(value)
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        return value
+
+
+def _reactor_ids(path: Path, archive: zipfile.ZipFile) -> _ReactorIds | None:
+    try:
+        marker = orjson.loads(archive.read(MARKER))
+    except orjson.JSONDecodeError:
+        raise ImportFileError(f"{path}: {MARKER} is not valid JSON") from None
+    tables = marker.get("tables") if isinstance(marker, dict) else None
+    if not isinstance(marker, dict) or marker.get("idFormat") != "convex":
+        return None
+    if not isinstance(tables, dict) or not all(
+            isinstance(name, str) and number.isdigit() for number, name in tables.items()):
+        raise ImportFileError(f"{path}: {MARKER}: expected \"tables\": an object of table"
+                              " number -> table name")
+    return _ReactorIds({int(number): name for number, name in tables.items()})
+
+
+def _zip_reader(path: Path, member: str, back: _ReactorIds | None
+                ) -> Callable[[], Iterator[Line]]:
+    if back is None:
+        return lambda: _zip_lines(path, member)
+    return lambda: ((number, back.value(line)) for number, line in _zip_lines(path, member))

@@ -12,6 +12,7 @@ schema = define_schema({
         "owner": v.id("users"),
         "done": v.boolean(),
         "rank": v.number(),
+        "helpers": v.optional(v.array(v.object({"who": v.id("users")}))),
     }).index("by_owner", ["owner"]).search_index("search_title", search_field="title"),
     "items": define_table({"value": v.any()}),
 })
