@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactor.errors import ReactorError
 from reactor.runtime import logs, preempt
@@ -51,10 +52,15 @@ from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, 
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
 from reactor.values import dumps, loads
 
+if TYPE_CHECKING:
+    from reactor.storage.postgres import PostgresStorage
+
 logger = logging.getLogger("reactor.engine")
 
 # The committer's term in the store's lease (docs/architecture.md, "Many nodes").
 LEASE_TERM_S = 5.0
+# How often the committer renews it, and a follower checks whether it ran out.
+LEASE_CHECK_S = 1.0
 
 # How long a follower node waits for the commit log to reach a ts a client read at
 # elsewhere, before it answers "in the future".
@@ -113,6 +119,11 @@ class Engine:
         self.node_url = node_url or public_url
         self.node_secret: str | None = None
         self._forwarder: CommitForwarder | None = None
+        self.node_id = uuid.uuid4().hex
+        self._postgres: PostgresStorage | None = None
+        self._lease: asyncio.Task[None] | None = None
+        # Whether the server asked for background jobs (run once this node commits).
+        self._background = False
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -160,13 +171,15 @@ class Engine:
                                                   system_tables())
             self._forwarder = CommitForwarder(storage)
             self.database.forward = self._forwarder
+            self._postgres = storage
         else:
             self.database = await Database.open(storage, self.app.schema, self.options,
                                                 system_tables())
             if not isinstance(storage, SqliteStorage):
-                committer = await storage.claim_commits(uuid.uuid4().hex, self.node_url,
+                committer = await storage.claim_commits(self.node_id, self.node_url,
                                                         LEASE_TERM_S)
                 self.node_secret = committer.secret
+                self._postgres = storage
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
@@ -233,12 +246,54 @@ class Engine:
     def start_scheduler(self) -> None:
         """Run due jobs and crons, and the orphan-file sweep, in the background from now on
         (on the committing node only: they commit)."""
+        self._background = True
         if self.follow:
             return
         self.scheduler.start_background()
         self.files.start()
 
+    def start_lease(self) -> None:
+        """On PostgreSQL: renew the committer lease, or (a follower) take it over when its
+        holder's term runs out (docs/architecture.md, "Many nodes")."""
+        if self._postgres is not None and self._lease is None:
+            self._lease = asyncio.create_task(self._keep_lease(self._postgres),
+                                              name="reactor-lease")
+
+    async def _keep_lease(self, storage: PostgresStorage) -> None:
+        while True:
+            await asyncio.sleep(LEASE_CHECK_S)
+            try:
+                if self.follow:
+                    taken = await storage.take_over(self.node_id, self.node_url, LEASE_TERM_S)
+                    if taken is not None:
+                        await self._promote(storage, taken.secret)
+                elif not await storage.renew(self.node_id, LEASE_TERM_S):
+                    logger.error("another node took the committer lease: this node stops"
+                                 " committing (restart it with --follow to serve again)")
+                    await self.database.committer.stop()
+                    await storage.close_writer()
+                    return
+            except Exception:
+                logger.exception("keeping the committer lease failed; will retry")
+
+    async def _promote(self, storage: PostgresStorage, secret: str) -> None:
+        """This follower took the lease: commit from now on, and run what committers run."""
+        logger.warning("the committer's lease ran out: this node takes over committing")
+        await self.database.promote(storage)
+        self.node_secret = secret
+        self.follow = False
+        if self._forwarder is not None:
+            await self._forwarder.close()
+            self._forwarder = None
+        await self.scheduler.start(self.app.crons)
+        if self._background:
+            self.start_scheduler()
+
     async def stop(self) -> None:
+        if self._lease is not None:
+            self._lease.cancel()
+            await asyncio.gather(self._lease, return_exceptions=True)
+            self._lease = None
         await self.scheduler.stop()
         await self.files.stop()
         await self.manager.stop()

@@ -98,6 +98,7 @@ class ReactorServer:
             self.metrics.attach()
             self._metrics_attached = True
         self.engine.start_scheduler()
+        self.engine.start_lease()
         self._started = True
 
     def _load_authenticator(self) -> Authenticator:

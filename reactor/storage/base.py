@@ -310,6 +310,10 @@ class CommitLog(Protocol):
         """Connect for reading and listening only: another process commits."""
         ...
 
+    async def open_writer(self) -> None:
+        """Start writing: this process has become the committer."""
+        ...
+
     async def log_tail(self) -> int:
         """The ts at or below which every commit is durable and readable."""
         ...

@@ -91,6 +91,9 @@ class PostgresStorage:
         # A follower's listening connection, and the wake-up its notifications set.
         self._listener: asyncpg.Connection | None = None
         self._woken = asyncio.Event()
+        # The committer lease's epoch this process writes under (None: it holds none,
+        # and its writes are not fenced).
+        self.epoch: int | None = None
 
     def __str__(self) -> str:
         return self.target.display
@@ -115,6 +118,29 @@ class PostgresStorage:
             if is_storage_exception(exc):
                 raise storage_failure(self.target, "open", exc, writing=True) from exc
             raise
+
+    async def open_writer(self) -> None:
+        """A follower that took the committer lease starts writing: take the writer's lock
+        (`DatabaseInUse` while a deposed committer still holds it), load the vector
+        indexes it will keep in step."""
+        if self._writer is not None:
+            return
+        try:
+            self._writer = await self._pool(1, writer=True)
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, "open", exc, writing=True) from exc
+            raise
+        self._vectors = vector_entries.load(await self._fetch(sql.LOAD_VECTORS))
+
+    async def close_writer(self) -> None:
+        """Stop writing (deposed: another node holds the lease) and release the lock."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                await asyncio.wait_for(writer.close(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                writer.terminate()
 
     async def open_reader(self) -> None:
         """Connect readers only: for a worker process reading snapshots that the process
@@ -168,7 +194,21 @@ class PostgresStorage:
         row = await self._transaction("name the committer", lambda conn: conn.fetchrow(
             postgres_follow.CLAIM_COMMITTER, holder, address, term_s, secrets.token_hex(32)))
         assert row is not None
-        return CommitterInfo(address, row["secret"], row["epoch"])
+        self.epoch = int(row["epoch"])
+        return CommitterInfo(address, row["secret"], self.epoch)
+
+    async def take_over(self, holder: str, address: str, term_s: float) -> CommitterInfo | None:
+        """Take the committer lease if its holder's term has run out; None if not."""
+        rows = await self._fetch(postgres_follow.TAKE_OVER, holder, address, term_s)
+        if not rows:
+            return None
+        self.epoch = int(rows[0]["epoch"])
+        return CommitterInfo(address, rows[0]["secret"], self.epoch)
+
+    async def renew(self, holder: str, term_s: float) -> bool:
+        """Extend this process's term; False if another node has taken the lease."""
+        rows = await self._fetch(postgres_follow.RENEW, holder, self.epoch, term_s)
+        return bool(rows)
 
     async def wait_for_commits(self, timeout_s: float) -> None:
         if self._listener is None or self._listener.is_closed():
@@ -270,6 +310,7 @@ class PostgresStorage:
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         columns = [*_columns(documents, 5), *_columns(entries, 5), *_columns(outcomes, 5),
                    *_columns(names, 2), [c.ts for c in commits]]
+        fence = self.epoch
         vectors = [(c.ts, w, None if w.vector is None else vector_entries.encode(w.vector))
                    for c in commits for w in c.vector_writes]
         searches = [(c.ts, w) for c in commits for w in c.search_writes]
@@ -277,7 +318,7 @@ class PostgresStorage:
 
         async def write(conn: Conn) -> None:
             await conn.execute(sql.WRITE_COMMITS, *columns, self._channel,
-                               str(commits[-1].ts if commits else 0))
+                               str(commits[-1].ts if commits else 0), fence)
             await postgres_search.write_entries(conn, searches)
             for ts, change, data in vectors:
                 await conn.execute(sql.END_VECTORS, ts, change.index_id, change.doc_id,

@@ -41,3 +41,16 @@ CLAIM_COMMITTER = """
     RETURNING epoch, secret
 """
 READ_COMMITTER = "SELECT address, secret, epoch FROM committer_lease WHERE id = 1"
+
+# A follower takes the lease only once the holder's term has run out.
+TAKE_OVER = """
+    UPDATE committer_lease SET holder = $1, address = $2, epoch = epoch + 1,
+        expires_at = clock_timestamp() + make_interval(secs => $3)
+    WHERE id = 1 AND expires_at < clock_timestamp()
+    RETURNING epoch, secret
+"""
+RENEW = """
+    UPDATE committer_lease SET expires_at = clock_timestamp() + make_interval(secs => $3)
+    WHERE id = 1 AND holder = $1 AND epoch = $2
+    RETURNING epoch
+"""

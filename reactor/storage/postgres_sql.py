@@ -13,7 +13,10 @@ GET_DOCUMENT = """
 # Each table's rows travel as parallel arrays (unnest turns them back into rows). A
 # duplicate outcome (which OCC rules out) must not fail the batch: the first stays.
 # The notification ($19 channel, $20 last ts) wakes follower nodes when it commits
-# (postgres_follow.py); joining `n` makes PostgreSQL evaluate it, once.
+# (postgres_follow.py); joining `n` makes PostgreSQL evaluate it, once. The fence
+# ($21, the writer's lease epoch, NULL when it holds none): unless the lease still has
+# that epoch the division fails the whole statement, and the row lock taken on it makes
+# a takeover wait for a batch in flight (docs/architecture.md, "Many nodes").
 WRITE_COMMITS = """
     WITH d AS (
         INSERT INTO documents (doc_id, ts, table_name, deleted, value)
@@ -28,9 +31,11 @@ WRITE_COMMITS = """
         ON CONFLICT DO NOTHING),
     c AS (INSERT INTO commit_log (ts) SELECT DISTINCT unnest($18::int8[])
           ON CONFLICT DO NOTHING),
-    n AS (SELECT pg_notify($19, $20))
+    n AS (SELECT pg_notify($19, $20)),
+    f AS (SELECT epoch FROM committer_lease WHERE id = 1 AND epoch = $21 FOR SHARE)
     INSERT INTO globals (name, value)
     SELECT g.name, g.value FROM unnest($16::text[], $17::text[]) AS g (name, value), n
+    WHERE 1 / (CASE WHEN $21::int8 IS NULL THEN 1 ELSE (SELECT count(*) FROM f) END) = 1
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
 """
 

@@ -29,6 +29,9 @@ from reactor.transactions.writelog import DEFAULT_WINDOW_NS, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.database")
 
+# How long a follower that took the lease waits for a deposed committer's lock.
+PROMOTE_WAIT_S = 3.0
+
 CommitListener = Callable[[int, list[LogEntry]], None]
 
 
@@ -104,6 +107,39 @@ class Database:
         database.follower = LogFollower(database, storage)
         database.follower.start()
         return database
+
+    async def promote(self, storage: FollowableStorage) -> None:
+        """This follower has taken the committer lease: become the committer.
+
+        It takes the writer's lock (retrying while a deposed committer still holds
+        it), reads the log up to its durable tail, and takes timestamps above every
+        stored one. Its write log knows no commit before the tail, so a transaction
+        that began earlier conflicts and is run again (docs/architecture.md).
+        """
+        follower = self.follower
+        assert follower is not None
+        await follower.stop()
+        deadline = asyncio.get_running_loop().time() + PROMOTE_WAIT_S
+        while True:
+            try:
+                await storage.open_writer()
+                break
+            except StorageError as error:
+                if error.code != "DatabaseInUse" or (
+                        asyncio.get_running_loop().time() > deadline):
+                    follower.start()
+                    raise
+                await asyncio.sleep(0.1)
+        saved = await storage.read_globals()
+        await follower.catch_up()
+        self.clock.last_ts = max(self.clock.last_ts, self.latest_ts, int(saved.get("last_ts", 0)))
+        self.clock.last_creation_ms = max(self.clock.last_creation_ms,
+                                          float(saved.get("last_creation_ms", 0.0)))
+        self.write_log.restart_at(self.clock.last_ts)
+        self.follower = None
+        self.forward = None
+        self.committer.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="reactor-pruner")
 
     def publish_followed(self, ts: int, entries: list[LogEntry]) -> None:
         """Make the commits up to `ts`, read from the log by a follower, visible here."""

@@ -43,6 +43,13 @@ class WriteLog:
         self._timestamps: deque[int] = deque()
         self.horizon_ts = 0
 
+    def restart_at(self, ts: int) -> None:
+        """Forget everything and validate nothing that began before `ts`: a node that
+        takes over committing knows the keys of no commit made before it did."""
+        self._entries.clear()
+        self._timestamps.clear()
+        self.horizon_ts = ts
+
     def append(self, entry: LogEntry) -> None:
         self._entries.append(entry)
         self._timestamps.append(entry.ts)
