@@ -23,7 +23,7 @@ $(CLIENT_JS_MODULES): client_js/package-lock.json
 	touch $(CLIENT_JS_MODULES)
 
 test: $(STAMP) $(CLIENT_JS_MODULES)
-	scripts/ensure-chromium.sh
+	scripts/ensure-browsers.sh
 	$(BIN)/ruff check reactor tests bench
 	cd client_js && npm test
 	$(BIN)/pytest -q

@@ -1,5 +1,5 @@
-"""The dashboard (/_dashboard/) in headless Chromium against `reactor serve`, with the
-official `convex` client watching the data the dashboard edits."""
+"""The dashboard (/_dashboard/) in headless Chromium and Firefox against `reactor serve`, with
+the official `convex` client watching the data the dashboard edits."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 PAGES = ("sign_in", "data", "data_edit_error", "functions", "schedules", "env", "files",
          "schema", "logs", "health")
 
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+needs_firefox = pytest.mark.skipif(
+    FIREFOX is None, reason="firefox is not installed (scripts/ensure-browsers.sh installs it)")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists() and shutil.which("chromium") is None,
-    reason="chromium is not installed (scripts/ensure-chromium.sh installs it)",
+    reason="chromium is not installed (scripts/ensure-browsers.sh installs it)",
 )
 
 
@@ -82,7 +85,14 @@ def test_a_login_code_gives_the_key_once(server: ReactorServer) -> None:
     assert status == 401 and "LoginCodeInvalid" in body
 
 
+_FILLED: dict[str, int] = {}
+
+
 def _fill(server: ReactorServer, count: int) -> None:
+    """`items` holds documents n = 0 .. count - 1 (filled once per server)."""
+    if _FILLED.get(server.url, 0) >= count:
+        return
+    _FILLED[server.url] = count
     for start in range(0, count, 2500):
         request = urllib.request.Request(
             f"{server.url}/api/mutation", method="POST",
@@ -160,3 +170,24 @@ await client.close();
 console.log(JSON.stringify(outcome));
 """, server.url, timeout=60)
     assert "value" not in result and "needs the admin key" in result["error"]
+
+
+@pytest.mark.slow  # about 25 s: Firefox starts, signs in, pages, edits, opens every page
+@needs_firefox
+def test_sign_in_browse_edit_and_run_in_firefox(
+        server: ReactorServer, tmp_path: Path, node_modules: Path) -> None:
+    _fill(server, 10_000)
+    shots = Path(os.environ.get("REACTOR_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    result = run_node(NODE_DIR / "dashboard_firefox.mjs", server.url, _login_link(server),
+                      str(shots), str(FIREFOX), timeout=180)
+    assert result["problems"] == [], result["problems"]
+    assert result["browser"].lower().startswith("firefox")
+    assert "#code=" not in result["addressAfterSignIn"]
+    assert result["count"] == "10,000" and result["firstPageRows"] == 50
+    assert result["secondPage"] == "documents 51–100"
+    assert result["convexSaw"] == "edited in firefox"
+    assert result["greet"]["status"] == "success" and "greeting firefox" in result["greet"]["logs"]
+    assert set(result["pages"]) == {"functions", "logs", "schedules", "env", "files", "schema",
+                                    "health"}
+    _not_blank(shots / "dashboard_firefox_data.png")
