@@ -18,9 +18,9 @@ from bench.procstat import machine
 from bench.report import Table
 from bench.settings import Settings
 
-BENCHMARKS = ["commit_throughput", "official_client", "push_latency", "invalidation", "fanout",
-              "memory", "read_throughput", "files", "bystander", "search", "postgres",
-              "import_speed", "execution_log"]
+BENCHMARKS = ["commit_throughput", "push_latency", "invalidation", "fanout", "memory",
+              "read_throughput", "files", "bystander", "search", "postgres", "import_speed",
+              "official_client", "execution_log"]
 
 
 def run_one(name: str, settings: Settings) -> Table:

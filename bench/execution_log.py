@@ -68,7 +68,7 @@ async def measure(settings: Settings, seconds: float, rounds: int) -> tuple[list
 
 
 def run(settings: Settings) -> Table:
-    table = Table(f"Execution log: commit throughput with every call logged"
+    table = Table(f"13. Execution log: commit throughput with every call logged"
                   f" (durability={settings.durability})")
     rounds = 3 if settings.quick else 6
     seconds = settings.seconds(1.0, 3.0)
