@@ -3,6 +3,7 @@ real processes, the official client spread over them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from e2e_support import NODE_DIR, ReactorServer, run_node
+from sync_support import NodeProcess
 
 from reactor.errors import StorageError
 from reactor.storage import CommitRecord, DocumentWrite
@@ -233,3 +235,97 @@ async def test_a_deposed_committer_cannot_write(database_url: str) -> None:
 
 def commit(ts: int, doc_id: str) -> CommitRecord:
     return CommitRecord(ts, [DocumentWrite(doc_id, "t", {"v": float(ts)})], [], [])
+
+
+class Proxy:
+    """One address in front of the nodes (what a load balancer is): TCP relayed to the
+    node `target` names; `switch` sends new connections elsewhere."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def switch(self, target: int) -> None:
+        self.target = target
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def test_sigkill_of_a_follower_its_clients_resume_on_another_node(
+        tmp_path: Path, database_url: str) -> None:
+    """A client of a follower (behind one address) keeps sending transfers while the
+    follower is SIGKILLed and the address moves to another follower: it reconnects,
+    its subscription resumes, each transfer is applied exactly once (the client re-sends
+    unanswered ones; their stored outcomes answer them), and every snapshot sums right."""
+    committer = ReactorServer(LEDGER_APP, tmp_path / "a", args=["--db", database_url])
+    followers = [ReactorServer(LEDGER_APP, tmp_path / name,
+                               args=["--db", database_url, "--follow"]) for name in "bc"]
+    proxy: Proxy | None = None
+    try:
+        committer.start()
+        for follower in followers:
+            follower.start()
+        call(committer.url, "mutation", "ledger:open_accounts",
+             {"names": ACCOUNTS, "balance": OPENING})
+        proxy = Proxy(followers[0].port)
+        script = NodeProcess(NODE_DIR / "nodes_reconnect.mjs", proxy.url, "40",
+                             ",".join(ACCOUNTS))
+        try:
+            script.wait_line("ready")
+            script.wait_line("sent 15")
+            proxy.switch(followers[1].port)
+            followers[0].kill()
+            result = script.result(timeout=60)
+        finally:
+            script.kill()
+        total = OPENING * len(ACCOUNTS)
+        assert all(s["total"] == total for s in result["summaries"])
+        assert result["connectionCount"] >= 2
+        audit = call(followers[1].url, "query", "ledger:audit", {})
+        stored = sorted(t["seq"] for t in audit["transfers"] if t["client"] == "reconnecting")
+        assert stored == list(range(40)), "a transfer was lost or applied twice"
+        check_ledger(audit, [])
+    finally:
+        if proxy is not None:
+            proxy.close()
+        for follower in followers:
+            follower.stop()
+        committer.stop()
