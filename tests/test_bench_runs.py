@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 TITLES = ["1. Commit throughput", "2. Push latency", "3. Invalidation scaling", "4. Fan-out",
           "5. Memory per idle connection", "6. Read throughput", "7. File storage",
           "8. Bystander latency", "9. Search", "10. PostgreSQL", "11. Bulk import",
-          "12. Mutations through the official client", "13. Execution log"]
+          "12. Mutations through the official client", "13. Execution log",
+          "14. Idle connections"]
 
 
 def test_every_benchmark_runs_and_reports_a_ratio(tmp_path: Path) -> None:
