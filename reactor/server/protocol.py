@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
@@ -291,8 +292,11 @@ def encode_server_message(message: ServerMessage) -> bytes:
     return _encoder.encode(message)
 
 
+@functools.lru_cache(maxsize=64)
 def encode_ts(ts: int) -> EncodedTs:
-    """Encode a u64 timestamp as the client expects: base64 of 8 little-endian bytes."""
+    """Encode a u64 timestamp as the client expects: base64 of 8 little-endian bytes.
+
+    Cached: a push to many sessions encodes the same few timestamps for each."""
     if not 0 <= ts <= _U64_MAX:
         raise ValueError(f"timestamp must be a u64, got {ts}")
     return base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")

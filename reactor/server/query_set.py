@@ -132,7 +132,10 @@ class ClientQueries:
 
     def ready(self) -> bool:
         """Whether every entry has a result, so that a consistent Transition can be built."""
-        return all(q.entry is None or q.entry.ready for q in self._queries.values())
+        for query in self._queries.values():
+            if query.entry is not None and query.entry.result is None:
+                return False
+        return True
 
     def take_modifications(self) -> list[p.StateModification]:
         """What changed since the last call: removals, then new results and failures.
