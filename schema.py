@@ -376,6 +376,8 @@ schema = define_schema({
         "filesTotal": v.optional(v.number()),
         "chunkCount": v.optional(v.number()),
         "error": v.optional(v.string()),
+        # The indexing run that may write: a newer run takes over from an older one.
+        "runId": v.optional(v.string()),
         "createdAt": v.number(),
         "updatedAt": v.number(),
     }).index("by_repo", ["repoFullName"]),

@@ -76,17 +76,33 @@ async def fileHashes(ctx: QueryCtx, namespace: str) -> list[list[str]]:
 
 
 @internal_mutation
-async def begin(ctx: MutationCtx, namespace: str, filesTotal: int) -> None:
+async def begin(ctx: MutationCtx, namespace: str, filesTotal: int) -> str:
+    """Start a run; its id, which its batches must carry (an older run still going is
+    refused from then on: `IndexRunSuperseded`)."""
     now = ctx.now()
+    run_id = f"index-{int(now)}-{int(ctx.random() * 1e12):012d}"
     record = await index_row(ctx, namespace)
     fields: Doc = {"status": "indexing", "filesDone": 0, "filesTotal": filesTotal,
-                   "error": MISSING, "updatedAt": now}
+                   "error": MISSING, "runId": run_id, "updatedAt": now}
     if record is None:
         await ctx.db.insert("repositoryIndex", {
             "repoFullName": namespace, "lastIndexedAt": now, "createdAt": now,
             "chunkCount": 0, **{k: value for k, value in fields.items() if k != "error"}})
     else:
         await ctx.db.patch(record["_id"], fields)
+    return run_id
+
+
+async def current_run(ctx: QueryCtx, namespace: str, run_id: str, where: str) -> Doc:
+    """The namespace's index row, if `run_id` is still the run that may write to it."""
+    record = await index_row(ctx, namespace)
+    if record is None:
+        raise app_error("NotFound", f"{where}: {namespace!r} has no index run"
+                        " (call codeIndex:begin first)")
+    if record.get("runId") != run_id:
+        raise app_error("IndexRunSuperseded", f"{where}: a newer indexing run of"
+                        f" {namespace!r} has started; this one stops", repoFullName=namespace)
+    return record
 
 
 async def drop_file(ctx: MutationCtx, namespace: str, path: str) -> int:
@@ -106,15 +122,13 @@ async def drop_file(ctx: MutationCtx, namespace: str, path: str) -> int:
     return gone
 
 
-@internal_mutation(args={"namespace": v.string(), "files": v.array(indexed_file),
-                         "removed": v.array(v.string()), "filesDone": v.number()})
-async def applyBatch(ctx: MutationCtx, namespace: str, files: list[Doc], removed: list[str],
-                     filesDone: int) -> None:
+@internal_mutation(args={"namespace": v.string(), "runId": v.string(),
+                         "files": v.array(indexed_file), "removed": v.array(v.string()),
+                         "filesDone": v.number()})
+async def applyBatch(ctx: MutationCtx, namespace: str, runId: str, files: list[Doc],
+                     removed: list[str], filesDone: int) -> None:
     """One batch of a run: replace the chunks of `files`, drop those of `removed`."""
-    record = await index_row(ctx, namespace)
-    if record is None:
-        raise app_error("NotFound", f"codeIndex:applyBatch: {namespace!r} has no index run"
-                        " (call codeIndex:begin first)")
+    record = await current_run(ctx, namespace, runId, "codeIndex:applyBatch")
     delta = 0
     for path in removed:
         delta -= await drop_file(ctx, namespace, path)
@@ -131,22 +145,22 @@ async def applyBatch(ctx: MutationCtx, namespace: str, files: list[Doc], removed
 
 
 @internal_mutation
-async def finish(ctx: MutationCtx, namespace: str, commitSha: str) -> None:
+async def finish(ctx: MutationCtx, namespace: str, runId: str, commitSha: str) -> None:
     """Record that the namespace's chunks are of `commitSha`, and the run done."""
-    record = await index_row(ctx, namespace)
-    if record is None:
-        raise app_error("NotFound", f"codeIndex:finish: {namespace!r} has no index run")
+    record = await current_run(ctx, namespace, runId, "codeIndex:finish")
     now = ctx.now()
     await ctx.db.patch(record["_id"], {"status": "done", "lastCommitSha": commitSha,
-                                       "lastIndexedAt": now, "updatedAt": now})
+                                       "lastIndexedAt": now, "runId": MISSING,
+                                       "updatedAt": now})
 
 
 @internal_mutation
-async def fail(ctx: MutationCtx, namespace: str, error: str) -> None:
+async def fail(ctx: MutationCtx, namespace: str, runId: str, error: str) -> None:
+    """Mark the run failed (unless a newer run has taken over)."""
     record = await index_row(ctx, namespace)
-    if record is not None:
+    if record is not None and record.get("runId") == runId:
         await ctx.db.patch(record["_id"], {"status": "failed", "error": error,
-                                           "updatedAt": ctx.now()})
+                                           "runId": MISSING, "updatedAt": ctx.now()})
 
 
 async def allowed_folder(ctx: ActionCtx, folder: str) -> Path:

@@ -98,6 +98,17 @@ async def messages(ctx: QueryCtx, query: str, taskId: str | None = None,
 
     rows = await (ctx.db.query("chatMessages").with_search_index("search_content", matching)
                   .take(clamp(limit)))
-    return [{"_id": row["_id"], "taskId": row["taskId"], "role": row["role"],
-             "sequence": row["sequence"], "content": row["content"],
-             "createdAt": row["createdAt"]} for row in rows]
+    tasks: dict[str, Doc | None] = {}
+    found = []
+    for row in rows:
+        if row["taskId"] not in tasks:
+            tasks[row["taskId"]] = await ctx.db.get(row["taskId"])
+        task = tasks[row["taskId"]]
+        # A deleted task's messages (being purged) and those past an edit's truncation
+        # mark (being deleted) are gone for every reader.
+        if task is None or row["sequence"] > task.get("truncatedAfter", float("inf")):
+            continue
+        found.append({"_id": row["_id"], "taskId": row["taskId"], "role": row["role"],
+                      "sequence": row["sequence"], "content": row["content"],
+                      "createdAt": row["createdAt"]})
+    return found

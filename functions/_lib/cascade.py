@@ -29,6 +29,9 @@ TASK_ROWS: Final = (("pullRequestSnapshots", "by_task"), ("chatMessages", "by_ta
                     ("todos", "by_task_sequence"), ("memories", "by_task"),
                     ("taskSessions", "by_task_active"), ("toolCalls", "by_task"),
                     ("fileChanges", "by_task"), ("terminalOutput", "by_task"))
+# A scratchpad's code index (namespace `task:<id>`); a repository's is shared by its tasks.
+TASK_INDEX_ROWS: Final = (("codeChunks", "by_repo"), ("codeFiles", "by_repo_path"),
+                          ("repositoryIndex", "by_repo"))
 USER_ROWS: Final = (("accounts", "by_user"), (CREDENTIALS, "by_user"), (SESSIONS, "by_user"),
                     ("userSettings", "by_user"), ("sessions", "by_user"),
                     ("codebaseUnderstanding", "by_user"), ("memories", "by_user_repo"))
@@ -58,11 +61,14 @@ async def delete_by(ctx: MutationCtx, table: str, index: str, field: str, value:
 
 async def purge_task_rows(ctx: MutationCtx, task_id: str, budget: Budget) -> bool:
     """Delete a task's pull-request snapshots, messages, todos, memories, sessions, agent
-    records (tool calls, file changes, terminal output) and attachments (with their
-    files) within the budget; whether none is left. Snapshots go first, by their own
-    index, so that a message is deleted without looking for its snapshot."""
+    records (tool calls, file changes, terminal output), own code index and attachments
+    (with their files) within the budget; whether none is left. Snapshots go first, by
+    their own index, so that a message is deleted without looking for its snapshot."""
     for table, index in TASK_ROWS:
         if not await delete_by(ctx, table, index, "taskId", task_id, budget):
+            return False
+    for table, index in TASK_INDEX_ROWS:
+        if not await delete_by(ctx, table, index, "repoFullName", f"task:{task_id}", budget):
             return False
     return await delete_attachments(ctx, task_id, budget)
 

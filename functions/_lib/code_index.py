@@ -70,15 +70,16 @@ async def index_folder(ctx: Caller, namespace: str, root: Path,
     known: dict[str, str] = {path: digest for path, digest in pairs}
     changed = sorted(path for path, (digest, _) in files.items() if known.get(path) != digest)
     removed = sorted(path for path in known if path not in files)
-    await ctx.run_mutation("codeIndex:begin", {"namespace": namespace,
-                                               "filesTotal": len(changed) + len(removed)})
+    run_id = await ctx.run_mutation("codeIndex:begin", {
+        "namespace": namespace, "filesTotal": len(changed) + len(removed)})
     try:
         done = 0
         for start in range(0, len(removed), BATCH_FILES):
             batch = removed[start:start + BATCH_FILES]
             done += len(batch)
             await ctx.run_mutation("codeIndex:applyBatch", {
-                "namespace": namespace, "files": [], "removed": batch, "filesDone": done})
+                "namespace": namespace, "runId": run_id, "files": [], "removed": batch,
+                "filesDone": done})
         pending: list[tuple[str, str, list[Chunk]]] = []
         for path in changed:
             digest, text = files[path]
@@ -86,24 +87,24 @@ async def index_folder(ctx: Caller, namespace: str, root: Path,
             if (sum(len(chunks) for _, _, chunks in pending) >= BATCH_CHUNKS
                     or len(pending) >= BATCH_FILES):
                 done += len(pending)
-                await _write(ctx, namespace, embedder, pending, done)
+                await _write(ctx, namespace, run_id, embedder, pending, done)
                 pending = []
         if pending:
             done += len(pending)
-            await _write(ctx, namespace, embedder, pending, done)
+            await _write(ctx, namespace, run_id, embedder, pending, done)
         version = _version(commit, {path: digest for path, (digest, _) in files.items()})
-        await ctx.run_mutation("codeIndex:finish", {"namespace": namespace,
+        await ctx.run_mutation("codeIndex:finish", {"namespace": namespace, "runId": run_id,
                                                     "commitSha": version})
     except Exception as error:
         await ctx.run_mutation("codeIndex:fail", {
-            "namespace": namespace, "error": f"{type(error).__name__}: {error}"[
+            "namespace": namespace, "runId": run_id, "error": f"{type(error).__name__}: {error}"[
                 :MAX_ERROR_CHARS].replace(str(root), "<repository>")})
         raise
     return {"skipped": False, "commitSha": version, "filesChanged": len(changed),
             "filesRemoved": len(removed)}
 
 
-async def _write(ctx: Caller, namespace: str, embedder: Embedder,
+async def _write(ctx: Caller, namespace: str, run_id: str, embedder: Embedder,
                  pending: list[tuple[str, str, list[Chunk]]], done: int) -> None:
     """Embed one batch's chunks and write it with one mutation. A file with more than
     BATCH_CHUNKS chunks is still one batch (bounded by MAX_CHUNKS_PER_FILE)."""
@@ -117,4 +118,5 @@ async def _write(ctx: Caller, namespace: str, embedder: Embedder,
         position += len(file_chunks)
         files.append({"path": path, "hash": digest, "chunks": embedded})
     await ctx.run_mutation("codeIndex:applyBatch", {
-        "namespace": namespace, "files": files, "removed": [], "filesDone": done})
+        "namespace": namespace, "runId": run_id, "files": files, "removed": [],
+        "filesDone": done})

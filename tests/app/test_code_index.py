@@ -368,3 +368,50 @@ def test_incremental_indexing_matches_indexing_from_scratch(
 
     with tempfile.TemporaryDirectory() as scratch:
         asyncio.run(scenario(Path(scratch)))
+
+
+async def test_a_newer_run_supersedes_an_older_one(t: ReactorTest) -> None:
+    older = await t.mutation("codeIndex:begin", {"namespace": "ops", "filesTotal": 1})
+    newer = await t.mutation("codeIndex:begin", {"namespace": "ops", "filesTotal": 1})
+    batch = {"namespace": "ops", "files": [], "removed": ["a.py"], "filesDone": 1}
+    data = await expect_error(t.mutation("codeIndex:applyBatch", {**batch, "runId": older}),
+                              "IndexRunSuperseded")
+    assert data["repoFullName"] == "ops"
+    await t.mutation("codeIndex:fail", {"namespace": "ops", "runId": older, "error": "x"})
+    await t.mutation("codeIndex:applyBatch", {**batch, "runId": newer})
+    await t.mutation("codeIndex:finish", {"namespace": "ops", "runId": newer,
+                                          "commitSha": "c1"})
+    state = await t.query("codeIndex:state", {"namespace": "ops"})
+    assert (state["status"], state["lastCommitSha"], "runId" in state) == ("done", "c1", False)
+
+
+async def test_deleting_a_scratchpad_task_deletes_its_code_index(
+        t: ReactorTest, owner: Member, tmp_path: Path) -> None:
+    task_id = await new_task(owner, repoFullName="acme/scratch", repoUrl="", baseBranch="",
+                             isScratchpad=True)
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    (folder / "notes.py").write_text("def remember():\n    pass\n")
+    await t.action("codeIndex:indexFolder", {"namespace": f"task:{task_id}",
+                                             "folder": str(folder)})
+    rows = await owner.client.action("search:code", {"repoFullName": f"task:{task_id}",
+                                                    "query": "remember"})
+    assert rows[0]["name"] == "remember"
+    await owner.client.mutation("tasks:remove", {"taskId": task_id})
+    while await t.run_scheduled():
+        pass
+
+    async def left(ctx: Any) -> Any:
+        return [len(await ctx.db.query(table).collect())
+                for table in ("codeChunks", "codeFiles", "repositoryIndex")]
+    assert await t.run(left) == [0, 0, 0]
+
+
+async def test_search_messages_leaves_out_messages_being_deleted(
+        t: ReactorTest, owner: Member) -> None:
+    task_id = await new_task(owner, message="first draft of the parser")
+
+    async def truncate(ctx: Any) -> None:
+        await ctx.db.patch(task_id, {"truncatedAfter": 0})
+    await t.run(truncate)
+    assert await owner.client.query("search:messages", {"query": "parser"}) == []
