@@ -15,7 +15,8 @@ from typing import Any, Final, Literal
 from reactor import ActionCtx, QueryCtx, action, internal_query, query, v
 
 from ._lib.authz import Doc, require_repository, require_task, require_user
-from ._lib.embeddings import embedder_for
+from ._lib.embeddings import embedder_for, hash_embedding
+from ._lib.errors import app_error
 
 MAX_RESULTS: Final = 50
 DEFAULT_RESULTS: Final = 8
@@ -79,6 +80,23 @@ async def code(ctx: ActionCtx, repoFullName: str, query: str, mode: SearchMode =
         "namespace": repoFullName, "text": query, "vector": vector, "mode": mode,
         "limit": clamp(limit)})
     return rows
+
+
+@query(args={"repoFullName": v.string(), "query": v.string(),
+             "mode": v.optional(v.union(v.literal("hybrid"), v.literal("semantic"))),
+             "limit": v.optional(v.number())})
+async def codeLive(ctx: QueryCtx, repoFullName: str, query: str, mode: SearchMode = "hybrid",
+                   limit: int | None = None) -> list[Doc]:
+    """`search:code` as a query, so a subscribed page's results follow the index as it
+    fills. Only with the hashing embedder, which a query can run (deterministic, no
+    network); with another, use the search:code action."""
+    provider = (await ctx.env.get("EMBEDDINGS_PROVIDER") or "hashing").strip().lower()
+    if provider != "hashing":
+        raise app_error("EmbeddingFailed", f"search:codeLive embeds in the query, which only"
+                        f" the hashing embedder can; EMBEDDINGS_PROVIDER is {provider!r}:"
+                        " call the search:code action")
+    await require_repository(ctx, repoFullName)
+    return await code_hits(ctx, repoFullName, query, hash_embedding(query), mode, clamp(limit))
 
 
 @query(args={"query": v.string(), "taskId": v.optional(v.id("tasks")),

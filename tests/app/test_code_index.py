@@ -415,3 +415,22 @@ async def test_search_messages_leaves_out_messages_being_deleted(
         await ctx.db.patch(task_id, {"truncatedAfter": 0})
     await t.run(truncate)
     assert await owner.client.query("search:messages", {"query": "parser"}) == []
+
+
+async def test_search_code_live_follows_the_index(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    await index(owner, repo)
+    args = {"repoFullName": REPO, "query": "refund the payment", "limit": 2}
+    assert await owner.client.query("search:codeLive", args) == (
+        await search(owner, "refund the payment", limit=2))
+    async with owner.client.subscribe("search:codeLive", args) as live:
+        assert (await live.next(timeout=5))[0]["name"] != "refund_payment"
+        (repo / "src" / "refunds.py").write_text("def refund_payment(order):\n"
+                                                 "    return order.payment.refund()\n")
+        commit_all(repo, "refunds")
+        await index(owner, repo)
+        assert (await live.next(timeout=5))[0]["name"] == "refund_payment"
+    bob = await quick_user(t, "bob@example.com", "Bob")
+    await expect_error(bob.client.query("search:codeLive", args), "Forbidden")
+    await t.environment.set("EMBEDDINGS_PROVIDER", "openai")
+    await expect_error(owner.client.query("search:codeLive", args), "EmbeddingFailed")
