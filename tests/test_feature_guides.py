@@ -86,3 +86,16 @@ def test_every_data_command_option_is_documented(guide: str, command_names: list
     if guide == "backups.md":
         for option in ("--backup-every", "--backup-keep", "--backup-dir"):
             assert option in text, option
+
+
+def test_every_migrate_option_is_documented() -> None:
+    text = page("migrating-from-prisma.md")
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    migrate = commands.choices["migrate"]
+    kinds = next(a for a in migrate._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in kinds.choices.items():
+        assert f"reactor migrate {name}" in text, name
+        for option in sub._option_string_actions:
+            if option.startswith("--") and option != "--help":
+                assert option in text, f"migrate {name} {option}"

@@ -41,6 +41,7 @@ from reactor.server.identity import Authenticator
 from reactor.server.logs_api import LogsApi
 from reactor.server.memory import MemoryReclaimer
 from reactor.server.metrics import ServerMetrics
+from reactor.server.migration_api import MigrationApi
 from reactor.server.node_api import NodeApi
 from reactor.server.quotas import Quotas
 from reactor.server.sync import SyncSession
@@ -253,6 +254,8 @@ class ReactorServer:
             Route("/api/admin/backup", data.backup, methods=["POST"]),
             Route("/api/admin/export", data.export, methods=["POST"]),
             Route("/api/admin/import", data.import_, methods=["POST"]),
+            Route("/api/admin/migration", MigrationApi(self.engine, data.refuse).handle,
+                  methods=["POST"]),
             Route("/http", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/http/{route:path}", http_actions.handle, methods=list(HTTP_METHODS)),
             Route("/health", self.health),

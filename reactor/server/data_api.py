@@ -39,14 +39,14 @@ class DataApi:
         self.engine = engine
         self.authenticator = authenticator
 
-    async def _refuse(self, request: Request) -> Response | None:
+    async def refuse(self, request: Request) -> Response | None:
         try:
             caller = await self.authenticator().from_header(request.headers.get("authorization"))
         except AuthenticationError as error:
             return _error(401, error.code, error.message)
         if not caller.admin:
-            return _error(403, "Forbidden", "backups, exports and imports need the admin key:"
-                          " `Authorization: Convex <key>`")
+            return _error(403, "Forbidden", "backups, exports, imports and migrations need the"
+                          " admin key: `Authorization: Convex <key>`")
         return None
 
     def _scratch(self) -> Path:
@@ -57,7 +57,7 @@ class DataApi:
     async def backup(self, request: Request) -> Response:
         from reactor.runtime.backups import write_backup
 
-        refused = await self._refuse(request)
+        refused = await self.refuse(request)
         if refused is not None:
             return refused
         scratch = self._scratch()
@@ -77,7 +77,7 @@ class DataApi:
     async def export(self, request: Request) -> Response:
         from reactor.runtime.snapshots.export import ID_FORMATS, export_data_dir
 
-        refused = await self._refuse(request)
+        refused = await self.refuse(request)
         if refused is not None:
             return refused
         scratch = self._scratch()
@@ -99,7 +99,7 @@ class DataApi:
         from reactor.runtime.snapshots.importer import import_parsed
         from reactor.runtime.snapshots.sources import detect_format, parse_import
 
-        refused = await self._refuse(request)
+        refused = await self.refuse(request)
         if refused is not None:
             return refused
         params = request.query_params

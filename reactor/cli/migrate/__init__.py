@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reactor.cli.backup import remote_arguments
 from reactor.cli.migrate.prisma_codegen import render_schema, report_lines
 from reactor.cli.migrate.prisma_plan import Choice, build_plan
 from reactor.cli.migrate.prisma_schema import read_prisma
@@ -41,6 +42,8 @@ def add_parser(commands: Any, app_arguments: Any) -> None:
                            " (default: REACTOR_DB_URL, else SQLite in the data directory)")
     data.add_argument("--batch", type=int, default=500,
                       help="rows per Reactor transaction (default 500)")
+    remote_arguments(data, "copy into a running server over HTTP instead: each batch is"
+                           " one transaction there (`POST /api/admin/migration`)")
     _table_argument(data)
 
 

@@ -1,4 +1,8 @@
-"""`reactor migrate data`: open both ends, copy, print the verification report."""
+"""`reactor migrate data`: open both ends, copy, print the verification report.
+
+The deployment is opened here (`--data` / `--db`), or addressed as a running server
+(`--url URL --admin-key KEY`), which then runs each batch's transaction itself.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, st
     import asyncpg
 
     from reactor.cli.migrate.prisma_copy import Copier, MigrationSourceError
+    from reactor.cli.migrate.sinks import LocalSink, RemoteSink
     from reactor.runtime import Engine
 
     plan = build_plan(read_prisma(arguments.prisma_schema))
@@ -40,19 +45,30 @@ async def copy_from_postgres(arguments: argparse.Namespace, tables: dict[str, st
     for json_type in ("json", "jsonb"):
         await connection.set_type_codec(json_type, encoder=json.dumps, decoder=json_value,
                                         schema="pg_catalog")
-    # A crash or kill loses nothing that a rerun would not redo (documents and their
-    # mapping entries commit together), so commits need not wait for fsync.
-    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0, durability="normal",
-                    db_url=arguments.db_url or os.environ.get("REACTOR_DB_URL") or None)
     try:
-        await engine.start()
-        try:
-            targets = resolve_targets(plan, engine.app.schema, tables)
-            copier = Copier(engine.database, connection, plan, targets,
-                            batch=arguments.batch, progress=_progress)
-            report = await copier.run()
-        finally:
-            await engine.stop()
+        if arguments.url:
+            from reactor.cli.remote import admin_key
+            from reactor.runtime.loader import load_app
+
+            # The app's schema (here, as the server runs it) gives the targets; the
+            # server validates each document again as it writes it.
+            targets = resolve_targets(plan, load_app(arguments.app_dir).schema, tables)
+            sink = RemoteSink(arguments.url, admin_key(arguments))
+            report = await Copier(sink, connection, plan, targets, batch=arguments.batch,
+                                  progress=_progress).run()
+        else:
+            # A crash or kill loses nothing that a rerun would not redo (documents and
+            # their mapping entries commit together), so commits need not wait for fsync.
+            engine = Engine(arguments.app_dir, data_dir(arguments), workers=0,
+                            durability="normal",
+                            db_url=arguments.db_url or os.environ.get("REACTOR_DB_URL") or None)
+            await engine.start()
+            try:
+                targets = resolve_targets(plan, engine.app.schema, tables)
+                report = await Copier(LocalSink(engine.database), connection, plan, targets,
+                                      batch=arguments.batch, progress=_progress).run()
+            finally:
+                await engine.stop()
     finally:
         await connection.close()
     for line in report.lines():

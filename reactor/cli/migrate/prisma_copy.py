@@ -5,7 +5,9 @@ REPEATABLE READ snapshot, and written in batches, one transaction each: the
 documents and their `_migration_ids` entries commit together. A rerun (after a
 crash, or to pick up rows changed since) skips rows already in, replaces
 documents whose row changed, and adds the rest. References inside a cycle are
-written in a second pass, once every table has its documents.
+written in a second pass, once every table has its documents. The transactions
+themselves run wherever the `Sink` sends them (migrate/sinks.py): in this process,
+or in a running server.
 """
 
 from __future__ import annotations
@@ -20,17 +22,14 @@ import asyncpg
 
 from reactor.cli.migrate.prisma_plan import Column, Plan
 from reactor.cli.migrate.prisma_targets import Target, convert, row_key
+from reactor.cli.migrate.sinks import Sink
 from reactor.errors import LimitExceededError, ReactorError
+from reactor.runtime.migration_batches import MigrationRowError, RowWrite
 from reactor.runtime.system import MIGRATION_IDS
-from reactor.transactions import Database, QueryBuilder, Transaction
 
-SYSTEM_FIELDS = ("_id", "_creationTime")
 Progress = Callable[[str], None]
 PROGRESS_BATCHES = 10
-
-
-class MigrationRowError(ReactorError):
-    code = "MigrationRowInvalid"
+__all__ = ["Copier", "CopyReport", "MigrationRowError", "MigrationSourceError"]
 
 
 class MigrationSourceError(ReactorError):
@@ -94,15 +93,11 @@ class _Ids:
         return self.ids.get((model, key))
 
 
-def _after(creation_time: float) -> Callable[[Any], Any]:
-    return lambda q: q.gt("_creationTime", creation_time)
-
-
 class Copier:
-    def __init__(self, database: Database, connection: asyncpg.Connection,
+    def __init__(self, sink: Sink, connection: asyncpg.Connection,
                  plan: Plan, targets: list[Target], *, batch: int = 500,
                  progress: Progress = lambda line: None) -> None:
-        self.database = database
+        self.sink = sink
         self.connection = connection
         self.plan = plan
         self.targets = targets
@@ -130,12 +125,7 @@ class Copier:
         """Read `_migration_ids` page by page, in the order its entries were written."""
         last = -1.0
         while True:
-            txn = self.database.begin(read_only=True)
-            try:
-                page = await (QueryBuilder(txn, MIGRATION_IDS)
-                              .with_index("by_creation_time", _after(last)).take(5000))
-            finally:
-                txn.close()
+            page = await self.sink.read_page(MIGRATION_IDS, last, 5000)
             if not page:
                 return
             for entry in page:
@@ -249,75 +239,36 @@ class Copier:
     async def _try_batch(self, target: Target, rows: list[tuple[str, Any]]
                          ) -> tuple[Counter[str], list[tuple[str, str]]]:
         model = target.plan.model.name
-        outcomes: Counter[str] = Counter()
-        created: list[tuple[str, str]] = []
-        txn = self.database.begin()
-        try:
-            for key, values in rows:
-                doc = self._document(target, values)
-                existing_id = self.ids.get(model, key)
-                try:
-                    if existing_id is None:
-                        doc_id = await txn.insert(target.table, doc)
-                        await txn.insert(MIGRATION_IDS, {"source": model, "key": key,
-                                                         "docId": doc_id})
-                        created.append((key, doc_id))
-                    else:
-                        outcomes[await self._refresh(txn, target, existing_id, doc)] += 1
-                except LimitExceededError:
-                    if len(rows) > 1:
-                        raise
-                    raise MigrationRowError(f"{model} row {key} -> {target.table}: it is"
-                                            " larger than one transaction may write") from None
-                except ReactorError as error:
-                    raise MigrationRowError(f"{model} row {key} -> {target.table}:"
-                                            f" {error.message}") from None
-            await self.database.commit(txn)
-        finally:
-            txn.close()
-        return outcomes, created
+        writes = []
+        for key, values in rows:
+            try:
+                doc = _canonical(target, self._document(target, values))
+            except ReactorError as error:
+                raise MigrationRowError(f"{model} row {key} -> {target.table}:"
+                                        f" {error.message}") from None
+            writes.append(RowWrite(key, doc, self.ids.get(model, key)))
+        deferred = [c.target for c in target.plan.columns if c.deferred]
+        outcome = await self.sink.write_rows(model, target.table, writes, deferred)
+        return outcome.counts, outcome.created
 
     async def _patch_batch(self, target: Target, deferred: list[Column],
                            rows: list[tuple[Any, ...]]) -> None:
         """Write the deferred references of `rows` (in halves if too big for one go)."""
-        txn = self.database.begin()
+        patches = []
+        for row in rows:
+            key, values = self._split(target, row)
+            doc_id = self.ids.get(target.plan.model.name, key)
+            assert doc_id is not None
+            full = self._document(target, values, skip_deferred=False)
+            patches.append((doc_id, {c.target: full[c.target] for c in deferred
+                                     if c.target in full}))
         try:
-            for row in rows:
-                key, values = self._split(target, row)
-                doc_id = self.ids.get(target.plan.model.name, key)
-                assert doc_id is not None
-                full = self._document(target, values, skip_deferred=False)
-                stored = await txn.get(doc_id)
-                if stored is None:
-                    continue
-                patch = {c.target: full[c.target] for c in deferred
-                         if c.target in full and stored.get(c.target) != full[c.target]}
-                if patch:
-                    await txn.patch(doc_id, patch)
-            await self.database.commit(txn)
+            await self.sink.patch_rows(patches)
         except LimitExceededError:
-            txn.close()
             if len(rows) == 1:
                 raise
             await self._patch_batch(target, deferred, rows[: len(rows) // 2])
             await self._patch_batch(target, deferred, rows[len(rows) // 2:])
-        finally:
-            txn.close()
-
-    async def _refresh(self, txn: Transaction, target: Target, doc_id: str,
-                       doc: dict[str, Any]) -> str:
-        """Bring a document copied before up to date with its row: what happened."""
-        stored = await txn.get(doc_id)
-        if stored is None:
-            return "gone"
-        for column in target.plan.columns:
-            if column.deferred and column.target in stored:
-                doc[column.target] = stored[column.target]
-        current = {k: value for k, value in stored.items() if k not in SYSTEM_FIELDS}
-        if _canonical(target, doc) == current:
-            return "unchanged"
-        await txn.replace(doc_id, doc)
-        return "updated"
 
     async def _patch_deferred(self, target: Target, deferred: list[Column]) -> None:
         model = target.plan.model.name
@@ -359,17 +310,13 @@ class Copier:
         may (large documents) is read again at half the size."""
         last, size = -1.0, 5000
         while True:
-            txn = self.database.begin(read_only=True)
             try:
-                page = await (QueryBuilder(txn, table)
-                              .with_index("by_creation_time", _after(last)).take(size))
+                page = await self.sink.read_page(table, last, size)
             except LimitExceededError:
                 if size == 1:
                     raise
                 size = max(1, size // 2)
                 continue
-            finally:
-                txn.close()
             for doc in page:
                 yield doc
             if not page:
@@ -394,5 +341,6 @@ def _canonical(target: Target, doc: dict[str, Any]) -> dict[str, Any]:
     validated: dict[str, Any] = {}
     for name, value in doc.items():
         validator = target.validators.get(name)
-        validated[name] = validator.validate(value, name) if validator is not None else value
+        validated[name] = (value if validator is None
+                           else validator.validate(value, f"doc.{name}"))
     return validated
