@@ -70,9 +70,10 @@ _IDS_NOTE = {
 IdFormat = Literal["convex", "reactor"]
 ID_FORMATS: tuple[IdFormat, ...] = ("convex", "reactor")
 FIRST_TABLE_NUMBER = 10001
-# Convex numbers its `_storage` table itself (per deployment); this is the number an
-# export gives stored files' ids (docs/guide/import-export.md says what follows).
-STORAGE_TABLE_NUMBER = 10000
+# The number Convex gives its `_storage` table (and `_file_storage`) in a deployment
+# created with its default system table numbers: 512 reserved + 28. Convex checks a
+# snapshot's `_storage` ids against its own number (docs/guide/import-export.md).
+STORAGE_TABLE_NUMBER = 540
 MARKER = "_reactor/export.json"
 
 
