@@ -279,12 +279,11 @@ class Engine:
     async def _promote(self, storage: PostgresStorage, secret: str) -> None:
         """This follower took the lease: commit from now on, and run what committers run."""
         logger.warning("the committer's lease ran out: this node takes over committing")
-        await self.database.promote(storage)
+        # Other followers send to this node from now on: it answers NotCommitter (they
+        # retry) until it commits. Its own forwarder stays open for calls in flight.
         self.node_secret = secret
+        await self.database.promote(storage)
         self.follow = False
-        if self._forwarder is not None:
-            await self._forwarder.close()
-            self._forwarder = None
         await self.scheduler.start(self.app.crons)
         if self._background:
             self.start_scheduler()

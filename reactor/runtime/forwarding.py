@@ -9,6 +9,7 @@ mutation again at a newer snapshot).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -22,6 +23,10 @@ COMMIT_ROUTE = "/_reactor/commit"
 SECRET_HEADER = "X-Reactor-Node"
 # A forwarded commit waits for the committer's group commit, never for handlers.
 TIMEOUT_S = 30.0
+# How long a follower keeps looking for a committer it can connect to (the failover
+# bound of docs/guide/nodes.md), and how often.
+FAILOVER_WAIT_S = 10.0
+RETRY_S = 0.2
 
 
 def unavailable(detail: str) -> StorageError:
@@ -42,15 +47,35 @@ class CommitForwarder:
         await self._client.aclose()
 
     async def __call__(self, body: bytes) -> int:
-        committer = self._committer or await self.log.committer()
-        if committer is None:
-            raise unavailable("no node has named itself the committer")
-        try:
-            response = await self._client.post(committer.address + COMMIT_ROUTE, content=body,
-                                               headers={SECRET_HEADER: committer.secret})
-        except httpx.HTTPError as exc:
+        """Send `body` to the committer. Until `FAILOVER_WAIT_S`, a committer that cannot
+        be connected to (it died; a follower is taking over) is looked up again and
+        the transaction sent to the new one: nothing was sent, so nothing can apply
+        twice; so is a node that answers it does not commit (yet, or any more). A
+        request sent whose answer is lost fails (`CommitterUnavailable`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FAILOVER_WAIT_S
+        while True:
+            committer = self._committer or await self.log.committer()
+            if committer is None:
+                detail = "no node has named itself the committer"
+            else:
+                try:
+                    response = await self._client.post(
+                        committer.address + COMMIT_ROUTE, content=body,
+                        headers={SECRET_HEADER: committer.secret})
+                    if not _not_committing(response):
+                        break
+                    detail = f"{committer.address} is not committing (yet)"
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    detail = f"{committer.address}: {type(exc).__name__}: {exc}"
+                except httpx.HTTPError as exc:
+                    self._committer = None
+                    raise unavailable(f"{committer.address}: {type(exc).__name__}: {exc}"
+                                      ) from None
             self._committer = None
-            raise unavailable(f"{committer.address}: {type(exc).__name__}: {exc}") from None
+            if loop.time() > deadline:
+                raise unavailable(detail)
+            await asyncio.sleep(RETRY_S)
         try:
             answer = response.json()
         except ValueError:
@@ -64,3 +89,15 @@ class CommitForwarder:
                                 ts=int(answer.get("ts", "0")))
         self._committer = None
         raise unavailable(f"{committer.address} answered {response.status_code}: {answer}")
+
+
+def _not_committing(response: httpx.Response) -> bool:
+    """Whether the node refused without committing anything: it has not finished taking
+    over (NotCommitter), or it was deposed and stopped (DatabaseClosed)."""
+    if response.status_code != 503:
+        return False
+    try:
+        code = response.json().get("code")
+    except ValueError:
+        return False
+    return code in ("NotCommitter", "DatabaseClosed")
