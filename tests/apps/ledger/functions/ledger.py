@@ -51,3 +51,11 @@ async def account(ctx, name):
 async def audit(ctx):
     return {"accounts": await ctx.db.query("accounts").collect(),
             "transfers": await ctx.db.query("transfers").collect()}
+
+
+@mutation(args={"client": v.string(), "seq": v.number(), "source": v.string(),
+                "target": v.string(), "amount": v.number()})
+async def transfer_later(ctx, client, seq, source, target, amount):
+    """The transfer as a scheduled job: it must run once, whichever node scheduled it."""
+    await ctx.scheduler.run_after(0, "ledger:transfer", {
+        "client": client, "seq": seq, "source": source, "target": target, "amount": amount})
