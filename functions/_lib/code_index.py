@@ -2,12 +2,13 @@
 
 One run: list the files, hash them, compare with the hashes `codeFiles` holds,
 and redo only the files whose content changed (and drop the ones that are
-gone). Each batch of at most BATCH_CHUNKS chunks (or BATCH_FILES files) is
-embedded and written by one mutation that also advances the progress document
-(`repositoryIndex`: status, filesDone / filesTotal), so a subscribed client
-sees the run move and a failure leaves every finished batch in place. A clean
-git checkout whose commit is `lastCommitSha` of a finished run is skipped
-without reading a file.
+gone). Each batch (BATCH_CHUNKS chunks, BATCH_FILES files or BATCH_CHARS of
+code, whichever comes first; a file is never split) is embedded and written by
+one mutation that also advances the progress document (`repositoryIndex`:
+status, filesDone / filesTotal), so a subscribed client sees the run move and a
+failure leaves every finished batch in place. A clean git checkout whose commit
+is `lastCommitSha` of a finished run is skipped without reading a file; a row
+from before runs had a status (chunks without embeddings) is not, so it is redone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .embeddings import Embedder
 
 BATCH_CHUNKS: Final = 100
 BATCH_FILES: Final = 50
+# Code characters per batch: a few minified files must not make one huge mutation.
+BATCH_CHARS: Final = 2_000_000
 MAX_ERROR_CHARS: Final = 500
 
 
@@ -63,7 +66,7 @@ async def index_folder(ctx: Caller, namespace: str, root: Path,
     commit = await asyncio.to_thread(head_commit, root)
     state = await ctx.run_query("codeIndex:state", {"namespace": namespace})
     if (commit is not None and state is not None and state.get("lastCommitSha") == commit
-            and state.get("status", "done") == "done" and await asyncio.to_thread(is_clean, root)):
+            and state.get("status") == "done" and await asyncio.to_thread(is_clean, root)):
         return {"skipped": True, "commitSha": commit, "filesChanged": 0, "filesRemoved": 0}
     files = await asyncio.to_thread(_scan, root)
     pairs = await ctx.run_query("codeIndex:fileHashes", {"namespace": namespace})
@@ -84,8 +87,9 @@ async def index_folder(ctx: Caller, namespace: str, root: Path,
         for path in changed:
             digest, text = files[path]
             pending.append((path, digest, chunk_source(path, text)))
-            if (sum(len(chunks) for _, _, chunks in pending) >= BATCH_CHUNKS
-                    or len(pending) >= BATCH_FILES):
+            chunks = [chunk for _, _, file_chunks in pending for chunk in file_chunks]
+            if (len(chunks) >= BATCH_CHUNKS or len(pending) >= BATCH_FILES
+                    or sum(len(chunk["code"]) for chunk in chunks) >= BATCH_CHARS):
                 done += len(pending)
                 await _write(ctx, namespace, run_id, embedder, pending, done)
                 pending = []

