@@ -2,6 +2,7 @@
 
 from reactor.values.ids import (
     id_from_random_bytes,
+    id_parts,
     id_random_bytes,
     id_table_hash,
     is_id_for,
@@ -74,6 +75,7 @@ __all__ = [
     "encode_key",
     "from_wire",
     "id_from_random_bytes",
+    "id_parts",
     "id_random_bytes",
     "id_table_hash",
     "is_id_for",

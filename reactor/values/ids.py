@@ -86,6 +86,14 @@ def _decode_raw(value: Any) -> bytes | None:
     return body
 
 
+def id_parts(value: Any) -> tuple[bytes, bytes] | None:
+    """(random bytes, table hash) of a well-formed id, from one decoding; else None."""
+    raw = _decode_raw(value)
+    if raw is None:
+        return None
+    return raw[:RANDOM_BYTES], raw[RANDOM_BYTES:RANDOM_BYTES + TABLE_HASH_BYTES]
+
+
 def id_random_bytes(value: Any) -> bytes | None:
     """The 16 random bytes of a well-formed id, or None: what stays the same when an id
     is written in another system's form (the table is carried separately there)."""

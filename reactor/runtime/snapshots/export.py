@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import shutil
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -42,7 +44,8 @@ from reactor.storage.blobs import BlobStore
 from reactor.storage.data_dir import make_private_dir
 from reactor.storage.sqlite_backup import copy_database, database_file
 from reactor.transactions.table_scan import scan_table
-from reactor.values import Int64, id_random_bytes, id_table_hash, table_hash
+from reactor.values import Int64, id_parts, table_hash
+from reactor.values.ids import ID_LENGTH
 
 README = """# Snapshot export
 
@@ -92,13 +95,15 @@ class _ConvexIds:
 
     def __init__(self, numbers: dict[str, int]) -> None:
         self._by_hash = {table_hash(table): number for table, number in numbers.items()}
+        # References repeat (many tasks, one owner): remember recent conversions.
+        self.id: Callable[[str], str] = functools.lru_cache(maxsize=65536)(self._convert)
 
-    def id(self, value: str) -> str:
-        number = self._by_hash.get(id_table_hash(value) or b"")
-        random = id_random_bytes(value)
-        if number is None or random is None:
+    def _convert(self, value: str) -> str:
+        parts = id_parts(value) if len(value) == ID_LENGTH else None
+        number = None if parts is None else self._by_hash.get(parts[1])
+        if parts is None or number is None:
             return value
-        return encode_convex_id(number, random)
+        return encode_convex_id(number, parts[0])
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
