@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, TypedDict, TypeVar
 from reactor.agent import Tool, ToolContext, tool
 
 from .authz import Doc
+from .code_files import head_commit, is_clean
 from .code_index import index_folder
 from .embeddings import embedder_for
 from .sandbox import Limits, run_command, run_shell
@@ -309,13 +310,14 @@ async def remove_memory(ctx: ToolContext, memoryId: str,
 
 
 async def index_namespace(state: RunState) -> str:
-    """The workspace's code index namespace: a repository's chunks are shared by its
-    tasks (kept current per commit and per changed file); a scratchpad's are its own."""
+    """The workspace's code index namespace. A clean checkout is the repository's
+    commit, whose chunks all of its tasks share; a checkout with uncommitted edits, or
+    a scratchpad, gets the task's own (`task:<id>`), so one user's edits never show in
+    another's searches of the repository."""
     root = state.workspace.root
-    if (root / ".git").exists():
-        head = await run_command(["git", "rev-parse", "HEAD"], root, Limits(timeout_s=10))
-        if head.exitCode == 0:
-            return str(state.task["repoFullName"])
+    if (await asyncio.to_thread(head_commit, root) is not None
+            and await asyncio.to_thread(is_clean, root)):
+        return str(state.task["repoFullName"])
     return f"task:{state.task_id}"
 
 

@@ -46,7 +46,9 @@ Chunk = dict[str, Any]
 
 
 def _git(root: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(root), *argv], capture_output=True,
+    # No fsmonitor hook: a workspace's own .git/config must not run commands here.
+    return subprocess.run(["git", "-C", str(root), "-c", "core.fsmonitor=false", *argv],
+                          capture_output=True,
                           timeout=GIT_TIMEOUT_S, check=False)
 
 

@@ -251,6 +251,34 @@ async def test_semantic_search_indexes_the_commit_once(
     assert sorted(c["path"] for c in chunks) == ["config.py", "server.py"]
 
 
+async def test_uncommitted_edits_are_searched_in_the_tasks_own_index(
+        agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
+    """An agent's edits are found by its next semantic_search, yet never enter the
+    repository's shared index, which other users' tasks search."""
+    repo = tmp_path / "repos" / "shop"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "mail.py").write_text("def send_receipt(customer):\n    smtp.send(customer)\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qm", "init"], check=True)
+    llm.script([{"tool_calls": [call("e1", "edit_file", target_file="billing.py",
+                                     code_edit="def charge_card(card, amount):\n"
+                                               "    return gateway.charge(card, amount)\n")]},
+                {"tool_calls": [call("s1", "semantic_search", query="charge the card")]},
+                {"text": ["done"]}])
+    created = await carol.client.mutation("tasks:create", {
+        "title": "Bill", "repoFullName": "acme/shop", "repoUrl": str(repo),
+        "baseBranch": "main", "mainModel": MODEL, "message": "Add billing"})
+    await run_all(agent_t)
+    calls = await carol.client.query("agent:toolCalls", {"taskId": created["taskId"]})
+    results = calls[-1]["result"]["results"]
+    assert (results[0]["filePath"], results[0]["name"]) == ("billing.py", "charge_card")
+    assert await agent_t.query("codeIndex:state", {"namespace": "acme/shop"}) is None
+    own = await agent_t.query("codeIndex:state", {"namespace": f"task:{created['taskId']}"})
+    assert own["status"] == "done"
+
+
 async def test_cleanup_and_delete_remove_the_workspace(
         agent_t: ReactorTest, carol: Member, llm: FakeLLM, tmp_path: Path) -> None:
     llm.script([{"text": ["one"]}, {"text": ["two"]}])
