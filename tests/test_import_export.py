@@ -462,6 +462,15 @@ def test_commands_against_a_running_server(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         with zipfile.ZipFile(tmp_path / "e.zip") as archive:
             assert len(archive.read("items/documents.jsonl").splitlines()) == 40
+            assert "_reactor/export.json" in archive.namelist()
+        done = reactor("export", "--path", str(tmp_path / "r.zip"), "--id-format", "reactor",
+                       *remote)
+        assert done.returncode == 0, done.stderr
+        with zipfile.ZipFile(tmp_path / "r.zip") as archive:
+            assert "_reactor/export.json" not in archive.namelist()
+        status, bad = http_json(f"{server.url}/api/admin/export?idFormat=uuid",
+                                headers={"Authorization": f"Convex {key}"})
+        assert status == 400 and bad["code"] == "BadRequest"
         secret = tmp_path / "pass"
         secret.write_text("pw")
         done = reactor("backup", "--out", str(tmp_path / "b.rbk"), "--passphrase-file",
