@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from reactor import ActionCtx, QueryCtx, action, internal_query, query, v
+from reactor import (
+    ActionCtx,
+    MutationCtx,
+    QueryCtx,
+    action,
+    internal_mutation,
+    internal_query,
+    query,
+    v,
+)
 
 from ._lib.authz import Doc, require_repository, require_task, require_user
 from ._lib.embeddings import embedder_for, hash_embedding
@@ -20,6 +29,7 @@ from ._lib.errors import app_error
 
 MAX_RESULTS: Final = 50
 DEFAULT_RESULTS: Final = 8
+BACKFILL_BATCH: Final = 200
 SearchMode = Literal["hybrid", "semantic"]
 CHUNK_FIELDS: Final = ("path", "name", "lang", "kind", "lineStart", "lineEnd", "code")
 
@@ -130,3 +140,28 @@ async def messages(ctx: QueryCtx, query: str, taskId: str | None = None,
                       "sequence": row["sequence"], "content": row["content"],
                       "createdAt": row["createdAt"]})
     return found
+
+
+@internal_mutation(args={"cursor": v.optional(v.union(v.string(), v.null()))})
+async def backfillMessageOwners(ctx: MutationCtx, cursor: str | None = None) -> int:
+    """Give messages stored before `chatMessages.userId` existed their task's owner, so
+    search:messages finds them: BACKFILL_BATCH messages per mutation, each scheduling
+    the next (`reactor run search:backfillMessageOwners` once after upgrading). Returns
+    how many this batch patched."""
+    page = await ctx.db.query("chatMessages").paginate({"numItems": BACKFILL_BATCH,
+                                                        "cursor": cursor})
+    owners: dict[str, Any] = {}
+    patched = 0
+    for row in page["page"]:
+        if "userId" in row:
+            continue
+        if row["taskId"] not in owners:
+            task = await ctx.db.get(row["taskId"])
+            owners[row["taskId"]] = None if task is None else task["userId"]
+        if owners[row["taskId"]] is not None:
+            await ctx.db.patch(row["_id"], {"userId": owners[row["taskId"]]})
+            patched += 1
+    if not page["isDone"]:
+        await ctx.scheduler.run_after(0, "search:backfillMessageOwners",
+                                      {"cursor": page["continueCursor"]})
+    return patched

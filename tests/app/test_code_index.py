@@ -452,3 +452,19 @@ async def test_an_index_from_before_embeddings_is_redone(
     assert (result["skipped"], result["filesChanged"]) == (False, 4)
     chunks = await chunks_of(t)
     assert all("embedding" in c for c in chunks) and "old" not in {c["name"] for c in chunks}
+
+
+async def test_messages_from_before_owners_are_backfilled(t: ReactorTest, owner: Member) -> None:
+    task_id = await new_task(owner, message="the parser drops comments")
+
+    async def forget_owners(ctx: Any) -> None:
+        for row in await ctx.db.query("chatMessages").collect():
+            await ctx.db.replace(row["_id"], {k: value for k, value in row.items()
+                                              if k not in ("userId", "_id", "_creationTime")})
+    await t.run(forget_owners)
+    assert await owner.client.query("search:messages", {"query": "parser"}) == []
+    assert await t.mutation("search:backfillMessageOwners", {}) == 1
+    while await t.run_scheduled():
+        pass
+    found = await owner.client.query("search:messages", {"query": "parser"})
+    assert [row["taskId"] for row in found] == [task_id]
