@@ -99,7 +99,9 @@ ROW_LIMITS = {
     "actions running at once": "concurrent actions",
 }
 # Rows of those tables that are settings but not limits.
-NOT_LIMIT_ROWS = {"REACTOR_CORS_ORIGINS", "REACTOR_SHUTDOWN_TIMEOUT_S"}
+NOT_LIMIT_ROWS = {"REACTOR_CORS_ORIGINS", "REACTOR_SHUTDOWN_TIMEOUT_S",
+                  # The operator's own log and the wire's compression: no client meets them.
+                  "REACTOR_LOG_RETENTION_S", "REACTOR_LOG_MAX_BYTES", "REACTOR_WS_COMPRESSION"}
 
 # Numbers in those sections that are not limits of the server.
 NOT_LIMITS = {60: "the official client reconnects after 60 s without a message",
@@ -134,10 +136,13 @@ def guide_numbers() -> set[int]:
 
 
 def documented_numbers() -> dict[int, list[str]]:
-    """Each number the limit sections state, with the pages that state it."""
+    """Each number the limit sections state (rows of settings that are not limits left
+    out), with the pages that state it."""
     found: dict[int, list[str]] = {}
     for page, start, end in LIMIT_SECTIONS:
-        for number in stated_numbers(section(page, start, end)):
+        text = "\n".join(line for line in section(page, start, end).splitlines()
+                         if not any(line.startswith(f"| `{row}`") for row in NOT_LIMIT_ROWS))
+        for number in stated_numbers(text):
             found.setdefault(number, []).append(page)
     return found
 
