@@ -167,6 +167,6 @@ def run(settings: Settings) -> Table:
                f" {resource.getrlimit(resource.RLIMIT_NOFILE)[1]:,} here); every socket"
                " subscribes to the same `counters:get`. RSS is read from /proc before the"
                " connections open and 2 s after the last; medians over"
-               f" {rounds} pushes, each a put on a fresh socket; server CPU includes a"
+               f" {rounds} pushes, each a put from one writer socket; server CPU includes a"
                " 300 ms idle pause after each push and the put itself.")
     return table
