@@ -57,6 +57,18 @@ def call(base_url: str, kind: str, path: str, args: dict[str, Any]) -> Any:
     return answer["value"]
 
 
+def open_accounts(committer: ReactorServer, nodes: list[ReactorServer]) -> None:
+    """Open the ledger's accounts, and wait until every node shows them (other clients'
+    first transfers go to those nodes)."""
+    call(committer.url, "mutation", "ledger:open_accounts",
+         {"names": ACCOUNTS, "balance": OPENING})
+    ts = post(committer.url, "/api/query_ts", {})["ts"]
+    for node in nodes:
+        answer = post(node.url, "/api/query_at_ts",
+                      {"path": "ledger:summary", "args": [{}], "ts": ts})
+        assert answer["status"] == "success", answer
+
+
 @pytest.fixture
 def two_nodes(tmp_path: Path, database_url: str) -> Iterator[tuple[ReactorServer, ReactorServer]]:
     committer = ReactorServer(LEDGER_APP, tmp_path / "committer", args=["--db", database_url])
@@ -75,8 +87,7 @@ def test_bank_with_clients_on_both_nodes(two_nodes: tuple[ReactorServer, Reactor
     """Transfers sent to both nodes (the follower forwards them): every snapshot either
     node pushes sums right, and the final balances equal the ledger of transfers."""
     committer, follower = two_nodes
-    call(committer.url, "mutation", "ledger:open_accounts",
-         {"names": ACCOUNTS, "balance": OPENING})
+    open_accounts(committer, [follower])
     result = run_node(NODE_DIR / "nodes_bank.mjs", "30", ",".join(ACCOUNTS), committer.url,
                       follower.url, timeout=90)
     total = OPENING * len(ACCOUNTS)
@@ -105,8 +116,7 @@ def check_ledger(audit: dict[str, Any], acknowledged: list[list[Any]]) -> None:
 
 def test_read_your_writes_across_nodes(two_nodes: tuple[ReactorServer, ReactorServer]) -> None:
     committer, follower = two_nodes
-    call(committer.url, "mutation", "ledger:open_accounts",
-         {"names": ACCOUNTS, "balance": OPENING})
+    open_accounts(committer, [follower])
     for seq in range(10):
         call(committer.url, "mutation", "ledger:transfer",
              {"client": "c", "seq": seq, "source": ACCOUNTS[0], "target": ACCOUNTS[1],
@@ -138,6 +148,7 @@ class HttpTransfers:
         self.urls = urls
         self.acknowledged: list[list[Any]] = []
         self.failed = 0
+        self.errors: list[str] = []
         # monotonic time of each success, to measure the gap a failover leaves.
         self.success_times: list[float] = []
 
@@ -150,13 +161,14 @@ class HttpTransfers:
                 answer = post(url, "/api/mutation", {"path": "ledger:transfer", "args": [
                     {"client": self.name, "seq": seq, "source": source, "target": target,
                      "amount": 1}]})
-            except (OSError, ValueError):
-                answer = {"status": "error"}
+            except (OSError, ValueError) as exc:
+                answer = {"status": "error", "errorMessage": repr(exc)}
             if answer.get("status") == "success":
                 self.acknowledged.append([self.name, seq])
                 self.success_times.append(time.monotonic())
             else:
                 self.failed += 1
+                self.errors.append(str(answer.get("errorMessage")))
                 time.sleep(0.05)
             seq += 1
 
@@ -173,8 +185,7 @@ def test_sigkill_of_the_committer_under_load(tmp_path: Path, database_url: str) 
         committer.start()
         for follower in followers:
             follower.start()
-        call(committer.url, "mutation", "ledger:open_accounts",
-             {"names": ACCOUNTS, "balance": OPENING})
+        open_accounts(committer, followers)
         urls = [f.url for f in followers]
         clients = [HttpTransfers(f"client{i}", urls[i:] + urls[:i]) for i in range(2)]
         stop = threading.Event()
@@ -204,7 +215,7 @@ def test_sigkill_of_the_committer_under_load(tmp_path: Path, database_url: str) 
         assert gap <= 10.0
         # Followers hold mutations while the new committer takes over: only a transfer
         # in flight to the killed committer (one per client at most) can fail.
-        assert sum(c.failed for c in clients) <= len(clients)
+        assert sum(c.failed for c in clients) <= len(clients), [c.errors for c in clients]
         # The newest ts either survivor knows (the new committer's): every acknowledged
         # transfer is at or before it, and both survivors answer at it.
         ts = max((post(url, "/api/query_ts", {})["ts"] for url in urls), key=decode_ts)
@@ -309,8 +320,7 @@ def test_sigkill_of_a_follower_its_clients_resume_on_another_node(
         committer.start()
         for follower in followers:
             follower.start()
-        call(committer.url, "mutation", "ledger:open_accounts",
-             {"names": ACCOUNTS, "balance": OPENING})
+        open_accounts(committer, followers)
         proxy = Proxy(followers[0].port)
         script = NodeProcess(NODE_DIR / "nodes_reconnect.mjs", proxy.url, "40",
                              ",".join(ACCOUNTS))
@@ -342,8 +352,7 @@ def test_jobs_scheduled_on_any_node_run_once(
     """Mutations on both nodes schedule transfers: only the committer runs scheduled
     jobs, so each runs exactly once."""
     committer, follower = two_nodes
-    call(committer.url, "mutation", "ledger:open_accounts",
-         {"names": ACCOUNTS, "balance": OPENING})
+    open_accounts(committer, [follower])
     for seq in range(10):
         node = (committer, follower)[seq % 2]
         call(node.url, "mutation", "ledger:transfer_later",
@@ -359,3 +368,30 @@ def test_jobs_scheduled_on_any_node_run_once(
     audit = call(follower.url, "query", "ledger:audit", {})
     assert sorted(t["seq"] for t in audit["transfers"]) == list(range(10))
     check_ledger(audit, [])
+
+
+def test_nodes_all_started_with_follow_elect_a_committer(
+        tmp_path: Path, database_url: str) -> None:
+    """On a new store, every node may start with --follow: one takes the lease and
+    commits, and mutations sent to either node are committed once."""
+    nodes = [ReactorServer(LEDGER_APP, tmp_path / name, args=["--db", database_url, "--follow"])
+             for name in "ab"]
+    try:
+        for node in nodes:
+            node.start()
+        open_accounts(nodes[1], [nodes[0]])
+        for seq in range(6):
+            call(nodes[seq % 2].url, "mutation", "ledger:transfer",
+                 {"client": "c", "seq": seq, "source": ACCOUNTS[0], "target": ACCOUNTS[1],
+                  "amount": 1})
+        logs = [node.log() for node in nodes]
+        assert sum("takes over committing" in log for log in logs) == 1, logs
+        ts = max((post(node.url, "/api/query_ts", {})["ts"] for node in nodes), key=decode_ts)
+        audits = [post(node.url, "/api/query_at_ts", {"path": "ledger:audit", "args": [{}],
+                                                      "ts": ts}) for node in nodes]
+        assert audits[0] == audits[1]
+        assert sorted(t["seq"] for t in audits[0]["value"]["transfers"]) == list(range(6))
+        check_ledger(audits[0]["value"], [])
+    finally:
+        for node in nodes:
+            node.stop()

@@ -284,6 +284,8 @@ class Engine:
         self.node_secret = secret
         await self.database.promote(storage)
         self.follow = False
+        # As a committer does at start: the app this node runs governs the data.
+        await self.database.apply_schema(self.app.schema)
         await self.scheduler.start(self.app.crons)
         if self._background:
             self.start_scheduler()

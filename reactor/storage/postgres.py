@@ -159,6 +159,11 @@ class PostgresStorage:
         if self._readers is not None:
             return
         try:
+            conn = await asyncpg.connect(self.target.dsn)
+            try:
+                await prepare(conn, self.target)  # a follower may start before any committer
+            finally:
+                await conn.close()
             self._readers = await self._pool(self.readers)
             await self._listen()
         except BaseException as exc:
@@ -199,7 +204,8 @@ class PostgresStorage:
 
     async def take_over(self, holder: str, address: str, term_s: float) -> CommitterInfo | None:
         """Take the committer lease if its holder's term has run out; None if not."""
-        rows = await self._fetch(postgres_follow.TAKE_OVER, holder, address, term_s)
+        rows = await self._fetch(postgres_follow.TAKE_OVER, holder, address, term_s,
+                                 secrets.token_hex(32))
         if not rows:
             return None
         self.epoch = int(rows[0]["epoch"])

@@ -42,11 +42,14 @@ CLAIM_COMMITTER = """
 """
 READ_COMMITTER = "SELECT address, secret, epoch FROM committer_lease WHERE id = 1"
 
-# A follower takes the lease only once the holder's term has run out.
+# A follower takes the lease only once the holder's term has run out, or if no node has
+# ever held it (every node of a new store may start with --follow).
 TAKE_OVER = """
-    UPDATE committer_lease SET holder = $1, address = $2, epoch = epoch + 1,
+    INSERT INTO committer_lease AS l (id, holder, address, epoch, expires_at, secret)
+    VALUES (1, $1, $2, 1, clock_timestamp() + make_interval(secs => $3), $4)
+    ON CONFLICT (id) DO UPDATE SET holder = $1, address = $2, epoch = l.epoch + 1,
         expires_at = clock_timestamp() + make_interval(secs => $3)
-    WHERE id = 1 AND expires_at < clock_timestamp()
+    WHERE l.expires_at < clock_timestamp()
     RETURNING epoch, secret
 """
 RENEW = """
