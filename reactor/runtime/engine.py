@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +25,16 @@ from reactor.runtime.client_errors import (
     request_scope,
 )
 from reactor.runtime.files import FileOptions, FileService, FileSigner
-from reactor.runtime.forwarding import CommitForwarder
 from reactor.runtime.functions import FunctionDefinition, FunctionKind
 from reactor.runtime.http_actions import HttpRequest, HttpResponse, lookup_route
+from reactor.runtime.live_queries import LiveQueries
 from reactor.runtime.loader import App, load_app, unload_app
+from reactor.runtime.node_role import FOLLOW_WAIT_S, NodeRole
 from reactor.runtime.outcome import Outcome
 from reactor.runtime.paths import canonical_path
 from reactor.runtime.runner import Journal, Runner, to_function_error
 from reactor.runtime.scheduler import Clock, Scheduler, SchedulerOptions, SystemClock
-from reactor.runtime.subscription import Subscription, pin_page, query_key, run_entry
-from reactor.runtime.system import system_tables
+from reactor.runtime.subscription import run_entry
 from reactor.runtime.system.environment import (
     Environment,
     deployment_values,
@@ -47,24 +45,13 @@ from reactor.runtime.worker import WorkerSettings
 from reactor.runtime.workers import NICE, WORKERS, PoolStats, WorkerPool
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.storage.choose import make_storage
-from reactor.storage.sqlite import SqliteStorage
-from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager, Watcher
+from reactor.subscriptions import SubscriptionManager
 from reactor.transactions import CommitTicket, Database, DatabaseOptions
-from reactor.values import dumps, loads
 
 if TYPE_CHECKING:
-    from reactor.storage.postgres import PostgresStorage
+    pass
 
 logger = logging.getLogger("reactor.engine")
-
-# The committer's term in the store's lease (docs/architecture.md, "Many nodes").
-LEASE_TERM_S = 5.0
-# How often the committer renews it, and a follower checks whether it ran out.
-LEASE_CHECK_S = 1.0
-
-# How long a follower node waits for the commit log to reach a ts a client read at
-# elsewhere, before it answers "in the future".
-FOLLOW_WAIT_S = 5.0
 
 CallListener = Callable[[FunctionKind, Outcome], None]
 Identity = dict[str, Any] | None
@@ -87,7 +74,7 @@ class EngineStats:
     workers_started: int = 0
 
 
-class Engine:
+class Engine(NodeRole, LiveQueries):
     """Loads the app, opens the data directory, runs functions and keeps queries live.
 
     Scheduled jobs run in the background only after `start_scheduler()` (the
@@ -110,20 +97,7 @@ class Engine:
         self.app_dir = Path(app_dir).resolve()
         # PostgreSQL instead of SQLite in the data directory (which still keeps keys, files).
         self.db_url = db_url
-        # A follower node of a PostgreSQL store another node commits to (`--follow`):
-        # it serves queries and subscriptions from the shared commit log and commits
-        # nothing; scheduled jobs, crons and startup functions run on the committer.
-        self.follow = follow
-        # Where other nodes reach this one (forwarded transactions); the secret the
-        # nodes of one PostgreSQL store share, once this node commits to it.
-        self.node_url = node_url or public_url
-        self.node_secret: str | None = None
-        self._forwarder: CommitForwarder | None = None
-        self.node_id = uuid.uuid4().hex
-        self._postgres: PostgresStorage | None = None
-        self._lease: asyncio.Task[None] | None = None
-        # Whether the server asked for background jobs (run once this node commits).
-        self._background = False
+        self.init_node(follow, node_url or public_url)
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -163,23 +137,7 @@ class Engine:
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
         storage = make_storage(self.data_dir, self.db_url, self.durability)
-        if self.follow:
-            if isinstance(storage, SqliteStorage):
-                raise ReactorError("--follow needs a PostgreSQL store another node commits"
-                                   " to (--db postgresql://...)", code="BadConfig")
-            self.database = await Database.follow(storage, self.app.schema, self.options,
-                                                  system_tables())
-            self._forwarder = CommitForwarder(storage)
-            self.database.forward = self._forwarder
-            self._postgres = storage
-        else:
-            self.database = await Database.open(storage, self.app.schema, self.options,
-                                                system_tables())
-            if not isinstance(storage, SqliteStorage):
-                committer = await storage.claim_commits(self.node_id, self.node_url,
-                                                        LEASE_TERM_S)
-                self.node_secret = committer.secret
-                self._postgres = storage
+        self.database = await self.open_database(storage, self.app.schema, self.options)
         try:
             await self.database.apply_schema(self.app.schema)
             self.issuer = BuiltinIssuer.load_or_create(self.data_dir, self.issuer_url)
@@ -252,49 +210,8 @@ class Engine:
         self.scheduler.start_background()
         self.files.start()
 
-    def start_lease(self) -> None:
-        """On PostgreSQL: renew the committer lease, or (a follower) take it over when its
-        holder's term runs out (docs/architecture.md, "Many nodes")."""
-        if self._postgres is not None and self._lease is None:
-            self._lease = asyncio.create_task(self._keep_lease(self._postgres),
-                                              name="reactor-lease")
-
-    async def _keep_lease(self, storage: PostgresStorage) -> None:
-        while True:
-            await asyncio.sleep(LEASE_CHECK_S)
-            try:
-                if self.follow:
-                    taken = await storage.take_over(self.node_id, self.node_url, LEASE_TERM_S)
-                    if taken is not None:
-                        await self._promote(storage, taken.secret)
-                elif not await storage.renew(self.node_id, LEASE_TERM_S):
-                    logger.error("another node took the committer lease: this node stops"
-                                 " committing (restart it with --follow to serve again)")
-                    await self.database.committer.stop()
-                    await storage.close_writer()
-                    return
-            except Exception:
-                logger.exception("keeping the committer lease failed; will retry")
-
-    async def _promote(self, storage: PostgresStorage, secret: str) -> None:
-        """This follower took the lease: commit from now on, and run what committers run."""
-        logger.warning("the committer's lease ran out: this node takes over committing")
-        # Other followers send to this node from now on: it answers NotCommitter (they
-        # retry) until it commits. Its own forwarder stays open for calls in flight.
-        self.node_secret = secret
-        await self.database.promote(storage)
-        self.follow = False
-        # As a committer does at start: the app this node runs governs the data.
-        await self.database.apply_schema(self.app.schema)
-        await self.scheduler.start(self.app.crons)
-        if self._background:
-            self.start_scheduler()
-
     async def stop(self) -> None:
-        if self._lease is not None:
-            self._lease.cancel()
-            await asyncio.gather(self._lease, return_exceptions=True)
-            self._lease = None
+        await self.stop_lease()
         await self.scheduler.stop()
         await self.files.stop()
         await self.manager.stop()
@@ -303,8 +220,7 @@ class Engine:
         if self.actions.pool is not None:
             await self.actions.pool.close()
         await self.database.close()
-        if self._forwarder is not None:
-            await self._forwarder.close()
+        await self.close_forwarder()
         unload_app(self.app)
 
     async def __aenter__(self) -> Engine:
@@ -488,59 +404,8 @@ class Engine:
             self.report(FunctionKind.ACTION, outcome)
         return outcome
 
-    async def _latest_query(self, fn: FunctionDefinition, args: Any, identity: Identity,
-                            admin: bool) -> Outcome:
-        """A query at the latest commit, answered from a live or retained result if one
-        is still valid, else run (and its result retained for the next caller)."""
-        key = query_key(fn.path, args, identity, admin)
-        cached = self.manager.cached(key)
-        if cached is not None and cached.ok:
-            return Outcome(fn.path, value=loads(cached.encoded), encoded=cached.encoded,
-                           log_lines=list(cached.log_lines), ts=self.manager.current_ts)
-        outcome = await self.runner.query(fn, args, identity)
-        if outcome.ok and outcome.read_set is not None and outcome.ts is not None:
-            outcome.encoded = dumps(outcome.value)
-            result = QueryResult(outcome.ts, outcome.read_set, outcome.value, outcome.encoded,
-                                 log_lines=outcome.log_lines)
-            self.manager.remember(key, fn.path, args if isinstance(args, dict) else {},
-                                  identity, admin, result)
-        return outcome
-
-    # Subscriptions ---------------------------------------------------------
-
     async def _run_entry(self, entry: Any, ts: int) -> Any:
         return await run_entry(self, entry, ts)
-
-    @property
-    def latest_ts(self) -> int:
-        """The newest commit visible to new transactions."""
-        return self.database.latest_ts
-
-    @property
-    def live_ts(self) -> int:
-        """The snapshot every live query's current result is valid at."""
-        return self.manager.current_ts
-
-    def hold_query(self, path: str, args: dict[str, Any], identity: Identity, *,
-                   admin: bool, journal: str | None, watcher: Watcher) -> QueryEntry:
-        """Hold the live query shared by every caller of (path, args, identity): a
-        page whose client kept a `journal` stays pinned to the end it reported."""
-        path = canonical_path(path)
-        args = pin_page(args, journal)
-        return self.manager.subscribe(query_key(path, args, identity, admin), path, args,
-                                      identity, admin=admin, watcher=watcher)
-
-    def limit_live_queries(self, maximum: int) -> None:
-        """Refuse `hold_query` (TooManyQueries) for a new query past `maximum` held."""
-        self.manager.max_entries = maximum
-
-    def release_query(self, entry: QueryEntry, watcher: Watcher) -> None:
-        """Let go of a query `hold_query` returned."""
-        self.manager.unsubscribe(entry, watcher)
-
-    def notify_at(self, ts: int, watcher: Watcher) -> None:
-        """Call `watcher` once every live query is valid at `ts` or later."""
-        self.manager.notify_at(ts, watcher)
 
     def stats(self) -> EngineStats:
         committer = self.database.committer.stats
@@ -548,10 +413,3 @@ class Engine:
         return EngineStats(len(self.manager.entries), self.manager.executions,
                            committer.commits, committer.batches, committer.conflicts,
                            pool.escalations, pool.remote_calls, pool.kills, pool.started)
-
-    def subscribe(self, path: str, args: Any = None, identity: Identity = None, *,
-                  admin: bool = False) -> Subscription:
-        """A live query: its current value, then each changed value (in-process API)."""
-        path = canonical_path(path)
-        return Subscription(self.manager, query_key(path, args, identity, admin), path,
-                            args or {}, identity, admin)
