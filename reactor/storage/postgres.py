@@ -10,9 +10,7 @@ committer lease of docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -24,6 +22,7 @@ from reactor.errors import StorageError
 from reactor.storage import (
     postgres_bulk,
     postgres_follow,
+    postgres_prune,
     postgres_search,
     prune_plan,
     vector_entries,
@@ -31,10 +30,8 @@ from reactor.storage import (
 from reactor.storage import postgres_sql as sql
 from reactor.storage.base import (
     CommitRecord,
-    CommitterInfo,
     IndexBuild,
     IndexEntry,
-    LoggedWrite,
     Order,
     SearchBuild,
     SearchHit,
@@ -46,6 +43,7 @@ from reactor.storage.base import (
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.postgres_index_build import change_indexes
+from reactor.storage.postgres_nodes import PostgresNodes
 from reactor.storage.postgres_schema import (
     Conn,
     Target,
@@ -74,7 +72,7 @@ T = TypeVar("T")
 logger = logging.getLogger("reactor.storage")
 
 
-class PostgresStorage:
+class PostgresStorage(PostgresNodes):
     """Multi-version documents and index entries in PostgreSQL (`durability="normal"`:
     `synchronous_commit = off`, an acknowledged commit can be lost to a server crash)."""
 
@@ -152,79 +150,6 @@ class PostgresStorage:
                 if is_storage_exception(exc):
                     raise storage_failure(self.target, "open", exc, writing=False) from exc
                 raise
-
-    async def open_follower(self) -> None:
-        """Connect readers and a listening connection, without the writer's lock: another
-        node commits (docs/architecture.md, "Many nodes"). Writing methods are not usable."""
-        if self._readers is not None:
-            return
-        try:
-            conn = await asyncpg.connect(self.target.dsn)
-            try:
-                await prepare(conn, self.target)  # a follower may start before any committer
-            finally:
-                await conn.close()
-            self._readers = await self._pool(self.readers)
-            await self._listen()
-        except BaseException as exc:
-            await self.close()
-            if is_storage_exception(exc):
-                raise storage_failure(self.target, "open", exc, writing=False) from exc
-            raise
-
-    async def _listen(self) -> None:
-        conn = await asyncpg.connect(self.target.dsn)
-        await conn.add_listener(self._channel, lambda *_: self._woken.set())
-        self._listener = conn
-
-    async def log_tail(self) -> int:
-        rows = await self._fetch(postgres_follow.READ_LAST_TS)
-        return int(orjson.loads(rows[0][0])) if rows else 0
-
-    async def read_log(self, after_ts: int, upto_ts: int) -> list[LoggedWrite]:
-        rows = await self._fetch(postgres_follow.READ_LOG, after_ts, upto_ts)
-        display = self.target.display
-        return [LoggedWrite(ts, doc_id, table,
-                            None if old is None else decode_document(old, doc_id, display),
-                            None if new is None else decode_document(new, doc_id, display))
-                for ts, doc_id, table, new, old in rows]
-
-    async def committer(self) -> CommitterInfo | None:
-        rows = await self._fetch(postgres_follow.READ_COMMITTER)
-        return CommitterInfo(*rows[0]) if rows else None
-
-    async def claim_commits(self, holder: str, address: str, term_s: float) -> CommitterInfo:
-        """Name this process the committer (it holds the writer's lock): followers send
-        their transactions to `address`."""
-        row = await self._transaction("name the committer", lambda conn: conn.fetchrow(
-            postgres_follow.CLAIM_COMMITTER, holder, address, term_s, secrets.token_hex(32)))
-        assert row is not None
-        self.epoch = int(row["epoch"])
-        return CommitterInfo(address, row["secret"], self.epoch)
-
-    async def take_over(self, holder: str, address: str, term_s: float) -> CommitterInfo | None:
-        """Take the committer lease if its holder's term has run out; None if not."""
-        rows = await self._fetch(postgres_follow.TAKE_OVER, holder, address, term_s,
-                                 secrets.token_hex(32))
-        if not rows:
-            return None
-        self.epoch = int(rows[0]["epoch"])
-        return CommitterInfo(address, rows[0]["secret"], self.epoch)
-
-    async def renew(self, holder: str, term_s: float) -> bool:
-        """Extend this process's term; False if another node has taken the lease."""
-        rows = await self._fetch(postgres_follow.RENEW, holder, self.epoch, term_s)
-        return bool(rows)
-
-    async def wait_for_commits(self, timeout_s: float) -> None:
-        if self._listener is None or self._listener.is_closed():
-            # Lost (PostgreSQL restarted): listen again; polling covers the gap.
-            self._listener = None
-            with contextlib.suppress(Exception):
-                await self._listen()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), timeout_s)
-        self._woken.clear()
 
     async def refresh_search_tables(self) -> None:
         """Nothing to learn: this store keeps no per-index tables."""
@@ -384,39 +309,21 @@ class PostgresStorage:
     async def prune(self, horizon_ts: int, batch: int) -> int:
         removed = await prune_plan.walk(
             (sql.DOCUMENTS, sql.INDEX_ENTRIES), batch,
-            lambda target, budget: self._prune_chunk(target, horizon_ts, budget))
+            lambda target, budget: self._transaction(f"prune {target.name}", partial(
+                postgres_prune.chunk, target=target, horizon_ts=horizon_ts, budget=budget)))
         while removed < batch:
             count = await self._transaction("prune search entries", partial(
-                _prune_search, horizon_ts=horizon_ts, budget=min(batch - removed, 256)))
+                postgres_prune.search, horizon_ts=horizon_ts, budget=min(batch - removed, 256)))
             removed += count
             if count == 0:
                 break
         if removed < batch:
             result = await self._transaction("prune vector entries", partial(
-                _prune_vectors, horizon_ts=horizon_ts))
+                postgres_prune.vectors, horizon_ts=horizon_ts))
             removed += _row_count(result)
             for matrix in self._vectors.values():
                 matrix.prune(horizon_ts)
         return removed
-
-    async def _prune_chunk(self, target: prune_plan.PruneTarget, horizon_ts: int,
-                           budget: int) -> tuple[int, bool]:
-        """One transaction of a prune pass: returns (rows deleted, walk finished)."""
-
-        async def prune(conn: Conn) -> tuple[int, bool]:
-            mark = await conn.fetchrow(sql.READ_WATERMARK, target.name)
-            ts, id_, key = tuple(mark) if mark is not None else prune_plan.START
-            key_mark = (key,) if target.key_width > 1 else ()
-            rows = await conn.fetch(target.candidates_sql, ts, id_, horizon_ts,
-                                    prune_plan.CHUNK, *key_mark)
-            plan = prune_plan.plan_chunk([tuple(row) for row in rows], target.key_width, budget)
-            if plan.doomed:
-                await conn.executemany(target.delete_sql, plan.doomed)
-            if plan.watermark is not None:
-                await conn.execute(sql.WRITE_WATERMARK, target.name, *plan.watermark)
-            return len(plan.doomed), plan.finished
-
-        return await self._transaction(f"prune {target.name}", prune)
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
         rows = await self._fetch(sql.GET_OUTCOME, session_id, request_id, ts)
@@ -496,15 +403,6 @@ def _drop_if_broken(conn: Conn, exc: BaseException) -> None:
     cancellation): the pool then makes a new one instead of lending it again."""
     if not isinstance(exc, asyncpg.PostgresError) or is_connection_failure(exc):
         conn.terminate()
-
-
-async def _prune_vectors(conn: Conn, *, horizon_ts: int) -> str:
-    await conn.execute(sql.PRUNE_COMMIT_LOG, horizon_ts)
-    return str(await conn.execute(sql.PRUNE_VECTORS, horizon_ts))
-
-
-async def _prune_search(conn: Conn, *, horizon_ts: int, budget: int) -> int:
-    return int(await conn.fetchval(postgres_search.PRUNE, horizon_ts, budget))
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
