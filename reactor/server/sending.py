@@ -69,10 +69,10 @@ class SessionSender:
         self._dropped = False
         self._ended = False
 
-    def _write_now(self) -> Callable[[bytes], bool] | None:
+    def _write_now(self) -> Callable[[list[bytes]], int] | None:
         """The WebSocket protocol's synchronous write, if the server offers one (read from
         the scope each time rather than kept: see the class docstring)."""
-        write: Callable[[bytes], bool] | None = \
+        write: Callable[[list[bytes]], int] | None = \
             (self.ws.scope.get("extensions") or {}).get(DIRECT_WRITE)
         return write
 
@@ -127,11 +127,7 @@ class SessionSender:
         if self._sender is not None or self._ended or self._dropped or write is None:
             return
         frames = self._due_frames()
-        written = 0
-        for frame in frames:
-            if not write(frame):
-                break
-            written += 1
+        written = write(frames) if frames else 0
         if written:
             self.last_send = time.monotonic()
         if written < len(frames) or self.closing is not None:
