@@ -1,0 +1,345 @@
+"""Benchmark 15: several `reactor serve --db postgresql://...` nodes serving one app.
+
+Fan-out (subscribers spread over 1, 2 and 4 nodes, one commit, commit to last delivery,
+CPU summed over the nodes), mutation throughput and push latency with 1 node vs 2 nodes
+(clients spread over them; a follower forwards its mutations to the committer), and the
+latency a forwarded mutation adds. The nodes are started one phase at a time, so each
+configuration is measured with exactly the nodes it uses. Skipped, with the reason,
+when no PostgreSQL is reachable and none can be started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import statistics
+import time
+from typing import Any
+
+import orjson
+
+from bench.commit_throughput import document
+from bench.processes import Service, reactor_server, run_loadgen
+from bench.procstat import cpu_seconds
+from bench.report import Table, ms, num, ratio
+from bench.settings import Settings
+from bench.wire import MUTATION_RESPONSE, Conn, open_subscribers, percentile, query_values, sync_url
+from reactor.testing_postgres import Unavailable, create_database, drop_database, find_server
+
+KEY = "fan"
+
+
+def _cpu(pids: list[int]) -> list[float]:
+    return [cpu_seconds(pid) for pid in pids]
+
+
+async def _acknowledged(conn: Conn, path: str, args: dict[str, Any]) -> None:
+    """Send one mutation and wait for its (successful) answer."""
+    await conn.mutate(path, args)
+    while True:
+        frame = await conn.recv()
+        if frame.startswith(MUTATION_RESPONSE):
+            if b'"success":true' not in frame:
+                raise RuntimeError(f"{path} failed: {frame[:300]!r}")
+            return
+
+
+# Load generators (each runs in its own process) ----------------------------------
+
+
+async def fanout(ports: list[int], pids: list[int], subscribers: int, rounds: int
+                 ) -> dict[str, Any]:
+    """`subscribers` sockets on one query, spread round-robin over `ports`; the writer
+    commits through the first port (the committer). Commit to first and last arrival."""
+    writer = await Conn.open(sync_url(ports[0]))
+    await _acknowledged(writer, "counters:put", {"key": KEY, "value": -1.0})
+    groups = await asyncio.gather(*(
+        open_subscribers(sync_url(port), "counters:get",
+                         [{"key": KEY}] * len(range(i, subscribers, len(ports))))
+        for i, port in enumerate(ports)))
+    conns = [conn for group in groups for conn in group]
+    arrivals: dict[float, list[float]] = {}
+
+    async def subscriber(conn: Conn) -> None:
+        while True:
+            value = query_values(await conn.recv()).get(0)
+            if isinstance(value, float):
+                arrivals.setdefault(value, []).append(time.perf_counter())
+
+    async def drain(conn: Conn) -> None:
+        while True:
+            await conn.recv()
+
+    tasks = [asyncio.create_task(subscriber(c)) for c in conns]
+    tasks.append(asyncio.create_task(drain(writer)))
+    await asyncio.sleep(0.5)
+    last, first, cpu = [], [], []
+    for n in range(rounds):
+        value = float(n)
+        cpu0 = sum(_cpu(pids))
+        started = time.perf_counter()
+        await writer.mutate("counters:put", {"key": KEY, "value": value})
+        deadline = started + 30
+        while len(arrivals.get(value, ())) < subscribers and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        times = arrivals.get(value, [])
+        if len(times) < subscribers:
+            raise RuntimeError(f"round {n}: {len(times)} of {subscribers} got the value")
+        last.append(max(times) - started)
+        first.append(min(times) - started)
+        await asyncio.sleep(0.2)
+        cpu.append(sum(_cpu(pids)) - cpu0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for conn in [writer, *conns]:
+        await conn.close()
+    return {"last_s": last, "first_s": first, "cpu_s": cpu}
+
+
+async def throughput(ports: list[int], pids: list[int], clients: int, inflight: int,
+                     warmup_s: float, seconds: float) -> dict[str, Any]:
+    """`clients` sockets spread round-robin over `ports`, each keeping `inflight` insert
+    mutations outstanding; acknowledged mutations/s, their latency, CPU of each node."""
+    conns = [await Conn.open(sync_url(ports[i % len(ports)])) for i in range(clients)]
+    window = {"open": False, "stop": False}
+    latencies: list[float] = []
+    outcomes = {"ok": 0, "failed": 0}
+
+    async def client(index: int, conn: Conn) -> None:
+        sent: dict[int, float] = {}
+        counter = itertools.count()
+        for _ in range(inflight):
+            sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
+                time.perf_counter())
+        while sent:
+            frame = await conn.recv()
+            if not frame.startswith(MUTATION_RESPONSE):
+                continue
+            reply = orjson.loads(frame)
+            started = sent.pop(reply["requestId"])
+            if window["open"]:
+                outcomes["ok" if reply["success"] else "failed"] += 1
+                latencies.append(time.perf_counter() - started)
+            if not window["stop"]:
+                sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
+                    time.perf_counter())
+
+    tasks = [asyncio.create_task(client(i, c)) for i, c in enumerate(conns)]
+    await asyncio.sleep(warmup_s)
+    cpu0, own0 = _cpu(pids), time.process_time()
+    window["open"] = True
+    opened = time.perf_counter()
+    await asyncio.sleep(seconds)
+    window["open"] = False
+    elapsed = time.perf_counter() - opened
+    cpu1, own1 = _cpu(pids), time.process_time()
+    window["stop"] = True
+    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    for conn in conns:
+        await conn.close()
+    return {"ok": outcomes["ok"], "failed": outcomes["failed"], "seconds": elapsed,
+            "node_cpu_s": [b - a for a, b in zip(cpu0, cpu1, strict=True)],
+            "loadgen_cpu_s": own1 - own0,
+            "p50_s": percentile(latencies, 0.5), "p99_s": percentile(latencies, 0.99)}
+
+
+async def push(ports: list[int], subscribers: int, rate: float, seconds: float
+               ) -> dict[str, Any]:
+    """One writer socket per node and `subscribers` sockets (each on a key of its own)
+    spread over the nodes; at `rate` per second a writer (in turn) sets a random key.
+    Latency: from sending the mutation to its subscriber holding the value."""
+    writers = [await Conn.open(sync_url(port)) for port in ports]
+    keys = [f"n{i}" for i in range(subscribers)]
+    for index, key in enumerate(keys):
+        await _acknowledged(writers[index % len(writers)], "counters:put",
+                            {"key": key, "value": -1.0})
+    groups = await asyncio.gather(*(
+        open_subscribers(sync_url(port), "counters:get",
+                         [{"key": key} for key in keys[i::len(ports)]])
+        for i, port in enumerate(ports)))
+    conns = [conn for group in groups for conn in group]
+    subscribed = [key for i in range(len(ports)) for key in keys[i::len(ports)]]
+    pending: dict[str, dict[float, float]] = {key: {} for key in keys}
+    latencies: list[float] = []
+    failures = 0
+
+    async def subscriber(key: str, conn: Conn) -> None:
+        waiting = pending[key]
+        while True:
+            value = query_values(await conn.recv()).get(0)
+            now = time.perf_counter()
+            if isinstance(value, float):
+                for sent in [v for v in waiting if v <= value]:
+                    latencies.append(now - waiting.pop(sent))
+
+    async def drain(conn: Conn) -> None:
+        nonlocal failures
+        while True:
+            frame = await conn.recv()
+            if frame.startswith(MUTATION_RESPONSE) and b'"success":false' in frame:
+                failures += 1
+
+    tasks = [asyncio.create_task(subscriber(k, c)) for k, c in zip(subscribed, conns,
+                                                                     strict=True)]
+    tasks += [asyncio.create_task(drain(w)) for w in writers]
+    chooser = random.Random(7)
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        key = keys[chooser.randrange(subscribers)]
+        pending[key][float(n)] = time.perf_counter()
+        await writers[n % len(writers)].mutate("counters:put", {"key": key, "value": float(n)})
+    deadline = time.perf_counter() + 10
+    while any(pending.values()) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for conn in [*writers, *conns]:
+        await conn.close()
+    missing = sum(len(p) for p in pending.values())
+    latencies += [float("inf")] * missing
+    return {"missing": missing, "failures": failures, "p50_s": percentile(latencies, 0.5),
+            "p99_s": percentile(latencies, 0.99)}
+
+
+async def forward(ports: list[int], count: int) -> dict[str, Any]:
+    """One client with a socket to the committer and one to a follower, sending the same
+    mutation to each in turn and waiting for each answer: the latency of each path."""
+    conns = [await Conn.open(sync_url(port)) for port in ports]
+    samples: list[list[float]] = [[] for _ in ports]
+    for n in range(count):
+        for index, conn in enumerate(conns):
+            started = time.perf_counter()
+            await _acknowledged(conn, "counters:put", {"key": "fwd", "value": float(n)})
+            samples[index].append(time.perf_counter() - started)
+    for conn in conns:
+        await conn.close()
+    return {"p50_s": [percentile(s, 0.5) for s in samples],
+            "p99_s": [percentile(s, 0.99) for s in samples]}
+
+
+# Orchestration -------------------------------------------------------------------
+
+
+def run(settings: Settings) -> Table:
+    table = Table("15. Several nodes on one PostgreSQL: fan-out, throughput, push latency")
+    try:
+        server_url, cluster = find_server()
+    except Unavailable as exc:
+        table.note(f"skipped: {exc}")
+        return table
+    database = create_database(server_url, "reactor_bench_nodes")
+    nodes: list[Service] = []
+    try:
+        return _measure(table, settings, database, nodes)
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        drop_database(database)
+        if cluster is not None:
+            cluster.stop()
+            cluster.remove()
+
+
+def _start(settings: Settings, database: str, nodes: list[Service], count: int) -> None:
+    """Start nodes until there are `count`; the first claims the lease, the rest follow.
+    A mutation through each new follower proves it reaches the committer."""
+    while len(nodes) < count:
+        follow = ["--follow"] if nodes else []
+        node = reactor_server("counters", settings.data_dir(f"node-{len(nodes)}"),
+                              settings.durability, ["--db", database, *follow])
+        nodes.append(node.start())
+        run_loadgen("nodes.forward", {"ports": [node.port], "count": 1})
+
+
+def _measure(table: Table, settings: Settings, database: str, nodes: list[Service]) -> Table:
+    subscribers = 1000 if settings.quick else 4000
+    fan_rounds = 3 if settings.quick else 10
+    seconds = settings.seconds(1.5, 8.0)
+    push_subscribers, rate = (200, 50.0) if settings.quick else (1000, 50.0)
+    forwards = 40 if settings.quick else 200
+    fans: dict[int, dict[str, Any]] = {}
+    loads: dict[int, dict[str, Any]] = {}
+    pushes: dict[int, dict[str, Any]] = {}
+
+    def ports() -> list[int]:
+        return [n.port for n in nodes]
+
+    def pids() -> list[int]:
+        return [n.pid for n in nodes]
+
+    for count in (1, 2, 4):
+        _start(settings, database, nodes, count)
+        fans[count] = run_loadgen("nodes.fanout", {
+            "ports": ports(), "pids": pids(), "subscribers": subscribers,
+            "rounds": fan_rounds})
+        if count > 2:
+            continue
+        loads[count] = run_loadgen("nodes.throughput", {
+            "ports": ports(), "pids": pids(), "clients": 8, "inflight": 8,
+            "warmup_s": 1.0, "seconds": seconds})
+        pushes[count] = run_loadgen("nodes.push", {
+            "ports": ports(), "subscribers": push_subscribers, "rate": rate,
+            "seconds": seconds})
+        if count == 2:
+            forwarded = run_loadgen("nodes.forward", {"ports": ports(), "count": forwards})
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    one = median(fans[1]["last_s"])
+    for count in (1, 2, 4):
+        fan = fans[count]
+        last = median(fan["last_s"])
+        table.add(f"fan-out, {subscribers:,} subscribers over {count} node(s): commit to last"
+                  f" (first)", f"{ms(last)} ({ms(median(fan['first_s']))})",
+                  f"{ms(one)} (1 node)", ratio(last, one))
+    for count in (1, 2, 4):
+        cpu = statistics.fmean(fans[count]["cpu_s"])
+        table.add(f"fan-out CPU per commit, summed over {count} node(s)", ms(cpu, 1),
+                  ms(statistics.fmean(fans[1]["cpu_s"]), 1), ratio(cpu, statistics.fmean(
+                      fans[1]["cpu_s"])))
+    rates = {c: loads[c]["ok"] / loads[c]["seconds"] for c in loads}
+    table.add("mutations/s, 8 clients × 8 in flight, spread over 2 nodes", num(rates[2]),
+              f"{num(rates[1])} (1 node)", ratio(rates[2], rates[1]))
+    table.add("mutation latency p50 / p99 (2 nodes)",
+              f"{ms(loads[2]['p50_s'])} / {ms(loads[2]['p99_s'])}",
+              f"{ms(loads[1]['p50_s'])} / {ms(loads[1]['p99_s'])} (1 node)",
+              ratio(loads[2]["p50_s"], loads[1]["p50_s"]))
+    for count in (1, 2):
+        cpu = loads[count]["node_cpu_s"]
+        ok = loads[count]["ok"]
+        table.add(f"node CPU per mutation ({count} node(s): committer"
+                  f"{', follower' if count > 1 else ''})",
+                  " / ".join(ms(c / ok, 3) for c in cpu))
+    push_50 = {c: pushes[c]["p50_s"] for c in pushes}
+    table.add(f"push latency p50 / p99 at {rate:g}/s, {push_subscribers} subscribers"
+              f" over 2 nodes", f"{ms(push_50[2])} / {ms(pushes[2]['p99_s'])}",
+              f"{ms(push_50[1])} / {ms(pushes[1]['p99_s'])} (1 node)",
+              ratio(push_50[2], push_50[1]))
+    direct, through = forwarded["p50_s"]
+    table.add("one mutation, same client: via a follower vs the committer (p50)",
+              ms(through), ms(direct), ratio(through, direct))
+    table.add("… p99", ms(forwarded["p99_s"][1]), ms(forwarded["p99_s"][0]),
+              ratio(forwarded["p99_s"][1], forwarded["p99_s"][0]))
+    failed = sum(loads[c]["failed"] for c in loads) + sum(
+        pushes[c]["failures"] for c in pushes)
+    missing = sum(pushes[c]["missing"] for c in pushes)
+    table.note("All nodes on this machine and one PostgreSQL database (created for the run,"
+               " dropped after); node 1 holds the committer lease, the others run"
+               " `--follow`. Nodes are added one phase at a time: the 1-node figures ran"
+               " with one node up, the 2-node ones with two, then two more for fan-out.")
+    table.note(f"Fan-out: the writer commits through the committer; medians of"
+               f" {fan_rounds} commits; CPU from /proc over each commit plus a 200 ms pause"
+               f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after 1 s warm-up;"
+               f" clients alternate between nodes. Push: one writer socket per node, sending"
+               f" in turn. Load generators are one process on the same 2 cores.")
+    table.note(f"Failed mutations: {failed}; pushed values never delivered: {missing}.")
+    return table
