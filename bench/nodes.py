@@ -16,12 +16,14 @@ import itertools
 import random
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 
 from bench.commit_throughput import document
-from bench.processes import Service, reactor_server, run_loadgen
+from bench.processes import Service, get_json, reactor_server, run_loadgen
 from bench.procstat import cpu_seconds
 from bench.report import Table, ms, num, ratio
 from bench.settings import Settings
@@ -33,6 +35,27 @@ KEY = "fan"
 
 def _cpu(pids: list[int]) -> list[float]:
     return [cpu_seconds(pid) for pid in pids]
+
+
+async def _backends(database: str) -> list[int]:
+    """PostgreSQL's server processes serving the benchmark's database (the nodes' pools),
+    to read their CPU from /proc; none when PostgreSQL runs on another host."""
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity"
+                                " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [row["pid"] for row in rows if Path(f"/proc/{row['pid']}/stat").exists()]
+
+
+def _pg_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each backend still running (one may close between two readings)."""
+    seconds = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            seconds[pid] = cpu_seconds(pid)
+    return seconds
 
 
 async def _acknowledged(conn: Conn, path: str, args: dict[str, Any]) -> None:
@@ -99,10 +122,14 @@ async def fanout(ports: list[int], pids: list[int], subscribers: int, rounds: in
     return {"last_s": last, "first_s": first, "cpu_s": cpu}
 
 
-async def throughput(ports: list[int], pids: list[int], clients: int, inflight: int,
-                     warmup_s: float, seconds: float) -> dict[str, Any]:
+async def throughput(ports: list[int], pids: list[int], database: str, stats_port: int,
+                     clients: int, inflight: int, warmup_s: float, seconds: float
+                     ) -> dict[str, Any]:
     """`clients` sockets spread round-robin over `ports`, each keeping `inflight` insert
-    mutations outstanding; acknowledged mutations/s, their latency, CPU of each node."""
+    mutations outstanding; acknowledged mutations/s, their latency, CPU of each node
+    (`pids`, the committer first) and of PostgreSQL's backends, and the committer's
+    (`stats_port`) batches."""
+    stats_url = f"http://127.0.0.1:{stats_port}/bench/stats"
     conns = [await Conn.open(sync_url(ports[i % len(ports)])) for i in range(clients)]
     window = {"open": False, "stop": False}
     latencies: list[float] = []
@@ -129,6 +156,8 @@ async def throughput(ports: list[int], pids: list[int], clients: int, inflight: 
 
     tasks = [asyncio.create_task(client(i, c)) for i, c in enumerate(conns)]
     await asyncio.sleep(warmup_s)
+    backends = await _backends(database)
+    stats0, pg0 = get_json(stats_url), _pg_cpu(backends)
     cpu0, own0 = _cpu(pids), time.process_time()
     window["open"] = True
     opened = time.perf_counter()
@@ -136,13 +165,17 @@ async def throughput(ports: list[int], pids: list[int], clients: int, inflight: 
     window["open"] = False
     elapsed = time.perf_counter() - opened
     cpu1, own1 = _cpu(pids), time.process_time()
+    stats1, pg1 = get_json(stats_url), _pg_cpu(backends)
     window["stop"] = True
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
     for conn in conns:
         await conn.close()
     return {"ok": outcomes["ok"], "failed": outcomes["failed"], "seconds": elapsed,
             "node_cpu_s": [b - a for a, b in zip(cpu0, cpu1, strict=True)],
-            "loadgen_cpu_s": own1 - own0,
+            "loadgen_cpu_s": own1 - own0, "batches": stats1["batches"] - stats0["batches"],
+            "conflicts": stats1["conflicts"] - stats0["conflicts"],
+            "postgres_cpu_s": sum(pg1[pid] - pg0[pid] for pid in pg1 if pid in pg0),
+            "backends": len(backends),
             "p50_s": percentile(latencies, 0.5), "p99_s": percentile(latencies, 0.99)}
 
 
@@ -262,7 +295,7 @@ def _start(settings: Settings, database: str, nodes: list[Service], count: int) 
 def _measure(table: Table, settings: Settings, database: str, nodes: list[Service]) -> Table:
     subscribers = 1000 if settings.quick else 4000
     fan_rounds = 3 if settings.quick else 10
-    seconds = settings.seconds(1.5, 8.0)
+    seconds = settings.seconds(1.0, 8.0)
     push_subscribers, rate = (200, 50.0) if settings.quick else (1000, 50.0)
     forwards = 40 if settings.quick else 200
     fans: dict[int, dict[str, Any]] = {}
@@ -281,15 +314,30 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
             "ports": ports(), "pids": pids(), "subscribers": subscribers,
             "rounds": fan_rounds})
         if count > 2:
+            # Clients on the committer only: the three followers' CPU is what following
+            # the log costs a node with no clients.
+            loads[count] = run_loadgen("nodes.throughput", {
+                "ports": ports()[:1], "pids": pids(), "database": database,
+                "stats_port": nodes[0].port, "clients": 8,
+                "inflight": 8, "warmup_s": 1.0, "seconds": seconds})
             continue
         loads[count] = run_loadgen("nodes.throughput", {
-            "ports": ports(), "pids": pids(), "clients": 8, "inflight": 8,
-            "warmup_s": 1.0, "seconds": seconds})
+            "ports": ports(), "pids": pids(), "database": database,
+            "stats_port": nodes[0].port, "clients": 8, "inflight": 8, "warmup_s": 1.0,
+            "seconds": seconds})
         pushes[count] = run_loadgen("nodes.push", {
             "ports": ports(), "subscribers": push_subscribers, "rate": rate,
             "seconds": seconds})
         if count == 2:
             forwarded = run_loadgen("nodes.forward", {"ports": ports(), "count": forwards})
+            # Clients on the follower only: the committer's CPU per forwarded mutation,
+            # the cost that bounds how many nodes one committer can serve. A follower
+            # sends one client's mutations one at a time (in order), so the 64 in
+            # flight are 64 clients × 1.
+            remote = run_loadgen("nodes.throughput", {
+                "ports": ports()[1:], "pids": pids(), "database": database,
+                "stats_port": nodes[0].port, "clients": 64, "inflight": 1,
+                "warmup_s": 1.0, "seconds": seconds})
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -307,6 +355,8 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
                   ms(statistics.fmean(fans[1]["cpu_s"]), 1), ratio(cpu, statistics.fmean(
                       fans[1]["cpu_s"])))
     rates = {c: loads[c]["ok"] / loads[c]["seconds"] for c in loads}
+    batch = {c: loads[c]["ok"] / max(1, loads[c]["batches"]) for c in loads}
+    batch[0] = remote["ok"] / max(1, remote["batches"])
     table.add("mutations/s, 8 clients × 8 in flight, spread over 2 nodes", num(rates[2]),
               f"{num(rates[1])} (1 node)", ratio(rates[2], rates[1]))
     table.add("mutation latency p50 / p99 (2 nodes)",
@@ -319,6 +369,26 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
         table.add(f"node CPU per mutation ({count} node(s): committer"
                   f"{', follower' if count > 1 else ''})",
                   " / ".join(ms(c / ok, 3) for c in cpu))
+    committer, follower = (cpu / remote["ok"] for cpu in remote["node_cpu_s"])
+    table.add("all clients on the follower: committer / follower CPU per mutation",
+              f"{ms(committer, 3)} / {ms(follower, 3)}",
+              f"{ms(loads[1]['node_cpu_s'][0] / loads[1]['ok'], 3)} (1 node)",
+              ratio(committer, loads[1]["node_cpu_s"][0] / loads[1]["ok"]))
+    table.add("… mutations/s, all forwarded (64 clients × 1 in flight)",
+              num(remote["ok"] / remote["seconds"]),
+              f"{num(rates[1])} (1 node)", ratio(remote["ok"] / remote["seconds"], rates[1]))
+    follow = loads[4]["node_cpu_s"][1:]
+    table.add("CPU per committed mutation of a follower with no clients (following the"
+              " log; 3 followers, mean)", ms(statistics.fmean(follow) / loads[4]["ok"], 3),
+              f"{ms(loads[4]['node_cpu_s'][0] / loads[4]['ok'], 3)} (committer)",
+              ratio(statistics.fmean(follow), loads[4]["node_cpu_s"][0]))
+    table.add("mutations/s on the committer alone, 3 followers following", num(rates[4]),
+              f"{num(rates[1])} (1 node)", ratio(rates[4], rates[1]))
+    table.add("mutations per group-commit batch (1 / 2 / 4 nodes; all forwarded)",
+              " / ".join(num(batch[c], 1) for c in (1, 2, 4, 0)))
+    table.add("PostgreSQL backends' CPU per mutation (1 / 2 / 4 nodes)",
+              " / ".join(ms(loads[c]["postgres_cpu_s"] / loads[c]["ok"], 3)
+                         for c in (1, 2, 4)))
     push_50 = {c: pushes[c]["p50_s"] for c in pushes}
     table.add(f"push latency p50 / p99 at {rate:g}/s, {push_subscribers} subscribers"
               f" over 2 nodes", f"{ms(push_50[2])} / {ms(pushes[2]['p99_s'])}",
@@ -329,7 +399,7 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
               ms(through), ms(direct), ratio(through, direct))
     table.add("… p99", ms(forwarded["p99_s"][1]), ms(forwarded["p99_s"][0]),
               ratio(forwarded["p99_s"][1], forwarded["p99_s"][0]))
-    failed = sum(loads[c]["failed"] for c in loads) + sum(
+    failed = remote["failed"] + sum(loads[c]["failed"] for c in loads) + sum(
         pushes[c]["failures"] for c in pushes)
     missing = sum(pushes[c]["missing"] for c in pushes)
     table.note("All nodes on this machine and one PostgreSQL database (created for the run,"
@@ -339,7 +409,10 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
     table.note(f"Fan-out: the writer commits through the committer; medians of"
                f" {fan_rounds} commits; CPU from /proc over each commit plus a 200 ms pause"
                f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after 1 s warm-up;"
-               f" clients alternate between nodes. Push: one writer socket per node, sending"
-               f" in turn. Load generators are one process on the same 2 cores.")
+               f" clients alternate between nodes (with 4 nodes up, all on the committer)."
+               f" PostgreSQL's CPU is that of the backends serving the run's database (the"
+               f" nodes' pools), not its WAL writer or checkpointer. Push: one writer socket"
+               f" per node, sending in turn. Load generators are one process on the same"
+               f" 2 cores.")
     table.note(f"Failed mutations: {failed}; pushed values never delivered: {missing}.")
     return table
