@@ -54,6 +54,29 @@ async def baseline(path: Path, durability: str, seconds: float) -> float:
 # Load generator (runs in its own process) ------------------------------------
 
 
+async def insert_client(index: int, conn: Conn, inflight: int, window: dict[str, bool],
+                        outcomes: dict[str, int], latencies: list[float]) -> None:
+    """Keep `inflight` insert mutations outstanding on `conn` until `window["stop"]`;
+    while `window["open"]`, count their outcomes and latencies."""
+    sent: dict[int, float] = {}
+    counter = itertools.count()
+    for _ in range(inflight):
+        sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
+            time.perf_counter())
+    while sent:
+        frame = await conn.recv()
+        if not frame.startswith(MUTATION_RESPONSE):
+            continue
+        reply = orjson.loads(frame)
+        started = sent.pop(reply["requestId"])
+        if window["open"]:
+            outcomes["ok" if reply["success"] else "failed"] += 1
+            latencies.append(time.perf_counter() - started)
+        if not window["stop"]:
+            sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
+                time.perf_counter())
+
+
 async def generate(port: int, server_pid: int, clients: int, inflight: int,
                    warmup_s: float, seconds: float) -> dict[str, Any]:
     """`clients` sockets, each keeping `inflight` insert mutations outstanding."""
@@ -63,26 +86,8 @@ async def generate(port: int, server_pid: int, clients: int, inflight: int,
     latencies: list[float] = []
     outcomes = {"ok": 0, "failed": 0}
 
-    async def client(index: int, conn: Conn) -> None:
-        sent: dict[int, float] = {}
-        counter = itertools.count()
-        for _ in range(inflight):
-            sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
-                time.perf_counter())
-        while sent:
-            frame = await conn.recv()
-            if not frame.startswith(MUTATION_RESPONSE):
-                continue
-            reply = orjson.loads(frame)
-            started = sent.pop(reply["requestId"])
-            if window["open"]:
-                outcomes["ok" if reply["success"] else "failed"] += 1
-                latencies.append(time.perf_counter() - started)
-            if not window["stop"]:
-                sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
-                    time.perf_counter())
-
-    tasks = [asyncio.create_task(client(i, c)) for i, c in enumerate(conns)]
+    tasks = [asyncio.create_task(insert_client(i, c, inflight, window, outcomes, latencies))
+             for i, c in enumerate(conns)]
     await asyncio.sleep(warmup_s)
     stats0, server0, own0 = get_json(stats_url), cpu_seconds(server_pid), time.process_time()
     window["open"] = True

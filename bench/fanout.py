@@ -11,7 +11,14 @@ from bench.processes import get_json, reactor_server, run_loadgen
 from bench.procstat import cpu_seconds
 from bench.report import Table, ms, ratio
 from bench.settings import Settings
-from bench.wire import MUTATION_RESPONSE, Conn, open_subscribers, query_values, sync_url
+from bench.wire import (
+    MUTATION_RESPONSE,
+    Conn,
+    drain,
+    open_subscribers,
+    record_arrivals,
+    sync_url,
+)
 
 KEY = "fan"
 
@@ -26,17 +33,7 @@ async def generate(port: int, server_pid: int, clients: int, rounds: int) -> dic
     conns = await open_subscribers(url, "counters:get", [{"key": KEY}] * clients)
     arrivals: dict[float, list[float]] = {}
 
-    async def subscriber(conn: Conn) -> None:
-        while True:
-            value = query_values(await conn.recv()).get(0)
-            if isinstance(value, float):
-                arrivals.setdefault(value, []).append(time.perf_counter())
-
-    async def drain(conn: Conn) -> None:
-        while True:
-            await conn.recv()
-
-    tasks = [asyncio.create_task(subscriber(c)) for c in conns]
+    tasks = [asyncio.create_task(record_arrivals(c, arrivals)) for c in conns]
     tasks.append(asyncio.create_task(drain(writer)))
     await asyncio.sleep(0.5)
     last, first, executions, server_cpu = [], [], [], []

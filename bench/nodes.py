@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import statistics
 import time
@@ -20,14 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
-from bench.commit_throughput import document
+from bench.commit_throughput import insert_client
 from bench.processes import Service, get_json, reactor_server, run_loadgen
 from bench.procstat import cpu_seconds
 from bench.report import Table, ms, num, ratio
 from bench.settings import Settings
-from bench.wire import MUTATION_RESPONSE, Conn, open_subscribers, percentile, query_values, sync_url
+from bench.wire import (
+    MUTATION_RESPONSE,
+    Conn,
+    drain,
+    open_subscribers,
+    percentile,
+    query_values,
+    record_arrivals,
+    sync_url,
+)
 from reactor.testing_postgres import Unavailable, create_database, drop_database, find_server
 
 KEY = "fan"
@@ -85,17 +92,7 @@ async def fanout(ports: list[int], pids: list[int], subscribers: int, rounds: in
     conns = [conn for group in groups for conn in group]
     arrivals: dict[float, list[float]] = {}
 
-    async def subscriber(conn: Conn) -> None:
-        while True:
-            value = query_values(await conn.recv()).get(0)
-            if isinstance(value, float):
-                arrivals.setdefault(value, []).append(time.perf_counter())
-
-    async def drain(conn: Conn) -> None:
-        while True:
-            await conn.recv()
-
-    tasks = [asyncio.create_task(subscriber(c)) for c in conns]
+    tasks = [asyncio.create_task(record_arrivals(c, arrivals)) for c in conns]
     tasks.append(asyncio.create_task(drain(writer)))
     await asyncio.sleep(0.5)
     last, first, cpu = [], [], []
@@ -135,26 +132,8 @@ async def throughput(ports: list[int], pids: list[int], database: str, stats_por
     latencies: list[float] = []
     outcomes = {"ok": 0, "failed": 0}
 
-    async def client(index: int, conn: Conn) -> None:
-        sent: dict[int, float] = {}
-        counter = itertools.count()
-        for _ in range(inflight):
-            sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
-                time.perf_counter())
-        while sent:
-            frame = await conn.recv()
-            if not frame.startswith(MUTATION_RESPONSE):
-                continue
-            reply = orjson.loads(frame)
-            started = sent.pop(reply["requestId"])
-            if window["open"]:
-                outcomes["ok" if reply["success"] else "failed"] += 1
-                latencies.append(time.perf_counter() - started)
-            if not window["stop"]:
-                sent[await conn.mutate("items:insert", document(f"c{index}", next(counter)))] = (
-                    time.perf_counter())
-
-    tasks = [asyncio.create_task(client(i, c)) for i, c in enumerate(conns)]
+    tasks = [asyncio.create_task(insert_client(i, c, inflight, window, outcomes, latencies))
+             for i, c in enumerate(conns)]
     await asyncio.sleep(warmup_s)
     backends = await _backends(database)
     stats0, pg0 = get_json(stats_url), _pg_cpu(backends)

@@ -107,3 +107,17 @@ async def open_subscribers(url: str, path: str, args: list[dict[str, Any]],
             return conn
 
     return list(await asyncio.gather(*(one(a) for a in args)))
+
+
+async def record_arrivals(conn: Conn, arrivals: dict[float, list[float]]) -> None:
+    """Forever: when query 0's value (a float) arrives on `conn`, note the time under it."""
+    while True:
+        value = query_values(await conn.recv()).get(0)
+        if isinstance(value, float):
+            arrivals.setdefault(value, []).append(time.perf_counter())
+
+
+async def drain(conn: Conn) -> None:
+    """Forever: read and drop what arrives on `conn` (a writer's responses)."""
+    while True:
+        await conn.recv()
