@@ -233,6 +233,7 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
                     or self.initial_response is not None or not self.writable.is_set()
                     or self.transport.is_closing()):
                 return 0
+            frames = self._fitting(frames)
             conn = self.conn
             if (conn.extensions or conn.writes or conn.debug
                     or conn.expect_continuation_frame):
@@ -250,6 +251,18 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
             self.transport.write(b"".join(
                 [part for data in frames for part in (text_frame_header(len(data)), data)]))
             return len(frames)
+
+        def _fitting(self, frames: list[bytes]) -> list[bytes]:
+            """The first frames that fit below the transport's high-water mark (at least
+            one, as a single write would): what does not fit waits in the session's
+            outbox, where its limit on responses waiting for a slow reader applies."""
+            room = self.transport.get_write_buffer_limits()[1] - \
+                self.transport.get_write_buffer_size()
+            count, used = 1, len(frames[0]) if frames else 0
+            while count < len(frames) and used + len(frames[count]) <= room:
+                used += len(frames[count])
+                count += 1
+            return frames[:count]
 
     http = type("GuardedHttp", (_GuardedHttp,), {
         "gate": gate, "header_timeout_s": header_timeout_s,
