@@ -550,15 +550,22 @@ async def test_postgres_writer_reconnects_after_its_connection_is_cut(postgres_u
         async with store._writer.acquire() as conn:
             pid = conn.get_server_pid()
         await store._fetch("SELECT pg_terminate_backend($1)", pid)
-        with pytest.raises(StorageError) as failed:
+        # The next write either fails cleanly (the cut connection was still lent: nothing
+        # stored) or, if the pool already saw the connection close, runs on a new one:
+        # never a silent loss, never a stuck writer.
+        try:
             await store.write([put(2, "b", {"v": 2.0})], {})
-        assert failed.value.code == "StorageIOError"
-        assert await store.get_document("b", 5) is None
-        await store.write([put(3, "c", {"v": 3.0})], {})  # a new connection
+            second_stored = True
+        except StorageError as failed:
+            assert failed.code == "StorageIOError"
+            second_stored = False
+        assert (await store.get_document("b", 5) is not None) == second_stored
+        await store.write([put(3, "c", {"v": 3.0})], {})  # on a working connection
         assert await store.get_document("c", 5) == {"v": 3.0}
         with pytest.raises(StorageError, match="another Reactor process is serving"):
             await PostgresStorage(postgres_url).open()  # which took the lock again
         # What decides a write whose COMMIT lost its answer: its commits in the log.
-        assert await store._committed([1, 3]) and not await store._committed([2, 3])
+        assert await store._committed([1, 3])
+        assert await store._committed([2, 3]) == second_stored
     finally:
         await store.close()
