@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from reactor.values.ids import ALPHABET
 
@@ -90,3 +91,15 @@ def decode_convex_id(text: str) -> tuple[int, bytes] | None:
     if encode_convex_id(number, internal) != text:
         return None
     return number, internal
+
+
+def rewrite_strings(value: Any, convert: Callable[[str], str]) -> Any:
+    """`value` with every string in it (list items and object values, at any depth;
+    not object keys) passed through `convert`: how ids are rewritten in a document."""
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, list):
+        return [rewrite_strings(item, convert) for item in value]
+    if isinstance(value, dict):
+        return {key: rewrite_strings(item, convert) for key, item in value.items()}
+    return value

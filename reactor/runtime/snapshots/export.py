@@ -35,7 +35,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from reactor.errors import ReactorError
-from reactor.runtime.snapshots.convex_ids import encode_convex_id
+from reactor.runtime.snapshots.convex_ids import encode_convex_id, rewrite_strings
 from reactor.runtime.snapshots.convex_json import export_line
 from reactor.runtime.system import STORAGE
 from reactor.schema.namespace import split_table
@@ -106,13 +106,7 @@ class _ConvexIds:
         return encode_convex_id(number, parts[0])
 
     def value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.id(value)
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
-        return value
+        return rewrite_strings(value, self.id)
 
 
 async def export_storage(storage: Storage, out: Path, tables: list[str], ts: int, *,

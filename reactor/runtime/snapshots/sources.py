@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from reactor.errors import ReactorError
-from reactor.runtime.snapshots.convex_ids import decode_convex_id
+from reactor.runtime.snapshots.convex_ids import decode_convex_id, rewrite_strings
 from reactor.schema.namespace import component_table
 from reactor.values import id_from_random_bytes
 
@@ -232,13 +232,7 @@ class _ReactorIds:
         return id_from_random_bytes(table, decoded[1])
 
     def value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.id(value)
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
-        return value
+        return rewrite_strings(value, self.id)
 
 
 def _reactor_ids(path: Path, archive: zipfile.ZipFile) -> _ReactorIds | None:
