@@ -57,6 +57,7 @@ class BenchServer(ReactorServer):
     async def stats(self, request: Request) -> JSONResponse:
         """What the load generators cannot see from outside: batching and executions."""
         stats = self.engine.database.committer.stats
+        forwarder = self.engine.forwarder
         return JSONResponse({
             "pid": os.getpid(),
             "commits": stats.commits,
@@ -66,6 +67,9 @@ class BenchServer(ReactorServer):
             "executions": self.engine.manager.executions,
             "entries": len(self.engine.manager.entries),
             "sessions": len(self.sessions),
+            # A follower's forwarded transactions and the requests that carried them.
+            "forwarded": 0 if forwarder is None else forwarder.forwarded,
+            "forward_requests": 0 if forwarder is None else forwarder.requests,
         })
 
     async def bare(self, request: Request) -> Response:

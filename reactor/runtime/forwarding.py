@@ -1,20 +1,29 @@
-"""A follower node's transport to the committing node: forwarded transactions over HTTP.
+"""A follower node's transport to the committing node: forwarded transactions, batched.
 
 The committer names its address and the store's shared secret in the store
 (`committer_lease`); a follower looks them up on first use and again after any
-failure (the committer may have changed). The committer's answer is its commit ts, or
-a conflict, which the follower's runner handles like a local one (it runs the
-mutation again at a newer snapshot).
+failure (the committer may have changed). The committer's answer to each transaction
+is its commit ts, or a conflict, which the follower's runner handles like a local one
+(it runs the mutation again at a newer snapshot).
+
+Transactions that a follower's clients commit at the same time travel together: at
+most `IN_FLIGHT` requests are on their way at once, and whatever queues meanwhile goes
+in the next one (up to `MAX_BATCH`). The committer queues a request's transactions for
+commit together, so they share one group-commit batch, one HTTP request and one log
+read on the follower, as its own clients' mutations share a batch. Why two in
+flight: while one request's batch is written to the store, the next is on its way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
-from reactor.errors import ConflictError, StorageError
+from reactor.errors import ConflictError, InvalidValueError, StorageError
 from reactor.storage import CommitLog, CommitterInfo
 
 logger = logging.getLogger("reactor.forwarding")
@@ -27,12 +36,49 @@ TIMEOUT_S = 30.0
 # bound of docs/guide/nodes.md), and how often.
 FAILOVER_WAIT_S = 10.0
 RETRY_S = 0.2
+# Requests on their way to the committer at once, and transactions in one request.
+IN_FLIGHT = 2
+MAX_BATCH = 256
+# The refusals that mean "nothing was committed, ask the committer the lease names":
+# the node has not finished taking over, or it was deposed and stopped.
+NOT_COMMITTING = ("NotCommitter", "DatabaseClosed")
+# A request's transactions, each as its length (big-endian) then its encoding.
+LENGTH_BYTES = 4
+
+
+def encode_batch(bodies: list[bytes]) -> bytes:
+    """One request's body: the encoded transactions, each after its length."""
+    return b"".join(len(body).to_bytes(LENGTH_BYTES, "big") + body for body in bodies)
+
+
+def decode_batch(data: bytes) -> list[bytes]:
+    """The encoded transactions of a request's body (`encode_batch`)."""
+    bodies: list[bytes] = []
+    at = 0
+    while at < len(data):
+        end = at + LENGTH_BYTES
+        if end <= len(data):
+            end += int.from_bytes(data[at:end], "big")
+        if end > len(data):
+            raise InvalidValueError(f"forwarded transactions: item {len(bodies)} is cut short"
+                                    f" ({len(data) - at} of {end - at} bytes)")
+        bodies.append(data[at + LENGTH_BYTES:end])
+        at = end
+    if not bodies:
+        raise InvalidValueError("forwarded transactions: the request carries none")
+    return bodies
 
 
 def unavailable(detail: str) -> StorageError:
     message = "CommitterUnavailable: the committing node could not be reached; try again"
     return StorageError(f"forwarding a commit: {detail}", code="CommitterUnavailable",
                         public=message)
+
+
+@dataclass(slots=True)
+class _Forward:
+    body: bytes
+    future: asyncio.Future[int]
 
 
 class CommitForwarder:
@@ -42,16 +88,53 @@ class CommitForwarder:
         self.log = log
         self._committer: CommitterInfo | None = None
         self._client = httpx.AsyncClient(timeout=TIMEOUT_S)
+        self._queue: list[_Forward] = []
+        self._senders: set[asyncio.Task[None]] = set()
+        # Requests sent and transactions answered (benchmarks read the batch size).
+        self.requests = 0
+        self.forwarded = 0
 
     async def close(self) -> None:
+        for task in list(self._senders):
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        closed = unavailable("this node is shutting down")
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(closed)
+        self._queue.clear()
         await self._client.aclose()
 
     async def __call__(self, body: bytes) -> int:
-        """Send `body` to the committer. Until `FAILOVER_WAIT_S`, a committer that cannot
-        be connected to (it died; a follower is taking over) is looked up again and
-        the transaction sent to the new one: nothing was sent, so nothing can apply
-        twice; so is a node that answers it does not commit (yet, or any more). A
-        request sent whose answer is lost fails (`CommitterUnavailable`)."""
+        """Send `body` to the committer with the transactions queued beside it; its ts."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Forward(body, future))
+        if len(self._senders) < IN_FLIGHT:
+            task = asyncio.create_task(self._send_queued(), name="reactor-forward")
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+        return await future
+
+    async def _send_queued(self) -> None:
+        """Send what is queued, a request at a time, until nothing is."""
+        while self._queue:
+            taken, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            batch = [item for item in taken if not item.future.done()]  # not cancelled
+            if not batch:
+                continue
+            try:
+                await self._send(batch)
+            except Exception as exc:  # e.g. the lease could not be read: answer everyone
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+
+    async def _send(self, batch: list[_Forward]) -> None:
+        """Send `batch` and answer each transaction. Until `FAILOVER_WAIT_S`, a committer
+        that cannot be connected to (it died; a follower is taking over) is looked up
+        again and the transactions sent to the new one: nothing was sent, so nothing can
+        apply twice; so are those a node answers it does not commit (yet, or any more).
+        A request sent whose answer is lost fails (`CommitterUnavailable`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FAILOVER_WAIT_S
         while True:
@@ -60,44 +143,71 @@ class CommitForwarder:
                 detail = "no node has named itself the committer"
             else:
                 try:
+                    self.requests += 1
                     response = await self._client.post(
-                        committer.address + COMMIT_ROUTE, content=body,
+                        committer.address + COMMIT_ROUTE,
+                        content=encode_batch([item.body for item in batch]),
                         headers={SECRET_HEADER: committer.secret})
-                    if not _not_committing(response):
-                        break
-                    detail = f"{committer.address} is not committing (yet)"
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     detail = f"{committer.address}: {type(exc).__name__}: {exc}"
                 except httpx.HTTPError as exc:
                     self._committer = None
-                    raise unavailable(f"{committer.address}: {type(exc).__name__}: {exc}"
-                                      ) from None
+                    _fail(batch, unavailable(f"{committer.address}: {type(exc).__name__}:"
+                                             f" {exc}"))
+                    return
+                else:
+                    batch = self._answer(committer, batch, response)
+                    if not batch:
+                        return
+                    detail = f"{committer.address} is not committing (yet)"
             self._committer = None
             if loop.time() > deadline:
-                raise unavailable(detail)
+                _fail(batch, unavailable(detail))
+                return
             await asyncio.sleep(RETRY_S)
+
+    def _answer(self, committer: CommitterInfo, batch: list[_Forward],
+                response: httpx.Response) -> list[_Forward]:
+        """Answer each transaction of `batch` from the committer's `response`; those it
+        did not commit because it does not commit (yet, or any more), to send again."""
         try:
             answer = response.json()
         except ValueError:
             answer = {}
-        if response.status_code == 200 and isinstance(answer.get("ts"), str):
-            self._committer = committer
-            return int(answer["ts"])
-        if response.status_code == 409:
-            self._committer = committer
-            raise ConflictError(str(answer.get("message", "conflict")),
-                                ts=int(answer.get("ts", "0")))
-        self._committer = None
-        raise unavailable(f"{committer.address} answered {response.status_code}: {answer}")
+        if response.status_code == 503 and answer.get("code") in NOT_COMMITTING:
+            return batch
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if (response.status_code != 200 or not isinstance(results, list)
+                or len(results) != len(batch)):
+            self._committer = None
+            _fail(batch, unavailable(f"{committer.address} answered"
+                                     f" {response.status_code}: {str(answer)[:300]}"))
+            return []
+        self._committer = committer
+        again: list[_Forward] = []
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, dict) and result.get("code") in NOT_COMMITTING:
+                again.append(item)
+            elif not item.future.done():
+                self.forwarded += 1
+                _settle(item.future, committer, result)
+        return again
 
 
-def _not_committing(response: httpx.Response) -> bool:
-    """Whether the node refused without committing anything: it has not finished taking
-    over (NotCommitter), or it was deposed and stopped (DatabaseClosed)."""
-    if response.status_code != 503:
-        return False
-    try:
-        code = response.json().get("code")
-    except ValueError:
-        return False
-    return code in ("NotCommitter", "DatabaseClosed")
+def _settle(future: asyncio.Future[int], committer: CommitterInfo, result: Any) -> None:
+    """Answer one forwarded transaction from its result in the committer's response."""
+    if not isinstance(result, dict):
+        future.set_exception(unavailable(f"{committer.address} answered {result!r}"))
+    elif isinstance(result.get("ts"), str) and "status" not in result:
+        future.set_result(int(result["ts"]))
+    elif result.get("status") == 409:
+        future.set_exception(ConflictError(str(result.get("message", "conflict")),
+                                           ts=int(result.get("ts", "0"))))
+    else:
+        future.set_exception(unavailable(f"{committer.address} answered {result}"))
+
+
+def _fail(batch: list[_Forward], error: Exception) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(error)

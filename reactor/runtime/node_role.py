@@ -52,7 +52,7 @@ class NodeRole:
         # nodes of one PostgreSQL store share, once this node commits to it.
         self.node_url = node_url
         self.node_secret: str | None = None
-        self._forwarder: CommitForwarder | None = None
+        self.forwarder: CommitForwarder | None = None
         self.node_id = uuid.uuid4().hex
         self._postgres: PostgresStorage | None = None
         self._lease: asyncio.Task[None] | None = None
@@ -72,8 +72,8 @@ class NodeRole:
                 raise ReactorError("--follow needs a PostgreSQL store another node commits"
                                    " to (--db postgresql://...)", code="BadConfig")
             database = await Database.follow(storage, schema, options, system_tables())
-            self._forwarder = CommitForwarder(storage)
-            database.forward = self._forwarder
+            self.forwarder = CommitForwarder(storage)
+            database.forward = self.forwarder
             self._postgres = storage
             return database
         database = await Database.open(storage, schema, options, system_tables())
@@ -128,5 +128,5 @@ class NodeRole:
             self._lease = None
 
     async def close_forwarder(self) -> None:
-        if self._forwarder is not None:
-            await self._forwarder.close()
+        if self.forwarder is not None:
+            await self.forwarder.close()

@@ -326,9 +326,10 @@ class CommitLog(Protocol):
         """Where the committing node takes forwarded transactions, if one has said."""
         ...
 
-    async def wait_for_commits(self, timeout_s: float) -> None:
+    async def wait_for_commits(self, timeout_s: float) -> int | None:
         """Return when a commit may have happened since the last call, or after
-        `timeout_s` (a missed wake-up costs latency only)."""
+        `timeout_s` (a missed wake-up costs latency only): the newest ts a wake-up
+        said is durable, if one said, which spares the caller reading `log_tail`."""
         ...
 
 

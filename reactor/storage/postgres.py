@@ -89,6 +89,8 @@ class PostgresStorage(PostgresNodes):
         # A follower's listening connection, and the wake-up its notifications set.
         self._listener: asyncpg.Connection | None = None
         self._woken = asyncio.Event()
+        # The newest commit ts a notification named since `wait_for_commits` last returned.
+        self._notified = 0
         # The committer lease's epoch this process writes under (None: it holds none,
         # and its writes are not fenced).
         self.epoch: int | None = None

@@ -38,6 +38,7 @@ class PostgresNodes:
     _readers: asyncpg.Pool | None
     _listener: asyncpg.Connection | None
     _woken: asyncio.Event
+    _notified: int
     _channel: str
 
     async def _fetch(self, query: str, *params: Any) -> list[Any]:
@@ -73,8 +74,14 @@ class PostgresNodes:
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(self.target.dsn)
-        await conn.add_listener(self._channel, lambda *_: self._woken.set())
+        await conn.add_listener(self._channel, self._on_notify)
         self._listener = conn
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        """A batch committed: its payload is its last ts (the batch statement's)."""
+        with contextlib.suppress(TypeError, ValueError):
+            self._notified = max(self._notified, int(str(payload)))
+        self._woken.set()
 
     async def log_tail(self) -> int:
         rows = await self._fetch(postgres_follow.READ_LAST_TS)
@@ -115,7 +122,7 @@ class PostgresNodes:
         rows = await self._fetch(postgres_follow.RENEW, holder, self.epoch, term_s)
         return bool(rows)
 
-    async def wait_for_commits(self, timeout_s: float) -> None:
+    async def wait_for_commits(self, timeout_s: float) -> int | None:
         if self._listener is None or self._listener.is_closed():
             # Lost (PostgreSQL restarted): listen again; polling covers the gap.
             self._listener = None
@@ -124,4 +131,6 @@ class PostgresNodes:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._woken.wait(), timeout_s)
         self._woken.clear()
+        notified, self._notified = self._notified, 0
+        return notified or None
 

@@ -18,7 +18,11 @@ from reactor.transactions.bulk_import import BatchSource, write_import
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import Committer
 from reactor.transactions.follower import LogFollower
-from reactor.transactions.forwarding import adopt_forwarded, encode_transaction, forwarded_ts
+from reactor.transactions.forwarding import (
+    adopt_forwarded,
+    decode_transaction,
+    encode_transaction,
+)
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
@@ -284,13 +288,14 @@ class Database:
         """Validate and commit a transaction a follower node ran (forwarding.py), as if
         it had run here at the same snapshot; its ts (`ConflictError`: run it again)."""
         self._refuse_on_follower()
-        begin_ts = forwarded_ts(body)
+        data = decode_transaction(body)
+        begin_ts = int(data["begin_ts"])
         if begin_ts > self.latest_ts:
             # Durable, and read by the follower, a moment before this node published it.
             await asyncio.wait_for(self.wait_for(begin_ts), 5.0)
         txn = self.begin(ts=begin_ts)
         try:
-            adopt_forwarded(txn, body)
+            adopt_forwarded(txn, data)
             return await self.commit(txn)
         finally:
             txn.close()

@@ -2,7 +2,8 @@
 
 Another node (the committer) writes to the shared store. The follower wakes on the
 store's notification, or every `poll_s` if one is missed, reads the revisions
-committed after its `latest_ts` up to the store's durable tail, turns each into the
+committed after its `latest_ts` up to the store's durable tail (the ts the
+notification named, else read from the store), turns each into the
 index keys it touched (write_keys.py, exactly as the committer does) and publishes
 them as one step, so subscriptions here re-run at one consistent snapshot.
 """
@@ -47,18 +48,21 @@ class LogFollower:
             self._task = None
 
     async def _run(self) -> None:
+        tail: int | None = None
         while True:
             try:
-                await self.catch_up()
+                await self.catch_up(tail)
             except Exception:
                 logger.exception("reading the commit log failed; will retry")
-            await self.log.wait_for_commits(self.poll_s)
+            tail = await self.log.wait_for_commits(self.poll_s)
 
-    async def catch_up(self) -> int:
-        """Publish everything durable after `latest_ts`; the new `latest_ts`."""
+    async def catch_up(self, tail: int | None = None) -> int:
+        """Publish everything durable after `latest_ts`, up to `tail` if the caller knows
+        it is durable (else the store's tail); the new `latest_ts`."""
         database = self.database
         start = database.latest_ts
-        tail = await self.log.log_tail()
+        if tail is None:
+            tail = await self.log.log_tail()
         if tail <= start:
             return start
         writes = await self.log.read_log(start, tail)

@@ -28,25 +28,9 @@ def encode_transaction(txn: Transaction) -> bytes:
     })
 
 
-def forwarded_ts(body: bytes) -> int:
-    """The snapshot a forwarded transaction ran at (the committer begins there)."""
-    return int(_parse(body)["begin_ts"])
-
-
-def adopt_forwarded(txn: Transaction, body: bytes) -> None:
-    """Take a forwarded transaction's reads, writes and outcomes into `txn`, begun by
-    the committer at the same snapshot."""
-    data = _parse(body)
-    read_set = ReadSet()
-    for index_id, start, end in data["reads"]:
-        read_set.add(index_id, KeyInterval(start, end))
-    writes = {doc_id: PendingWrite(table, old, new) for doc_id, table, old, new in data["writes"]}
-    txn.adopt(read_set, writes)
-    txn.outcomes.extend(OutcomeWrite(session_id, float(request_id), value, float(recorded_ms))
-                        for session_id, request_id, value, recorded_ms in data["outcomes"])
-
-
-def _parse(body: bytes) -> dict[str, Any]:
+def decode_transaction(body: bytes) -> dict[str, Any]:
+    """A forwarded transaction (`encode_transaction`), decoded once: its "begin_ts" is
+    the snapshot it ran at (the committer begins there), the rest is for `adopt_forwarded`."""
     try:
         data = loads(body)
     except Exception as exc:
@@ -55,3 +39,16 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise InvalidValueError("forwarded transaction: expected an object with begin_ts,"
                                 " reads, writes and outcomes")
     return data
+
+
+def adopt_forwarded(txn: Transaction, data: dict[str, Any]) -> None:
+    """Take a decoded forwarded transaction's reads, writes and outcomes into `txn`, begun
+    by the committer at the same snapshot."""
+    read_set = ReadSet()
+    for index_id, start, end in data["reads"]:
+        read_set.add(index_id, KeyInterval(start, end))
+    writes = {doc_id: PendingWrite(table, old, new) for doc_id, table, old, new in data["writes"]}
+    txn.adopt(read_set, writes)
+    txn.outcomes.extend(OutcomeWrite(session_id, float(request_id), value, float(recorded_ms))
+                        for session_id, request_id, value, recorded_ms in data["outcomes"])
+

@@ -1,0 +1,182 @@
+"""A follower's transport to the committer (reactor/runtime/forwarding.py), against a
+stand-in committer on a real socket: concurrent transactions travel together, and each
+gets its own answer (a ts, a conflict, or a resend when the node does not commit yet).
+The real committer's side runs in tests/test_nodes.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from reactor.errors import ConflictError, InvalidValueError, StorageError
+from reactor.runtime.forwarding import (
+    COMMIT_ROUTE,
+    SECRET_HEADER,
+    CommitForwarder,
+    decode_batch,
+    encode_batch,
+)
+from reactor.storage import CommitterInfo
+
+SECRET = "s3cret"
+Answer = Callable[[bytes], dict[str, Any]]
+
+
+@dataclass
+class StandIn:
+    """An HTTP/1.1 server answering `COMMIT_ROUTE` with `answer(body)` per transaction;
+    it keeps every request's transactions. `delay_s` holds each answer back, so that
+    transactions queue behind a request in flight."""
+
+    answer: Answer
+    delay_s: float = 0.05
+    requests: list[list[bytes]] = field(default_factory=list)
+    cut_next: bool = False
+    port: int = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode().split("\r\n")
+                headers = {k.lower(): v.strip() for k, _, v in
+                           (line.partition(":") for line in lines[1:] if line)}
+                body = await reader.readexactly(int(headers["content-length"]))
+                assert lines[0].split()[1] == COMMIT_ROUTE
+                assert headers[SECRET_HEADER.lower()] == SECRET
+                bodies = decode_batch(body)
+                self.requests.append(bodies)
+                await asyncio.sleep(self.delay_s)
+                if self.cut_next:
+                    self.cut_next = False
+                    writer.close()
+                    return
+                data = json.dumps({"results": [self.answer(b) for b in bodies]}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(data), data))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+class Lease:
+    """The `CommitLog` part the forwarder uses: where the committer is."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def committer(self) -> CommitterInfo:
+        return CommitterInfo(f"http://127.0.0.1:{self.port}", SECRET, 1)
+
+
+def by_body(body: bytes) -> dict[str, Any]:
+    """Commit `n` at ts 1000 + n; "conflict n" conflicts at ts n."""
+    word, _, n = body.decode().partition(" ")
+    if word == "conflict":
+        return {"status": 409, "message": "a document changed", "ts": n}
+    return {"ts": str(1000 + int(body))}
+
+
+async def started(stand_in: StandIn) -> AsyncIterator[CommitForwarder]:
+    server = await asyncio.start_server(stand_in.serve, "127.0.0.1", 0)
+    stand_in.port = server.sockets[0].getsockname()[1]
+    forwarder = CommitForwarder(Lease(stand_in.port))  # type: ignore[arg-type]
+    try:
+        yield forwarder
+    finally:
+        await forwarder.close()
+        server.close()
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[tuple[StandIn, CommitForwarder]]:
+    committer = StandIn(by_body)
+    async for forwarder in started(committer):
+        yield committer, forwarder
+
+
+def test_batch_encoding_round_trips_and_refuses_a_cut_body() -> None:
+    bodies = [b"{}", b"", b"x" * 70_000]
+    assert decode_batch(encode_batch(bodies)) == bodies
+    with pytest.raises(InvalidValueError, match="item 2 is cut short"):
+        decode_batch(encode_batch(bodies)[:-1])
+    with pytest.raises(InvalidValueError, match="item 0 is cut short"):
+        decode_batch(b"\x00\x00")
+    with pytest.raises(InvalidValueError, match="carries none"):
+        decode_batch(b"")
+
+
+async def test_concurrent_transactions_share_requests(
+        stand_in: tuple[StandIn, CommitForwarder]) -> None:
+    """What is sent at once travels in one request; what queues while requests are on
+    their way travels in the next, not one request per transaction."""
+    committer, forwarder = stand_in
+    first = [asyncio.ensure_future(forwarder(str(n).encode())) for n in range(10)]
+    await asyncio.sleep(0.01)  # the first ten on their way
+    second = [asyncio.ensure_future(forwarder(str(n).encode())) for n in range(10, 30)]
+    await asyncio.sleep(0.01)  # the next twenty on their way: two requests in flight
+    third = [asyncio.ensure_future(forwarder(str(n).encode())) for n in range(30, 60)]
+    answers = await asyncio.gather(*first, *second, *third)
+    assert answers == [1000 + n for n in range(60)]
+    assert [len(bodies) for bodies in committer.requests] == [10, 20, 30]
+    assert (forwarder.requests, forwarder.forwarded) == (3, 60)
+
+
+async def test_each_transaction_gets_its_own_answer(
+        stand_in: tuple[StandIn, CommitForwarder]) -> None:
+    _, forwarder = stand_in
+    results = await asyncio.gather(forwarder(b"1"), forwarder(b"conflict 7"), forwarder(b"2"),
+                                   return_exceptions=True)
+    assert results[0] == 1001 and results[2] == 1002
+    assert isinstance(results[1], ConflictError) and results[1].ts == 7
+
+
+async def test_a_transaction_the_node_did_not_commit_is_sent_again() -> None:
+    """A node that has not finished taking over answers NotCommitter for a transaction:
+    that one (only) is sent again; the others of its request are answered."""
+    refused: set[bytes] = set()
+
+    def not_yet(body: bytes) -> dict[str, Any]:
+        if body == b"5" and body not in refused:
+            refused.add(body)
+            return {"status": 503, "code": "NotCommitter", "message": "not yet"}
+        return by_body(body)
+
+    committer = StandIn(not_yet, delay_s=0.0)
+    async for forwarder in started(committer):
+        results = await asyncio.gather(*(forwarder(str(n).encode()) for n in (4, 5, 6)))
+        assert results == [1004, 1005, 1006]
+        sent = [body for bodies in committer.requests for body in bodies]
+        assert sorted(sent) == [b"4", b"5", b"5", b"6"]
+
+
+async def test_an_answer_lost_after_sending_fails_the_whole_request() -> None:
+    """Sent, then the connection broke: the transactions may have committed, so none is
+    sent again; each caller gets CommitterUnavailable (its client re-sends by request id)."""
+    committer = StandIn(by_body, delay_s=0.05, cut_next=True)
+    async for forwarder in started(committer):
+        results = await asyncio.gather(forwarder(b"1"), forwarder(b"2"),
+                                       return_exceptions=True)
+        assert all(isinstance(r, StorageError) and r.code == "CommitterUnavailable"
+                   for r in results), results
+        assert [b for bodies in committer.requests for b in bodies] == [b"1", b"2"]
+        # The next one goes through on a new connection.
+        assert await forwarder(b"3") == 1003
+
+
+async def test_a_cancelled_caller_is_not_sent(
+        stand_in: tuple[StandIn, CommitForwarder]) -> None:
+    committer, forwarder = stand_in
+    first = asyncio.ensure_future(forwarder(b"1"))
+    second = asyncio.ensure_future(forwarder(b"2"))
+    await asyncio.sleep(0.01)  # both on their way (two requests in flight)
+    queued = asyncio.ensure_future(forwarder(b"3"))
+    await asyncio.sleep(0)
+    queued.cancel()
+    assert list(await asyncio.gather(first, second)) == [1001, 1002]
+    assert await forwarder(b"4") == 1004
+    assert b"3" not in [b for bodies in committer.requests for b in bodies]
