@@ -9,6 +9,8 @@ The agent's `semantic_search` tool indexes its workspace the same way.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +27,7 @@ from reactor import (
     v,
 )
 
+from ._lib.archives import ArchiveRefused, Limits, unpack
 from ._lib.authz import Doc, require_repository
 from ._lib.code_index import index_folder
 from ._lib.embeddings import embedder_for
@@ -32,6 +35,9 @@ from ._lib.errors import app_error
 
 DELETE_BATCH: Final = 1_000
 MAX_KNOWN_FILES: Final = 10_000
+ARCHIVE_MAX_BYTES: Final = 512 << 20
+"""Default cap on an archive's unpacked size (CODE_ARCHIVE_MAX_BYTES overrides it)."""
+ARCHIVE_MAX_MEMBERS: Final = 100_000
 
 chunk = v.object({"path": v.string(), "name": v.string(), "lang": v.string(),
                   "kind": v.string(), "lineStart": v.number(), "lineEnd": v.number(),
@@ -183,6 +189,58 @@ async def indexRepository(ctx: ActionCtx, repoFullName: str, folder: str) -> dic
     await ctx.run_query("codeIndex:progress", {"repoFullName": repoFullName})
     root = await allowed_folder(ctx, folder)
     return await index_folder(ctx, repoFullName, root, await embedder_for(ctx.env))
+
+
+async def archive_limits(ctx: ActionCtx) -> Limits:
+    configured = await ctx.env.get("CODE_ARCHIVE_MAX_BYTES")
+    try:
+        max_bytes = int(configured) if configured else ARCHIVE_MAX_BYTES
+    except ValueError:
+        raise app_error("InvalidArchive", "CODE_ARCHIVE_MAX_BYTES must be a number of"
+                        f" bytes, got {configured!r}") from None
+    return Limits(max_bytes=max_bytes, max_members=ARCHIVE_MAX_MEMBERS)
+
+
+async def download(ctx: ActionCtx, storage_id: str, archive: Path, limits: Limits) -> None:
+    """The stored file into `archive`, refused early when it is already past the cap."""
+    metadata = await ctx.storage.get_metadata(storage_id)
+    chunks = await ctx.storage.stream(storage_id)
+    if metadata is None or chunks is None:
+        raise app_error("NotFound", "storageId: there is no such file (was it deleted?)")
+    if metadata["size"] > limits.max_bytes:
+        raise app_error("InvalidArchive", f"storageId: the archive is {int(metadata['size'])}"
+                        f" bytes; the limit is {limits.max_bytes} (CODE_ARCHIVE_MAX_BYTES)")
+    with archive.open("wb") as out:
+        async for chunk in chunks:
+            await asyncio.to_thread(out.write, chunk)
+
+
+@action(args={"repoFullName": v.string(), "storageId": v.id("_storage"),
+              "commitSha": v.optional(v.string())})
+async def indexArchive(ctx: ActionCtx, repoFullName: str, storageId: str,
+                       commitSha: str | None = None) -> dict[str, Any]:
+    """Index an uploaded archive of the caller's repository (.zip or .tar, plain or
+    gzip/bzip2/xz, as `git archive` or GitHub's download makes it): upload it with
+    an upload URL, then call this with its storage id. With `commitSha` (the commit
+    the archive was made from) an archive of the commit indexed last is skipped
+    without being read, and the index records that commit; without it, the
+    version is a digest of the files. Changed files only are redone, as for
+    folders. Follow it with codeIndex:progress."""
+    progress_now = await ctx.run_query("codeIndex:progress", {"repoFullName": repoFullName})
+    if (commitSha is not None and progress_now is not None
+            and progress_now.get("lastCommitSha") == commitSha
+            and progress_now.get("status") == "done"):
+        return {"skipped": True, "commitSha": commitSha, "filesChanged": 0, "filesRemoved": 0}
+    embedder = await embedder_for(ctx.env)
+    limits = await archive_limits(ctx)
+    with tempfile.TemporaryDirectory(prefix="reactor-archive-") as scratch:
+        archive = Path(scratch) / "archive"
+        await download(ctx, storageId, archive, limits)
+        try:
+            root = await asyncio.to_thread(unpack, archive, Path(scratch) / "tree", limits)
+        except ArchiveRefused as error:
+            raise app_error("InvalidArchive", f"storageId: {error}") from None
+        return await index_folder(ctx, repoFullName, root, embedder, commit=commitSha)
 
 
 @internal_action

@@ -60,13 +60,17 @@ def _version(commit: str | None, hashes: dict[str, str]) -> str:
     return "files-" + digest.hexdigest()[:24]
 
 
-async def index_folder(ctx: Caller, namespace: str, root: Path,
-                       embedder: Embedder) -> dict[str, Any]:
-    """Bring the namespace's chunks up to date with the folder; a summary of the run."""
-    commit = await asyncio.to_thread(head_commit, root)
+async def index_folder(ctx: Caller, namespace: str, root: Path, embedder: Embedder,
+                       commit: str | None = None) -> dict[str, Any]:
+    """Bring the namespace's chunks up to date with the folder; a summary of the run.
+    `commit` names the folder's version when it is not a git checkout (an archive)."""
+    given = commit is not None
+    if commit is None:
+        commit = await asyncio.to_thread(head_commit, root)
     state = await ctx.run_query("codeIndex:state", {"namespace": namespace})
     if (commit is not None and state is not None and state.get("lastCommitSha") == commit
-            and state.get("status") == "done" and await asyncio.to_thread(is_clean, root)):
+            and state.get("status") == "done"
+            and (given or await asyncio.to_thread(is_clean, root))):
         return {"skipped": True, "commitSha": commit, "filesChanged": 0, "filesRemoved": 0}
     files = await asyncio.to_thread(_scan, root)
     pairs = await ctx.run_query("codeIndex:fileHashes", {"namespace": namespace})
