@@ -17,6 +17,8 @@ from reactor.storage.blobs import LocalBlobStore
 
 APP = Path(__file__).parent / "apps" / "files"
 CONTENT = b"crash-test contents " * 5000
+# Small enough for the one-trip path (service.SMALL_BLOB_BYTES).
+SMALL_CONTENT = b"small crash-test contents " * 100
 
 
 def say(**fields: Any) -> None:
@@ -52,10 +54,25 @@ async def main(data_dir: Path, point: str) -> None:
     files = engine.files
 
     async def chunks(crash: bool) -> AsyncIterator[bytes]:
-        yield CONTENT[:50_000]
+        yield CONTENT[:80_000]  # past SMALL_BLOB_BYTES: streamed to a staged file
         if crash:
             die()
-        yield CONTENT[50_000:]
+        yield CONTENT[80_000:]
+
+    async def small() -> AsyncIterator[bytes]:
+        yield SMALL_CONTENT
+
+    if point.startswith("small-"):
+        if point == "small-staging":  # written and fsynced, killed before its rename
+            os.rename = lambda *args: die()  # type: ignore[assignment]
+        if point == "small-published":
+            kill_after(LocalBlobStore, "put")
+        storage_id = await files.store(small(), "text/plain")
+        say(step="stored", id=storage_id)
+        if point == "small-committed":
+            die()
+        say(step="unreachable")
+        return
 
     if point in ("deleted-in-action", "deleted-in-mutation"):
         storage_id = await files.store(chunks(False), "text/plain")

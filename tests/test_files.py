@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from files_support import blob_files, call, served, staged_files, upload
 
 from reactor.runtime import Engine
+from reactor.runtime.files.service import SMALL_BLOB_BYTES
 from reactor.runtime.outcome import FunctionError
 
 DATA = b"hello, files!\n" * 100
@@ -163,6 +165,30 @@ async def test_identical_uploads_share_one_blob_until_the_last_is_deleted(
     await call(engine, "mutation", "files:delete", {"id": second})
     await engine.files.released()
     assert blob_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("size", [SMALL_BLOB_BYTES, SMALL_BLOB_BYTES + 1])
+async def test_files_either_side_of_the_small_size_arrive_whole_and_are_stored_once(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path, size: int) -> None:
+    """Up to SMALL_BLOB_BYTES a file is gathered in memory and written in one step;
+    past it, the chunks already read lead the rest of the stream into a staged file."""
+    engine, client = app
+    data = bytes(range(256)) * (size // 256) + b"t" * (size % 256)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, size, 1000):
+            yield data[start:start + 1000]
+
+    ids = []
+    for _ in range(2):
+        url = await call(engine, "mutation", "messages:generateUploadUrl")
+        reply = await client.post(url, content=chunked())
+        assert reply.status_code == 200, reply.text
+        ids.append(reply.json()["storageId"])
+    for storage_id in ids:
+        assert (await client.get(f"/api/storage/{storage_id}")).content == data
+    assert blob_files(tmp_path) == [hashlib.sha256(data).hexdigest()]
+    assert staged_files(tmp_path) == []
 
 
 async def test_a_delete_in_a_failed_mutation_keeps_the_file(

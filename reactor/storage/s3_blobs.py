@@ -85,6 +85,14 @@ class S3BlobStore:
             await self._put_parts(s3, key, path)
         await self._staging.discard(staged)
 
+    async def put(self, sha256: str, data: bytes) -> None:
+        """One PUT straight from memory: nothing is staged on local disk."""
+        if await self.exists(sha256):
+            return
+        s3 = await self._s3()
+        await s3.put_object(Bucket=self.bucket, Key=self.key(sha256), Body=data,
+                            ChecksumAlgorithm="SHA256")
+
     async def _put_parts(self, s3: Any, key: str, path: Path) -> None:
         upload = await s3.create_multipart_upload(Bucket=self.bucket, Key=key)
         upload_id = upload["UploadId"]

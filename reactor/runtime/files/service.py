@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -32,11 +33,15 @@ from reactor.runtime.system.storage_files import STORAGE, FileNotFound, StorageF
 from reactor.runtime.system.transact import read, transact
 from reactor.runtime.system.upload_tokens import UsedUploadTokens
 from reactor.schema import index_id
-from reactor.storage.blobs import BlobStore, StagedBlob
+from reactor.storage.blobs import BlobStore, BlobTooLarge, StagedBlob
 from reactor.transactions import Catalog, Database, LogEntry, Transaction
 from reactor.values import decode_key
 
 logger = logging.getLogger("reactor.files")
+
+# Files up to this size are hashed on the loop (tens of microseconds) and written in one
+# trip to a worker thread; larger ones stream through the blob store's staging writer.
+SMALL_BLOB_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,33 +156,67 @@ class FileService(FileLinks):
 
     async def store(self, chunks: AsyncIterable[bytes], content_type: str | None = None, *,
                     token: UploadToken | None = None, max_bytes: int | None = None) -> str:
-        """Write the blob, then commit its document (using up `token`); the storage id."""
-        staged = await self.blobs.stage(chunks, max_bytes)
-        # Shielded: once the blob is staged, a cancelled caller must not cut the
-        # publish-and-commit short (the commit may land while its caller is gone).
+        """Write the blob, then commit its document (using up `token`); the storage id.
+
+        A file of up to SMALL_BLOB_BYTES is gathered in memory and hashed first, so
+        its blob is written, fsynced and named in one trip to the blob store.
+        """
+        stream = aiter(chunks)
+        head: list[bytes] = []
+        size = 0
+        async for chunk in stream:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise BlobTooLarge(f"file exceeds the upload limit of {max_bytes} bytes")
+            head.append(chunk)
+            if size > SMALL_BLOB_BYTES:
+                break
+        else:
+            # Shielded (here and below): once the body is in, a cancelled caller must not
+            # cut the write-and-commit short (the commit may land while its caller is gone).
+            return await asyncio.shield(self._commit_small(b"".join(head), content_type,
+                                                           token))
+        staged = await self.blobs.stage(_chained(head, stream), max_bytes)
         return await asyncio.shield(self._commit(staged, content_type, token))
+
+    async def _commit_small(self, data: bytes, content_type: str | None,
+                            token: UploadToken | None) -> str:
+        sha256 = hashlib.sha256(data).hexdigest()
+        async with self._locked(sha256):
+            try:
+                await self.blobs.put(sha256, data)
+            except BaseException:
+                # It may have been named without its folder's fsync: not to be trusted.
+                await self._remove_if_unreferenced(sha256)
+                raise
+            return await self._insert(sha256, len(data), content_type, token)
 
     async def _commit(self, staged: StagedBlob, content_type: str | None,
                       token: UploadToken | None) -> str:
-        async def insert(txn: Any) -> str:
-            if token is not None:
-                used = UsedUploadTokens(txn)
-                if await used.used(token.nonce):
-                    raise _token_used()
-                await used.mark_used(token.nonce, token.expires_ms)
-            return await StorageFiles(txn).insert(staged.sha256, staged.size, content_type)
-
         async with self._locked(staged.sha256):
             try:
                 await self.blobs.publish(staged)
             except BaseException:
                 await self.blobs.discard(staged)
                 raise
-            try:
-                return await transact(self.database, insert)
-            except BaseException:
-                await self._remove_if_unreferenced(staged.sha256)
-                raise
+            return await self._insert(staged.sha256, staged.size, content_type, token)
+
+    async def _insert(self, sha256: str, size: int, content_type: str | None,
+                      token: UploadToken | None) -> str:
+        """Under the blob's lock, once it is durable: commit its document."""
+        async def insert(txn: Any) -> str:
+            if token is not None:
+                used = UsedUploadTokens(txn)
+                if await used.used(token.nonce):
+                    raise _token_used()
+                await used.mark_used(token.nonce, token.expires_ms)
+            return await StorageFiles(txn).insert(sha256, size, content_type)
+
+        try:
+            return await transact(self.database, insert)
+        except BaseException:
+            await self._remove_if_unreferenced(sha256)
+            raise
 
     # Reading -----------------------------------------------------------------
 
@@ -292,6 +331,14 @@ class FileService(FileLinks):
             self._sweeper = None
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.blobs.close()
+
+
+async def _chained(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks already read, then the rest of the stream."""
+    for chunk in head:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
 
 
 def _token_used() -> UploadTokenError:
