@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the app")
     _app_arguments(serve, positional=True)
     _server_arguments(serve)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="serve from N processes sharing the port and the SQLite data"
+                            " directory (one commits, the others follow; Linux); default 1")
     serve.add_argument("--backup-every", default=None, metavar="INTERVAL",
                        help="back up the deployment every INTERVAL (e.g. 6h, 30m, 1d), each"
                             " backup verified by restoring it into a scratch directory")
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         use_system_allocator()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        code = _dispatch(arguments)
+        code = _dispatch(arguments, sys.argv[1:] if argv is None else argv)
     except ReactorError as error:
         sys.stderr.write(f"error [{error.code}]: {error.message}\n")
         code = 1
@@ -178,7 +181,7 @@ def _backup_schedule(arguments: argparse.Namespace) -> Any:
                           copy_blobs=not os.environ.get("REACTOR_S3_BUCKET"))
 
 
-def _dispatch(arguments: argparse.Namespace) -> int:
+def _dispatch(arguments: argparse.Namespace, argv: list[str]) -> int:
     from reactor.cli import commands
     from reactor.cli.app_dir import require_app
 
@@ -187,19 +190,29 @@ def _dispatch(arguments: argparse.Namespace) -> int:
             return init.run(arguments)
         case "dev" | "serve":
             from reactor.cli.serve import serve
+            from reactor.cli.workers import check_options, supervise, worker_config
 
             require_app(arguments.app_dir)
+            size = getattr(arguments, "workers", 1)
+            backups = _backup_schedule(arguments)
+            check_options(size, db_url=arguments.db_url or os.environ.get("REACTOR_DB_URL"),
+                          follow=arguments.follow, backups=backups,
+                          metrics_port=arguments.metrics_port)
+            worker = worker_config(size)
+            if size > 1 and worker is None:
+                return asyncio.run(supervise(arguments.app_dir, arguments.data_dir,
+                                             arguments.host, arguments.port, size, argv))
             run_event_loop(serve(arguments.app_dir, arguments.data_dir, arguments.host,
                                  arguments.port, dev=arguments.command == "dev",
                                  durability=arguments.durability,
                                  cors_origins=arguments.cors_origins,
                                  mutation_rate=arguments.mutation_rate,
                                  action_rate=arguments.action_rate,
-                                 backups=_backup_schedule(arguments),
+                                 backups=backups,
                                  log_format=arguments.log_format,
                                  db_url=arguments.db_url,
                                  metrics_port=arguments.metrics_port,
-                                 follow=arguments.follow))
+                                 follow=arguments.follow, worker=worker))
             return 0
         case "run":
             return commands.run(arguments)

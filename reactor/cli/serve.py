@@ -21,12 +21,14 @@ from types import FrameType
 import uvicorn
 
 from reactor.cli.files_config import blob_store_from_env, file_options_from_env, public_url
+from reactor.cli.workers import WorkerConfig, announce_ready, watch_parent
 from reactor.errors import ReactorError
 from reactor.runtime import Engine, FunctionKind, Outcome
 from reactor.runtime.backups.schedule import BackupSchedule, run_schedule
 from reactor.runtime.execution_log import to_record
 from reactor.server.app import ReactorServer
 from reactor.server.config import ConfigError, ServerConfig
+from reactor.storage import WorkerGroup
 from reactor.transactions import DatabaseOptions
 
 logger = logging.getLogger("reactor.cli")
@@ -92,10 +94,12 @@ def raise_file_limit(max_connections: int) -> None:
                        FD_RESERVE)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The server's listening socket; a taken port is one clear `ReactorError`."""
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """The server's listening socket; a taken port is one clear `ReactorError`.
+    `reuse_port`: one of the sockets of `reactor serve --workers N` (cli/workers.py)."""
     try:
-        return socket.create_server((host, port), family=_family(host), backlog=2048)
+        return socket.create_server((host, port), family=_family(host), backlog=2048,
+                                    reuse_port=reuse_port)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise ReactorError(f"port {port} on {host} is already in use (another server?):"
@@ -184,17 +188,21 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
                 mutation_rate: float | None = None, action_rate: float | None = None,
                 backups: BackupSchedule | None = None,
                 log_format: str | None = None, db_url: str | None = None,
-                metrics_port: str | None = None, follow: bool = False) -> None:
+                metrics_port: str | None = None, follow: bool = False,
+                worker: WorkerConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM; settings come from `REACTOR_*` variables (ServerConfig),
     then from the command line.
 
     The port is taken first: if it is in use, nothing else happens (no data directory).
+    A `worker` of `reactor serve --workers N` shares the port with its siblings and also
+    listens on a private loopback port, where they forward mutations once it commits.
     """
     for flag, rate in (("--mutation-rate", mutation_rate), ("--action-rate", action_rate)):
         if rate is not None and rate < 0:
             raise ConfigError(f"{flag}: expected a number of calls per second, 0 for no"
                               f" limit, got {rate:g}")
-    listener = listen(host, port)
+    listener = listen(host, port, reuse_port=worker is not None)
+    private = listen("127.0.0.1", 0) if worker is not None else None
     metrics_listener = None
     if metrics_port is not None:
         try:
@@ -213,8 +221,13 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     if follow and not db_url:
         raise ConfigError("--follow: expected --db postgresql://... (the store the committing"
                           " node writes)")
+    if private is not None:
+        own_url = f"http://127.0.0.1:{private.getsockname()[1]}"
+    else:
+        own_url = node_url(os.environ, host, port)
+    group = None if worker is None else WorkerGroup(worker.slot, worker.size, worker.secret)
     engine = Engine(app_dir, data_dir, durability=durability, options=retention, db_url=db_url,
-                    follow=follow, node_url=node_url(os.environ, host, port),
+                    follow=follow, node_url=own_url, group=group,
                     action_timeout_s=config.action_timeout_s,
                     public_url=public_url(os.environ, host, port),
                     file_options=file_options_from_env(os.environ),
@@ -230,8 +243,9 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         await server.start()
     except BaseException:
         listener.close()
-        if metrics_listener is not None:
-            metrics_listener.close()
+        for other in (metrics_listener, private):
+            if other is not None:
+                other.close()
         raise
     settle_heap()
     raise_file_limit(config.max_connections)
@@ -253,7 +267,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         backups.folder.mkdir(parents=True, exist_ok=True)
         server.backups = backups.status
         backing_up = asyncio.create_task(run_schedule(engine.data_dir, backups))
-    started = asyncio.create_task(runner.serve(sockets=[listener]))
+    sockets = [listener] if private is None else [listener, private]
+    started = asyncio.create_task(runner.serve(sockets=sockets))
     metrics_runner: uvicorn.Server | None = None
     metrics_serving: asyncio.Task[None] | None = None
     if metrics_listener is not None:
@@ -262,7 +277,14 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
         metrics_serving = asyncio.create_task(metrics_runner.serve(sockets=[metrics_listener]))
     while not runner.started and not started.done():
         await asyncio.sleep(0.02)
-    if runner.started:
+    orphaned: asyncio.Task[None] | None = None
+    if runner.started and worker is not None:
+        role = "a follower" if engine.follow else "the committer"
+        sys.stderr.write(f"Reactor worker {worker.slot} (pid {os.getpid()}) serving"
+                         f" http://{host}:{port} as {role}; siblings reach it at {own_url}\n")
+        announce_ready(worker, own_url)
+        orphaned = asyncio.create_task(watch_parent(worker))
+    elif runner.started:
         sys.stderr.write(f"Reactor {'dev server' if dev else 'server'} listening on"
                          f" http://{host}:{port}\n  app: {engine.app_dir}\n"
                          f"  data: {engine.data_dir}\n"
@@ -270,6 +292,8 @@ async def serve(app_dir: Path, data_dir: Path | None, host: str, port: int, *,
     try:
         await started
     finally:
+        if orphaned is not None:
+            orphaned.cancel()
         if metrics_runner is not None and metrics_serving is not None:
             metrics_runner.should_exit = True
             await asyncio.gather(metrics_serving, return_exceptions=True)

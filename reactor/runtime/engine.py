@@ -43,6 +43,7 @@ from reactor.runtime.system.environment import (
 from reactor.runtime.system.scheduled_functions import JobCompletion
 from reactor.runtime.worker import WorkerSettings
 from reactor.runtime.workers import NICE, WORKERS, PoolStats, WorkerPool
+from reactor.storage import WorkerGroup
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 from reactor.storage.choose import make_storage
 from reactor.subscriptions import SubscriptionManager
@@ -93,11 +94,12 @@ class Engine(NodeRole, LiveQueries):
                  blob_store: Callable[[Path], BlobStore] | None = None,
                  workers: int = WORKERS,
                  auth_config: AuthConfig | None = None, db_url: str | None = None,
-                 follow: bool = False, node_url: str | None = None) -> None:
+                 follow: bool = False, node_url: str | None = None,
+                 group: WorkerGroup | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         # PostgreSQL instead of SQLite in the data directory (which still keeps keys, files).
         self.db_url = db_url
-        self.init_node(follow, node_url or public_url)
+        self.init_node(follow, node_url or public_url, group)
         self.data_dir = Path(data_dir).resolve() if data_dir else self.app_dir / ".reactor"
         self.durability = durability
         self.options = options or DatabaseOptions()
@@ -136,7 +138,7 @@ class Engine(NodeRole, LiveQueries):
         preempt.install()
         self.app = load_app(self.app_dir)
         logs.capture_app_loggers(self.app.package)
-        storage = make_storage(self.data_dir, self.db_url, self.durability)
+        storage = make_storage(self.data_dir, self.db_url, self.durability, self.group)
         self.database = await self.open_database(storage, self.app.schema, self.options)
         try:
             await self.database.apply_schema(self.app.schema)

@@ -125,6 +125,8 @@ class ReactorServer:
         running actions are stopped (and fail), requests in flight are answered and
         every client is closed with 1001 going away. `stop` closes the engine after."""
         deadline = time.monotonic() + timeout_s
+        # A follower that is going away does not take over committing meanwhile.
+        await self.engine.stop_lease()
         scheduler = asyncio.create_task(self.engine.scheduler.stop())
         await asyncio.sleep(0)  # it stops taking jobs before actions are stopped
         stopped = self.engine.actions.shut_down()
@@ -162,7 +164,12 @@ class ReactorServer:
             self.reclaimer.note_released(session.released_queries)
 
     async def health(self, request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
+        """"ok"; a worker of `reactor serve --workers N` also names its slot (a header), so
+        an operator sees which process a connection reached."""
+        group = self.engine.group
+        if group is None:
+            return PlainTextResponse("ok")
+        return PlainTextResponse("ok", headers={"X-Reactor-Worker": str(group.slot)})
 
     async def jwks(self, request: Request) -> JSONResponse:
         return JSONResponse(self.engine.issuer.jwks())

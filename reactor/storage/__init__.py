@@ -4,6 +4,7 @@ from reactor.storage.base import (
     CommitLog,
     CommitRecord,
     CommitterInfo,
+    CommitterLease,
     DocumentWrite,
     FollowableStorage,
     IndexBuild,
@@ -24,11 +25,13 @@ from reactor.storage.base import (
     VectorWrite,
 )
 from reactor.storage.sqlite import SqliteStorage
+from reactor.storage.sqlite_nodes import WorkerGroup
 
 __all__ = [
     "CommitLog",
     "CommitRecord",
     "CommitterInfo",
+    "CommitterLease",
     "DocumentWrite",
     "FollowableStorage",
     "IndexBuild",
@@ -48,4 +51,5 @@ __all__ = [
     "VectorHit",
     "VectorQuery",
     "VectorWrite",
+    "WorkerGroup",
 ]

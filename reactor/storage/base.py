@@ -333,5 +333,23 @@ class CommitLog(Protocol):
         ...
 
 
-class FollowableStorage(Storage, CommitLog, Protocol):
-    """A store another node commits to that this one can follow (PostgreSQL)."""
+class CommitterLease(Protocol):
+    """The right to commit to a store that several processes serve: one holds it, the
+    others take it over when its holder is gone (docs/architecture.md, "Many nodes")."""
+
+    async def take_over(self, holder: str, address: str, term_s: float) -> CommitterInfo | None:
+        """Take the lease if its holder is gone (or none ever held it); None if not."""
+        ...
+
+    async def renew(self, holder: str, term_s: float) -> bool:
+        """Extend this process's term; False if another process has taken the lease."""
+        ...
+
+    async def close_writer(self) -> None:
+        """Stop writing: another process took the lease."""
+        ...
+
+
+class FollowableStorage(Storage, CommitLog, CommitterLease, Protocol):
+    """A store another process commits to that this one can follow (PostgreSQL, or the
+    SQLite data directory of `reactor serve --workers N`)."""

@@ -1,4 +1,5 @@
-"""The data directory lock: one process at a time owns a data directory."""
+"""The data directory lock: one process at a time owns a data directory, or one group of
+`reactor serve --workers N` processes, which hold it shared."""
 
 from __future__ import annotations
 
@@ -23,13 +24,18 @@ class DataDirLock:
         self.path = data_dir / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> None:
-        """Take the lock or raise `StorageError(code="DataDirLocked")` naming the holder."""
+    def acquire(self, *, shared: bool = False) -> None:
+        """Take the lock or raise `StorageError(code="DataDirLocked")` naming the holder.
+
+        `shared`: for the worker processes of one `reactor serve --workers N` (their
+        parent took it exclusive first, then shared): they exclude every other process,
+        not each other. The PID in the file stays the parent's.
+        """
         if self._fd is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_pid(fd)
             os.close(fd)
@@ -41,9 +47,16 @@ class DataDirLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+
+    def share(self) -> None:
+        """Let this process's worker processes take the lock beside it (`shared` above):
+        held exclusive, it becomes shared."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
 
     def release(self) -> None:
         """Give the lock up; closing the descriptor releases the flock."""

@@ -38,6 +38,7 @@ from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
+from reactor.storage.sqlite_nodes import SqliteNodes, WorkerGroup
 from reactor.storage.sqlite_schema import (
     DB_NAME,
     FORMAT_VERSION,
@@ -56,16 +57,21 @@ READERS = 2
 
 T = TypeVar("T")
 
-class SqliteStorage(SearchReads):
+class SqliteStorage(SearchReads, SqliteNodes):
     """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
 
     Writes and pruning share one plain sqlite3 connection owned by one writer
     thread: a whole write transaction (BEGIN .. COMMIT) is one hop to that
     thread. Reads round-robin over `READERS` aiosqlite connections, each
     statement reading one consistent WAL snapshot.
+
+    With a `group` (a worker of `reactor serve --workers N`), the data directory is
+    locked shared with the other workers; only the worker holding the committer's lease
+    writes (sqlite_nodes.py), the others follow the log (`open_follower`).
     """
 
-    def __init__(self, data_dir: Path, *, durability: Durability = "full") -> None:
+    def __init__(self, data_dir: Path, *, durability: Durability = "full",
+                 group: WorkerGroup | None = None) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability: expected 'full' or 'normal', got {durability!r}")
         self.data_dir = Path(data_dir)
@@ -79,17 +85,60 @@ class SqliteStorage(SearchReads):
         self._checkpointer: Checkpointer | None = None
         self._search_tables = set()
         self._vectors = {}
+        self.group = group
+        self._lease_fd = None
+        self._wake_in = None
+        self._wake_out = None
+        self._woken = asyncio.Event()
+        self._notified = 0
 
     async def open(self) -> None:
         """Lock the data directory, create or check the file, connect."""
         if self._writer is not None:
             return
+        self._take_directory()
+        try:
+            data_dir_modes.create_private_file(self.db_path)
+            await self._connect_writer()
+            for _ in range(READERS):
+                self._readers.append(await self._connect(reader_pragmas()))
+        except BaseException:
+            await self._disconnect()
+            self._lock.release()
+            raise
+
+    async def open_follower(self) -> None:
+        """A worker that does not hold the lease: readers, and a wake-up socket; another
+        worker writes (sqlite_nodes.py). The database exists (the parent created it)."""
+        if self._readers:
+            return
+        self._take_directory()
+        try:
+            if not self.db_path.exists():
+                raise StorageError(f"{self.db_path}: no database to follow")
+            for _ in range(READERS):
+                self._readers.append(await self._connect(reader_pragmas()))
+            await self.refresh_search_tables()
+            self._listen_for_wakes()
+        except BaseException:
+            await self._disconnect()
+            self._lock.release()
+            raise
+
+    async def open_writer(self) -> None:
+        """This follower took the lease: start writing."""
+        if self._writer is None:
+            await self._connect_writer()
+
+    def _take_directory(self) -> None:
         try:
             data_dir_modes.prepare(self.data_dir)
-            self._lock.acquire()
-            data_dir_modes.create_private_file(self.db_path)
+            self._lock.acquire(shared=self.group is not None)
         except OSError as exc:
             raise StorageError(f"data directory {self.data_dir}: cannot use it: {exc}") from exc
+
+    async def _connect_writer(self) -> None:
+        """The writer thread and connection (creating the tables), the checkpointer."""
         try:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
             self._writer = await self._on_writer_thread(self._open_writer)
@@ -100,11 +149,9 @@ class SqliteStorage(SearchReads):
                 lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
-            for _ in range(READERS):
-                self._readers.append(await self._connect(reader_pragmas()))
+            self._open_wake_sender()
         except BaseException:
-            await self._disconnect()
-            self._lock.release()
+            await self._disconnect_writer()
             raise
 
     async def open_reader(self) -> None:
@@ -128,6 +175,8 @@ class SqliteStorage(SearchReads):
         try:
             await self._disconnect()
         finally:
+            self._close_wakes()
+            self.release_lease()
             self._lock.release()
 
     @property
@@ -189,6 +238,8 @@ class SqliteStorage(SearchReads):
             return sqlite_search.write_entries(conn, searches, known) if searches else set()
 
         self._search_tables |= await self._transaction("write commits", write)
+        if commits:
+            self._wake_siblings(commits[-1].ts)
         for ts, vector_write, data in vectors:
             vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
@@ -221,6 +272,7 @@ class SqliteStorage(SearchReads):
             raise
         if self._checkpointer is not None:
             self._checkpointer.wrote()
+        self._wake_siblings(None)
         self._search_tables |= result.search_tables
         for index_id in result.vector_indexes:
             self._vectors.pop(index_id, None)
@@ -279,6 +331,7 @@ class SqliteStorage(SearchReads):
             return counts, created
 
         counts, created = await self._transaction("apply the schema's index changes", change)
+        self._wake_siblings(None)
         if rebuilt and self._writer is not None:
             writer = self._writer
             for index_id in rebuilt:
@@ -401,8 +454,15 @@ class SqliteStorage(SearchReads):
         return conn
 
     async def _disconnect(self) -> None:
-        writer, readers = self._writer, self._readers
-        self._writer, self._readers = None, []
+        readers, self._readers = self._readers, []
+        try:
+            await self._disconnect_writer()
+        finally:
+            for conn in readers:
+                await conn.close()
+
+    async def _disconnect_writer(self) -> None:
+        writer, self._writer = self._writer, None
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
@@ -411,8 +471,6 @@ class SqliteStorage(SearchReads):
         if self._write_thread is not None:
             self._write_thread.shutdown(wait=True)
             self._write_thread = None
-        for conn in readers:
-            await conn.close()
 
 
 async def _hand_over(batches: queue.Queue[Any], item: Any, job: asyncio.Future[Any]) -> None:

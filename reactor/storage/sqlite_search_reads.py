@@ -34,6 +34,17 @@ class SearchReads:
     _fetch: Callable[[str, Iterable[Any] | dict[str, Any]], Awaitable[list[Any]]]
     _decode: Callable[[bytes, str], dict[str, Any]]
 
+    async def refresh_search_tables(self) -> None:
+        raise NotImplementedError
+
+    async def _has_search_table(self, table: str) -> bool:
+        """Whether the FTS5 table exists; a process that does not write (a worker that
+        follows another's commits) looks again, since the writer creates it on the index's
+        first entry."""
+        if table not in self._search_tables and self._writer is None:
+            await self.refresh_search_tables()
+        return table in self._search_tables
+
     async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
                             ) -> list[VectorHit]:
         matrix = self._vectors.get(index_id)
@@ -46,7 +57,7 @@ class SearchReads:
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
                      ) -> list[SearchHit]:
         table = sqlite_search.fts_table(index_id)
-        if limit <= 0 or not query.terms or table not in self._search_tables:
+        if limit <= 0 or not query.terms or not await self._has_search_table(table):
             return []
         params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
         rows = await self._fetch(sqlite_search.search_sql(table), params)
@@ -61,7 +72,7 @@ class SearchReads:
 
     async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
         table = sqlite_search.fts_table(index_id)
-        if table not in self._search_tables:
+        if not await self._has_search_table(table):
             return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
         rows = await self._fetch(sqlite_search.STATISTICS, (index_id,))
         documents, tokens = rows[0]

@@ -1,0 +1,270 @@
+"""`reactor serve --workers N` on SQLite (docs/guide/nodes.md, "Worker processes on one
+machine"): real processes on one port and one data directory, the official client
+spread over them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import NODE_DIR, ReactorServer, run_node
+from sync_support import NodeProcess
+from test_nodes import (
+    ACCOUNTS,
+    LEDGER_APP,
+    OPENING,
+    HttpTransfers,
+    Proxy,
+    call,
+    check_ledger,
+    open_accounts,
+    post,
+)
+
+from reactor.server.protocol import decode_ts
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="--workers needs Linux")
+
+
+class Workers:
+    """The parent process (`server`) and what its data directory says of the workers."""
+
+    def __init__(self, server: ReactorServer, size: int) -> None:
+        self.server = server
+        self.size = size
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def listed(self) -> list[dict[str, Any]]:
+        try:
+            text = (self.server.data_dir / "workers.json").read_text()
+        except FileNotFoundError:
+            return []
+        workers: list[dict[str, Any]] = json.loads(text)["workers"]
+        return workers
+
+    def wait_ready(self, timeout: float = 60.0, *, replaced: int | None = None) -> None:
+        """Until every worker serves (and, with `replaced`, that pid is not among them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = self.listed()
+            if len(listed) == self.size and all(w["pid"] != replaced for w in listed):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"workers not ready: {self.listed()}\n{self.server.log()}")
+
+    def committer(self) -> dict[str, Any]:
+        named: dict[str, Any] = json.loads((self.server.data_dir / "committer.json").read_text())
+        return named
+
+    def follower_urls(self) -> list[str]:
+        address = self.committer()["address"]
+        return [w["url"] for w in self.listed() if w["url"] != address]
+
+    def urls(self) -> list[str]:
+        return [w["url"] for w in self.listed()]
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[Workers]:
+    server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "2"],
+                           startup_timeout=60)
+    workers = Workers(server, 2)
+    try:
+        server.start()
+        workers.wait_ready()
+        yield workers
+    finally:
+        server.stop()
+
+
+class At:
+    """An address where open_accounts takes a server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def worker_servers(workers: Workers) -> list[Any]:
+    """Each worker's private address (open_accounts waits until each shows the accounts)."""
+    return [At(url) for url in workers.urls()]
+
+
+def test_bank_with_clients_on_every_worker(two_workers: Workers) -> None:
+    """Transfers sent to both workers directly and to the shared port: every snapshot
+    any of them pushes sums right, and the final balances equal the ledger."""
+    open_accounts(two_workers.server, worker_servers(two_workers))
+    urls = [*two_workers.urls(), two_workers.url]
+    result = run_node(NODE_DIR / "nodes_bank.mjs", "30", ",".join(ACCOUNTS), *urls,
+                      timeout=120)
+    total = OPENING * len(ACCOUNTS)
+    for node in result["nodes"]:
+        assert node["summaries"] and all(s["total"] == total for s in node["summaries"])
+        assert node["totals"] and all(t == total for t in node["totals"])
+        assert len(node["summaries"]) >= 2
+    audits = [call(url, "query", "ledger:audit", {}) for url in two_workers.urls()]
+    assert audits[0] == audits[1]
+    check_ledger(audits[0], result["acknowledged"])
+
+
+def test_the_shared_port_spreads_connections(two_workers: Workers) -> None:
+    """New connections to the one port reach both processes (SO_REUSEPORT)."""
+    answered = []
+    for _ in range(40):
+        with urllib.request.urlopen(f"{two_workers.url}/health", timeout=10) as response:
+            answered.append(response.headers["X-Reactor-Worker"])
+    assert set(answered) == {"0", "1"}, answered
+
+
+def test_read_your_writes_across_workers(two_workers: Workers) -> None:
+    open_accounts(two_workers.server, worker_servers(two_workers))
+    committer = two_workers.committer()["address"]
+    [follower] = two_workers.follower_urls()
+    for seq in range(10):
+        call(committer, "mutation", "ledger:transfer",
+             {"client": "c", "seq": seq, "source": ACCOUNTS[0], "target": ACCOUNTS[1],
+              "amount": 1})
+        ts = post(committer, "/api/query_ts", {})["ts"]
+        answer = post(follower, "/api/query_at_ts",
+                      {"path": "ledger:account", "args": [{"name": ACCOUNTS[1]}], "ts": ts})
+        assert answer["status"] == "success", answer
+        assert answer["value"] == {"balance": OPENING + seq + 1, "moves": seq + 1}
+    # Sent to the follower: answered once the follower shows it, so a query right after
+    # sees it on either worker.
+    for seq in range(10, 20):
+        call(follower, "mutation", "ledger:transfer",
+             {"client": "c", "seq": seq, "source": ACCOUNTS[0], "target": ACCOUNTS[1],
+              "amount": 1})
+        expected = {"balance": OPENING + seq + 1, "moves": seq + 1}
+        assert call(follower, "query", "ledger:account", {"name": ACCOUNTS[1]}) == expected
+        assert call(committer, "query", "ledger:account", {"name": ACCOUNTS[1]}) == expected
+
+
+# The documented bound (docs/guide/nodes.md) for a new committer after the old one died.
+TAKEOVER_BOUND_S = 5.0
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_committer_worker_under_load(tmp_path: Path) -> None:
+    """Three workers; clients send transfers to the shared port and to a follower; the
+    committer worker is SIGKILLed. A follower commits again within the bound, nothing
+    acknowledged is lost or applied twice, the parent starts the dead worker again, and
+    every worker ends with the same ledger."""
+    server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "3"],
+                           startup_timeout=60)
+    workers = Workers(server, 3)
+    try:
+        server.start()
+        workers.wait_ready()
+        open_accounts(server, worker_servers(workers))
+        followers = workers.follower_urls()
+        clients = [HttpTransfers("shared", [server.url]),
+                   HttpTransfers("direct", [followers[0]])]
+        stop = threading.Event()
+        threads = [threading.Thread(target=c.run, args=(stop,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        before = sum(len(c.acknowledged) for c in clients)
+        dead = workers.committer()["pid"]
+        killed_at = time.monotonic()
+        os.kill(dead, signal.SIGKILL)
+        deadline = killed_at + 15
+        while time.monotonic() < deadline and not all(
+                any(t > killed_at + 0.2 for t in c.success_times) for c in clients):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert before > 0, "no transfer succeeded before the kill"
+        resumed = [t for c in clients for t in c.success_times if t > killed_at + 0.2]
+        assert resumed, "no transfer succeeded after the kill:\n" + server.log()
+        gap = min(resumed) - killed_at
+        print(f"first commit {gap:.2f} s after the kill; acknowledged"
+              f" {sum(len(c.acknowledged) for c in clients)}, failed"
+              f" {sum(c.failed for c in clients)}: {[c.errors for c in clients]}")
+        assert gap <= TAKEOVER_BOUND_S
+        assert workers.committer()["pid"] != dead
+        # Only a transfer in flight on the killed worker (a connection it held) can fail.
+        assert sum(c.failed for c in clients) <= len(clients), [c.errors for c in clients]
+        workers.wait_ready(replaced=dead)
+        ts = max((post(url, "/api/query_ts", {})["ts"] for url in workers.urls()),
+                 key=decode_ts)
+        audits = [post(url, "/api/query_at_ts", {"path": "ledger:audit", "args": [{}],
+                                                 "ts": ts}) for url in workers.urls()]
+        assert audits[0]["status"] == "success", audits[0]
+        assert all(audit == audits[0] for audit in audits)
+        check_ledger(audits[0]["value"], [a for c in clients for a in c.acknowledged])
+        assert "worker" in server.log() and "starting it again" in server.log()
+    finally:
+        server.stop()
+
+
+def test_sigkill_of_a_follower_worker_its_clients_resume(two_workers: Workers) -> None:
+    """A client of the follower worker keeps sending transfers while that worker is
+    SIGKILLed; its address then leads to the shared port: it reconnects to a live worker,
+    its subscription resumes, each transfer is applied exactly once, every snapshot sums
+    right, and the restarted worker shows the same ledger."""
+    open_accounts(two_workers.server, worker_servers(two_workers))
+    [follower] = two_workers.follower_urls()
+    dead = next(w["pid"] for w in two_workers.listed() if w["url"] == follower)
+    proxy = Proxy(int(follower.rsplit(":", 1)[1]))
+    try:
+        script = NodeProcess(NODE_DIR / "nodes_reconnect.mjs", proxy.url, "40",
+                             ",".join(ACCOUNTS))
+        try:
+            script.wait_line("ready")
+            script.wait_line("sent 15")
+            proxy.switch(two_workers.server.port)
+            os.kill(dead, signal.SIGKILL)
+            result = script.result(timeout=60)
+        finally:
+            script.kill()
+    finally:
+        proxy.close()
+    total = OPENING * len(ACCOUNTS)
+    assert all(s["total"] == total for s in result["summaries"])
+    assert result["connectionCount"] >= 2
+    two_workers.wait_ready(replaced=dead)
+    audits = [call(url, "query", "ledger:audit", {}) for url in two_workers.urls()]
+    stored = sorted(t["seq"] for t in audits[0]["transfers"] if t["client"] == "reconnecting")
+    assert stored == list(range(40)), "a transfer was lost or applied twice"
+    check_ledger(audits[0], [])
+    ts = max((post(url, "/api/query_ts", {})["ts"] for url in two_workers.urls()),
+             key=decode_ts)
+    at_ts = [post(url, "/api/query_at_ts", {"path": "ledger:audit", "args": [{}], "ts": ts})
+             for url in two_workers.urls()]
+    assert at_ts[0] == at_ts[1]
+
+
+def test_workers_refuse_what_they_do_not_do(tmp_path: Path) -> None:
+    """--workers with PostgreSQL, or with an option only one process can honour, is one
+    clear error naming the option."""
+    server = ReactorServer(LEDGER_APP, tmp_path / "data",
+                           args=["--workers", "2", "--metrics-port", "0"])
+    with pytest.raises(Exception, match="--metrics-port"):
+        server.start()
+    server = ReactorServer(LEDGER_APP, tmp_path / "data",
+                           args=["--workers", "2", "--db", "postgresql://nobody@x/y"])
+    with pytest.raises(Exception, match="--follow instead"):
+        server.start()
+
+
+def test_a_single_server_cannot_open_the_workers_data_directory(two_workers: Workers,
+                                                                tmp_path: Path) -> None:
+    other = ReactorServer(LEDGER_APP, two_workers.server.data_dir)
+    with pytest.raises(Exception, match=r"DataDirLocked|in use by another process"):
+        other.start()
