@@ -271,7 +271,10 @@ class SyncSession(SessionSender):
                 await previous.wait_done()
             if ts is not None:
                 self.required_ts = max(self.required_ts, ts)
-                self.engine.notify_at(ts, self._wake_up)
+                if self.engine.live_ts < ts:
+                    # Otherwise the flush that sends the response sends the Transition too:
+                    # a wake-up from the live queries would find nothing left to send.
+                    self.engine.notify_at(ts, self._wake_up)
                 self.owe_transition = True
             self._queue(response)
         finally:
