@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,3 +75,13 @@ def test_new_ids_in_bulk_are_valid_distinct_ids_of_their_table(count: int, table
     assert len(ids) == count == len(set(ids))
     assert all(is_id_for(table, doc_id) for doc_id in ids)
     assert not any(is_id_for(table + "x", doc_id) for doc_id in ids)
+
+
+@given(random=st.binary(min_size=16, max_size=16),
+       table=st.sampled_from(["users", "t", "_storage"]))
+def test_one_id_is_spelled_as_ids_in_bulk_are(random: bytes, table: str) -> None:
+    """new_id spells an id its own way (one number, two characters per look-up); it must
+    be the id new_ids (RFC 4648 base32, translated) makes from the same random bytes."""
+    with patch("reactor.values.ids.os.urandom", lambda n: random * (n // 16)):
+        assert new_id(table) == new_ids(table, 1)[0] == ids_module.id_from_random_bytes(
+            table, random)
