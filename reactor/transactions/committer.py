@@ -25,7 +25,7 @@ from reactor.transactions.search_plan import entry_keys, search_write
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import OUTCOMES_KEY_SPACE, Transaction, outcome_key
 from reactor.transactions.vector_search import vector_keys, vector_write
-from reactor.transactions.write_keys import write_keys
+from reactor.transactions.write_keys import index_changes, text_and_vector_keys
 from reactor.transactions.writelog import KeyWrite, LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.committer")
@@ -260,15 +260,15 @@ class Committer:
         for doc_id, write in txn.writes.items():
             table = catalog.require(write.table)
             documents.append(DocumentWrite(doc_id, write.table, write.new))
-            keys.extend(write_keys(table, write.table, write.old, write.new))
-            for index in table.indexes.values():
-                name = index_id(write.table, index.name)
-                old_key = index.key_for(write.old) if write.old is not None else None
-                new_key = index.key_for(write.new) if write.new is not None else None
-                if old_key is not None and old_key != new_key:
-                    index_writes.append(IndexWrite(name, old_key, doc_id, True))
-                if new_key is not None:
-                    index_writes.append(IndexWrite(name, new_key, doc_id, False))
+            for name, removed, added in index_changes(table, write.table, write.old,
+                                                      write.new):
+                if removed is not None:
+                    index_writes.append(IndexWrite(name, removed, doc_id, True))
+                    keys.append((name, removed))
+                if added is not None:
+                    index_writes.append(IndexWrite(name, added, doc_id, False))
+                    keys.append((name, added))
+            keys.extend(text_and_vector_keys(table, write.table, write.old, write.new))
             for search in table.search_indexes.values():
                 name = index_id(write.table, search.name)
                 if (write.old is not None and entry_keys(search, write.old)) or (
