@@ -54,6 +54,9 @@ class ServerMetrics:
             " the Transition that shows it", buckets=LATENCY_BUCKETS, registry=self.registry)
         self.pending_jobs = 0
         self.registry.register(_Current(self))
+        # The labelled children, looked up once: `labels()` costs more than the count.
+        self._calls: dict[tuple[FunctionKind, bool], Counter] = {}
+        self._durations: dict[FunctionKind, Histogram] = {}
 
     def attach(self) -> None:
         """Start counting: called once the engine is open."""
@@ -62,10 +65,17 @@ class ServerMetrics:
         engine.database.committer.stats.latency_listeners.append(self.commit_latency.observe)
 
     def on_call(self, kind: FunctionKind, outcome: Outcome) -> None:
-        status = "success" if outcome.error is None else "failed"
-        self.function_calls.labels(kind.value, status).inc()
+        ok = outcome.error is None
+        calls = self._calls.get((kind, ok))
+        if calls is None:
+            calls = self._calls[kind, ok] = self.function_calls.labels(
+                kind.value, "success" if ok else "failed")
+        calls.inc()
         if outcome.duration_s > 0:
-            self.function_duration.labels(kind.value).observe(outcome.duration_s)
+            duration = self._durations.get(kind)
+            if duration is None:
+                duration = self._durations[kind] = self.function_duration.labels(kind.value)
+            duration.observe(outcome.duration_s)
 
     async def response(self) -> Response:
         """The current values in the text format (what `GET /metrics` answers)."""
