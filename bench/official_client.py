@@ -4,6 +4,8 @@
 completes when its client has seen the Transition carrying its write (what
 `await client.mutation(...)` waits for); once with the server's default (no
 compression), once with permessage-deflate accepted as the client asks for it.
+Then one `ConvexClient` keeping 8 outstanding (compression off): one socket, whose
+mutations commit in the order sent, so group commit has only its pipeline to batch.
 Against raw aiosqlite per-transaction commits in the same run (bench 1's baseline).
 Reported: completions per second, server CPU per mutation, the load generator's CPU
 (on 2 cores it competes with the server).
@@ -25,6 +27,8 @@ from bench.settings import Settings
 NODE_DIR = REPO_ROOT / "tests" / "node"
 CLIENTS = 8
 INFLIGHT = 4
+# The second load shape: one client (one socket, so one commit order) with 8 in flight.
+SINGLE_INFLIGHT = 8
 
 
 def node_modules() -> None:
@@ -64,6 +68,7 @@ def run(settings: Settings) -> Table:
     node_modules()
     baselines: list[float] = []
     runs: dict[str, list[dict[str, Any]]] = {"1": [], "0": []}
+    single: list[dict[str, Any]] = []
     servers = {flag: reactor_server("counters", settings.data_dir(f"official-{flag}"),
                                     settings.durability, env={"REACTOR_WS_COMPRESSION": flag})
                for flag in runs}
@@ -74,6 +79,8 @@ def run(settings: Settings) -> Table:
                 settings.durability, seconds)))
             for flag, server in servers.items():
                 runs[flag].append(generate(server.http, server.pid, CLIENTS, INFLIGHT, seconds))
+            single.append(generate(servers["0"].http, servers["0"].pid, 1, SINGLE_INFLIGHT,
+                                   seconds))
     raw = max(baselines)
     for flag, label in (("0", "compression off (the default)"),
                         ("1", "permessage-deflate (REACTOR_WS_COMPRESSION=1)")):
@@ -93,12 +100,25 @@ def run(settings: Settings) -> Table:
         if best["failed"]:
             table.note(f"{label}: {best['failed']} mutations failed (first error:"
                        f" {best['errors'][0] if best['errors'] else 'none printed'}).")
+    best = max(single, key=lambda r: r["ok"] / r["seconds"])
+    rate = best["ok"] / best["seconds"]
+    per_mutation = best["server_cpu_s"] / max(best["ok"], 1)
+    table.add(f"1 official client x {SINGLE_INFLIGHT} in flight, compression off: mutations/s",
+              num(rate), f"{num(raw)} commits/s", ratio(rate, raw), ">= 1.2x",
+              rate >= 1.2 * raw)
+    table.add("server CPU per mutation, 1 client", ms(per_mutation, 3))
+    table.add("mutation latency p50 / p99, 1 client",
+              f"{best['latency_p50_ms']:.2f} ms / {best['latency_p99_ms']:.2f} ms")
+    if best["failed"]:
+        table.note(f"1 client: {best['failed']} mutations failed (first error:"
+                   f" {best['errors'][0] if best['errors'] else 'none printed'}).")
     table.note("Load generator: tests/node/load_official.mjs, convex@1.48.0 `ConvexClient`s in"
                " one Node process.")
     table.note("Rounds (mutations/s): " + "; ".join(
         f"compression {'on' if flag == '1' else 'off'} "
         + ", ".join(num(r["ok"] / r["seconds"]) for r in rounds)
         for flag, rounds in runs.items())
+        + f"; 1 client {', '.join(num(r['ok'] / r['seconds']) for r in single)}"
         + f"; baseline (commits/s): {', '.join(num(b) for b in baselines)};"
         f" {seconds:g} s each, after 1.5 s of warm-up.")
     return table
