@@ -20,7 +20,7 @@ from bench.settings import Settings
 
 BENCHMARKS = ["commit_throughput", "push_latency", "invalidation", "fanout", "memory",
               "read_throughput", "files", "bystander", "search", "postgres", "import_speed",
-              "official_client", "execution_log", "idle_push", "nodes"]
+              "official_client", "execution_log", "idle_push", "nodes", "workers"]
 
 
 def run_one(name: str, settings: Settings) -> Table:

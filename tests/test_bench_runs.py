@@ -16,7 +16,8 @@ TITLES = ["1. Commit throughput", "2. Push latency", "3. Invalidation scaling", 
           "5. Memory per idle connection", "6. Read throughput", "7. File storage",
           "8. Bystander latency", "9. Search", "10. PostgreSQL", "11. Bulk import",
           "12. Mutations through the official client", "13. Execution log",
-          "14. Idle connections", "15. Several nodes"]
+          "14. Idle connections", "15. Several nodes",
+          "16. Worker processes on SQLite"]
 
 
 def test_every_benchmark_runs_and_reports_a_ratio(tmp_path: Path) -> None:

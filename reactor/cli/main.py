@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         use_system_allocator()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        code = _dispatch(arguments, sys.argv[1:] if argv is None else argv)
+        code = _dispatch(arguments, [sys.executable, *sys.orig_argv[1:]])
     except ReactorError as error:
         sys.stderr.write(f"error [{error.code}]: {error.message}\n")
         code = 1
@@ -181,7 +181,9 @@ def _backup_schedule(arguments: argparse.Namespace) -> Any:
                           copy_blobs=not os.environ.get("REACTOR_S3_BUCKET"))
 
 
-def _dispatch(arguments: argparse.Namespace, argv: list[str]) -> int:
+def _dispatch(arguments: argparse.Namespace, command: list[str]) -> int:
+    """Run the command; `command` is this process's own command line (what
+    `serve --workers N` starts each worker with)."""
     from reactor.cli import commands
     from reactor.cli.app_dir import require_app
 
@@ -201,7 +203,7 @@ def _dispatch(arguments: argparse.Namespace, argv: list[str]) -> int:
             worker = worker_config(size)
             if size > 1 and worker is None:
                 return asyncio.run(supervise(arguments.app_dir, arguments.data_dir,
-                                             arguments.host, arguments.port, size, argv))
+                                             arguments.host, arguments.port, size, command))
             run_event_loop(serve(arguments.app_dir, arguments.data_dir, arguments.host,
                                  arguments.port, dev=arguments.command == "dev",
                                  durability=arguments.durability,

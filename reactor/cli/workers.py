@@ -107,10 +107,10 @@ def reserve_port(host: str, port: int) -> socket.socket:
 class Supervisor:
     """Starts the workers, starts again any that exits, stops them all on a signal."""
 
-    def __init__(self, data_dir: Path, size: int, argv: list[str]) -> None:
+    def __init__(self, data_dir: Path, size: int, command: list[str]) -> None:
         self.data_dir = data_dir
         self.size = size
-        self.argv = argv
+        self.command = command
         self.secret = secrets.token_hex(32)
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.addresses: dict[int, str] = {}
@@ -144,7 +144,7 @@ class Supervisor:
                READY_FD_ENV: str(write_end)}
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "reactor", *self.argv, env=env, pass_fds=(write_end,))
+                *self.command, env=env, pass_fds=(write_end,))
         finally:
             os.close(write_end)
         self.processes[slot] = process
@@ -215,9 +215,9 @@ def _read_line(fd: int) -> str:
 
 
 async def supervise(app_dir: Path, data_dir: Path | None, host: str, port: int, size: int,
-                    argv: list[str]) -> int:
-    """Run `size` workers serving `argv` (the parent's own `serve` arguments) until a
-    signal; the exit code."""
+                    command: list[str]) -> int:
+    """Run `size` workers, each started with `command` (the parent's own command line;
+    the environment tells it it is a worker), until a signal; the exit code."""
     held = reserve_port(host, port)
     directory = (data_dir or app_dir / ".reactor").resolve()
     lock = DataDirLock(directory)
@@ -225,7 +225,7 @@ async def supervise(app_dir: Path, data_dir: Path | None, host: str, port: int, 
         data_dir_modes.prepare(directory)
         lock.acquire()
         lock.share()
-        return await Supervisor(directory, size, argv).run()
+        return await Supervisor(directory, size, command).run()
     except OSError as exc:
         raise ReactorError(f"data directory {directory}: cannot use it: {exc}") from exc
     finally:
