@@ -81,6 +81,13 @@ def test_metrics_move_with_mutations_queries_and_pushes(server: ReactorServer) -
                 break
             time.sleep(0.1)
         assert after["reactor_sync_sessions"] == 1
+        # The push histogram is the server's own (no locks): counts add up like a library one.
+        push_buckets = [value for sample, value in after.items()
+                        if sample.startswith("reactor_push_latency_seconds_bucket")]
+        assert len(push_buckets) == 15 and push_buckets == sorted(push_buckets)
+        assert after['reactor_push_latency_seconds_bucket{le="+Inf"}'] == \
+            after["reactor_push_latency_seconds_count"] >= 1
+        assert after["reactor_push_latency_seconds_sum"] > 0
         assert after["reactor_subscriptions"] >= 1
     assert after["reactor_commits_total"] - before["reactor_commits_total"] >= 3
     assert after["reactor_commit_latency_seconds_count"] - \

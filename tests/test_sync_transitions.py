@@ -320,6 +320,53 @@ async def test_fan_out_runs_the_query_once_for_fifty_clients(server: ReactorServ
         _, after = http_json(f"{server.url}/api/debug/stats", method="GET", headers=admin)
         # One shared entry, re-run once for the commit, pushed to all fifty sockets.
         assert after["subscriptions"]["executions"] - before["subscriptions"]["executions"] == 1
+        # The fifty were owed the same bytes: encoded once (and once the writer's own).
+        assert after["pushes"]["encoded"] - before["pushes"]["encoded"] == 2
+        assert after["pushes"]["shared"] - before["pushes"]["shared"] == 49
+        assert all(u == updates[0] for u in updates)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_one_commit_pushed_to_clients_at_different_versions(
+        server: ReactorServer) -> None:
+    """Clients of one query that last saw another timestamp, are at other query set or
+    identity versions, or hold it under another id, each get a Transition continuing
+    their own version chain (a fan-out shares bytes only between identical messages)."""
+    counter = name()
+    query = ("counter:get", {"name": counter})
+    plain = [ProtocolClient(server.url) for _ in range(3)]
+    late, moved, other_id, signed_in = (ProtocolClient(server.url) for _ in range(4))
+    clients = [*plain, late, moved, other_id, signed_in]
+    await asyncio.gather(*(c.open() for c in clients))
+    try:
+        async with ProtocolClient(server.url) as writer:
+            await asyncio.gather(*(c.add({0: query}) for c in plain))
+            # A commit the plain clients do not watch: `late` starts from a newer ts.
+            await writer.mutation("counter:incr", {"name": name()})
+            await late.add({0: query})
+            assert decode_ts(late.version["ts"]) > decode_ts(plain[0].version["ts"])
+            await moved.add({0: query})
+            await moved.add({1: ("counter:get", {"name": name()})})
+            await other_id.add({7: query})
+            await signed_in.add({0: query})
+            await signed_in.send({"type": "Authenticate", "tokenType": "Admin",
+                                  "baseVersion": 0,
+                                  "value": AdminKey.load_or_create(server.data_dir).value})
+            await signed_in.receive_until(lambda f: f["type"] == "Transition")
+            await writer.mutation("counter:incr", {"name": counter, "by": 3})
+        updates = await asyncio.gather(*(
+            c.receive_until(lambda f: f["type"] == "Transition") for c in clients))
+        # ProtocolClient checked each startVersion against the client's last endVersion.
+        assert all(u == updates[0] for u in updates[:3])
+        assert updates[3]["startVersion"] != updates[0]["startVersion"]
+        assert updates[3]["endVersion"] == updates[0]["endVersion"]
+        assert [u["endVersion"]["querySet"] for u in updates[3:]] == [1, 2, 1, 1]
+        assert updates[-1]["endVersion"]["identity"] == 1
+        assert [[m["queryId"] for m in u["modifications"]] for u in updates[3:]] == \
+            [[0], [0], [7], [0]]
+        assert [c.values.get(0, c.values.get(7)) for c in clients] == [3] * 7
+        assert moved.values[1] == 0
     finally:
         await asyncio.gather(*(c.close() for c in clients))
 

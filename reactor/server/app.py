@@ -32,6 +32,7 @@ from reactor.server.data_api import DataApi
 from reactor.server.demo import demo_routes
 from reactor.server.disconnects import DisconnectLogging
 from reactor.server.env_api import EnvApi
+from reactor.server.fanout import Fanout
 from reactor.server.files import FileEndpoints
 from reactor.server.heartbeat import Heartbeat
 from reactor.server.home import home_route
@@ -68,6 +69,9 @@ class ReactorServer:
         # The Prometheus instruments (`/metrics`), counting from start.
         self.metrics = ServerMetrics(self)
         self._metrics_attached = False
+        # What the sync sessions share when a commit is pushed to many of them.
+        self.fanout = Fanout(self.config.transition_chunk_bytes,
+                             on_push=self.metrics.push_latency.observe)
         # Set by `reactor serve --backup-every` (runtime/backups/schedule.py).
         self.backups: BackupStatus | None = None
         self._started = False
@@ -154,7 +158,7 @@ class ReactorServer:
         # The socket's task and every task it starts know which client this is.
         set_client_address(websocket.client.host if websocket.client else None)
         session = SyncSession(websocket, self.engine, self._authenticator, self.config,
-                              self.quotas, on_push=self.metrics.push_latency.observe)
+                              self.quotas, self.fanout)
         self.sessions.add(session)
         self.heartbeat.ensure_running()
         try:
@@ -197,6 +201,7 @@ class ReactorServer:
             "tasks": len(asyncio.all_tasks()),
             "subscriptions": {"entries": stats.query_entries,
                               "executions": stats.query_executions},
+            "pushes": {"encoded": self.fanout.encoded, "shared": self.fanout.shared},
             "committer": {"commits": stats.commits, "batches": stats.commit_batches,
                           "conflicts": stats.conflicts},
             "workers": {"escalations": stats.escalations, "remoteCalls": stats.remote_calls,

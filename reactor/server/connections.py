@@ -72,6 +72,25 @@ def text_frame_header(length: int) -> bytes:
     return b"\x81\x7f" + length.to_bytes(8, "big")
 
 
+class FrameReuse:
+    """Frames text payloads, reusing the last frame when given the same payload object.
+
+    A server's frames are not masked, so a Transition shared by a thousand sessions
+    (fanout.py) is one frame written to a thousand sockets: built once, not copied
+    for each. Only the last payload is kept (a fan-out writes one after another).
+    """
+
+    def __init__(self) -> None:
+        self._payload = b""
+        self._frame = text_frame_header(0)
+
+    def __call__(self, payload: bytes) -> bytes:
+        if payload is not self._payload:
+            self._frame = text_frame_header(len(payload)) + payload
+            self._payload = payload
+        return self._frame
+
+
 class ConnectionGate:
     """Open sockets by client address; decides whether one more may open."""
 
@@ -208,6 +227,7 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
     """The HTTP and WebSocket protocol classes to give uvicorn (`http=`, `ws=`)."""
     assert AutoWebSocketsProtocol is not None, "uvicorn[standard] brings a WebSocket library"
     websocket_base: Any = AutoWebSocketsProtocol
+    framed = FrameReuse()
 
     class GuardedWebSocket(websocket_base):  # type: ignore[misc]
         """The socket after its upgrade: still counted until it closes."""
@@ -233,7 +253,8 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
                     or self.initial_response is not None or not self.writable.is_set()
                     or self.transport.is_closing()):
                 return 0
-            frames = self._fitting(frames)
+            if len(frames) > 1:
+                frames = self._fitting(frames)
             conn = self.conn
             if (conn.extensions or conn.writes or conn.debug
                     or conn.expect_continuation_frame):
@@ -248,8 +269,10 @@ def guarded_protocols(gate: ConnectionGate, header_timeout_s: float,
                 return written
             if conn.state is not State.OPEN:
                 return 0
-            self.transport.write(b"".join(
-                [part for data in frames for part in (text_frame_header(len(data)), data)]))
+            if len(frames) == 1:
+                self.transport.write(framed(frames[0]))
+            else:
+                self.transport.write(b"".join([framed(data) for data in frames]))
             return len(frames)
 
         def _fitting(self, frames: list[bytes]) -> list[bytes]:

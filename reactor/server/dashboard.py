@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from prometheus_client import Histogram
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -63,7 +63,7 @@ def _percentiles(durations: list[float]) -> dict[str, float | None]:
     return {"p50Ms": at(0.5), "p95Ms": at(0.95), "p99Ms": at(0.99)}
 
 
-def histogram_buckets(histogram: Histogram) -> list[list[float | None]]:
+def histogram_buckets(histogram: Collector) -> list[list[float | None]]:
     """A histogram's cumulative counts per upper bound (seconds; None for +Inf), for the
     Health page to take percentiles of the calls between two of its samples."""
     buckets: list[list[float | None]] = []
@@ -86,7 +86,7 @@ class Dashboard:
 
     def __init__(self, authenticator: Callable[[], Authenticator],
                  stats: Callable[[], Awaitable[dict[str, Any]]],
-                 histograms: Callable[[], dict[str, Histogram]]) -> None:
+                 histograms: Callable[[], dict[str, Collector]]) -> None:
         self.authenticator = authenticator
         self.codes = LoginCodes(lambda: authenticator().admin_key)
         self.stats = stats

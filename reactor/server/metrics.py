@@ -10,12 +10,19 @@ actions, file sizes) are read when scraped.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
@@ -49,9 +56,9 @@ class ServerMetrics:
         self.commit_latency = Histogram(
             "reactor_commit_latency_seconds", "From a transaction's commit request to its"
             " commit being durable", buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.push_latency = Histogram(
+        self.push_latency = LoopHistogram(
             "reactor_push_latency_seconds", "From a commit to a WebSocket client being sent"
-            " the Transition that shows it", buckets=LATENCY_BUCKETS, registry=self.registry)
+            " the Transition that shows it", LATENCY_BUCKETS, self.registry)
         self.pending_jobs = 0
         self.registry.register(_Current(self))
         # The labelled children, looked up once: `labels()` costs more than the count.
@@ -81,6 +88,38 @@ class ServerMetrics:
         """The current values in the text format (what `GET /metrics` answers)."""
         self.pending_jobs = await self.server.engine.scheduler.pending_jobs(PENDING_JOBS_CAP)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class LoopHistogram(Collector):
+    """A histogram observed on the event loop's thread only, so without locks.
+
+    prometheus-client's `Histogram` takes a lock for its sum and one for a bucket on
+    every observation: a commit pushed to a thousand clients observes a thousand
+    push latencies, and those locks were 8 % of the push's CPU. A scrape from
+    another thread copies the counts, so `_count` matches the buckets; `_sum` may be
+    one observation apart from them.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
+                 registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = list(buckets)
+        # One count per upper bound, then the observations above the last (+Inf).
+        self._counts = [0] * (len(buckets) + 1)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def collect(self) -> Iterator[Metric]:
+        counts, total = list(self._counts), self._sum
+        bounds = [*(repr(float(bound)) for bound in self._bounds), "+Inf"]
+        yield HistogramMetricFamily(self.name, self.documentation, sum_value=total,
+                                    buckets=list(zip(bounds, itertools.accumulate(counts),
+                                                     strict=True)))
 
 
 def _file_bytes(*paths: object) -> int:

@@ -9,7 +9,7 @@ import msgspec
 
 from reactor.runtime import Outcome
 from reactor.server import protocol as p
-from reactor.subscriptions import QueryEntry
+from reactor.subscriptions import QueryResult
 from reactor.values import canonicalize, dumps
 
 
@@ -36,18 +36,28 @@ def failure_fields(outcome: Outcome) -> dict[str, Any]:
     return fields
 
 
-def query_modification(query_id: int, entry: QueryEntry, journal: str | None
-                       ) -> p.QueryUpdated | p.QueryFailed:
-    """QueryUpdated or QueryFailed from the entry's shared result (encoded once)."""
-    result = entry.result
-    assert result is not None
-    if result.ok:
-        return p.QueryUpdated(queryId=query_id, value=msgspec.Raw(result.encoded),
-                              logLines=result.log_lines, journal=journal)
-    failed = p.QueryFailed(queryId=query_id, errorMessage=result.error_message or "",
-                           logLines=result.log_lines, journal=journal)
-    if result.error_data is not None:
-        failed.errorData = msgspec.Raw(result.error_data)
+# One modification a client is owed, as the values its bytes are made of: `(query_id,)`
+# is a removal, `(query_id, result, journal)` a result (QueryUpdated or QueryFailed),
+# `(query_id, message, journal)` a query that failed before it could run. Clients shown
+# the same result object get equal changes (results hash by identity), so a fan-out can
+# encode their Transition once.
+Change = tuple[int] | tuple[int, QueryResult | str, str | None]
+
+
+def modification(change: Change) -> p.StateModification:
+    """The message part of one change; a result's value is its shared encoding."""
+    if len(change) == 1:
+        return p.QueryRemoved(queryId=change[0])
+    query_id, shown, journal = change
+    if isinstance(shown, str):
+        return p.QueryFailed(queryId=query_id, errorMessage=shown, journal=journal)
+    if shown.ok:
+        return p.QueryUpdated(queryId=query_id, value=msgspec.Raw(shown.encoded),
+                              logLines=shown.log_lines, journal=journal)
+    failed = p.QueryFailed(queryId=query_id, errorMessage=shown.error_message or "",
+                           logLines=shown.log_lines, journal=journal)
+    if shown.error_data is not None:
+        failed.errorData = msgspec.Raw(shown.error_data)
     return failed
 
 

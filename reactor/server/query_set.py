@@ -12,7 +12,7 @@ from reactor.runtime.paths import canonical_path
 from reactor.runtime.runner import to_function_error
 from reactor.server import protocol as p
 from reactor.server.identity import Caller
-from reactor.server.outgoing import query_modification
+from reactor.server.outgoing import Change
 from reactor.subscriptions import QueryEntry, QueryResult, Watcher
 from reactor.values import from_wire
 
@@ -137,22 +137,19 @@ class ClientQueries:
                 return False
         return True
 
-    def take_modifications(self) -> list[p.StateModification]:
+    def take_changes(self) -> list[Change]:
         """What changed since the last call: removals, then new results and failures.
 
         Removals come first: an id removed and added again in between is then left
         holding its new query on the client too.
         """
-        modifications: list[p.StateModification] = [
-            p.QueryRemoved(queryId=query_id) for query_id in self._removed]
+        changes: list[Change] = [(query_id,) for query_id in self._removed]
         self._removed.clear()
         for query_id, query in self._queries.items():
             entry = query.entry
             if entry is None:
                 if query.sent_version == NEVER_SENT:
-                    modifications.append(p.QueryFailed(
-                        queryId=query_id, errorMessage=query.failure or "query failed",
-                        journal=query.journal))
+                    changes.append((query_id, query.failure or "query failed", query.journal))
                     query.sent_version = 0
                     query.sent = None
             elif query.sent_version != entry.version:
@@ -161,10 +158,10 @@ class ClientQueries:
                 if result.journal is not None:
                     query.journal = result.journal
                 if query.sent is None or not query.sent.same_outcome(result):
-                    modifications.append(query_modification(query_id, entry, query.journal))
+                    changes.append((query_id, result, query.journal))
                 query.sent_version = entry.version
                 query.sent = result
-        return modifications
+        return changes
 
     def close(self) -> int:
         """Let go of every query; how many live queries were let go."""

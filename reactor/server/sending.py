@@ -24,7 +24,7 @@ from reactor.runtime import Engine
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
 from reactor.server.connections import DIRECT_WRITE
-from reactor.server.outgoing import transition_frames
+from reactor.server.fanout import Fanout
 from reactor.server.query_set import ClientQueries
 
 # Most time a close handshake may take before the session is dropped anyway.
@@ -41,13 +41,12 @@ class SessionSender:
     queries: ClientQueries
 
     def __init__(self, websocket: WebSocket, engine: Engine, config: ServerConfig,
-                 on_push: Callable[[float], None] | None) -> None:
+                 fanout: Fanout) -> None:
         self.ws = websocket
         self.engine = engine
         self.config = config
-        # Told, after a Transition carrying changes is written, the seconds since the
-        # commit it shows (commit timestamps are wall-clock nanoseconds).
-        self.on_push = on_push
+        # Shared with the server's other sessions: encoded Transitions, push latency.
+        self.fanout = fanout
         self._pushed_ts = 0
         self.identity_version = 0
         # What the client has seen: the endVersion of the last Transition sent.
@@ -80,23 +79,23 @@ class SessionSender:
         """Whether a consistent Transition can be built now."""
         return self.engine.live_ts >= self.required_ts and self.queries.ready()
 
-    def _transition(self) -> p.Transition | None:
-        """The Transition owed to the client now, or None if it is owed nothing."""
+    def _transition(self) -> list[bytes] | None:
+        """The frames of the Transition owed to the client now, or None if it is owed
+        nothing (shared with other sessions owed the same bytes: not to be changed)."""
         ts = max(self.engine.live_ts, self.sent_ts)
-        end = p.StateVersion(querySet=self.queries.version, identity=self.identity_version,
-                             ts=p.encode_ts(ts))
-        modifications = self.queries.take_modifications()
-        versions_moved = (end.querySet, end.identity) != (self.sent.querySet, self.sent.identity)
-        if not (modifications or versions_moved or self.owe_transition):
+        query_set, identity = self.queries.version, self.identity_version
+        changes = self.queries.take_changes()
+        sent = self.sent
+        if not (changes or self.owe_transition or query_set != sent.querySet
+                or identity != sent.identity):
             return None
-        transition = p.Transition(startVersion=self.sent, endVersion=end,
-                                  modifications=modifications)
-        if modifications and ts > self.sent_ts:
+        self.sent, frames = self.fanout.transition(sent, self.sent_ts, query_set, identity,
+                                                   ts, changes)
+        if changes and ts > self.sent_ts:
             self._pushed_ts = ts
-        self.sent = end
         self.sent_ts = ts
         self.owe_transition = False
-        return transition
+        return frames
 
     def _due_frames(self) -> list[bytes]:
         """Queued responses, then the Transition owed (if it can be built), or a Ping."""
@@ -104,7 +103,7 @@ class SessionSender:
         if self.closing is None and self._ready():
             transition = self._transition()
             if transition is not None:
-                frames.extend(transition_frames(transition, self.config.transition_chunk_bytes))
+                frames.extend(transition)
         if not frames and time.monotonic() - self.last_send >= self.config.ping_interval_s:
             frames.append(p.encode_server_message(p.Ping()))
         return frames
@@ -137,8 +136,9 @@ class SessionSender:
             self._report_push()
 
     def _report_push(self) -> None:
-        if self._pushed_ts and self.on_push is not None:
-            self.on_push(max(0.0, (time.time_ns() - self._pushed_ts) / 1e9))
+        on_push = self.fanout.on_push
+        if self._pushed_ts and on_push is not None:
+            on_push(max(0.0, (time.time_ns() - self._pushed_ts) / 1e9))
         self._pushed_ts = 0
 
     async def _send_due(self, frames: list[bytes]) -> None:

@@ -27,6 +27,7 @@ from reactor.runtime.runner import to_function_error
 from reactor.runtime.system import MutationJournal
 from reactor.server import protocol as p
 from reactor.server.config import ServerConfig
+from reactor.server.fanout import Fanout
 from reactor.server.identity import Authenticator, Caller
 from reactor.server.log_text import clip
 from reactor.server.outgoing import failure_fields, value_json
@@ -50,9 +51,9 @@ class SyncSession(SessionSender):
 
     def __init__(self, websocket: WebSocket, engine: Engine,
                  authenticator: Callable[[], Authenticator], config: ServerConfig,
-                 quotas: Quotas | None = None,
-                 on_push: Callable[[float], None] | None = None) -> None:
-        super().__init__(websocket, engine, config, on_push)
+                 quotas: Quotas | None = None, fanout: Fanout | None = None) -> None:
+        super().__init__(websocket, engine, config,
+                         fanout or Fanout(config.transition_chunk_bytes))
         self.quotas = quotas or Quotas(0, 0)
         self.authenticator = authenticator
         self.session_id = ""

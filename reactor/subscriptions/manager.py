@@ -22,12 +22,14 @@ logger = logging.getLogger("reactor.subscriptions")
 MAX_RETAINED_ENTRY_BYTES = 64 * 1024
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class QueryResult:
     """One execution of a query at snapshot `ts`.
 
     `encoded` is the convex-JSON encoding of the value (or of the error), made
-    once and shared by every client subscribed to the entry.
+    once and shared by every client subscribed to the entry. Results compare and
+    hash by identity (`same_outcome` compares content): a fan-out keys the
+    Transitions it shares between clients on the result object they show.
     """
 
     ts: int
