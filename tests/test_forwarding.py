@@ -1,7 +1,8 @@
-"""A follower's transport to the committer (reactor/runtime/forwarding.py), against a
-stand-in committer on a real socket: concurrent transactions travel together, and each
-gets its own answer (a ts, a conflict, or a resend when the node does not commit yet).
-The real committer's side runs in tests/test_nodes.py."""
+"""A follower's transport to the committer (reactor/runtime/forwarding.py and
+node_link.py), against stand-in committers on real sockets: concurrent transactions
+travel together, each gets its own answer (a ts, a conflict, or a resend when the node
+does not commit yet), and a failure says whether anything was sent. The real
+committer's side runs in tests/test_nodes.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from reactor.errors import ConflictError, InvalidValueError, StorageError
+from reactor.runtime import node_link
 from reactor.runtime.forwarding import (
     COMMIT_ROUTE,
     SECRET_HEADER,
@@ -21,6 +23,7 @@ from reactor.runtime.forwarding import (
     decode_batch,
     encode_batch,
 )
+from reactor.runtime.node_link import AnswerLost, NodeLink, SendFailed
 from reactor.storage import CommitterInfo
 
 SECRET = "s3cret"
@@ -180,3 +183,85 @@ async def test_a_cancelled_caller_is_not_sent(
     assert list(await asyncio.gather(first, second)) == [1001, 1002]
     assert await forwarder(b"4") == 1004
     assert b"3" not in [b for bodies in committer.requests for b in bodies]
+
+
+# The connections themselves (reactor/runtime/node_link.py) -------------------------
+
+
+HANG_UP = b"hang up after: "
+
+
+async def raw_server(answers: list[bytes]) -> tuple[asyncio.Server, list[int]]:
+    """A server answering each request (read up to its blank line, with its body) with
+    the next of `answers` verbatim; an empty answer closes the connection instead, and
+    one after `HANG_UP` closes it after answering. Each connection's number is recorded
+    per request."""
+    seen: list[int] = []
+    connections = iter(range(1_000))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = next(connections)
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))
+                await reader.readexactly(length)
+                seen.append(number)
+                answer = answers.pop(0)
+                if not answer:
+                    break
+                writer.write(answer.removeprefix(HANG_UP))
+                await writer.drain()
+                if answer.startswith(HANG_UP):
+                    break
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0), seen
+
+
+def ok(body: bytes, *headers: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\n%scontent-length: %d\r\n\r\n%s" % (
+        b"".join(h + b"\r\n" for h in headers), len(body), body)
+
+
+async def test_a_link_keeps_its_connection_and_knows_which_side_a_failure_is_on() -> None:
+    server, seen = await raw_server([ok(b"one"), ok(b"two"), ok(b"three", b"connection: close"),
+                                     ok(b"four"), b"", b"HTTP/1.1 200 OK\r\n\r\nno length"])
+    link = NodeLink(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", 5.0)
+    try:
+        answers = [await link.post("/x", b"body", {}) for _ in range(4)]
+        assert [(a.status, a.body) for a in answers] == [
+            (200, b"one"), (200, b"two"), (200, b"three"), (200, b"four")]
+        # Kept open between requests, until the node said it closes.
+        assert seen == [0, 0, 0, 1]
+        with pytest.raises(AnswerLost, match="closed after 0 bytes"):
+            await link.post("/x", b"body", {})
+        with pytest.raises(AnswerLost, match="no content-length"):
+            await link.post("/x", b"body", {})
+    finally:
+        link.close()
+        server.close()
+    # Nothing listens any more: nothing was sent, so it may be sent elsewhere.
+    with pytest.raises(SendFailed, match=r"ConnectionRefused|Connect call failed"):
+        await link.post("/x", b"body", {})
+
+
+async def test_a_link_does_not_reuse_a_connection_the_node_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node closes an idle connection (its keep-alive timeout): the next request goes
+    on a new connection instead of being lost on the closed one; so does one after the
+    link's own idle limit, before the node's would close it."""
+    server, seen = await raw_server([HANG_UP + ok(b"one"), ok(b"two"), ok(b"three")])
+    link = NodeLink(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", 5.0)
+    try:
+        assert (await link.post("/x", b"", {})).body == b"one"
+        await asyncio.sleep(0.05)  # the hang-up reaches this side
+        assert (await link.post("/x", b"", {})).body == b"two"
+        monkeypatch.setattr(node_link, "IDLE_S", 0.0)
+        assert (await link.post("/x", b"", {})).body == b"three"
+        assert seen == [0, 1, 2]
+    finally:
+        link.close()
+        server.close()

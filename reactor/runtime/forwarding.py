@@ -21,9 +21,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import orjson
 
 from reactor.errors import ConflictError, InvalidValueError, StorageError
+from reactor.runtime.node_link import Answer, AnswerLost, NodeLink, SendFailed
 from reactor.storage import CommitLog, CommitterInfo
 
 logger = logging.getLogger("reactor.forwarding")
@@ -87,10 +88,10 @@ class CommitForwarder:
     def __init__(self, log: CommitLog) -> None:
         self.log = log
         self._committer: CommitterInfo | None = None
-        self._client = httpx.AsyncClient(timeout=TIMEOUT_S)
+        self._link: NodeLink | None = None
         self._queue: list[_Forward] = []
         self._senders: set[asyncio.Task[None]] = set()
-        # Requests sent and transactions answered (benchmarks read the batch size).
+        # Requests answered and transactions answered (benchmarks read the batch size).
         self.requests = 0
         self.forwarded = 0
 
@@ -103,7 +104,16 @@ class CommitForwarder:
             if not item.future.done():
                 item.future.set_exception(closed)
         self._queue.clear()
-        await self._client.aclose()
+        if self._link is not None:
+            self._link.close()
+
+    def _link_to(self, committer: CommitterInfo) -> NodeLink:
+        """The connections to `committer` (a new committer: new connections)."""
+        if self._link is None or self._link.address != committer.address:
+            if self._link is not None:
+                self._link.close()
+            self._link = NodeLink(committer.address, TIMEOUT_S)
+        return self._link
 
     async def __call__(self, body: bytes) -> int:
         """Send `body` to the committer with the transactions queued beside it; its ts."""
@@ -143,20 +153,18 @@ class CommitForwarder:
                 detail = "no node has named itself the committer"
             else:
                 try:
-                    self.requests += 1
-                    response = await self._client.post(
-                        committer.address + COMMIT_ROUTE,
-                        content=encode_batch([item.body for item in batch]),
-                        headers={SECRET_HEADER: committer.secret})
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    detail = f"{committer.address}: {type(exc).__name__}: {exc}"
-                except httpx.HTTPError as exc:
+                    answer = await self._link_to(committer).post(
+                        COMMIT_ROUTE, encode_batch([item.body for item in batch]),
+                        {SECRET_HEADER: committer.secret})
+                except (SendFailed, ValueError) as exc:
+                    detail = f"{committer.address}: {exc}"
+                except AnswerLost as exc:
                     self._committer = None
-                    _fail(batch, unavailable(f"{committer.address}: {type(exc).__name__}:"
-                                             f" {exc}"))
+                    _fail(batch, unavailable(f"{committer.address}: {exc}"))
                     return
                 else:
-                    batch = self._answer(committer, batch, response)
+                    self.requests += 1
+                    batch = self._answer(committer, batch, answer)
                     if not batch:
                         return
                     detail = f"{committer.address} is not committing (yet)"
@@ -167,21 +175,22 @@ class CommitForwarder:
             await asyncio.sleep(RETRY_S)
 
     def _answer(self, committer: CommitterInfo, batch: list[_Forward],
-                response: httpx.Response) -> list[_Forward]:
+                response: Answer) -> list[_Forward]:
         """Answer each transaction of `batch` from the committer's `response`; those it
         did not commit because it does not commit (yet, or any more), to send again."""
         try:
-            answer = response.json()
-        except ValueError:
+            answer = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
             answer = {}
-        if response.status_code == 503 and answer.get("code") in NOT_COMMITTING:
+        if not isinstance(answer, dict):
+            answer = {}
+        if response.status == 503 and answer.get("code") in NOT_COMMITTING:
             return batch
-        results = answer.get("results") if isinstance(answer, dict) else None
-        if (response.status_code != 200 or not isinstance(results, list)
-                or len(results) != len(batch)):
+        results = answer.get("results")
+        if response.status != 200 or not isinstance(results, list) or len(results) != len(batch):
             self._committer = None
-            _fail(batch, unavailable(f"{committer.address} answered"
-                                     f" {response.status_code}: {str(answer)[:300]}"))
+            _fail(batch, unavailable(f"{committer.address} answered {response.status}:"
+                                     f" {response.body[:300]!r}"))
             return []
         self._committer = committer
         again: list[_Forward] = []
