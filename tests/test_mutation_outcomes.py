@@ -13,6 +13,7 @@ from reactor.runtime.system import MutationJournal
 from reactor.testing import ReactorTest
 
 APP = Path(__file__).parent / "apps" / "basic"
+FILES_APP = Path(__file__).parent / "apps" / "files"
 SESSION = "6f1c1d4e-8f51-4b8e-9a43-2b0d8f7a2c11"
 
 
@@ -60,3 +61,21 @@ async def test_concurrent_resends_apply_once() -> None:
         assert len({str(r) for r in results}) == 1
         assert await t.query("notes:count") == 1
         assert await stored_outcomes(t) == 1
+
+
+async def test_a_mutation_that_writes_nothing_stores_no_outcome_and_commits_nothing() -> None:
+    """Nothing a re-send could apply twice, so nothing is kept (or fsynced) for it: a
+    re-sent one runs again — here it mints a fresh upload URL."""
+    async with ReactorTest(FILES_APP) as t:
+        stats = t.engine.database.committer.stats
+        commits = stats.commits
+
+        async def upload_url() -> object:
+            outcome = await t.engine.call(FunctionKind.MUTATION, "messages:generateUploadUrl",
+                                          {}, journal=MutationJournal(SESSION, 3))
+            return outcome.unwrap()
+
+        first, again = await upload_url(), await upload_url()
+        assert isinstance(first, str) and isinstance(again, str) and first != again
+        assert stats.commits == commits
+        assert await stored_outcomes(t) == 0

@@ -2,8 +2,10 @@
 
 A client re-sends an unanswered mutation after reconnecting; the outcome is
 written by the mutation's own commit, so a retry finds it instead of running the
-mutation twice — across server restarts too. Outcomes are storage side rows, not
-documents of a system table: every client mutation writes one, so a row and its
+mutation twice — across server restarts too. A mutation that wrote nothing stores
+none (runtime/runner.py): running it again applies nothing. Outcomes are storage
+side rows, not documents of a system table: every writing client mutation stores
+one, so a row and its
 one key (transactions/transaction.py `record_outcome`) cost much less than a
 document with its four index entries. `Database.prune_outcomes` deletes old ones
 (the scheduler calls it with the retention it is configured with).
