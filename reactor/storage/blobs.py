@@ -135,7 +135,7 @@ class _StagingWriter:
 
     async def _submit(self) -> None:
         if self._writing is not None:
-            await self._writing
+            await asyncio.shield(self._writing)
         batch, self._batch, self._batched = self._batch, [], 0
         if not batch:
             self._writing = None
@@ -154,15 +154,25 @@ class _StagingWriter:
             view = view[os.write(self.fd, view):]
 
     async def finish(self) -> str:
-        """Write what is left, fsync; the sha256 of everything written."""
+        """Write what is left, fsync; the sha256 of everything written.
+
+        A failed write or background fdatasync fails the upload: once reported, an
+        fsync error is not reported again to the same file, so the final fsync alone
+        could succeed over lost bytes. Every trip to the thread is tracked in
+        `_writing` and awaited shielded, so a cancelled upload still waits for it
+        (`abandon`) before its file is closed.
+        """
         if self._writing is None and self._syncing is None:
             # A small file, all in one batch: written and fsynced in one trip to a thread.
             batch, self._batch, self._batched = self._batch, [], 0
-            await self._run(self._write_and_sync, batch)
-            return self._digest.hexdigest()
-        await self._submit()
-        await self.abandon()
-        await self._run(os.fsync, self.fd)
+            self._writing = self._run(self._write_and_sync, batch)
+        else:
+            await self._submit()
+            for future in (self._writing, self._syncing):
+                if future is not None:
+                    await asyncio.shield(future)
+            self._writing = self._run(os.fsync, self.fd)
+        await asyncio.shield(self._writing)
         return self._digest.hexdigest()
 
     def _write_and_sync(self, batch: list[bytes]) -> None:
