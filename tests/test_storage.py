@@ -32,6 +32,12 @@ from reactor.storage import postgres_sql as pg_sql
 from reactor.storage.choose import make_storage
 from reactor.storage.postgres import PostgresStorage
 from reactor.storage.postgres_schema import parse_url
+from reactor.storage.sqlite_checkpoint import (
+    CHECKPOINT_FRAMES,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    next_interval,
+)
 from reactor.storage.sqlite_sql import SCAN as SQLITE_SCAN
 from reactor.values import Int64
 
@@ -430,6 +436,25 @@ async def _check_against_oracle(
                 assert await store.index_entry_count(index_id) == expected
         finally:
             await store.close()
+
+
+@given(steps=st.lists(st.integers(min_value=-1, max_value=100_000), max_size=50))
+def test_checkpoint_pause_follows_the_wal_growth_within_its_bounds(steps: list[int]) -> None:
+    """Whatever the WAL does, the pause stays within its bounds and moves at most 2x a
+    step; a WAL growing faster than CHECKPOINT_FRAMES a checkpoint shortens it, slower
+    lengthens it, and a checkpoint that found nothing new leaves it."""
+    interval = MIN_INTERVAL_S
+    for grown in steps:
+        after = next_interval(interval, grown)
+        assert MIN_INTERVAL_S <= after <= MAX_INTERVAL_S
+        assert interval / 2 <= after <= interval * 2
+        if grown <= 0:
+            assert after == interval
+        elif grown > CHECKPOINT_FRAMES:
+            assert after < interval or after == MIN_INTERVAL_S
+        elif grown < CHECKPOINT_FRAMES:
+            assert after > interval or after == MAX_INTERVAL_S
+        interval = after
 
 
 async def test_checkpoints_run_beside_the_writer(tmp_path: Path) -> None:
