@@ -61,6 +61,15 @@ async def test_a_scheduled_mutation_runs_once_when_due(t: ReactorTest) -> None:
     assert await t.query("jobs:runs", {"name": "a"}) == [START_MS + 60_000]
 
 
+async def test_a_scheduled_mutation_that_writes_nothing_is_still_marked_done_once(
+        t: ReactorTest) -> None:
+    job_id = await t.mutation("jobs:schedule_look", {"delay": 1})
+    manual(t).advance(1)
+    assert await t.run_scheduled() == 1
+    assert await state(t, job_id) == {"kind": "success"}
+    assert await t.run_scheduled() == 0
+
+
 async def test_run_at_takes_a_timestamp_and_a_path(t: ReactorTest) -> None:
     job_id = await t.mutation("jobs:schedule_bump_at", {"name": "b", "at": START_MS + 5_000})
     manual(t).advance(5)

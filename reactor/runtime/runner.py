@@ -361,9 +361,7 @@ class Runner:
                     else:
                         outcome.value, _ = await call_handler(
                             fn, ctx, checked, self.user_time_limit_s, self._slice(fn))
-                    # A mutation that wrote nothing has nothing a re-send could apply twice:
-                    # it runs again instead, and commits (and fsyncs) nothing now.
-                    if journal is not None and txn.has_writes:
+                    if journal is not None:
                         await journal.record(txn, outcome.value, self.now())
                     outcome.ts = await self.database.commit(txn, ticket)
             except ConflictError as error:

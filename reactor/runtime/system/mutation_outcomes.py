@@ -2,12 +2,11 @@
 
 A client re-sends an unanswered mutation after reconnecting; the outcome is
 written by the mutation's own commit, so a retry finds it instead of running the
-mutation twice — across server restarts too. A mutation that wrote nothing stores
-none (runtime/runner.py): running it again applies nothing. Outcomes are storage
-side rows, not documents of a system table: every writing client mutation stores
-one, so a row and its
-one key (transactions/transaction.py `record_outcome`) cost much less than a
-document with its four index entries. `Database.prune_outcomes` deletes old ones
+mutation twice — across server restarts too. A mutation that wrote nothing
+stores none: running it again applies nothing. Outcomes are storage side rows,
+not documents of a system table: every writing client mutation stores one, so a
+row and its one key (transactions/transaction.py `record_outcome`) cost much
+less than a document with its four index entries. `Database.prune_outcomes` deletes old ones
 (the scheduler calls it with the retention it is configured with).
 """
 
@@ -36,5 +35,9 @@ class MutationJournal:
         return None if stored is None else {"value": loads(stored)}
 
     async def record(self, txn: Transaction, value: Any, now_ms: float) -> None:
-        txn.record_outcome(self.session_id, self.request_id, dumps(value), now_ms)
+        """Store the outcome with the commit, unless the mutation wrote nothing: there is
+        nothing a re-send could apply twice, so it runs again instead, and nothing is
+        committed (or fsynced) now."""
+        if txn.has_writes:
+            txn.record_outcome(self.session_id, self.request_id, dumps(value), now_ms)
 

@@ -30,6 +30,17 @@ async def bump(ctx, name):
     return await _add(ctx, name)
 
 
+@internal_mutation
+async def look(ctx):
+    """Reads and writes nothing: only the job's own completion is committed."""
+    return "looked"
+
+
+@mutation(args={"delay": v.number()})
+async def schedule_look(ctx, delay):
+    return await ctx.scheduler.run_after(delay, look, {})
+
+
 @query(args={"name": v.string()})
 async def counter(ctx, name):
     row = await _counter(ctx, name)
