@@ -166,8 +166,11 @@ class SyncSession(SessionSender):
         connect_by = asyncio.get_running_loop().time() + self.config.connect_timeout_s
         while self.closing is None:
             try:
-                async with asyncio.timeout_at(None if connected else connect_by):
+                if connected:  # no timeout context per frame once it has connected
                     frame = await self.ws.receive()
+                else:
+                    async with asyncio.timeout_at(connect_by):
+                        frame = await self.ws.receive()
             except TimeoutError:
                 self._close_later(CLOSE_PROTOCOL, "ConnectTimeout: no Connect message within"
                                   f" {self.config.connect_timeout_s:g} s of opening the socket")
