@@ -70,6 +70,9 @@ class ObjectValidator(Validator):
                 raise SchemaError(exc.message) from None
             require_validator(validator, f"v.object() field {name!r}")
         self.fields: dict[str, Validator] = dict(fields)
+        # Each field's path after its object's (`.name`, or `["x y"]`), spelled once here
+        # rather than with a regular expression for every value checked.
+        self._path_suffixes = {name: child_path("", name) for name in self.fields}
 
     def check(self, value: Any, path: str, depth: int) -> Value:
         if not isinstance(value, dict):
@@ -83,9 +86,10 @@ class ObjectValidator(Validator):
                     f"{child_path(path, name)}: unexpected field (expected one of: {expected})"
                 )
         result: dict[str, Value] = {}
+        suffixes = self._path_suffixes
         for name, validator in self.fields.items():
             if name in value:
-                result[name] = validator.check(value[name], child_path(path, name), depth + 1)
+                result[name] = validator.check(value[name], path + suffixes[name], depth + 1)
             elif not validator.is_optional:
                 raise ValidationError(f"{child_path(path, name)}: required field is missing")
         return result
