@@ -32,6 +32,7 @@ from reactor.storage.base import (
     IndexEntry,
     Order,
     SearchBuild,
+    SearchWrite,
     VectorBuild,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
@@ -84,6 +85,7 @@ class SqliteStorage(SearchReads, SqliteNodes):
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
         self._search_tables = set()
+        self._texts = {}
         self._vectors = {}
         self.group = group
         self._lease_fd = None
@@ -147,6 +149,8 @@ class SqliteStorage(SearchReads, SqliteNodes):
                 lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
             self._vectors = vector_entries.load(await self._on_writer_thread(
                 lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
+            self._texts = await self._on_writer_thread(
+                partial(sqlite_search.load_indexes, writer))
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
             self._open_wake_sender()
@@ -223,6 +227,7 @@ class SqliteStorage(SearchReads, SqliteNodes):
                    for c in commits for w in c.vector_writes]
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = self._search_tables
+        written: list[tuple[int, SearchWrite, int]] = []
 
         def write(conn: sqlite3.Connection) -> set[str]:
             for statement, rows in (
@@ -235,11 +240,13 @@ class SqliteStorage(SearchReads, SqliteNodes):
                     conn.executemany(statement, rows)
             if vectors:
                 sqlite_vectors.write_entries(conn, vectors)
-            return sqlite_search.write_entries(conn, searches, known) if searches else set()
+            return (sqlite_search.write_entries(conn, searches, known, written) if searches
+                    else set())
 
         self._search_tables |= await self._transaction("write commits", write)
         if commits:
             self._wake_siblings(commits[-1].ts)
+        sqlite_search.apply_written(self._texts, written)
         for ts, vector_write, data in vectors:
             vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
@@ -274,6 +281,7 @@ class SqliteStorage(SearchReads, SqliteNodes):
             self._checkpointer.wrote()
         self._wake_siblings(None)
         self._search_tables |= result.search_tables
+        await self._reload_texts(result.search_indexes)
         for index_id in result.vector_indexes:
             self._vectors.pop(index_id, None)
             rows = await self._on_writer_thread(
@@ -297,8 +305,25 @@ class SqliteStorage(SearchReads, SqliteNodes):
         return removed
 
     async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
-        return await self._transaction("prune search entries", lambda conn: (
+        pruned = await self._transaction("prune search entries", lambda conn: (
             sqlite_search.prune_entries(conn, horizon_ts, budget)))
+        for entry_id, index_id in pruned:
+            index = self._texts.get(index_id)
+            if index is not None:
+                index.remove(entry_id)
+        return len(pruned)
+
+    async def _reload_texts(self, index_ids: Iterable[str]) -> None:
+        """Load the named search indexes into memory afresh from what is stored."""
+        writer = self._writer
+        if writer is None:
+            return
+        for index_id in dict.fromkeys(index_ids):
+            self._texts.pop(index_id, None)
+            index = await self._on_writer_thread(
+                partial(sqlite_search.load_index, writer, index_id))
+            if index is not None:
+                self._texts[index_id] = index
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
         rows = await self._fetch(sql.GET_OUTCOME, (session_id, request_id, ts))
@@ -339,6 +364,7 @@ class SqliteStorage(SearchReads, SqliteNodes):
                 rows = await self._on_writer_thread(
                     partial(sqlite_vectors.load_index, writer, index_id))
                 self._vectors.update(vector_entries.load(rows))
+        await self._reload_texts([*search_dropped, *(b.index_id for b in search_builds)])
         gone = {sqlite_search.fts_table(index_id)
                 for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
         self._search_tables = (self._search_tables - gone) | created

@@ -45,6 +45,7 @@ class StreamResult:
     """What the caller must refresh after the commit."""
 
     search_tables: set[str] = field(default_factory=set)
+    search_indexes: set[str] = field(default_factory=set)
     vector_indexes: set[str] = field(default_factory=set)
 
 
@@ -89,6 +90,7 @@ def _write_record(conn: sqlite3.Connection, record: CommitRecord, known: set[str
     conn.executemany(_UPSERT_ENTRY, [
         (w.index_id, w.key, ts, w.deleted, w.doc_id) for w in record.index_writes])
     if record.search_writes:
+        result.search_indexes |= {w.index_id for w in record.search_writes}
         result.search_tables |= sqlite_search.write_entries(
             conn, [(ts, w) for w in record.search_writes], known)
     if record.vector_writes:

@@ -21,6 +21,8 @@ import sqlite3
 from collections.abc import Iterable
 
 from reactor.storage.base import SearchWrite, TextQuery
+from reactor.storage.text_index import TextIndex
+from reactor.storage.text_index_build import build
 
 LIVE = 2**63 - 1
 
@@ -40,6 +42,13 @@ _PRUNE_CANDIDATES = """
     SELECT entry_id, index_id FROM search_entries WHERE end_ts <= ? ORDER BY end_ts LIMIT ?
 """
 STATISTICS = "SELECT count(*), coalesce(sum(tokens), 0) FROM search_entries WHERE index_id = ?"
+LIST_INDEXES = "SELECT DISTINCT index_id FROM search_entries"
+# The documents of a search's best entries, in rank order: $1 snapshot, $2 JSON id list.
+DOCUMENTS = """
+    SELECT ids.value, (SELECT d.value FROM documents AS d
+                       WHERE d.doc_id = ids.value AND d.ts <= ? ORDER BY d.ts DESC LIMIT 1)
+    FROM json_each(?) AS ids ORDER BY ids.key
+"""
 
 
 def fts_table(index_id: str) -> str:
@@ -93,8 +102,13 @@ def count_sql(table: str) -> str:
 
 
 def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWrite]],
-                  known: set[str]) -> set[str]:
-    """Apply entry changes in commit order; returns the FTS5 tables it had to create."""
+                  known: set[str], written: list[tuple[int, SearchWrite, int]] | None = None
+                  ) -> set[str]:
+    """Apply entry changes in commit order; returns the FTS5 tables it had to create.
+
+    `written` (if given) gets each change with the new entry's id (0 for a removal),
+    for the in-memory indexes to follow.
+    """
     created: set[str] = set()
     for ts, write in writes:
         table = fts_table(write.index_id)
@@ -103,23 +117,68 @@ def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWr
             created.add(table)
         conn.execute(_END_CURRENT, (ts, write.index_id, write.doc_id, LIVE))
         if write.terms is None:
+            if written is not None:
+                written.append((ts, write, 0))
             continue
         tokens = len(write.terms) + len(write.filters)
         cursor = conn.execute(_INSERT_ENTRY, (write.index_id, write.doc_id, ts, LIVE,
                                               write.creation_time, tokens))
+        entry_id = int(cursor.lastrowid or 0)
         conn.execute(f"INSERT INTO {table} (rowid, terms, filters) VALUES (?, ?, ?)",
-                     (cursor.lastrowid, " ".join(write.terms), " ".join(write.filters)))
+                     (entry_id, " ".join(write.terms), " ".join(write.filters)))
+        if written is not None:
+            written.append((ts, write, entry_id))
     return created
 
 
-def prune_entries(conn: sqlite3.Connection, horizon_ts: int, batch: int) -> int:
-    """Delete up to `batch` entries no snapshot at or after `horizon_ts` can see."""
+def apply_written(indexes: dict[str, TextIndex],
+                  written: Iterable[tuple[int, SearchWrite, int]]) -> None:
+    """Bring the in-memory indexes in step with what `write_entries` stored."""
+    for ts, write, entry_id in written:
+        index = indexes.get(write.index_id)
+        if index is not None:
+            index.end_current(write.doc_id, ts)
+        if write.terms is None:
+            continue
+        if index is None:
+            index = indexes[write.index_id] = TextIndex()
+        index.add(entry_id, write.doc_id, ts, LIVE, write.creation_time, write.terms,
+                  write.filters)
+
+
+def load_index(conn: sqlite3.Connection, index_id: str) -> TextIndex | None:
+    """The stored entries of one index in memory (None if it has none)."""
+    table = fts_table(index_id)
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (table,)).fetchone()
+    if exists is None:
+        return None
+    rows = conn.execute(f"""
+        SELECT e.entry_id, e.doc_id, e.ts, e.end_ts, e.creation, f.terms, f.filters
+        FROM search_entries AS e JOIN {table} AS f ON f.rowid = e.entry_id
+        WHERE e.index_id = ? ORDER BY e.entry_id""", (index_id,))
+    return build(rows)
+
+
+def load_indexes(conn: sqlite3.Connection) -> dict[str, TextIndex]:
+    indexes = {}
+    for (index_id,) in conn.execute(LIST_INDEXES).fetchall():
+        index = load_index(conn, index_id)
+        if index is not None:
+            indexes[index_id] = index
+    return indexes
+
+
+def prune_entries(conn: sqlite3.Connection, horizon_ts: int, batch: int
+                  ) -> list[tuple[int, str]]:
+    """Delete up to `batch` entries no snapshot at or after `horizon_ts` can see;
+    returns their (entry id, index id)."""
     rows = conn.execute(_PRUNE_CANDIDATES, (horizon_ts, batch)).fetchall()
     for entry_id, index_id in rows:
         table = fts_table(index_id)
         conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (entry_id,))
         conn.execute("DELETE FROM search_entries WHERE entry_id = ?", (entry_id,))
-    return len(rows)
+    return [(int(entry_id), str(index_id)) for entry_id, index_id in rows]
 
 
 def drop_index(conn: sqlite3.Connection, index_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -18,17 +19,25 @@ from reactor.storage.base import (
 )
 
 if TYPE_CHECKING:
+    from reactor.storage.text_index import TextIndex
     from reactor.storage.vector_matrix import VectorMatrix
 
 
 class SearchReads:
     """`search`, `search_statistics` and `vector_search` over the tables of
-    sqlite_search.py and the matrices of sqlite_vectors.py."""
+    sqlite_search.py and the matrices of sqlite_vectors.py.
+
+    The process owning the store ranks text searches on its in-memory indexes
+    (text_index.py) and reads only the winners' documents; a reader-only worker,
+    which keeps nothing in memory, ranks them with FTS5 in SQL.
+    """
 
     db_path: Path
     _writer: sqlite3.Connection | None
     # FTS5 tables that exist (committed): searches of other indexes find nothing.
     _search_tables: set[str]
+    # Text indexes, in memory (loaded at open, kept in step by `write`).
+    _texts: dict[str, TextIndex]
     # Vector indexes, in memory (loaded at open, kept in step by `write`).
     _vectors: dict[str, VectorMatrix]
     _fetch: Callable[[str, Iterable[Any] | dict[str, Any]], Awaitable[list[Any]]]
@@ -59,6 +68,8 @@ class SearchReads:
         table = sqlite_search.fts_table(index_id)
         if limit <= 0 or not query.terms or not await self._has_search_table(table):
             return []
+        if self._writer is not None:
+            return await self._search_in_memory(index_id, query, ts, limit)
         params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
         rows = await self._fetch(sqlite_search.search_sql(table), params)
         hits = []
@@ -70,10 +81,32 @@ class SearchReads:
             hits.append(SearchHit(self._decode(value, doc_id), -rank))
         return hits
 
+    async def _search_in_memory(self, index_id: str, query: TextQuery, ts: int, limit: int
+                                ) -> list[SearchHit]:
+        index = self._texts.get(index_id)
+        best = [] if index is None else index.search(query, ts, limit)
+        if not best:
+            return []
+        rows = await self._fetch(sqlite_search.DOCUMENTS,
+                                 (ts, json.dumps([doc_id for doc_id, _ in best])))
+        hits = []
+        for (doc_id, score), (_, value) in zip(best, rows, strict=True):
+            if value is None:
+                raise StorageError(
+                    f"{self.db_path}: search index {index_id!r} has a live entry for document "
+                    f"{doc_id!r} at ts {ts}, but the document does not exist then")
+            hits.append(SearchHit(self._decode(value, doc_id), score))
+        return hits
+
     async def search_statistics(self, index_id: str, query: TextQuery) -> SearchStatistics:
         table = sqlite_search.fts_table(index_id)
         if not await self._has_search_table(table):
             return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+        if self._writer is not None:
+            index = self._texts.get(index_id)
+            if index is None:
+                return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
+            return SearchStatistics(index.documents, index.tokens, index.matching(query))
         rows = await self._fetch(sqlite_search.STATISTICS, (index_id,))
         documents, tokens = rows[0]
         matching = []

@@ -1,0 +1,264 @@
+"""One text search index held in memory: postings per term and filter value, ranked by BM25.
+
+FTS5 ranks a search by calling `bm25()` on every match (a few microseconds each)
+before its top-k sort, so a search over thousands of matches took tens of
+milliseconds. This index keeps what BM25 needs beside the postings, updated with
+every commit the store writes (and loaded from the store at open):
+
+- per entry (a "slot"): its visibility `[ts, end)`, its length (terms plus filter
+  tokens, as FTS5 counts it) and its document's creation time;
+- postings partitioned by filter token, plus one partition of every entry
+  (`UNFILTERED`), so a search with an equality filter reads only the entries
+  carrying that value; a 2- or 3-character prefix searched once keeps its merged
+  postings (text_postings.py);
+- the corpus figures: stored entries, their total length, per term how many
+  entries hold it (the idf of a phrase), and the same per prefix, counted when
+  first searched and then kept up to date.
+
+A search gathers the postings of its phrases in the partitions of its first filter
+group, keeps the entries visible at the snapshot, scores them with numpy in one
+pass and keeps the best `limit` (ties newest first). The figures count every stored
+entry, superseded ones too, until pruned, as FTS5 does, so scores equal FTS5's.
+Removed entries stay in the postings (never visible) until a compaction rebuilds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from reactor.storage.base import TextQuery
+from reactor.storage.text_postings import Partition, prefix_counts
+
+LIVE = 2**63 - 1
+UNFILTERED = ""
+# BM25 parameters, those of FTS5's bm25().
+K1 = 1.2
+B = 0.75
+_INITIAL = 1024
+# Prefixes whose document frequency is kept once counted.
+_COUNTED_PREFIXES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a slot needs to be removed again or carried over by a compaction."""
+
+    entry_id: int
+    doc_id: str
+    text: str  # its terms joined by spaces, as stored
+    filters: str  # its filter tokens likewise
+
+
+class TextIndex:
+    """The entries of one search index (see module doc); the event loop owns it."""
+
+    def __init__(self, capacity: int = _INITIAL) -> None:
+        self.documents = 0
+        self.tokens = 0
+        self.ts = np.zeros(capacity, dtype=np.int64)
+        self.end = np.zeros(capacity, dtype=np.int64)
+        self.length = np.zeros(capacity, dtype=np.float64)
+        self.creation = np.zeros(capacity, dtype=np.float64)
+        self.entries: list[Entry | None] = []
+        self.slot_of: dict[int, int] = {}
+        self.current: dict[str, int] = {}
+        self.df: Counter[str] = Counter()
+        self.partitions: dict[str, Partition] = {}
+        self._counted: dict[str, int] = {}
+        self._removed = 0
+
+    def __len__(self) -> int:
+        return self.documents
+
+    # Changes ---------------------------------------------------------------
+
+    def end_current(self, doc_id: str, ts: int) -> None:
+        """The document's current entry stops being visible at `ts` (replaced or removed);
+        one written at `ts` itself is already the replacement, and stays."""
+        slot = self.current.get(doc_id)
+        if slot is not None and self.ts[slot] < ts:
+            self.end[slot] = ts
+            del self.current[doc_id]
+
+    def add(self, entry_id: int, doc_id: str, ts: int, end: int, creation: float,
+            terms: list[str], filters: list[str]) -> None:
+        """Add one stored entry (again: nothing)."""
+        if entry_id in self.slot_of:
+            return
+        slot = self.new_slot(Entry(entry_id, doc_id, " ".join(terms), " ".join(filters)),
+                             ts, end, creation, len(terms) + len(filters))
+        counts = dict(Counter(terms))
+        prefixes = prefix_counts(counts)
+        self.df.update(counts.keys())
+        self._recount(counts, 1)
+        for token in (UNFILTERED, *dict.fromkeys(filters)):
+            partition = self.partitions.get(token)
+            if partition is None:
+                partition = self.partitions[token] = Partition()
+            partition.add(slot, counts, prefixes)
+
+    def new_slot(self, entry: Entry, ts: int, end: int, creation: float, tokens: int) -> int:
+        """Record an entry's own figures; its postings are the caller's."""
+        slot = len(self.entries)
+        if slot == len(self.ts):
+            self._grow(2 * slot)
+        self.ts[slot], self.end[slot] = ts, end
+        self.length[slot], self.creation[slot] = tokens, creation
+        self.entries.append(entry)
+        self.slot_of[entry.entry_id] = slot
+        if end == LIVE:
+            self.current[entry.doc_id] = slot
+        self.documents += 1
+        self.tokens += tokens
+        return slot
+
+    def remove(self, entry_id: int) -> None:
+        """Forget a pruned entry (no snapshot can see it any more)."""
+        slot = self.slot_of.pop(entry_id, None)
+        if slot is None:
+            return
+        entry = self.entries[slot]
+        assert entry is not None
+        self.entries[slot] = None
+        self.ts[slot], self.end[slot] = LIVE, 0  # never visible again
+        if self.current.get(entry.doc_id) == slot:
+            del self.current[entry.doc_id]
+        self.documents -= 1
+        self.tokens -= int(self.length[slot])
+        counts = dict(Counter(entry.text.split()))
+        self.df.subtract(counts.keys())
+        self._recount(counts, -1)
+        self._removed += 1
+        if self._removed > max(_INITIAL, self.documents):
+            self._compact()
+
+    def _recount(self, counts: dict[str, int], change: int) -> None:
+        if self._counted:
+            prefixes = {term[:n] for term in counts for n in range(1, len(term) + 1)}
+            for prefix in prefixes & self._counted.keys():
+                self._counted[prefix] += change
+
+    def _grow(self, size: int) -> None:
+        for name in ("ts", "end", "length", "creation"):
+            old = getattr(self, name)
+            new = np.zeros(size, dtype=old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    def _compact(self) -> None:
+        """Rebuild without the removed slots, whose postings only cost time and memory."""
+        fresh = TextIndex()
+        for slot, entry in enumerate(self.entries):
+            if entry is not None:
+                fresh.add(entry.entry_id, entry.doc_id, int(self.ts[slot]), int(self.end[slot]),
+                          float(self.creation[slot]), entry.text.split(), entry.filters.split())
+        self.__dict__.update(fresh.__dict__)
+
+    # Reads -----------------------------------------------------------------
+
+    def matching(self, query: TextQuery) -> tuple[int, ...]:
+        """Per phrase, how many stored entries hold it (its idf's document frequency)."""
+        last = len(query.terms) - 1
+        return tuple(self._prefix_frequency(term) if query.prefix and i == last
+                     else self.df[term] for i, term in enumerate(query.terms))
+
+    def _prefix_frequency(self, prefix: str) -> int:
+        if prefix not in self._counted:
+            everything = self.partitions.get(UNFILTERED)
+            lists = [] if everything is None else everything.lookup(prefix, True)
+            count = 0
+            if lists:
+                # Each list holds a slot once; several may share one.
+                slots = (lists[0].slots() if len(lists) == 1
+                         else np.unique(np.concatenate([p.slots() for p in lists])))
+                count = int(np.count_nonzero(self.ts[slots] != LIVE))
+            if len(self._counted) >= _COUNTED_PREFIXES:
+                self._counted.clear()
+            self._counted[prefix] = count
+        return self._counted[prefix]
+
+    def search(self, query: TextQuery, ts: int, limit: int) -> list[tuple[str, float]]:
+        """(doc id, BM25 score) of the best `limit` entries visible at `ts`, best first,
+        ties newest first."""
+        if limit <= 0 or not self.documents:
+            return []
+        groups = query.filters or ((UNFILTERED,),)
+        partitions = [p for token in dict.fromkeys(groups[0])
+                      if (p := self.partitions.get(token)) is not None]
+        average = self.tokens / self.documents
+        slots_parts: list[np.ndarray] = []
+        score_parts: list[np.ndarray] = []
+        last = len(query.terms) - 1
+        for i, (term, df) in enumerate(zip(query.terms, self.matching(query), strict=True)):
+            prefix = query.prefix and i == last
+            postings = [p for partition in partitions for p in partition.lookup(term, prefix)]
+            if not postings:
+                continue
+            if len(postings) == 1:
+                slots, hits = postings[0].slots(), postings[0].hits()
+            else:
+                # Several partitions, or terms under a prefix: an entry holding several
+                # of its terms gets their counts added up.
+                slots, inverse = np.unique(np.concatenate([p.slots() for p in postings]),
+                                           return_inverse=True)
+                hits = np.bincount(inverse, weights=np.concatenate([p.hits() for p in postings]))
+            idf = math.log((self.documents - df + 0.5) / (df + 0.5))
+            idf = idf if idf > 0 else 1e-6
+            norm = K1 * (1 - B + B * self.length[slots] / average)
+            slots_parts.append(slots)
+            score_parts.append(idf * ((hits * (K1 + 1)) / (hits + norm)))
+        if not slots_parts:
+            return []
+        slots, scores = _sum_by_slot(slots_parts, score_parts)
+        # Visibility belongs to the entry, so it can wait until the phrases are summed.
+        visible = (self.ts[slots] <= ts) & (self.end[slots] > ts)
+        slots, scores = slots[visible], scores[visible]
+        for group in groups[1:]:
+            members = [p.members.slots() for token in group
+                       if (p := self.partitions.get(token)) is not None]
+            keep = (np.isin(slots, np.concatenate(members)) if members
+                    else np.zeros(len(slots), dtype=bool))
+            slots, scores = slots[keep], scores[keep]
+        best = _top(scores, self.creation[slots], limit)
+        entries = self.entries
+        return [(_doc_id(entries[int(slots[j])]), float(scores[j])) for j in best]
+
+
+def _sum_by_slot(slots_parts: list[np.ndarray], score_parts: list[np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each slot once, its phrase scores summed in phrase order (so that entries with
+    identical counts and lengths get bit-identical scores).
+
+    Posting lists hold each slot once, in ascending order (slots are numbered in the
+    order entries are added), so the stable sort of their concatenation merges sorted
+    runs and keeps a slot's phrases in order.
+    """
+    if len(slots_parts) == 1:
+        return slots_parts[0], score_parts[0]
+    slots = np.concatenate(slots_parts)
+    order = np.argsort(slots, kind="stable")
+    slots, scores = slots[order], np.concatenate(score_parts)[order]
+    first = np.ones(len(slots), dtype=bool)
+    first[1:] = slots[1:] != slots[:-1]
+    starts = np.flatnonzero(first)
+    return slots[starts], np.add.reduceat(scores, starts)
+
+
+def _top(scores: np.ndarray, creation: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the best `limit` scores, ties broken by newer creation time."""
+    if len(scores) > limit:
+        kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        candidates = np.flatnonzero(scores >= kth)
+    else:
+        candidates = np.arange(len(scores))
+    order = np.lexsort((-creation[candidates], -scores[candidates]))
+    return candidates[order[:limit]]
+
+
+def _doc_id(entry: Entry | None) -> str:
+    assert entry is not None, "a visible slot always has its entry"
+    return entry.doc_id

@@ -1,0 +1,95 @@
+"""The posting lists of text_index.py: growable numpy arrays, grouped by filter partition."""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+# Above every character a term can hold, so [p, p + TOP) is "starts with p".
+TOP = "\U0010ffff"
+# Prefix lengths whose merged postings are kept once first searched (like FTS5's
+# prefix = '2 3', which keeps them from the start).
+PREFIX_LENGTHS = (2, 3)
+
+
+class Postings:
+    """Slots (entries) holding one term or prefix, with how often each holds it."""
+
+    __slots__ = ("_hits", "_slots", "size")
+
+    def __init__(self, slots: np.ndarray | None = None, hits: np.ndarray | None = None) -> None:
+        self._slots = np.zeros(2, dtype=np.int64) if slots is None else slots
+        self._hits = np.zeros(2, dtype=np.float64) if hits is None else hits
+        self.size = 0 if slots is None else len(slots)
+
+    def add(self, slot: int, hits: int) -> None:
+        if self.size == len(self._slots):
+            self._slots = np.concatenate([self._slots, np.zeros_like(self._slots)])
+            self._hits = np.concatenate([self._hits, np.zeros_like(self._hits)])
+        self._slots[self.size] = slot
+        self._hits[self.size] = hits
+        self.size += 1
+
+    def slots(self) -> np.ndarray:
+        return self._slots[:self.size]
+
+    def hits(self) -> np.ndarray:
+        return self._hits[:self.size]
+
+
+class Partition:
+    """The postings of the entries carrying one filter token (or of every entry)."""
+
+    __slots__ = ("lists", "members", "prefixes", "terms")
+
+    def __init__(self) -> None:
+        self.lists: dict[str, Postings] = {}
+        self.prefixes: dict[str, Postings] = {}
+        self.terms: list[str] = []  # sorted, for prefix ranges
+        self.members = Postings()
+
+    def add(self, slot: int, counts: dict[str, int], prefixes: dict[str, int]) -> None:
+        """Post an entry: its terms' counts, and its prefixes' for the merged lists kept."""
+        self.members.add(slot, 1)
+        for term, hits in counts.items():
+            postings = self.lists.get(term)
+            if postings is None:
+                postings = self.lists[term] = Postings()
+                bisect.insort(self.terms, term)
+            postings.add(slot, hits)
+        if self.prefixes:
+            for prefix, hits in prefixes.items():
+                merged = self.prefixes.get(prefix)
+                if merged is not None:
+                    merged.add(slot, hits)
+
+    def lookup(self, term: str, prefix: bool) -> list[Postings]:
+        """The list of `term`, or those of every term it begins (several: the caller
+        merges; for a 2- or 3-character prefix, one list merged once and then kept)."""
+        if not prefix:
+            found = self.lists.get(term)
+            return [] if found is None else [found]
+        merged = self.prefixes.get(term)
+        if merged is not None:
+            return [merged]
+        lo = bisect.bisect_left(self.terms, term)
+        hi = bisect.bisect_left(self.terms, term + TOP, lo)
+        lists = [self.lists[t] for t in self.terms[lo:hi]]
+        if len(lists) < 2 or len(term) not in PREFIX_LENGTHS:
+            return lists
+        slots, inverse = np.unique(np.concatenate([p.slots() for p in lists]),
+                                   return_inverse=True)
+        hits = np.bincount(inverse, weights=np.concatenate([p.hits() for p in lists]))
+        merged = self.prefixes[term] = Postings(slots, hits)
+        return [merged]
+
+
+def prefix_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Per kept prefix length, each prefix of the entry's terms with its summed count."""
+    found: dict[str, int] = {}
+    for term, hits in counts.items():
+        for n in PREFIX_LENGTHS:
+            if len(term) >= n:
+                found[term[:n]] = found.get(term[:n], 0) + hits
+    return found
