@@ -108,9 +108,9 @@ def run(settings: Settings) -> Table:
 def _measure(table: Table, settings: Settings, one: Target, two: Target) -> Table:
     rounds = 1 if settings.quick else 3
     seconds = settings.seconds(1.0, 6.0)
-    subscribers = 500 if settings.quick else 4000
+    subscribers = 300 if settings.quick else 4000
     fan_rounds = 2 if settings.quick else 5
-    push_subscribers, rate = (200, 50.0) if settings.quick else (1000, 50.0)
+    push_subscribers, rate = (100, 50.0) if settings.quick else (1000, 50.0)
     results: dict[str, dict[int, list[dict[str, Any]]]] = {
         "load": {1: [], 2: []}, "fan": {1: [], 2: []}, "push": {1: [], 2: []}}
     for _ in range(rounds):
