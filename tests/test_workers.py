@@ -268,3 +268,70 @@ def test_a_single_server_cannot_open_the_workers_data_directory(two_workers: Wor
     other = ReactorServer(LEDGER_APP, two_workers.server.data_dir)
     with pytest.raises(Exception, match=r"DataDirLocked|in use by another process"):
         other.start()
+
+
+def test_jobs_scheduled_on_any_worker_run_once(two_workers: Workers) -> None:
+    """Mutations on both workers schedule transfers: only the committer runs scheduled
+    jobs, so each runs exactly once."""
+    open_accounts(two_workers.server, worker_servers(two_workers))
+    urls = two_workers.urls()
+    for seq in range(10):
+        call(urls[seq % 2], "mutation", "ledger:transfer_later",
+             {"client": "later", "seq": seq, "source": ACCOUNTS[0], "target": ACCOUNTS[1],
+              "amount": 1})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if len(call(urls[1], "query", "ledger:audit", {})["transfers"]) >= 10:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # a second run of any job would show by now
+    audit = call(urls[1], "query", "ledger:audit", {})
+    assert sorted(t["seq"] for t in audit["transfers"]) == list(range(10))
+    check_ledger(audit, [])
+
+
+def test_sigterm_stops_every_worker_and_frees_the_directory(tmp_path: Path) -> None:
+    """SIGTERM to the parent alone: every worker drains and exits, the parent exits 0,
+    and a single server can then open the data directory."""
+    server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "2"],
+                           startup_timeout=60)
+    workers = Workers(server, 2)
+    server.start()
+    workers.wait_ready()
+    pids = [w["pid"] for w in workers.listed()]
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0, server.log()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    with ReactorServer(LEDGER_APP, tmp_path / "data", startup_timeout=60) as single:
+        assert call(single.url, "query", "ledger:summary", {}) == {"total": 0.0, "moves": 0.0}
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """A worker whose parent is gone stops (nothing would restart it, and the data
+    directory must be free for the next server)."""
+    server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "2"],
+                           startup_timeout=60)
+    workers = Workers(server, 2)
+    server.start()
+    try:
+        workers.wait_ready()
+        pids = [w["pid"] for w in workers.listed()]
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids), server.log()
+        assert "the parent process is gone" in server.log()
+    finally:
+        server.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie whose parent died is reaped by init soon after)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
