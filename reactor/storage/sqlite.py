@@ -111,7 +111,8 @@ class SqliteStorage(SearchReads, SqliteNodes):
 
     async def open_follower(self) -> None:
         """A worker that does not hold the lease: readers, and a wake-up socket; another
-        worker writes (sqlite_nodes.py). The database exists (the parent created it)."""
+        worker writes (sqlite_nodes.py). The database exists: the worker that took the lease
+        first created it before its siblings started."""
         if self._readers:
             return
         self._take_directory()
