@@ -119,24 +119,28 @@ async def fanout(ports: list[int], pids: list[int], subscribers: int, rounds: in
     return {"last_s": last, "first_s": first, "cpu_s": cpu}
 
 
-async def throughput(ports: list[int], pids: list[int], database: str, stats_port: int,
+async def throughput(ports: list[int], nodes: list[int], pids: list[int], database: str,
                      clients: int, inflight: int, warmup_s: float, seconds: float
                      ) -> dict[str, Any]:
     """`clients` sockets spread round-robin over `ports`, each keeping `inflight` insert
     mutations outstanding; acknowledged mutations/s, their latency, CPU of each node
-    (`pids`, the committer first) and of PostgreSQL's backends, and the committer's
-    (`stats_port`) batches."""
-    stats_url = f"http://127.0.0.1:{stats_port}/bench/stats"
+    (`nodes`' ports and `pids`, the committer first) and of PostgreSQL's backends, the
+    committer's batches, and the transactions the followers forwarded and the requests
+    that carried them."""
+    stats_urls = [f"http://127.0.0.1:{port}/bench/stats" for port in nodes]
     conns = [await Conn.open(sync_url(ports[i % len(ports)])) for i in range(clients)]
     window = {"open": False, "stop": False}
     latencies: list[float] = []
     outcomes = {"ok": 0, "failed": 0}
 
+    def stats() -> list[dict[str, Any]]:
+        return [get_json(url) for url in stats_urls]
+
     tasks = [asyncio.create_task(insert_client(i, c, inflight, window, outcomes, latencies))
              for i, c in enumerate(conns)]
     await asyncio.sleep(warmup_s)
     backends = await _backends(database)
-    stats0, pg0 = get_json(stats_url), _pg_cpu(backends)
+    stats0, pg0 = stats(), _pg_cpu(backends)
     cpu0, own0 = _cpu(pids), time.process_time()
     window["open"] = True
     opened = time.perf_counter()
@@ -144,15 +148,22 @@ async def throughput(ports: list[int], pids: list[int], database: str, stats_por
     window["open"] = False
     elapsed = time.perf_counter() - opened
     cpu1, own1 = _cpu(pids), time.process_time()
-    stats1, pg1 = get_json(stats_url), _pg_cpu(backends)
+    stats1, pg1 = stats(), _pg_cpu(backends)
     window["stop"] = True
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
     for conn in conns:
         await conn.close()
+
+    def delta(key: str, nodes: list[int]) -> int:
+        return sum(int(stats1[i][key]) - int(stats0[i][key]) for i in nodes)
+
+    followers = list(range(1, len(nodes)))
     return {"ok": outcomes["ok"], "failed": outcomes["failed"], "seconds": elapsed,
             "node_cpu_s": [b - a for a, b in zip(cpu0, cpu1, strict=True)],
-            "loadgen_cpu_s": own1 - own0, "batches": stats1["batches"] - stats0["batches"],
-            "conflicts": stats1["conflicts"] - stats0["conflicts"],
+            "loadgen_cpu_s": own1 - own0, "batches": delta("batches", [0]),
+            "conflicts": delta("conflicts", [0]),
+            "forwarded": delta("forwarded", followers),
+            "forward_requests": delta("forward_requests", followers),
             "postgres_cpu_s": sum(pg1[pid] - pg0[pid] for pid in pg1 if pid in pg0),
             "backends": len(backends),
             "p50_s": percentile(latencies, 0.5), "p99_s": percentile(latencies, 0.99)}
@@ -222,14 +233,18 @@ async def push(ports: list[int], subscribers: int, rate: float, seconds: float
 
 
 async def forward(ports: list[int], count: int) -> dict[str, Any]:
-    """One client with a socket to the committer and one to a follower, sending the same
-    mutation to each in turn and waiting for each answer: the latency of each path."""
+    """One client with a socket to the committer and one to a follower, sending a
+    mutation to each in turn and waiting for each answer: the latency of each path.
+    Each path writes a key of its own: a follower runs a mutation at the newest commit
+    it has read, so one that read the key the committer had just written would
+    conflict and run twice."""
     conns = [await Conn.open(sync_url(port)) for port in ports]
     samples: list[list[float]] = [[] for _ in ports]
     for n in range(count):
         for index, conn in enumerate(conns):
             started = time.perf_counter()
-            await _acknowledged(conn, "counters:put", {"key": "fwd", "value": float(n)})
+            await _acknowledged(conn, "counters:put", {"key": f"fwd{index}",
+                                                       "value": float(n)})
             samples[index].append(time.perf_counter() - started)
     for conn in conns:
         await conn.close()
@@ -271,14 +286,28 @@ def _start(settings: Settings, database: str, nodes: list[Service], count: int) 
         run_loadgen("nodes.forward", {"ports": [node.port], "count": 1})
 
 
+# Where a throughput run's clients go: (label, nodes up, which of them take clients).
+CONFIGS: list[tuple[str, int, str]] = [
+    ("1 node", 1, "committer"),
+    ("2 nodes, all clients on the committer", 2, "committer"),
+    ("2 nodes, all clients on the follower", 2, "followers"),
+    ("2 nodes, clients spread over both", 2, "all"),
+    ("4 nodes, all clients on the committer (3 followers following)", 4, "committer"),
+    ("4 nodes, clients spread over all 4", 4, "all"),
+]
+# 64 clients × 1 in flight everywhere: a follower sends one client's mutations one at a
+# time (in order), so only many clients show what its forwarding carries at once.
+CLIENTS, INFLIGHT = 64, 1
+
+
 def _measure(table: Table, settings: Settings, database: str, nodes: list[Service]) -> Table:
     subscribers = 1000 if settings.quick else 4000
     fan_rounds = 3 if settings.quick else 10
-    seconds = settings.seconds(1.0, 8.0)
+    seconds = settings.seconds(1.0, 5.0)
     push_subscribers, rate = (200, 50.0) if settings.quick else (1000, 50.0)
     forwards = 40 if settings.quick else 200
     fans: dict[int, dict[str, Any]] = {}
-    loads: dict[int, dict[str, Any]] = {}
+    loads: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in CONFIGS}
     pushes: dict[int, dict[str, Any]] = {}
 
     def ports() -> list[int]:
@@ -292,31 +321,24 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
         fans[count] = run_loadgen("nodes.fanout", {
             "ports": ports(), "pids": pids(), "subscribers": subscribers,
             "rounds": fan_rounds})
-        if count > 2:
-            # Clients on the committer only: the three followers' CPU is what following
-            # the log costs a node with no clients.
-            loads[count] = run_loadgen("nodes.throughput", {
-                "ports": ports()[:1], "pids": pids(), "database": database,
-                "stats_port": nodes[0].port, "clients": 8,
-                "inflight": 8, "warmup_s": 1.0, "seconds": seconds})
-            continue
-        loads[count] = run_loadgen("nodes.throughput", {
-            "ports": ports(), "pids": pids(), "database": database,
-            "stats_port": nodes[0].port, "clients": 8, "inflight": 8, "warmup_s": 1.0,
-            "seconds": seconds})
-        pushes[count] = run_loadgen("nodes.push", {
-            "ports": ports(), "subscribers": push_subscribers, "rate": rate,
-            "seconds": seconds})
+        # The configurations of this node count take turns, round after round, so that
+        # a change in the machine's load falls on each alike.
+        for _ in range(settings.rounds()):
+            for label, up, clients_on in CONFIGS:
+                if up != count:
+                    continue
+                targets = {"committer": ports()[:1], "followers": ports()[1:],
+                           "all": ports()}[clients_on]
+                loads[label].append(run_loadgen("nodes.throughput", {
+                    "ports": targets, "nodes": ports(), "pids": pids(), "database": database,
+                    "clients": CLIENTS, "inflight": INFLIGHT, "warmup_s": 1.0,
+                    "seconds": seconds}))
+        if count < 4:
+            pushes[count] = run_loadgen("nodes.push", {
+                "ports": ports(), "subscribers": push_subscribers, "rate": rate,
+                "seconds": seconds})
         if count == 2:
             forwarded = run_loadgen("nodes.forward", {"ports": ports(), "count": forwards})
-            # Clients on the follower only: the committer's CPU per forwarded mutation,
-            # the cost that bounds how many nodes one committer can serve. A follower
-            # sends one client's mutations one at a time (in order), so the 64 in
-            # flight are 64 clients × 1.
-            remote = run_loadgen("nodes.throughput", {
-                "ports": ports()[1:], "pids": pids(), "database": database,
-                "stats_port": nodes[0].port, "clients": 64, "inflight": 1,
-                "warmup_s": 1.0, "seconds": seconds})
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -333,41 +355,29 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
         table.add(f"fan-out CPU per commit, summed over {count} node(s)", ms(cpu, 1),
                   ms(statistics.fmean(fans[1]["cpu_s"]), 1), ratio(cpu, statistics.fmean(
                       fans[1]["cpu_s"])))
-    rates = {c: loads[c]["ok"] / loads[c]["seconds"] for c in loads}
-    batch = {c: loads[c]["ok"] / max(1, loads[c]["batches"]) for c in loads}
-    batch[0] = remote["ok"] / max(1, remote["batches"])
-    table.add("mutations/s, 8 clients × 8 in flight, spread over 2 nodes", num(rates[2]),
-              f"{num(rates[1])} (1 node)", ratio(rates[2], rates[1]))
-    table.add("mutation latency p50 / p99 (2 nodes)",
-              f"{ms(loads[2]['p50_s'])} / {ms(loads[2]['p99_s'])}",
-              f"{ms(loads[1]['p50_s'])} / {ms(loads[1]['p99_s'])} (1 node)",
-              ratio(loads[2]["p50_s"], loads[1]["p50_s"]))
-    for count in (1, 2):
-        cpu = loads[count]["node_cpu_s"]
-        ok = loads[count]["ok"]
-        table.add(f"node CPU per mutation ({count} node(s): committer"
-                  f"{', follower' if count > 1 else ''})",
-                  " / ".join(ms(c / ok, 3) for c in cpu))
-    committer, follower = (cpu / remote["ok"] for cpu in remote["node_cpu_s"])
-    table.add("all clients on the follower: committer / follower CPU per mutation",
-              f"{ms(committer, 3)} / {ms(follower, 3)}",
-              f"{ms(loads[1]['node_cpu_s'][0] / loads[1]['ok'], 3)} (1 node)",
-              ratio(committer, loads[1]["node_cpu_s"][0] / loads[1]["ok"]))
-    table.add("… mutations/s, all forwarded (64 clients × 1 in flight)",
-              num(remote["ok"] / remote["seconds"]),
-              f"{num(rates[1])} (1 node)", ratio(remote["ok"] / remote["seconds"], rates[1]))
-    follow = loads[4]["node_cpu_s"][1:]
+    runs = {label: _summed(loads[label]) for label in loads}
+    # Each configuration against all clients on the committer with as many nodes up,
+    # measured in turn with it.
+    bases = {up: runs[label] for label, up, clients_on in CONFIGS if clients_on == "committer"}
+    for label, up, _ in CONFIGS:
+        run, base = runs[label], bases[up]
+        table.add(f"mutations/s, {CLIENTS} clients × {INFLIGHT} in flight: {label}",
+                  num(run["rate"]), f"{num(base['rate'])} (on the committer)",
+                  ratio(run["rate"], base["rate"]))
+        table.add(f"… node CPU per mutation (committer{' / followers' if up > 1 else ''})",
+                  " / ".join(ms(cpu, 3) for cpu in run["node_cpu"]),
+                  f"{ms(sum(base['node_cpu']), 3)} (on the committer, all nodes)",
+                  ratio(sum(run["node_cpu"]), sum(base["node_cpu"])))
+        per_request = (f"; {num(run['per_request'], 1)} per forwarded request"
+                       if run["per_request"] else "")
+        table.add("… latency p50 / p99; mutations per commit batch",
+                  f"{ms(run['p50'])} / {ms(run['p99'])}; {num(run['batch'], 1)}{per_request}")
+    follow = runs["4 nodes, all clients on the committer (3 followers following)"]["node_cpu"]
     table.add("CPU per committed mutation of a follower with no clients (following the"
-              " log; 3 followers, mean)", ms(statistics.fmean(follow) / loads[4]["ok"], 3),
-              f"{ms(loads[4]['node_cpu_s'][0] / loads[4]['ok'], 3)} (committer)",
-              ratio(statistics.fmean(follow), loads[4]["node_cpu_s"][0]))
-    table.add("mutations/s on the committer alone, 3 followers following", num(rates[4]),
-              f"{num(rates[1])} (1 node)", ratio(rates[4], rates[1]))
-    table.add("mutations per group-commit batch (1 / 2 / 4 nodes; all forwarded)",
-              " / ".join(num(batch[c], 1) for c in (1, 2, 4, 0)))
-    table.add("PostgreSQL backends' CPU per mutation (1 / 2 / 4 nodes)",
-              " / ".join(ms(loads[c]["postgres_cpu_s"] / loads[c]["ok"], 3)
-                         for c in (1, 2, 4)))
+              " log; 3 followers, mean)", ms(statistics.fmean(follow[1:]), 3),
+              f"{ms(follow[0], 3)} (committer)", ratio(statistics.fmean(follow[1:]), follow[0]))
+    table.add("PostgreSQL backends' CPU per mutation (in the order above)",
+              " / ".join(ms(runs[label]["postgres"], 3) for label, _, _ in CONFIGS))
     push_50 = {c: pushes[c]["p50_s"] for c in pushes}
     table.add(f"push latency p50 / p99 at {rate:g}/s, {push_subscribers} subscribers"
               f" over 2 nodes", f"{ms(push_50[2])} / {ms(pushes[2]['p99_s'])}",
@@ -378,20 +388,40 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
               ms(through), ms(direct), ratio(through, direct))
     table.add("… p99", ms(forwarded["p99_s"][1]), ms(forwarded["p99_s"][0]),
               ratio(forwarded["p99_s"][1], forwarded["p99_s"][0]))
-    failed = remote["failed"] + sum(loads[c]["failed"] for c in loads) + sum(
+    failed = sum(run["failed"] for run in runs.values()) + sum(
         pushes[c]["failures"] for c in pushes)
     missing = sum(pushes[c]["missing"] for c in pushes)
     table.note("All nodes on this machine and one PostgreSQL database (created for the run,"
                " dropped after); node 1 holds the committer lease, the others run"
                " `--follow`. Nodes are added one phase at a time: the 1-node figures ran"
-               " with one node up, the 2-node ones with two, then two more for fan-out.")
+               " with one node up, the 2-node ones with two, then two more.")
     table.note(f"Fan-out: the writer commits through the committer; medians of"
                f" {fan_rounds} commits; CPU from /proc over each commit plus a 200 ms pause"
-               f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after 1 s warm-up;"
-               f" clients alternate between nodes (with 4 nodes up, all on the committer)."
-               f" PostgreSQL's CPU is that of the backends serving the run's database (the"
-               f" nodes' pools), not its WAL writer or checkpointer. Push: one writer socket"
-               f" per node, sending in turn. Load generators are one process on the same"
-               f" 2 cores.")
+               f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after 1 s warm-up"
+               f" per run, {settings.rounds()} run(s) of each configuration, the"
+               f" configurations of one node count taking turns; CPU per mutation is the"
+               f" node's CPU over its runs by the mutations acknowledged. PostgreSQL's CPU"
+               f" is that of the backends serving the run's database (the nodes' pools), not"
+               f" its WAL writer or checkpointer. Push: one writer socket per node, sending in"
+               f" turn. Load generators are one process on the same 2 cores.")
     table.note(f"Failed mutations: {failed}; pushed values never delivered: {missing}.")
     return table
+
+
+def _summed(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's runs taken together: rates over their summed time, CPU per
+    acknowledged mutation, medians of their latencies."""
+    ok = max(1, sum(run["ok"] for run in runs))
+    forwarded = sum(run["forwarded"] for run in runs)
+    requests = sum(run["forward_requests"] for run in runs)
+    return {
+        "rate": ok / sum(run["seconds"] for run in runs),
+        "node_cpu": [sum(cpu) / ok for cpu in zip(*(run["node_cpu_s"] for run in runs),
+                                                   strict=True)],
+        "p50": statistics.median(run["p50_s"] for run in runs),
+        "p99": statistics.median(run["p99_s"] for run in runs),
+        "batch": ok / max(1, sum(run["batches"] for run in runs)),
+        "per_request": forwarded / requests if requests else 0.0,
+        "postgres": sum(run["postgres_cpu_s"] for run in runs) / ok,
+        "failed": sum(run["failed"] for run in runs),
+    }
