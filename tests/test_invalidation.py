@@ -28,7 +28,7 @@ from reactor.runtime.auth import identity_from_claims
 from reactor.runtime.subscription import query_key
 from reactor.storage import SqliteStorage
 from reactor.subscriptions import QueryEntry, QueryResult, SubscriptionManager
-from reactor.transactions import Database, Transaction
+from reactor.transactions import Database, ReadSet, Transaction
 from reactor.values import dumps
 
 APP = Path(__file__).parent / "apps" / "live"
@@ -312,3 +312,34 @@ def test_subscriptions_never_go_stale(queries: list[Live], initial: list[dict[st
                                       steps: list[list[Op]]) -> None:
     with tempfile.TemporaryDirectory(prefix="reactor-live-") as data_dir:
         asyncio.run(check_never_stale(queries, initial, steps, Path(data_dir)))
+
+
+async def test_a_query_failed_for_want_of_storage_runs_again(tmp_path: Path) -> None:
+    """A run that failed because storage was unreachable read nothing, so no commit would
+    ever re-run it: the manager runs it again by itself until it succeeds. A query that
+    failed on its own is left alone until a commit touches what it read."""
+    db = await Database.open(SqliteStorage(tmp_path), SCHEMA)
+    runs: dict[str, int] = {"flaky": 0, "broken": 0}
+
+    async def run(entry: QueryEntry, ts: int) -> QueryResult:
+        name = entry.args["name"]
+        runs[name] += 1
+        if name == "broken" or runs[name] == 1:
+            return QueryResult(ts, ReadSet(), error_message="failed",
+                               retry=name == "flaky")
+        return QueryResult(ts, ReadSet(), value=1, encoded=dumps(1))
+
+    manager = SubscriptionManager(db, run)
+    manager.start()
+    try:
+        flaky = manager.subscribe(("q", "flaky"), "q", {"name": "flaky"}, None)
+        broken = manager.subscribe(("q", "broken"), "q", {"name": "broken"}, None)
+        async with asyncio.timeout(5):
+            while flaky.result is None or not flaky.result.ok:
+                await asyncio.sleep(0.01)
+        assert runs["flaky"] == 2 and flaky.result.value == 1
+        assert broken.result is not None and not broken.result.ok
+        assert runs["broken"] == 1
+    finally:
+        await manager.stop()
+        await db.close()

@@ -178,9 +178,9 @@ class Engine(NodeRole, LiveQueries):
         self.manager = SubscriptionManager(self.database, self._run_entry)
         self.manager.start()
         if not self.follow:
-            await self._run_startup_functions()
+            await self.run_startup_functions()
 
-    async def _run_startup_functions(self) -> None:
+    async def run_startup_functions(self) -> None:
         """Run the internal mutations marked `on_startup` (what a previous process left
         half done is repaired before anyone reads it); a failure is logged, not fatal."""
         for fn in list(self.app.functions.values()):

@@ -43,6 +43,9 @@ MAX_BATCH = 256
 # The refusals that mean "nothing was committed, ask the committer the lease names":
 # the node has not finished taking over, or it was deposed and stopped.
 NOT_COMMITTING = ("NotCommitter", "DatabaseClosed")
+# How often a follower waiting for the committer's answer checks that it still holds
+# the lease.
+LEASE_WATCH_S = 1.0
 # A request's transactions, each as its length (big-endian) then its encoding.
 LENGTH_BYTES = 4
 
@@ -153,14 +156,18 @@ class CommitForwarder:
                 detail = "no node has named itself the committer"
             else:
                 try:
-                    answer = await self._link_to(committer).post(
-                        COMMIT_ROUTE, encode_batch([item.body for item in batch]),
-                        {SECRET_HEADER: committer.secret})
+                    answer = await self._post(committer, batch)
                 except (SendFailed, ValueError) as exc:
                     detail = f"{committer.address}: {exc}"
                 except AnswerLost as exc:
                     self._committer = None
                     _fail(batch, unavailable(f"{committer.address}: {exc}"))
+                    return
+                except Deposed:
+                    self._committer = None
+                    _fail(batch, unavailable(f"{committer.address} lost the lease while the"
+                                             " commit was in flight (it may or may not have"
+                                             " been made)"))
                     return
                 else:
                     self.requests += 1
@@ -173,6 +180,30 @@ class CommitForwarder:
                 _fail(batch, unavailable(detail))
                 return
             await asyncio.sleep(RETRY_S)
+
+    async def _post(self, committer: CommitterInfo, batch: list[_Forward]) -> Answer:
+        """Send `batch` to `committer`. An answer slow in coming (a stopped process, whose
+        port still accepts) is given up once another node holds the lease (`Deposed`):
+        the old committer's writes are fenced from then on, so waiting longer decides
+        nothing."""
+        sending = asyncio.ensure_future(self._link_to(committer).post(
+            COMMIT_ROUTE, encode_batch([item.body for item in batch]),
+            {SECRET_HEADER: committer.secret}))
+        try:
+            while True:
+                done, _ = await asyncio.wait({sending}, timeout=LEASE_WATCH_S)
+                if done:
+                    return sending.result()
+                try:
+                    current = await self.log.committer()
+                except StorageError:
+                    continue  # PostgreSQL is away: keep waiting for the answer
+                if current is not None and current.epoch != committer.epoch:
+                    raise Deposed
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
 
     def _answer(self, committer: CommitterInfo, batch: list[_Forward],
                 response: Answer) -> list[_Forward]:
@@ -214,6 +245,10 @@ def _settle(future: asyncio.Future[int], committer: CommitterInfo, result: Any) 
                                            ts=int(result.get("ts", "0"))))
     else:
         future.set_exception(unavailable(f"{committer.address} answered {result}"))
+
+
+class Deposed(Exception):
+    """The committer a request was sent to lost the lease before it answered."""
 
 
 def _fail(batch: list[_Forward], error: Exception) -> None:

@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, cast
 
 from reactor.errors import ReactorError
+from reactor.runtime.files import FileService
 from reactor.runtime.forwarding import CommitForwarder
 from reactor.runtime.loader import App
 from reactor.runtime.scheduler import Scheduler
@@ -48,6 +49,7 @@ class NodeRole:
     app: App
     database: Database
     scheduler: Scheduler
+    files: FileService
 
     def init_node(self, follow: bool, node_url: str, group: WorkerGroup | None = None) -> None:
         # A follower node of a PostgreSQL store another node commits to (`--follow`):
@@ -69,6 +71,9 @@ class NodeRole:
         self._background = False
 
     def start_scheduler(self) -> None:
+        raise NotImplementedError
+
+    async def run_startup_functions(self) -> None:
         raise NotImplementedError
 
     async def open_database(self, storage: SqliteStorage | PostgresStorage,
@@ -118,11 +123,7 @@ class NodeRole:
                     if taken is not None:
                         await self._promote(storage, taken.secret)
                 elif not await storage.renew(self.node_id, LEASE_TERM_S):
-                    logger.error("another node took the committer lease: this node stops"
-                                 " committing (restart it with --follow to serve again)")
-                    await self.database.committer.stop()
-                    await storage.close_writer()
-                    return
+                    await self._demote(storage)
             except Exception:
                 logger.exception("keeping the committer lease failed; will retry")
 
@@ -140,6 +141,23 @@ class NodeRole:
         await self.scheduler.start(self.app.crons)
         if self._background:
             self.start_scheduler()
+        # The previous committer may have left work half done, as at a restart.
+        await self.run_startup_functions()
+        logger.warning("this node commits from now on")
+
+    async def _demote(self, storage: FollowableStorage) -> None:
+        """Another node took the lease (this one could not renew its term in time, e.g.
+        stopped or cut off from PostgreSQL): its writes are fenced from then on. Stop
+        what committers run and follow the new committer, as a `--follow` node does;
+        this node takes the lease again if that one's term runs out."""
+        logger.error("another node took the committer lease: this node stops committing"
+                     " and follows the new committer")
+        self.follow = True
+        if self.forwarder is None:
+            self.forwarder = CommitForwarder(storage)
+        await self.database.demote(storage, self.forwarder)
+        await self.scheduler.stop()
+        await self.files.stop_sweep()
 
     async def stop_lease(self) -> None:
         if self._lease is not None:

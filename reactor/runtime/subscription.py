@@ -79,6 +79,7 @@ async def run_entry(engine: Engine, entry: QueryEntry, ts: int) -> QueryResult:
     else:
         result.error_message = outcome.error.message
         result.error_summary = outcome.error.summary
+        result.retry = outcome.error.code == "StorageIOError"
         if outcome.error.is_app_error:
             result.error_data = dumps(_error_data(outcome.error.data))
     return result

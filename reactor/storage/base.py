@@ -349,6 +349,12 @@ class CommitterLease(Protocol):
         """Stop writing: another process took the lease."""
         ...
 
+    async def cut_writer(self) -> int:
+        """End another process's hold on the right to write, which keeps this one, the
+        lease's new holder, from writing (a deposed committer that is stopped, not
+        dead); how many holds were ended."""
+        ...
+
 
 class FollowableStorage(Storage, CommitLog, CommitterLease, Protocol):
     """A store another process commits to that this one can follow (PostgreSQL, or the

@@ -43,7 +43,7 @@ from reactor.storage.base import (
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.postgres_index_build import change_indexes
-from reactor.storage.postgres_nodes import PostgresNodes
+from reactor.storage.postgres_nodes import PostgresNodes, fenced
 from reactor.storage.postgres_schema import (
     Conn,
     Target,
@@ -264,6 +264,9 @@ class PostgresStorage(PostgresNodes):
         try:
             await self._transaction("write commits", write)
         except StorageError as exc:
+            refused = fenced(exc)
+            if refused is not None:
+                raise refused from exc
             if not (committing[0] and exc.code == "StorageIOError"
                     and await self._committed(sorted({c.ts for c in commits}))):
                 raise

@@ -57,3 +57,20 @@ RENEW = """
     WHERE id = 1 AND holder = $1 AND epoch = $2
     RETURNING epoch
 """
+
+# Whether the holder's term has run out (read without waiting for the row's lock).
+LEASE_EXPIRED = "SELECT expires_at < clock_timestamp() FROM committer_lease WHERE id = 1"
+
+# End the session holding the writer's advisory lock (`owner_lock_key`, $1), unless it is
+# this one: a deposed committer's, whose writes the lease's epoch fences anyway, but
+# whose session (a stopped process keeps it open) would keep the new committer from
+# writing; it waits (up to 5 s) until the session has ended. `pg_try_advisory_lock(int8)`
+# names the key as classid (high half), objid (low half).
+CUT_WRITER = """
+    WITH k AS (SELECT hashtext($1)::int8 AS key)
+    SELECT pg_terminate_backend(l.pid, 5000) FROM pg_locks AS l, k
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid = ((k.key >> 32) & 4294967295)::oid
+        AND l.objid = (k.key & 4294967295)::oid AND l.pid <> pg_backend_pid()
+"""

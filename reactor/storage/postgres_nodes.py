@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
+from reactor.errors import StorageError
 from reactor.storage import postgres_follow
 from reactor.storage.base import CommitterInfo, LoggedWrite
 from reactor.storage.codec import decode_document
@@ -22,11 +23,30 @@ from reactor.storage.postgres_schema import (
     Conn,
     Target,
     is_storage_exception,
+    owner_lock_key,
     prepare,
     storage_failure,
 )
 
 T = TypeVar("T")
+
+# How long a takeover waits for the lease row, which a batch in flight holds (FOR SHARE).
+LOCK_WAIT_S = 1.0
+
+
+def fenced(exc: StorageError) -> StorageError | None:
+    """The error for a batch refused because another node took the lease, else None: the
+    lease's fence failed it (`WRITE_COMMITS`), or the writing connection, re-made, found
+    the writer's lock taken (the new committer cut the old one's session). Nothing of
+    the batch was committed: it may be sent again, to the node that commits now (a
+    follower forwarding it does so)."""
+    if not (isinstance(exc.__cause__, asyncpg.DivisionByZeroError)
+            or exc.code == "DatabaseInUse"):
+        return None
+    message = ("NotCommitter: this node no longer commits (another node took over);"
+               " nothing was committed, try again")
+    return StorageError(f"commit refused by the lease's fence: {exc}", code="NotCommitter",
+                        public=message)
 
 
 class PostgresNodes:
@@ -109,13 +129,44 @@ class PostgresNodes:
         return CommitterInfo(address, row["secret"], self.epoch)
 
     async def take_over(self, holder: str, address: str, term_s: float) -> CommitterInfo | None:
-        """Take the committer lease if its holder's term has run out; None if not."""
-        rows = await self._fetch(postgres_follow.TAKE_OVER, holder, address, term_s,
-                                 secrets.token_hex(32))
+        """Take the committer lease if its holder's term has run out; None if not.
+
+        A holder stopped in the middle of a batch (SIGSTOP, a frozen machine) keeps the
+        lease row locked: once its term has run out its session is cut (the batch is
+        not committed), and the next try takes the lease."""
+        rows = await self._fetch_waiting(LOCK_WAIT_S, postgres_follow.TAKE_OVER, holder,
+                                         address, term_s, secrets.token_hex(32))
+        if rows is None:
+            expired = await self._fetch(postgres_follow.LEASE_EXPIRED)
+            if expired and expired[0][0]:
+                await self.cut_writer()
+            return None
         if not rows:
             return None
         self.epoch = int(rows[0]["epoch"])
         return CommitterInfo(address, rows[0]["secret"], self.epoch)
+
+    async def cut_writer(self) -> int:
+        """End the session of another process holding the writer's lock (a deposed
+        committer: its writes are fenced, its session only keeps this one from
+        writing); how many were ended."""
+        rows = await self._fetch(postgres_follow.CUT_WRITER, owner_lock_key(self.target))
+        return len(rows)
+
+    async def _fetch_waiting(self, wait_s: float, query: str, *params: Any) -> list[Any] | None:
+        """`_fetch` waiting at most `wait_s` for row locks; None if that ran out."""
+        if self._readers is None:
+            raise StorageError(f"storage at {self.target.display} is not open")
+        try:
+            async with self._readers.acquire() as conn, conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = {int(wait_s * 1000)}")
+                return list(await conn.fetch(query, *params))
+        except asyncpg.LockNotAvailableError:
+            return None
+        except Exception as exc:
+            if is_storage_exception(exc):
+                raise storage_failure(self.target, "read", exc, writing=False) from exc
+            raise
 
     async def renew(self, holder: str, term_s: float) -> bool:
         """Extend this process's term; False if another node has taken the lease."""

@@ -115,6 +115,10 @@ class SqliteNodes:
     async def close_writer(self) -> None:
         """Never called: a worker holding the lease is never deposed."""
 
+    async def cut_writer(self) -> int:
+        """Never needed: the lease and the right to write are one lock."""
+        return 0
+
     async def committer(self) -> CommitterInfo | None:
         """The live committer's address, or None while no worker holds the lease (the
         file may still name one that died)."""

@@ -20,6 +20,8 @@ logger = logging.getLogger("reactor.subscriptions")
 # Unheld entries larger than this (arguments plus result) are not retained: the count
 # limit alone would let a client pile up a thousand multi-megabyte entries.
 MAX_RETAINED_ENTRY_BYTES = 64 * 1024
+# How soon a query whose run failed for want of storage runs again (`QueryResult.retry`).
+RETRY_S = 1.0
 
 
 @dataclass(eq=False, slots=True)
@@ -44,6 +46,10 @@ class QueryResult:
     log_lines: list[str] = field(default_factory=list)
     # Opaque state the next run of the same entry starts from (a page's pinned end).
     journal: str | None = None
+    # The run failed for want of storage (a lost connection, PostgreSQL restarting), not
+    # because of the query: its read set is partial, so no commit may ever hit it, and
+    # the manager runs it again after `RETRY_S`.
+    retry: bool = False
 
     @property
     def ok(self) -> bool:
@@ -274,6 +280,8 @@ class SubscriptionManager:
                 changed.add(entry)
             entry.result = result
             entry.journal = result.journal
+            if result.retry:
+                asyncio.get_running_loop().call_later(RETRY_S, self._run_again, entry)
         self.current_ts = max(self.current_ts, target)
         self._notify(changed)
         for listener in list(self._listeners):
@@ -281,6 +289,12 @@ class SubscriptionManager:
                 listener(self.current_ts, changed)
             except Exception:
                 logger.exception("subscription listener failed")
+
+    def _run_again(self, entry: QueryEntry) -> None:
+        """Re-run `entry` at the next step, if it is still held."""
+        if self.entries.get(entry.key) is entry and entry.subscribers > 0:
+            self._fresh.add(entry)
+            self._wake.set()
 
     def _notify(self, changed: set[QueryEntry]) -> None:
         """Wake exactly the holders of changed entries and those waiting for this ts."""

@@ -88,12 +88,17 @@ class Committer:
         # Held while a batch commits; a schema change holds it to pause all writes.
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # What commits still queued when `stop` is called fail with.
+        self._closing: StorageError | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reactor-committer")
 
-    async def stop(self) -> None:
+    async def stop(self, reason: StorageError | None = None) -> None:
+        """Stop committing; commits still waiting fail with `reason` (by default: the
+        database closed). `start` commits again."""
         if self._task is not None:
+            self._closing = reason
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -127,9 +132,9 @@ class Committer:
                 except Exception as error:  # keep committing later batches whatever happened
                     self._refuse(batch, error)
         except asyncio.CancelledError:
-            closed = StorageError("the database closed before the commit was made",
-                                  code="DatabaseClosed",
-                                  public="DatabaseClosed: the server is shutting down")
+            closed = self._closing or StorageError(
+                "the database closed before the commit was made", code="DatabaseClosed",
+                public="DatabaseClosed: the server is shutting down")
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             for pending in batch:

@@ -115,8 +115,8 @@ class Database:
     async def promote(self, storage: FollowableStorage) -> None:
         """This follower has taken the committer lease: become the committer.
 
-        It takes the writer's lock (retrying while a deposed committer still holds
-        it), reads the log up to its durable tail, and takes timestamps above every
+        It takes the writer's lock (ending a deposed committer's session that still
+        holds it), reads the log up to its durable tail, and takes timestamps above every
         stored one. Its write log knows no commit before the tail, so a transaction
         that began earlier conflicts and is run again (docs/architecture.md).
         """
@@ -133,6 +133,9 @@ class Database:
                         asyncio.get_running_loop().time() > deadline):
                     follower.start()
                     raise
+                # The deposed committer's session still holds it (the process may be
+                # stopped, not dead): its writes are fenced, so end it.
+                await storage.cut_writer()
                 await asyncio.sleep(0.1)
         saved = await storage.read_globals()
         await follower.catch_up()
@@ -144,6 +147,27 @@ class Database:
         self.forward = None
         self.committer.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="reactor-pruner")
+
+    async def demote(self, storage: FollowableStorage,
+                     forward: Callable[[bytes], Awaitable[int]]) -> None:
+        """This committer was deposed (another node took the lease, so its writes are
+        fenced): follow the log from now on, and commit through `forward`.
+
+        Commits still queued here fail with `NotCommitter` (nothing of them was
+        written: a follower that forwarded one sends it to the new committer)."""
+        message = ("NotCommitter: this node no longer commits (another node took over);"
+                   " nothing was committed, try again")
+        async with self.committer.lock:  # a batch being written finishes first
+            await self.committer.stop(StorageError("deposed: the commit was not made",
+                                                   code="NotCommitter", public=message))
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
+        await storage.close_writer()
+        self.forward = forward
+        self.follower = LogFollower(self, storage)
+        self.follower.start()
 
     def publish_followed(self, ts: int, entries: list[LogEntry]) -> None:
         """Make the commits up to `ts`, read from the log by a follower, visible here."""

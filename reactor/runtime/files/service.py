@@ -322,14 +322,17 @@ class FileService(FileLinks):
                 logger.exception("file sweep failed; will retry")
             await asyncio.sleep(self.options.sweep_interval_s)
 
-    async def stop(self) -> None:
-        self.database.remove_commit_listener(self._on_commit)
-        tasks = list(self._pending)
+    async def stop_sweep(self) -> None:
+        """Stop sweeping (this node no longer commits); `start` sweeps again."""
         if self._sweeper is not None:
             self._sweeper.cancel()
-            tasks.append(self._sweeper)
+            await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
-        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        self.database.remove_commit_listener(self._on_commit)
+        await self.stop_sweep()
+        await asyncio.gather(*self._pending, return_exceptions=True)
         await self.blobs.close()
 
 
