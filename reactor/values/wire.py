@@ -102,7 +102,12 @@ def _from_wire(data: Any, path: str, depth: int) -> Value:
         result: dict[str, Value] = {}
         for key, item in data.items():
             check_field_name(key, path)
-            result[key] = _from_wire(item, child_path(path, key), depth + 1)
+            kind = type(item)
+            # The common fields (a float, an ASCII string) need no path: they cannot fail.
+            if kind is float or (kind is str and item.isascii()):
+                result[key] = item
+            else:
+                result[key] = _from_wire(item, child_path(path, key), depth + 1)
         return result
     raise InvalidValueError(f"{path}: {type(data).__name__} is not a JSON value")
 
