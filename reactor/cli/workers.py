@@ -145,6 +145,9 @@ class Supervisor:
         try:
             process = await asyncio.create_subprocess_exec(
                 *self.command, env=env, pass_fds=(write_end,))
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         self.processes[slot] = process
@@ -169,6 +172,8 @@ class Supervisor:
             code = await self.processes[slot].wait()
             if self.stopping.is_set():
                 return
+            self.addresses.pop(slot, None)
+            self._write_list()
             logger.warning("worker %d exited (%s); starting it again", slot,
                            f"signal {-code}" if code < 0 else f"code {code}")
             delay = delay * 2 if time.monotonic() - started < RESTART_MAX_S else RESTART_S
