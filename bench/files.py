@@ -264,6 +264,7 @@ def run(settings: Settings) -> Table:
                f" {', '.join(f'{t:.3f}' for t in uploads)}; download rounds:"
                f" {', '.join(f'{t:.3f}' for t in downloads)}.")
     table.note("One upload in the official flow is two mutations over the WebSocket"
-               " (generateUploadUrl, save) and one POST (its own commit and blob fsync):"
-               " three commits against the baseline's one.")
+               " (generateUploadUrl, which writes nothing and so commits nothing; save)"
+               " and one POST (the blob's fsyncs, then its own commit): two commits against"
+               " the baseline's one.")
     return table
