@@ -81,6 +81,8 @@ async function main() {
 
     // Run a mutation from the Functions page.
     await page.click('nav a[href="#/functions"]');
+    // puppeteer's click does not wait: the functions list renders after a round trip.
+    await page.waitForSelector('tr[data-path="items:greet"]');
     await page.click('tr[data-path="items:greet"]');
     await page.$eval("#run-args", (input) => { input.value = ""; });
     await page.type("#run-args", '{"title": "firefox"}');
