@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from files_support import blob_files, call, served, staged_files, upload
 from reactor.runtime import Engine
 from reactor.runtime.files.service import SMALL_BLOB_BYTES
 from reactor.runtime.outcome import FunctionError
+from reactor.storage import blobs
 
 DATA = b"hello, files!\n" * 100
 
@@ -189,6 +192,31 @@ async def test_files_either_side_of_the_small_size_arrive_whole_and_are_stored_o
         assert (await client.get(f"/api/storage/{storage_id}")).content == data
     assert blob_files(tmp_path) == [hashlib.sha256(data).hexdigest()]
     assert staged_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("failing", ["file", "folder"])
+async def test_a_small_upload_whose_fsync_fails_leaves_no_document_and_no_blob(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """The file's fsync fails: nothing is named. The folder's fails after the rename: the
+    name may not survive a crash, so the blob is removed again rather than trusted."""
+    engine, _ = app
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode) == (failing == "folder"):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(blobs.os, "fsync", fsync)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield DATA
+
+    with pytest.raises(OSError, match="Input/output"):
+        await engine.files.store(body(), "text/plain")
+    assert await call(engine, "query", "files:all") == []
+    assert blob_files(tmp_path) == [] and staged_files(tmp_path) == []
 
 
 async def test_a_delete_in_a_failed_mutation_keeps_the_file(
