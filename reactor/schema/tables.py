@@ -105,6 +105,11 @@ class TableDefinition:
 
         Returns the canonical document and enforces the document limits.
         """
+        return self.validate_sized(doc, path)[0]
+
+    def validate_sized(self, doc: Any, path: str = "document") -> tuple[dict[str, Any], int]:
+        """`validate_document`, and the document's size that its limit check measured
+        (a write counts it too: one walk over the document instead of two)."""
         if not isinstance(doc, dict):
             raise InvalidValueError(
                 f"{path}: a document must be an object, got {type_name(doc)}"
@@ -120,8 +125,7 @@ class TableDefinition:
                 raise InvalidValueError(
                     f"{path}.{index.vector_field}: vector index {index.name!r} expects"
                     f" {index.dimensions} numbers, got {len(vector)}")
-        check_document(result, path)
-        return result
+        return result, check_document(result, path)
 
     def __repr__(self) -> str:
         shape = "schemaless" if self.validator is None else self.validator.describe()

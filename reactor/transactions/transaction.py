@@ -220,9 +220,9 @@ class Transaction:
         _check_no_system_fields(value, f"insert into {table_name}")
         doc_id = new_id(table_name)
         # Validated whole, system fields included, so the size limit counts them too.
-        doc = table.validate_document(
+        doc, size = table.validate_sized(
             {**value, "_id": doc_id, "_creationTime": self._creation_time()}, "doc")
-        self.stats.count_write(value_size(doc))
+        self.stats.count_write(size)
         self.writes[doc_id] = PendingWrite(table_name, None, doc)
         return doc_id
 
@@ -272,8 +272,8 @@ class Transaction:
              value: dict[str, Any]) -> None:
         """Validate and buffer a new value; `current` is what the caller just read."""
         table = self.catalog.require(table_name)
-        doc = table.validate_document(value, "doc")
-        self.stats.count_write(value_size(doc))
+        doc, size = table.validate_sized(value, "doc")
+        self.stats.count_write(size)
         pending = self.writes.get(doc_id)
         old = pending.old if pending is not None else copy.deepcopy(current)
         self.writes[doc_id] = PendingWrite(table_name, old, doc)

@@ -285,8 +285,9 @@ def value_size(value: Any) -> int:
     return 0
 
 
-def check_document(doc: dict[str, Any], path: str = "document") -> None:
-    """Document limits: top-level names, reserved `_` names and the 1 MiB size cap."""
+def check_document(doc: dict[str, Any], path: str = "document") -> int:
+    """Document limits: top-level names, reserved `_` names and the 1 MiB size cap.
+    Returns the document's size (`value_size`), which writers count against their limits."""
     if not isinstance(doc, dict):
         raise InvalidValueError(f"{path}: a document must be an object, got {type_name(doc)}")
     for name in doc:
@@ -308,6 +309,7 @@ def check_document(doc: dict[str, Any], path: str = "document") -> None:
         raise InvalidValueError(
             f"{path}: document is {size} bytes, more than the limit of {MAX_DOCUMENT_BYTES}"
         )
+    return size
 
 
 def is_negative_zero(value: float) -> bool:
