@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from reactor.cli.app_dir import data_dir
+from reactor.cli.database_arg import add_db_argument, refuse_db
 from reactor.errors import ReactorError
 
 PASSPHRASE_ENV = "REACTOR_BACKUP_PASSPHRASE"
+
+
+# What backs up a PostgreSQL deployment instead (backups copy a SQLite data directory).
+POSTGRES_BACKUP = ("back the database up with PostgreSQL's own tools (pg_dump, pg_restore),"
+                   " or write a snapshot with `reactor export --db URL --path FILE.zip` and"
+                   " load it with `reactor import --db URL FILE.zip`")
 
 
 def add_parsers(commands: Any, app_arguments: Any) -> None:
@@ -26,6 +33,8 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
     _passphrase_argument(backup, "encrypt the backup with the passphrase in FILE")
     remote_arguments(backup, "back up a running server over HTTP instead (the file is"
                      " written here)")
+    add_db_argument(backup, "refused: a PostgreSQL deployment is backed up with PostgreSQL's"
+                            " tools (see reactor export --db)")
     restore = commands.add_parser("restore", help="restore a backup into a data directory")
     restore.add_argument("path", type=Path, help="the backup file")
     restore.add_argument("--data", dest="data_dir", type=Path, required=True,
@@ -33,6 +42,8 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
     restore.add_argument("--force", action="store_true",
                          help="replace a non-empty data directory (no server may be using it)")
     _passphrase_argument(restore, "the passphrase of an encrypted backup, in FILE")
+    add_db_argument(restore, "refused: a PostgreSQL deployment is restored with PostgreSQL's"
+                             " tools (see reactor import --db)")
 
 
 def remote_arguments(parser: argparse.ArgumentParser, text: str) -> None:
@@ -64,6 +75,8 @@ def passphrase(arguments: argparse.Namespace) -> str | None:
 
 
 def run_backup(arguments: argparse.Namespace) -> int:
+    if not arguments.url:
+        refuse_db(arguments, "backup", POSTGRES_BACKUP)
     if arguments.url:
         return _remote_backup(arguments)
     from reactor.runtime.backups import write_backup
@@ -100,6 +113,8 @@ def _remote_backup(arguments: argparse.Namespace) -> int:
 
 
 def run_restore(arguments: argparse.Namespace) -> int:
+    if arguments.db_url:  # --data names the target: REACTOR_DB_URL does not matter
+        refuse_db(arguments, "restore", POSTGRES_BACKUP)
     from reactor.runtime.backups import restore_backup
 
     manifest = asyncio.run(restore_backup(arguments.path, arguments.data_dir,

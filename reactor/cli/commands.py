@@ -10,10 +10,10 @@ import sys
 from typing import Any
 
 from reactor.cli.app_dir import data_dir, require_app
+from reactor.cli.database_arg import open_engine
 from reactor.cli.remote import admin_key as remote_admin_key
 from reactor.cli.remote import request
 from reactor.errors import ReactorError
-from reactor.runtime import Engine
 from reactor.runtime.auth import AdminKey
 from reactor.runtime.scope import qualified_path
 from reactor.values import from_wire, to_wire
@@ -65,8 +65,7 @@ def run(arguments: argparse.Namespace) -> int:
 
 async def _run_local(arguments: argparse.Namespace, args: dict[str, Any],
                      identity: dict[str, Any] | None) -> int:
-    engine = Engine(arguments.app_dir, data_dir(arguments))
-    await engine.start()
+    engine = await open_engine(arguments, data_dir(arguments), reading=False)
     try:
         # As a user, only public functions, as a client would; otherwise as the admin.
         as_admin = identity is None

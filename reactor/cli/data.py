@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reactor.cli.app_dir import data_dir, require_app
+from reactor.cli.database_arg import add_db_argument, open_engine
 from reactor.cli.remote import admin_key as remote_admin_key
 from reactor.cli.remote import request
 from reactor.errors import ReactorError
@@ -40,6 +41,8 @@ def add_parser(commands: Any, app_arguments: Callable[..., None]) -> None:
                       help="by creation time: desc, newest first (default), or asc")
     data.add_argument("--url", default=None,
                       help="read a running server instead of opening the data directory")
+    add_db_argument(data, "read a PostgreSQL deployment, postgresql://... (default:"
+                          " REACTOR_DB_URL, else the data directory), running or not")
     data.add_argument("--admin-key", default=None,
                       help="admin key for --url (default: read from the data directory)")
 
@@ -73,11 +76,10 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 async def _local(arguments: argparse.Namespace) -> list[Any]:
-    from reactor.runtime import Engine, FunctionKind
+    from reactor.runtime import FunctionKind
     from reactor.values import to_wire
 
-    engine = Engine(arguments.app_dir, data_dir(arguments))
-    await engine.start()
+    engine = await open_engine(arguments, data_dir(arguments), reading=True)
 
     async def call(path: str, args: dict[str, Any]) -> Any:
         outcome = await engine.call(FunctionKind.QUERY, path, args, admin=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from reactor.cli.app_dir import data_dir, require_app
 from reactor.cli.backup import remote_arguments
+from reactor.cli.database_arg import add_db_argument, database_url, open_engine
 from reactor.cli.files_config import blob_store_from_env
 from reactor.storage.blobs import BlobStore, LocalBlobStore
 
@@ -28,6 +29,8 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
     export.add_argument("--id-format", choices=["convex", "reactor"], default="convex",
                         help="write document ids as Convex ids (default; `npx convex import`"
                              " takes them, `reactor import` maps them back) or as Reactor's")
+    add_db_argument(export, "export a PostgreSQL deployment, postgresql://... (default:"
+                            " REACTOR_DB_URL, else the data directory), running or not")
     remote_arguments(export, "export from a running server over HTTP instead")
     load = commands.add_parser("import", help="import a snapshot zip or one table's file")
     load.add_argument("path", type=Path, help="a .zip snapshot, or a .jsonl/.json/.csv table")
@@ -42,6 +45,9 @@ def add_parsers(commands: Any, app_arguments: Any) -> None:
                        help="replace the tables' documents (atomically)")
     load.add_argument("--format", choices=["zip", "jsonl", "json", "csv"], default=None,
                       help="the file's format (default: from its extension)")
+    add_db_argument(load, "import into a PostgreSQL deployment that no node is serving,"
+                          " postgresql://... (default: REACTOR_DB_URL, else the data"
+                          " directory); while nodes run, import through one with --url")
     remote_arguments(load, "import into a running server over HTTP instead")
 
 
@@ -53,13 +59,17 @@ def _blobs(folder: Path) -> BlobStore:
 def run_export(arguments: argparse.Namespace) -> int:
     if arguments.url:
         return _remote_export(arguments)
-    from reactor.runtime.snapshots.export import export_data_dir
+    from reactor.runtime.snapshots.export import export_data_dir, export_postgres
 
     folder = data_dir(arguments)
+    url = database_url(arguments)
 
     async def export() -> Any:
         blobs = _blobs(folder) if arguments.include_file_storage else None
         try:
+            if url:
+                return await export_postgres(url, arguments.path, blobs=blobs,
+                                             id_format=arguments.id_format)
             return await export_data_dir(folder, arguments.path, blobs=blobs,
                                          id_format=arguments.id_format)
         finally:
@@ -125,16 +135,15 @@ def _remote_import(arguments: argparse.Namespace) -> Any:
 
 
 async def _import_local(arguments: argparse.Namespace) -> Any:
-    from reactor.runtime import Engine
     from reactor.runtime.snapshots.importer import import_parsed
     from reactor.runtime.snapshots.progress import Progress
     from reactor.runtime.snapshots.sources import detect_format, parse_import
 
     fmt = detect_format(arguments.path, arguments.format)
     parsed = parse_import(arguments.path, fmt, arguments.table)
-    engine = Engine(arguments.app_dir, data_dir(arguments), workers=0,
-                    blob_store=blob_store_from_env(os.environ))
-    await engine.start()
+    engine = await open_engine(arguments, data_dir(arguments), reading=False,
+                               through_node=False, workers=0,
+                               blob_store=blob_store_from_env(os.environ))
     try:
         return await import_parsed(engine.database, engine.files.blobs, parsed,
                                    arguments.mode or "require_empty", Progress())

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reactor.cli.app_dir import data_dir
+from reactor.cli.database_arg import add_db_argument
 from reactor.cli.remote import admin_key as remote_admin_key
 from reactor.cli.remote import request
 from reactor.errors import ReactorError
@@ -32,6 +33,8 @@ def add_parser(commands: Any, app_arguments: Callable[..., None]) -> None:
     app_arguments(logs, positional=False)
     logs.add_argument("--url", default=None,
                       help="read a running server's log instead of the data directory")
+    add_db_argument(logs, "refused: each node keeps its executions in its own data"
+                          " directory, not in the database")
     logs.add_argument("--admin-key", default=None,
                       help="admin key for --url (default: read from the data directory)")
     logs.add_argument("--follow", "-f", action="store_true",
@@ -74,6 +77,11 @@ def format_record(record: ExecutionRecord) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.db_url:
+        raise ReactorError("reactor logs: each node keeps its function executions in its own"
+                           " data directory, not in the database (--db): read a node's with"
+                           " `reactor logs --data DIR` on its machine, or `--url` of that node",
+                           code="BadArguments")
     if arguments.limit < 0:
         raise ReactorError(f"--limit: expected a number of executions, got {arguments.limit}",
                            code="BadArguments")

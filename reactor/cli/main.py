@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reactor.cli import backup, codegen, dashboard, data, data_io, env, init, logs, migrate
+from reactor.cli.database_arg import add_db_argument
 from reactor.errors import ReactorError
 
 
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--component", default=None, metavar="NAME",
                      help="run a function of the component installed as NAME (its own path)")
     run.add_argument("--url", default=None, help="call a running server instead")
+    add_db_argument(run, "run against a PostgreSQL deployment, postgresql://... (default:"
+                         " REACTOR_DB_URL, else the data directory): alone if no node serves"
+                         " it, else committing through the committing node")
     run.add_argument("--admin-key", default=None,
                      help="admin key for --url (default: read from the data directory)")
     run.add_argument("--identity", default=None, metavar="JSON",

@@ -234,3 +234,23 @@ async def export_data_dir(data_dir: Path, out: Path, *, blobs: BlobStore | None 
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+
+
+async def export_postgres(url: str, out: Path, *, blobs: BlobStore | None = None,
+                          id_format: IdFormat = "convex") -> ExportResult:
+    """Export the deployment in the PostgreSQL store at `url`, served by nodes or not:
+    at its newest durable ts, read through reader connections only (no writer's lock).
+    Superseded revisions stay readable for the retention window (60 s by default): a
+    longer export of a store being written should go through a node (`--url`), which
+    holds its snapshot."""
+    from reactor.storage.postgres import PostgresStorage
+
+    storage = PostgresStorage(url)
+    await storage.open_reader()
+    try:
+        saved = await storage.read_globals()
+        tables = sorted(saved.get("tables", []))
+        ts = await storage.log_tail()
+        return await export_storage(storage, out, tables, ts, blobs=blobs, id_format=id_format)
+    finally:
+        await storage.close()
