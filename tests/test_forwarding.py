@@ -18,6 +18,7 @@ from reactor.errors import ConflictError, InvalidValueError, StorageError
 from reactor.runtime import node_link
 from reactor.runtime.forwarding import (
     COMMIT_ROUTE,
+    NO_LINK,
     SECRET_HEADER,
     CommitForwarder,
     decode_batch,
@@ -25,6 +26,7 @@ from reactor.runtime.forwarding import (
 )
 from reactor.runtime.node_link import AnswerLost, NodeLink, SendFailed
 from reactor.storage import CommitterInfo
+from reactor.transactions import CommitOrder
 
 SECRET = "s3cret"
 Answer = Callable[[bytes], dict[str, Any]]
@@ -39,6 +41,7 @@ class StandIn:
     answer: Answer
     delay_s: float = 0.05
     requests: list[list[bytes]] = field(default_factory=list)
+    links: list[list[int]] = field(default_factory=list)
     cut_next: bool = False
     port: int = 0
 
@@ -51,8 +54,10 @@ class StandIn:
                 body = await reader.readexactly(int(headers["content-length"]))
                 assert lines[0].split()[1] == COMMIT_ROUTE
                 assert headers[SECRET_HEADER.lower()] == SECRET
-                bodies = decode_batch(body)
+                items = decode_batch(body)
+                bodies = [item for item, _ in items]
                 self.requests.append(bodies)
+                self.links.append([link for _, link in items])
                 await asyncio.sleep(self.delay_s)
                 if self.cut_next:
                     self.cut_next = False
@@ -103,12 +108,14 @@ async def stand_in() -> AsyncIterator[tuple[StandIn, CommitForwarder]]:
 
 
 def test_batch_encoding_round_trips_and_refuses_a_cut_body() -> None:
-    bodies = [b"{}", b"", b"x" * 70_000]
-    assert decode_batch(encode_batch(bodies)) == bodies
+    items = [(b"{}", NO_LINK), (b"", 0), (b"x" * 70_000, 1)]
+    assert decode_batch(encode_batch(items)) == items
     with pytest.raises(InvalidValueError, match="item 2 is cut short"):
-        decode_batch(encode_batch(bodies)[:-1])
+        decode_batch(encode_batch(items)[:-1])
     with pytest.raises(InvalidValueError, match="item 0 is cut short"):
         decode_batch(b"\x00\x00")
+    with pytest.raises(InvalidValueError, match="item 1 follows item 1, which is not before"):
+        decode_batch(encode_batch([(b"", NO_LINK), (b"", 1)]))
     with pytest.raises(InvalidValueError, match="carries none"):
         decode_batch(b"")
 
@@ -183,6 +190,42 @@ async def test_a_cancelled_caller_is_not_sent(
     assert list(await asyncio.gather(first, second)) == [1001, 1002]
     assert await forwarder(b"4") == 1004
     assert b"3" not in [b for bodies in committer.requests for b in bodies]
+
+
+async def test_one_clients_transactions_travel_linked_in_the_order_sent(
+        stand_in: tuple[StandIn, CommitForwarder]) -> None:
+    """A client's next transaction goes in the same request as its previous one, linked
+    to it (the committer commits it after that one); one whose previous one is on its
+    way in another request waits for that answer instead of overtaking it."""
+    committer, forwarder = stand_in
+    order = CommitOrder()
+    first, second = order.next(), order.next()
+    other = CommitOrder().next()  # another client's
+    sent = [asyncio.ensure_future(forwarder(b"1", first)),
+            asyncio.ensure_future(forwarder(b"2", second)),
+            asyncio.ensure_future(forwarder(b"3", other))]
+    await asyncio.sleep(0.01)  # on their way
+    third = order.next()
+    late = asyncio.ensure_future(forwarder(b"4", third))
+    unrelated = asyncio.ensure_future(forwarder(b"5", CommitOrder().next()))
+    assert await asyncio.gather(*sent, late, unrelated) == [1001, 1002, 1003, 1004, 1005]
+    # "4" waited for the request carrying "2"; "5" (another client) did not.
+    assert committer.requests == [[b"1", b"2", b"3"], [b"5"], [b"4"]]
+    assert committer.links == [[NO_LINK, 0, NO_LINK], [NO_LINK], [NO_LINK]]
+
+
+async def test_a_transaction_after_a_refused_one_is_not_sent(
+        stand_in: tuple[StandIn, CommitForwarder]) -> None:
+    """The previous transaction conflicted: the next is answered with a conflict at once
+    (its runner runs it again once the previous one is done)."""
+    committer, forwarder = stand_in
+    order = CommitOrder()
+    first = asyncio.ensure_future(forwarder(b"conflict 9", order.next()))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(forwarder(b"2", order.next()))
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(r, ConflictError) for r in results), results
+    assert committer.requests == [[b"conflict 9"]]
 
 
 # The connections themselves (reactor/runtime/node_link.py) -------------------------

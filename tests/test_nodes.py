@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from e2e_support import NODE_DIR, ReactorServer, run_node
-from sync_support import NodeProcess
+from sync_support import NodeProcess, ProtocolClient
 
 from reactor.errors import StorageError
 from reactor.server.protocol import decode_ts
@@ -395,3 +395,53 @@ def test_nodes_all_started_with_follow_elect_a_committer(
     finally:
         for node in nodes:
             node.stop()
+
+
+PIPELINE_APP = Path(__file__).resolve().parent / "apps" / "pipeline"
+
+
+async def test_one_clients_pipelined_mutations_through_a_follower_keep_their_order(
+        tmp_path: Path, database_url: str) -> None:
+    """A client sends its mutations to a follower without waiting for answers: the
+    follower forwards them together (linked, so the committer commits each after the one
+    before), and each takes effect in the order sent — every result is what running
+    them one after another gives, and the commits' ts follow the order sent."""
+    committer = ReactorServer(PIPELINE_APP, tmp_path / "committer", args=["--db", database_url])
+    follower = ReactorServer(PIPELINE_APP, tmp_path / "follower",
+                             args=["--db", database_url, "--follow"])
+    try:
+        committer.start()
+        follower.start()
+        async with ProtocolClient(follower.url) as client:
+            for round_ in range(4):
+                key = f"k{round_}"
+                # The first add sleeps after reading: the ones after it run meanwhile and
+                # read before it commits (the second add conflicts, and runs again), and
+                # a note, which reads nothing, must still commit after that second add.
+                sequence: list[tuple[str, dict[str, Any], Any]] = [
+                    ("add", {"key": key, "amount": 1.0, "delay": 0.05}, 1),
+                    ("add", {"key": key, "amount": 2.0, "delay": 0.0}, 3),
+                    ("note", {"text": key, "delay": 0.0}, key),
+                    ("add", {"key": key, "amount": 3.0, "delay": 0.0}, 6),
+                    ("take", {"key": key, "amount": 1.0, "delay": 0.0}, 5),
+                    ("note", {"text": key + "'", "delay": 0.0}, key + "'"),
+                    ("peek", {"key": key, "delay": 0.0}, 5),
+                    ("take", {"key": key, "amount": 9.0, "delay": 0.0}, {"short": 5}),
+                ]
+                ids = [await client.send_mutation(f"ops:{name}", args)
+                       for name, args, _ in sequence]
+                responses: dict[int, dict[str, Any]] = {}
+                while len(responses) < len(ids):
+                    frame = await client.receive(timeout=30)
+                    if frame["type"] == "MutationResponse":
+                        responses[frame["requestId"]] = frame
+                results = [responses[i]["result"] if responses[i]["success"]
+                           else responses[i].get("errorData") for i in ids]
+                assert results == [expected for _, _, expected in sequence], responses
+                written = [decode_ts(responses[i]["ts"]) for i, (name, _, _) in
+                           zip(ids, sequence, strict=True)
+                           if responses[i]["success"] and name != "peek"]
+                assert written == sorted(written) and len(set(written)) == len(written)
+    finally:
+        follower.stop()
+        committer.stop()

@@ -26,6 +26,7 @@ import orjson
 from reactor.errors import ConflictError, InvalidValueError, StorageError
 from reactor.runtime.node_link import Answer, AnswerLost, NodeLink, SendFailed
 from reactor.storage import CommitLog, CommitterInfo
+from reactor.transactions import CommitTicket
 
 logger = logging.getLogger("reactor.forwarding")
 
@@ -46,31 +47,41 @@ NOT_COMMITTING = ("NotCommitter", "DatabaseClosed")
 # How often a follower waiting for the committer's answer checks that it still holds
 # the lease.
 LEASE_WATCH_S = 1.0
-# A request's transactions, each as its length (big-endian) then its encoding.
+# A request's transactions, each as its length and its link (big-endian), then its
+# encoding. The link is 1 + the index of the transaction of the same request that it
+# must commit after (its client's previous mutation), or 0.
 LENGTH_BYTES = 4
+LINK_BYTES = 4
+NO_LINK = -1
 
 
-def encode_batch(bodies: list[bytes]) -> bytes:
-    """One request's body: the encoded transactions, each after its length."""
-    return b"".join(len(body).to_bytes(LENGTH_BYTES, "big") + body for body in bodies)
+def encode_batch(items: list[tuple[bytes, int]]) -> bytes:
+    """One request's body: each encoded transaction with the index it must commit
+    after (`NO_LINK`: none)."""
+    return b"".join(len(body).to_bytes(LENGTH_BYTES, "big") + (link + 1).to_bytes(
+        LINK_BYTES, "big") + body for body, link in items)
 
 
-def decode_batch(data: bytes) -> list[bytes]:
-    """The encoded transactions of a request's body (`encode_batch`)."""
-    bodies: list[bytes] = []
+def decode_batch(data: bytes) -> list[tuple[bytes, int]]:
+    """The transactions of a request's body (`encode_batch`), with their links."""
+    items: list[tuple[bytes, int]] = []
     at = 0
     while at < len(data):
-        end = at + LENGTH_BYTES
+        end = at + LENGTH_BYTES + LINK_BYTES
         if end <= len(data):
-            end += int.from_bytes(data[at:end], "big")
+            end += int.from_bytes(data[at:at + LENGTH_BYTES], "big")
         if end > len(data):
-            raise InvalidValueError(f"forwarded transactions: item {len(bodies)} is cut short"
+            raise InvalidValueError(f"forwarded transactions: item {len(items)} is cut short"
                                     f" ({len(data) - at} of {end - at} bytes)")
-        bodies.append(data[at + LENGTH_BYTES:end])
+        link = int.from_bytes(data[at + LENGTH_BYTES:at + LENGTH_BYTES + LINK_BYTES], "big") - 1
+        if link >= len(items):
+            raise InvalidValueError(f"forwarded transactions: item {len(items)} follows item"
+                                    f" {link}, which is not before it")
+        items.append((data[at + LENGTH_BYTES + LINK_BYTES:end], link))
         at = end
-    if not bodies:
+    if not items:
         raise InvalidValueError("forwarded transactions: the request carries none")
-    return bodies
+    return items
 
 
 def unavailable(detail: str) -> StorageError:
@@ -79,10 +90,12 @@ def unavailable(detail: str) -> StorageError:
                         public=message)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Forward:
     body: bytes
     future: asyncio.Future[int]
+    # The same client's previous mutation as sent: this one commits after it.
+    after: _Forward | None = None
 
 
 class CommitForwarder:
@@ -118,10 +131,24 @@ class CommitForwarder:
             self._link = NodeLink(committer.address, TIMEOUT_S)
         return self._link
 
-    async def __call__(self, body: bytes) -> int:
-        """Send `body` to the committer with the transactions queued beside it; its ts."""
+    async def __call__(self, body: bytes, ticket: CommitTicket | None = None) -> int:
+        """Send `body` to the committer with the transactions queued beside it; its ts.
+
+        With a ticket whose predecessor was sent here, it goes in the same request
+        (the committer commits it after that one, or refuses it as a conflict if that
+        one did not commit), or once that one is answered."""
+        previous = None if ticket is None else ticket.predecessor()
+        after = None
+        if previous is not None:
+            if isinstance(previous.attempt, _Forward):
+                after = previous.attempt
+            else:  # committed another way (before this node was deposed): wait for it
+                await previous.wait_done()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Forward(body, future))
+        item = _Forward(body, future, after)
+        self._queue.append(item)
+        if ticket is not None:
+            ticket.queued(item)
         if len(self._senders) < IN_FLIGHT:
             task = asyncio.create_task(self._send_queued(), name="reactor-forward")
             self._senders.add(task)
@@ -129,18 +156,40 @@ class CommitForwarder:
         return await future
 
     async def _send_queued(self) -> None:
-        """Send what is queued, a request at a time, until nothing is."""
-        while self._queue:
-            taken, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            batch = [item for item in taken if not item.future.done()]  # not cancelled
-            if not batch:
-                continue
+        """Send what is queued, a request at a time, until nothing can go (what waits
+        for the answer to another request goes with the sender of that request)."""
+        while batch := self._take():
             try:
                 await self._send(batch)
             except Exception as exc:  # e.g. the lease could not be read: answer everyone
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(exc)
+
+    def _take(self) -> list[_Forward]:
+        """The next request's transactions, in the order queued. One whose predecessor is
+        on its way in another request stays queued; one whose predecessor failed is
+        refused (its runner runs it again once that one is done)."""
+        batch: list[_Forward] = []
+        taken: set[int] = set()
+        held: list[_Forward] = []
+        for item in self._queue:
+            if item.future.done():  # its caller was cancelled
+                continue
+            after = item.after
+            if len(batch) >= MAX_BATCH or (after is not None and id(after) not in taken
+                                           and not after.future.done()):
+                held.append(item)
+                continue
+            if after is not None and after.future.done() and (
+                    after.future.cancelled() or after.future.exception() is not None):
+                item.future.set_exception(ConflictError(
+                    "the mutation the same client sent before it was not committed", ts=0))
+                continue
+            taken.add(id(item))
+            batch.append(item)
+        self._queue = held
+        return batch
 
     async def _send(self, batch: list[_Forward]) -> None:
         """Send `batch` and answer each transaction. Until `FAILOVER_WAIT_S`, a committer
@@ -187,7 +236,7 @@ class CommitForwarder:
         the old committer's writes are fenced from then on, so waiting longer decides
         nothing."""
         sending = asyncio.ensure_future(self._link_to(committer).post(
-            COMMIT_ROUTE, encode_batch([item.body for item in batch]),
+            COMMIT_ROUTE, encode_batch(_linked(batch)),
             {SECRET_HEADER: committer.secret}))
         try:
             while True:
@@ -232,6 +281,13 @@ class CommitForwarder:
                 self.forwarded += 1
                 _settle(item.future, committer, result)
         return again
+
+
+def _linked(batch: list[_Forward]) -> list[tuple[bytes, int]]:
+    """Each transaction with the index of its predecessor in `batch`, if it is there."""
+    index = {id(item): at for at, item in enumerate(batch)}
+    return [(item.body, NO_LINK if item.after is None else index.get(id(item.after), NO_LINK))
+            for item in batch]
 
 
 def _settle(future: asyncio.Future[int], committer: CommitterInfo, result: Any) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from reactor.errors import ConflictError, InvalidValueError, ReactorError, StorageError
 from reactor.runtime import Engine
-from reactor.runtime.forwarding import SECRET_HEADER, decode_batch
+from reactor.runtime.forwarding import NO_LINK, SECRET_HEADER, decode_batch
 
 logger = logging.getLogger("reactor.nodes")
 
@@ -32,14 +32,24 @@ class NodeApi:
             return JSONResponse({"code": "Forbidden", "message": "not a node of this store"},
                                 status_code=403)
         try:
-            bodies = decode_batch(await request.body())
+            items = decode_batch(await request.body())
         except InvalidValueError as error:
             return JSONResponse({"code": error.code, "message": error.message},
                                 status_code=400)
-        results = await asyncio.gather(*(self._commit(body) for body in bodies))
+        commits: list[asyncio.Future[dict[str, Any]]] = []
+        for body, link in items:
+            commits.append(asyncio.ensure_future(self._commit(
+                body, None if link == NO_LINK else commits[link])))
+        results = await asyncio.gather(*commits)
         return Response(orjson.dumps({"results": results}), media_type="application/json")
 
-    async def _commit(self, body: bytes) -> dict[str, Any]:
+    async def _commit(self, body: bytes, after: asyncio.Future[dict[str, Any]] | None
+                      ) -> dict[str, Any]:
+        """Commit one transaction; one that follows another of the request (its client's
+        previous mutation) only once that one has committed, and not if it did not."""
+        if after is not None and "status" in await after:
+            return {"status": 409, "ts": "0", "message": "the mutation the same client"
+                    " sent before it was not committed"}
         try:
             ts = await self.engine.database.commit_forwarded(body)
         except ConflictError as conflict:

@@ -108,10 +108,14 @@ class Committer:
         if self._task is None:
             raise StorageError("the database is closed", code="DatabaseClosed",
                                public="DatabaseClosed: the server is shutting down")
+        previous = None if ticket is None else ticket.predecessor()
+        if previous is not None and not isinstance(previous.attempt, _Pending):
+            # Sent another way (forwarded, before this node took over): no link to it.
+            await previous.wait_done()
+            previous = None
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         pending = _Pending(txn, future, queued_at=time.perf_counter())
         if ticket is not None:
-            previous = ticket.predecessor()
             if previous is not None:
                 pending.after = previous.attempt
             ticket.queued(pending)

@@ -37,6 +37,9 @@ logger = logging.getLogger("reactor.database")
 PROMOTE_WAIT_S = 3.0
 
 CommitListener = Callable[[int, list[LogEntry]], None]
+# A follower's transport: send an encoded transaction (after the one its ticket's
+# predecessor sent), return its commit ts.
+Forward = Callable[[bytes, CommitTicket | None], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class Database:
         self.follower: LogFollower | None = None
         # On a follower: sends an encoded transaction to the committing node, returns its
         # ts (the runtime provides the transport). Without one, commits are refused.
-        self.forward: Callable[[bytes], Awaitable[int]] | None = None
+        self.forward: Forward | None = None
 
     @classmethod
     async def open(cls, storage: Storage, schema: SchemaDefinition | None,
@@ -149,7 +152,7 @@ class Database:
         self._pruner = asyncio.create_task(self._prune_forever(), name="reactor-pruner")
 
     async def demote(self, storage: FollowableStorage,
-                     forward: Callable[[bytes], Awaitable[int]]) -> None:
+                     forward: Forward) -> None:
         """This committer was deposed (another node took the lease, so its writes are
         fenced): follow the log from now on, and commit through `forward`.
 
@@ -290,16 +293,16 @@ class Database:
     async def _forward(self, txn: Transaction, ticket: CommitTicket | None) -> int:
         """Commit `txn` through the committing node; return once this node shows it.
 
-        The same client's mutations go one after another (its previous one is done
-        before this one is sent), so they commit in the order they were sent.
+        The same client's mutations are sent in order (this one once its previous one
+        is on its way), and the transport has the committer commit them in that order.
         """
         if self.forward is None:
             self._refuse_on_follower()
         assert self.forward is not None
         previous = None if ticket is None else ticket.predecessor()
         if previous is not None:
-            await previous.wait_done()
-        ts = await self.forward(encode_transaction(txn))
+            await previous.wait_queued()
+        ts = await self.forward(encode_transaction(txn), ticket)
         await self.wait_for(ts)
         for callback in txn.after_commit:
             try:
