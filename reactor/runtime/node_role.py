@@ -153,6 +153,7 @@ class NodeRole:
         logger.error("another node took the committer lease: this node stops committing"
                      " and follows the new committer")
         self.follow = True
+        self.scheduler.halt()  # no new jobs or crons here; running ones finish below
         if self.forwarder is None:
             self.forwarder = CommitForwarder(storage)
         await self.database.demote(storage, self.forwarder)

@@ -264,23 +264,29 @@ class PostgresStorage(PostgresNodes):
         try:
             await self._transaction("write commits", write)
         except StorageError as exc:
-            refused = fenced(exc)
+            refused, stored = fenced(exc), None
+            if refused is None and exc.code == "StorageIOError":
+                if committing[0]:
+                    stored = await self._committed(sorted({c.ts for c in commits}))
+                if not committing[0] or stored is False:
+                    # Not sent whole, or known not stored: if a new committer cut this
+                    # node's session, the batch can never be stored (the fence).
+                    refused = await self.deposed()
             if refused is not None:
                 raise refused from exc
-            if not (committing[0] and exc.code == "StorageIOError"
-                    and await self._committed(sorted({c.ts for c in commits}))):
+            if not stored:
                 raise
             logger.warning("%s; the commits had reached PostgreSQL: acknowledged", exc)
         for ts, change, data in vectors:
             vector_entries.apply(self._vectors, change.index_id, change.doc_id, ts, data,
                                  change.filters)
 
-    async def _committed(self, timestamps: list[int]) -> bool:
+    async def _committed(self, timestamps: list[int]) -> bool | None:
         """Whether a batch whose COMMIT lost its answer (the connection broke) is stored;
         `timestamps` are its commits' (distinct).
 
-        Asks again until PostgreSQL answers, for at most RESOLVE_S; no answer by then
-        counts as not stored (the batch is refused, though it may be durable).
+        Asks again until PostgreSQL answers, for at most RESOLVE_S; None if it did not
+        answer by then (the batch is refused, though it may be durable).
         """
         deadline = asyncio.get_running_loop().time() + RESOLVE_S
         while True:
@@ -289,7 +295,7 @@ class PostgresStorage(PostgresNodes):
                 return int(rows[0][0]) == len(timestamps)
             except StorageError:
                 if asyncio.get_running_loop().time() > deadline:
-                    return False
+                    return None
                 await asyncio.sleep(0.2)
 
     async def write_stream(self, records: AsyncIterable[CommitRecord],

@@ -34,6 +34,12 @@ T = TypeVar("T")
 LOCK_WAIT_S = 1.0
 
 
+def _refused(detail: str) -> StorageError:
+    message = ("NotCommitter: this node no longer commits (another node took over);"
+               " nothing was committed, try again")
+    return StorageError(detail, code="NotCommitter", public=message)
+
+
 def fenced(exc: StorageError) -> StorageError | None:
     """The error for a batch refused because another node took the lease, else None: the
     lease's fence failed it (`WRITE_COMMITS`), or the writing connection, re-made, found
@@ -43,10 +49,7 @@ def fenced(exc: StorageError) -> StorageError | None:
     if not (isinstance(exc.__cause__, asyncpg.DivisionByZeroError)
             or exc.code == "DatabaseInUse"):
         return None
-    message = ("NotCommitter: this node no longer commits (another node took over);"
-               " nothing was committed, try again")
-    return StorageError(f"commit refused by the lease's fence: {exc}", code="NotCommitter",
-                        public=message)
+    return _refused(f"commit refused by the lease's fence: {exc}")
 
 
 class PostgresNodes:
@@ -145,6 +148,18 @@ class PostgresNodes:
             return None
         self.epoch = int(rows[0]["epoch"])
         return CommitterInfo(address, rows[0]["secret"], self.epoch)
+
+    async def deposed(self) -> StorageError | None:
+        """After the writing connection broke before its batch was sent whole: the
+        refusal to raise if another node holds the lease now (it cut this node's
+        session), else None (PostgreSQL itself went away)."""
+        try:
+            rows = await self._fetch(postgres_follow.READ_COMMITTER)
+        except StorageError:
+            return None
+        if self.epoch is None or not rows or int(rows[0]["epoch"]) == self.epoch:
+            return None
+        return _refused("the writing connection was cut: another node took the lease")
 
     async def cut_writer(self) -> int:
         """End the session of another process holding the writer's lock (a deposed

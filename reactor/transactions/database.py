@@ -35,6 +35,9 @@ logger = logging.getLogger("reactor.database")
 
 # How long a follower that took the lease waits for a deposed committer's lock.
 PROMOTE_WAIT_S = 3.0
+# How long a commit refused because this node was deposed waits for it to follow
+# (its next lease check, every second) before it fails.
+STEP_DOWN_WAIT_S = 3.0
 
 CommitListener = Callable[[int, list[LogEntry]], None]
 # A follower's transport: send an encoded transaction (after the one its ticket's
@@ -82,6 +85,8 @@ class Database:
         # On a follower: sends an encoded transaction to the committing node, returns its
         # ts (the runtime provides the transport). Without one, commits are refused.
         self.forward: Forward | None = None
+        # Set once a deposed committer follows (`demote`): its refused commits run again.
+        self._stepped_down = asyncio.Event()
 
     @classmethod
     async def open(cls, storage: Storage, schema: SchemaDefinition | None,
@@ -148,6 +153,7 @@ class Database:
         self.write_log.restart_at(self.clock.last_ts)
         self.follower = None
         self.forward = None
+        self._stepped_down.clear()
         self.committer.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="reactor-pruner")
 
@@ -156,8 +162,9 @@ class Database:
         """This committer was deposed (another node took the lease, so its writes are
         fenced): follow the log from now on, and commit through `forward`.
 
-        Commits still queued here fail with `NotCommitter` (nothing of them was
-        written: a follower that forwarded one sends it to the new committer)."""
+        Commits still queued here are refused with `NotCommitter` (nothing of them was
+        written): a follower that forwarded one sends it to the new committer; this
+        node's own run again (`_refused_as_deposed`) and are forwarded there."""
         message = ("NotCommitter: this node no longer commits (another node took over);"
                    " nothing was committed, try again")
         async with self.committer.lock:  # a batch being written finishes first
@@ -171,6 +178,7 @@ class Database:
         self.forward = forward
         self.follower = LogFollower(self, storage)
         self.follower.start()
+        self._stepped_down.set()
 
     def publish_followed(self, ts: int, entries: list[LogEntry]) -> None:
         """Make the commits up to `ts`, read from the log by a follower, visible here."""
@@ -266,7 +274,8 @@ class Database:
     def query(self, txn: Transaction, table: str) -> QueryBuilder:
         return QueryBuilder(txn, table)
 
-    async def commit(self, txn: Transaction, ticket: CommitTicket | None = None) -> int:
+    async def commit(self, txn: Transaction, ticket: CommitTicket | None = None, *,
+                     rerun_if_deposed: bool = True) -> int:
         """Commit `txn` and return its timestamp (its snapshot if it wrote nothing).
 
         With a ticket, `txn` takes its place after the client's previous mutation
@@ -282,13 +291,30 @@ class Database:
         previous = None if ticket is None else ticket.predecessor()
         if previous is not None:
             await previous.wait_queued()
-        ts = await self.committer.commit(txn, ticket)
+        try:
+            ts = await self.committer.commit(txn, ticket)
+        except StorageError as error:
+            if error.code != "NotCommitter" or not rerun_if_deposed:
+                raise
+            raise await self._refused_as_deposed(error) from None
         for callback in txn.after_commit:
             try:
                 callback()
             except Exception:
                 logger.exception("after-commit callback failed")
         return ts
+
+    async def _refused_as_deposed(self, error: StorageError) -> Exception:
+        """What a commit refused because another node took the lease (nothing of it was
+        written) raises: a conflict once this node follows (within its next lease check),
+        so that the mutation runs again and commits through the new committer; the
+        refusal if it does not follow by then."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stepped_down.wait(), STEP_DOWN_WAIT_S)
+        if self.follower is None:
+            return error
+        return ConflictError("this node stopped committing (another node took over): run"
+                             " again through the new committer", ts=self.latest_ts)
 
     async def _forward(self, txn: Transaction, ticket: CommitTicket | None) -> int:
         """Commit `txn` through the committing node; return once this node shows it.
@@ -323,7 +349,8 @@ class Database:
         txn = self.begin(ts=begin_ts)
         try:
             adopt_forwarded(txn, data)
-            return await self.commit(txn)
+            # Refused because this node was deposed: the follower sends it on as it is.
+            return await self.commit(txn, rerun_if_deposed=False)
         finally:
             txn.close()
 

@@ -100,6 +100,11 @@ class Scheduler:
         self.database.add_commit_listener(self._on_commit)
         self._loop = asyncio.create_task(self._run_forever(), name="reactor-scheduler")
 
+    def halt(self) -> None:
+        """Take no more jobs from now on (`stop` then waits for the running ones)."""
+        if self._loop is not None:
+            self._loop.cancel()
+
     async def stop(self) -> None:
         """Stop taking jobs; give running ones a grace period, then cancel them."""
         if self._loop is not None:
