@@ -92,13 +92,17 @@ class TextIndex:
         slot = self.new_slot(Entry(entry_id, doc_id, " ".join(terms), " ".join(filters)),
                              ts, end, creation, len(terms) + len(filters))
         counts = dict(Counter(terms))
-        prefixes = prefix_counts(counts)
         self.df.update(counts.keys())
         self._recount(counts, 1)
+        partitions = []
         for token in (UNFILTERED, *dict.fromkeys(filters)):
             partition = self.partitions.get(token)
             if partition is None:
                 partition = self.partitions[token] = Partition()
+            partitions.append(partition)
+        # Merged prefix lists exist only once searched: most adds need no prefixes.
+        prefixes = prefix_counts(counts) if any(p.prefixes for p in partitions) else {}
+        for partition in partitions:
             partition.add(slot, counts, prefixes)
 
     def new_slot(self, entry: Entry, ts: int, end: int, creation: float, tokens: int) -> int:

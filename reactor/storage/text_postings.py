@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from array import array
 
 import numpy as np
 
@@ -11,30 +12,58 @@ TOP = "\U0010ffff"
 # Prefix lengths whose merged postings are kept once first searched (like FTS5's
 # prefix = '2 3', which keeps them from the start).
 PREFIX_LENGTHS = (2, 3)
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+_NO_HITS = np.zeros(0, dtype=np.float64)
 
 
 class Postings:
-    """Slots (entries) holding one term or prefix, with how often each holds it."""
+    """Slots (entries) holding one term or prefix, with how often each holds it.
 
-    __slots__ = ("_hits", "_slots", "size")
+    Appends go to small Python arrays (a commit adds to dozens of lists, most of
+    them new while an index is young, and a numpy array per list and append cost
+    far more); a read folds them into the numpy arrays, which grow by doubling.
+    """
 
-    def __init__(self, slots: np.ndarray | None = None, hits: np.ndarray | None = None) -> None:
-        self._slots = np.zeros(2, dtype=np.int64) if slots is None else slots
-        self._hits = np.zeros(2, dtype=np.float64) if hits is None else hits
-        self.size = 0 if slots is None else len(slots)
+    __slots__ = ("_hits", "_slots", "_tail", "_tail_hits", "size")
+
+    def __init__(self, slots: np.ndarray = _NO_SLOTS, hits: np.ndarray = _NO_HITS) -> None:
+        self._slots = slots
+        self._hits = hits
+        self.size = len(slots)
+        self._tail: array[int] | None = None
+        self._tail_hits: array[float] | None = None
 
     def add(self, slot: int, hits: int) -> None:
-        if self.size == len(self._slots):
-            self._slots = np.concatenate([self._slots, np.zeros_like(self._slots)])
-            self._hits = np.concatenate([self._hits, np.zeros_like(self._hits)])
-        self._slots[self.size] = slot
-        self._hits[self.size] = hits
-        self.size += 1
+        if self._tail is None or self._tail_hits is None:
+            self._tail, self._tail_hits = array("q"), array("d")
+        self._tail.append(slot)
+        self._tail_hits.append(hits)
+
+    def _fold(self) -> None:
+        tail, tail_hits = self._tail, self._tail_hits
+        if tail is None or tail_hits is None:
+            return
+        need = self.size + len(tail)
+        if need > len(self._slots):
+            # A new array: the old one may be a view shared with other lists (bulk load).
+            capacity = max(need, 2 * len(self._slots))
+            slots, hits = np.empty(capacity, dtype=np.int64), np.empty(capacity)
+            slots[:self.size] = self._slots[:self.size]
+            hits[:self.size] = self._hits[:self.size]
+            self._slots, self._hits = slots, hits
+        self._slots[self.size:need] = np.frombuffer(tail, dtype=np.int64)
+        self._hits[self.size:need] = np.frombuffer(tail_hits, dtype=np.float64)
+        self.size = need
+        self._tail = self._tail_hits = None
 
     def slots(self) -> np.ndarray:
+        if self._tail is not None:
+            self._fold()
         return self._slots[:self.size]
 
     def hits(self) -> np.ndarray:
+        if self._tail is not None:
+            self._fold()
         return self._hits[:self.size]
 
 
