@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -17,10 +17,7 @@ import orjson
 from reactor.errors import StorageError
 from reactor.storage import data_dir as data_dir_modes
 from reactor.storage import (
-    prune_plan,
     sqlite_bulk,
-    sqlite_index_build,
-    sqlite_prune,
     sqlite_search,
     sqlite_vectors,
     vector_entries,
@@ -28,18 +25,17 @@ from reactor.storage import (
 from reactor.storage import sqlite_sql as sql
 from reactor.storage.base import (
     CommitRecord,
-    IndexBuild,
     IndexEntry,
     Order,
-    SearchBuild,
     SearchWrite,
-    VectorBuild,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
 from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
+from reactor.storage.sqlite_index_changes import IndexChanges
 from reactor.storage.sqlite_nodes import SqliteNodes, WorkerGroup
+from reactor.storage.sqlite_pruning import Pruning
 from reactor.storage.sqlite_schema import (
     DB_NAME,
     FORMAT_VERSION,
@@ -58,7 +54,7 @@ READERS = 2
 
 T = TypeVar("T")
 
-class SqliteStorage(SearchReads, SqliteNodes):
+class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
     """Multi-version documents and index entries in `<data_dir>/reactor.sqlite3`.
 
     Writes and pruning share one plain sqlite3 connection owned by one writer
@@ -283,118 +279,15 @@ class SqliteStorage(SearchReads, SqliteNodes):
         self._wake_siblings(None)
         self._search_tables |= result.search_tables
         await self._reload_texts(result.search_indexes)
-        for index_id in result.vector_indexes:
-            self._vectors.pop(index_id, None)
-            rows = await self._on_writer_thread(
-                partial(sqlite_vectors.load_index, conn, index_id))
-            self._vectors.update(vector_entries.load(rows))
-
-    async def prune(self, horizon_ts: int, batch: int) -> int:
-        removed = await prune_plan.walk(
-            (sqlite_prune.DOCUMENTS, sqlite_prune.INDEX_ENTRIES), batch,
-            lambda target, budget: self._prune_chunk(target, horizon_ts, budget))
-        while removed < batch:
-            count = await self._prune_search_chunk(horizon_ts, min(batch - removed, 256))
-            removed += count
-            if count == 0:
-                break
-        if removed < batch:
-            removed += await self._transaction("prune vector entries", lambda conn: (
-                sqlite_vectors.prune_entries(conn, horizon_ts)))
-            for matrix in self._vectors.values():
-                matrix.prune(horizon_ts)
-        return removed
-
-    async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
-        pruned = await self._transaction("prune search entries", lambda conn: (
-            sqlite_search.prune_entries(conn, horizon_ts, budget)))
-        for entry_id, index_id in pruned:
-            index = self._texts.get(index_id)
-            if index is not None:
-                index.remove(entry_id)
-        return len(pruned)
-
-    async def _reload_texts(self, index_ids: Iterable[str]) -> None:
-        """Load the named search indexes into memory afresh from what is stored."""
-        writer = self._writer
-        if writer is None:
-            return
-        for index_id in dict.fromkeys(index_ids):
-            self._texts.pop(index_id, None)
-            index = await self._on_writer_thread(
-                partial(sqlite_search.load_index, writer, index_id))
-            if index is not None:
-                self._texts[index_id] = index
+        await self._reload_vectors(result.vector_indexes)
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
         rows = await self._fetch(sql.GET_OUTCOME, (session_id, request_id, ts))
         return bytes(rows[0][0]) if rows else None
 
-    async def prune_outcomes(self, before_ms: float, batch: int) -> int:
-        return await self._transaction(
-            "prune mutation outcomes",
-            lambda conn: conn.execute(sql.PRUNE_OUTCOMES, (before_ms, batch)).rowcount)
-
     async def index_entry_count(self, index_id: str) -> int:
         rows = await self._fetch(sql.COUNT, {"index_id": index_id, "lo": b"", "ts": 2**63 - 1})
         return int(rows[0][0])
-
-    async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
-                             globals_: dict[str, Any], *,
-                             search_builds: Sequence[SearchBuild] = (),
-                             search_dropped: Sequence[str] = (),
-                             vector_builds: Sequence[VectorBuild] = (),
-                             vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
-        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
-        known = set(self._search_tables)
-        rebuilt = [*vector_dropped, *(b.index_id for b in vector_builds)]
-
-        def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
-            counts, created = sqlite_index_build.change_indexes(
-                conn, sql.SCAN["asc", False], ts, builds, dropped, self._decode,
-                search_builds, search_dropped, known, vector_builds, vector_dropped)
-            conn.executemany(sql.UPSERT_GLOBAL, names)
-            return counts, created
-
-        counts, created = await self._transaction("apply the schema's index changes", change)
-        self._wake_siblings(None)
-        if rebuilt and self._writer is not None:
-            writer = self._writer
-            for index_id in rebuilt:
-                self._vectors.pop(index_id, None)
-                rows = await self._on_writer_thread(
-                    partial(sqlite_vectors.load_index, writer, index_id))
-                self._vectors.update(vector_entries.load(rows))
-        await self._reload_texts([*search_dropped, *(b.index_id for b in search_builds)])
-        gone = {sqlite_search.fts_table(index_id)
-                for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
-        self._search_tables = (self._search_tables - gone) | created
-        return counts
-
-    async def _prune_chunk(
-        self, target: prune_plan.PruneTarget, horizon_ts: int, budget: int
-    ) -> tuple[int, bool]:
-        """One transaction of a prune pass: returns (rows deleted, walk finished)."""
-
-        def prune(conn: sqlite3.Connection) -> tuple[int, bool]:
-            marks = conn.execute(sqlite_prune.READ_WATERMARK_SQL, (target.name,)).fetchall()
-            ts, id_, key = next(iter(marks), prune_plan.START)
-            params = {
-                "ts": ts,
-                "id": id_,
-                "key": key,
-                "horizon": horizon_ts,
-                "limit": prune_plan.CHUNK,
-            }
-            rows = conn.execute(target.candidates_sql, params).fetchall()
-            plan = prune_plan.plan_chunk(list(rows), target.key_width, budget)
-            if plan.doomed:
-                conn.executemany(target.delete_sql, plan.doomed)
-            if plan.watermark is not None:
-                conn.execute(sqlite_prune.WRITE_WATERMARK_SQL, (target.name, *plan.watermark))
-            return len(plan.doomed), plan.finished
-
-        return await self._transaction(f"prune {target.name}", prune)
 
     async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
         if self._write_thread is None:

@@ -1,0 +1,90 @@
+"""Schema index changes for `SqliteStorage` (which mixes it in), and reloading the
+in-memory search indexes after writes that bypass `write` (index builds, imports)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from reactor.storage import sqlite_index_build, sqlite_search, sqlite_vectors, vector_entries
+from reactor.storage import sqlite_sql as sql
+from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
+from reactor.storage.codec import encode_global
+
+if TYPE_CHECKING:
+    from reactor.storage.text_index import TextIndex
+    from reactor.storage.vector_matrix import VectorMatrix
+
+T = TypeVar("T")
+
+
+class IndexChanges:
+    """`change_indexes`, and the reloads of text and vector indexes into memory."""
+
+    db_path: Path
+    _writer: sqlite3.Connection | None
+    _search_tables: set[str]
+    _texts: dict[str, TextIndex]
+    _vectors: dict[str, VectorMatrix]
+    _decode: Callable[[bytes, str], dict[str, Any]]
+
+    async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
+        raise NotImplementedError
+
+    def _wake_siblings(self, ts: int | None) -> None:
+        raise NotImplementedError
+
+    async def change_indexes(self, ts: int, builds: list[IndexBuild], dropped: list[str],
+                             globals_: dict[str, Any], *,
+                             search_builds: Sequence[SearchBuild] = (),
+                             search_dropped: Sequence[str] = (),
+                             vector_builds: Sequence[VectorBuild] = (),
+                             vector_dropped: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+        known = set(self._search_tables)
+        rebuilt = [*vector_dropped, *(b.index_id for b in vector_builds)]
+
+        def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
+            counts, created = sqlite_index_build.change_indexes(
+                conn, sql.SCAN["asc", False], ts, builds, dropped, self._decode,
+                search_builds, search_dropped, known, vector_builds, vector_dropped)
+            conn.executemany(sql.UPSERT_GLOBAL, names)
+            return counts, created
+
+        counts, created = await self._transaction("apply the schema's index changes", change)
+        self._wake_siblings(None)
+        await self._reload_vectors(rebuilt)
+        await self._reload_texts([*search_dropped, *(b.index_id for b in search_builds)])
+        gone = {sqlite_search.fts_table(index_id)
+                for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
+        self._search_tables = (self._search_tables - gone) | created
+        return counts
+
+    async def _reload_texts(self, index_ids: Iterable[str]) -> None:
+        """Load the named search indexes into memory afresh from what is stored."""
+        writer = self._writer
+        if writer is None:
+            return
+        for index_id in dict.fromkeys(index_ids):
+            self._texts.pop(index_id, None)
+            index = await self._on_writer_thread(
+                partial(sqlite_search.load_index, writer, index_id))
+            if index is not None:
+                self._texts[index_id] = index
+
+    async def _reload_vectors(self, index_ids: Iterable[str]) -> None:
+        """Load the named vector indexes into memory afresh from what is stored."""
+        writer = self._writer
+        if writer is None:
+            return
+        for index_id in index_ids:
+            self._vectors.pop(index_id, None)
+            rows = await self._on_writer_thread(
+                partial(sqlite_vectors.load_index, writer, index_id))
+            self._vectors.update(vector_entries.load(rows))
