@@ -117,6 +117,7 @@ def test_bank_with_clients_on_every_worker(two_workers: Workers) -> None:
     audits = [call(url, "query", "ledger:audit", {}) for url in two_workers.urls()]
     assert audits[0] == audits[1]
     check_ledger(audits[0], result["acknowledged"])
+    assert "answered no health probe" not in two_workers.server.log()
 
 
 def test_the_shared_port_spreads_connections(two_workers: Workers) -> None:
@@ -152,55 +153,68 @@ def test_read_your_writes_across_workers(two_workers: Workers) -> None:
         assert call(committer, "query", "ledger:account", {"name": ACCOUNTS[1]}) == expected
 
 
-# The documented bound (docs/guide/nodes.md) for a new committer after the old one died.
+# The documented bounds (docs/guide/nodes.md) for a new committer after the old one
+# died, and after it hung (the parent's 5 s without an answer to its probe, then the same).
 TAKEOVER_BOUND_S = 5.0
+HUNG_TAKEOVER_BOUND_S = 8.0
 
 
-@pytest.mark.slow
-def test_sigkill_of_the_committer_worker_under_load(tmp_path: Path) -> None:
-    """Three workers; clients send transfers to the shared port and to a follower; the
-    committer worker is SIGKILLed. A follower commits again within the bound, nothing
-    acknowledged is lost or applied twice, the parent starts the dead worker again, and
-    every worker ends with the same ledger."""
-    server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "3"],
-                           startup_timeout=60)
-    workers = Workers(server, 3)
-    try:
-        server.start()
-        workers.wait_ready()
-        open_accounts(server, worker_servers(workers))
-        followers = workers.follower_urls()
-        clients = [HttpTransfers("shared", [server.url]),
-                   HttpTransfers("direct", [followers[0]])]
+class CommitterFailure:
+    """Three workers; clients send transfers to the shared port and to a follower while
+    `fail` is done to the committer worker's pid; what the clients saw."""
+
+    def __init__(self, tmp_path: Path, fail: signal.Signals) -> None:
+        self.server = ReactorServer(LEDGER_APP, tmp_path / "data", args=["--workers", "3"],
+                                    startup_timeout=60)
+        self.workers = Workers(self.server, 3)
+        self.fail = fail
+        self.failed_pid = 0
+        self.failed_at = 0.0
+        self.clients: list[HttpTransfers] = []
+
+    def run(self) -> float:
+        """Start, load, fail the committer; the seconds until both clients commit again."""
+        self.server.start()
+        self.workers.wait_ready()
+        open_accounts(self.server, worker_servers(self.workers))
+        followers = self.workers.follower_urls()
+        self.clients = [HttpTransfers("shared", [self.server.url]),
+                        HttpTransfers("direct", [followers[0]])]
         stop = threading.Event()
-        threads = [threading.Thread(target=c.run, args=(stop,)) for c in clients]
+        threads = [threading.Thread(target=c.run, args=(stop,)) for c in self.clients]
         for thread in threads:
             thread.start()
         time.sleep(1.5)
-        before = sum(len(c.acknowledged) for c in clients)
-        dead = workers.committer()["pid"]
-        killed_at = time.monotonic()
-        os.kill(dead, signal.SIGKILL)
-        deadline = killed_at + 15
+        before = sum(len(c.acknowledged) for c in self.clients)
+        self.failed_pid = self.workers.committer()["pid"]
+        self.failed_at = time.monotonic()
+        os.kill(self.failed_pid, self.fail)
+        deadline = self.failed_at + 20
         while time.monotonic() < deadline and not all(
-                any(t > killed_at + 0.2 for t in c.success_times) for c in clients):
+                any(t > self.failed_at + 0.2 for t in c.success_times) for c in self.clients):
             time.sleep(0.05)
         time.sleep(1.0)
         stop.set()
         for thread in threads:
-            thread.join(30)
-        assert before > 0, "no transfer succeeded before the kill"
-        resumed = [t for c in clients for t in c.success_times if t > killed_at + 0.2]
-        assert resumed, "no transfer succeeded after the kill:\n" + server.log()
-        gap = min(resumed) - killed_at
-        print(f"first commit {gap:.2f} s after the kill; acknowledged"
-              f" {sum(len(c.acknowledged) for c in clients)}, failed"
-              f" {sum(c.failed for c in clients)}: {[c.errors for c in clients]}")
-        assert gap <= TAKEOVER_BOUND_S
-        assert workers.committer()["pid"] != dead
-        # Only a transfer in flight on the killed worker (a connection it held) can fail.
+            thread.join(40)
+        assert before > 0, "no transfer succeeded before the failure"
+        resumed = [t for c in self.clients for t in c.success_times
+                   if t > self.failed_at + 0.2]
+        assert resumed, "no transfer succeeded after the failure:\n" + self.server.log()
+        gap = min(resumed) - self.failed_at
+        print(f"{self.fail.name}: first commit {gap:.2f} s after it; acknowledged"
+              f" {sum(len(c.acknowledged) for c in self.clients)}, failed"
+              f" {sum(c.failed for c in self.clients)}: {[c.errors for c in self.clients]}")
+        return gap
+
+    def check_recovered(self) -> None:
+        """Another worker commits, each client lost at most its one transfer in flight
+        on the failed worker, the parent started that worker again, and every worker
+        shows the same ledger, with each acknowledged transfer applied exactly once."""
+        workers, clients = self.workers, self.clients
+        assert workers.committer()["pid"] != self.failed_pid
         assert sum(c.failed for c in clients) <= len(clients), [c.errors for c in clients]
-        workers.wait_ready(replaced=dead)
+        workers.wait_ready(replaced=self.failed_pid)
         ts = max((post(url, "/api/query_ts", {})["ts"] for url in workers.urls()),
                  key=decode_ts)
         audits = [post(url, "/api/query_at_ts", {"path": "ledger:audit", "args": [{}],
@@ -208,9 +222,46 @@ def test_sigkill_of_the_committer_worker_under_load(tmp_path: Path) -> None:
         assert audits[0]["status"] == "success", audits[0]
         assert all(audit == audits[0] for audit in audits)
         check_ledger(audits[0]["value"], [a for c in clients for a in c.acknowledged])
-        assert "worker" in server.log() and "starting it again" in server.log()
+        assert "worker" in self.server.log() and "starting it again" in self.server.log()
+        # Busy workers under this load answer the parent's probe: only a stopped one is killed.
+        killed = 1 if self.fail == signal.SIGSTOP else 0
+        assert self.server.log().count("answered no health probe") == killed, self.server.log()
+
+    def close(self) -> None:
+        if self.failed_pid and _alive(self.failed_pid):
+            os.kill(self.failed_pid, signal.SIGCONT)
+        self.server.stop()
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_committer_worker_under_load(tmp_path: Path) -> None:
+    """The committer worker is SIGKILLed under load: a follower commits again within
+    the bound, nothing acknowledged is lost or applied twice, the parent starts the dead
+    worker again, and every worker ends with the same ledger."""
+    failure = CommitterFailure(tmp_path, signal.SIGKILL)
+    try:
+        assert failure.run() <= TAKEOVER_BOUND_S
+        failure.check_recovered()
     finally:
-        server.stop()
+        failure.close()
+
+
+@pytest.mark.slow
+def test_a_hung_committer_worker_is_killed_and_replaced(tmp_path: Path) -> None:
+    """The committer worker is SIGSTOPped under load (alive, holding its lease, answering
+    nothing): the parent's probe finds it silent, SIGKILLs it, a follower commits again
+    within the bound, nothing acknowledged is lost or applied twice, and the parent
+    starts the worker again."""
+    failure = CommitterFailure(tmp_path, signal.SIGSTOP)
+    try:
+        gap = failure.run()
+        assert gap <= HUNG_TAKEOVER_BOUND_S, failure.server.log()
+        # Not before the parent's bound: nothing else frees the lease of a live process.
+        assert gap >= 4.0, gap
+        assert not _alive(failure.failed_pid), "the stopped worker is still there"
+        failure.check_recovered()
+    finally:
+        failure.close()
 
 
 def test_sigkill_of_a_follower_worker_its_clients_resume(two_workers: Workers) -> None:
@@ -335,3 +386,62 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+# A stand-in worker: it answers each connection's `GET /health` after DELAY seconds
+# (sleeping, so the answer is late but the process alive), or never with "never".
+SLOW_HEALTH = """
+import asyncio, sys
+delay = sys.argv[1]
+async def answer(reader, writer):
+    await reader.readline()
+    if delay == "never":
+        await asyncio.sleep(3600)
+    await asyncio.sleep(float(delay))
+    writer.write(b"HTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\n\\r\\nok")
+    await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("delay, killed", [("3", False), ("never", True)])
+def test_the_parent_kills_a_silent_worker_not_a_slow_one(tmp_path: Path, delay: str,
+                                                         killed: bool) -> None:
+    """The parent's probe with real processes: one answering /health 3 s late each
+    time (a loaded worker) lives on; one answering nothing is SIGKILLed once HANG_S
+    has passed without an answer."""
+    import asyncio
+
+    from reactor.cli import workers
+
+    async def watch() -> tuple[int | None, float]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", SLOW_HEALTH, delay, stdout=asyncio.subprocess.PIPE)
+        assert process.stdout is not None
+        port = int(await process.stdout.readline())
+        supervisor = workers.Supervisor(tmp_path, 1, [])
+        supervisor.processes[0] = process
+        supervisor.addresses[0] = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        watching = asyncio.create_task(supervisor._watch(0, process))
+        try:
+            await asyncio.wait_for(process.wait(), workers.HANG_S + 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            return None, time.monotonic() - started
+        finally:
+            watching.cancel()
+        return process.returncode, time.monotonic() - started
+
+    code, waited = asyncio.run(watch())
+    if killed:
+        assert code == -signal.SIGKILL
+        assert workers.HANG_S <= waited <= workers.HANG_S + 2 * workers.PROBE_EVERY_S
+    else:
+        assert code is None, f"a slow worker was killed after {waited:.1f} s"

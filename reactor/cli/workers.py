@@ -10,7 +10,9 @@ connections evenly over the workers' sockets, where one shared socket lets which
 worker wakes first accept a whole burst (long-lived WebSockets would pile up on one
 process). Each also listens on a private loopback port, where its siblings forward
 mutations once it commits; `<data_dir>/workers.json` lists them. A worker that exits
-is started again; SIGTERM / SIGINT stop them all (each drains its clients first).
+is started again, and so is one that stops answering there (`_watch`: a hung committer
+would otherwise keep the lease for good); SIGTERM / SIGINT stop them all (each drains
+its clients first).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ START_TIMEOUT_S = 60.0
 # it keeps exiting within RESTART_MAX_S of its start.
 RESTART_S = 0.5
 RESTART_MAX_S = 10.0
+# Each serving worker is asked `GET /health` at its private address every PROBE_EVERY_S
+# (one request outstanding at a time); one that has answered none for HANG_S is
+# SIGKILLed. The bound is far above a slow answer under load: only an event loop held
+# for seconds (a stopped process, code that never yields) misses it.
+PROBE_EVERY_S = 1.0
+HANG_S = 5.0
 # On SIGTERM, how long the workers get to drain before they are killed.
 STOP_GRACE_S = 35.0
 
@@ -160,6 +168,10 @@ class Supervisor:
             os.close(read_end)
         if not line:
             logger.error("worker %d (pid %d) did not start serving", slot, process.pid)
+            # It may hang rather than have exited: its successor must not meet it.
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
             return False
         self.addresses[slot] = line
         self._write_list()
@@ -169,7 +181,12 @@ class Supervisor:
         delay = RESTART_S
         while True:
             started = time.monotonic()
-            code = await self.processes[slot].wait()
+            process = self.processes[slot]
+            watcher = asyncio.create_task(self._watch(slot, process))
+            try:
+                code = await process.wait()
+            finally:
+                watcher.cancel()
             if self.stopping.is_set():
                 return
             self.addresses.pop(slot, None)
@@ -180,6 +197,37 @@ class Supervisor:
             await asyncio.sleep(min(delay, RESTART_MAX_S))
             while not await self._start(slot):
                 await asyncio.sleep(RESTART_MAX_S)
+
+    async def _watch(self, slot: int, process: asyncio.subprocess.Process) -> None:
+        """SIGKILL the worker of `slot` once it has answered no probe for HANG_S (`_keep`
+        then starts it again). The kernel frees its locks, so a hung committer's lease
+        passes to a follower. A tick that comes late means this process itself was held
+        up: an answer may be waiting unread, so that tick judges nothing."""
+        address = self.addresses[slot]
+        answered = due = time.monotonic()
+        probe: asyncio.Task[float | None] | None = None
+        try:
+            while True:
+                if probe is None:
+                    probe = asyncio.create_task(_probe(address))
+                due += PROBE_EVERY_S
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                if probe.done():
+                    answered = max(answered, probe.result() or 0.0)
+                    probe = None
+                now = time.monotonic()
+                if now - due > PROBE_EVERY_S:
+                    due = now
+                    continue
+                if now - answered > HANG_S:
+                    logger.error("worker %d (pid %d) answered no health probe for %.0f s;"
+                                 " killing it", slot, process.pid, now - answered)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    return
+        finally:
+            if probe is not None:
+                probe.cancel()
 
     async def _stop_all(self) -> None:
         running = [p for p in self.processes.values() if p.returncode is None]
@@ -206,6 +254,26 @@ class Supervisor:
         temporary.write_text(json.dumps(listed))
         os.chmod(temporary, data_dir_modes.FILE_MODE)
         os.replace(temporary, self.data_dir / WORKERS_FILE)
+
+
+async def _probe(address: str) -> float | None:
+    """`GET /health` at a worker's private address (`http://HOST:PORT`): the monotonic
+    time its answer came (any status: the event loop answered), None if it refused the
+    connection or closed it unanswered. It waits as long as the worker takes."""
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    try:
+        reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    except OSError:
+        return None
+    try:
+        writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        status = await reader.readline()
+    except OSError:
+        return None
+    finally:
+        writer.close()
+    return time.monotonic() if status.startswith(b"HTTP/") else None
 
 
 def _read_line(fd: int) -> str:
