@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/mypy reactor
 	scripts/typecheck-app.sh
 
-# `make bench` runs every benchmark (~6 min); `make bench BENCH_FLAGS=--quick` in under 2.
+# `make bench` runs every benchmark (a few minutes each); `make bench BENCH_FLAGS=--quick` in about 4.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 

@@ -36,7 +36,7 @@ def run_one(name: str, settings: Settings) -> Table:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (~4 min in all)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS)
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
     parser.add_argument("--output", type=Path, help="also write the Markdown here")
