@@ -24,7 +24,15 @@ $(CLIENT_JS_MODULES): client_js/package-lock.json
 	cd client_js && npm ci --no-audit --no-fund
 	touch $(CLIENT_JS_MODULES)
 
-test: $(STAMP) $(CLIENT_JS_MODULES)
+# The official `convex` client and the browser drivers the Node-side tests use (client_js's
+# official-client test needs them before pytest would install them).
+NODE_TEST_MODULES := tests/node/node_modules/.package-lock.json
+
+$(NODE_TEST_MODULES): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $(NODE_TEST_MODULES)
+
+test: $(STAMP) $(CLIENT_JS_MODULES) $(NODE_TEST_MODULES)
 	scripts/ensure-browsers.sh
 	$(BIN)/ruff check reactor tests bench
 	cd client_js && npm test
