@@ -14,7 +14,13 @@ _INSTALLED_STAMP = CLIENT_JS / "node_modules" / ".package-lock.json"
 
 
 def ensure_client_js_modules() -> Path:
-    """Install client_js's locked dependencies when missing or older than the lock file."""
+    """Install client_js's locked dependencies when missing or older than the lock file.
+
+    A node_modules that is a link (a git worktree sharing another checkout's) is used
+    as it is: installing through it would replace the other checkout's copy.
+    """
+    if (CLIENT_JS / "node_modules").is_symlink():
+        return CLIENT_JS / "node_modules"
     if (not _INSTALLED_STAMP.exists()
             or _LOCK_FILE.stat().st_mtime > _INSTALLED_STAMP.stat().st_mtime):
         result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_JS,
