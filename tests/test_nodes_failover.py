@@ -204,7 +204,9 @@ def test_a_deposed_committer_steps_down_into_a_follower(
             os.killpg(a.process.pid, signal.SIGCONT)
         continued = time.monotonic()
         wait_until(lambda: STEPS_DOWN in a.log(), 10, "the old committer to step down")
-        wait_until(lambda: any(t > continued + 0.5 for t in clients[0].success_times), 15,
+        # 40 s: longer than the client's 30 s HTTP timeout, so a request held since the
+        # stop does not stand for the writes sent after the step-down.
+        wait_until(lambda: any(t > continued + 0.5 for t in clients[0].success_times), 40,
                    "a write sent to the old committer after it stepped down")
         ticks_on_a = sum(r["kind"] == "cron" and r["node"] == "a" for r in runs(b))
         time.sleep(2.5)
