@@ -40,6 +40,23 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
+def database_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (several-node tests), dropped after it."""
+    try:
+        server, cluster = find_server()
+    except Unavailable as exc:
+        pytest.skip(f"several-node tests need PostgreSQL: {exc}")
+    url = create_database(server, prefix="reactor_nodes")
+    try:
+        yield url
+    finally:
+        drop_database(url)
+        if cluster is not None:
+            cluster.stop()
+            cluster.remove()
+
+
+@pytest.fixture
 def postgres_url(postgres_database: str) -> str:
     """A URL of a store of its own: a fresh schema of the session's database."""
     return f"{postgres_database}?schema=t_{uuid.uuid4().hex[:16]}"

@@ -20,28 +20,10 @@ from reactor.errors import StorageError
 from reactor.server.protocol import decode_ts
 from reactor.storage import CommitRecord, DocumentWrite
 from reactor.storage.postgres import PostgresStorage
-from reactor.testing_postgres import Unavailable, create_database, drop_database, find_server
 
 LEDGER_APP = Path(__file__).resolve().parent / "apps" / "ledger"
 ACCOUNTS = [f"acct{i}" for i in range(6)]
 OPENING = 1000.0
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A PostgreSQL database of this test's own, dropped after it."""
-    try:
-        server, cluster = find_server()
-    except Unavailable as exc:
-        pytest.skip(f"several-node tests need PostgreSQL: {exc}")
-    url = create_database(server, prefix="reactor_nodes")
-    try:
-        yield url
-    finally:
-        drop_database(url)
-        if cluster is not None:
-            cluster.stop()
-            cluster.remove()
 
 
 def post(base_url: str, route: str, body: dict[str, Any]) -> Any:

@@ -34,7 +34,6 @@ from reactor.testing_postgres import (
     Unavailable,
     create_database,
     drop_database,
-    find_server,
     start_cluster,
 )
 
@@ -44,23 +43,6 @@ STEPS_DOWN = "stops committing and follows"
 COMMITS = "this node commits from now on"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A PostgreSQL database of this test's own, dropped after it."""
-    try:
-        server, cluster = find_server()
-    except Unavailable as exc:
-        pytest.skip(f"several-node tests need PostgreSQL: {exc}")
-    url = create_database(server, prefix="reactor_failover")
-    try:
-        yield url
-    finally:
-        drop_database(url)
-        if cluster is not None:
-            cluster.stop()
-            cluster.remove()
 
 
 def job_node(tmp_path: Path, url: str, name: str, *, follow: bool) -> ReactorServer:
