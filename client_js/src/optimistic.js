@@ -92,4 +92,9 @@ export class OptimisticView {
   result(token) {
     return this.view.get(token)?.result;
   }
+
+  /** Drops a query nobody subscribes to any more; the next ingest decides what it shows. */
+  forget(token) {
+    this.view.delete(token);
+  }
 }

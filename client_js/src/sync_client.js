@@ -81,6 +81,9 @@ export class SyncClient {
       active = false;
       const removal = this.local.unsubscribe(token);
       if (removal) this.send(removal);
+      // The query left the set: its last result must not greet a new subscription to the same
+      // query before the server answers that one (it may be older than the rest of the view).
+      if (this.local.entry(token) === undefined) this.optimistic.forget(token);
     };
     return { token, unsubscribe };
   }

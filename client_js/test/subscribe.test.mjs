@@ -20,6 +20,22 @@ test("onUpdate delivers the first value and every change", async () => {
   });
 });
 
+test("a query subscribed again before the server confirms its removal waits for the new answer", async () => {
+  await withServer({}, async (server, client) => {
+    const first = [];
+    const stop = client.onUpdate("counter:get", {}, (v) => first.push(v));
+    await until(() => first.length === 1, "first value");
+    stop();
+    server.commit((db) => db.set("counter", [{ value: 5 }]));
+    const seen = [];
+    client.onUpdate("counter:get", {}, (v) => seen.push(v));
+    await until(() => seen.length >= 1, "the new subscription's value");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, [5], "the removed subscription's value 0 is not shown");
+    assert.equal(await client.query("counter:get", {}), 5);
+  });
+});
+
 test("the sync URL, Connect and the first ModifyQuerySet follow protocol.md", async () => {
   await withServer({}, async (server, client) => {
     await client.query("counter:get", {});
