@@ -36,7 +36,7 @@ test: $(STAMP) $(CLIENT_JS_MODULES) $(NODE_TEST_MODULES)
 	scripts/ensure-browsers.sh
 	$(BIN)/ruff check reactor tests bench
 	cd client_js && npm test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check reactor tests bench
