@@ -118,11 +118,14 @@ async def test_memory_ranking_equals_fts5(tmp_path: Path) -> None:
         await fts.close()
         await db.close()
     # Reopened: the index is loaded from the stored entries in bulk.
-    db = await Database.open(SqliteStorage(tmp_path, durability="normal"), SCHEMA)
+    storage = SqliteStorage(tmp_path, durability="normal")
+    db = await Database.open(storage, SCHEMA)
     fts = SqliteStorage(tmp_path)
     try:
+        await storage.texts_ready()
+        assert storage._texts.ranks(INDEX)
         await fts.open_reader()
-        await compare(db.storage, fts, snapshots[-10:], rng)  # type: ignore[arg-type]
+        await compare(storage, fts, snapshots[-10:], rng)  # type: ignore[arg-type]
         await write_some(db, rng, ids, 5, snapshots)
         await compare(db.storage, fts, snapshots[-5:], rng)  # type: ignore[arg-type]
     finally:
@@ -145,7 +148,7 @@ async def test_pruning_many_entries_compacts_the_index(tmp_path: Path) -> None:
                 await txn.replace(doc_id, note(rng))
             await db.commit(txn)
             txn.close()
-        index = db.storage._texts[INDEX]  # type: ignore[attr-defined]
+        index = db.storage._texts.ready[INDEX]  # type: ignore[attr-defined]
         assert len(index.entries) == 3600
         db.options = type(db.options)(retention_ns=0)
         while await db.prune_once():

@@ -31,21 +31,20 @@ from reactor.storage.base import (
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
-from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
+from reactor.storage.sqlite_checkpoint import Checkpointer
 from reactor.storage.sqlite_errors import is_storage_exception, storage_failure
 from reactor.storage.sqlite_index_changes import IndexChanges
 from reactor.storage.sqlite_nodes import SqliteNodes, WorkerGroup
 from reactor.storage.sqlite_pruning import Pruning
 from reactor.storage.sqlite_schema import (
     DB_NAME,
-    FORMAT_VERSION,
-    TABLES,
     Durability,
+    open_writer,
     reader_pragmas,
     synchronous_level,
-    writer_pragmas,
 )
 from reactor.storage.sqlite_search_reads import SearchReads
+from reactor.storage.sqlite_text_indexes import TextIndexes
 from reactor.values.wire import dumps
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
@@ -81,7 +80,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
         self._search_tables = set()
-        self._texts = {}
+        self._texts = TextIndexes(self.db_path)
         self._vectors = {}
         self.group = group
         self._lease_fd = None
@@ -140,14 +139,17 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         """The writer thread and connection (creating the tables), the checkpointer."""
         try:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
-            self._writer = await self._on_writer_thread(self._open_writer)
+            self._writer = await self._on_writer_thread(
+                partial(open_writer, self.db_path, self.durability))
             writer = self._writer
             self._search_tables = {row[0] for row in await self._on_writer_thread(
                 lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
             self._vectors = vector_entries.load(await self._on_writer_thread(
                 lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
-            self._texts = await self._on_writer_thread(
-                partial(sqlite_search.load_indexes, writer))
+            # Loaded in the background: FTS5 ranks their searches meanwhile.
+            self._texts.start([row[0] for row in await self._on_writer_thread(
+                lambda: writer.execute(sqlite_search.LIST_INDEXES).fetchall())],
+                self._on_writer_thread)
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
             self._open_wake_sender()
@@ -165,6 +167,10 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
             raise StorageError(f"{self.db_path}: no database to read")
         self._readers.append(await self._connect(reader_pragmas()))
         await self.refresh_search_tables()
+
+    async def texts_ready(self) -> None:
+        """Until the in-memory text indexes loading now rank searches (tests, benchmarks)."""
+        await self._texts.wait()
 
     async def refresh_search_tables(self) -> None:
         """Learn which search indexes exist (a reader sees ones created since it opened)."""
@@ -225,8 +231,11 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = self._search_tables
         written: list[tuple[int, SearchWrite, int]] = []
+        seq = 0
 
         def write(conn: sqlite3.Connection) -> set[str]:
+            nonlocal seq
+            seq = self._texts.commits
             for statement, rows in (
                 (sql.INSERT_DOCUMENT, documents),
                 (sql.INSERT_ENTRY, entries),
@@ -243,7 +252,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         self._search_tables |= await self._transaction("write commits", write)
         if commits:
             self._wake_siblings(commits[-1].ts)
-        sqlite_search.apply_written(self._texts, written)
+        self._texts.written(seq, written)
         for ts, vector_write, data in vectors:
             vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
                                  data, vector_write.filters)
@@ -278,7 +287,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
             self._checkpointer.wrote()
         self._wake_siblings(None)
         self._search_tables |= result.search_tables
-        await self._reload_texts(result.search_indexes)
+        self._texts.load(result.search_indexes)
         await self._reload_vectors(result.vector_indexes)
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
@@ -299,7 +308,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
 
         The single writer thread runs transactions one after another, in order.
         """
-        conn, checkpointer = self._writer, self._checkpointer
+        conn, checkpointer, texts = self._writer, self._checkpointer, self._texts
         if conn is None:
             raise self._not_open()
 
@@ -308,6 +317,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                 conn.execute("BEGIN IMMEDIATE")
                 result = body(conn)
                 conn.execute("COMMIT")
+                texts.commits += 1
                 if checkpointer is not None:
                     checkpointer.wrote()
                 return result
@@ -319,31 +329,6 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                 raise
 
         return await self._on_writer_thread(run)
-
-    def _open_writer(self) -> sqlite3.Connection:
-        """On the writer thread: connect, set durability, create or check the tables."""
-        try:
-            conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.db_path}: cannot open the database: {exc}") from exc
-        try:
-            conn.executescript(writer_pragmas(self.durability))
-            # The checkpointer thread does most of the copying (sqlite_checkpoint.py).
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, FORMAT_VERSION):
-                raise StorageError(
-                    f"{self.db_path}: storage format {version} is not supported "
-                    f"(this version of Reactor reads format {FORMAT_VERSION})"
-                )
-            conn.executescript(f"{TABLES}PRAGMA user_version = {FORMAT_VERSION};")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StorageError(f"{self.db_path}: cannot create tables: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     async def _fetch(self, sql: str, params: Iterable[Any] | dict[str, Any]) -> list[Any]:
         """Run one read statement on the next reader connection."""
@@ -382,6 +367,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                 await conn.close()
 
     async def _disconnect_writer(self) -> None:
+        await self._texts.close()
         writer, self._writer = self._writer, None
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)

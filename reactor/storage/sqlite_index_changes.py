@@ -1,5 +1,6 @@
 """Schema index changes for `SqliteStorage` (which mixes it in), and reloading the
-in-memory search indexes after writes that bypass `write` (index builds, imports)."""
+in-memory vector indexes after writes that bypass `write` (index builds, imports);
+text indexes reload in the background (sqlite_text_indexes.py)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,19 @@ from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
 from reactor.storage.codec import encode_global
 
 if TYPE_CHECKING:
-    from reactor.storage.text_index import TextIndex
+    from reactor.storage.sqlite_text_indexes import TextIndexes
     from reactor.storage.vector_matrix import VectorMatrix
 
 T = TypeVar("T")
 
 
 class IndexChanges:
-    """`change_indexes`, and the reloads of text and vector indexes into memory."""
+    """`change_indexes`, and the reloads of vector indexes into memory."""
 
     db_path: Path
     _writer: sqlite3.Connection | None
     _search_tables: set[str]
-    _texts: dict[str, TextIndex]
+    _texts: TextIndexes
     _vectors: dict[str, VectorMatrix]
     _decode: Callable[[bytes, str], dict[str, Any]]
 
@@ -49,6 +50,7 @@ class IndexChanges:
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = set(self._search_tables)
         rebuilt = [*vector_dropped, *(b.index_id for b in vector_builds)]
+        texts = [*search_dropped, *(b.index_id for b in search_builds)]
 
         def change(conn: sqlite3.Connection) -> tuple[dict[str, tuple[int, int]], set[str]]:
             counts, created = sqlite_index_build.change_indexes(
@@ -57,26 +59,18 @@ class IndexChanges:
             conn.executemany(sql.UPSERT_GLOBAL, names)
             return counts, created
 
-        counts, created = await self._transaction("apply the schema's index changes", change)
+        # Ranked with FTS5 from before the change until loaded again from after it.
+        self._texts.hold(texts)
+        try:
+            counts, created = await self._transaction("apply the schema's index changes",
+                                                      change)
+        finally:
+            self._texts.load(texts)
         self._wake_siblings(None)
         await self._reload_vectors(rebuilt)
-        await self._reload_texts([*search_dropped, *(b.index_id for b in search_builds)])
-        gone = {sqlite_search.fts_table(index_id)
-                for index_id in [*search_dropped, *(b.index_id for b in search_builds)]}
+        gone = {sqlite_search.fts_table(index_id) for index_id in texts}
         self._search_tables = (self._search_tables - gone) | created
         return counts
-
-    async def _reload_texts(self, index_ids: Iterable[str]) -> None:
-        """Load the named search indexes into memory afresh from what is stored."""
-        writer = self._writer
-        if writer is None:
-            return
-        for index_id in dict.fromkeys(index_ids):
-            self._texts.pop(index_id, None)
-            index = await self._on_writer_thread(
-                partial(sqlite_search.load_index, writer, index_id))
-            if index is not None:
-                self._texts[index_id] = index
 
     async def _reload_vectors(self, index_ids: Iterable[str]) -> None:
         """Load the named vector indexes into memory afresh from what is stored."""

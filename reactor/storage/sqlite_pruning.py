@@ -16,7 +16,7 @@ from reactor.storage import prune_plan, sqlite_prune, sqlite_search, sqlite_vect
 from reactor.storage import sqlite_sql as sql
 
 if TYPE_CHECKING:
-    from reactor.storage.text_index import TextIndex
+    from reactor.storage.sqlite_text_indexes import TextIndexes
     from reactor.storage.vector_matrix import VectorMatrix
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ T = TypeVar("T")
 class Pruning:
     """`prune` and `prune_outcomes` over the writer's transactions."""
 
-    _texts: dict[str, TextIndex]
+    _texts: TextIndexes
     _vectors: dict[str, VectorMatrix]
 
     async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
@@ -48,12 +48,10 @@ class Pruning:
         return removed
 
     async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
-        pruned = await self._transaction("prune search entries", lambda conn: (
-            sqlite_search.prune_entries(conn, horizon_ts, budget)))
-        for entry_id, index_id in pruned:
-            index = self._texts.get(index_id)
-            if index is not None:
-                index.remove(entry_id)
+        texts = self._texts
+        seq, pruned = await self._transaction("prune search entries", lambda conn: (
+            texts.commits, sqlite_search.prune_entries(conn, horizon_ts, budget)))
+        texts.pruned(seq, pruned)
         return len(pruned)
 
     async def prune_outcomes(self, before_ms: float, batch: int) -> int:

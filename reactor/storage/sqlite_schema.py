@@ -1,8 +1,14 @@
-"""The SQLite file format: connection settings and the tables of the multi-version store."""
+"""The SQLite file format: connection settings, the tables of the multi-version store,
+and opening the writer's connection on them."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Literal
+
+from reactor.errors import StorageError
+from reactor.storage.sqlite_checkpoint import WRITER_AUTOCHECKPOINT_PAGES
 
 Durability = Literal["full", "normal"]
 
@@ -99,3 +105,29 @@ def writer_pragmas(durability: Durability) -> str:
 def reader_pragmas() -> str:
     """Settings of the read connections, which must never write."""
     return f"{_COMMON_PRAGMAS}PRAGMA query_only = ON;\n"
+
+
+def open_writer(db_path: Path, durability: Durability) -> sqlite3.Connection:
+    """On the writer thread: connect, set durability, create or check the tables."""
+    try:
+        conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{db_path}: cannot open the database: {exc}") from exc
+    try:
+        conn.executescript(writer_pragmas(durability))
+        # The checkpointer thread does most of the copying (sqlite_checkpoint.py).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, FORMAT_VERSION):
+            raise StorageError(
+                f"{db_path}: storage format {version} is not supported "
+                f"(this version of Reactor reads format {FORMAT_VERSION})"
+            )
+        conn.executescript(f"{TABLES}PRAGMA user_version = {FORMAT_VERSION};")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StorageError(f"{db_path}: cannot create tables: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from reactor.storage.base import SearchWrite, TextQuery
 from reactor.storage.text_index import TextIndex
 from reactor.storage.text_index_build import build
 
 LIVE = 2**63 - 1
+# Rows read at a time when loading an index into memory.
+_BATCH = 4096
 
 # Column weights for bm25(): the terms count, the filter tokens do not.
 RANK = "bm25({table}, 1.0, 0.0)"
@@ -131,42 +134,31 @@ def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWr
     return created
 
 
-def apply_written(indexes: dict[str, TextIndex],
-                  written: Iterable[tuple[int, SearchWrite, int]]) -> None:
-    """Bring the in-memory indexes in step with what `write_entries` stored."""
-    for ts, write, entry_id in written:
-        index = indexes.get(write.index_id)
-        if index is not None:
-            index.end_current(write.doc_id, ts)
-        if write.terms is None:
-            continue
-        if index is None:
-            index = indexes[write.index_id] = TextIndex()
-        index.add(entry_id, write.doc_id, ts, LIVE, write.creation_time, write.terms,
-                  write.filters)
+class LoadStopped(Exception):
+    """`load_index` gave up: its caller asked it to stop."""
 
 
-def load_index(conn: sqlite3.Connection, index_id: str) -> TextIndex | None:
-    """The stored entries of one index in memory (None if it has none)."""
+def load_index(conn: sqlite3.Connection, index_id: str,
+               stopped: Callable[[], bool] = lambda: False) -> TextIndex | None:
+    """The stored entries of one index in memory (None if it has none), read in batches;
+    raises `LoadStopped` once `stopped()` says so."""
     table = fts_table(index_id)
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                           (table,)).fetchone()
     if exists is None:
         return None
-    rows = conn.execute(f"""
+    cursor = conn.execute(f"""
         SELECT e.entry_id, e.doc_id, e.ts, e.end_ts, e.creation, f.terms, f.filters
         FROM search_entries AS e JOIN {table} AS f ON f.rowid = e.entry_id
         WHERE e.index_id = ? ORDER BY e.entry_id""", (index_id,))
-    return build(rows)
 
+    def rows() -> Iterator[Any]:
+        while batch := cursor.fetchmany(_BATCH):
+            if stopped():
+                raise LoadStopped
+            yield from batch
 
-def load_indexes(conn: sqlite3.Connection) -> dict[str, TextIndex]:
-    indexes = {}
-    for (index_id,) in conn.execute(LIST_INDEXES).fetchall():
-        index = load_index(conn, index_id)
-        if index is not None:
-            indexes[index_id] = index
-    return indexes
+    return build(rows())
 
 
 def prune_entries(conn: sqlite3.Connection, horizon_ts: int, batch: int

@@ -19,7 +19,7 @@ from reactor.storage.base import (
 )
 
 if TYPE_CHECKING:
-    from reactor.storage.text_index import TextIndex
+    from reactor.storage.sqlite_text_indexes import TextIndexes
     from reactor.storage.vector_matrix import VectorMatrix
 
 
@@ -29,15 +29,16 @@ class SearchReads:
 
     The process owning the store ranks text searches on its in-memory indexes
     (text_index.py) and reads only the winners' documents; a reader-only worker,
-    which keeps nothing in memory, ranks them with FTS5 in SQL.
+    which keeps nothing in memory, ranks them with FTS5 in SQL, and so does the
+    owner for an index still loading into memory (sqlite_text_indexes.py).
     """
 
     db_path: Path
     _writer: sqlite3.Connection | None
     # FTS5 tables that exist (committed): searches of other indexes find nothing.
     _search_tables: set[str]
-    # Text indexes, in memory (loaded at open, kept in step by `write`).
-    _texts: dict[str, TextIndex]
+    # Text indexes, in memory (loaded in the background, kept in step by `write`).
+    _texts: TextIndexes
     # Vector indexes, in memory (loaded at open, kept in step by `write`).
     _vectors: dict[str, VectorMatrix]
     _fetch: Callable[[str, Iterable[Any] | dict[str, Any]], Awaitable[list[Any]]]
@@ -68,7 +69,7 @@ class SearchReads:
         table = sqlite_search.fts_table(index_id)
         if limit <= 0 or not query.terms or not await self._has_search_table(table):
             return []
-        if self._writer is not None:
+        if self._writer is not None and self._texts.ranks(index_id):
             return await self._search_in_memory(index_id, query, ts, limit)
         params = {"match": sqlite_search.match_expression(query), "ts": ts, "limit": limit}
         rows = await self._fetch(sqlite_search.search_sql(table), params)
@@ -83,7 +84,7 @@ class SearchReads:
 
     async def _search_in_memory(self, index_id: str, query: TextQuery, ts: int, limit: int
                                 ) -> list[SearchHit]:
-        index = self._texts.get(index_id)
+        index = self._texts.ready.get(index_id)
         best = [] if index is None else index.search(query, ts, limit)
         if not best:
             return []
@@ -102,8 +103,8 @@ class SearchReads:
         table = sqlite_search.fts_table(index_id)
         if not await self._has_search_table(table):
             return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
-        if self._writer is not None:
-            index = self._texts.get(index_id)
+        if self._writer is not None and self._texts.ranks(index_id):
+            index = self._texts.ready.get(index_id)
             if index is None:
                 return SearchStatistics(0, 0, tuple(0 for _ in query.terms))
             return SearchStatistics(index.documents, index.tokens, index.matching(query))

@@ -86,9 +86,8 @@ class TextIndex:
 
     def add(self, entry_id: int, doc_id: str, ts: int, end: int, creation: float,
             terms: list[str], filters: list[str]) -> None:
-        """Add one stored entry (again: nothing)."""
-        if entry_id in self.slot_of:
-            return
+        """Add one stored entry, not yet added (each change is applied once, even
+        while the index loads: sqlite_text_indexes.py)."""
         slot = self.new_slot(Entry(entry_id, doc_id, " ".join(terms), " ".join(filters)),
                              ts, end, creation, len(terms) + len(filters))
         counts = dict(Counter(terms))
@@ -163,6 +162,10 @@ class TextIndex:
         self.__dict__.update(fresh.__dict__)
 
     # Reads -----------------------------------------------------------------
+
+    def doc_id(self, slot: int) -> str:
+        """The document of a stored (not removed) slot."""
+        return _doc_id(self.entries[slot])
 
     def matching(self, query: TextQuery) -> tuple[int, ...]:
         """Per phrase, how many stored entries hold it (its idf's document frequency)."""
