@@ -4,6 +4,7 @@ tests/test_files_crash.py. Prints one JSON line per step it completed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from reactor.runtime import Engine
+from reactor.runtime.system.inline_blobs import InlineBlobs
 from reactor.storage.blobs import LocalBlobStore
 
 APP = Path(__file__).parent / "apps" / "files"
 CONTENT = b"crash-test contents " * 5000
-# Small enough for the one-trip path (service.SMALL_BLOB_BYTES).
+# Small enough to be kept in the database, or written in one trip (service.SMALL_BLOB_BYTES).
 SMALL_CONTENT = b"small crash-test contents " * 100
 
 
@@ -62,7 +64,15 @@ async def main(data_dir: Path, point: str) -> None:
     async def small() -> AsyncIterator[bytes]:
         yield SMALL_CONTENT
 
-    if point.startswith("small-"):
+    if point.startswith("inline-"):  # a small file kept in the database with its document
+        if point == "inline-uncommitted":
+            kill_after(InlineBlobs, "add")
+        storage_id = await files.store(small(), "text/plain")
+        say(step="stored", id=storage_id)
+        die()
+
+    if point.startswith("small-"):  # a small file kept in files/ (inline storage off)
+        files.options = dataclasses.replace(files.options, inline_max_bytes=0)
         if point == "small-staging":  # written and fsynced, killed before its rename
             os.rename = lambda *args: die()  # type: ignore[assignment]
         if point == "small-published":

@@ -11,8 +11,11 @@ import httpx
 
 from reactor.runtime import Engine
 from reactor.runtime.files import FileOptions
+from reactor.runtime.system.inline_blobs import INLINE_BLOBS
+from reactor.runtime.system.transact import read
 from reactor.server.app import ReactorServer
 from reactor.server.config import ServerConfig
+from reactor.transactions import QueryBuilder
 
 FILES_APP = Path(__file__).parent / "apps" / "files"
 BASE = "http://testserver"
@@ -55,6 +58,17 @@ def blob_files(data_dir: Path) -> list[str]:
     """Names of the published blobs in the data directory's file store."""
     root = data_dir / "files"
     return sorted(p.name for p in root.glob("??/*")) if root.exists() else []
+
+
+async def inline_blobs(engine: Engine) -> list[str]:
+    """The sha256 of the small files kept in the database (`_inline_blobs`)."""
+    rows = await read(engine.database, lambda txn: QueryBuilder(txn, INLINE_BLOBS).collect())
+    return sorted(str(row["sha256"]) for row in rows)
+
+
+async def stored_blobs(engine: Engine, data_dir: Path) -> list[str]:
+    """Every stored blob's sha256, in the file store or in the database."""
+    return sorted(blob_files(data_dir) + await inline_blobs(engine))
 
 
 def staged_files(data_dir: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -53,6 +54,11 @@ async def test_online_backup_restores_data_files_and_keys(tmp_path: Path) -> Non
     live = tmp_path / "live"
     async with Engine(APP, live, workers=0) as engine:
         storage_id = await _fill(engine, 25)
+
+        async def large():  # type: ignore[no-untyped-def]
+            yield b"large " * 20_000  # past the inline size: a blob file
+
+        large_id = await engine.files.store(large(), "text/plain")
         token = engine.issuer.issue_token("user-1", expires_in=3600)
         admin_key = AdminKey.load_or_create(live).value
         # The engine holds the data directory: the backup runs beside it.
@@ -61,9 +67,11 @@ async def test_online_backup_restores_data_files_and_keys(tmp_path: Path) -> Non
         await txn.insert("messages", {"author": "bob", "body": "after", "format": "text"})
         await engine.database.commit(txn)
     assert result.manifest.tables["messages"] == 25
-    assert result.manifest.tables["_storage"] == 1
+    assert result.manifest.tables["_storage"] == 2
     assert "reactor.sqlite3" in result.manifest.files
-    assert any(name.startswith("files/") for name in result.manifest.files)
+    # The large file's blob is copied; the small one is in the database (the copy holds it).
+    assert [name for name in result.manifest.files if name.startswith("files/")] == [
+        f"files/{hashlib.sha256(b'large ' * 20_000).hexdigest()}"]
 
     restored = tmp_path / "restored"
     manifest = await restore_backup(result.path, restored)
@@ -80,10 +88,11 @@ async def test_online_backup_restores_data_files_and_keys(tmp_path: Path) -> Non
                 txn = engine.database.begin(read_only=True)
                 docs = await engine.database.query(txn, "messages").collect()
                 data = await engine.files.get_bytes({storage_id!r})
+                large = await engine.files.get_bytes({large_id!r})
                 print(json.dumps({{"sub": claims["subject"], "count": len(docs),
                                    "bodies": sorted(d["body"] for d in docs)[:1],
                                    "after": any(d["body"] == "after" for d in docs),
-                                   "file": len(data or b"")}}))
+                                   "file": len(data or b""), "large": len(large or b"")}}))
         asyncio.run(main())
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -91,7 +100,7 @@ async def test_online_backup_restores_data_files_and_keys(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen == {"sub": "user-1", "count": 25, "bodies": ["message 0"], "after": False,
-                    "file": len(b"attached bytes " * 100)}
+                    "file": len(b"attached bytes " * 100), "large": len(b"large " * 20_000)}
 
 
 async def test_encrypted_backup_needs_its_passphrase(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import stat
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from files_support import blob_files, call, served, staged_files, upload
+from files_support import blob_files, call, inline_blobs, served, staged_files, stored_blobs, upload
 
 from reactor.runtime import Engine
 from reactor.runtime.files.service import SMALL_BLOB_BYTES
@@ -116,7 +117,7 @@ async def test_concurrent_uploads_with_one_token_commit_once(
     assert sorted(r.status_code for r in replies) == [200, 403, 403, 403, 403]
     assert await call(engine, "query", "files:count") == 1
     await engine.files.released()
-    assert len(blob_files(tmp_path)) == 1  # the losers' blobs are gone again
+    assert len(await stored_blobs(engine, tmp_path)) == 1  # the losers' blobs are gone again
     assert staged_files(tmp_path) == []
 
 
@@ -160,14 +161,14 @@ async def test_identical_uploads_share_one_blob_until_the_last_is_deleted(
     first = await upload(engine, client, DATA)
     second = await upload(engine, client, DATA)
     assert first != second
-    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    assert await stored_blobs(engine, tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     await call(engine, "mutation", "files:delete", {"id": first})
     await engine.files.released()
-    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    assert await stored_blobs(engine, tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     assert (await client.get(f"/api/storage/{second}")).content == DATA
     await call(engine, "mutation", "files:delete", {"id": second})
     await engine.files.released()
-    assert blob_files(tmp_path) == []
+    assert await stored_blobs(engine, tmp_path) == []
 
 
 @pytest.mark.parametrize("size", [SMALL_BLOB_BYTES, SMALL_BLOB_BYTES + 1])
@@ -190,7 +191,10 @@ async def test_files_either_side_of_the_small_size_arrive_whole_and_are_stored_o
         ids.append(reply.json()["storageId"])
     for storage_id in ids:
         assert (await client.get(f"/api/storage/{storage_id}")).content == data
-    assert blob_files(tmp_path) == [hashlib.sha256(data).hexdigest()]
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert await stored_blobs(engine, tmp_path) == [sha256]
+    # Up to the small size, kept in the database; past it, a file.
+    assert (sha256 in blob_files(tmp_path)) is (size > SMALL_BLOB_BYTES)
     assert staged_files(tmp_path) == []
 
 
@@ -201,6 +205,7 @@ async def test_a_small_upload_whose_fsync_fails_leaves_no_document_and_no_blob(
     """The file's fsync fails: nothing is named. The folder's fails after the rename: the
     name may not survive a crash, so the blob is removed again rather than trusted."""
     engine, _ = app
+    engine.files.options = dataclasses.replace(engine.files.options, inline_max_bytes=0)
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
@@ -216,7 +221,7 @@ async def test_a_small_upload_whose_fsync_fails_leaves_no_document_and_no_blob(
     with pytest.raises(OSError, match="Input/output"):
         await engine.files.store(body(), "text/plain")
     assert await call(engine, "query", "files:all") == []
-    assert blob_files(tmp_path) == [] and staged_files(tmp_path) == []
+    assert await stored_blobs(engine, tmp_path) == [] and staged_files(tmp_path) == []
 
 
 async def test_a_delete_in_a_failed_mutation_keeps_the_file(
@@ -226,7 +231,7 @@ async def test_a_delete_in_a_failed_mutation_keeps_the_file(
     with pytest.raises(FunctionError, match="rolled back"):
         await call(engine, "mutation", "files:delete_then_fail", {"id": storage_id})
     await engine.files.released()
-    assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+    assert await stored_blobs(engine, tmp_path) == [hashlib.sha256(DATA).hexdigest()]
     assert (await client.get(f"/api/storage/{storage_id}")).content == DATA
 
 
@@ -300,7 +305,7 @@ async def test_actions_store_read_stream_and_delete(
     sizes = await call(engine, "action", "files:stream_sizes", {"id": stream_id})
     assert sum(sizes) == 1_500_000 and len(sizes) > 1  # streamed in chunks
     await call(engine, "action", "files:delete_from_action", {"id": stream_id})
-    assert hashlib.sha256(reply.content).hexdigest() not in blob_files(tmp_path)
+    assert hashlib.sha256(reply.content).hexdigest() not in await stored_blobs(engine, tmp_path)
     assert await call(engine, "action", "files:stream_sizes", {"id": stream_id}) is None
     url = await call(engine, "action", "files:upload_url_from_action")
     assert (await client.post(url, content=b"via action url")).status_code == 200
@@ -339,6 +344,54 @@ async def test_upload_tokens_are_not_readable_by_app_code(
         await call(engine, "query", "files:system_rows", {"table": "_upload_tokens"})
     assert error.value.code == "TableNotFound"
     assert len(await call(engine, "query", "files:system_rows", {"table": "_storage"})) == 1
+    assert await inline_blobs(engine) == [hashlib.sha256(DATA).hexdigest()]
+    with pytest.raises(FunctionError) as error:
+        await call(engine, "query", "files:system_rows", {"table": "_inline_blobs"})
+    assert error.value.code == "TableNotFound"
+
+
+async def test_small_files_are_kept_in_the_database_and_served_like_others(
+        app: tuple[Engine, httpx.AsyncClient], tmp_path: Path) -> None:
+    engine, client = app
+    storage_id = await upload(engine, client, DATA, "text/plain")
+    assert await inline_blobs(engine) == [hashlib.sha256(DATA).hexdigest()]
+    assert blob_files(tmp_path) == [] and staged_files(tmp_path) == []
+    url = f"/api/storage/{storage_id}"
+    whole = await client.get(url)
+    assert whole.content == DATA
+    assert whole.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
+    part = await client.get(url, headers={"range": "bytes=10-19"})
+    assert (part.status_code, part.content) == (206, DATA[10:20])
+    assert part.headers["content-range"] == f"bytes 10-19/{len(DATA)}"
+    tail = await client.get(url, headers={"range": "bytes=-5"})
+    assert tail.content == DATA[-5:]
+    assert await engine.files.get_bytes(storage_id) == DATA
+
+
+async def test_small_blobs_stored_as_files_before_are_served_shared_and_released(
+        tmp_path: Path) -> None:
+    """A data directory from before small files were kept in the database: its blob files
+    are served, a new upload of the same contents shares the file, the last delete removes
+    it."""
+    from reactor.runtime.files import FileOptions
+
+    async with served(tmp_path, options=FileOptions(inline_max_bytes=0)) as (engine, client):
+        old = await upload(engine, client, DATA)
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    assert blob_files(tmp_path) == [sha256]
+    async with served(tmp_path) as (engine, client):
+        assert (await client.get(f"/api/storage/{old}")).content == DATA
+        new = await upload(engine, client, DATA)
+        other = await upload(engine, client, b"new contents")
+        assert await inline_blobs(engine) == [hashlib.sha256(b"new contents").hexdigest()]
+        assert (await client.get(f"/api/storage/{new}")).content == DATA
+        await call(engine, "mutation", "files:delete", {"id": old})
+        await engine.files.released()
+        assert blob_files(tmp_path) == [sha256]
+        await call(engine, "mutation", "files:delete", {"id": new})
+        await call(engine, "mutation", "files:delete", {"id": other})
+        await engine.files.released()
+        assert await stored_blobs(engine, tmp_path) == []
 
 
 async def test_functions_moved_to_worker_processes_have_ctx_storage(
@@ -359,4 +412,4 @@ async def test_functions_moved_to_worker_processes_have_ctx_storage(
     assert await call(engine, "query", "files:url", {"id": storage_id}) is None
     # The server sees the worker's delete commit and removes the blob.
     await engine.files.released()
-    assert hashlib.sha256(DATA).hexdigest() not in blob_files(tmp_path)
+    assert hashlib.sha256(DATA).hexdigest() not in await stored_blobs(engine, tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from files_crash_worker import CONTENT, SMALL_CONTENT
-from files_support import blob_files, call, served, staged_files
+from files_support import blob_files, call, served, staged_files, stored_blobs
 
 from reactor.runtime.files import FileOptions
 
@@ -34,10 +34,14 @@ CASES = {
     "committed": (1, True, False),       # committed, the caller never heard back
     "deleted-in-action": (0, True, False),    # delete committed, blob not yet removed
     "deleted-in-mutation": (0, True, False),
-    # A small file is written, fsynced and named in one step (FileService._commit_small).
+    # A small file in files/ is written, fsynced and named in one step
+    # (FileService._commit_small).
     "small-staging": (0, False, True),   # written and fsynced, not yet renamed
     "small-published": (0, True, False),
     "small-committed": (1, True, False),
+    # A small file kept in the database: its contents commit with its document, or not.
+    "inline-uncommitted": (0, False, False),
+    "inline-committed": (1, False, False),
 }
 
 
@@ -46,7 +50,7 @@ async def test_a_crash_leaves_no_document_without_its_blob(tmp_path: Path, point
     steps = crash_at(tmp_path, point)
     assert {"step": "unreachable"} not in steps
     documents, blob_left, staged_left = CASES[point]
-    sha = SMALL_SHA if point.startswith("small-") else SHA
+    sha = SMALL_SHA if point.startswith(("small-", "inline-")) else SHA
     assert (sha in blob_files(tmp_path)) is blob_left
     assert bool(staged_files(tmp_path)) is staged_left
     async with served(tmp_path, options=FileOptions(orphan_grace_s=3600)) as (engine, client):
@@ -61,5 +65,5 @@ async def test_a_crash_leaves_no_document_without_its_blob(tmp_path: Path, point
         swept = await engine.files.sweep()
         assert swept["staged"] == int(staged_left)
         assert swept["orphans"] == int(blob_left and not documents)
-        assert blob_files(tmp_path) == ([sha] if documents else [])
+        assert await stored_blobs(engine, tmp_path) == ([sha] if documents else [])
         assert staged_files(tmp_path) == []

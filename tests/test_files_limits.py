@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from files_support import blob_files, call, served, staged_files, upload
+from files_support import blob_files, call, inline_blobs, served, staged_files, stored_blobs, upload
 
 from reactor.runtime.files import FileOptions
 from reactor.runtime.outcome import FunctionError
@@ -145,7 +145,27 @@ async def test_the_sweep_removes_old_orphans_and_keeps_referenced_blobs(tmp_path
         for path in [*(tmp_path / "files").glob("??/*"), *(tmp_path / "files" / "tmp").iterdir()]:
             os.utime(path, (old, old))
         assert await files.sweep() == {"staged": 1, "orphans": 1, "tokens": 0}
-        assert blob_files(tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+        assert await stored_blobs(engine, tmp_path) == [hashlib.sha256(DATA).hexdigest()]
+        assert (await client.get(f"/api/storage/{kept}")).content == DATA
+
+
+async def test_the_sweep_removes_unreferenced_inline_blobs_once_old(tmp_path: Path) -> None:
+    """A small file's row left without a document (a crash after the delete's commit,
+    before the release) is swept after the grace period; referenced rows stay."""
+    from reactor.runtime.system.inline_blobs import InlineBlobs
+    from reactor.runtime.system.transact import transact
+
+    async with served(tmp_path, options=FileOptions(orphan_grace_s=0.5)) as (engine, client):
+        kept = await upload(engine, client, DATA)
+        orphan = hashlib.sha256(b"left behind").hexdigest()
+        await transact(engine.database,
+                       lambda txn: InlineBlobs(txn).add(orphan, b"left behind"))
+        expected = sorted([orphan, hashlib.sha256(DATA).hexdigest()])
+        assert await inline_blobs(engine) == expected and blob_files(tmp_path) == []
+        assert (await engine.files.sweep())["orphans"] == 0  # too young
+        await asyncio.sleep(0.6)
+        assert (await engine.files.sweep())["orphans"] == 1
+        assert await inline_blobs(engine) == [hashlib.sha256(DATA).hexdigest()]
         assert (await client.get(f"/api/storage/{kept}")).content == DATA
 
 

@@ -1,5 +1,5 @@
-"""Property tests with an oracle: blobs on disk against a model of live `_storage` documents,
-and byte ranges against Python slicing."""
+"""Property tests with an oracle: stored blobs (files and inline rows) against a model of
+live `_storage` documents, and byte ranges against Python slicing."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from files_support import blob_files, call, served, staged_files
+from files_support import call, served, staged_files, stored_blobs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactor.server.files import _range
 
-CONTENTS = [b"alpha", b"beta", b"gamma" * 1000]
+# Small ones kept in the database, one past the inline size kept in files/.
+CONTENTS = [b"alpha", b"beta", b"gamma" * 1000, b"delta" * 20_000]
 
 operations = st.lists(st.one_of(
     st.tuples(st.just("store"), st.integers(0, len(CONTENTS) - 1)),
@@ -25,7 +26,7 @@ operations = st.lists(st.one_of(
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=operations)
-def test_blobs_on_disk_are_exactly_those_live_documents_reference(
+def test_stored_blobs_are_exactly_those_live_documents_reference(
         steps: list[tuple[str, int]]) -> None:
     async def run() -> None:
         with tempfile.TemporaryDirectory(prefix="reactor-files-model-") as tmp:
@@ -49,7 +50,7 @@ def test_blobs_on_disk_are_exactly_those_live_documents_reference(
                             await call(engine, "mutation", "files:delete", {"id": storage_id})
                             await engine.files.released()  # it runs after the commit
                     expected = sorted({hashlib.sha256(c).hexdigest() for _, c in live})
-                    assert blob_files(data_dir) == expected
+                    assert await stored_blobs(engine, data_dir) == expected
                     docs = await call(engine, "query", "files:all")
                     assert sorted(d["_id"] for d in docs) == sorted(i for i, _ in live)
                 assert staged_files(data_dir) == []

@@ -30,6 +30,12 @@ def file_options_from_env(environ: Mapping[str, str]) -> FileOptions:
                                   f" got {text!r}")
             values[setting.name] = text.lower() in _TRUE
             continue
+        if setting.type in ("int", int):
+            if not text.isdigit():
+                raise ConfigError(f"{name}: expected a whole number of bytes (0 or more),"
+                                  f" got {text!r}")
+            values[setting.name] = int(text)
+            continue
         try:
             number = float(text)
         except ValueError:

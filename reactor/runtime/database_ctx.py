@@ -12,6 +12,7 @@ from typing import Any, cast
 from reactor.errors import NotFoundError, ReactorError
 from reactor.runtime.scope import APP_SCOPE, Scope
 from reactor.runtime.system.environment import ENVIRONMENT_VARIABLES
+from reactor.runtime.system.inline_blobs import INLINE_BLOBS
 from reactor.runtime.system.scheduled_functions import SCHEDULED_FUNCTIONS
 from reactor.runtime.system.upload_tokens import UPLOAD_TOKENS
 from reactor.transactions import QueryBuilder, ReadOnlyError, Transaction
@@ -23,7 +24,7 @@ class SystemTableError(ReactorError):
 
 
 # System tables that app code cannot read through ctx.db.system.
-_PRIVATE_TABLES = (ENVIRONMENT_VARIABLES, UPLOAD_TOKENS)
+_PRIVATE_TABLES = (ENVIRONMENT_VARIABLES, UPLOAD_TOKENS, INLINE_BLOBS)
 
 
 def _user_table(name: object) -> str:

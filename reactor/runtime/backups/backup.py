@@ -34,7 +34,7 @@ from reactor.runtime.backups.manifest import (
     FileSum,
     Manifest,
 )
-from reactor.runtime.system import STORAGE, system_tables
+from reactor.runtime.system import INLINE_BLOBS, STORAGE, system_tables
 from reactor.storage import SqliteStorage
 from reactor.storage.data_dir import make_private_dir
 from reactor.storage.sqlite_backup import copy_database, database_file
@@ -119,14 +119,17 @@ async def _attempt(data_dir: Path, out: Path, passphrase: str | None,
 
 
 async def _read_copy(work: Path) -> tuple[int, dict[str, int], list[str]]:
-    """The copy's commit ts, its documents per table and the blobs `_storage` references."""
+    """The copy's commit ts, its documents per table and the blob files `_storage` references
+    (not the small files kept in the database: the copy holds them)."""
     storage = SqliteStorage(work)
     await storage.open_reader()
     try:
         saved = await storage.read_globals()
         names = sorted({*system_tables(), *saved.get("tables", [])})
         tables = {name: await count_table(storage, name) for name in names}
-        blobs = sorted({str(doc["sha256"]) async for doc in scan_table(storage, STORAGE)})
+        inline = {str(doc["sha256"]) async for doc in scan_table(storage, INLINE_BLOBS)}
+        blobs = sorted({str(doc["sha256"]) async for doc in scan_table(storage, STORAGE)}
+                       - inline)
         return int(saved.get("last_ts", 0)), tables, blobs
     finally:
         await storage.close()

@@ -14,6 +14,12 @@ The two stores are kept consistent by ordering, not by a shared transaction:
 - What a crash leaves behind (a staged file, a published blob whose document
   never committed, a blob whose document was deleted) is an orphan: `sweep`
   removes it once it is older than the grace period.
+
+Small files (up to `inline_max_bytes`, with the local blob store) skip the blob
+store: their contents go into `_inline_blobs` in the same commit as their
+document, so there is nothing to order and nothing for a crash to separate.
+Reads look there first and fall back to the blob store (where blobs stored
+before, or imported, remain).
 """
 
 from __future__ import annotations
@@ -24,52 +30,20 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from reactor.errors import InvalidValueError
+from reactor.runtime.files.options import SMALL_BLOB_BYTES, FileOptions, check_storage_id
 from reactor.runtime.files.tokens import FileSigner, UploadToken, UploadTokenError
+from reactor.runtime.system.inline_blobs import InlineBlobs
 from reactor.runtime.system.storage_files import STORAGE, FileNotFound, StorageFiles
 from reactor.runtime.system.transact import read, transact
 from reactor.runtime.system.upload_tokens import UsedUploadTokens
 from reactor.schema import index_id
-from reactor.storage.blobs import BlobStore, BlobTooLarge, StagedBlob
-from reactor.transactions import Catalog, Database, LogEntry, Transaction
+from reactor.storage.blobs import BlobStore, BlobTooLarge, LocalBlobStore, StagedBlob
+from reactor.transactions import Database, LogEntry, Transaction
 from reactor.values import decode_key
 
 logger = logging.getLogger("reactor.files")
-
-# Files up to this size are hashed on the loop (tens of microseconds) and written in one
-# trip to a worker thread; larger ones stream through the blob store's staging writer.
-SMALL_BLOB_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FileOptions:
-    """Deployment settings for files (docs/guide/files.md lists their variables)."""
-
-    # How long an upload URL works.
-    upload_url_ttl_s: float = 3600.0
-    # Refuse plain file URLs: every URL must be signed and unexpired.
-    require_signed_urls: bool = False
-    # How long `get_url` signs for when signing is required and no expiry was asked.
-    default_signed_url_ttl_s: float = 3600.0
-    # Blobs and staged files without a document are removed once this old.
-    orphan_grace_s: float = 3600.0
-    sweep_interval_s: float = 600.0
-
-
-def check_storage_id(catalog: Catalog, storage_id: object, where: str) -> str:
-    """`storage_id` if it is an id of `_storage`; else a clear error naming what it is."""
-    table = catalog.table_of_id(storage_id)
-    if table == STORAGE:
-        return storage_id  # type: ignore[return-value]
-    if table is None:
-        raise InvalidValueError(f"{where}: expected an id of _storage (a storageId),"
-                                f" got {str(storage_id)[:80]!r}", code="InvalidStorageId")
-    raise InvalidValueError(f"{where}: {storage_id!r} is an id of table {table!r},"
-                            " not of _storage", code="InvalidStorageId")
-
 
 class FileLinks:
     """Upload URLs and file URLs: what queries and mutations need, with no blob store.
@@ -174,10 +148,28 @@ class FileService(FileLinks):
         else:
             # Shielded (here and below): once the body is in, a cancelled caller must not
             # cut the write-and-commit short (the commit may land while its caller is gone).
-            return await asyncio.shield(self._commit_small(b"".join(head), content_type,
-                                                           token))
+            data = b"".join(head)
+            if size <= self._inline_limit():
+                return await asyncio.shield(self._commit_inline(data, content_type, token))
+            return await asyncio.shield(self._commit_small(data, content_type, token))
         staged = await self.blobs.stage(_chained(head, stream), max_bytes)
         return await asyncio.shield(self._commit(staged, content_type, token))
+
+    def _inline_limit(self) -> int:
+        """The largest file kept in the database: none when blobs live elsewhere (S3)."""
+        if not isinstance(self.blobs, LocalBlobStore):
+            return 0
+        return min(self.options.inline_max_bytes, SMALL_BLOB_BYTES)
+
+    async def _commit_inline(self, data: bytes, content_type: str | None,
+                             token: UploadToken | None) -> str:
+        """Commit the document with the contents beside it, unless a blob file with the
+        same contents exists (stored before, or imported): then it shares that one."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        async with self._locked(sha256):
+            on_disk = await self.blobs.exists(sha256)
+            return await self._insert(sha256, len(data), content_type, token,
+                                      None if on_disk else data)
 
     async def _commit_small(self, data: bytes, content_type: str | None,
                             token: UploadToken | None) -> str:
@@ -202,14 +194,17 @@ class FileService(FileLinks):
             return await self._insert(staged.sha256, staged.size, content_type, token)
 
     async def _insert(self, sha256: str, size: int, content_type: str | None,
-                      token: UploadToken | None) -> str:
-        """Under the blob's lock, once it is durable: commit its document."""
+                      token: UploadToken | None, inline: bytes | None = None) -> str:
+        """Under the blob's lock, once it is durable (or with its `inline` contents, which
+        the same commit stores): commit its document."""
         async def insert(txn: Any) -> str:
             if token is not None:
                 used = UsedUploadTokens(txn)
                 if await used.used(token.nonce):
                     raise _token_used()
                 await used.mark_used(token.nonce, token.expires_ms)
+            if inline is not None:
+                await InlineBlobs(txn).add(sha256, inline)
             return await StorageFiles(txn).insert(sha256, size, content_type)
 
         try:
@@ -226,7 +221,19 @@ class FileService(FileLinks):
 
     def read(self, doc: dict[str, Any], start: int = 0, end: int | None = None
              ) -> AsyncIterator[bytes]:
-        return self.blobs.read(doc["sha256"], start, end)
+        """The bytes `start <= i < end` of the file of `doc`, in chunks."""
+        if int(doc["size"]) > SMALL_BLOB_BYTES:  # never kept inline
+            return self.blobs.read(doc["sha256"], start, end)
+        return self._read_small(str(doc["sha256"]), start, end)
+
+    async def _read_small(self, sha256: str, start: int, end: int | None
+                          ) -> AsyncIterator[bytes]:
+        data = await read(self.database, lambda txn: InlineBlobs(txn).get(sha256))
+        if data is None:
+            async for chunk in self.blobs.read(sha256, start, end):
+                yield chunk
+        else:
+            yield data[start:end]
 
     async def get_bytes(self, storage_id: str) -> bytes | None:
         doc = await self.metadata(storage_id)
@@ -280,10 +287,18 @@ class FileService(FileLinks):
             logger.exception("could not release blob %s", sha256)
 
     async def _remove_if_unreferenced(self, sha256: str) -> bool:
-        """Under the blob's lock: delete it if no document at the latest commit refers to it."""
+        """Under the blob's lock: delete it (its file, its inline row) if no document at the
+        latest commit refers to it."""
         if await read(self.database, lambda txn: StorageFiles(txn).referenced(sha256)):
             return False
         await self.blobs.delete(sha256)
+
+        async def remove(txn: Transaction) -> None:
+            # Checked again in the same transaction: a document committed since conflicts.
+            if not await StorageFiles(txn).referenced(sha256):
+                await InlineBlobs(txn).remove(sha256)
+
+        await transact(self.database, remove)
         return True
 
     # Sweeping ----------------------------------------------------------------
@@ -297,6 +312,7 @@ class FileService(FileLinks):
             if entry.age_s > grace:
                 async with self._locked(entry.sha256):
                     orphans += await self._remove_if_unreferenced(entry.sha256)
+        orphans += await self._sweep_inline(grace)
         tokens = 0
         while True:
             now_ms = time.time() * 1000
@@ -308,6 +324,24 @@ class FileService(FileLinks):
             if count < 256:
                 break
         return {"staged": staged, "orphans": orphans, "tokens": tokens}
+
+    async def _sweep_inline(self, grace: float) -> int:
+        """Remove inline rows no document references (left by a crash between a delete's
+        commit and the release), older than the grace period; how many."""
+        removed, after = 0, ""
+        while True:
+            async def scan(txn: Transaction, start: str = after) -> list[tuple[str, float]]:
+                return await InlineBlobs(txn).page(start, 256)
+
+            page = await read(self.database, scan)
+            now_ms = time.time() * 1000
+            for sha256, created_ms in page:
+                if now_ms - created_ms > grace * 1000:
+                    async with self._locked(sha256):
+                        removed += await self._remove_if_unreferenced(sha256)
+            if len(page) < 256:
+                return removed
+            after = page[-1][0]
 
     def start(self) -> None:
         """Sweep in the background every `sweep_interval_s`, starting now."""

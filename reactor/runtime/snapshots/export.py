@@ -38,6 +38,7 @@ from reactor.errors import ReactorError
 from reactor.runtime.snapshots.convex_ids import encode_convex_id, rewrite_strings
 from reactor.runtime.snapshots.convex_json import export_line
 from reactor.runtime.system import STORAGE
+from reactor.runtime.system.inline_blobs import read_inline
 from reactor.schema.namespace import split_table
 from reactor.storage import SqliteStorage, Storage
 from reactor.storage.blobs import BlobStore
@@ -208,8 +209,13 @@ async def _write_storage(storage: Storage, archive: zipfile.ZipFile, ts: int,
     async for doc in scan_table(storage, STORAGE, ts):
         name = doc["_id"] if ids is None else ids.id(doc["_id"])
         with archive.open(f"_storage/{name}", "w", force_zip64=True) as sink:
-            async for chunk in blobs.read(str(doc["sha256"])):
-                sink.write(chunk)
+            # A small file's contents may be kept in the database rather than the blob store.
+            inline = await read_inline(storage, str(doc["sha256"]), ts)
+            if inline is not None:
+                sink.write(inline)
+            else:
+                async for chunk in blobs.read(str(doc["sha256"])):
+                    sink.write(chunk)
         result.files += 1
 
 

@@ -5,6 +5,7 @@ from reactor.runtime.system.environment import (
     ENVIRONMENT_VARIABLES,
     environment_variables_table,
 )
+from reactor.runtime.system.inline_blobs import INLINE_BLOBS, inline_blobs_table
 from reactor.runtime.system.migration_ids import MIGRATION_IDS, migration_ids_table
 from reactor.runtime.system.mutation_outcomes import MutationJournal
 from reactor.runtime.system.rate_limits import RATE_LIMITS, rate_limits_table
@@ -25,8 +26,9 @@ def system_tables() -> dict[str, TableDefinition]:
             RATE_LIMITS: rate_limits_table(),
             STORAGE: storage_table(),
             UPLOAD_TOKENS: upload_tokens_table(),
+            INLINE_BLOBS: inline_blobs_table(),
             MIGRATION_IDS: migration_ids_table()}
 
 
-__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "MIGRATION_IDS", "RATE_LIMITS",
+__all__ = ["CRON_JOBS", "ENVIRONMENT_VARIABLES", "INLINE_BLOBS", "MIGRATION_IDS", "RATE_LIMITS",
            "SCHEDULED_FUNCTIONS", "STORAGE", "UPLOAD_TOKENS", "MutationJournal", "system_tables"]
