@@ -265,6 +265,6 @@ def run(settings: Settings) -> Table:
                f" {', '.join(f'{t:.3f}' for t in downloads)}.")
     table.note("One upload in the official flow is two mutations over the WebSocket"
                " (generateUploadUrl, which writes nothing and so commits nothing; save)"
-               " and one POST (the blob's fsyncs, then its own commit): two commits against"
-               " the baseline's one.")
+               " and one POST (a 4 KiB file is kept in the database, committed with its"
+               " `_storage` document): two commits against the baseline's one.")
     return table

@@ -368,6 +368,22 @@ async def test_small_files_are_kept_in_the_database_and_served_like_others(
     assert await engine.files.get_bytes(storage_id) == DATA
 
 
+async def test_small_files_are_kept_inline_on_either_database(tmp_path: Path,
+                                                              db_url: str | None) -> None:
+    async with served(tmp_path, db_url=db_url) as (engine, client):
+        first = await upload(engine, client, DATA)
+        second = await upload(engine, client, DATA)
+        assert await inline_blobs(engine) == [hashlib.sha256(DATA).hexdigest()]
+        assert blob_files(tmp_path) == []
+        assert (await client.get(f"/api/storage/{second}")).content == DATA
+        await call(engine, "mutation", "files:delete", {"id": first})
+        await engine.files.released()
+        assert (await client.get(f"/api/storage/{second}")).content == DATA
+        await call(engine, "mutation", "files:delete", {"id": second})
+        await engine.files.released()
+        assert await inline_blobs(engine) == []
+
+
 async def test_small_blobs_stored_as_files_before_are_served_shared_and_released(
         tmp_path: Path) -> None:
     """A data directory from before small files were kept in the database: its blob files
