@@ -194,6 +194,9 @@ def test_every_file_setting_is_documented() -> None:
 
     with pytest.raises(ConfigError, match="REACTOR_FILES_REQUIRE_SIGNED_URLS"):
         file_options_from_env({"REACTOR_FILES_REQUIRE_SIGNED_URLS": "maybe"})
+    assert file_options_from_env({"REACTOR_FILES_INLINE_MAX_BYTES": "0"}).inline_max_bytes == 0
+    with pytest.raises(ConfigError, match="whole number of bytes"):
+        file_options_from_env({"REACTOR_FILES_INLINE_MAX_BYTES": "4k"})
 
 
 async def test_browsers_on_other_origins_may_upload(tmp_path: Path) -> None:
