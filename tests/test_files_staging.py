@@ -4,6 +4,9 @@ open file, or a blob named after bytes it does not hold."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import hashlib
+import mmap
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -89,4 +92,95 @@ async def test_a_failed_write_or_flush_fails_the_upload(
         await store.stage(batches(count))
     assert os.listdir(tmp_path / "blobs" / "tmp") == []
     assert open_files_under(tmp_path) == []
+    await store.close()
+
+
+def resident_bytes(path: Path) -> int:
+    """How many bytes of `path` are in the page cache (mincore over a mapping of it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = path.stat().st_size
+    page = mmap.PAGESIZE
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        try:
+            pages = ctypes.create_string_buffer((size + page - 1) // page)
+            assert libc.mincore(address, size, pages) == 0, ctypes.get_errno()
+            return sum(byte & 1 for byte in pages.raw) * page
+        finally:
+            libc.munmap(address, size)
+    finally:
+        os.close(fd)
+
+
+def drops_clean_pages(folder: Path) -> bool:
+    """Whether this file system drops a synced file's pages when asked (tmpfs does not)."""
+    probe = folder / "probe"
+    with probe.open("wb") as handle:
+        handle.write(b"x" * 1024 * 1024)
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    dropped = resident_bytes(probe) < 512 * 1024
+    probe.unlink()
+    return dropped
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise")
+async def test_a_large_upload_does_not_stay_in_the_page_cache_behind_its_fdatasyncs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    if not drops_clean_pages(tmp_path):
+        pytest.skip("the file system keeps clean pages cached (tmpfs?)")
+    # Every fdatasync finishes before the next batch is written, so each one covers all
+    # that was written before it: the test does not depend on thread timing.
+    monkeypatch.setattr(blobs, "FLUSH_EVERY", 2 * blobs.BATCH)
+    original = blobs._StagingWriter._submit
+
+    async def submit_after_flush(self: Any) -> None:
+        if self._syncing is not None:
+            await asyncio.shield(self._syncing)
+        await original(self)
+
+    monkeypatch.setattr(blobs._StagingWriter, "_submit", submit_after_flush)
+    count = 16
+    staged = await store.stage(batches(count))
+    path = tmp_path / "blobs" / "tmp" / f"{staged.token}.part"
+    # Without dropping, all 15 MiB would still be cached; only the batches written after
+    # the last fdatasync (at most FLUSH_EVERY plus the batch in flight) may be.
+    assert resident_bytes(path) <= 4 * blobs.BATCH
+    await store.publish(staged)
+    assert hashlib.sha256(store.path(staged.sha256).read_bytes()).hexdigest() == staged.sha256
+    await store.close()
+
+
+async def test_pages_are_dropped_only_once_an_fdatasync_made_them_durable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    durable = [0]
+    drops: list[tuple[int, int, int]] = []
+
+    def fdatasync(fd: int) -> None:
+        covered = os.lseek(fd, 0, os.SEEK_CUR)
+        os.fsync(fd)
+        durable[0] = max(durable[0], covered)
+
+    def posix_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        drops.append((offset, offset + length, durable[0]))
+
+    monkeypatch.setattr(blobs.os, "fdatasync", fdatasync)
+    monkeypatch.setattr(blobs.os, "posix_fadvise", posix_fadvise)
+    count = 3 * blobs.FLUSH_EVERY // blobs.BATCH
+    await store.stage(batches(count))
+    assert drops, "the fdatasynced bytes were never dropped from the page cache"
+    for start, end, durable_then in drops:
+        assert end <= durable_then, f"dropped {start}-{end} with only {durable_then} durable"
+    assert [start for start, _, _ in drops] == [0] + [end for _, end, _ in drops[:-1]]
     await store.close()

@@ -113,6 +113,13 @@ class _StagingWriter:
     disk, not their sum. Every `FLUSH_EVERY` bytes an fdatasync is started in
     the background, so the disk writes while data still arrives and the final
     fsync has little left to do.
+
+    What an fdatasync made durable is then dropped from the page cache, so a
+    large upload recycles a few windows of cache pages instead of taking one
+    per byte: growing the cache by hundreds of MiB evicts data the database
+    reads, and writing into pages the kernel has to find (and, in a virtual
+    machine, often the host to back) made the write itself 2-3x slower than
+    writing into recycled ones (docs/performance.md, "File storage").
     """
 
     def __init__(self, fd: int, run: Callable[..., asyncio.Future[None]]) -> None:
@@ -125,6 +132,10 @@ class _StagingWriter:
         self._writing: asyncio.Future[None] | None = None
         self._syncing: asyncio.Future[None] | None = None
         self._unsynced = 0
+        # Bytes whose os.write has returned (counted by the writing thread), and how many
+        # of them a finished fdatasync covered and so were dropped from the page cache.
+        self._written = 0
+        self._dropped = 0
 
     async def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -144,7 +155,7 @@ class _StagingWriter:
         self._unsynced += sum(len(chunk) for chunk in batch)
         if self._unsynced >= FLUSH_EVERY and (self._syncing is None or self._syncing.done()):
             self._unsynced = 0
-            self._syncing = self._run(os.fdatasync, self.fd)
+            self._syncing = self._run(self._flush)
 
     def _write(self, batch: list[bytes]) -> None:
         data = batch[0] if len(batch) == 1 else b"".join(batch)
@@ -152,6 +163,17 @@ class _StagingWriter:
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view):]
+        self._written += len(data)
+
+    def _flush(self) -> None:
+        """fdatasync, then drop from the page cache what it made durable: the bytes written
+        before it started (pages written since may still be dirty, and are kept)."""
+        written = self._written
+        os.fdatasync(self.fd)
+        if written > self._dropped:
+            os.posix_fadvise(self.fd, self._dropped, written - self._dropped,
+                             os.POSIX_FADV_DONTNEED)
+            self._dropped = written
 
     async def finish(self) -> str:
         """Write what is left, fsync; the sha256 of everything written.
