@@ -37,6 +37,17 @@ def write_file(path: Path, size: int) -> None:
             handle.write(block)
 
 
+def renew(path: Path) -> None:
+    """New leading bytes: each round uploads contents the server has not stored yet. With
+    the same contents every round, only the first upload would keep a blob; the others
+    would find it stored and drop their copy, which is not what uploading a file costs."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, os.urandom(64), 0)
+    finally:
+        os.close(fd)
+
+
 def cp_seconds(source: Path, target: Path, sync: bool = False) -> float:
     """`cp`, and with `sync` also `sync` of the copy: a copy as durable as an upload."""
     target.unlink(missing_ok=True)
@@ -200,6 +211,7 @@ def run(settings: Settings) -> Table:
     rss_down: list[int] = []
     try:
         for _ in range(settings.rounds()):
+            renew(source)
             cp_times.append(cp_seconds(source, work / "copy.bin"))
             durable_cp_times.append(cp_seconds(source, work / "copy.bin", sync=True))
             url = call_mutation(server.port, "attachments:generateUploadUrl", {})
@@ -258,7 +270,8 @@ def run(settings: Settings) -> Table:
     table.note("Upload: curl streams the file in a POST (`-T`); the server hashes it, writes"
                " it to a temporary file, fsyncs, renames and commits `_storage`. Download:"
                " curl writes the GET to a file on the same disk. cp does not fsync;"
-               " `cp + sync` does.")
+               " `cp + sync` does. Each round changes the file's first bytes first, so every"
+               " upload stores a new blob (cp copies that same file).")
     table.note(f"cp rounds (s): {', '.join(f'{t:.3f}' for t in cp_times)}; cp + sync rounds:"
                f" {', '.join(f'{t:.3f}' for t in durable_cp_times)}; upload rounds:"
                f" {', '.join(f'{t:.3f}' for t in uploads)}; download rounds:"
