@@ -10,14 +10,16 @@ compact it) and after reopening (the index loaded in bulk).
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reactor.schema import define_schema, define_table, filter_token
-from reactor.storage import SqliteStorage, TextQuery
+from reactor.storage import SqliteStorage, TextQuery, sqlite_search
 from reactor.storage.base import SearchHit
+from reactor.storage.text_index import TextIndex
 from reactor.transactions import Database
 from reactor.values import MISSING, v
 
@@ -77,6 +79,24 @@ async def compare(memory: SqliteStorage, fts: SqliteStorage, snapshots: list[int
             assert a == pytest.approx(b, rel=1e-9), query
         assert (await memory.search_statistics(INDEX, query)
                 == await fts.search_statistics(INDEX, query)), query
+
+
+def contents(index: TextIndex | None) -> dict[str, Any]:
+    """What an index holds, independent of slot order and compaction."""
+    assert index is not None
+    entries = {entry_id: (index.doc_id(slot), int(index.ts[slot]), int(index.end[slot]),
+                          float(index.length[slot]))
+               for entry_id, slot in index.slot_of.items()}
+    return {"documents": index.documents, "tokens": index.tokens, "entries": entries,
+            "df": {term: n for term, n in index.df.items() if n}}
+
+
+def stored(path: Path) -> TextIndex | None:
+    conn = sqlite3.connect(path / "reactor.sqlite3")
+    try:
+        return sqlite_search.load_index(conn, INDEX)
+    finally:
+        conn.close()
 
 
 async def write_some(db: Database, rng: random.Random, ids: list[str], commits: int,
@@ -156,6 +176,7 @@ async def test_pruning_many_entries_compacts_the_index(tmp_path: Path) -> None:
         # 2,400 superseded entries removed, more than remain: the slots were rebuilt
         # once on the way (without compaction 3,600 slots would be kept).
         assert len(index) == 1200 and len(index.entries) < 2400
+        assert contents(index) == contents(stored(tmp_path))
         await fts.open_reader()
         await compare(db.storage, fts, [db.latest_ts], rng)  # type: ignore[arg-type]
     finally:

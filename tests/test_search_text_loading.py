@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_search_text_index import INDEX, SCHEMA, compare, write_some
+from test_search_text_index import INDEX, SCHEMA, compare, contents, stored, write_some
 
 from reactor.storage import (
     CommitRecord,
@@ -35,24 +35,6 @@ from reactor.transactions import Database
 
 # Commits made before the reopen.
 BEFORE = 40
-
-
-def contents(index: TextIndex | None) -> dict[str, Any]:
-    """What an index holds, independent of slot order and compaction."""
-    assert index is not None
-    entries = {entry_id: (index.doc_id(slot), int(index.ts[slot]), int(index.end[slot]),
-                          float(index.length[slot]))
-               for entry_id, slot in index.slot_of.items()}
-    return {"documents": index.documents, "tokens": index.tokens, "entries": entries,
-            "df": {term: n for term, n in index.df.items() if n}}
-
-
-def stored(path: Path) -> TextIndex | None:
-    conn = sqlite3.connect(path / "reactor.sqlite3")
-    try:
-        return sqlite_search.load_index(conn, INDEX)
-    finally:
-        conn.close()
 
 
 async def prune_all(db: Database) -> None:

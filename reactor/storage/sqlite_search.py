@@ -147,30 +147,37 @@ def load_index(conn: sqlite3.Connection, index_id: str,
                           (table,)).fetchone()
     if exists is None:
         return None
+    # The FTS5 table holds this index's entries alone: scanned in rowid order, each
+    # row's visibility found by its key (an ORDER BY or a scan of the index_id
+    # index would sort or look up every row of the FTS5 table).
     cursor = conn.execute(f"""
         SELECT e.entry_id, e.doc_id, e.ts, e.end_ts, e.creation, f.terms, f.filters
-        FROM search_entries AS e JOIN {table} AS f ON f.rowid = e.entry_id
-        WHERE e.index_id = ? ORDER BY e.entry_id""", (index_id,))
+        FROM {table} AS f CROSS JOIN search_entries AS e ON e.entry_id = f.rowid
+        WHERE e.index_id = ?""", (index_id,))
 
-    def rows() -> Iterator[Any]:
+    def batches() -> Iterator[list[Any]]:
         while batch := cursor.fetchmany(_BATCH):
             if stopped():
                 raise LoadStopped
-            yield from batch
+            yield batch
 
-    return build(rows())
+    return build(batches())
 
 
 def prune_entries(conn: sqlite3.Connection, horizon_ts: int, batch: int
-                  ) -> list[tuple[int, str]]:
+                  ) -> list[tuple[int, str, str]]:
     """Delete up to `batch` entries no snapshot at or after `horizon_ts` can see;
-    returns their (entry id, index id)."""
-    rows = conn.execute(_PRUNE_CANDIDATES, (horizon_ts, batch)).fetchall()
-    for entry_id, index_id in rows:
+    returns their (entry id, index id, terms joined by spaces), for the in-memory
+    indexes, which do not keep the terms of their entries."""
+    pruned = []
+    for entry_id, index_id in conn.execute(_PRUNE_CANDIDATES, (horizon_ts, batch)).fetchall():
         table = fts_table(index_id)
+        found = conn.execute(f"SELECT terms FROM {table} WHERE rowid = ?", (entry_id,)
+                             ).fetchone()
         conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (entry_id,))
         conn.execute("DELETE FROM search_entries WHERE entry_id = ?", (entry_id,))
-    return [(int(entry_id), str(index_id)) for entry_id, index_id in rows]
+        pruned.append((int(entry_id), str(index_id), "" if found is None else str(found[0])))
+    return pruned
 
 
 def drop_index(conn: sqlite3.Connection, index_id: str) -> None:

@@ -121,11 +121,11 @@ class TextIndexes:
         for index_id, changes in per_index.items():
             self._change(index_id, seq, partial(_write, changes))
 
-    def pruned(self, seq: int, pruned: Iterable[tuple[int, str]]) -> None:
-        """Transaction `seq` deleted these (entry id, index id)."""
-        per_index: dict[str, list[int]] = {}
-        for entry_id, index_id in pruned:
-            per_index.setdefault(index_id, []).append(entry_id)
+    def pruned(self, seq: int, pruned: Iterable[tuple[int, str, str]]) -> None:
+        """Transaction `seq` deleted these (entry id, index id, terms)."""
+        per_index: dict[str, list[tuple[int, str]]] = {}
+        for entry_id, index_id, terms in pruned:
+            per_index.setdefault(index_id, []).append((entry_id, terms))
         for index_id, entry_ids in per_index.items():
             self._change(index_id, seq, partial(_remove, entry_ids))
 
@@ -218,8 +218,8 @@ def _write(changes: list[tuple[int, SearchWrite, int]], index: TextIndex | None
     return index
 
 
-def _remove(entry_ids: list[int], index: TextIndex | None) -> TextIndex | None:
+def _remove(entries: list[tuple[int, str]], index: TextIndex | None) -> TextIndex | None:
     if index is not None:
-        for entry_id in entry_ids:
-            index.remove(entry_id)
+        for entry_id, terms in entries:
+            index.remove(entry_id, terms.split())
     return index

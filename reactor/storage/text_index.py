@@ -6,7 +6,9 @@ milliseconds. This index keeps what BM25 needs beside the postings, updated with
 every commit the store writes (and loaded from the store at open):
 
 - per entry (a "slot"): its visibility `[ts, end)`, its length (terms plus filter
-  tokens, as FTS5 counts it) and its document's creation time;
+  tokens, as FTS5 counts it), its document's creation time and id; not its terms,
+  which a prune reads back from FTS5 (removing an entry is rare, holding 20 terms per
+  entry for it was a quarter of the index's memory);
 - postings partitioned by filter token, plus one partition of every entry
   (`UNFILTERED`), so a search with an equality filter reads only the entries
   carrying that value; a 2- or 3-character prefix searched once keeps its merged
@@ -19,19 +21,19 @@ A search gathers the postings of its phrases in the partitions of its first filt
 group, keeps the entries visible at the snapshot, scores them with numpy in one
 pass and keeps the best `limit` (ties newest first). The figures count every stored
 entry, superseded ones too, until pruned, as FTS5 does, so scores equal FTS5's.
-Removed entries stay in the postings (never visible) until a compaction rebuilds them.
+Removed entries stay in the postings (never visible) until a compaction renumbers the
+slots and drops theirs.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 
 from reactor.storage.base import TextQuery
-from reactor.storage.text_postings import Partition, prefix_counts
+from reactor.storage.text_postings import SLOT, Partition, prefix_counts
 
 LIVE = 2**63 - 1
 UNFILTERED = ""
@@ -43,16 +45,6 @@ _INITIAL = 1024
 _COUNTED_PREFIXES = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What a slot needs to be removed again or carried over by a compaction."""
-
-    entry_id: int
-    doc_id: str
-    text: str  # its terms joined by spaces, as stored
-    filters: str  # its filter tokens likewise
-
-
 class TextIndex:
     """The entries of one search index (see module doc); the event loop owns it."""
 
@@ -61,9 +53,10 @@ class TextIndex:
         self.tokens = 0
         self.ts = np.zeros(capacity, dtype=np.int64)
         self.end = np.zeros(capacity, dtype=np.int64)
-        self.length = np.zeros(capacity, dtype=np.float64)
+        self.length = np.zeros(capacity, dtype=np.int32)
         self.creation = np.zeros(capacity, dtype=np.float64)
-        self.entries: list[Entry | None] = []
+        # Per slot, its document's id (None once removed).
+        self.entries: list[str | None] = []
         self.slot_of: dict[int, int] = {}
         self.current: dict[str, int] = {}
         self.df: Counter[str] = Counter()
@@ -88,8 +81,7 @@ class TextIndex:
             terms: list[str], filters: list[str]) -> None:
         """Add one stored entry, not yet added (each change is applied once, even
         while the index loads: sqlite_text_indexes.py)."""
-        slot = self.new_slot(Entry(entry_id, doc_id, " ".join(terms), " ".join(filters)),
-                             ts, end, creation, len(terms) + len(filters))
+        slot = self.new_slot(entry_id, doc_id, ts, end, creation, len(terms) + len(filters))
         counts = dict(Counter(terms))
         self.df.update(counts.keys())
         self._recount(counts, 1)
@@ -104,35 +96,36 @@ class TextIndex:
         for partition in partitions:
             partition.add(slot, counts, prefixes)
 
-    def new_slot(self, entry: Entry, ts: int, end: int, creation: float, tokens: int) -> int:
+    def new_slot(self, entry_id: int, doc_id: str, ts: int, end: int, creation: float,
+                 tokens: int) -> int:
         """Record an entry's own figures; its postings are the caller's."""
         slot = len(self.entries)
         if slot == len(self.ts):
             self._grow(2 * slot)
         self.ts[slot], self.end[slot] = ts, end
         self.length[slot], self.creation[slot] = tokens, creation
-        self.entries.append(entry)
-        self.slot_of[entry.entry_id] = slot
+        self.entries.append(doc_id)
+        self.slot_of[entry_id] = slot
         if end == LIVE:
-            self.current[entry.doc_id] = slot
+            self.current[doc_id] = slot
         self.documents += 1
         self.tokens += tokens
         return slot
 
-    def remove(self, entry_id: int) -> None:
-        """Forget a pruned entry (no snapshot can see it any more)."""
+    def remove(self, entry_id: int, terms: list[str]) -> None:
+        """Forget a pruned entry (no snapshot can see it any more), given its terms."""
         slot = self.slot_of.pop(entry_id, None)
         if slot is None:
             return
-        entry = self.entries[slot]
-        assert entry is not None
+        doc_id = self.entries[slot]
+        assert doc_id is not None
         self.entries[slot] = None
         self.ts[slot], self.end[slot] = LIVE, 0  # never visible again
-        if self.current.get(entry.doc_id) == slot:
-            del self.current[entry.doc_id]
+        if self.current.get(doc_id) == slot:
+            del self.current[doc_id]
         self.documents -= 1
         self.tokens -= int(self.length[slot])
-        counts = dict(Counter(entry.text.split()))
+        counts = dict(Counter(terms))
         self.df.subtract(counts.keys())
         self._recount(counts, -1)
         self._removed += 1
@@ -153,12 +146,25 @@ class TextIndex:
             setattr(self, name, new)
 
     def _compact(self) -> None:
-        """Rebuild without the removed slots, whose postings only cost time and memory."""
-        fresh = TextIndex()
-        for slot, entry in enumerate(self.entries):
-            if entry is not None:
-                fresh.add(entry.entry_id, entry.doc_id, int(self.ts[slot]), int(self.end[slot]),
-                          float(self.creation[slot]), entry.text.split(), entry.filters.split())
+        """Renumber the slots without the removed ones, whose postings only cost time and
+        memory (numbers keep their order, so posting lists stay sorted)."""
+        kept = np.flatnonzero(np.array([doc_id is not None for doc_id in self.entries],
+                                       dtype=bool))
+        remap = np.full(len(self.entries), -1, dtype=SLOT)
+        remap[kept] = np.arange(len(kept), dtype=SLOT)
+        fresh = TextIndex(capacity=max(_INITIAL, len(kept)))
+        for name in ("ts", "end", "length", "creation"):
+            getattr(fresh, name)[:len(kept)] = getattr(self, name)[kept]
+        fresh.entries = [doc_id for doc_id in self.entries if doc_id is not None]
+        fresh.slot_of = {entry_id: int(remap[slot]) for entry_id, slot in self.slot_of.items()}
+        fresh.current = {doc_id: int(remap[slot]) for doc_id, slot in self.current.items()}
+        fresh.documents, fresh.tokens = self.documents, self.tokens
+        fresh.df = +self.df  # without the terms no entry holds any more
+        fresh._counted = self._counted
+        for token, partition in self.partitions.items():
+            compacted = partition.compacted(remap)
+            if compacted is not None:
+                fresh.partitions[token] = compacted
         self.__dict__.update(fresh.__dict__)
 
     # Reads -----------------------------------------------------------------
@@ -266,6 +272,6 @@ def _top(scores: np.ndarray, creation: np.ndarray, limit: int) -> np.ndarray:
     return candidates[order[:limit]]
 
 
-def _doc_id(entry: Entry | None) -> str:
-    assert entry is not None, "a visible slot always has its entry"
-    return entry.doc_id
+def _doc_id(doc_id: str | None) -> str:
+    assert doc_id is not None, "a visible slot always has its entry"
+    return doc_id

@@ -1,108 +1,144 @@
 """Loading a text index (text_index.py) from stored entries in bulk.
 
 Adding entries one at a time costs several Python steps per posting, seconds for
-100,000 documents. Here the entries' columns are read whole, the terms turned into
-ids in one pass, and the postings of every partition, term and prefix sorted and cut
-out of flat numpy arrays (merged prefix lists are made when first searched).
+100,000 documents. Here the rows come in batches: a batch's terms become ids (one
+vocabulary for the index) and its (entry, term) pairs are counted with numpy, so what
+outlives a batch is 32-bit arrays and the documents' ids, never the rows' text. Then
+the postings of every partition and term are sorted once, with compact keys, and cut
+out of flat arrays (merged prefix lists are made when first searched).
 """
 
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from reactor.storage.text_index import LIVE, UNFILTERED, Entry, TextIndex
-from reactor.storage.text_postings import Partition, Postings
+from reactor.storage.text_index import LIVE, UNFILTERED, TextIndex
+from reactor.storage.text_postings import HITS, SLOT, Partition, Postings
 
 # entry id, doc id, ts, end ts, creation time, terms joined by spaces, filter tokens likewise
 Row = tuple[int, str, int, int, float, str, str]
 
 
-def build(rows: Iterable[Row]) -> TextIndex | None:
-    """The index of `rows` (None if there are none). Every entry has at least one term,
-    and its filter tokens are distinct (each names its own field)."""
-    stored = list(rows)
-    count = len(stored)
+class _Columns:
+    """What the batches leave behind, per entry and per (entry, term) pair."""
+
+    def __init__(self) -> None:
+        self.entry_ids: list[int] = []
+        self.doc_ids: list[str] = []
+        self.ts, self.end = array("q"), array("q")
+        self.creation = array("d")
+        self.terms, self.filters = array("i"), array("i")  # per entry, how many
+        self.vocabulary: dict[str, int] = {}
+        self.pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # slots, terms, hits
+        self.tokens: dict[str, int] = {UNFILTERED: 0}  # partition numbers
+        self.member_parts = array("i")  # each entry's filter partitions, in entry order
+
+    def add(self, batch: list[Row]) -> None:
+        base = len(self.doc_ids)
+        entry_ids, doc_ids, tss, ends, creations, texts, filters = zip(*batch, strict=True)
+        self.entry_ids.extend(entry_ids)
+        self.doc_ids.extend(doc_ids)
+        self.ts.extend(tss)
+        self.end.extend(ends)
+        self.creation.extend(creations)
+        counts = [text.count(" ") + 1 for text in texts]
+        self.terms.extend(counts)
+        vocabulary = self.vocabulary
+        words = [vocabulary.setdefault(word, len(vocabulary))
+                 for word in " ".join(texts).split()]
+        size = len(vocabulary)
+        keys = (np.repeat(np.arange(len(batch), dtype=np.int64), counts) * size
+                + np.array(words, dtype=np.int64))
+        # Each (entry, term) once with its count, sorted by entry then term.
+        unique, hits = np.unique(keys, return_counts=True)
+        self.pairs.append(((unique // size + base).astype(SLOT), (unique % size).astype(SLOT),
+                           hits.astype(HITS)))
+        tokens = self.tokens
+        for text in filters:
+            found = text.split()
+            self.filters.append(len(found))
+            self.member_parts.extend(tokens.setdefault(token, len(tokens)) for token in found)
+
+
+def build(batches: Iterable[list[Row]]) -> TextIndex | None:
+    """The index of the rows (None if there are none). Every entry has at least one
+    term, and its filter tokens are distinct (each names its own field)."""
+    columns = _Columns()
+    for batch in batches:
+        columns.add(batch)
+    count = len(columns.doc_ids)
     if not count:
         return None
-    entry_ids, doc_ids, tss, ends, creations, texts, filters = zip(*stored, strict=True)
-    del stored
     index = TextIndex(capacity=count)
-    term_counts = np.array([text.count(" ") + 1 for text in texts], dtype=np.int64)
-    filter_counts = np.array([len(f.split()) for f in filters], dtype=np.int64)
-    index.ts[:] = tss
-    index.end[:] = ends
-    index.creation[:] = creations
-    index.length[:] = term_counts + filter_counts
-    index.entries = list(map(Entry, entry_ids, doc_ids, texts, filters))
-    index.slot_of = dict(zip(entry_ids, range(count), strict=True))
-    index.current = {doc_id: slot for slot, (doc_id, end) in enumerate(zip(doc_ids, ends,
-                                                                          strict=True))
-                     if end == LIVE}
+    index.ts[:count] = np.frombuffer(columns.ts, dtype=np.int64)
+    index.end[:count] = np.frombuffer(columns.end, dtype=np.int64)
+    index.creation[:count] = np.frombuffer(columns.creation, dtype=np.float64)
+    filter_counts = np.frombuffer(columns.filters, dtype=np.int32)
+    index.length[:count] = np.frombuffer(columns.terms, dtype=np.int32) + filter_counts
+    index.entries = list(columns.doc_ids)
+    index.slot_of = dict(zip(columns.entry_ids, range(count), strict=True))
+    index.current = {doc_id: slot for slot, (doc_id, end)
+                     in enumerate(zip(columns.doc_ids, columns.end, strict=True)) if end == LIVE}
     index.documents = count
-    index.tokens = int(index.length.sum())
+    index.tokens = int(index.length[:count].sum())
+    names = list(columns.vocabulary)
+    slots, terms, hits = (np.concatenate(parts) for parts in zip(*columns.pairs, strict=True))
+    del columns.pairs
+    index.df.update(dict(zip(names, np.bincount(terms, minlength=len(names)).tolist(),
+                             strict=True)))
 
-    words = " ".join(texts).split()
-    names = list(dict.fromkeys(words))
-    vocabulary = {name: number for number, name in enumerate(names)}
-    size = len(names)
-    word_ids = np.array(list(map(vocabulary.__getitem__, words)), dtype=np.int64)
-    del words
-    word_slots = np.repeat(np.arange(count, dtype=np.int64), term_counts)
-    # Each (entry, term) once, with its count; sorted by slot, then term.
-    keys, hits = np.unique(word_slots * size + word_ids, return_counts=True)
-    slots, terms = keys // size, keys % size
-    index.df.update(dict(zip(names, np.bincount(terms, minlength=size).tolist(), strict=True)))
-
-    # Every entry is in the unfiltered partition and in one per filter token it carries.
-    tokens = " ".join(filters).split()
-    partition_names = [UNFILTERED, *dict.fromkeys(tokens)]
-    partition_ids = {name: number for number, name in enumerate(partition_names)}
-    owners = np.concatenate([np.arange(count, dtype=np.int64),
-                             np.repeat(np.arange(count, dtype=np.int64), filter_counts)])
-    parts = np.concatenate([np.zeros(count, dtype=np.int64),
-                            np.array(list(map(partition_ids.__getitem__, tokens)),
-                                     dtype=np.int64)])
-    per_slot = np.bincount(slots, minlength=count)
-    first = np.cumsum(per_slot) - per_slot
-    spans = per_slot[owners]
-    positions = (np.repeat(first[owners] - (np.cumsum(spans) - spans), spans)
-                 + np.arange(int(spans.sum())))
-    posting_parts = np.repeat(parts, spans)
-    posting_slots, posting_terms = slots[positions], terms[positions]
-    posting_hits = hits[positions].astype(np.float64)
-
-    partitions = [Partition() for _ in partition_names]
-    for part, term, found, counted in _groups(posting_parts, posting_terms, size,
-                                              posting_slots, count, posting_hits):
-        partitions[part].lists[names[term]] = Postings(found, counted)
-    member_order = np.argsort(parts, kind="stable")
-    member_parts, member_slots = parts[member_order], owners[member_order]
-    bounds = [*(np.flatnonzero(np.diff(member_parts)) + 1).tolist()]
-    for lo, hi in itertools.pairwise([0, *bounds, len(member_parts)]):
-        partitions[int(member_parts[lo])].members = Postings(
-            member_slots[lo:hi], np.ones(hi - lo, dtype=np.float64))
-    for name, partition in zip(partition_names, partitions, strict=True):
+    partitions = [Partition() for _ in columns.tokens]
+    # Every entry is in the unfiltered partition: its pairs, by term (stable: slots ascend).
+    order = np.argsort(terms, kind="stable")
+    _cut(partitions[0], names, terms[order], slots[order], hits[order])
+    del order
+    # And in one per filter token it carries: each pair once per token of its entry.
+    member_parts = np.frombuffer(columns.member_parts, dtype=np.int32)
+    spans = filter_counts[slots]
+    first_member = np.cumsum(filter_counts, dtype=np.int64) - filter_counts
+    starts = np.cumsum(spans, dtype=np.int64) - spans
+    within = np.arange(int(spans.sum()), dtype=np.int64) - np.repeat(starts, spans)
+    parts = member_parts[np.repeat(first_member[slots], spans) + within]
+    del within, starts
+    pairs = np.repeat(np.arange(len(slots), dtype=np.int64), spans)
+    order = np.argsort(parts.astype(np.int64) * len(names) + terms[pairs], kind="stable")
+    pairs, parts = pairs[order], parts[order]
+    del order
+    for lo, hi in _runs(parts):
+        chosen = pairs[lo:hi]
+        _cut(partitions[int(parts[lo])], names, terms[chosen], slots[chosen], hits[chosen])
+    del pairs, parts
+    member_slots = np.repeat(np.arange(count, dtype=SLOT), filter_counts)
+    member_order = np.argsort(member_parts, kind="stable")
+    partitions[0].members = Postings(np.arange(count, dtype=SLOT), np.ones(count, dtype=HITS))
+    found = member_parts[member_order]
+    for lo, hi in _runs(found):
+        partitions[int(found[lo])].members = Postings(member_slots[member_order[lo:hi]],
+                                                      np.ones(hi - lo, dtype=HITS))
+    for name, partition in zip(columns.tokens, partitions, strict=True):
         partition.terms = sorted(partition.lists)
         index.partitions[name] = partition
     return index
 
 
-def _groups(parts: np.ndarray, keys: np.ndarray, key_count: int, slots: np.ndarray,
-            slot_count: int, hits: np.ndarray
-            ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-    """(partition, key, slots, hits) per partition and key, slots ascending."""
-    if not len(parts):
+def _cut(partition: Partition, names: list[str], terms: np.ndarray, slots: np.ndarray,
+         hits: np.ndarray) -> None:
+    """Cut a partition's postings, sorted by term then slot, into one list per term."""
+    if not len(terms):
         return
-    if (int(parts.max()) + 1) * key_count * slot_count < 2**62:
-        order = np.argsort((parts * key_count + keys) * slot_count + slots)
-    else:
-        order = np.lexsort((slots, keys, parts))
-    parts, keys, slots, hits = parts[order], keys[order], slots[order], hits[order]
-    group = np.ones(len(parts), dtype=bool)
-    group[1:] = (parts[1:] != parts[:-1]) | (keys[1:] != keys[:-1])
-    bounds = [*np.flatnonzero(group).tolist(), len(parts)]
-    for lo, hi in itertools.pairwise(bounds):
-        yield int(parts[lo]), int(keys[lo]), slots[lo:hi], hits[lo:hi]
+    bounds = [0, *(np.flatnonzero(np.diff(terms)) + 1).tolist(), len(terms)]
+    lists = partition.lists
+    starts = bounds[:-1]
+    for term, lo, hi in zip(terms[starts].tolist(), starts, bounds[1:], strict=True):
+        lists[names[term]] = Postings(slots[lo:hi], hits[lo:hi])
+
+
+def _runs(values: np.ndarray) -> Iterator[tuple[int, int]]:
+    """[lo, hi) of each run of equal values."""
+    if len(values):
+        bounds = [0, *(np.flatnonzero(np.diff(values)) + 1).tolist(), len(values)]
+        yield from itertools.pairwise(bounds)

@@ -1,4 +1,9 @@
-"""The posting lists of text_index.py: growable numpy arrays, grouped by filter partition."""
+"""The posting lists of text_index.py: growable numpy arrays, grouped by filter partition.
+
+Slots and counts are 32-bit (an index holds fewer than 2**31 entries, an entry fewer
+than 2**31 terms): half the memory of 64-bit ones, and numpy turns them into float64
+as soon as a score is computed from them, so scores do not change.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ TOP = "\U0010ffff"
 # Prefix lengths whose merged postings are kept once first searched (like FTS5's
 # prefix = '2 3', which keeps them from the start).
 PREFIX_LENGTHS = (2, 3)
-_NO_SLOTS = np.zeros(0, dtype=np.int64)
-_NO_HITS = np.zeros(0, dtype=np.float64)
+SLOT = np.int32
+HITS = np.int32
+_NO_SLOTS = np.zeros(0, dtype=SLOT)
+_NO_HITS = np.zeros(0, dtype=HITS)
 
 
 class Postings:
@@ -31,11 +38,11 @@ class Postings:
         self._hits = hits
         self.size = len(slots)
         self._tail: array[int] | None = None
-        self._tail_hits: array[float] | None = None
+        self._tail_hits: array[int] | None = None
 
     def add(self, slot: int, hits: int) -> None:
         if self._tail is None or self._tail_hits is None:
-            self._tail, self._tail_hits = array("q"), array("d")
+            self._tail, self._tail_hits = array("i"), array("i")
         self._tail.append(slot)
         self._tail_hits.append(hits)
 
@@ -47,12 +54,12 @@ class Postings:
         if need > len(self._slots):
             # A new array: the old one may be a view shared with other lists (bulk load).
             capacity = max(need, 2 * len(self._slots))
-            slots, hits = np.empty(capacity, dtype=np.int64), np.empty(capacity)
+            slots, hits = np.empty(capacity, dtype=SLOT), np.empty(capacity, dtype=HITS)
             slots[:self.size] = self._slots[:self.size]
             hits[:self.size] = self._hits[:self.size]
             self._slots, self._hits = slots, hits
-        self._slots[self.size:need] = np.frombuffer(tail, dtype=np.int64)
-        self._hits[self.size:need] = np.frombuffer(tail_hits, dtype=np.float64)
+        self._slots[self.size:need] = np.frombuffer(tail, dtype=SLOT)
+        self._hits[self.size:need] = np.frombuffer(tail_hits, dtype=HITS)
         self.size = need
         self._tail = self._tail_hits = None
 
@@ -65,6 +72,13 @@ class Postings:
         if self._tail is not None:
             self._fold()
         return self._hits[:self.size]
+
+    def remapped(self, remap: np.ndarray) -> Postings | None:
+        """The postings with slots renumbered by `remap` (-1: removed); None if none is
+        left. `remap` ascends where it is not -1, so the slots stay in order."""
+        slots = remap[self.slots()]
+        keep = slots >= 0
+        return Postings(slots[keep], self.hits()[keep]) if keep.any() else None
 
 
 class Partition:
@@ -93,6 +107,22 @@ class Partition:
                 if merged is not None:
                     merged.add(slot, hits)
 
+    def compacted(self, remap: np.ndarray) -> Partition | None:
+        """The partition with slots renumbered by `remap` (-1: removed) and the lists
+        left empty dropped; None if no entry is left. Merged prefix lists are made
+        again when next searched."""
+        members = self.members.remapped(remap)
+        if members is None:
+            return None
+        fresh = Partition()
+        fresh.members = members
+        for term, postings in self.lists.items():
+            kept = postings.remapped(remap)
+            if kept is not None:
+                fresh.lists[term] = kept
+        fresh.terms = [term for term in self.terms if term in fresh.lists]
+        return fresh
+
     def lookup(self, term: str, prefix: bool) -> list[Postings]:
         """The list of `term`, or those of every term it begins (several: the caller
         merges; for a 2- or 3-character prefix, one list merged once and then kept)."""
@@ -110,7 +140,7 @@ class Partition:
         slots, inverse = np.unique(np.concatenate([p.slots() for p in lists]),
                                    return_inverse=True)
         hits = np.bincount(inverse, weights=np.concatenate([p.hits() for p in lists]))
-        merged = self.prefixes[term] = Postings(slots, hits)
+        merged = self.prefixes[term] = Postings(slots, hits.astype(HITS))
         return [merged]
 
 
