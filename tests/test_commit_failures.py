@@ -170,3 +170,31 @@ def test_the_log_keeps_the_details(caplog: pytest.LogCaptureFixture) -> None:
     assert "/data/reactor.sqlite3: write failed" in caplog.text
     oserror = to_function_error("m:f", FileNotFoundError(2, "No such file", "/etc/x"))
     assert "/etc/x" not in oserror.message and "FileNotFoundError" in oserror.message
+
+
+async def test_a_commit_queued_as_the_committer_stops_is_answered(tmp_path: Path) -> None:
+    """A commit that reaches the committer after its task drained the queue, while `stop`
+    has not returned yet (a deposed committer stepping down, docs/guide/nodes.md), gets
+    the stop's reason instead of waiting forever; so does one after `stop` returned."""
+    async with Engine(APP, tmp_path, durability="normal") as engine:
+        database = engine.database
+        committer = database.committer
+        reason = StorageError("deposed", code="NotCommitter")
+        txns = [database.begin() for _ in range(2)]
+        for seq, txn in enumerate(txns):
+            await txn.insert("entries", {"seq": float(seq), "payload": "late"})
+        late: list[asyncio.Future[int]] = []
+        task = committer._task
+        assert task is not None
+        # Runs as soon as the task has ended, before `stop` is resumed.
+        task.add_done_callback(lambda _: late.append(
+            asyncio.ensure_future(committer.commit(txns[0]))))
+        await committer.stop(reason)
+        after = asyncio.ensure_future(committer.commit(txns[1]))
+        for waiting in [*late, after]:
+            with pytest.raises(StorageError) as caught:
+                await asyncio.wait_for(waiting, 2)
+            assert caught.value.code == "NotCommitter"
+        for txn in txns:
+            txn.close()
+        committer.start()

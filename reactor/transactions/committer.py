@@ -92,22 +92,26 @@ class Committer:
         self._closing: StorageError | None = None
 
     def start(self) -> None:
+        self._closing = None
         self._task = asyncio.create_task(self._run(), name="reactor-committer")
 
     async def stop(self, reason: StorageError | None = None) -> None:
-        """Stop committing; commits still waiting fail with `reason` (by default: the
-        database closed). `start` commits again."""
-        if self._task is not None:
+        """Stop committing; commits still waiting, and those made until `start`, fail
+        with `reason` (by default: the database closed). `start` commits again.
+
+        The task is forgotten before it is cancelled: once it has answered the queue, a
+        commit made before this coroutine resumes would otherwise be queued for a task
+        that is gone, and never answered."""
+        task, self._task = self._task, None
+        if task is not None:
             self._closing = reason
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def commit(self, txn: Transaction, ticket: CommitTicket | None = None) -> int:
         """Queue `txn` and wait for its timestamp; with a ticket, after its predecessor's."""
         if self._task is None:
-            raise StorageError("the database is closed", code="DatabaseClosed",
-                               public="DatabaseClosed: the server is shutting down")
+            raise self._closed()
         previous = None if ticket is None else ticket.predecessor()
         if previous is not None and not isinstance(previous.attempt, _Pending):
             # Sent another way (forwarded, before this node took over): no link to it.
@@ -136,15 +140,22 @@ class Committer:
                 except Exception as error:  # keep committing later batches whatever happened
                     self._refuse(batch, error)
         except asyncio.CancelledError:
-            closed = self._closing or StorageError(
-                "the database closed before the commit was made", code="DatabaseClosed",
-                public="DatabaseClosed: the server is shutting down")
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             for pending in batch:
                 if not pending.future.done():
-                    pending.future.set_exception(closed)
+                    pending.future.set_exception(self._closed())
             raise
+
+    def _closed(self) -> StorageError:
+        """What a commit made or still queued once `stop` was called fails with: one
+        error each (a shared one would gather every caller's traceback)."""
+        reason = self._closing
+        if reason is None:
+            return StorageError("the database closed before the commit was made",
+                                code="DatabaseClosed",
+                                public="DatabaseClosed: the server is shutting down")
+        return StorageError(reason.message, code=reason.code, public=reason.public)
 
     async def _gather(self) -> None:
         """Wait a moment for writers still in their handlers, so one fsync carries them.

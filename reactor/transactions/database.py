@@ -162,9 +162,11 @@ class Database(Retention):
         """This committer was deposed (another node took the lease, so its writes are
         fenced): follow the log from now on, and commit through `forward`.
 
-        Commits still queued here are refused with `NotCommitter` (nothing of them was
-        written): a follower that forwarded one sends it to the new committer; this
-        node's own run again (`_refused_as_deposed`) and are forwarded there."""
+        Commits still queued here, and those made until this node follows, are refused
+        with `NotCommitter` (nothing of them was written): a follower that forwarded one
+        sends it to the new committer; this node's own run again
+        (`_refused_as_deposed`) and are forwarded there. The writer is closed last, so
+        that how long that takes does not hold them up."""
         message = ("NotCommitter: this node no longer commits (another node took over);"
                    " nothing was committed, try again")
         async with self.committer.lock:  # a batch being written finishes first
@@ -174,11 +176,11 @@ class Database(Retention):
             self._pruner.cancel()
             await asyncio.gather(self._pruner, return_exceptions=True)
             self._pruner = None
-        await storage.close_writer()
         self.forward = forward
         self.follower = LogFollower(self, storage)
         self.follower.start()
         self._stepped_down.set()
+        await storage.close_writer()
 
     def publish_followed(self, ts: int, entries: list[LogEntry]) -> None:
         """Make the commits up to `ts`, read from the log by a follower, visible here."""
