@@ -12,12 +12,11 @@ have been let go, the server collects and asks glibc to return free pages
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
 import time
-from collections.abc import Callable
+
+from reactor.storage.malloc import malloc_trim
 
 logger = logging.getLogger("reactor.server")
 
@@ -27,27 +26,13 @@ RECLAIM_AFTER_ENTRIES = 1_000
 RECLAIM_DELAY_S = 1.0
 
 
-def _malloc_trim() -> Callable[[], object] | None:
-    """glibc's `malloc_trim(0)`, or None on other C libraries."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return lambda: trim(0)
-
-
 class MemoryReclaimer:
     """Counts released entries; past RECLAIM_AFTER_ENTRIES, reclaims once the burst ends."""
 
     def __init__(self) -> None:
         self.released = 0
         self.reclaims = 0
-        self._trim = _malloc_trim()
+        self._trim = malloc_trim()
         self._pending: asyncio.TimerHandle | None = None
 
     def note_released(self, entries: int) -> None:

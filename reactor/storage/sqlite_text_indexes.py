@@ -30,10 +30,12 @@ from typing import TypeVar
 
 from reactor.storage import sqlite_search
 from reactor.storage.base import SearchWrite
+from reactor.storage.malloc import malloc_trim
 from reactor.storage.sqlite_schema import reader_pragmas
 from reactor.storage.text_index import LIVE, TextIndex
 
 logger = logging.getLogger("reactor.storage")
+_trim = malloc_trim()
 
 T = TypeVar("T")
 # A change to one index: the index (None while it has no entries) -> the index after it.
@@ -181,11 +183,15 @@ class TextIndexes:
     def _build(self, conn: sqlite3.Connection, index_id: str) -> TextIndex | None:
         """In a thread of its own: the index as of the connection's snapshot."""
         try:
-            return sqlite_search.load_index(conn, index_id, self._stop.is_set)
+            index = sqlite_search.load_index(conn, index_id, self._stop.is_set)
         except sqlite_search.LoadStopped as exc:
             raise _Stopped from exc
         finally:
             conn.close()
+        # The build's transient arrays (twice the index at their peak) are free now.
+        if _trim is not None:
+            _trim()
+        return index
 
     def _finish(self, load: _Load, snapshot: int, index: TextIndex | None) -> None:
         """Catch up with the changes the snapshot does not hold, then rank (no await)."""
