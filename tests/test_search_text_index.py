@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reactor.schema import define_schema, define_table, filter_token
-from reactor.storage import SqliteStorage, TextQuery, sqlite_search
+from reactor.storage import SqliteStorage, TextQuery, sqlite_search, text_rank
 from reactor.storage.base import SearchHit
 from reactor.storage.text_index import TextIndex
 from reactor.transactions import Database
@@ -33,6 +33,14 @@ WORDS = ["apple", "apply", "ape", "apricot", "banana", "band", "bandana", "cat",
          "cart", "carton", "dog"]
 BOARDS = ["a", "b", None]
 KINDS = ["x", "y"]
+
+
+@pytest.fixture(autouse=True, params=["pruned", "as configured"])
+def ordering(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test twice: with every posting list ordered (so that the ranking which skips
+    postings, text_rank.py, runs on these small indexes) and as configured."""
+    if request.param == "pruned":
+        monkeypatch.setattr(text_rank, "MIN_ORDERED", 1)
 
 
 def note(rng: random.Random) -> dict[str, Any]:

@@ -18,11 +18,11 @@ every commit the store writes (and loaded from the store at open):
   first searched and then kept up to date.
 
 A search gathers the postings of its phrases in the partitions of its first filter
-group, keeps the entries visible at the snapshot, scores them with numpy in one
-pass and keeps the best `limit` (ties newest first). The figures count every stored
-entry, superseded ones too, until pruned, as FTS5 does, so scores equal FTS5's.
-Removed entries stay in the postings (never visible) until a compaction renumbers the
-slots and drops theirs.
+group and ranks them (text_rank.py): on long lists it scores only the entries that
+can reach the best `limit` (ties newest first), among those visible at the snapshot.
+The figures count every stored entry, superseded ones too, until pruned, as FTS5
+does, so scores equal FTS5's. Removed entries stay in the postings (never visible)
+until a compaction renumbers the slots and drops theirs.
 """
 
 from __future__ import annotations
@@ -34,12 +34,10 @@ import numpy as np
 
 from reactor.storage.base import TextQuery
 from reactor.storage.text_postings import SLOT, Partition, prefix_counts
+from reactor.storage.text_rank import ImpactOrder, Phrase, Ranker
 
 LIVE = 2**63 - 1
 UNFILTERED = ""
-# BM25 parameters, those of FTS5's bm25().
-K1 = 1.2
-B = 0.75
 _INITIAL = 1024
 # Prefixes whose document frequency is kept once counted.
 _COUNTED_PREFIXES = 4096
@@ -62,6 +60,8 @@ class TextIndex:
         self.df: Counter[str] = Counter()
         self.partitions: dict[str, Partition] = {}
         self._counted: dict[str, int] = {}
+        # Impact orders of long posting lists, by the list's id (text_rank.py).
+        self.orders: dict[int, ImpactOrder] = {}
         self._removed = 0
 
     def __len__(self) -> int:
@@ -196,80 +196,30 @@ class TextIndex:
 
     def search(self, query: TextQuery, ts: int, limit: int) -> list[tuple[str, float]]:
         """(doc id, BM25 score) of the best `limit` entries visible at `ts`, best first,
-        ties newest first."""
+        ties newest first (ranked by text_rank.py)."""
         if limit <= 0 or not self.documents:
             return []
         groups = query.filters or ((UNFILTERED,),)
         partitions = [p for token in dict.fromkeys(groups[0])
                       if (p := self.partitions.get(token)) is not None]
-        average = self.tokens / self.documents
-        slots_parts: list[np.ndarray] = []
-        score_parts: list[np.ndarray] = []
+        phrases = []
         last = len(query.terms) - 1
         for i, (term, df) in enumerate(zip(query.terms, self.matching(query), strict=True)):
             prefix = query.prefix and i == last
+            # Several partitions, or terms under a prefix: an entry holding several of
+            # its terms gets their counts added up.
             postings = [p for partition in partitions for p in partition.lookup(term, prefix)]
-            if not postings:
-                continue
-            if len(postings) == 1:
-                slots, hits = postings[0].slots(), postings[0].hits()
-            else:
-                # Several partitions, or terms under a prefix: an entry holding several
-                # of its terms gets their counts added up.
-                slots, inverse = np.unique(np.concatenate([p.slots() for p in postings]),
-                                           return_inverse=True)
-                hits = np.bincount(inverse, weights=np.concatenate([p.hits() for p in postings]))
-            idf = math.log((self.documents - df + 0.5) / (df + 0.5))
-            idf = idf if idf > 0 else 1e-6
-            norm = K1 * (1 - B + B * self.length[slots] / average)
-            slots_parts.append(slots)
-            score_parts.append(idf * ((hits * (K1 + 1)) / (hits + norm)))
-        if not slots_parts:
+            if postings:
+                idf = math.log((self.documents - df + 0.5) / (df + 0.5))
+                phrases.append(Phrase(idf if idf > 0 else 1e-6, postings))
+        if not phrases:
             return []
-        slots, scores = _sum_by_slot(slots_parts, score_parts)
-        # Visibility belongs to the entry, so it can wait until the phrases are summed.
-        visible = (self.ts[slots] <= ts) & (self.end[slots] > ts)
-        slots, scores = slots[visible], scores[visible]
-        for group in groups[1:]:
-            members = [p.members.slots() for token in group
-                       if (p := self.partitions.get(token)) is not None]
-            keep = (np.isin(slots, np.concatenate(members)) if members
-                    else np.zeros(len(slots), dtype=bool))
-            slots, scores = slots[keep], scores[keep]
-        best = _top(scores, self.creation[slots], limit)
+        others = [[p.members.slots() for token in group
+                   if (p := self.partitions.get(token)) is not None] for group in groups[1:]]
+        slots, scores = Ranker(self, phrases, others, ts, limit).rank()
         entries = self.entries
-        return [(_doc_id(entries[int(slots[j])]), float(scores[j])) for j in best]
-
-
-def _sum_by_slot(slots_parts: list[np.ndarray], score_parts: list[np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each slot once, its phrase scores summed in phrase order (so that entries with
-    identical counts and lengths get bit-identical scores).
-
-    Posting lists hold each slot once, in ascending order (slots are numbered in the
-    order entries are added), so the stable sort of their concatenation merges sorted
-    runs and keeps a slot's phrases in order.
-    """
-    if len(slots_parts) == 1:
-        return slots_parts[0], score_parts[0]
-    slots = np.concatenate(slots_parts)
-    order = np.argsort(slots, kind="stable")
-    slots, scores = slots[order], np.concatenate(score_parts)[order]
-    first = np.ones(len(slots), dtype=bool)
-    first[1:] = slots[1:] != slots[:-1]
-    starts = np.flatnonzero(first)
-    return slots[starts], np.add.reduceat(scores, starts)
-
-
-def _top(scores: np.ndarray, creation: np.ndarray, limit: int) -> np.ndarray:
-    """Positions of the best `limit` scores, ties broken by newer creation time."""
-    if len(scores) > limit:
-        kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        candidates = np.flatnonzero(scores >= kth)
-    else:
-        candidates = np.arange(len(scores))
-    order = np.lexsort((-creation[candidates], -scores[candidates]))
-    return candidates[order[:limit]]
+        return [(_doc_id(entries[slot]), score)
+                for slot, score in zip(slots.tolist(), scores.tolist(), strict=True)]
 
 
 def _doc_id(doc_id: str | None) -> str:
