@@ -11,20 +11,20 @@ hits `h` and falls with the entry's length `len`, whatever the average `avg`. So
   grouped by hits, most first, each group shortest first. "Impact at least c" is
   then a prefix of every group, found by a binary search on the lengths, and the
   largest impact left out is that of some group's first posting left out.
-- A search guesses `tau`, the k-th best score, from the k-th posting of each group
-  (as if every posting were visible). For each list and a few cutoffs (fractions
-  of `tau`, "all" and "none") it counts the postings reaching the cutoff and the
-  largest impact left out; per phrase, the lists' counts and largest impacts are
-  added up (the impact of summed hits is at most the sum of the impacts). It then
-  picks one cutoff per phrase, the fewest postings whose left-out impacts sum to
-  less than `tau`, and scores the entries of those postings (with the short lists
-  and the postings the orders do not cover yet).
-- An entry none of whose postings was picked scores at most that sum. When it is
-  below the k-th score found (strictly, with a margin for rounding), no such entry
-  can reach the top `k`, not even by a tie. Otherwise (entries not visible at the
-  snapshot, filtered out) the cutoffs are picked again against the k-th score
-  found, which then holds: the `k` entries found score above the new sum, so they
-  are picked again. With fewer than `k` found, every posting is scored.
+- A search first scores the heads (first `k` postings) of every group, with the
+  short lists and the postings the orders do not cover yet: the k-th best score
+  among the entries visible and filtered in, `tau`, is at most the final one.
+- For each list and a few cutoffs (fractions of `tau`, "all" and "none") it counts
+  the postings reaching the cutoff and the largest impact left out; per phrase,
+  the lists' counts and largest impacts are added up (the impact of summed hits is
+  at most the sum of the impacts). It picks one cutoff per phrase, the fewest
+  postings whose left-out impacts sum to less than `tau`, and scores the entries
+  of those postings (with the short lists and uncovered postings again).
+- An entry none of whose postings was picked scores at most that sum, below
+  `tau`, so the `k` entries behind `tau` are picked, and no entry left out can
+  reach the top `k`, not even by a tie. The search checks it (strictly, with a
+  margin for rounding) and otherwise picks again against the k-th score found;
+  with fewer than `k` heads found, every posting is scored.
 
 Scores are computed as FTS5's `bm25()` does (the same operations, phrases added in
 order from 0.0), so they equal those of a search that scores everything.
@@ -121,19 +121,26 @@ class Ranker:
                 else:
                     ordered.append((number, slots, order))
                     whole.append(slots[order.size:])
-        tau = self._guess(ordered) if ordered else 0.0
-        if tau > 0:
-            options = [self._options(number, order, tau) for number, _, order in ordered]
-            for _ in range(2):
-                taken, bound = self._pick(ordered, options, tau)
-                picked = [_taken(slots, order, counts)
-                          for (_, slots, order), counts in zip(ordered, taken, strict=True)]
-                found, scores = self.best(_union([*whole, *picked]))
-                if len(found) < self.limit:
-                    break
-                if bound * (1 + _MARGIN) < scores[-1]:
-                    return found, scores
+        if ordered:
+            # The heads (first `limit` postings) of every group: the k-th best score
+            # among them is at most the final one.
+            heads = [np.minimum(order.ends - order.starts, self.limit) for _, _, order in ordered]
+            found, scores = self.best(_union([*whole, *(
+                _taken(slots, order, counts)
+                for (_, slots, order), counts in zip(ordered, heads, strict=True))]))
+            if len(found) == self.limit:
                 tau = float(scores[-1])
+                options = [self._options(number, order, tau) for number, _, order in ordered]
+                for _ in range(2):
+                    taken, bound = self._pick(ordered, options, tau)
+                    picked = [_taken(slots, order, counts)
+                              for (_, slots, order), counts in zip(ordered, taken, strict=True)]
+                    found, scores = self.best(_union([*whole, *picked]))
+                    if len(found) < self.limit:
+                        break
+                    if bound * (1 + _MARGIN) < scores[-1]:
+                        return found, scores
+                    tau = float(scores[-1])
         return self.best(_union([p.slots() for phrase in self.phrases for p in phrase.lists]))
 
     def best(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,22 +160,6 @@ class Ranker:
             scores += impact(phrase.idf, hits, norm)
         chosen = top(scores, index.creation[slots], self.limit)
         return slots[chosen], scores[chosen]
-
-    def _guess(self, ordered: list[tuple[int, np.ndarray, ImpactOrder]]) -> float:
-        """The k-th best score if every posting counted: the largest impact reached by
-        `k` postings, from each group's k-th (or last) posting."""
-        values, counts = [], []
-        for number, _, order in ordered:
-            taken = np.minimum(order.ends - order.starts, self.limit)
-            lengths = order.keys[order.starts + taken - 1] - order.base
-            values.append(impact(self.phrases[number].idf, order.hits,
-                                 length_norm(lengths, self.average)))
-            counts.append(taken)
-        value, count = np.concatenate(values), np.concatenate(counts)
-        by_value = np.argsort(-value, kind="stable")
-        reached = np.cumsum(count[by_value])
-        at = int(np.searchsorted(reached, self.limit))
-        return float(value[by_value[at]]) if at < len(reached) else 0.0
 
     def _options(self, number: int, order: ImpactOrder, tau: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
