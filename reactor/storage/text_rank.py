@@ -130,7 +130,10 @@ class Ranker:
                 for (_, slots, order), counts in zip(ordered, heads, strict=True))]))
             if len(found) == self.limit:
                 tau = float(scores[-1])
-                options = [self._options(number, order, tau) for number, _, order in ordered]
+                options = [self._options(number, order, tau, head)
+                           for (number, _, order), head in zip(ordered, heads, strict=True)]
+                if self._left_by_heads(ordered, options) * (1 + _MARGIN) < tau:
+                    return found, scores  # nothing beyond the heads can reach them
                 for _ in range(2):
                     taken, bound = self._pick(ordered, options, tau)
                     picked = [_taken(slots, order, counts)
@@ -161,10 +164,11 @@ class Ranker:
         chosen = top(scores, index.creation[slots], self.limit)
         return slots[chosen], scores[chosen]
 
-    def _options(self, number: int, order: ImpactOrder, tau: float
+    def _options(self, number: int, order: ImpactOrder, tau: float, heads: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per cutoff tried (fractions of `tau`, then "all", then "none"): postings taken
-        per group, their count, and the largest impact left out."""
+        """Per cutoff tried (fractions of `tau`, then "all", "none" and the `heads`
+        already scored): postings taken per group, their count, and the largest impact
+        left out."""
         idf = self.phrases[number].idf
         hits = order.hits
         cutoffs = (tau * _FRACTIONS)[:, None]
@@ -172,13 +176,26 @@ class Ranker:
                    * (self.average / (K1 * B)))
         np.minimum(np.maximum(longest, -1.0, out=longest), _GROUP - 1, out=longest)
         ends = np.searchsorted(order.keys, longest + order.base, side="right")
-        ends = np.concatenate((ends, order.ends[None, :], order.starts[None, :]))
+        ends = np.concatenate((ends, order.ends[None, :], order.starts[None, :],
+                               (order.starts + heads)[None, :]))
         taken = ends - order.starts
         left = ends < order.ends
         lengths = order.keys[np.minimum(ends, len(order.keys) - 1)] - order.base
         largest = np.where(left, impact(idf, hits, length_norm(lengths, self.average)),
                            0.0).max(axis=1)
         return taken, taken.sum(axis=1), largest
+
+    def _left_by_heads(self, ordered: list[tuple[int, np.ndarray, ImpactOrder]],
+                       options: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+        """The most an entry with none of its postings among the heads can score (the
+        heads are the last row of `options`)."""
+        per_phrase = [0.0] * len(self.phrases)
+        for (number, _, _), (_, _, largest) in zip(ordered, options, strict=True):
+            per_phrase[number] += float(largest[-1])
+        total = 0.0
+        for value in per_phrase:
+            total += value
+        return total
 
     def _pick(self, ordered: list[tuple[int, np.ndarray, ImpactOrder]],
               options: list[tuple[np.ndarray, np.ndarray, np.ndarray]], tau: float
