@@ -27,7 +27,6 @@ from reactor.storage.base import (
     CommitRecord,
     IndexEntry,
     Order,
-    SearchWrite,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
@@ -230,7 +229,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                    for c in commits for w in c.vector_writes]
         names = [(name, encode_global(name, value)) for name, value in globals_.items()]
         known = self._search_tables
-        written: list[tuple[int, SearchWrite, int]] = []
+        written: list[sqlite_search.Written] = []
         seq = 0
 
         def write(conn: sqlite3.Connection) -> set[str]:

@@ -26,6 +26,8 @@ from reactor.storage.text_index import TextIndex
 from reactor.storage.text_index_build import build
 
 LIVE = 2**63 - 1
+# An entry change as stored: ts, the write, the new entry's id (0: none), the ended ones'.
+Written = tuple[int, SearchWrite, int, tuple[int, ...]]
 # Rows read at a time when loading an index into memory.
 _BATCH = 4096
 
@@ -36,6 +38,7 @@ LIST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB
 
 _END_CURRENT = """
     UPDATE search_entries SET end_ts = ? WHERE index_id = ? AND doc_id = ? AND end_ts = ?
+    RETURNING entry_id
 """
 _INSERT_ENTRY = """
     INSERT INTO search_entries (index_id, doc_id, ts, end_ts, creation, tokens)
@@ -105,12 +108,12 @@ def count_sql(table: str) -> str:
 
 
 def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWrite]],
-                  known: set[str], written: list[tuple[int, SearchWrite, int]] | None = None
-                  ) -> set[str]:
+                  known: set[str], written: list[Written] | None = None) -> set[str]:
     """Apply entry changes in commit order; returns the FTS5 tables it had to create.
 
-    `written` (if given) gets each change with the new entry's id (0 for a removal),
-    for the in-memory indexes to follow.
+    `written` (if given) gets each change with the new entry's id (0 for a removal)
+    and those of the entries it ended, for the in-memory indexes to follow (they keep
+    no map from documents to their current entries).
     """
     created: set[str] = set()
     for ts, write in writes:
@@ -118,10 +121,11 @@ def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWr
         if table not in known and table not in created:
             conn.execute(create_table_sql(table))
             created.add(table)
-        conn.execute(_END_CURRENT, (ts, write.index_id, write.doc_id, LIVE))
+        ended = tuple(row[0] for row in conn.execute(
+            _END_CURRENT, (ts, write.index_id, write.doc_id, LIVE)).fetchall())
         if write.terms is None:
             if written is not None:
-                written.append((ts, write, 0))
+                written.append((ts, write, 0, ended))
             continue
         tokens = len(write.terms) + len(write.filters)
         cursor = conn.execute(_INSERT_ENTRY, (write.index_id, write.doc_id, ts, LIVE,
@@ -130,7 +134,7 @@ def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWr
         conn.execute(f"INSERT INTO {table} (rowid, terms, filters) VALUES (?, ?, ?)",
                      (entry_id, " ".join(write.terms), " ".join(write.filters)))
         if written is not None:
-            written.append((ts, write, entry_id))
+            written.append((ts, write, entry_id, ended))
     return created
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from reactor.storage import sqlite_search
-from reactor.storage.base import SearchWrite
 from reactor.storage.malloc import malloc_trim
 from reactor.storage.sqlite_schema import reader_pragmas
 from reactor.storage.text_index import LIVE, TextIndex
@@ -115,9 +114,9 @@ class TextIndexes:
 
     # Changes ---------------------------------------------------------------
 
-    def written(self, seq: int, written: Iterable[tuple[int, SearchWrite, int]]) -> None:
+    def written(self, seq: int, written: Iterable[sqlite_search.Written]) -> None:
         """Transaction `seq` stored these entry changes (sqlite_search.write_entries)."""
-        per_index: dict[str, list[tuple[int, SearchWrite, int]]] = {}
+        per_index: dict[str, list[sqlite_search.Written]] = {}
         for change in written:
             per_index.setdefault(change[1].index_id, []).append(change)
         for index_id, changes in per_index.items():
@@ -210,11 +209,11 @@ class _Stopped(Exception):
     """The store is closing."""
 
 
-def _write(changes: list[tuple[int, SearchWrite, int]], index: TextIndex | None
-           ) -> TextIndex | None:
-    for ts, write, entry_id in changes:
+def _write(changes: list[sqlite_search.Written], index: TextIndex | None) -> TextIndex | None:
+    for ts, write, entry_id, ended in changes:
         if index is not None:
-            index.end_current(write.doc_id, ts)
+            for ended_id in ended:
+                index.end_entry(ended_id, ts)
         if write.terms is None:
             continue
         if index is None:

@@ -56,7 +56,6 @@ class TextIndex:
         # Per slot, its document's id (None once removed).
         self.entries: list[str | None] = []
         self.slot_of: dict[int, int] = {}
-        self.current: dict[str, int] = {}
         self.df: Counter[str] = Counter()
         self.partitions: dict[str, Partition] = {}
         self._counted: dict[str, int] = {}
@@ -69,13 +68,12 @@ class TextIndex:
 
     # Changes ---------------------------------------------------------------
 
-    def end_current(self, doc_id: str, ts: int) -> None:
-        """The document's current entry stops being visible at `ts` (replaced or removed);
-        one written at `ts` itself is already the replacement, and stays."""
-        slot = self.current.get(doc_id)
-        if slot is not None and self.ts[slot] < ts:
+    def end_entry(self, entry_id: int, ts: int) -> None:
+        """An entry stops being visible at `ts` (its document replaced or removed), as
+        the write's UPDATE of `search_entries` said."""
+        slot = self.slot_of.get(entry_id)
+        if slot is not None:
             self.end[slot] = ts
-            del self.current[doc_id]
 
     def add(self, entry_id: int, doc_id: str, ts: int, end: int, creation: float,
             terms: list[str], filters: list[str]) -> None:
@@ -106,8 +104,6 @@ class TextIndex:
         self.length[slot], self.creation[slot] = tokens, creation
         self.entries.append(doc_id)
         self.slot_of[entry_id] = slot
-        if end == LIVE:
-            self.current[doc_id] = slot
         self.documents += 1
         self.tokens += tokens
         return slot
@@ -121,8 +117,6 @@ class TextIndex:
         assert doc_id is not None
         self.entries[slot] = None
         self.ts[slot], self.end[slot] = LIVE, 0  # never visible again
-        if self.current.get(doc_id) == slot:
-            del self.current[doc_id]
         self.documents -= 1
         self.tokens -= int(self.length[slot])
         counts = dict(Counter(terms))
@@ -157,7 +151,6 @@ class TextIndex:
             getattr(fresh, name)[:len(kept)] = getattr(self, name)[kept]
         fresh.entries = [doc_id for doc_id in self.entries if doc_id is not None]
         fresh.slot_of = {entry_id: int(remap[slot]) for entry_id, slot in self.slot_of.items()}
-        fresh.current = {doc_id: int(remap[slot]) for doc_id, slot in self.current.items()}
         fresh.documents, fresh.tokens = self.documents, self.tokens
         fresh.df = +self.df  # without the terms no entry holds any more
         fresh._counted = self._counted

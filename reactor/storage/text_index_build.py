@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from reactor.storage.text_index import LIVE, UNFILTERED, TextIndex
+from reactor.storage.text_index import UNFILTERED, TextIndex
 from reactor.storage.text_postings import HITS, SLOT, Partition, Postings
 
 # entry id, doc id, ts, end ts, creation time, terms joined by spaces, filter tokens likewise
@@ -81,8 +81,6 @@ def build(batches: Iterable[list[Row]]) -> TextIndex | None:
     index.length[:count] = np.frombuffer(columns.terms, dtype=np.int32) + filter_counts
     index.entries = list(columns.doc_ids)
     index.slot_of = dict(zip(columns.entry_ids, range(count), strict=True))
-    index.current = {doc_id: slot for slot, (doc_id, end)
-                     in enumerate(zip(columns.doc_ids, columns.end, strict=True)) if end == LIVE}
     index.documents = count
     index.tokens = int(index.length[:count].sum())
     names = list(columns.vocabulary)
