@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,3 +75,16 @@ async def stored_blobs(engine: Engine, data_dir: Path) -> list[str]:
 def staged_files(data_dir: Path) -> list[str]:
     staging = data_dir / "files" / "tmp"
     return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """Paths under `folder` this process holds open (a leaked or early-closed file shows)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except FileNotFoundError:
+            continue
+        if target.startswith(str(folder)):
+            found.append(target)
+    return found

@@ -14,21 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from files_support import open_files_under
 
 from reactor.storage import blobs
 from reactor.storage.blobs import LocalBlobStore
-
-
-def open_files_under(folder: Path) -> list[str]:
-    found = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{name}")
-        except FileNotFoundError:
-            continue
-        if target.startswith(str(folder)):
-            found.append(target)
-    return found
 
 
 async def batches(count: int) -> AsyncIterator[bytes]:
