@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from reactor.storage import text_rank
 from reactor.storage.base import TextQuery
 from reactor.storage.text_index import LIVE, TextIndex
+from reactor.storage.text_rank import top
 
 WORDS = ["ab", "abc", "abd", "b", "bc", "c"]
 # Some words much more common than others, as in text (and in the benchmark).
@@ -142,3 +144,18 @@ def test_orders_follow_appends(monkeypatch: pytest.MonkeyPatch) -> None:
             (order,) = index.orders.values()
             assert 5 * (number + 1 - order.size) <= number + 1
     assert order.size < 400
+
+
+@pytest.mark.parametrize("count", [0, 5, 10, 256, 257, 3000])
+def test_top_sorting_whole_equals_selecting(count: int, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """`top` sorts short score arrays whole and selects the k-th on longer ones: both
+    give the order of a full sort (score, then newer creation, then position), ties
+    included."""
+    rng = np.random.default_rng(count)
+    scores = rng.integers(0, 4, count) / 4  # many ties at every score
+    creation = rng.integers(0, 3, count).astype(np.float64)
+    expected = np.lexsort((-creation, -scores))[:10]
+    assert top(scores, creation, 10).tolist() == expected.tolist()
+    monkeypatch.setattr(text_rank, "_SORTED_WHOLE", 0)
+    assert top(scores, creation, 10).tolist() == expected.tolist()

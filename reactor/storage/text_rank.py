@@ -58,6 +58,8 @@ _MARGIN = 1e-12
 _COMBINED = 3
 # Cutoffs tried, as fractions of tau.
 _FRACTIONS = np.arange(1, 17) / 16
+# Scores up to which `top` sorts them all instead of selecting the k-th first.
+_SORTED_WHOLE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,22 +294,23 @@ def _holds(lists: list[np.ndarray], slots: np.ndarray) -> np.ndarray:
 
 def top(scores: np.ndarray, creation: np.ndarray, limit: int) -> np.ndarray:
     """Positions of the best `limit` scores, ties broken by newer creation time, then by
-    position; only the entries tied with the k-th score are ordered by creation."""
-    count = len(scores)
-    if count > limit:
-        # The k-th largest as the k-th smallest of the negated: numpy's selection slows
-        # down badly when many values equal those it passes over (ties are common).
-        kth = -np.partition(-scores, limit - 1)[limit - 1]
-        above = np.flatnonzero(scores > kth)
-        tied = np.flatnonzero(scores == kth)
-        need = limit - len(above)
-        if len(tied) > need:
-            times = creation[tied]
-            cut = -np.partition(-times, need - 1)[need - 1]
-            newer = tied[times > cut]
-            tied = np.concatenate((newer, tied[times == cut][:need - len(newer)]))
-        candidates = np.sort(np.concatenate((above, tied)), kind="stable")
-    else:
-        candidates = np.arange(count)
+    position; only the entries tied with the k-th score are ordered by creation.
+
+    Up to `_SORTED_WHOLE` scores are sorted whole: one sort costs less than the
+    selection's dozen numpy calls (5-10 us against 13-18 us for 70-300 distinct scores)."""
+    if len(scores) <= max(limit, _SORTED_WHOLE):
+        return np.lexsort((-creation, -scores))[:limit]
+    # The k-th largest as the k-th smallest of the negated: numpy's selection slows
+    # down badly when many values equal those it passes over (ties are common).
+    kth = -np.partition(-scores, limit - 1)[limit - 1]
+    above = np.flatnonzero(scores > kth)
+    tied = np.flatnonzero(scores == kth)
+    need = limit - len(above)
+    if len(tied) > need:
+        times = creation[tied]
+        cut = -np.partition(-times, need - 1)[need - 1]
+        newer = tied[times > cut]
+        tied = np.concatenate((newer, tied[times == cut][:need - len(newer)]))
+    candidates = np.sort(np.concatenate((above, tied)), kind="stable")
     order = np.lexsort((-creation[candidates], -scores[candidates]))
     return candidates[order[:limit]]
