@@ -176,14 +176,21 @@ class StreamWriter:
             self._note(answer)
 
     async def check(self) -> None:
-        """While nothing is written: learn of a stop, and keep the lease alive."""
-        state = await self.ctx.run_query(self.path("runState"), {
-            "threadId": self.thread_id, "runId": self.run_id})
-        self.stale = self.stale or bool(state["stale"])
-        self.stop_requested = self.stop_requested or bool(state["stop"])
-        remaining_ms = state["leaseUntil"] - self.ctx.now()
-        if not self.ending and remaining_ms < self.settings.lease_ms * 2 / 3:
-            async with self._lock:
+        """While nothing is written: learn of a stop, and keep the lease alive.
+
+        Under the writes' lock: a check that overlapped the run's final write would see
+        the thread already handed back (its own end) and take the run for stale before
+        `finished` is set, and the ticker would then cancel a run that completed.
+        """
+        async with self._lock:
+            if self.finished:
+                return
+            state = await self.ctx.run_query(self.path("runState"), {
+                "threadId": self.thread_id, "runId": self.run_id})
+            self.stale = self.stale or bool(state["stale"])
+            self.stop_requested = self.stop_requested or bool(state["stop"])
+            remaining_ms = state["leaseUntil"] - self.ctx.now()
+            if not self.ending and remaining_ms < self.settings.lease_ms * 2 / 3:
                 self._note(await self._call("heartbeat", {
                     "threadId": self.thread_id, "runId": self.run_id,
                     "leaseMs": self.settings.lease_ms}))
