@@ -18,6 +18,23 @@ def node_modules() -> Path:
     return ensure_node_modules()
 
 
+def fresh_database(why_skipped: str, **options: str) -> Iterator[str]:
+    """A new database on a reachable (or throwaway) server, dropped afterwards; skips with
+    `why_skipped` and the reason when no PostgreSQL can be had."""
+    try:
+        server, cluster = find_server()
+    except Unavailable as exc:
+        pytest.skip(f"{why_skipped}: {exc}")
+    url = create_database(server, **options)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+        if cluster is not None:
+            cluster.stop()
+            cluster.remove()
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at its end.
@@ -25,35 +42,13 @@ def postgres_database() -> Iterator[str]:
     From REACTOR_TEST_DB_URL's server (default 127.0.0.1:5432, user postgres), or a
     throwaway cluster started with pg_ctl; the tests skip when neither is possible.
     """
-    try:
-        server, cluster = find_server()
-    except Unavailable as exc:
-        pytest.skip(f"PostgreSQL tests skipped: {exc}")
-    url = create_database(server)
-    try:
-        yield url
-    finally:
-        drop_database(url)
-        if cluster is not None:
-            cluster.stop()
-            cluster.remove()
+    yield from fresh_database("PostgreSQL tests skipped")
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A PostgreSQL database of the test's own (several-node tests), dropped after it."""
-    try:
-        server, cluster = find_server()
-    except Unavailable as exc:
-        pytest.skip(f"several-node tests need PostgreSQL: {exc}")
-    url = create_database(server, prefix="reactor_nodes")
-    try:
-        yield url
-    finally:
-        drop_database(url)
-        if cluster is not None:
-            cluster.stop()
-            cluster.remove()
+    yield from fresh_database("several-node tests need PostgreSQL", prefix="reactor_nodes")
 
 
 @pytest.fixture
