@@ -330,18 +330,24 @@ class FileService(FileLinks):
         commit and the release), older than the grace period; how many."""
         removed, after = 0, ""
         while True:
-            async def scan(txn: Transaction, start: str = after) -> list[tuple[str, float]]:
-                return await InlineBlobs(txn).page(start, 256)
+            async def scan(txn: Transaction, start: str = after
+                           ) -> tuple[str | None, list[str]]:
+                """The page's last sha256 (None at the end) and its unreferenced old rows:
+                one read per page, so referenced rows cost no transaction of their own."""
+                page = await InlineBlobs(txn).page(start, 256)
+                cutoff_ms = (time.time() - grace) * 1000
+                files = StorageFiles(txn)
+                orphans = [sha256 for sha256, created_ms in page
+                           if created_ms < cutoff_ms and not await files.referenced(sha256)]
+                return (page[-1][0] if len(page) == 256 else None), orphans
 
-            page = await read(self.database, scan)
-            now_ms = time.time() * 1000
-            for sha256, created_ms in page:
-                if now_ms - created_ms > grace * 1000:
-                    async with self._locked(sha256):
-                        removed += await self._remove_if_unreferenced(sha256)
-            if len(page) < 256:
+            last, orphans = await read(self.database, scan)
+            for sha256 in orphans:  # checked again under the lock: one may be shared since
+                async with self._locked(sha256):
+                    removed += await self._remove_if_unreferenced(sha256)
+            if last is None:
                 return removed
-            after = page[-1][0]
+            after = last
 
     def start(self) -> None:
         """Sweep in the background every `sweep_interval_s`, starting now."""
