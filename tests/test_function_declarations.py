@@ -47,7 +47,7 @@ def test_pagination_opts_accepts_both_clients_shapes() -> None:
     "reactor.runtime.context:TransactionScheduler", "reactor.runtime.context:QueryCtx",
     "reactor.runtime.context:MutationCtx", "reactor.runtime.actions:ActionCtx",
     "reactor.runtime.actions:ActionScheduler", "reactor.transactions.query:QueryBuilder",
-    "reactor.transactions.query:IndexRange",
+    "reactor.transactions.index_range:IndexRange",
 ])
 def test_every_public_method_app_code_calls_has_a_docstring(cls: str) -> None:
     module_name, class_name = cls.split(":")

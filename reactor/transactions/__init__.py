@@ -4,9 +4,11 @@ from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import CommitStats
 from reactor.transactions.database import Database, DatabaseOptions
 from reactor.transactions.hybrid_search import RRF_K, run_hybrid_search
+from reactor.transactions.index_range import IndexRange
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitOrder, CommitTicket
-from reactor.transactions.query import IndexRange, QueryBuilder, QueryError
+from reactor.transactions.query import QueryBuilder
+from reactor.transactions.query_terminals import QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
 from reactor.transactions.schema_change import SchemaChange
 from reactor.transactions.transaction import PendingWrite, ReadOnlyError, Transaction

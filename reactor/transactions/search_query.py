@@ -7,13 +7,8 @@ from typing import Any
 
 from reactor.errors import InvalidValueError
 from reactor.schema import SearchIndexDefinition, TableDefinition, tokenize
-from reactor.transactions.query import (
-    END_CURSOR,
-    QueryError,
-    Terminals,
-    check_count,
-    declared_int64,
-)
+from reactor.transactions.index_range import declared_int64
+from reactor.transactions.query_terminals import END_CURSOR, QueryError, Terminals, check_count
 from reactor.transactions.search_plan import MAX_FILTERS, MAX_SCANNED, MAX_TERMS, SearchPlan
 from reactor.transactions.transaction import Transaction
 from reactor.values import MISSING, Int64, Value, canonicalize
