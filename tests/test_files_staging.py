@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from files_support import open_files_under
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reactor.storage import blobs
 from reactor.storage.blobs import LocalBlobStore
@@ -173,3 +175,34 @@ async def test_pages_are_dropped_only_once_an_fdatasync_made_them_durable(
         assert end <= durable_then, f"dropped {start}-{end} with only {durable_then} durable"
     assert [start for start, _, _ in drops] == [0] + [end for _, end, _ in drops[:-1]]
     await store.close()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.binary(max_size=3000), max_size=12),
+       limits=st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=8))
+def test_short_writes_still_write_every_chunk_once_in_order(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        chunks: list[bytes], limits: list[int]) -> None:
+    """The kernel may write only part of a writev: the rest is written next, from the
+    byte where it stopped, across chunk boundaries (oracle: the joined chunks)."""
+    folder = tmp_path_factory.mktemp("short")
+    real_writev = os.writev
+    turns = iter(limits * 10_000)
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        joined = b"".join(buffers)
+        return real_writev(fd, [joined[:max(1, min(len(joined), next(turns)))]])
+
+    with monkeypatch.context() as patch:
+        patch.setattr(blobs.os, "writev", short_writev)
+        fd = os.open(folder / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            writer = blobs._StagingWriter(fd, run=None)  # type: ignore[arg-type]  # not used
+            writer._write(chunks)
+        finally:
+            os.close(fd)
+    expected = b"".join(chunks)
+    assert (folder / "out").read_bytes() == expected
+    assert writer._written == len(expected)
+    assert writer._digest.hexdigest() == hashlib.sha256(expected).hexdigest()

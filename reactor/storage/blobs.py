@@ -30,6 +30,8 @@ READ_CHUNK = 1024 * 1024
 BATCH = 1024 * 1024
 # An fdatasync is started in the background each time this much more was written.
 FLUSH_EVERY = 8 * 1024 * 1024
+# The most buffers one writev takes.
+IOV_MAX = os.sysconf("SC_IOV_MAX")
 
 
 class BlobTooLarge(LimitExceededError):
@@ -158,12 +160,18 @@ class _StagingWriter:
             self._syncing = self._run(self._flush)
 
     def _write(self, batch: list[bytes]) -> None:
-        data = batch[0] if len(batch) == 1 else b"".join(batch)
-        self._digest.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
-        self._written += len(data)
+        """Hash and write the chunks as they are: joining them first would copy every
+        byte once more, into memory that is new to the process each time."""
+        for chunk in batch:
+            self._digest.update(chunk)
+        views = [memoryview(chunk) for chunk in batch if chunk]
+        while views:
+            left = os.writev(self.fd, views[:IOV_MAX])
+            while views and left >= len(views[0]):
+                left -= len(views.pop(0))
+            if left:
+                views[0] = views[0][left:]
+        self._written += sum(len(chunk) for chunk in batch)
 
     def _flush(self) -> None:
         """fdatasync, then drop from the page cache what it made durable: the bytes written
