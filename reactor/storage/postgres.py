@@ -1,27 +1,24 @@
-"""The PostgreSQL implementation of `Storage`: one writing connection, a pool of readers.
+"""The PostgreSQL implementation of `Storage`: its reads and writes.
 
 The tables live in one schema of the database (postgres_schema.py), so Reactor can
 share a database with other software. A batch of commits is one statement, so
-one round trip. The writing connection holds an advisory lock for as long as it
-lives: a second Reactor process cannot write the same schema (the seed of the
-committer lease of docs/architecture.md).
+one round trip. The connections and their writer's lock are postgres_connections.py;
+what lets several nodes share the store, postgres_nodes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import orjson
 
 from reactor.errors import StorageError
 from reactor.storage import (
     postgres_bulk,
-    postgres_follow,
     postgres_prune,
     postgres_search,
     prune_plan,
@@ -42,150 +39,34 @@ from reactor.storage.base import (
     VectorQuery,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
+from reactor.storage.postgres_connections import READERS
 from reactor.storage.postgres_index_build import change_indexes
 from reactor.storage.postgres_nodes import PostgresNodes, fenced
-from reactor.storage.postgres_schema import (
-    Conn,
-    Target,
-    is_connection_failure,
-    is_storage_exception,
-    owner_lock_key,
-    parse_url,
-    prepare,
-    storage_failure,
-)
+from reactor.storage.postgres_schema import Conn
 from reactor.storage.vector_matrix import VectorMatrix
 from reactor.values.wire import dumps
-
-# Reads run on up to this many connections at once (PostgreSQL runs them in parallel).
-READERS = 4
 
 # How long a write whose COMMIT lost its answer waits for PostgreSQL to say whether it
 # happened (it is back within seconds after a restart).
 RESOLVE_S = 15.0
 
-# How long `close` waits for reads still running before it cuts their connections.
-CLOSE_TIMEOUT_S = 5.0
-
-T = TypeVar("T")
-
 logger = logging.getLogger("reactor.storage")
 
 
 class PostgresStorage(PostgresNodes):
-    """Multi-version documents and index entries in PostgreSQL (`durability="normal"`:
-    `synchronous_commit = off`, an acknowledged commit can be lost to a server crash)."""
+    """Multi-version documents and index entries in PostgreSQL, read and written through
+    the connections of `PostgresConnections`."""
 
     def __init__(self, url: str, *, durability: str = "full", readers: int = READERS) -> None:
-        if durability not in ("full", "normal"):
-            raise ValueError(f"durability: expected 'full' or 'normal', got {durability!r}")
-        self.target: Target = parse_url(url)
-        self.durability = durability
-        self.readers = readers
-        self._writer: asyncpg.Pool | None = None
-        self._readers: asyncpg.Pool | None = None
+        super().__init__(url, durability=durability, readers=readers)
         self._vectors: dict[str, VectorMatrix] = {}
-        self._channel = postgres_follow.channel(self.target)
-        # A follower's listening connection, and the wake-up its notifications set.
-        self._listener: asyncpg.Connection | None = None
-        self._woken = asyncio.Event()
-        # The newest commit ts a notification named since `wait_for_commits` last returned.
-        self._notified = 0
-        # The committer lease's epoch this process writes under (None: it holds none,
-        # and its writes are not fenced).
-        self.epoch: int | None = None
 
-    def __str__(self) -> str:
-        return self.target.display
-
-    async def open(self) -> None:
-        """Create or check the schema, take the writer's lock, connect the readers."""
-        if self._writer is not None:
-            return
-        try:
-            conn = await asyncpg.connect(self.target.dsn)
-            try:
-                await prepare(conn, self.target)
-            finally:
-                await conn.close()
-            # One connection, re-made if it drops (PostgreSQL restarted): each new one
-            # takes the lock again before it writes anything.
-            self._writer = await self._pool(1, writer=True)
-            self._readers = await self._pool(self.readers)
-            self._vectors = vector_entries.load(await self._fetch(sql.LOAD_VECTORS))
-        except BaseException as exc:
-            await self.close()
-            if is_storage_exception(exc):
-                raise storage_failure(self.target, "open", exc, writing=True) from exc
-            raise
-
-    async def open_writer(self) -> None:
-        """A follower that took the committer lease starts writing: take the writer's lock
-        (`DatabaseInUse` while a deposed committer still holds it), load the vector
-        indexes it will keep in step."""
-        if self._writer is not None:
-            return
-        try:
-            self._writer = await self._pool(1, writer=True)
-        except Exception as exc:
-            if is_storage_exception(exc):
-                raise storage_failure(self.target, "open", exc, writing=True) from exc
-            raise
+    async def _writer_opened(self) -> None:
+        """Load the vector indexes this process keeps in step with its writes."""
         self._vectors = vector_entries.load(await self._fetch(sql.LOAD_VECTORS))
-
-    async def close_writer(self) -> None:
-        """Stop writing (deposed: another node holds the lease) and release the lock."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                await asyncio.wait_for(writer.close(), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                writer.terminate()
-
-    async def open_reader(self) -> None:
-        """Connect readers only: for a worker process reading snapshots that the process
-        owning the store keeps pinned. Writing methods are not usable."""
-        if self._readers is None:
-            try:
-                self._readers = await self._pool(1)
-            except Exception as exc:
-                if is_storage_exception(exc):
-                    raise storage_failure(self.target, "open", exc, writing=False) from exc
-                raise
 
     async def refresh_search_tables(self) -> None:
         """Nothing to learn: this store keeps no per-index tables."""
-
-    async def close(self) -> None:
-        writer, readers = self._writer, self._readers
-        self._writer = self._readers = None
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.terminate()
-        for pool in (writer, readers):
-            if pool is not None:
-                try:
-                    await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
-                except TimeoutError:
-                    # A read still holds a connection (its task was abandoned): cut it.
-                    pool.terminate()
-
-    async def _pool(self, size: int, *, writer: bool = False) -> asyncpg.Pool:
-        synchronous = "on" if self.durability == "full" else "off"
-        return await asyncpg.create_pool(
-            self.target.dsn, min_size=size, max_size=size,
-            init=self._take_lock if writer else None, reset=_keep_session,
-            server_settings={"search_path": self.target.schema,
-                             "synchronous_commit": synchronous,
-                             "application_name": "reactor"})
-
-    async def _take_lock(self, conn: asyncpg.Connection) -> None:
-        key = owner_lock_key(self.target)
-        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-            await conn.close()
-            raise StorageError(f"{self.target.display}: another Reactor process is serving this"
-                               " schema; stop it first or choose another ?schema=",
-                               code="DatabaseInUse")
 
     async def read_globals(self) -> dict[str, Any]:
         rows = await self._fetch("SELECT name, value FROM globals")
@@ -370,56 +251,6 @@ class PostgresStorage(PostgresNodes):
             self._vectors.update(vector_entries.load(
                 await self._fetch(sql.LOAD_VECTOR_INDEX, index_id)))
         return counts
-
-    async def _transaction(self, action: str,
-                           body: Callable[[Conn], Awaitable[T]]) -> T:
-        """BEGIN .. COMMIT on the writing connection; COMMIT returning means durable."""
-        if self._writer is None:
-            raise self._not_open()
-        try:
-            async with self._writer.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        return await body(conn)
-                except BaseException as exc:
-                    _drop_if_broken(conn, exc)
-                    raise
-        except Exception as exc:
-            if is_storage_exception(exc):
-                raise storage_failure(self.target, action, exc, writing=True) from exc
-            raise
-
-    async def _fetch(self, query: str, *params: Any) -> list[Any]:
-        """Run one read statement on a free reader connection."""
-        if self._readers is None:
-            raise self._not_open()
-        try:
-            async with self._readers.acquire() as conn:
-                try:
-                    return list(await conn.fetch(query, *params))
-                except BaseException as exc:
-                    _drop_if_broken(conn, exc)
-                    raise
-        except Exception as exc:
-            if is_storage_exception(exc):
-                raise storage_failure(self.target, "read", exc, writing=False) from exc
-            raise
-
-    def _not_open(self) -> StorageError:
-        return StorageError(f"storage at {self.target.display} is not open; call open() first")
-
-
-def _drop_if_broken(conn: Conn, exc: BaseException) -> None:
-    """Close a connection that failed other than by an SQL error (cut, confused by a
-    cancellation): the pool then makes a new one instead of lending it again."""
-    if not isinstance(exc, asyncpg.PostgresError) or is_connection_failure(exc):
-        conn.terminate()
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Leave a connection as it is when the pool takes it back: asyncpg's default reset is
-    a round trip per use, and would release the writer's advisory lock."""
-
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows as `width` parallel column lists (the arrays `unnest` takes)."""

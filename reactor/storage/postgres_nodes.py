@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import orjson
@@ -19,16 +18,13 @@ from reactor.errors import StorageError
 from reactor.storage import postgres_follow
 from reactor.storage.base import CommitterInfo, LoggedWrite
 from reactor.storage.codec import decode_document
+from reactor.storage.postgres_connections import READERS, PostgresConnections
 from reactor.storage.postgres_schema import (
-    Conn,
-    Target,
     is_storage_exception,
     owner_lock_key,
     prepare,
     storage_failure,
 )
-
-T = TypeVar("T")
 
 # How long a takeover waits for the lease row, which a batch in flight holds (FOR SHARE).
 LOCK_WAIT_S = 1.0
@@ -52,29 +48,19 @@ def fenced(exc: StorageError) -> StorageError | None:
     return _refused(f"commit refused by the lease's fence: {exc}")
 
 
-class PostgresNodes:
-    """A mixin of `PostgresStorage`: it uses the store's connections and its target."""
+class PostgresNodes(PostgresConnections):
+    """The store's connections, with the committer lease and a follower's reads."""
 
-    target: Target
-    readers: int
-    epoch: int | None
-    _readers: asyncpg.Pool | None
-    _listener: asyncpg.Connection | None
-    _woken: asyncio.Event
-    _notified: int
-    _channel: str
-
-    async def _fetch(self, query: str, *params: Any) -> list[Any]:
-        raise NotImplementedError
-
-    async def _transaction(self, action: str, body: Callable[[Conn], Awaitable[T]]) -> T:
-        raise NotImplementedError
-
-    async def _pool(self, size: int, *, writer: bool = False) -> asyncpg.Pool:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        raise NotImplementedError
+    def __init__(self, url: str, *, durability: str = "full", readers: int = READERS) -> None:
+        super().__init__(url, durability=durability, readers=readers)
+        self._channel = postgres_follow.channel(self.target)
+        # The wake-up a follower's notifications set.
+        self._woken = asyncio.Event()
+        # The newest commit ts a notification named since `wait_for_commits` last returned.
+        self._notified = 0
+        # The committer lease's epoch this process writes under (None: it holds none,
+        # and its writes are not fenced).
+        self.epoch: int | None = None
 
     async def open_follower(self) -> None:
         """Connect readers and a listening connection, without the writer's lock: another
