@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from reactor.errors import InvalidValueError, NotFoundError
 from reactor.transactions.index_range import IndexRange
-from reactor.transactions.query_terminals import END_CURSOR, QueryError, Terminals, check_count
+from reactor.transactions.query_terminals import (
+    END_CURSOR,
+    QueryError,
+    Terminals,
+    check_count,
+    page_size,
+)
 from reactor.transactions.search_query import SearchFilter, SearchQuery
 from reactor.transactions.transaction import Transaction
 from reactor.values import key_after
@@ -162,14 +168,7 @@ class QueryBuilder(Terminals):
         page's `continueCursor` is `END_CURSOR`, so pinned to it, it grows with
         documents appended at the end.
         """
-        if not isinstance(options, dict):
-            raise QueryError("paginate: expected {'numItems': int, 'cursor': str | None}")
-        num_items = options.get("numItems")
-        if isinstance(num_items, float) and num_items.is_integer():
-            num_items = int(num_items)
-        if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 0:
-            raise QueryError("paginate: numItems must be a non-negative integer,"
-                             f" got {num_items!r}")
+        num_items = page_size(options)
         if options.get("cursor") == END_CURSOR:
             return {"page": [], "isDone": True, "continueCursor": END_CURSOR}
         start, end = self._start, self._end

@@ -1,5 +1,6 @@
 """What every query shares, over an index or a search index: its error, `take`'s count
-check, `first` and `unique` over `take`, and the cursor past the last document."""
+check, `paginate`'s options check, `first` and `unique` over `take`, and the cursor past
+the last document."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ def check_count(n: object) -> bool:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise QueryError(f"take: expected a non-negative integer, got {n!r}")
     return n > 0
+
+
+def page_size(options: object) -> int:
+    """`paginate(options)`'s argument checked: its `numItems` (a whole float is taken)."""
+    if not isinstance(options, dict):
+        raise QueryError("paginate: expected {'numItems': int, 'cursor': str | None}")
+    num_items = options.get("numItems")
+    if isinstance(num_items, float) and num_items.is_integer():
+        num_items = int(num_items)
+    if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 0:
+        raise QueryError("paginate: numItems must be a non-negative integer,"
+                         f" got {num_items!r}")
+    return num_items
 
 
 class Terminals:

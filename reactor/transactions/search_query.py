@@ -8,7 +8,13 @@ from typing import Any
 from reactor.errors import InvalidValueError
 from reactor.schema import SearchIndexDefinition, TableDefinition, tokenize
 from reactor.transactions.index_range import declared_int64
-from reactor.transactions.query_terminals import END_CURSOR, QueryError, Terminals, check_count
+from reactor.transactions.query_terminals import (
+    END_CURSOR,
+    QueryError,
+    Terminals,
+    check_count,
+    page_size,
+)
 from reactor.transactions.search_plan import MAX_FILTERS, MAX_SCANNED, MAX_TERMS, SearchPlan
 from reactor.transactions.transaction import Transaction
 from reactor.values import MISSING, Int64, Value, canonicalize
@@ -121,14 +127,7 @@ class SearchQuery(Terminals):
 
         A page pinned with `endCursor` covers the same positions on every run.
         """
-        if not isinstance(options, dict):
-            raise QueryError("paginate: expected {'numItems': int, 'cursor': str | None}")
-        num_items = options.get("numItems")
-        if isinstance(num_items, float) and num_items.is_integer():
-            num_items = int(num_items)
-        if not isinstance(num_items, int) or isinstance(num_items, bool) or num_items < 0:
-            raise QueryError(f"paginate: numItems must be a non-negative integer,"
-                             f" got {num_items!r}")
+        num_items = page_size(options)
         if options.get("cursor") == END_CURSOR:
             return {"page": [], "isDone": True, "continueCursor": END_CURSOR}
         start = _decode_position(options.get("cursor"))
