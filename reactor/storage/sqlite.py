@@ -6,7 +6,6 @@ import asyncio
 import queue
 import sqlite3
 from collections.abc import AsyncIterable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +43,7 @@ from reactor.storage.sqlite_schema import (
 )
 from reactor.storage.sqlite_search_reads import SearchReads
 from reactor.storage.sqlite_text_indexes import TextIndexes
+from reactor.storage.writer_thread import WriterThread
 from reactor.values.wire import dumps
 
 # aiosqlite runs each connection in its own thread and SQLite releases the GIL
@@ -74,7 +74,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         self.db_path = self.data_dir / DB_NAME
         self._lock = DataDirLock(self.data_dir)
         self._writer: sqlite3.Connection | None = None
-        self._write_thread: ThreadPoolExecutor | None = None
+        self._write_thread: WriterThread | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
@@ -137,7 +137,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
     async def _connect_writer(self) -> None:
         """The writer thread and connection (creating the tables), the checkpointer."""
         try:
-            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="reactor-writer")
+            self._write_thread = WriterThread("reactor-writer")
             self._writer = await self._on_writer_thread(
                 partial(open_writer, self.db_path, self.durability))
             writer = self._writer
@@ -300,7 +300,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
     async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
         if self._write_thread is None:
             raise self._not_open()
-        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
+        return await self._write_thread.run(fn)
 
     async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """BEGIN IMMEDIATE .. COMMIT on the writer thread; COMMIT returning means durable.
@@ -374,7 +374,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         if writer is not None:
             await self._on_writer_thread(writer.close)
         if self._write_thread is not None:
-            self._write_thread.shutdown(wait=True)
+            self._write_thread.shutdown()
             self._write_thread = None
 
 
