@@ -53,9 +53,10 @@ class ServerMetrics:
             "reactor_function_duration_seconds", "How long function calls took, by kind"
             " (a mutation's includes its commit and retries)", ["kind"],
             buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.commit_latency = Histogram(
+        # Observed by the committer, on the loop, once per commit: no locks (LoopHistogram).
+        self.commit_latency = LoopHistogram(
             "reactor_commit_latency_seconds", "From a transaction's commit request to its"
-            " commit being durable", buckets=LATENCY_BUCKETS, registry=self.registry)
+            " commit being durable", LATENCY_BUCKETS, self.registry)
         self.push_latency = LoopHistogram(
             "reactor_push_latency_seconds", "From a commit to a WebSocket client being sent"
             " the Transition that shows it", LATENCY_BUCKETS, self.registry)
