@@ -16,8 +16,9 @@ ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
 
 @pytest.fixture
 def fixed_id(monkeypatch: pytest.MonkeyPatch) -> str:
-    """An id with fixed random bytes, so corruption tests are deterministic."""
+    """An id with fixed time and random bytes, so corruption tests are deterministic."""
     monkeypatch.setattr(ids_module.os, "urandom", lambda n: bytes(range(n)))
+    monkeypatch.setattr(ids_module, "_time_prefix", lambda: bytes(range(100, 106)))
     return new_id("users")
 
 
@@ -82,6 +83,28 @@ def test_new_ids_in_bulk_are_valid_distinct_ids_of_their_table(count: int, table
 def test_one_id_is_spelled_as_ids_in_bulk_are(random: bytes, table: str) -> None:
     """new_id spells an id its own way (one number, two characters per look-up); it must
     be the id new_ids (RFC 4648 base32, translated) makes from the same random bytes."""
-    with patch("reactor.values.ids.os.urandom", lambda n: random * (n // 16)):
+    with patch("reactor.values.ids._time_prefix", lambda: random[:ids_module.TIME_BYTES]), \
+            patch("reactor.values.ids.os.urandom", lambda n: random[ids_module.TIME_BYTES:]):
         assert new_id(table) == new_ids(table, 1)[0] == ids_module.id_from_random_bytes(
             table, random)
+
+
+@given(times=st.lists(st.integers(min_value=0, max_value=2**48 - 1), min_size=2, max_size=8),
+       table=st.sampled_from(["users", "_storage"]))
+def test_ids_made_later_sort_after(times: list[int], table: str) -> None:
+    """Oracle: the millisecond each id was made. Ids of different milliseconds sort as
+    their times do (whatever the random bytes), and carry the time in their first bytes."""
+    made = []
+    for ms in times:
+        with patch("reactor.values.ids.time.time_ns", lambda ms=ms: ms * 1_000_000 + 999_999):
+            made.append((ms, new_id(table), new_ids(table, 2)))
+    for ms, one, bulk in made:
+        for doc_id in (one, *bulk):
+            assert is_id_for(table, doc_id)
+            random = ids_module.id_random_bytes(doc_id)
+            assert random is not None
+            assert int.from_bytes(random[:ids_module.TIME_BYTES], "big") == ms
+    for ms_a, one_a, bulk_a in made:
+        for ms_b, one_b, bulk_b in made:
+            if ms_a < ms_b:
+                assert max(one_a, *bulk_a) < min(one_b, *bulk_b)

@@ -1,4 +1,15 @@
-"""Document ids: base32 strings that carry their table's hash and a checksum."""
+"""Document ids: base32 strings that carry their table's hash and a checksum.
+
+A new id's 16 "random" bytes begin with the time it was made (milliseconds since the
+Unix epoch, 6 bytes, big-endian) and end with 10 random bytes (80 bits: as hard to
+guess as any id needs to be). The spelling keeps byte order, so a table's new ids sort
+after its older ones, and storage keyed by id (the documents' primary key, the `by_id`
+index) appends near its right edge: a batch of inserts dirties one or two B-tree leaves
+there instead of a random leaf each, which SQLite writes to the WAL and the checkpoint
+copies again. What the prefix tells, the document's `_creationTime` says already.
+Nothing reads it back: an id is valid whatever its 16 bytes are, as ids made before
+the prefix, and imported ones, are.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +17,14 @@ import base64
 import functools
 import hashlib
 import os
+import time
 from typing import Any, Final
 
 ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
 RANDOM_BYTES: Final = 16
+# The time prefix of a new id's random part (see the module docstring).
+TIME_BYTES: Final = 6
+_TIME_MASK: Final = (1 << TIME_BYTES * 8) - 1
 TABLE_HASH_BYTES: Final = 4
 CHECKSUM_BYTES: Final = 2
 _RAW_BYTES: Final = RANDOM_BYTES + TABLE_HASH_BYTES + CHECKSUM_BYTES
@@ -43,23 +58,28 @@ def _encode(raw: bytes) -> str:
     return "".join([_PAIRS[(number >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
 
 
+def _time_prefix() -> bytes:
+    return (time.time_ns() // 1_000_000 & _TIME_MASK).to_bytes(TIME_BYTES, "big")
+
+
 def new_id(table: str) -> str:
-    """A fresh random id for a document of `table`."""
-    body = os.urandom(RANDOM_BYTES) + table_hash(table)
+    """A fresh id for a document of `table`: the time, then random bytes."""
+    body = _time_prefix() + os.urandom(RANDOM_BYTES - TIME_BYTES) + table_hash(table)
     return _encode(body + _checksum(body))
 
 
 def new_ids(table: str, count: int) -> list[str]:
     """`count` fresh ids for `table`, from one read of the random source (a bulk import
     makes ids by the thousand; a system call each costs more than the rest of an id)."""
-    random = os.urandom(RANDOM_BYTES * count)
-    suffix = table_hash(table)
+    tail = RANDOM_BYTES - TIME_BYTES
+    random = os.urandom(tail * count)
+    prefix, suffix = _time_prefix(), table_hash(table)
     # Each raw id padded with zero bytes to a whole number of 5-byte base32 groups
     # encodes to the same leading characters as alone, so one call encodes them all.
     padding = bytes(-_RAW_BYTES % 5)
     raws = []
-    for start in range(0, RANDOM_BYTES * count, RANDOM_BYTES):
-        body = random[start:start + RANDOM_BYTES] + suffix
+    for start in range(0, tail * count, tail):
+        body = prefix + random[start:start + tail] + suffix
         raws.append(body + _checksum(body) + padding)
     text = base64.b32encode(b"".join(raws)).translate(_FROM_RFC4648).decode("ascii")
     width = (_RAW_BYTES + len(padding)) // 5 * 8
