@@ -66,7 +66,7 @@ async def main(data_dir: Path, point: str) -> None:
 
     if point.startswith("inline-"):  # a small file kept in the database with its document
         if point == "inline-uncommitted":
-            kill_after(InlineBlobs, "add")
+            kill_after(InlineBlobs, "insert")
         storage_id = await files.store(small(), "text/plain")
         say(step="stored", id=storage_id)
         die()

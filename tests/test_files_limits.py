@@ -159,7 +159,7 @@ async def test_the_sweep_removes_unreferenced_inline_blobs_once_old(tmp_path: Pa
         kept = await upload(engine, client, DATA)
         orphan = hashlib.sha256(b"left behind").hexdigest()
         await transact(engine.database,
-                       lambda txn: InlineBlobs(txn).add(orphan, b"left behind"))
+                       lambda txn: InlineBlobs(txn).insert(orphan, b"left behind"))
         expected = sorted([orphan, hashlib.sha256(DATA).hexdigest()])
         assert await inline_blobs(engine) == expected and blob_files(tmp_path) == []
         assert (await engine.files.sweep())["orphans"] == 0  # too young

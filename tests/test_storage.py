@@ -21,6 +21,7 @@ from reactor.storage import (
     DocumentWrite,
     IndexBuild,
     IndexEntry,
+    IndexScan,
     IndexWrite,
     SearchBuild,
     SearchWrite,
@@ -122,6 +123,21 @@ async def test_entry_not_rewritten_still_yields_current_document(storage: Store)
     await storage.write([put(20, "a", {"v": 2.0})], {})
     assert await storage.scan_index("ix", b"", None, 15, "asc", 5) == [IndexEntry(b"k", {"v": 1.0})]
     assert await storage.scan_index("ix", b"", None, 20, "asc", 5) == [IndexEntry(b"k", {"v": 2.0})]
+
+
+async def test_scan_indexes_answers_each_range_as_scan_index_would(storage: Store) -> None:
+    await storage.write([put(10, "a", {"v": 1.0}, live("ix", b"k1", "a"), live("iy", b"k1", "a")),
+                         put(10, "b", {"v": 2.0}, live("ix", b"k2", "b"))], {})
+    await storage.write([put(20, "a", None, gone("ix", b"k1", "a"), gone("iy", b"k1", "a"))], {})
+    scans = [IndexScan("ix", b"", None, 5), IndexScan("iy", b"k1", b"k2", 1),
+             IndexScan("ix", b"k2", b"k3", 0), IndexScan("ix", b"k1", b"k2", 1)]
+    for ts in (10, 20):
+        expected = [await storage.scan_index(s.index_id, s.lo, s.hi, ts, "asc", s.limit)
+                    for s in scans]
+        assert await storage.scan_indexes(scans, ts) == expected
+    assert (await storage.scan_indexes(scans, 10))[3] == [IndexEntry(b"k1", {"v": 1.0})]
+    assert await storage.scan_indexes(scans, 20) == [[IndexEntry(b"k2", {"v": 2.0})], [], [], []]
+    assert await storage.scan_indexes([], 20) == []
 
 
 async def test_values_keep_their_types(storage: Store) -> None:
@@ -424,6 +440,11 @@ async def _check_against_oracle(
                         index_id, lo, hi, order, limit = query
                         got = await store.scan_index(index_id, lo, hi, ts, order, limit)
                         assert got == oracle.scan(query, ts), (query, ts)
+                    # The ascending ones again, all in one call.
+                    ascending = [query for query in queries if query[3] == "asc"]
+                    each = await store.scan_indexes(
+                        [IndexScan(i, lo, hi, limit) for i, lo, hi, _, limit in ascending], ts)
+                    assert each == [oracle.scan(query, ts) for query in ascending], ts
 
             await check(range(0, last, 5))
             while removed := await store.prune(horizon, batch):

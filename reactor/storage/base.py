@@ -18,6 +18,17 @@ class IndexEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexScan:
+    """One range of `Storage.scan_indexes`: at most `limit` live entries with
+    `lo <= key < hi` (`hi=None`: open above), in ascending key order."""
+
+    index_id: str
+    lo: bytes
+    hi: bytes | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentWrite:
     """A new revision of a document; `value=None` is a deletion (a tombstone)."""
 
@@ -208,6 +219,13 @@ class Storage(Protocol):
         `hi=None` leaves the range open above. The cost follows `limit` (plus any
         not-yet-pruned tombstones in the way), never the size of the range.
         """
+        ...
+
+    async def scan_indexes(self, scans: Sequence[IndexScan], ts: int
+                           ) -> list[list[IndexEntry]]:
+        """What `scan_index` (ascending) finds for each of `scans` at snapshot `ts`, in
+        one round trip to the database: a transaction needing several small reads at
+        once (an upload's token and contents) pays for one trip, not one per read."""
         ...
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int

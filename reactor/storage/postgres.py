@@ -29,6 +29,7 @@ from reactor.storage.base import (
     CommitRecord,
     IndexBuild,
     IndexEntry,
+    IndexScan,
     Order,
     SearchBuild,
     SearchHit,
@@ -88,6 +89,24 @@ class PostgresStorage(PostgresNodes):
                                  *bounds)
         return [IndexEntry(key, entry_document(value, doc_id, self.target.display, index_id, ts))
                 for key, doc_id, value in rows]
+
+    async def scan_indexes(self, scans: Sequence[IndexScan], ts: int
+                           ) -> list[list[IndexEntry]]:
+        found: list[list[IndexEntry]] = [[] for _ in scans]
+        ranges = tuple((i, scan.hi is not None) for i, scan in enumerate(scans)
+                       if scan.limit > 0)
+        if not ranges:
+            return found
+        params: list[Any] = []
+        for i, _ in ranges:
+            scan = scans[i]
+            params += [scan.index_id, scan.lo, ts, scan.limit]
+            if scan.hi is not None:
+                params.append(scan.hi)
+        for i, key, doc_id, value in await self._fetch(sql.scan_each(ranges), *params):
+            found[i].append(IndexEntry(key, entry_document(value, doc_id, self.target.display,
+                                                           scans[i].index_id, ts)))
+        return found
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int
                      ) -> list[SearchHit]:

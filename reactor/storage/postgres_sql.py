@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 from reactor.storage.base import Order
 from reactor.storage.prune_plan import targets
 
@@ -78,6 +81,27 @@ SCAN: dict[tuple[Order, bool], str] = {
     for order in ("asc", "desc")
     for bounded in (True, False)
 }
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+@functools.cache
+def scan_each(ranges: tuple[tuple[int, bool], ...]) -> str:
+    """One statement running the ascending SCAN of each (position, bounded) range, its
+    rows tagged with the position, in (position, key) order. Each range's parameters
+    follow the last one's: index, lower bound, ts, limit and (if bounded) upper bound."""
+    parts = []
+    offset = 0
+    for i, bounded in ranges:
+        parts.append(f"SELECT {i}, * FROM ({_shifted(SCAN['asc', bounded], offset)}) AS s{i}")
+        offset += 5 if bounded else 4
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
+
+
+def _shifted(statement: str, offset: int) -> str:
+    """`statement` with its parameters renumbered from `offset + 1`."""
+    return _PARAMETER.sub(lambda number: f"${int(number.group(1)) + offset}", statement)
+
+
 COUNT = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")
 
 INSERT_ENTRIES = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from reactor.storage import sqlite_sql as sql
 from reactor.storage.base import (
     CommitRecord,
     IndexEntry,
+    IndexScan,
     Order,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
@@ -209,6 +210,23 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         rows = await self._fetch(sql.SCAN[order, hi is not None], params)
         return [IndexEntry(key, entry_document(value, doc_id, self.db_path, index_id, ts))
                 for key, doc_id, value in rows]
+
+    async def scan_indexes(self, scans: Sequence[IndexScan], ts: int
+                           ) -> list[list[IndexEntry]]:
+        found: list[list[IndexEntry]] = [[] for _ in scans]
+        ranges = tuple((i, scan.hi is not None) for i, scan in enumerate(scans)
+                       if scan.limit > 0)
+        if not ranges:
+            return found
+        params: dict[str, Any] = {}
+        for i, _ in ranges:
+            scan = scans[i]
+            params.update({f"index_id_{i}": scan.index_id, f"lo_{i}": scan.lo,
+                           f"hi_{i}": scan.hi, f"ts_{i}": ts, f"limit_{i}": scan.limit})
+        for i, key, doc_id, value in await self._fetch(sql.scan_each(ranges), params):
+            found[i].append(IndexEntry(key, entry_document(value, doc_id, self.db_path,
+                                                           scans[i].index_id, ts)))
+        return found
 
     async def write(self, commits: list[CommitRecord], globals_: dict[str, Any]) -> None:
         documents = [

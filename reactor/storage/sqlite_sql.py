@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 from reactor.storage.base import Order
 
 GET_DOCUMENT = """
@@ -63,5 +66,21 @@ SCAN: dict[tuple[Order, bool], str] = {
     for order in ("asc", "desc")
     for bounded in (True, False)
 }
+
+
+_PARAMETER = re.compile(r":(\w+)")
+
+
+@functools.cache
+def scan_each(ranges: tuple[tuple[int, bool], ...]) -> str:
+    """One statement running the ascending SCAN of each (position, bounded) range, its
+    rows tagged with the position and its parameters suffixed with it (`:lo_1`), in
+    (position, key) order."""
+    parts = []
+    for i, bounded in ranges:
+        scan = _PARAMETER.sub(rf"\g<0>_{i}", SCAN["asc", bounded])
+        parts.append(f"SELECT {i}, * FROM ({scan})")
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
+
 
 COUNT = "SELECT count(*) " + _LIVE_ENTRIES.format(upper="")

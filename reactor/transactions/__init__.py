@@ -7,7 +7,7 @@ from reactor.transactions.hybrid_search import RRF_K, run_hybrid_search
 from reactor.transactions.index_range import IndexRange
 from reactor.transactions.limits import TransactionLimits
 from reactor.transactions.ordering import CommitOrder, CommitTicket
-from reactor.transactions.query import QueryBuilder
+from reactor.transactions.query import QueryBuilder, first_of_each
 from reactor.transactions.query_terminals import QueryError
 from reactor.transactions.readset import KeyInterval, ReadSet
 from reactor.transactions.schema_change import SchemaChange
@@ -36,6 +36,7 @@ __all__ = [
     "Transaction",
     "TransactionLimits",
     "WriteLog",
+    "first_of_each",
     "run_hybrid_search",
     "run_vector_search",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from reactor.errors import InvalidValueError, NotFoundError
@@ -18,7 +18,7 @@ from reactor.transactions.query_terminals import (
     page_size,
 )
 from reactor.transactions.search_query import SearchFilter, SearchQuery
-from reactor.transactions.transaction import Transaction
+from reactor.transactions.transaction import ScanRange, Transaction
 from reactor.values import key_after
 
 # Documents fetched per storage round trip when a filter or collect() needs many.
@@ -194,6 +194,20 @@ class QueryBuilder(Terminals):
         last = found[-1][0] if found else cursor
         return {"page": [doc for _, doc in found], "isDone": done,
                 "continueCursor": END_CURSOR if done else _encode_cursor(last)}
+
+
+async def first_of_each(queries: Sequence[QueryBuilder]) -> list[dict[str, Any] | None]:
+    """The first document of each query, all read in one storage round trip
+    (`Transaction.scan_each`): ascending, unfiltered queries of one transaction."""
+    if not queries:
+        return []
+    txn = queries[0]._txn
+    if any(q._filters or q._order != "asc" or q._txn is not txn for q in queries):
+        raise QueryError("first_of_each: ascending queries without filters, of one"
+                         " transaction")
+    found = await txn.scan_each([ScanRange(q._table, q._index, q._start, q._end, 1)
+                                 for q in queries])
+    return [docs[0].doc if docs else None for docs, _ in found]
 
 
 class DocumentIterator:

@@ -40,7 +40,7 @@ from reactor.runtime.system.transact import read, transact
 from reactor.runtime.system.upload_tokens import UsedUploadTokens
 from reactor.schema import index_id
 from reactor.storage.blobs import BlobStore, BlobTooLarge, LocalBlobStore, StagedBlob
-from reactor.transactions import Database, LogEntry, Transaction
+from reactor.transactions import Database, LogEntry, Transaction, first_of_each
 from reactor.values import decode_key
 
 logger = logging.getLogger("reactor.files")
@@ -198,13 +198,20 @@ class FileService(FileLinks):
         """Under the blob's lock, once it is durable (or with its `inline` contents, which
         the same commit stores): commit its document."""
         async def insert(txn: Any) -> str:
+            used, blobs = UsedUploadTokens(txn), InlineBlobs(txn)
+            # Both reads in one storage trip. Reading the token's record makes uploads
+            # racing with one token conflict (one commits); reading the contents' row
+            # makes uploads of the same new contents conflict (one row is written).
+            reads = [] if token is None else [used.query(token.nonce)]
+            if inline is not None:
+                reads.append(blobs.query(sha256))
+            found = await first_of_each(reads)
             if token is not None:
-                used = UsedUploadTokens(txn)
-                if await used.used(token.nonce):
+                if found.pop(0) is not None:
                     raise _token_used()
                 await used.mark_used(token.nonce, token.expires_ms)
-            if inline is not None:
-                await InlineBlobs(txn).add(sha256, inline)
+            if inline is not None and found.pop(0) is None:
+                await blobs.insert(sha256, inline)
             return await StorageFiles(txn).insert(sha256, size, content_type)
 
         try:

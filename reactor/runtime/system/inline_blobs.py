@@ -33,23 +33,23 @@ class InlineBlobs:
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
 
-    def _query(self, sha256: str) -> QueryBuilder:
+    def query(self, sha256: str) -> QueryBuilder:
         return QueryBuilder(self._txn, INLINE_BLOBS) \
             .with_index("by_sha256", lambda q: q.eq("sha256", sha256))
 
     async def get(self, sha256: str) -> bytes | None:
-        row = await self._query(sha256).first()
+        row = await self.query(sha256).first()
         return None if row is None else bytes(row["data"])
 
-    async def add(self, sha256: str, data: bytes) -> None:
-        """Store `data` under `sha256` unless it is there already (the read makes two
-        uploads of the same new contents conflict, so one row is written)."""
-        if await self._query(sha256).first() is None:
-            await self._txn.insert(INLINE_BLOBS, {"sha256": sha256, "data": data})
+    async def insert(self, sha256: str, data: bytes) -> None:
+        """Store `data` under `sha256`, which `query` found absent in this transaction:
+        that read makes two uploads of the same new contents conflict, so one row is
+        written."""
+        await self._txn.insert(INLINE_BLOBS, {"sha256": sha256, "data": data})
 
     async def remove(self, sha256: str) -> bool:
         """Delete the row of `sha256`; whether there was one."""
-        row = await self._query(sha256).first()
+        row = await self.query(sha256).first()
         if row is None:
             return False
         await self._txn.delete(row["_id"])

@@ -28,10 +28,13 @@ class UsedUploadTokens:
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
 
+    def query(self, nonce: str) -> QueryBuilder:
+        """The record of `nonce`: found if the token was used."""
+        return QueryBuilder(self._txn, UPLOAD_TOKENS) \
+            .with_index("by_nonce", lambda q: q.eq("nonce", nonce))
+
     async def used(self, nonce: str) -> bool:
-        return await (QueryBuilder(self._txn, UPLOAD_TOKENS)
-                      .with_index("by_nonce", lambda q: q.eq("nonce", nonce))
-                      .first()) is not None
+        return await self.query(nonce).first() is not None
 
     async def mark_used(self, nonce: str, expires_ms: float) -> None:
         await self._txn.insert(UPLOAD_TOKENS, {"nonce": nonce, "expiresAt": expires_ms})
