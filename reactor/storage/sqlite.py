@@ -44,6 +44,7 @@ from reactor.storage.sqlite_schema import (
 )
 from reactor.storage.sqlite_search_reads import SearchReads
 from reactor.storage.sqlite_text_indexes import TextIndexes
+from reactor.storage.sqlite_vector_indexes import VectorIndexes
 from reactor.storage.writer_thread import WriterThread
 from reactor.values.wire import dumps
 
@@ -80,8 +81,11 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         self._next_reader = 0
         self._checkpointer: Checkpointer | None = None
         self._search_tables = set()
-        self._texts = TextIndexes(self.db_path)
-        self._vectors = {}
+        # The writer's transactions so far (bumped on its thread): the in-memory indexes
+        # number their changes with it while they load (sqlite_index_loads.py).
+        self._commits = 0
+        self._texts = TextIndexes(self.db_path, lambda: self._commits)
+        self._vectors = VectorIndexes(self.db_path, lambda: self._commits)
         self.group = group
         self._lease_fd = None
         self._wake_in = None
@@ -144,11 +148,13 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
             writer = self._writer
             self._search_tables = {row[0] for row in await self._on_writer_thread(
                 lambda: writer.execute(sqlite_search.LIST_TABLES).fetchall())}
-            self._vectors = vector_entries.load(await self._on_writer_thread(
-                lambda: writer.execute(sqlite_vectors.LOAD).fetchall()))
-            # Loaded in the background: FTS5 ranks their searches meanwhile.
+            # Loaded in the background: FTS5 ranks text searches meanwhile, vector
+            # searches wait.
             self._texts.start([row[0] for row in await self._on_writer_thread(
                 lambda: writer.execute(sqlite_search.LIST_INDEXES).fetchall())],
+                self._on_writer_thread)
+            self._vectors.start([row[0] for row in await self._on_writer_thread(
+                lambda: writer.execute(sqlite_vectors.LIST_INDEXES).fetchall())],
                 self._on_writer_thread)
             self._checkpointer = Checkpointer(self.db_path, synchronous_level(self.durability))
             self._checkpointer.start()
@@ -171,6 +177,11 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
     async def texts_ready(self) -> None:
         """Until the in-memory text indexes loading now rank searches (tests, benchmarks)."""
         await self._texts.wait()
+
+    async def vectors_ready(self) -> None:
+        """Until the in-memory vector indexes loading now answer searches (tests,
+        benchmarks)."""
+        await self._vectors.wait()
 
     async def refresh_search_tables(self) -> None:
         """Learn which search indexes exist (a reader sees ones created since it opened)."""
@@ -252,7 +263,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
 
         def write(conn: sqlite3.Connection) -> set[str]:
             nonlocal seq
-            seq = self._texts.commits
+            seq = self._commits
             for statement, rows in (
                 (sql.INSERT_DOCUMENT, documents),
                 (sql.INSERT_ENTRY, entries),
@@ -270,9 +281,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         if commits:
             self._wake_siblings(commits[-1].ts)
         self._texts.written(seq, written)
-        for ts, vector_write, data in vectors:
-            vector_entries.apply(self._vectors, vector_write.index_id, vector_write.doc_id, ts,
-                                 data, vector_write.filters)
+        self._vectors.written(seq, vectors)
 
     async def write_stream(self, records: AsyncIterable[CommitRecord],
                            globals_: dict[str, Any]) -> None:
@@ -305,7 +314,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         self._wake_siblings(None)
         self._search_tables |= result.search_tables
         self._texts.load(result.search_indexes)
-        await self._reload_vectors(result.vector_indexes)
+        self._vectors.load(result.vector_indexes)
 
     async def get_outcome(self, session_id: str, request_id: float, ts: int) -> bytes | None:
         rows = await self._fetch(sql.GET_OUTCOME, (session_id, request_id, ts))
@@ -325,7 +334,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
 
         The single writer thread runs transactions one after another, in order.
         """
-        conn, checkpointer, texts = self._writer, self._checkpointer, self._texts
+        conn, checkpointer = self._writer, self._checkpointer
         if conn is None:
             raise self._not_open()
 
@@ -334,7 +343,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                 conn.execute("BEGIN IMMEDIATE")
                 result = body(conn)
                 conn.execute("COMMIT")
-                texts.commits += 1
+                self._commits += 1
                 if checkpointer is not None:
                     checkpointer.wrote()
                 return result
@@ -384,7 +393,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
                 await conn.close()
 
     async def _disconnect_writer(self) -> None:
-        await self._texts.close()
+        await asyncio.gather(self._texts.close(), self._vectors.close())
         writer, self._writer = self._writer, None
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)

@@ -1,41 +1,36 @@
-"""Schema index changes for `SqliteStorage` (which mixes it in), and reloading the
-in-memory vector indexes after writes that bypass `write` (index builds, imports);
-text indexes reload in the background (sqlite_text_indexes.py)."""
+"""Schema index changes for `SqliteStorage` (which mixes it in); the in-memory search
+indexes they rebuild load again in the background (sqlite_index_loads.py)."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reactor.storage import sqlite_index_build, sqlite_search, sqlite_vectors, vector_entries
+from reactor.storage import sqlite_index_build, sqlite_search
 from reactor.storage import sqlite_sql as sql
 from reactor.storage.base import IndexBuild, SearchBuild, VectorBuild
 from reactor.storage.codec import encode_global
 
 if TYPE_CHECKING:
     from reactor.storage.sqlite_text_indexes import TextIndexes
-    from reactor.storage.vector_matrix import VectorMatrix
+    from reactor.storage.sqlite_vector_indexes import VectorIndexes
 
 T = TypeVar("T")
 
 
 class IndexChanges:
-    """`change_indexes`, and the reloads of vector indexes into memory."""
+    """`change_indexes`."""
 
     db_path: Path
     _writer: sqlite3.Connection | None
     _search_tables: set[str]
     _texts: TextIndexes
-    _vectors: dict[str, VectorMatrix]
+    _vectors: VectorIndexes
     _decode: Callable[[bytes, str], dict[str, Any]]
 
     async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError
-
-    async def _on_writer_thread(self, fn: Callable[[], T]) -> T:
         raise NotImplementedError
 
     def _wake_siblings(self, ts: int | None) -> None:
@@ -59,26 +54,17 @@ class IndexChanges:
             conn.executemany(sql.UPSERT_GLOBAL, names)
             return counts, created
 
-        # Ranked with FTS5 from before the change until loaded again from after it.
+        # Out of service from before the change until loaded again from after it: FTS5
+        # ranks text searches, vector searches wait.
         self._texts.hold(texts)
+        self._vectors.hold(rebuilt)
         try:
             counts, created = await self._transaction("apply the schema's index changes",
                                                       change)
         finally:
             self._texts.load(texts)
+            self._vectors.load(rebuilt)
         self._wake_siblings(None)
-        await self._reload_vectors(rebuilt)
         gone = {sqlite_search.fts_table(index_id) for index_id in texts}
         self._search_tables = (self._search_tables - gone) | created
         return counts
-
-    async def _reload_vectors(self, index_ids: Iterable[str]) -> None:
-        """Load the named vector indexes into memory afresh from what is stored."""
-        writer = self._writer
-        if writer is None:
-            return
-        for index_id in index_ids:
-            self._vectors.pop(index_id, None)
-            rows = await self._on_writer_thread(
-                partial(sqlite_vectors.load_index, writer, index_id))
-            self._vectors.update(vector_entries.load(rows))

@@ -17,7 +17,7 @@ from reactor.storage import sqlite_sql as sql
 
 if TYPE_CHECKING:
     from reactor.storage.sqlite_text_indexes import TextIndexes
-    from reactor.storage.vector_matrix import VectorMatrix
+    from reactor.storage.sqlite_vector_indexes import VectorIndexes
 
 T = TypeVar("T")
 
@@ -26,7 +26,8 @@ class Pruning:
     """`prune` and `prune_outcomes` over the writer's transactions."""
 
     _texts: TextIndexes
-    _vectors: dict[str, VectorMatrix]
+    _vectors: VectorIndexes
+    _commits: int
 
     async def _transaction(self, action: str, body: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
@@ -41,17 +42,16 @@ class Pruning:
             if count == 0:
                 break
         if removed < batch:
-            removed += await self._transaction("prune vector entries", lambda conn: (
-                sqlite_vectors.prune_entries(conn, horizon_ts)))
-            for matrix in self._vectors.values():
-                matrix.prune(horizon_ts)
+            seq, count = await self._transaction("prune vector entries", lambda conn: (
+                self._commits, sqlite_vectors.prune_entries(conn, horizon_ts)))
+            self._vectors.pruned(seq, horizon_ts)
+            removed += count
         return removed
 
     async def _prune_search_chunk(self, horizon_ts: int, budget: int) -> int:
-        texts = self._texts
         seq, pruned = await self._transaction("prune search entries", lambda conn: (
-            texts.commits, sqlite_search.prune_entries(conn, horizon_ts, budget)))
-        texts.pruned(seq, pruned)
+            self._commits, sqlite_search.prune_entries(conn, horizon_ts, budget)))
+        self._texts.pruned(seq, pruned)
         return len(pruned)
 
     async def prune_outcomes(self, before_ms: float, batch: int) -> int:

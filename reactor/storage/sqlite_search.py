@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from reactor.storage.base import SearchWrite, TextQuery
+from reactor.storage.sqlite_index_loads import batches
 from reactor.storage.text_index import TextIndex
 from reactor.storage.text_index_build import build
 
 LIVE = 2**63 - 1
 # An entry change as stored: ts, the write, the new entry's id (0: none), the ended ones'.
 Written = tuple[int, SearchWrite, int, tuple[int, ...]]
-# Rows read at a time when loading an index into memory.
-_BATCH = 4096
 
 # Column weights for bm25(): the terms count, the filter tokens do not.
 RANK = "bm25({table}, 1.0, 0.0)"
@@ -138,14 +136,10 @@ def write_entries(conn: sqlite3.Connection, writes: Iterable[tuple[int, SearchWr
     return created
 
 
-class LoadStopped(Exception):
-    """`load_index` gave up: its caller asked it to stop."""
-
-
 def load_index(conn: sqlite3.Connection, index_id: str,
                stopped: Callable[[], bool] = lambda: False) -> TextIndex | None:
     """The stored entries of one index in memory (None if it has none), read in batches;
-    raises `LoadStopped` once `stopped()` says so."""
+    raises `LoadStopped` (sqlite_index_loads.py) once `stopped()` says so."""
     table = fts_table(index_id)
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                           (table,)).fetchone()
@@ -158,14 +152,7 @@ def load_index(conn: sqlite3.Connection, index_id: str,
         SELECT e.entry_id, e.doc_id, e.ts, e.end_ts, e.creation, f.terms, f.filters
         FROM {table} AS f CROSS JOIN search_entries AS e ON e.entry_id = f.rowid
         WHERE e.index_id = ?""", (index_id,))
-
-    def batches() -> Iterator[list[Any]]:
-        while batch := cursor.fetchmany(_BATCH):
-            if stopped():
-                raise LoadStopped
-            yield batch
-
-    return build(batches())
+    return build(batches(cursor, stopped))
 
 
 def prune_entries(conn: sqlite3.Connection, horizon_ts: int, batch: int

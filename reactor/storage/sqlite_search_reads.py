@@ -20,7 +20,7 @@ from reactor.storage.base import (
 
 if TYPE_CHECKING:
     from reactor.storage.sqlite_text_indexes import TextIndexes
-    from reactor.storage.vector_matrix import VectorMatrix
+    from reactor.storage.sqlite_vector_indexes import VectorIndexes
 
 
 class SearchReads:
@@ -30,7 +30,8 @@ class SearchReads:
     The process owning the store ranks text searches on its in-memory indexes
     (text_index.py) and reads only the winners' documents; a reader-only worker,
     which keeps nothing in memory, ranks them with FTS5 in SQL, and so does the
-    owner for an index still loading into memory (sqlite_text_indexes.py).
+    owner for an index still loading into memory (sqlite_text_indexes.py). A vector
+    search of an index still loading waits for it (sqlite_vector_indexes.py).
     """
 
     db_path: Path
@@ -39,8 +40,8 @@ class SearchReads:
     _search_tables: set[str]
     # Text indexes, in memory (loaded in the background, kept in step by `write`).
     _texts: TextIndexes
-    # Vector indexes, in memory (loaded at open, kept in step by `write`).
-    _vectors: dict[str, VectorMatrix]
+    # Vector indexes, in memory (loaded in the background, kept in step by `write`).
+    _vectors: VectorIndexes
     _fetch: Callable[[str, Iterable[Any] | dict[str, Any]], Awaitable[list[Any]]]
     _decode: Callable[[bytes, str], dict[str, Any]]
 
@@ -57,11 +58,13 @@ class SearchReads:
 
     async def vector_search(self, index_id: str, query: VectorQuery, ts: int, limit: int
                             ) -> list[VectorHit]:
-        matrix = self._vectors.get(index_id)
         if self._writer is None:
             # A reader-only worker keeps no matrices in step: load the snapshot's entries.
             rows = await self._fetch(sqlite_vectors.LOAD_INDEX, (index_id, ts, ts))
             matrix = vector_entries.load(rows).get(index_id)
+        else:
+            # An index still loading has no other engine to answer: wait for it.
+            matrix = await self._vectors.loaded(index_id)
         return vector_entries.search(matrix, index_id, query, ts, limit)
 
     async def search(self, index_id: str, query: TextQuery, ts: int, limit: int

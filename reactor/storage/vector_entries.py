@@ -24,17 +24,25 @@ def encode(vector: list[float]) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
+def put(matrix: VectorMatrix | None, doc_id: str, ts: int, data: bytes | None,
+        filters: list[str], end: int = LIVE) -> VectorMatrix | None:
+    """The matrix (None: the index has no entries yet) after one entry change."""
+    if matrix is None:
+        if data is None:
+            return None
+        from reactor.storage.vector_matrix import VectorMatrix
+
+        matrix = VectorMatrix(len(data) // 4, len(filters))
+    matrix.put(doc_id, ts, data, filters, end)
+    return matrix
+
+
 def apply(matrices: dict[str, VectorMatrix], index_id: str, doc_id: str, ts: int,
           data: bytes | None, filters: list[str], end: int = LIVE) -> None:
     """Bring the in-memory matrix of `index_id` in step with one entry change."""
-    matrix = matrices.get(index_id)
-    if matrix is None:
-        if data is None:
-            return
-        from reactor.storage.vector_matrix import VectorMatrix
-
-        matrix = matrices[index_id] = VectorMatrix(len(data) // 4, len(filters))
-    matrix.put(doc_id, ts, data, filters, end)
+    matrix = put(matrices.get(index_id), doc_id, ts, data, filters, end)
+    if matrix is not None:
+        matrices[index_id] = matrix
 
 
 def load(rows: Iterable[tuple[str, str, int, int, bytes, str]]) -> dict[str, VectorMatrix]:
