@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -49,10 +49,11 @@ class ServerMetrics:
         self.function_calls = Counter(
             "reactor_function_calls", "Function calls by kind and status (live query runs"
             " included)", ["kind", "status"], registry=self.registry)
-        self.function_duration = Histogram(
+        # Observed on the loop once per call (queries included): no locks.
+        self.function_duration = LabelledLoopHistogram(
             "reactor_function_duration_seconds", "How long function calls took, by kind"
-            " (a mutation's includes its commit and retries)", ["kind"],
-            buckets=LATENCY_BUCKETS, registry=self.registry)
+            " (a mutation's includes its commit and retries)", "kind", LATENCY_BUCKETS,
+            self.registry)
         # Observed by the committer, on the loop, once per commit: no locks (LoopHistogram).
         self.commit_latency = LoopHistogram(
             "reactor_commit_latency_seconds", "From a transaction's commit request to its"
@@ -64,7 +65,7 @@ class ServerMetrics:
         self.registry.register(_Current(self))
         # The labelled children, looked up once: `labels()` costs more than the count.
         self._calls: dict[tuple[FunctionKind, bool], Counter] = {}
-        self._durations: dict[FunctionKind, Histogram] = {}
+        self._durations: dict[FunctionKind, LoopHistogram] = {}
 
     def attach(self) -> None:
         """Start counting: called once the engine is open."""
@@ -102,25 +103,57 @@ class LoopHistogram(Collector):
     """
 
     def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry | None) -> None:
         self.name = name
         self.documentation = documentation
         self._bounds = list(buckets)
         # One count per upper bound, then the observations above the last (+Inf).
         self._counts = [0] * (len(buckets) + 1)
         self._sum = 0.0
-        registry.register(self)
+        if registry is not None:  # None: one child of a LabelledLoopHistogram
+            registry.register(self)
 
     def observe(self, value: float) -> None:
         self._counts[bisect.bisect_left(self._bounds, value)] += 1
         self._sum += value
 
-    def collect(self) -> Iterator[Metric]:
+    def cumulative(self) -> tuple[list[tuple[str, float]], float]:
+        """(upper bound, observations up to it) pairs, +Inf last, and the sum."""
         counts, total = list(self._counts), self._sum
         bounds = [*(repr(float(bound)) for bound in self._bounds), "+Inf"]
+        return list(zip(bounds, itertools.accumulate(counts), strict=True)), total
+
+    def collect(self) -> Iterator[Metric]:
+        buckets, total = self.cumulative()
         yield HistogramMetricFamily(self.name, self.documentation, sum_value=total,
-                                    buckets=list(zip(bounds, itertools.accumulate(counts),
-                                                     strict=True)))
+                                    buckets=buckets)
+
+
+class LabelledLoopHistogram(Collector):
+    """LoopHistograms by the value of one label, exposed as one labelled family."""
+
+    def __init__(self, name: str, documentation: str, label: str,
+                 buckets: tuple[float, ...], registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self._buckets = buckets
+        self._children: dict[str, LoopHistogram] = {}
+        registry.register(self)
+
+    def labels(self, value: str) -> LoopHistogram:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = LoopHistogram(self.name, self.documentation,
+                                                          self._buckets, None)
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, child in list(self._children.items()):
+            buckets, total = child.cumulative()
+            family.add_metric([value], buckets, sum_value=total)
+        yield family
 
 
 def _file_bytes(*paths: object) -> int:
