@@ -13,6 +13,7 @@ have small integer components, so that scores tie and the order of rows matters.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import sqlite3
 import tempfile
@@ -20,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,7 +38,7 @@ from reactor.storage import (
     VectorWrite,
     sqlite_vectors,
 )
-from reactor.storage.vector_matrix import VectorMatrix
+from reactor.storage.vector_matrix import LIVE, VectorMatrix
 
 INDEX = "t.by_vector"
 DOCS = [f"d{i}" for i in range(6)]
@@ -127,6 +129,31 @@ class Gates:
     def release(self) -> None:
         self.may_snapshot.set()
         self.may_build.set()
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(st.tuples(st.sampled_from(DOCS), st.lists(
+    st.floats(-1e3, 1e3, width=32), min_size=3, max_size=3), st.sampled_from(BOARDS),
+    st.booleans()), max_size=40), cuts=st.lists(st.integers(0, 40), max_size=4))
+def test_a_load_in_batches_makes_the_rows_of_puts_one_by_one(
+        entries: list[Any], cuts: list[int]) -> None:
+    """`extend` (a load's batches) against `put` (writes as they come), bit for bit:
+    removals end the document's row, as stored rows carry it."""
+    one_by_one = VectorMatrix(3, 1)
+    rows: list[Any] = []
+    for ts, (doc_id, vector, board, removed) in enumerate(entries, 1):
+        data = np.asarray(vector, dtype=np.float32).tobytes()
+        one_by_one.put(doc_id, ts, None if removed else data, [board])
+        for row in rows:
+            if row[0] == doc_id and row[2] == LIVE:
+                row[2] = ts
+        if not removed:
+            rows.append([doc_id, ts, LIVE, data, board])
+    loaded = VectorMatrix(3, 1)
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(rows)), len(rows)]
+    for start, stop in itertools.pairwise(bounds):
+        loaded.extend([tuple(row) for row in rows[start:stop]])
+    assert contents(loaded) == contents(one_by_one)
 
 
 async def writes_during_a_load(path: Path, before: list[Any], pre: list[Any],

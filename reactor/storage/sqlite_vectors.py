@@ -57,8 +57,7 @@ def load_index(conn: sqlite3.Connection, index_id: str, stopped: Callable[[], bo
     raises `LoadStopped` (sqlite_index_loads.py) once `stopped()` says so."""
     matrix = None
     for batch in batches(conn.execute(_LOAD_ALL_OF_INDEX, (index_id,)), stopped):
-        for doc_id, ts, end, data, filters in batch:
-            matrix = vector_entries.put(matrix, doc_id, ts, bytes(data), filters.split(), end)
+        matrix = vector_entries.extend(matrix, batch)
     return matrix
 
 

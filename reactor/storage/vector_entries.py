@@ -37,6 +37,18 @@ def put(matrix: VectorMatrix | None, doc_id: str, ts: int, data: bytes | None,
     return matrix
 
 
+def extend(matrix: VectorMatrix | None, rows: list[tuple[str, int, int, bytes, str]]
+           ) -> VectorMatrix | None:
+    """The matrix after stored entries (`VectorMatrix.extend`), made by the first."""
+    if matrix is None and rows:
+        from reactor.storage.vector_matrix import VectorMatrix
+
+        matrix = VectorMatrix(len(rows[0][3]) // 4, len(rows[0][4].split()))
+    if matrix is not None:
+        matrix.extend(rows)
+    return matrix
+
+
 def apply(matrices: dict[str, VectorMatrix], index_id: str, doc_id: str, ts: int,
           data: bytes | None, filters: list[str], end: int = LIVE) -> None:
     """Bring the in-memory matrix of `index_id` in step with one entry change."""

@@ -32,13 +32,19 @@ class VectorMatrix:
         self._doc_ids: list[str] = []
         self._current: dict[str, int] = {}
 
-    def _grow(self) -> None:
-        rows = self._vectors.shape[0] * 2
-        self._vectors = np.resize(self._vectors, (rows, self.dimensions))
-        self._start = np.resize(self._start, rows)
-        self._end = np.concatenate([self._end[: self.size],
-                                    np.full(rows - self.size, LIVE, dtype=np.int64)])
-        self._filters = np.resize(self._filters, (self._filters.shape[0], rows))
+    def _grow(self, needed: int) -> None:
+        """Room for `needed` rows: double (or more), copying only the rows in use."""
+        rows = max(needed, self._vectors.shape[0] * 2)
+        n = self.size
+        vectors = np.zeros((rows, self.dimensions), dtype=np.float32)
+        vectors[:n] = self._vectors[:n]
+        start = np.zeros(rows, dtype=np.int64)
+        start[:n] = self._start[:n]
+        end = np.full(rows, LIVE, dtype=np.int64)
+        end[:n] = self._end[:n]
+        filters = np.zeros((self._filters.shape[0], rows), dtype=np.int32)
+        filters[:, :n] = self._filters[:, :n]
+        self._vectors, self._start, self._end, self._filters = vectors, start, end, filters
 
     def _intern(self, position: int, token: str) -> int:
         table = self._tokens[position]
@@ -53,11 +59,9 @@ class VectorMatrix:
         if vector is None:
             return
         if self.size == self._vectors.shape[0]:
-            self._grow()
+            self._grow(self.size + 1)
         row = self.size
-        values = np.frombuffer(vector, dtype=np.float32)
-        norm = float(np.linalg.norm(values))
-        self._vectors[row] = values / norm if norm > 0 else values
+        self._vectors[row] = _unit(np.frombuffer(vector, dtype=np.float32)[None, :])[0]
         self._start[row] = ts
         self._end[row] = end
         for position, token in enumerate(filters[: self._filters.shape[0]]):
@@ -66,6 +70,32 @@ class VectorMatrix:
         if end == LIVE:
             self._current[doc_id] = row
         self.size += 1
+
+    def extend(self, rows: list[tuple[str, int, int, bytes, str]]) -> None:
+        """Stored entries (doc id, ts, end, vector, filter tokens joined by spaces) in commit
+        order: the rows `put` would make one by one, normalized all at once (a load)."""
+        count = len(rows)
+        if count == 0:
+            return
+        first = self.size
+        if first + count > self._vectors.shape[0]:
+            self._grow(first + count)
+        values = np.frombuffer(b"".join(row[3] for row in rows), dtype=np.float32)
+        self._vectors[first:first + count] = _unit(values.reshape(count, self.dimensions))
+        positions = self._filters.shape[0]
+        for offset, (doc_id, ts, end, _, filters) in enumerate(rows):
+            row = first + offset
+            previous = self._current.pop(doc_id, None)
+            if previous is not None:
+                self._end[previous] = ts
+            self._start[row] = ts
+            self._end[row] = end
+            for position, token in enumerate(filters.split()[:positions]):
+                self._filters[position, row] = self._intern(position, token)
+            self._doc_ids.append(doc_id)
+            if end == LIVE:
+                self._current[doc_id] = row
+        self.size += count
 
     def search(self, vector: list[float], filters: tuple[tuple[int, str], ...], ts: int,
                limit: int) -> list[VectorHit]:
@@ -117,3 +147,12 @@ class VectorMatrix:
         self.size = len(rows)
         self._current = {self._doc_ids[i]: i for i in range(self.size) if end[i] == LIVE}
         return dropped
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    """The rows scaled to unit length (a zero row stays zero). Each row's norm is summed
+    the same way whatever the number of rows, so a load (`extend`) gives bit for bit the
+    rows that `put` gave as the writes came."""
+    norms = np.sqrt(np.add.reduce(rows * rows, axis=1))[:, None]
+    unit: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return unit
