@@ -1,4 +1,4 @@
-"""Opening a store with a text search index: time to the first search, resident memory.
+"""Opening a store with a search index: time to the first search, resident memory.
 
 `python -m bench.search_open DIR [--notes N]` fills DIR with benchmark 9's notes (20
 Zipf-distributed words on 10 boards, commits of 1,000) unless it holds them already,
@@ -10,6 +10,10 @@ then opens it in a fresh interpreter and reports, as JSON:
 - `rss_open_mib`, `rss_ready_mib`: resident memory after the first search, and once the
   index is ready after `malloc_trim` (glibc keeps the build's freed arrays otherwise);
   `rss_untrimmed_mib` the same before trimming.
+
+With `--vectors`, DIR holds benchmark 9's vector part instead (N chunks, each a random
+384-dimension vector on 10 boards, commits of 2,000) and the search is a vector top 10,
+which waits for the vector index to load.
 
 A separate process per measurement, since resident memory never shrinks much.
 """
@@ -30,27 +34,37 @@ from typing import Any
 import numpy as np
 
 from bench.procstat import rss_bytes
-from bench.search import SCHEMA, body, fill
+from bench.search import DIMENSIONS, SCHEMA, body, fill
 from reactor.storage import SqliteStorage
-from reactor.transactions import Database, QueryBuilder
+from reactor.transactions import Database, QueryBuilder, run_vector_search
 
 MIB = 1024 * 1024
 
 
-async def populate(path: Path, notes: int) -> None:
+async def populate(path: Path, notes: int, vectors: bool) -> None:
     rng = np.random.default_rng(1)
     db = await Database.open(SqliteStorage(path, durability="normal"), SCHEMA)
     try:
-        await fill(db, "notes", [{"body": body(rng), "board": f"b{i % 10}"}
-                                 for i in range(notes)], 1000)
+        if not vectors:
+            await fill(db, "notes", [{"body": body(rng), "board": f"b{i % 10}"}
+                                     for i in range(notes)], 1000)
+        for start in range(0, notes if vectors else 0, 10_000):
+            rows = rng.standard_normal((min(10_000, notes - start), DIMENSIONS)).astype(
+                np.float32).tolist()
+            await fill(db, "chunks", [{"body": "x", "board": f"b{i % 10}", "embedding": row}
+                                      for i, row in enumerate(rows)], 2000)
     finally:
         await db.close()
 
 
-async def search(db: Database) -> int:
+async def search(db: Database, vectors: bool) -> int:
     txn = db.begin(read_only=True)
-    rows = await QueryBuilder(txn, "notes").with_search_index(
-        "search_body", lambda q: q.search("body", "w5 w9").eq("board", "b3")).take(10)
+    if vectors:
+        rows = await run_vector_search(txn, "chunks", "by_embedding",
+                                       vector=[1.0] * DIMENSIONS, limit=10)
+    else:
+        rows = await QueryBuilder(txn, "notes").with_search_index(
+            "search_body", lambda q: q.search("body", "w5 w9").eq("board", "b3")).take(10)
     txn.close()
     return len(rows)
 
@@ -59,19 +73,20 @@ def _trim() -> None:
     ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-async def measure(path: Path) -> dict[str, Any]:
+async def measure(path: Path, vectors: bool) -> dict[str, Any]:
     """In this process: open the store, search once, wait for the in-memory index."""
     started = time.perf_counter()
     storage = SqliteStorage(path, durability="normal")
     db = await Database.open(storage, SCHEMA)
     opened = time.perf_counter() - started
     try:
-        assert await search(db) == 10
+        assert await search(db, vectors) == 10
         first = time.perf_counter() - started
         rss_open = rss_bytes(os.getpid())
-        ready = getattr(storage, "texts_ready", None)
-        if ready is not None:
-            await ready()
+        for name in ("texts_ready", "vectors_ready"):
+            ready = getattr(storage, name, None)
+            if ready is not None:
+                await ready()
         done = time.perf_counter() - started
         untrimmed = rss_bytes(os.getpid())
         _trim()
@@ -88,16 +103,19 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.search_open", description=__doc__)
     parser.add_argument("store", type=Path)
     parser.add_argument("--notes", type=int, default=100_000)
+    parser.add_argument("--vectors", action="store_true",
+                        help="chunks with 384-dimension vectors, searched by vector")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.measure:
-        print(json.dumps(asyncio.run(measure(arguments.store))))
+        print(json.dumps(asyncio.run(measure(arguments.store, arguments.vectors))))
         return 0
     if not (arguments.store / "reactor.sqlite3").exists():
         arguments.store.mkdir(parents=True, exist_ok=True)
-        asyncio.run(populate(arguments.store, arguments.notes))
+        asyncio.run(populate(arguments.store, arguments.notes, arguments.vectors))
     result = subprocess.run([sys.executable, "-m", "bench.search_open", str(arguments.store),
-                             "--measure"], check=True, capture_output=True, text=True)
+                             "--measure", *(["--vectors"] if arguments.vectors else [])],
+                            check=True, capture_output=True, text=True)
     print(result.stdout.strip())
     return 0
 
