@@ -28,6 +28,12 @@ class IndexScan:
     limit: int
 
 
+def scan_ranges(scans: Sequence[IndexScan]) -> tuple[tuple[int, bool], ...]:
+    """(position, bounded above) of each scan that can return anything: the shape of the
+    one statement a backend builds for `scan_indexes`."""
+    return tuple((i, scan.hi is not None) for i, scan in enumerate(scans) if scan.limit > 0)
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentWrite:
     """A new revision of a document; `value=None` is a deletion (a tombstone)."""

@@ -38,6 +38,7 @@ from reactor.storage.base import (
     VectorBuild,
     VectorHit,
     VectorQuery,
+    scan_ranges,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.postgres_connections import READERS
@@ -93,8 +94,7 @@ class PostgresStorage(PostgresNodes):
     async def scan_indexes(self, scans: Sequence[IndexScan], ts: int
                            ) -> list[list[IndexEntry]]:
         found: list[list[IndexEntry]] = [[] for _ in scans]
-        ranges = tuple((i, scan.hi is not None) for i, scan in enumerate(scans)
-                       if scan.limit > 0)
+        ranges = scan_ranges(scans)
         if not ranges:
             return found
         params: list[Any] = []

@@ -27,6 +27,7 @@ from reactor.storage.base import (
     IndexEntry,
     IndexScan,
     Order,
+    scan_ranges,
 )
 from reactor.storage.codec import decode_document, encode_global, entry_document
 from reactor.storage.lock import DataDirLock
@@ -225,8 +226,7 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
     async def scan_indexes(self, scans: Sequence[IndexScan], ts: int
                            ) -> list[list[IndexEntry]]:
         found: list[list[IndexEntry]] = [[] for _ in scans]
-        ranges = tuple((i, scan.hi is not None) for i, scan in enumerate(scans)
-                       if scan.limit > 0)
+        ranges = scan_ranges(scans)
         if not ranges:
             return found
         params: dict[str, Any] = {}
