@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import queue
 import sqlite3
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from functools import partial
@@ -288,23 +287,9 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
         conn = self._writer
         if conn is None:
             raise self._not_open()
-        batches: queue.Queue[Any] = queue.Queue(maxsize=4)
-        known = set(self._search_tables)
-        job = asyncio.ensure_future(self._on_writer_thread(
-            lambda: sqlite_bulk.write_batches(conn, batches, known)))
         try:
-            async for record in records:
-                await _hand_over(batches, record, job)
-                if job.done():
-                    break
-            names = [(name, encode_global(name, value)) for name, value in globals_.items()]
-        except BaseException:
-            await _hand_over(batches, sqlite_bulk.FAILED, job)
-            await asyncio.gather(job, return_exceptions=True)
-            raise
-        await _hand_over(batches, (sqlite_bulk.DONE, names), job)
-        try:
-            result = await job
+            result = await sqlite_bulk.write_stream(conn, self._on_writer_thread, records,
+                                                    globals_, set(self._search_tables))
         except BaseException as exc:
             if is_storage_exception(exc):
                 raise storage_failure(self.db_path, "write an import", exc, writing=True) from exc
@@ -404,13 +389,3 @@ class SqliteStorage(SearchReads, SqliteNodes, Pruning, IndexChanges):
             self._write_thread.shutdown()
             self._write_thread = None
 
-
-async def _hand_over(batches: queue.Queue[Any], item: Any, job: asyncio.Future[Any]) -> None:
-    """Put `item` on the writer's queue without blocking the loop; give up if the writer
-    stopped (its error is raised when `job` is awaited)."""
-    while not job.done():
-        try:
-            batches.put_nowait(item)
-            return
-        except queue.Full:
-            await asyncio.sleep(0.001)

@@ -8,13 +8,16 @@ until all of it commits. Other writes queue behind it on the writer thread.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sqlite3
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactor.storage import sqlite_search, sqlite_vectors, vector_entries
 from reactor.storage.base import CommitRecord
+from reactor.storage.codec import encode_global
 from reactor.values.wire import dumps
 
 # Later rows for the same document or index key at the same ts replace earlier
@@ -33,8 +36,9 @@ _UPSERT_GLOBAL = """
     ON CONFLICT (name) DO UPDATE SET value = excluded.value
 """
 
-# A big import touches pages all over the tables' B-trees (ids are random): while its
-# transaction is open they stay in the page cache, which grows to this for it.
+# A big import touches pages all over the tables' B-trees (imported ids come in any
+# order): while its transaction is open they stay in the page cache, which grows to
+# this for it.
 CACHE_KIB = 256 * 1024
 DONE = "done"
 FAILED = "failed"
@@ -47,6 +51,40 @@ class StreamResult:
     search_tables: set[str] = field(default_factory=set)
     search_indexes: set[str] = field(default_factory=set)
     vector_indexes: set[str] = field(default_factory=set)
+
+
+async def write_stream(conn: sqlite3.Connection,
+                       on_writer_thread: Callable[[Callable[[], StreamResult]],
+                                                  Awaitable[StreamResult]],
+                       records: AsyncIterable[CommitRecord], globals_: dict[str, Any],
+                       known: set[str]) -> StreamResult:
+    """Feed `records`, then `globals_`, to `write_batches` running on the writer thread;
+    a failure of either side rolls the whole import back."""
+    batches: queue.Queue[Any] = queue.Queue(maxsize=4)
+    job = asyncio.ensure_future(on_writer_thread(lambda: write_batches(conn, batches, known)))
+    try:
+        async for record in records:
+            await _hand_over(batches, record, job)
+            if job.done():
+                break
+        names = [(name, encode_global(name, value)) for name, value in globals_.items()]
+    except BaseException:
+        await _hand_over(batches, FAILED, job)
+        await asyncio.gather(job, return_exceptions=True)
+        raise
+    await _hand_over(batches, (DONE, names), job)
+    return await job
+
+
+async def _hand_over(batches: queue.Queue[Any], item: Any, job: asyncio.Future[Any]) -> None:
+    """Put `item` on the writer's queue without blocking the loop; give up if the writer
+    stopped (its error is raised when `job` is awaited)."""
+    while not job.done():
+        try:
+            batches.put_nowait(item)
+            return
+        except queue.Full:
+            await asyncio.sleep(0.001)
 
 
 def write_batches(conn: sqlite3.Connection, batches: queue.Queue[Any],
