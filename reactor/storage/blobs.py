@@ -251,8 +251,12 @@ class LocalBlobStore:
         return loop.run_in_executor(self._io, fn, *args)
 
     def path(self, sha256: str) -> Path:
+        return Path(self._path_text(sha256))
+
+    def _path_text(self, sha256: str) -> str:
+        """Where a blob lives, as a string (see `exists`)."""
         check_sha256(sha256)
-        return self.root / sha256[:2] / sha256
+        return f"{self._root_text}/{sha256[:2]}/{sha256}"
 
     async def stage(self, chunks: AsyncIterable[bytes], max_bytes: int | None = None
                     ) -> StagedBlob:
@@ -321,8 +325,7 @@ class LocalBlobStore:
     async def exists(self, sha256: str) -> bool:
         """One stat of a joined string: every small upload asks this on the loop, and
         building a pathlib path cost more than the stat."""
-        check_sha256(sha256)
-        return os.path.exists(f"{self._root_text}/{sha256[:2]}/{sha256}")
+        return os.path.exists(self._path_text(sha256))
 
     async def read(self, sha256: str, start: int = 0, end: int | None = None
                    ) -> AsyncIterator[bytes]:
