@@ -38,6 +38,9 @@ PROMOTE_WAIT_S = 3.0
 # How long a commit refused because this node was deposed waits for it to follow
 # (its next lease check, every second) before it fails.
 STEP_DOWN_WAIT_S = 3.0
+# How long a commit forwarded by a follower waits for the follower's own log to show it
+# before the mutation is answered anyway (it is durable; the client's next reads wait).
+FORWARDED_VISIBLE_WAIT_S = 10.0
 
 CommitListener = Callable[[int, list[LogEntry]], None]
 # A follower's transport: send an encoded transaction (after the one its ticket's
@@ -319,7 +322,8 @@ class Database(Retention):
                              " again through the new committer", ts=self.latest_ts)
 
     async def _forward(self, txn: Transaction, ticket: CommitTicket | None) -> int:
-        """Commit `txn` through the committing node; return once this node shows it.
+        """Commit `txn` through the committing node; return once this node shows it, or
+        after FORWARDED_VISIBLE_WAIT_S if its log does not.
 
         The same client's mutations are sent in order (this one once its previous one
         is on its way), and the transport has the committer commit them in that order.
@@ -331,7 +335,16 @@ class Database(Retention):
         if previous is not None:
             await previous.wait_queued()
         ts = await self.forward(encode_transaction(txn), ticket)
-        await self.wait_for(ts)
+        try:
+            async with asyncio.timeout(FORWARDED_VISIBLE_WAIT_S):
+                await self.wait_for(ts)
+        except TimeoutError:
+            # The commit is made: holding its caller longer (its client's next mutations
+            # with it) helps nothing. A read at its ts waits for the log, bounded.
+            logger.warning("commit at ts %d was made by the committing node, but this"
+                           " node's log has not shown it after %g s: answered without it"
+                           " (is this node's connection to the database down?)",
+                           ts, FORWARDED_VISIBLE_WAIT_S)
         for callback in txn.after_commit:
             try:
                 callback()
