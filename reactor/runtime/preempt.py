@@ -8,7 +8,8 @@ bytecodes, and the regular-expression engine checks for signals while it
 matches, so the handler raises `Preempted` inside a spinning loop or a
 catastrophic regex alike. It raises only while a step is running and never
 inside this module's own frames, so the loop's and the runner's code are never
-interrupted. C code that does not return to the interpreter (one huge
+interrupted; nor, for up to FINALIZER_GRACE_S, are the finalizers a garbage
+collection runs meanwhile. C code that does not return to the interpreter (one huge
 `json.loads`) is not interrupted: the worker processes (`workers.py`) are for
 that.
 
@@ -19,6 +20,7 @@ checked between steps only.
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -29,6 +31,8 @@ from typing import Any
 
 # Once the handler has raised, it raises again this often if user code swallows it.
 REPEAT_S = 0.01
+# The longest the handler puts off raising while the garbage collector runs finalizers.
+FINALIZER_GRACE_S = 0.1
 
 
 class Preempted(BaseException):
@@ -85,16 +89,25 @@ class _Slot:
     the queries it runs. Only the event-loop thread touches it; the signal handler
     runs on that same thread, between its bytecodes, so there is no race."""
 
-    __slots__ = ("budget", "outer", "started")
+    __slots__ = ("budget", "deferred", "outer", "started")
 
     def __init__(self, budget: Budget, started: float, outer: _Slot | None) -> None:
         self.budget = budget
         self.started = started
         self.outer = outer
+        # When the handler first put off raising (a collection was running), or None.
+        self.deferred: float | None = None
 
 
 _running: _Slot | None = None
 _enabled = False
+# True while the garbage collector runs (its finalizers: `__del__`, weakref callbacks,
+# any object's, a library's too). Preempted raised in a finalizer is printed and dropped
+# ("Exception ignored in ...") and leaves it half done — a weak set keeping a dead
+# entry, a transport left open — so the handler puts it off until the collection ends.
+_collecting = False
+# Set when the handler put off raising: the collection's end fires the timer at once.
+_due_after_collection = False
 _lock = threading.Lock()
 # CPU time of the calling thread: the user code's own time. The timer is a wall-clock
 # one (CPU time <= wall time, so it never fires late); when it fires early, because the
@@ -112,6 +125,7 @@ def install() -> bool:
         if threading.current_thread() is not threading.main_thread():
             return False
         signal.signal(signal.SIGALRM, _on_alarm)
+        gc.callbacks.append(_on_gc)
         _enabled = True
         return True
 
@@ -124,7 +138,16 @@ def _arm(seconds: float) -> None:
     signal.setitimer(_timer, max(seconds, 1e-5) if seconds != float("inf") else 0)
 
 
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    global _collecting, _due_after_collection
+    _collecting = phase == "start"
+    if not _collecting and _due_after_collection:
+        _due_after_collection = False
+        _arm(0.0)
+
+
 def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
+    global _due_after_collection
     slot = _running
     if slot is None:
         return
@@ -136,6 +159,15 @@ def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
     if reason is None:
         _arm(slot.budget.remaining(now, slot.started))
         return
+    if _collecting:
+        # Put off while finalizers run; bounded, since a user's `__del__` may spin too
+        # (then it is cut short, and the code is stopped once the collection ends).
+        _due_after_collection = True
+        if slot.deferred is None:
+            slot.deferred = now
+        if now - slot.deferred < FINALIZER_GRACE_S:
+            _arm(FINALIZER_GRACE_S - (now - slot.deferred))
+            return
     slot.budget.reason = slot.budget.reason or reason
     _arm(REPEAT_S)
     raise Preempted
@@ -195,5 +227,5 @@ def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
         _arm(outer.budget.remaining(now, outer.started))
 
 
-_OWN_CODE = frozenset({drive.__code__, _end_step.__code__, _arm.__code__,
+_OWN_CODE = frozenset({drive.__code__, _end_step.__code__, _arm.__code__, _on_gc.__code__,
                        Budget.remaining.__code__, Budget.breach.__code__})
