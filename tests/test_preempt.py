@@ -4,6 +4,7 @@ keep the code from being stopped."""
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import sys
 import time
@@ -50,9 +51,16 @@ def unraisable() -> Iterator[list[Any]]:
 
 
 @pytest.fixture(autouse=True)
-def installed() -> None:
+def installed() -> Iterator[None]:
+    """Preemption on; a handler that is never stopped ends the test run (with every
+    thread's stack) instead of hanging it."""
     if not preempt.install():
         pytest.skip("preemption needs the main thread")
+    faulthandler.dump_traceback_later(60, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 async def test_finalizers_run_whole_and_the_code_is_still_stopped(
@@ -73,6 +81,34 @@ async def test_finalizers_run_whole_and_the_code_is_still_stopped(
         with pytest.raises(Preempted):
             await drive(handler(), Budget(limit_s=0.05))
         assert time.monotonic() - started < 5
+    assert log.count("started") == log.count("finished") > 0
+    assert [u for u in unraisable if isinstance(u.exc_value, Preempted)] == []
+
+
+async def test_callbacks_of_gc_run_whole(unraisable: list[Any]) -> None:
+    """A library's callback in `gc.callbacks` (hypothesis times collections so), at the
+    start and the end of each collection, before and after ours in the list."""
+    log: list[str] = []
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        log.append("started")
+        spin(0.001)
+        log.append("finished")
+
+    async def handler() -> None:
+        while True:
+            gc.collect()
+            spin(0.0005)
+
+    gc.callbacks.insert(0, timing)
+    gc.callbacks.append(timing)
+    try:
+        for _ in range(8):
+            with pytest.raises(Preempted):
+                await drive(handler(), Budget(limit_s=0.05))
+    finally:
+        gc.callbacks.remove(timing)
+        gc.callbacks.remove(timing)
     assert log.count("started") == log.count("finished") > 0
     assert [u for u in unraisable if isinstance(u.exc_value, Preempted)] == []
 

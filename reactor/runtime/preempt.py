@@ -102,9 +102,10 @@ class _Slot:
 _running: _Slot | None = None
 _enabled = False
 # True while the garbage collector runs (its finalizers: `__del__`, weakref callbacks,
-# any object's, a library's too). Preempted raised in a finalizer is printed and dropped
-# ("Exception ignored in ...") and leaves it half done — a weak set keeping a dead
-# entry, a transport left open — so the handler puts it off until the collection ends.
+# any object's, a library's too). Preempted raised in a finalizer, or in a callback in
+# `gc.callbacks`, is printed and dropped ("Exception ignored in ...") and leaves it half
+# done — a weak set keeping a dead entry, a transport left open — so the handler puts
+# it off until the collection ends.
 _collecting = False
 # Set when the handler put off raising: the collection's end fires the timer at once.
 _due_after_collection = False
@@ -125,7 +126,7 @@ def install() -> bool:
         if threading.current_thread() is not threading.main_thread():
             return False
         signal.signal(signal.SIGALRM, _on_alarm)
-        gc.callbacks.append(_on_gc)
+        gc.callbacks.insert(0, _on_gc)  # first: the others' "start" calls are covered
         _enabled = True
         return True
 
@@ -159,18 +160,31 @@ def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
     if reason is None:
         _arm(slot.budget.remaining(now, slot.started))
         return
-    if _collecting:
+    if _collecting or _in_gc_callback(frame):
         # Put off while finalizers run; bounded, since a user's `__del__` may spin too
         # (then it is cut short, and the code is stopped once the collection ends).
-        _due_after_collection = True
         if slot.deferred is None:
             slot.deferred = now
         if now - slot.deferred < FINALIZER_GRACE_S:
-            _arm(FINALIZER_GRACE_S - (now - slot.deferred))
+            _due_after_collection = _collecting
+            _arm(min(REPEAT_S / 10, FINALIZER_GRACE_S - (now - slot.deferred)))
             return
     slot.budget.reason = slot.budget.reason or reason
     _arm(REPEAT_S)
     raise Preempted
+
+
+def _in_gc_callback(frame: types.FrameType | None) -> bool:
+    """Whether `frame` runs in a callback of `gc.callbacks` (a library's: hypothesis
+    times collections so), called by a collection the code below it set off. Ours runs
+    first, so the others' "stop" calls come after it has cleared `_collecting`."""
+    callbacks = {getattr(getattr(cb, "__func__", cb), "__code__", None)
+                 for cb in gc.callbacks}
+    while frame is not None and frame.f_code is not _DRIVE_CODE:
+        if frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @types.coroutine
@@ -227,5 +241,6 @@ def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
         _arm(outer.budget.remaining(now, outer.started))
 
 
+_DRIVE_CODE = drive.__code__
 _OWN_CODE = frozenset({drive.__code__, _end_step.__code__, _arm.__code__, _on_gc.__code__,
                        Budget.remaining.__code__, Budget.breach.__code__})
