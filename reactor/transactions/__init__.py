@@ -2,10 +2,11 @@
 
 from reactor.transactions.catalog import Catalog
 from reactor.transactions.committer import CommitStats
-from reactor.transactions.database import Database, DatabaseOptions
+from reactor.transactions.database import Database
 from reactor.transactions.hybrid_search import RRF_K, run_hybrid_search
 from reactor.transactions.index_range import IndexRange
 from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.options import DatabaseOptions
 from reactor.transactions.ordering import CommitOrder, CommitTicket
 from reactor.transactions.query import QueryBuilder, first_of_each
 from reactor.transactions.query_terminals import QueryError

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from reactor.errors import ConflictError, StorageError
@@ -22,14 +21,14 @@ from reactor.transactions.forwarding import (
     decode_transaction,
     encode_transaction,
 )
-from reactor.transactions.limits import TransactionLimits
+from reactor.transactions.options import DatabaseOptions
 from reactor.transactions.ordering import CommitTicket
 from reactor.transactions.query import QueryBuilder
 from reactor.transactions.retention import Retention
 from reactor.transactions.schema_change import SchemaChange, migrate
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.transaction import Transaction
-from reactor.transactions.writelog import DEFAULT_WINDOW_NS, LogEntry, WriteLog
+from reactor.transactions.writelog import LogEntry, WriteLog
 
 logger = logging.getLogger("reactor.database")
 
@@ -46,19 +45,6 @@ CommitListener = Callable[[int, list[LogEntry]], None]
 # A follower's transport: send an encoded transaction (after the one its ticket's
 # predecessor sent), return its commit ts.
 Forward = Callable[[bytes, CommitTicket | None], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseOptions:
-    """Tunables; the defaults suit an app server on one machine."""
-
-    # Superseded revisions stay readable this long (snapshots, /api/query_at_ts).
-    retention_ns: int = 60_000_000_000
-    # Commits kept in the write log beyond what live snapshots need (see writelog.py).
-    log_window_ns: int = DEFAULT_WINDOW_NS
-    prune_interval_s: float = 10.0
-    prune_batch: int = 5_000
-    limits: TransactionLimits = field(default_factory=TransactionLimits)
 
 
 class Database(Retention):
@@ -302,11 +288,7 @@ class Database(Retention):
             if error.code != "NotCommitter" or not rerun_if_deposed:
                 raise
             raise await self._refused_as_deposed(error) from None
-        for callback in txn.after_commit:
-            try:
-                callback()
-            except Exception:
-                logger.exception("after-commit callback failed")
+        _after_commit(txn)
         return ts
 
     async def _refused_as_deposed(self, error: StorageError) -> Exception:
@@ -338,18 +320,11 @@ class Database(Retention):
         try:
             async with asyncio.timeout(FORWARDED_VISIBLE_WAIT_S):
                 await self.wait_for(ts)
-        except TimeoutError:
-            # The commit is made: holding its caller longer (its client's next mutations
-            # with it) helps nothing. A read at its ts waits for the log, bounded.
-            logger.warning("commit at ts %d was made by the committing node, but this"
-                           " node's log has not shown it after %g s: answered without it"
-                           " (is this node's connection to the database down?)",
-                           ts, FORWARDED_VISIBLE_WAIT_S)
-        for callback in txn.after_commit:
-            try:
-                callback()
-            except Exception:
-                logger.exception("after-commit callback failed")
+        except TimeoutError:  # made: a read at its ts waits for the log, bounded
+            logger.warning("commit at ts %d made, but not in this node's log after %g s"
+                           " (its database connection down?): answered", ts,
+                           FORWARDED_VISIBLE_WAIT_S)
+        _after_commit(txn)
         return ts
 
     async def commit_forwarded(self, body: bytes) -> int:
@@ -406,3 +381,11 @@ class Database(Retention):
                 listener(ts, entries)
             except Exception:
                 logger.exception("commit listener failed")
+
+
+def _after_commit(txn: Transaction) -> None:
+    for callback in txn.after_commit:
+        try:
+            callback()
+        except Exception:
+            logger.exception("after-commit callback failed")

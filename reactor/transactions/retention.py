@@ -10,15 +10,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from reactor.errors import StorageError
 from reactor.storage import Storage
+from reactor.transactions.options import DatabaseOptions
 from reactor.transactions.timestamps import TimestampOracle
 from reactor.transactions.writelog import WriteLog
-
-if TYPE_CHECKING:
-    from reactor.transactions.database import DatabaseOptions
 
 logger = logging.getLogger("reactor.database")
 
