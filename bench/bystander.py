@@ -122,7 +122,7 @@ async def generate(port: int, server_pid: int, spinners: int, seconds: float,
 
 def run(settings: Settings) -> Table:
     table = Table(f"8. Bystander latency while {SPINNERS} clients call a spinning function")
-    seconds = settings.seconds(4.0, 20.0)
+    seconds = settings.seconds(2.0, 20.0)
     runs: dict[str, dict[str, Any]] = {}
     server = reactor_server("counters", settings.data_dir("bystander"), settings.durability)
     with server:

@@ -150,7 +150,7 @@ def run(settings: Settings) -> Table:
 
     def rate(clients: int) -> float:
         done = runs[clients]
-        return sum(r["ok"] for r in done) / sum(r["seconds"] for r in done)
+        return float(sum(r["ok"] for r in done) / sum(r["seconds"] for r in done))
 
     eight = runs[8]
     ok = sum(r["ok"] for r in eight)

@@ -312,7 +312,7 @@ CLIENTS, INFLIGHT = 64, 1
 def _measure(table: Table, settings: Settings, database: str, nodes: list[Service]) -> Table:
     subscribers = 1000 if settings.quick else 10_000
     fan_rounds = 3 if settings.quick else 10
-    seconds = settings.seconds(1.0, 5.0)
+    seconds, warmup = settings.seconds(1.0, 5.0), settings.seconds(0.3, 1.0)
     push_subscribers, rate = (200, 50.0) if settings.quick else (1000, 50.0)
     forwards = 40 if settings.quick else 200
     fans: dict[int, dict[str, Any]] = {}
@@ -340,7 +340,7 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
                            "all": ports()}[clients_on]
                 loads[label].append(run_loadgen("nodes.throughput", {
                     "ports": targets, "nodes": ports(), "pids": pids(), "database": database,
-                    "clients": CLIENTS, "inflight": INFLIGHT, "warmup_s": 1.0,
+                    "clients": CLIENTS, "inflight": INFLIGHT, "warmup_s": warmup,
                     "seconds": seconds}))
         pushes[count] = run_loadgen("nodes.push", {
             "ports": ports(), "subscribers": push_subscribers, "rate": rate,
@@ -410,8 +410,9 @@ def _measure(table: Table, settings: Settings, database: str, nodes: list[Servic
                " of 2 or 4 nodes to 1 compare phases run one after the other, not in turn.")
     table.note(f"Fan-out: the writer commits through the committer; medians of"
                f" {fan_rounds} commits; CPU from /proc over each commit plus a 200 ms pause"
-               f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after 1 s warm-up"
-               f" per run, {settings.rounds()} run(s) of each configuration, the"
+               f" (10 ms ticks, hence the mean). Throughput: {seconds:g} s after"
+               f" {warmup:g} s warm-up per run, {settings.rounds()} run(s) of each"
+               f" configuration, the"
                f" configurations of one node count taking turns; CPU per mutation is the"
                f" node's CPU over its runs by the mutations acknowledged. PostgreSQL's CPU"
                f" is that of the backends serving the run's database (the nodes' pools), not"
