@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,16 +52,37 @@ def unraisable() -> Iterator[list[Any]]:
         sys.unraisablehook = previous
 
 
+@pytest.fixture
+def big_heap() -> Iterator[None]:
+    """As many objects as a long test run leaves behind: a full collection then takes
+    longer than the timer's repeat, so most signals arrive while it runs."""
+    heap = [[i] for i in range(400_000)]
+    started = time.perf_counter()
+    gc.collect()
+    assert time.perf_counter() - started > 0.002
+    yield
+    del heap
+
+
 @pytest.fixture(autouse=True)
-def installed() -> Iterator[None]:
-    """Preemption on; a handler that is never stopped ends the test run (with every
-    thread's stack) instead of hanging it."""
+def installed(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Preemption on; a handler that is never stopped ends the test run, with every
+    thread's stack printed past pytest's capture, instead of hanging it."""
     assert preempt.install(), "pytest runs tests on the main thread, where signals arrive"
-    faulthandler.dump_traceback_later(60, exit=True)
+
+    def give_up() -> None:
+        with capsys.disabled():
+            print("\ntest_preempt: a handler was not stopped in 60 s", file=sys.stderr)
+            faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    watchdog = threading.Timer(60, give_up)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         yield
     finally:
-        faulthandler.cancel_dump_traceback_later()
+        watchdog.cancel()
 
 
 async def test_finalizers_run_whole_and_the_code_is_still_stopped(
@@ -84,9 +107,14 @@ async def test_finalizers_run_whole_and_the_code_is_still_stopped(
     assert [u for u in unraisable if isinstance(u.exc_value, Preempted)] == []
 
 
-async def test_callbacks_of_gc_run_whole(unraisable: list[Any]) -> None:
+@pytest.mark.parametrize("heap", ["small", "big"])
+async def test_callbacks_of_gc_run_whole(unraisable: list[Any], heap: str,
+                                         request: pytest.FixtureRequest) -> None:
     """A library's callback in `gc.callbacks` (hypothesis times collections so), at the
-    start and the end of each collection, before and after ours in the list."""
+    start and the end of each collection, before and after ours in the list; with a big
+    heap the code spends nearly all its time collecting."""
+    if heap == "big":
+        request.getfixturevalue("big_heap")
     log: list[str] = []
 
     def timing(phase: str, info: dict[str, int]) -> None:
@@ -126,3 +154,41 @@ async def test_a_finalizer_that_spins_is_stopped_after_the_grace(
         await drive(handler(), Budget(limit_s=0.05))
     assert time.monotonic() - started < 5
     assert log == ["started"]  # cut short: the grace ran out inside it
+
+
+@pytest.mark.usefixtures("big_heap")
+async def test_code_that_only_collects_is_stopped() -> None:
+    """Each turn is a microsecond of the user's code between long collections, so the
+    timer nearly always fires inside one; the code is still stopped, promptly."""
+    async def handler() -> None:
+        while True:
+            gc.collect()
+
+    for _ in range(3):
+        started = time.monotonic()
+        with pytest.raises(Preempted):
+            await drive(handler(), Budget(limit_s=0.05))
+        assert time.monotonic() - started < 5
+
+
+async def test_a_profiler_running_before_is_running_after() -> None:
+    """The hook that stands in for the timer during a collection hands the profile
+    function back when the step ends."""
+    events: list[str] = []
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        events.append(event)
+
+    async def handler() -> None:
+        while True:
+            for _ in range(4):
+                Finalized([], 0.001)
+            gc.collect()
+
+    sys.setprofile(profiler)
+    try:
+        with pytest.raises(Preempted):
+            await drive(handler(), Budget(limit_s=0.05))
+        assert sys.getprofile() is profiler
+    finally:
+        sys.setprofile(None)

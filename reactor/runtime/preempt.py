@@ -8,8 +8,10 @@ bytecodes, and the regular-expression engine checks for signals while it
 matches, so the handler raises `Preempted` inside a spinning loop or a
 catastrophic regex alike. It raises only while a step is running and never
 inside this module's own frames, so the loop's and the runner's code are never
-interrupted; nor, for up to FINALIZER_GRACE_S, are the finalizers a garbage
-collection runs meanwhile. C code that does not return to the interpreter (one huge
+interrupted; nor, for up to FINALIZER_GRACE_S, are the finalizers and `gc.callbacks` a
+garbage collection runs meanwhile: a timer that fires in them is put off until the
+code returns to the user's frames (a profile hook sees it at once, even when the code
+spends nearly all its time collecting). C code that does not return to the interpreter (one huge
 `json.loads`) is not interrupted: the worker processes (`workers.py`) are for
 that.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import threading
 import time
 import types
@@ -107,8 +110,6 @@ _enabled = False
 # done — a weak set keeping a dead entry, a transport left open — so the handler puts
 # it off until the collection ends.
 _collecting = False
-# Set when the handler put off raising: the collection's end fires the timer at once.
-_due_after_collection = False
 _lock = threading.Lock()
 # CPU time of the calling thread: the user code's own time. The timer is a wall-clock
 # one (CPU time <= wall time, so it never fires late); when it fires early, because the
@@ -140,36 +141,54 @@ def _arm(seconds: float) -> None:
 
 
 def _on_gc(phase: str, info: dict[str, int]) -> None:
-    global _collecting, _due_after_collection
+    global _collecting
     _collecting = phase == "start"
-    if not _collecting and _due_after_collection:
-        _due_after_collection = False
-        _arm(0.0)
 
 
 def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
-    global _due_after_collection
     slot = _running
     if slot is None:
         return
     now = _clock()
-    if frame is not None and frame.f_code in _OWN_CODE:
+    in_gc = _collecting or _in_gc_callback(frame)
+    if not in_gc and frame is not None and frame.f_code in _OWN_CODE:
         _arm(REPEAT_S / 10)  # between steps: the step's own end will judge it
         return
     reason = slot.budget.breach(now, slot.started)
     if reason is None:
         _arm(slot.budget.remaining(now, slot.started))
         return
-    if _collecting or _in_gc_callback(frame):
-        # Put off while finalizers run; bounded, since a user's `__del__` may spin too
-        # (then it is cut short, and the code is stopped once the collection ends).
+    if in_gc:
+        # Put off while finalizers and callbacks run; bounded, since a user's `__del__`
+        # may spin too (then it is cut short, its exception dropped by Python, and the
+        # hook stops the code once it is back in its own frames).
+        _hook_return_to_user_code()
         if slot.deferred is None:
             slot.deferred = now
-        if now - slot.deferred < FINALIZER_GRACE_S:
-            _due_after_collection = _collecting
-            _arm(min(REPEAT_S / 10, FINALIZER_GRACE_S - (now - slot.deferred)))
+        waited = now - slot.deferred
+        if waited < FINALIZER_GRACE_S or (frame is not None and frame.f_code is _ON_GC_CODE):
+            _arm(min(REPEAT_S / 10, max(FINALIZER_GRACE_S - waited, 0.0)))
             return
     slot.budget.reason = slot.budget.reason or reason
+    _arm(REPEAT_S)
+    raise Preempted
+
+
+def _hook_return_to_user_code() -> None:
+    """Raise at the first call or return the user's own code makes: a timer alone could
+    land in the collection every time (`while True: gc.collect()` spends all but a
+    microsecond of each turn in it, and the signal is only seen in a callback). The
+    step's end puts back the profile function this displaces."""
+    sys.setprofile(_on_profile_event)
+
+
+def _on_profile_event(frame: types.FrameType, event: str, arg: Any) -> None:
+    slot = _running
+    if slot is None or _collecting or frame.f_code in _OWN_CODE or _in_gc_callback(frame):
+        return
+    slot.budget.reason = slot.budget.reason or slot.budget.breach(_clock(), slot.started)
+    if slot.budget.reason is None:
+        return
     _arm(REPEAT_S)
     raise Preempted
 
@@ -199,6 +218,7 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
             outer = _running
             started = _clock()
             slot = _Slot(budget, started, outer)
+            profile = sys.getprofile()
             _running = slot
             if _enabled:
                 _arm(budget.remaining(started, started))
@@ -209,7 +229,7 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
                     yielded = coro.send(value) if error is None else coro.throw(error)
                 finally:
                     _running = outer
-                    _end_step(budget, started, outer)
+                    _end_step(budget, started, outer, profile)
             except StopIteration as stop:
                 done, result = True, stop.value
             except Preempted:
@@ -228,10 +248,14 @@ def drive(coro: Coroutine[Any, Any, Any], budget: Budget) -> Generator[Any, Any,
         coro.close()
 
 
-def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
-    """Charge the step and hand the timer back to the enclosing step, if any."""
+def _end_step(budget: Budget, started: float, outer: _Slot | None, profile: Any) -> None:
+    """Charge the step, hand the timer back to the enclosing step, if any, and put back
+    the profile function the step started with (Python drops one that `Preempted` was
+    raised in, and the hook may have displaced it)."""
     if _enabled:
         signal.setitimer(_timer, 0)
+        if sys.getprofile() is not profile:
+            sys.setprofile(profile)
     now = _clock()
     elapsed = now - started
     budget.used_s += elapsed
@@ -242,5 +266,7 @@ def _end_step(budget: Budget, started: float, outer: _Slot | None) -> None:
 
 
 _DRIVE_CODE = drive.__code__
-_OWN_CODE = frozenset({drive.__code__, _end_step.__code__, _arm.__code__, _on_gc.__code__,
-                       Budget.remaining.__code__, Budget.breach.__code__})
+_ON_GC_CODE = _on_gc.__code__
+_OWN_CODE = frozenset(f.__code__ for f in (
+    drive, _end_step, _arm, _on_alarm, _in_gc_callback, _hook_return_to_user_code,
+    _on_profile_event, Budget.remaining, Budget.breach))
