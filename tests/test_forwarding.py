@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reactor.errors import ConflictError, InvalidValueError, StorageError
-from reactor.runtime import node_link
+from reactor.runtime import forwarding, node_link
 from reactor.runtime.forwarding import (
     COMMIT_ROUTE,
     NO_LINK,
@@ -226,6 +226,26 @@ async def test_a_transaction_after_a_refused_one_is_not_sent(
     results = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(r, ConflictError) for r in results), results
     assert committer.requests == [[b"conflict 9"]]
+
+
+async def test_a_transaction_sent_as_the_last_request_ends_is_sent(
+        stand_in: tuple[StandIn, CommitForwarder], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller told of a conflict sends its transaction again at once: its sender has
+    ended but is not yet forgotten (that happens a step of the loop later). With every
+    sender so ended, the transaction is still sent (before, it waited for a sender that
+    would never come: a mutation that hung under load). One sender at a time makes
+    every sender end so."""
+    committer, forwarder = stand_in
+    monkeypatch.setattr(forwarding, "IN_FLIGHT", 1)
+
+    async def resend_on_conflict() -> int:
+        try:
+            return await forwarder(b"conflict 3")
+        except ConflictError:
+            return await forwarder(b"3")  # queued with no await before it
+
+    assert await asyncio.wait_for(resend_on_conflict(), 5) == 1003
+    assert committer.requests == [[b"conflict 3"], [b"3"]]
 
 
 # The connections themselves (reactor/runtime/node_link.py) -------------------------

@@ -149,7 +149,9 @@ class CommitForwarder:
         self._queue.append(item)
         if ticket is not None:
             ticket.queued(item)
-        if len(self._senders) < IN_FLIGHT:
+        # Senders that have ended stay in the set until their done callback, a step of
+        # the loop later: they would never take this one.
+        if sum(not sender.done() for sender in self._senders) < IN_FLIGHT:
             task = asyncio.create_task(self._send_queued(), name="reactor-forward")
             self._senders.add(task)
             task.add_done_callback(self._senders.discard)
