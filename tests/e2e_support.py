@@ -75,31 +75,38 @@ def run_node(
     else:
         command = ["node", "--input-type=module", "-", *args]
         source = str(script)
-    try:
-        result = subprocess.run(
-            command,
-            input=source,
-            cwd=NODE_DIR,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as e:
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=NODE_DIR,
+        env={**os.environ, **(env or {})},
+        text=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(source, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: a script may say what it still waits for (nodes_bank.mjs).
+            process.terminate()
+            try:
+                stdout, stderr = process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+            raise NodeError(f"node timed out after {timeout} s: {command}\n"
+                            f"stdout:\n{stdout}\nstderr:\n{stderr}") from None
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if process.returncode != 0 or not lines:
         raise NodeError(
-            f"node timed out after {timeout} s: {command}\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}"
-        ) from None
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or not lines:
-        raise NodeError(
-            f"node exited with {result.returncode}: {command}\n"
-            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            f"node exited with {process.returncode}: {command}\n"
+            f"stdout:\n{stdout}\nstderr:\n{stderr}"
         )
     try:
         return json.loads(lines[-1])
     except ValueError:
         raise NodeError(
-            f"node's last stdout line is not JSON: {lines[-1]!r}\nstderr:\n{result.stderr}"
+            f"node's last stdout line is not JSON: {lines[-1]!r}\nstderr:\n{stderr}"
         ) from None
 
 

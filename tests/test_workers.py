@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import NODE_DIR, ReactorServer, run_node
+from e2e_support import NODE_DIR, NodeError, ReactorServer, run_node
 from sync_support import NodeProcess
 from test_nodes import (
     ACCOUNTS,
@@ -107,8 +107,12 @@ def test_bank_with_clients_on_every_worker(two_workers: Workers) -> None:
     any of them pushes sums right, and the final balances equal the ledger."""
     open_accounts(two_workers.server, worker_servers(two_workers))
     urls = [*two_workers.urls(), two_workers.url]
-    result = run_node(NODE_DIR / "nodes_bank.mjs", "30", ",".join(ACCOUNTS), *urls,
-                      timeout=120)
+    try:
+        result = run_node(NODE_DIR / "nodes_bank.mjs", "30", ",".join(ACCOUNTS), *urls,
+                          timeout=120)
+    except NodeError as error:
+        raise AssertionError(f"{error}\nthe server's log:\n{two_workers.server.log()[-8000:]}"
+                             ) from None
     total = OPENING * len(ACCOUNTS)
     for node in result["nodes"]:
         assert node["summaries"] and all(s["total"] == total for s in node["summaries"])

@@ -26,6 +26,14 @@ failOnError(async () => {
 
   const transfers = Number(count);
   const acknowledged = [];
+  // Stopped by the test's timeout: say what had come back, then go.
+  process.on("SIGTERM", () => {
+    console.error(JSON.stringify({
+      acknowledged: acknowledged.map(([client, seq]) => `${client}:${seq}`),
+      lastSummaries: nodes.map((n) => n.summaries[n.summaries.length - 1]),
+    }));
+    process.exit(1);
+  });
   const sending = nodes.map(async (node, index) => {
     // A few in flight at once per client: they commit in the order sent.
     const pending = [];
