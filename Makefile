@@ -40,7 +40,7 @@ test: $(STAMP) $(CLIENT_JS_MODULES) $(NODE_TEST_MODULES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check reactor tests bench
-	$(BIN)/mypy reactor
+	$(BIN)/mypy reactor bench
 	scripts/typecheck-app.sh
 
 # `make bench` runs every benchmark (a few minutes each); `make bench BENCH_FLAGS=--quick` in about 4.

@@ -76,7 +76,7 @@ def run(settings: Settings) -> Table:
                     "rounds": rounds}))
 
     def median(clients: int, key: str) -> float:
-        return statistics.median(x for r in results[clients] for x in r[key])
+        return float(statistics.median(x for r in results[clients] for x in r[key]))
 
     def mean(clients: int, key: str) -> float:
         return statistics.fmean(x for r in results[clients] for x in r[key])

@@ -29,6 +29,7 @@ from reactor.cli.migrate.prisma_copy import Copier
 from reactor.cli.migrate.prisma_plan import build_plan
 from reactor.cli.migrate.prisma_schema import read_prisma
 from reactor.cli.migrate.prisma_targets import resolve_targets
+from reactor.cli.migrate.sinks import LocalSink
 from reactor.runtime import Engine
 from reactor.testing_postgres import DEFAULT_URL, ENV, create_database, drop_database
 
@@ -84,7 +85,7 @@ async def migrate(url: str, data_dir: Path, batch: int) -> tuple[float, float]:
     await engine.start()
     try:
         targets = resolve_targets(plan, engine.app.schema, {})
-        copier = Copier(engine.database, conn, plan, targets, batch=batch)
+        copier = Copier(LocalSink(engine.database), conn, plan, targets, batch=batch)
         started = time.perf_counter()
         report = await copier.run()
         total = time.perf_counter() - started

@@ -129,7 +129,7 @@ def run(settings: Settings) -> Table:
                 "rate": SLOW_RATE, "seconds": seconds}))
 
     def mean(runs: list[dict[str, Any]], key: str) -> float:
-        return sum(r[key] for r in runs) / len(runs)
+        return float(sum(r[key] for r in runs) / len(runs))
 
     p50, p99 = mean(pushes, "p50_s"), mean(pushes, "p99_s")
     base50, base99 = mean(commits, "p50_s"), mean(commits, "p99_s")

@@ -81,10 +81,10 @@ def run(settings: Settings) -> Table:
                     "connections": 4, "seconds": seconds}))
 
     def rate(path: str) -> float:
-        return sum(r["requests"] for r in runs[path]) / sum(r["seconds"] for r in runs[path])
+        return float(sum(r["requests"] for r in runs[path]) / sum(r["seconds"] for r in runs[path]))
 
     def cpu_per_request(path: str, key: str) -> float:
-        return sum(r[key] for r in runs[path]) / sum(r["requests"] for r in runs[path])
+        return float(sum(r[key] for r in runs[path]) / sum(r["requests"] for r in runs[path]))
 
     query, bare = rate("/api/query"), rate("/bench/bare")
     table.add("/api/query requests/s (counters:get, one indexed read)", num(query),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     quick: bool
-    durability: str
+    durability: Literal["full", "normal"]
     workdir: Path
 
     def seconds(self, quick: float, full: float) -> float:

@@ -129,11 +129,11 @@ def _measure(table: Table, settings: Settings, one: Target, two: Target) -> Tabl
 
     def rate_of(count: int) -> float:
         loads = results["load"][count]
-        return statistics.median(r["ok"] / r["seconds"] for r in loads)
+        return float(statistics.median(r["ok"] / r["seconds"] for r in loads))
 
     def median_of(kind: str, count: int, key: str) -> float:
-        return statistics.median(statistics.median(r[key]) if isinstance(r[key], list)
-                                 else r[key] for r in results[kind][count])
+        return float(statistics.median(statistics.median(r[key]) if isinstance(r[key], list)
+                                       else r[key] for r in results[kind][count]))
 
     rates = {c: rate_of(c) for c in (1, 2)}
     table.add(f"mutations/s, 8 clients × 8 in flight (spread over {WORKERS} workers)",
