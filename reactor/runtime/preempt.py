@@ -11,9 +11,9 @@ inside this module's own frames, so the loop's and the runner's code are never
 interrupted; nor, for up to FINALIZER_GRACE_S, are the finalizers and `gc.callbacks` a
 garbage collection runs meanwhile: a timer that fires in them is put off until the
 code returns to the user's frames (a profile hook sees it at once, even when the code
-spends nearly all its time collecting). C code that does not return to the interpreter (one huge
-`json.loads`) is not interrupted: the worker processes (`workers.py`) are for
-that.
+spends nearly all its time collecting). C code that does not return to the
+interpreter (one huge `json.loads`) is not interrupted: the worker processes
+(`workers.py`) are for that.
 
 Preemption needs the loop on the main thread (signals are delivered there);
 elsewhere (`install()` was not called from the main thread) the limits are
@@ -162,7 +162,10 @@ def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
         # Put off while finalizers and callbacks run; bounded, since a user's `__del__`
         # may spin too (then it is cut short, its exception dropped by Python, and the
         # hook stops the code once it is back in its own frames).
-        _hook_return_to_user_code()
+        # Raise at the first call or return of the user's own code: a timer alone could
+        # land in a collection every time (`while True: gc.collect()` spends all but a
+        # microsecond of each turn in one). The step's end puts back what this displaces.
+        sys.setprofile(_on_profile_event)
         if slot.deferred is None:
             slot.deferred = now
         waited = now - slot.deferred
@@ -172,14 +175,6 @@ def _on_alarm(signum: int, frame: types.FrameType | None) -> None:
     slot.budget.reason = slot.budget.reason or reason
     _arm(REPEAT_S)
     raise Preempted
-
-
-def _hook_return_to_user_code() -> None:
-    """Raise at the first call or return the user's own code makes: a timer alone could
-    land in the collection every time (`while True: gc.collect()` spends all but a
-    microsecond of each turn in it, and the signal is only seen in a callback). The
-    step's end puts back the profile function this displaces."""
-    sys.setprofile(_on_profile_event)
 
 
 def _on_profile_event(frame: types.FrameType, event: str, arg: Any) -> None:
@@ -268,5 +263,5 @@ def _end_step(budget: Budget, started: float, outer: _Slot | None, profile: Any)
 _DRIVE_CODE = drive.__code__
 _ON_GC_CODE = _on_gc.__code__
 _OWN_CODE = frozenset(f.__code__ for f in (
-    drive, _end_step, _arm, _on_alarm, _in_gc_callback, _hook_return_to_user_code,
-    _on_profile_event, Budget.remaining, Budget.breach))
+    drive, _end_step, _arm, _on_alarm, _in_gc_callback, _on_profile_event,
+    Budget.remaining, Budget.breach))
